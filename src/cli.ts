@@ -1,0 +1,140 @@
+#!/usr/bin/env node
+// The kubeconfig-rotator command line: one entry point, one subcommand per role. Exit status: 0 success,
+// 1 failure at run time, 2 bad usage or configuration.
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export const EXIT_USAGE = 2;
+
+type OptionsSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  readonly options: OptionsSpec;
+  readonly allowPositionals: boolean;
+  run(values: Record<string, unknown>, positionals: string[]): Promise<number>;
+}
+
+class UsageError extends Error {}
+
+function notYetAvailable(name: string): Command['run'] {
+  return () => Promise.reject(new Error(`${name} is not available in this build yet`));
+}
+
+const COMMANDS: Record<string, Command> = {
+  sidecar: {
+    summary: 'keep client-certificate kubeconfigs for target clusters valid (runs beside the agent)',
+    usage: 'sidecar --config FILE [--once]',
+    options: { config: { type: 'string' }, once: { type: 'boolean' } },
+    allowPositionals: false,
+    run: notYetAvailable('sidecar'),
+  },
+  approver: {
+    summary: 'approve or deny CertificateSigningRequests by policy (runs in the target cluster)',
+    usage: 'approver --policy FILE [--kubeconfig FILE]',
+    options: { policy: { type: 'string' }, kubeconfig: { type: 'string' } },
+    allowPositionals: false,
+    run: notYetAvailable('approver'),
+  },
+  bootstrap: {
+    summary: 'create the bootstrap token, its RBAC and the bootstrap kubeconfig Secret for one source cluster',
+    usage: 'bootstrap --target-kubeconfig FILE --source-kubeconfig FILE --source-name NAME [--ttl DURATION] [--dry-run]',
+    options: {
+      'target-kubeconfig': { type: 'string' },
+      'source-kubeconfig': { type: 'string' },
+      'source-name': { type: 'string' },
+      ttl: { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+    allowPositionals: false,
+    run: notYetAvailable('bootstrap'),
+  },
+  status: {
+    summary: 'show the identity, serial, expiry and next rotation of a published kubeconfig',
+    usage: 'status PATH | status --secret NAMESPACE/NAME [--kubeconfig FILE]',
+    options: { secret: { type: 'string' }, kubeconfig: { type: 'string' } },
+    allowPositionals: true,
+    run: notYetAvailable('status'),
+  },
+  demo: {
+    summary: 'run the two-cluster demo on this machine',
+    usage: 'demo [--duration SECONDS]',
+    options: { duration: { type: 'string' } },
+    allowPositionals: false,
+    run: notYetAvailable('demo'),
+  },
+};
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`);
+  const forms = Object.values(COMMANDS).map((command) => `  kubeconfig-rotator ${command.usage}`);
+  return [
+    'usage: kubeconfig-rotator <command> [options]',
+    '',
+    'commands:',
+    ...lines,
+    '',
+    ...forms,
+    '',
+    'options:',
+    '  --help     show this help (also after a command)',
+    '  --version  print the version',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '--help' || first === '-h') {
+    out.write(usage());
+    return 0;
+  }
+  if (first === '--version') {
+    out.write(`${packageVersion()}\n`);
+    return 0;
+  }
+  try {
+    if (first === undefined) throw new UsageError('no command given');
+    const command = COMMANDS[first];
+    if (command === undefined) throw new UsageError(`unknown command "${first}"`);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      out.write(`usage: kubeconfig-rotator ${command.usage}\n\n${command.summary}\n`);
+      return 0;
+    }
+    const parsed = parseCommandLine(command, rest);
+    return await command.run(parsed.values, parsed.positionals);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err.write(`kubeconfig-rotator: ${error.message}\n\n${usage()}`);
+      return EXIT_USAGE;
+    }
+    throw error;
+  }
+}
+
+function parseCommandLine(command: Command, args: string[]): { values: Record<string, unknown>; positionals: string[] } {
+  try {
+    return parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error), { cause: error });
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2), process.stdout, process.stderr).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`kubeconfig-rotator: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,35 @@
+// Locating (and building when missing) the pinned control-plane binaries through scripts/build-controlplane.sh.
+import { spawn } from 'node:child_process';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KCR_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'kubeconfig-rotator');
+}
+
+/** Where named clusters keep their state; KCR_CLUSTERS_DIR overrides it. */
+export function clustersRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.KCR_CLUSTERS_DIR ?? join(cacheRoot(env), 'clusters');
+}
+
+/** Builds what is missing (a no-op when cached) and returns the directory of binaries. */
+export async function ensureControlPlane(onProgress: (line: string) => void = () => undefined): Promise<string> {
+  const script = join(REPO_ROOT, 'scripts', 'build-controlplane.sh');
+  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  createInterface({ input: child.stderr }).on('line', onProgress);
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => (stdout += chunk));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`${script} failed with exit code ${String(code)}`);
+  const binDir = stdout.trim().split('\n').pop();
+  if (binDir === undefined || binDir === '') throw new Error(`${script} printed no bin directory`);
+  return binDir;
+}

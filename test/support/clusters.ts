@@ -1,0 +1,31 @@
+// The two test clusters (source and target), started once per test run by global-setup.ts.
+import { KubeConfig } from '@kubernetes/client-node';
+import { clustersRoot } from '../../src/testbed/binaries.ts';
+import { isClusterRunning, readClusterState, type ClusterState } from '../../src/testbed/cluster.ts';
+
+export const CLUSTER_NAMES = ['source', 'target'] as const;
+export type ClusterName = (typeof CLUSTER_NAMES)[number];
+
+export interface TestCluster {
+  readonly state: ClusterState;
+  /** A fresh admin KubeConfig (system:masters). */
+  admin(): KubeConfig;
+}
+
+export function testCluster(name: ClusterName): TestCluster {
+  const state = readClusterState(clustersRoot(), name);
+  if (state === undefined || !isClusterRunning(state)) {
+    throw new Error(
+      `test cluster "${name}" is not running: run the integration tests with \`npm run test:integration\` ` +
+        `(its global setup starts the clusters) or start them with \`npm run cluster -- up source target\``,
+    );
+  }
+  return {
+    state,
+    admin() {
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromFile(state.kubeconfig);
+      return kubeConfig;
+    },
+  };
+}

@@ -1,0 +1,99 @@
+// Small helpers for tests that talk to the test clusters.
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ApiException,
+  CertificatesV1Api,
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type V1CertificateSigningRequest,
+} from '@kubernetes/client-node';
+import {
+  bootstrapTokenSecret,
+  bootstrapTokenString,
+  csrRequesterRbac,
+  generateBootstrapToken,
+  type BootstrapToken,
+} from '../../src/core/bootstrap/token.ts';
+
+/** A lowercase name unique to this test run, valid as a Kubernetes object name. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export function statusCode(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+/** Retries until `attempt` stops throwing (RBAC changes reach the authorizer's cache a moment later). */
+export async function eventually<T>(attempt: () => Promise<T>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(intervalMs);
+    }
+  }
+}
+
+export interface TestBootstrapToken {
+  readonly token: BootstrapToken;
+  readonly value: string;
+  readonly group: string;
+}
+
+/** A bootstrap token in an extra group that RBAC allows only to create/get/list/watch CSRs. */
+export async function createBootstrapToken(
+  admin: KubeConfig,
+  options: { expiration?: Date; extraClusterRoles?: readonly string[] } = {},
+): Promise<TestBootstrapToken> {
+  const token = generateBootstrapToken((count) => randomBytes(count));
+  const group = `system:bootstrappers:kcr-test-${token.id}`;
+  const secret = bootstrapTokenSecret(token, {
+    expiration: options.expiration ?? new Date(Date.now() + 3_600_000),
+    extraGroups: [group],
+    description: 'kubeconfig-rotator integration test',
+  });
+  await admin.makeApiClient(CoreV1Api).createNamespacedSecret({ namespace: 'kube-system', body: secret });
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  const { clusterRole, clusterRoleBinding } = csrRequesterRbac(`kcr-test-csr-requester-${token.id}`, group);
+  await rbac.createClusterRole({ body: clusterRole });
+  await rbac.createClusterRoleBinding({ body: clusterRoleBinding });
+  for (const role of options.extraClusterRoles ?? []) {
+    await rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: `kcr-test-${token.id}-${role.replaceAll(':', '-')}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: group }],
+      },
+    });
+  }
+  return { token, value: bootstrapTokenString(token), group };
+}
+
+export async function approveCsr(admin: KubeConfig, name: string): Promise<void> {
+  const api = admin.makeApiClient(CertificatesV1Api);
+  const csr = await api.readCertificateSigningRequest({ name });
+  const conditions = csr.status?.conditions ?? [];
+  conditions.push({ type: 'Approved', status: 'True', reason: 'IntegrationTest', message: 'approved by the test', lastUpdateTime: new Date() });
+  await api.replaceCertificateSigningRequestApproval({ name, body: { ...csr, status: { ...csr.status, conditions } } });
+}
+
+/** Polls until the CSR carries a certificate (or fails/denied, which throws). */
+export async function waitForCertificate(kubeConfig: KubeConfig, name: string, timeoutMs = 30_000): Promise<V1CertificateSigningRequest & { certificatePem: string }> {
+  const api = kubeConfig.makeApiClient(CertificatesV1Api);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const csr = await api.readCertificateSigningRequest({ name });
+    const finished = csr.status?.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
+    if (finished !== undefined) throw new Error(`CSR ${name} ${finished.type}: ${finished.reason ?? ''} ${finished.message ?? ''}`);
+    if (csr.status?.certificate !== undefined && csr.status.certificate !== '') {
+      return Object.assign(csr, { certificatePem: Buffer.from(csr.status.certificate, 'base64').toString('utf8') });
+    }
+    await sleep(100);
+  }
+  throw new Error(`CSR ${name} got no certificate within ${String(timeoutMs)} ms`);
+}
