@@ -1,0 +1,296 @@
+// Parsing an untrusted PKCS#10 request (RFC 2986) into facts a policy can judge. Strict on form: one PEM
+// block and nothing else, bounded size and nesting, DER only, and the signature checked over the bytes as
+// sent. Never throws: every problem comes back as a sentence naming what is wrong.
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import {
+  children,
+  contextTag,
+  DerError,
+  decodeBoolean,
+  decodeOctetAlignedBitString,
+  decodeOid,
+  decodeSmallInteger,
+  decodeString,
+  expectTag,
+  readElement,
+  TAG,
+  type DerElement,
+  type DerLimits,
+} from './der.ts';
+import { OID } from './oids.ts';
+
+export interface RequestLimits extends DerLimits {
+  /** Largest accepted PEM text, in bytes. */
+  readonly maxPemBytes: number;
+}
+
+// A CSR from our sidecar is under 1 KiB (RSA-4096 about 1.7 KiB); the nesting of a request is at most 7.
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = { maxPemBytes: 16 * 1024, maxDepth: 10 };
+
+export type PublicKeyFacts =
+  | { readonly type: 'rsa'; readonly bits: number }
+  | { readonly type: 'ec'; readonly curve: string }
+  | { readonly type: 'ed25519' | 'ed448' }
+  | { readonly type: 'unsupported'; readonly algorithm: string };
+
+export interface SubjectAltNames {
+  readonly dnsNames: readonly string[];
+  readonly emailAddresses: readonly string[];
+  readonly uris: readonly string[];
+  readonly ipAddresses: readonly string[];
+  /** otherName, x400Address, directoryName, ediPartyName, registeredID. */
+  readonly otherNames: number;
+}
+
+export interface ParsedCertificationRequest {
+  readonly subject: {
+    readonly commonNames: readonly string[];
+    readonly organizations: readonly string[];
+    /** OIDs of every other attribute in the subject (OU, C, serialNumber, emailAddress...). */
+    readonly otherAttributes: readonly string[];
+    /** RDNs holding more than one attribute. */
+    readonly multiValuedRdns: number;
+  };
+  readonly publicKey: PublicKeyFacts;
+  /** DER SubjectPublicKeyInfo, for comparing with a key we hold. */
+  readonly subjectPublicKeyInfo: Uint8Array;
+  readonly signatureAlgorithm: string;
+  readonly extensions: readonly { readonly oid: string; readonly critical: boolean }[];
+  /** Present when the request carries a subjectAltName extension. */
+  readonly subjectAltNames?: SubjectAltNames;
+  /** OIDs of request attributes other than extensionRequest (challengePassword...). */
+  readonly otherAttributes: readonly string[];
+}
+
+export type ParseResult =
+  | { readonly ok: true; readonly request: ParsedCertificationRequest }
+  | { readonly ok: false; readonly problem: string };
+
+const PEM_LABEL = 'CERTIFICATE REQUEST';
+const SUBJECT_ALT_NAME = '2.5.29.17';
+
+export function parseCertificationRequest(input: string | Uint8Array, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): ParseResult {
+  try {
+    const der = decodePem(input, limits);
+    return { ok: true, request: parseDer(der, limits) };
+  } catch (error) {
+    if (error instanceof DerError || error instanceof RequestError) return { ok: false, problem: error.message };
+    // Anything else is a bug in this parser, not in the request; still never let it escape as a crash.
+    return { ok: false, problem: `unparseable request: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+class RequestError extends Error {}
+
+function decodePem(input: string | Uint8Array, limits: RequestLimits): Uint8Array {
+  const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
+  if (size > limits.maxPemBytes) throw new RequestError(`request is ${String(size)} bytes, more than the limit of ${String(limits.maxPemBytes)}`);
+  const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
+  if (!/^[\t\n\r\x20-\x7e]*$/.test(text)) throw new RequestError('request PEM contains non-ASCII or control characters');
+  const blocks = [...text.matchAll(/-----BEGIN ([^-]*)-----/g)];
+  if (blocks.length === 0) throw new RequestError('request has no PEM block');
+  if (blocks.length > 1) throw new RequestError(`request has ${String(blocks.length)} PEM blocks, expected exactly one`);
+  const match = /^\s*-----BEGIN ([^-]*)-----\r?\n([A-Za-z0-9+/=\r\n]*?)\r?\n?-----END ([^-]*)-----\s*$/.exec(text);
+  if (match === null) {
+    throw new RequestError('request PEM is malformed (data outside the block, headers, or characters outside base64)');
+  }
+  const [, label, body = '', endLabel] = match;
+  if (label !== PEM_LABEL) throw new RequestError(`PEM block is "${String(label)}", expected "${PEM_LABEL}"`);
+  if (endLabel !== label) throw new RequestError(`PEM block begins "${label}" but ends "${String(endLabel)}"`);
+  const base64 = body.replace(/\r?\n/g, '');
+  const der = Buffer.from(base64, 'base64');
+  if (der.toString('base64') !== base64) throw new RequestError('request PEM body is not canonical base64');
+  return der;
+}
+
+function parseDer(der: Uint8Array, limits: RequestLimits): ParsedCertificationRequest {
+  const outer = expectTag(readElement(der), TAG.SEQUENCE, 'CertificationRequest');
+  const [info, algorithm, signatureElement, ...extra] = children(outer, 0, limits);
+  if (extra.length > 0) throw new RequestError('CertificationRequest has more than three elements');
+  expectTag(info, TAG.SEQUENCE, 'certificationRequestInfo');
+  const signatureAlgorithm = parseAlgorithmIdentifier(expectTag(algorithm, TAG.SEQUENCE, 'signatureAlgorithm'), 1, limits);
+  const signature = decodeOctetAlignedBitString(expectTag(signatureElement, TAG.BIT_STRING, 'signature'));
+
+  const [version, name, spki, attributes, ...rest] = children(info as DerElement, 1, limits);
+  if (rest.length > 0) throw new RequestError('certificationRequestInfo has more than four elements');
+  if (decodeSmallInteger(expectTag(version, TAG.INTEGER, 'version')) !== 0) throw new RequestError('request version is not v1 (0)');
+  const subject = parseName(expectTag(name, TAG.SEQUENCE, 'subject'), 2, limits);
+  const spkiElement = expectTag(spki, TAG.SEQUENCE, 'subjectPKInfo');
+  const { facts, key } = parsePublicKey(spkiElement, 2, limits);
+  const { extensions, subjectAltNames, otherAttributes } = parseAttributes(
+    expectTag(attributes, contextTag(0, true), 'attributes [0]'),
+    2,
+    limits,
+  );
+
+  checkSignature(signatureAlgorithm, facts, key, (info as DerElement).bytes, signature);
+  return {
+    subject,
+    publicKey: facts,
+    subjectPublicKeyInfo: spkiElement.bytes,
+    signatureAlgorithm: signatureAlgorithm.oid,
+    extensions,
+    ...(subjectAltNames === undefined ? {} : { subjectAltNames }),
+    otherAttributes,
+  };
+}
+
+interface AlgorithmIdentifier {
+  readonly oid: string;
+  readonly parameters?: DerElement;
+}
+
+function parseAlgorithmIdentifier(element: DerElement, depth: number, limits: RequestLimits): AlgorithmIdentifier {
+  const [oid, parameters, ...rest] = children(element, depth, limits);
+  if (rest.length > 0) throw new RequestError(`algorithm identifier at offset ${String(element.offset)} has extra elements`);
+  return { oid: decodeOid(expectTag(oid, TAG.OID, 'algorithm')), ...(parameters === undefined ? {} : { parameters }) };
+}
+
+function parseName(element: DerElement, depth: number, limits: RequestLimits): ParsedCertificationRequest['subject'] {
+  const commonNames: string[] = [];
+  const organizations: string[] = [];
+  const otherAttributes: string[] = [];
+  let multiValuedRdns = 0;
+  for (const rdn of children(element, depth, limits)) {
+    const values = children(expectTag(rdn, TAG.SET, 'relative distinguished name'), depth + 1, limits);
+    if (values.length === 0) throw new RequestError(`empty relative distinguished name at offset ${String(rdn.offset)}`);
+    if (values.length > 1) multiValuedRdns++;
+    for (const pair of values) {
+      const [type, value, ...rest] = children(expectTag(pair, TAG.SEQUENCE, 'attribute type and value'), depth + 2, limits);
+      if (rest.length > 0 || value === undefined) throw new RequestError(`malformed subject attribute at offset ${String(pair.offset)}`);
+      const oid = decodeOid(expectTag(type, TAG.OID, 'attribute type'));
+      if (oid === OID.commonName) commonNames.push(decodeString(value));
+      else if (oid === OID.organizationName) organizations.push(decodeString(value));
+      else otherAttributes.push(oid);
+    }
+  }
+  return { commonNames, organizations, otherAttributes, multiValuedRdns };
+}
+
+const CURVES: Record<string, string> = {
+  [OID.prime256v1]: 'P-256',
+  [OID.secp384r1]: 'P-384',
+  '1.3.132.0.35': 'P-521',
+  '1.3.132.0.10': 'secp256k1',
+};
+
+function parsePublicKey(spki: DerElement, depth: number, limits: RequestLimits): { facts: PublicKeyFacts; key?: KeyObject } {
+  const [algorithmElement, keyBits, ...rest] = children(spki, depth, limits);
+  if (rest.length > 0) throw new RequestError('subjectPublicKeyInfo has extra elements');
+  const algorithm = parseAlgorithmIdentifier(expectTag(algorithmElement, TAG.SEQUENCE, 'public key algorithm'), depth + 1, limits);
+  decodeOctetAlignedBitString(expectTag(keyBits, TAG.BIT_STRING, 'subjectPublicKey'));
+  let curve: string | undefined;
+  if (algorithm.oid === OID.ecPublicKey) {
+    if (algorithm.parameters?.tag !== TAG.OID) throw new RequestError('EC public key does not name its curve');
+    const curveOid = decodeOid(algorithm.parameters);
+    curve = CURVES[curveOid] ?? curveOid;
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki.bytes), format: 'der', type: 'spki' });
+  } catch {
+    // A key this runtime cannot load (an unknown curve, say) is reported, not fatal: the policy denies it.
+    return { facts: { type: 'unsupported', algorithm: curve === undefined ? algorithm.oid : `${algorithm.oid} (${curve})` } };
+  }
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return { facts: { type: 'rsa', bits: key.asymmetricKeyDetails?.modulusLength ?? 0 }, key };
+    case 'ec':
+      return { facts: { type: 'ec', curve: curve ?? 'unknown' }, key };
+    case 'ed25519':
+    case 'ed448':
+      return { facts: { type: key.asymmetricKeyType }, key };
+    default:
+      return { facts: { type: 'unsupported', algorithm: algorithm.oid }, key };
+  }
+}
+
+function parseAttributes(element: DerElement, depth: number, limits: RequestLimits) {
+  const extensions: { oid: string; critical: boolean }[] = [];
+  const otherAttributes: string[] = [];
+  let subjectAltNames: SubjectAltNames | undefined;
+  let extensionRequests = 0;
+  for (const attribute of children(element, depth, limits)) {
+    const [type, values, ...rest] = children(expectTag(attribute, TAG.SEQUENCE, 'attribute'), depth + 1, limits);
+    if (rest.length > 0) throw new RequestError(`attribute at offset ${String(attribute.offset)} has extra elements`);
+    const oid = decodeOid(expectTag(type, TAG.OID, 'attribute type'));
+    const valueList = children(expectTag(values, TAG.SET, 'attribute values'), depth + 2, limits);
+    if (oid !== OID.extensionRequest) {
+      otherAttributes.push(oid);
+      continue;
+    }
+    if (++extensionRequests > 1 || valueList.length !== 1) throw new RequestError('request has more than one extensionRequest');
+    for (const extension of children(expectTag(valueList[0], TAG.SEQUENCE, 'extensions'), depth + 3, limits)) {
+      const parts = children(expectTag(extension, TAG.SEQUENCE, 'extension'), depth + 4, limits);
+      if (parts.length < 2 || parts.length > 3) throw new RequestError(`extension at offset ${String(extension.offset)} is malformed`);
+      const extensionOid = decodeOid(expectTag(parts[0], TAG.OID, 'extension id'));
+      const critical = parts.length === 3 ? decodeBoolean(expectTag(parts[1], TAG.BOOLEAN, 'critical')) : false;
+      const value = expectTag(parts[parts.length - 1], TAG.OCTET_STRING, 'extension value');
+      if (extensions.some((seen) => seen.oid === extensionOid)) throw new RequestError(`extension ${extensionOid} appears twice`);
+      extensions.push({ oid: extensionOid, critical });
+      if (extensionOid === SUBJECT_ALT_NAME) {
+        const headerLength = value.bytes.length - value.contents.length;
+        subjectAltNames = parseGeneralNames(readElement(value.contents, value.offset + headerLength), depth + 5, limits);
+      }
+    }
+  }
+  return { extensions, subjectAltNames, otherAttributes };
+}
+
+function parseGeneralNames(element: DerElement, depth: number, limits: RequestLimits): SubjectAltNames {
+  const names = { dnsNames: [] as string[], emailAddresses: [] as string[], uris: [] as string[], ipAddresses: [] as string[], otherNames: 0 };
+  const ascii = (name: DerElement) => Buffer.from(name.contents).toString('latin1');
+  for (const name of children(expectTag(element, TAG.SEQUENCE, 'subjectAltName'), depth, limits)) {
+    switch (name.tag) {
+      case contextTag(1, false):
+        names.emailAddresses.push(ascii(name));
+        break;
+      case contextTag(2, false):
+        names.dnsNames.push(ascii(name));
+        break;
+      case contextTag(6, false):
+        names.uris.push(ascii(name));
+        break;
+      case contextTag(7, false):
+        names.ipAddresses.push(formatIp(name.contents));
+        break;
+      default:
+        names.otherNames++;
+    }
+  }
+  return names;
+}
+
+function formatIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return [...bytes].join('.');
+  if (bytes.length === 16) return Buffer.from(bytes).toString('hex').replace(/(.{4})(?!$)/g, '$1:');
+  return `(${String(bytes.length)}-byte address)`;
+}
+
+const SIGNATURES: Record<string, { family: 'rsa' | 'ec' | 'ed25519'; digest: string | null }> = {
+  [OID.sha256WithRSAEncryption]: { family: 'rsa', digest: 'sha256' },
+  [OID.sha384WithRSAEncryption]: { family: 'rsa', digest: 'sha384' },
+  '1.2.840.113549.1.1.13': { family: 'rsa', digest: 'sha512' },
+  [OID.ecdsaWithSHA256]: { family: 'ec', digest: 'sha256' },
+  [OID.ecdsaWithSHA384]: { family: 'ec', digest: 'sha384' },
+  '1.2.840.10045.4.3.4': { family: 'ec', digest: 'sha512' },
+  '1.3.101.112': { family: 'ed25519', digest: null },
+};
+
+function checkSignature(algorithm: AlgorithmIdentifier, facts: PublicKeyFacts, key: KeyObject | undefined, signed: Uint8Array, signature: Uint8Array): void {
+  const scheme = SIGNATURES[algorithm.oid];
+  if (scheme === undefined) throw new RequestError(`signature algorithm ${algorithm.oid} is not supported (SHA-1, RSA-PSS and others are refused)`);
+  const nullOrAbsent = algorithm.parameters === undefined || (algorithm.parameters.tag === TAG.NULL && algorithm.parameters.contents.length === 0);
+  if (scheme.family === 'rsa' ? !nullOrAbsent : algorithm.parameters !== undefined) {
+    throw new RequestError(`signature algorithm ${algorithm.oid} has unexpected parameters`);
+  }
+  if (key === undefined) throw new RequestError(`signature cannot be checked: public key type ${facts.type === 'unsupported' ? facts.algorithm : facts.type} is not supported`);
+  if (facts.type !== scheme.family) throw new RequestError(`signature algorithm ${algorithm.oid} does not match the ${facts.type} public key`);
+  let valid: boolean;
+  try {
+    valid = verify(scheme.digest, signed, key, signature);
+  } catch (error) {
+    throw new RequestError(`signature is malformed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  if (!valid) throw new RequestError('signature does not verify with the request\'s public key (no proof of possession)');
+}

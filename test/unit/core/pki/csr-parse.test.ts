@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { buildCertificationRequest } from '../../../../src/core/pki/csr.ts';
+import { parseCertificationRequest, type ParsedCertificationRequest } from '../../../../src/core/pki/csr-parse.ts';
+import { generateKeyPair, KEY_ALGORITHMS } from '../../../../src/core/pki/keys.ts';
+
+const SUBJECT = { commonName: 'agent-a', organizations: ['team-1', 'team-2'] };
+
+function parsed(input: string | Uint8Array): ParsedCertificationRequest {
+  const result = parseCertificationRequest(input);
+  assert.ok(result.ok, result.ok ? '' : result.problem);
+  return result.request;
+}
+
+function problem(input: string | Uint8Array): string {
+  const result = parseCertificationRequest(input);
+  assert.ok(!result.ok, 'expected the request to be refused');
+  return result.problem;
+}
+
+/** A request made by openssl, the way a third party would. */
+function opensslRequest(args: string[]): string {
+  const result = spawnSync('openssl', ['req', '-new', '-nodes', '-keyout', '/dev/null', ...args], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  return result.stdout;
+}
+
+describe('parsing PKCS#10 requests', () => {
+  for (const algorithm of KEY_ALGORITHMS) {
+    it(`reads back our own ${algorithm} request: subject, key and a valid signature`, () => {
+      const keys = generateKeyPair(algorithm);
+      const request = parsed(buildCertificationRequest(SUBJECT, keys));
+      assert.deepEqual(request.subject, { commonNames: ['agent-a'], organizations: ['team-1', 'team-2'], otherAttributes: [], multiValuedRdns: 0 });
+      assert.deepEqual(Buffer.from(request.subjectPublicKeyInfo), keys.publicKey.export({ type: 'spki', format: 'der' }));
+      const expectedKey = algorithm.startsWith('rsa-')
+        ? { type: 'rsa', bits: Number(algorithm.slice(4)) }
+        : { type: 'ec', curve: algorithm === 'ecdsa-p256' ? 'P-256' : 'P-384' };
+      assert.deepEqual(request.publicKey, expectedKey);
+      assert.deepEqual(request.extensions, []);
+      assert.equal(request.subjectAltNames, undefined);
+    });
+  }
+
+  it('accepts the PEM as bytes, as spec.request holds it', () => {
+    const pem = buildCertificationRequest(SUBJECT, generateKeyPair('ecdsa-p256'));
+    assert.deepEqual(parsed(Buffer.from(pem)).subject.commonNames, ['agent-a']);
+  });
+
+  it('reports every kind of subjectAltName and other subject attributes of an openssl request', () => {
+    const request = parsed(
+      opensslRequest([
+        '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+        '-subj', '/CN=agent-a/O=team-1/OU=unit/C=DE',
+        '-addext', 'subjectAltName=DNS:evil.example,IP:10.0.0.1,email:a@b.c,URI:spiffe://x/y,IP:::1',
+      ]),
+    );
+    assert.deepEqual(request.subject.commonNames, ['agent-a']);
+    assert.deepEqual(request.subject.otherAttributes, ['2.5.4.11', '2.5.4.6']);
+    assert.deepEqual(request.subjectAltNames, {
+      dnsNames: ['evil.example'],
+      emailAddresses: ['a@b.c'],
+      uris: ['spiffe://x/y'],
+      ipAddresses: ['10.0.0.1', '0000:0000:0000:0000:0000:0000:0000:0001'],
+      otherNames: 0,
+    });
+    assert.ok(request.extensions.some((extension) => extension.oid === '2.5.29.17'));
+  });
+
+  it('reads an RSA-1024 key size and an unusual curve so policy can refuse them', () => {
+    assert.deepEqual(parsed(opensslRequest(['-newkey', 'rsa:1024', '-subj', '/CN=a'])).publicKey, { type: 'rsa', bits: 1024 });
+    assert.deepEqual(parsed(opensslRequest(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-subj', '/CN=a'])).publicKey, {
+      type: 'ec',
+      curve: 'secp256k1',
+    });
+    assert.deepEqual(parsed(opensslRequest(['-newkey', 'ed25519', '-subj', '/CN=a'])).publicKey, { type: 'ed25519' });
+  });
+
+  it('refuses a request whose signature was made by another key', () => {
+    const keys = generateKeyPair('ecdsa-p256');
+    const forged = buildCertificationRequest(SUBJECT, { ...keys, privateKey: generateKeyPair('ecdsa-p256').privateKey });
+    assert.match(problem(forged), /signature does not verify/);
+  });
+
+  it('refuses a SHA-1 signature', () => {
+    assert.match(problem(opensslRequest(['-newkey', 'rsa:2048', '-sha1', '-subj', '/CN=a'])), /signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not supported/);
+  });
+
+  describe('form', () => {
+    const pem = buildCertificationRequest(SUBJECT, generateKeyPair('ecdsa-p256'));
+    const body = pem.split('\n').slice(1, -2).join('');
+
+    it('refuses two PEM blocks', () => {
+      assert.match(problem(pem + pem), /2 PEM blocks, expected exactly one/);
+    });
+    it('refuses data after the block', () => {
+      assert.match(problem(`${pem}garbage\n`), /data outside the block/);
+    });
+    it('refuses another PEM type', () => {
+      assert.match(problem(pem.replaceAll('CERTIFICATE REQUEST', 'CERTIFICATE')), /PEM block is "CERTIFICATE"/);
+    });
+    it('refuses an oversized request before parsing it', () => {
+      assert.match(problem(pem.padEnd(20_000, ' ')), /20000 bytes, more than the limit of 16384/);
+    });
+    it('refuses bytes after the DER structure inside the block', () => {
+      const der = Buffer.concat([Buffer.from(body, 'base64'), Buffer.from([0, 0])]);
+      assert.match(problem(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`), /2 bytes after the element/);
+    });
+    it('refuses a truncated structure', () => {
+      const der = Buffer.from(body, 'base64').subarray(0, 50);
+      assert.match(problem(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`), /claims \d+ bytes/);
+    });
+    it('refuses nesting deeper than the limit (the parser only descends into known structure, never deeper)', () => {
+      const result = parseCertificationRequest(pem, { maxPemBytes: 16_384, maxDepth: 3 });
+      assert.ok(!result.ok);
+      assert.match(result.problem, /nesting deeper than 3/);
+    });
+    it('refuses an empty or non-PEM input', () => {
+      assert.match(problem(''), /no PEM block/);
+      assert.match(problem(Buffer.from([0x30, 0x82, 0xff, 0xff])), /non-ASCII/);
+    });
+  });
+});
