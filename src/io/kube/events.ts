@@ -1,0 +1,112 @@
+// Kubernetes Events on one object (the sidecar's Pod, a CSR), for `kubectl describe`. Repeats of the same
+// event within the aggregation window bump its count instead of creating new objects, as client-go does.
+// Emitting never fails the caller: errors are logged at debug level.
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import { describeError } from './errors.ts';
+
+export interface InvolvedObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly name: string;
+  /** Absent for cluster-scoped objects; their events go to "default", where kubectl looks for them. */
+  readonly namespace?: string;
+  readonly uid?: string;
+}
+
+export interface EventRecorder {
+  normal(reason: string, message: string, involved?: InvolvedObject): void;
+  warning(reason: string, message: string, involved?: InvolvedObject): void;
+  /** Waits for events in flight (at shutdown). */
+  flush(): Promise<void>;
+}
+
+export const noEvents: EventRecorder = {
+  normal: () => undefined,
+  warning: () => undefined,
+  flush: () => Promise.resolve(),
+};
+
+export interface KubeEventRecorderOptions {
+  readonly kubeConfig: KubeConfig;
+  /** reportingComponent, e.g. kubeconfig-rotator-sidecar. */
+  readonly component: string;
+  /** reportingInstance, e.g. the pod name. */
+  readonly instance: string;
+  /** The object events are about when the call names none. */
+  readonly involved?: InvolvedObject;
+  readonly logger: Logger;
+  readonly now?: () => Date;
+  readonly aggregationWindowMs?: number;
+}
+
+const MAX_MESSAGE = 1024;
+
+export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecorder {
+  const api = options.kubeConfig.makeApiClient(CoreV1Api);
+  const now = options.now ?? (() => new Date());
+  const window = options.aggregationWindowMs ?? 10 * 60_000;
+  const recent = new Map<string, { name: string; namespace: string; count: number; at: number }>();
+  const inFlight = new Set<Promise<void>>();
+
+  async function emit(type: 'Normal' | 'Warning', reason: string, message: string, involved: InvolvedObject): Promise<void> {
+    const namespace = involved.namespace ?? 'default';
+    const key = [type, reason, message, involved.kind, namespace, involved.name].join('\u0000');
+    const time = now();
+    const previous = recent.get(key);
+    if (previous !== undefined && time.getTime() - previous.at < window) {
+      previous.count++;
+      previous.at = time.getTime();
+      await api.patchNamespacedEvent(
+        { name: previous.name, namespace: previous.namespace, body: { count: previous.count, lastTimestamp: time } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return;
+    }
+    const created = await api.createNamespacedEvent({
+      namespace,
+      body: {
+        metadata: { generateName: `${involved.name}.`, namespace },
+        involvedObject: {
+          apiVersion: involved.apiVersion,
+          kind: involved.kind,
+          name: involved.name,
+          ...(involved.namespace === undefined ? {} : { namespace: involved.namespace }),
+          ...(involved.uid === undefined ? {} : { uid: involved.uid }),
+        },
+        type,
+        reason,
+        message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message,
+        count: 1,
+        firstTimestamp: time,
+        lastTimestamp: time,
+        source: { component: options.component },
+        reportingComponent: options.component,
+        reportingInstance: options.instance,
+      },
+    });
+    recent.set(key, { name: created.metadata.name ?? '', namespace, count: 1, at: time.getTime() });
+    for (const [oldKey, entry] of recent) if (time.getTime() - entry.at >= window) recent.delete(oldKey);
+  }
+
+  function record(type: 'Normal' | 'Warning', reason: string, message: string, involved = options.involved): void {
+    if (involved === undefined) return;
+    const pending = emit(type, reason, message, involved).catch((error: unknown) => {
+      options.logger.debug({ reason, error: describeError(error) }, 'could not record event');
+    });
+    inFlight.add(pending);
+    void pending.finally(() => inFlight.delete(pending));
+  }
+
+  return {
+    normal: (reason, message, involved) => {
+      record('Normal', reason, message, involved);
+    },
+    warning: (reason, message, involved) => {
+      record('Warning', reason, message, involved);
+    },
+    flush: async () => {
+      await Promise.all(inFlight);
+    },
+  };
+}
