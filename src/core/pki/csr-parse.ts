@@ -146,7 +146,7 @@ function parseAlgorithmIdentifier(element: DerElement, depth: number, limits: Re
   return { oid: decodeOid(expectTag(oid, TAG.OID, 'algorithm')), ...(parameters === undefined ? {} : { parameters }) };
 }
 
-function parseName(element: DerElement, depth: number, limits: RequestLimits): ParsedCertificationRequest['subject'] {
+export function parseName(element: DerElement, depth: number, limits: RequestLimits): ParsedCertificationRequest['subject'] {
   const commonNames: string[] = [];
   const organizations: string[] = [];
   const otherAttributes: string[] = [];
