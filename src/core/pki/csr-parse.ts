@@ -62,9 +62,12 @@ export interface ParsedCertificationRequest {
   readonly otherAttributes: readonly string[];
 }
 
+/** Where a refused request failed: its size, its PEM form, its DER structure, its key, or its signature. */
+export type ParseStage = 'size' | 'pem' | 'der' | 'key' | 'signature';
+
 export type ParseResult =
   | { readonly ok: true; readonly request: ParsedCertificationRequest }
-  | { readonly ok: false; readonly problem: string };
+  | { readonly ok: false; readonly problem: string; readonly stage: ParseStage };
 
 const PEM_LABEL = 'CERTIFICATE REQUEST';
 const SUBJECT_ALT_NAME = '2.5.29.17';
@@ -74,32 +77,39 @@ export function parseCertificationRequest(input: string | Uint8Array, limits: Re
     const der = decodePem(input, limits);
     return { ok: true, request: parseDer(der, limits) };
   } catch (error) {
-    if (error instanceof DerError || error instanceof RequestError) return { ok: false, problem: error.message };
+    if (error instanceof RequestError) return { ok: false, problem: error.message, stage: error.stage };
+    if (error instanceof DerError) return { ok: false, problem: error.message, stage: 'der' };
     // Anything else is a bug in this parser, not in the request; still never let it escape as a crash.
-    return { ok: false, problem: `unparseable request: ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, problem: `unparseable request: ${error instanceof Error ? error.message : String(error)}`, stage: 'der' };
   }
 }
 
-class RequestError extends Error {}
+class RequestError extends Error {
+  readonly stage: ParseStage;
+  constructor(message: string, stage: ParseStage = 'der', options?: ErrorOptions) {
+    super(message, options);
+    this.stage = stage;
+  }
+}
 
 function decodePem(input: string | Uint8Array, limits: RequestLimits): Uint8Array {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
-  if (size > limits.maxPemBytes) throw new RequestError(`request is ${String(size)} bytes, more than the limit of ${String(limits.maxPemBytes)}`);
+  if (size > limits.maxPemBytes) throw new RequestError(`request is ${String(size)} bytes, more than the limit of ${String(limits.maxPemBytes)}`, 'size');
   const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
-  if (!/^[\t\n\r\x20-\x7e]*$/.test(text)) throw new RequestError('request PEM contains non-ASCII or control characters');
+  if (!/^[\t\n\r\x20-\x7e]*$/.test(text)) throw new RequestError('request PEM contains non-ASCII or control characters', 'pem');
   const blocks = [...text.matchAll(/-----BEGIN ([^-]*)-----/g)];
-  if (blocks.length === 0) throw new RequestError('request has no PEM block');
-  if (blocks.length > 1) throw new RequestError(`request has ${String(blocks.length)} PEM blocks, expected exactly one`);
+  if (blocks.length === 0) throw new RequestError('request has no PEM block', 'pem');
+  if (blocks.length > 1) throw new RequestError(`request has ${String(blocks.length)} PEM blocks, expected exactly one`, 'pem');
   const match = /^\s*-----BEGIN ([^-]*)-----\r?\n([A-Za-z0-9+/=\r\n]*?)\r?\n?-----END ([^-]*)-----\s*$/.exec(text);
   if (match === null) {
-    throw new RequestError('request PEM is malformed (data outside the block, headers, or characters outside base64)');
+    throw new RequestError('request PEM is malformed (data outside the block, headers, or characters outside base64)', 'pem');
   }
   const [, label, body = '', endLabel] = match;
-  if (label !== PEM_LABEL) throw new RequestError(`PEM block is "${String(label)}", expected "${PEM_LABEL}"`);
-  if (endLabel !== label) throw new RequestError(`PEM block begins "${label}" but ends "${String(endLabel)}"`);
+  if (label !== PEM_LABEL) throw new RequestError(`PEM block is "${String(label)}", expected "${PEM_LABEL}"`, 'pem');
+  if (endLabel !== label) throw new RequestError(`PEM block begins "${label}" but ends "${String(endLabel)}"`, 'pem');
   const base64 = body.replace(/\r?\n/g, '');
   const der = Buffer.from(base64, 'base64');
-  if (der.toString('base64') !== base64) throw new RequestError('request PEM body is not canonical base64');
+  if (der.toString('base64') !== base64) throw new RequestError('request PEM body is not canonical base64', 'pem');
   return der;
 }
 
@@ -181,7 +191,7 @@ function parsePublicKey(spki: DerElement, depth: number, limits: RequestLimits):
   decodeOctetAlignedBitString(expectTag(keyBits, TAG.BIT_STRING, 'subjectPublicKey'));
   let curve: string | undefined;
   if (algorithm.oid === OID.ecPublicKey) {
-    if (algorithm.parameters?.tag !== TAG.OID) throw new RequestError('EC public key does not name its curve');
+    if (algorithm.parameters?.tag !== TAG.OID) throw new RequestError('EC public key does not name its curve', 'key');
     const curveOid = decodeOid(algorithm.parameters);
     curve = CURVES[curveOid] ?? curveOid;
   }
@@ -194,7 +204,7 @@ function parsePublicKey(spki: DerElement, depth: number, limits: RequestLimits):
   }
   switch (key.asymmetricKeyType) {
     case 'rsa':
-      return { facts: { type: 'rsa', bits: key.asymmetricKeyDetails?.modulusLength ?? 0 }, key };
+      return { facts: { type: 'rsa', bits: checkRsaCost(key) }, key };
     case 'ec':
       return { facts: { type: 'ec', curve: curve ?? 'unknown' }, key };
     case 'ed25519':
@@ -203,6 +213,19 @@ function parsePublicKey(spki: DerElement, depth: number, limits: RequestLimits):
     default:
       return { facts: { type: 'unsupported', algorithm: algorithm.oid }, key };
   }
+}
+
+// Verifying costs grow with the modulus and the public exponent, and both come from the requester: bound them
+// before any signature is checked (Go's crypto/rsa, which the apiserver uses, refuses larger ones too).
+const MAX_RSA_BITS = 16_384;
+const MAX_RSA_EXPONENT = 0xffff_ffffn;
+
+function checkRsaCost(key: KeyObject): number {
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
+  if (bits > MAX_RSA_BITS) throw new RequestError(`RSA modulus of ${String(bits)} bits is larger than ${String(MAX_RSA_BITS)}`, 'key');
+  if (exponent > MAX_RSA_EXPONENT) throw new RequestError('RSA public exponent is larger than 32 bits', 'key');
+  return bits;
 }
 
 function parseAttributes(element: DerElement, depth: number, limits: RequestLimits) {
@@ -279,18 +302,18 @@ const SIGNATURES: Record<string, { family: 'rsa' | 'ec' | 'ed25519'; digest: str
 
 function checkSignature(algorithm: AlgorithmIdentifier, facts: PublicKeyFacts, key: KeyObject | undefined, signed: Uint8Array, signature: Uint8Array): void {
   const scheme = SIGNATURES[algorithm.oid];
-  if (scheme === undefined) throw new RequestError(`signature algorithm ${algorithm.oid} is not supported (SHA-1, RSA-PSS and others are refused)`);
+  if (scheme === undefined) throw new RequestError(`signature algorithm ${algorithm.oid} is not supported (SHA-1, RSA-PSS and others are refused)`, 'signature');
   const nullOrAbsent = algorithm.parameters === undefined || (algorithm.parameters.tag === TAG.NULL && algorithm.parameters.contents.length === 0);
   if (scheme.family === 'rsa' ? !nullOrAbsent : algorithm.parameters !== undefined) {
-    throw new RequestError(`signature algorithm ${algorithm.oid} has unexpected parameters`);
+    throw new RequestError(`signature algorithm ${algorithm.oid} has unexpected parameters`, 'signature');
   }
-  if (key === undefined) throw new RequestError(`signature cannot be checked: public key type ${facts.type === 'unsupported' ? facts.algorithm : facts.type} is not supported`);
-  if (facts.type !== scheme.family) throw new RequestError(`signature algorithm ${algorithm.oid} does not match the ${facts.type} public key`);
+  if (key === undefined) throw new RequestError(`signature cannot be checked: public key type ${facts.type === 'unsupported' ? facts.algorithm : facts.type} is not supported`, 'key');
+  if (facts.type !== scheme.family) throw new RequestError(`signature algorithm ${algorithm.oid} does not match the ${facts.type} public key`, 'signature');
   let valid: boolean;
   try {
     valid = verify(scheme.digest, signed, key, signature);
   } catch (error) {
-    throw new RequestError(`signature is malformed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new RequestError(`signature is malformed: ${error instanceof Error ? error.message : String(error)}`, 'signature', { cause: error });
   }
-  if (!valid) throw new RequestError('signature does not verify with the request\'s public key (no proof of possession)');
+  if (!valid) throw new RequestError('signature does not verify with the request\'s public key (no proof of possession)', 'signature');
 }

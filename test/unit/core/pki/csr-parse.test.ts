@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { buildCertificationRequest } from '../../../../src/core/pki/csr.ts';
-import { parseCertificationRequest, type ParsedCertificationRequest } from '../../../../src/core/pki/csr-parse.ts';
+import { DEFAULT_REQUEST_LIMITS, parseCertificationRequest, type ParsedCertificationRequest } from '../../../../src/core/pki/csr-parse.ts';
 import { generateKeyPair, KEY_ALGORITHMS } from '../../../../src/core/pki/keys.ts';
+import { requestPem, unusualRsaKey } from '../../../support/hostile-csr.ts';
 
 const SUBJECT = { commonName: 'agent-a', organizations: ['team-1', 'team-2'] };
 
@@ -13,10 +14,14 @@ function parsed(input: string | Uint8Array): ParsedCertificationRequest {
   return result.request;
 }
 
-function problem(input: string | Uint8Array): string {
-  const result = parseCertificationRequest(input);
+function refusal(input: string | Uint8Array, limits = DEFAULT_REQUEST_LIMITS) {
+  const result = parseCertificationRequest(input, limits);
   assert.ok(!result.ok, 'expected the request to be refused');
-  return result.problem;
+  return result;
+}
+
+function problem(input: string | Uint8Array): string {
+  return refusal(input).problem;
 }
 
 /** A request made by openssl, the way a third party would. */
@@ -80,6 +85,30 @@ describe('parsing PKCS#10 requests', () => {
     const keys = generateKeyPair('ecdsa-p256');
     const forged = buildCertificationRequest(SUBJECT, { ...keys, privateKey: generateKeyPair('ecdsa-p256').privateKey });
     assert.match(problem(forged), /signature does not verify/);
+  });
+
+  it('refuses an RSA key too costly to verify before checking any signature (the requester chooses its size)', () => {
+    const roomy = { ...DEFAULT_REQUEST_LIMITS, maxPemBytes: 64 * 1024 };
+    assert.deepEqual(refusal(requestPem({ keys: unusualRsaKey(16_392, 65_537n) }), roomy), {
+      ok: false,
+      problem: 'RSA modulus of 16392 bits is larger than 16384',
+      stage: 'key',
+    });
+    assert.deepEqual(refusal(requestPem({ keys: unusualRsaKey(2048, (1n << 40n) + 1n) })), { ok: false, problem: 'RSA public exponent is larger than 32 bits', stage: 'key' });
+  });
+
+  it('says at which stage a request was refused', () => {
+    const pem = buildCertificationRequest(SUBJECT, generateKeyPair('ecdsa-p256'));
+    const forged = buildCertificationRequest(SUBJECT, { ...generateKeyPair('ecdsa-p256'), privateKey: generateKeyPair('ecdsa-p256').privateKey });
+    const truncated = Buffer.from(pem.split('\n').slice(1, -2).join(''), 'base64').subarray(0, 40).toString('base64');
+    const stages = [
+      pem.padEnd(20_000, ' '),
+      pem + pem,
+      `-----BEGIN CERTIFICATE REQUEST-----\n${truncated}\n-----END CERTIFICATE REQUEST-----\n`,
+      opensslRequest(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:explicit', '-subj', '/CN=a']),
+      forged,
+    ].map((input) => refusal(input).stage);
+    assert.deepEqual(stages, ['size', 'pem', 'der', 'key', 'signature']);
   });
 
   it('refuses a SHA-1 signature', () => {

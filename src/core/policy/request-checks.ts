@@ -1,0 +1,110 @@
+// The checks every policy shares: the request's form, key, subject and extensions, the CSR's usages and
+// lifetime, and the ban on system identities. Each failing check is one finding; all of them run.
+import type { ParseResult, ParsedCertificationRequest } from '../pki/csr-parse.ts';
+import type { Finding, RequestedIdentity } from './decision.ts';
+import { MIN_EXPIRATION_SECONDS } from './schema.ts';
+import { isSystemName, quote } from './names.ts';
+
+export interface Requester {
+  readonly username: string;
+  readonly groups: readonly string[];
+  readonly uid?: string;
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
+}
+
+/** What the evaluator knows about one CSR: its spec and its parsed (or refused) request. */
+export interface RequestFacts {
+  readonly signerName: string;
+  readonly usages: readonly string[];
+  readonly expirationSeconds?: number;
+  readonly requester: Requester;
+  readonly request: ParseResult;
+}
+
+export const REQUIRED_USAGE = 'client auth';
+// What kube-apiserver-client signing accepts beside client auth; anything else would be refused or misused.
+const ALLOWED_USAGES = new Set([REQUIRED_USAGE, 'digital signature', 'key encipherment']);
+const ALLOWED_CURVES = new Set(['P-256', 'P-384']);
+const MIN_RSA_BITS = 2048;
+// Signers copy only the subject and subjectAltName from a request, so key usage extensions that tools add are
+// harmless; subjectAltName has its own check.
+const TOLERATED_EXTENSIONS = new Set(['2.5.29.15', '2.5.29.37', '2.5.29.17']);
+// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** The identity a well-formed request asks for: exactly one CN, any number of O. */
+export function requestedIdentity(request: ParseResult): RequestedIdentity | undefined {
+  if (!request.ok || request.request.subject.commonNames.length !== 1) return undefined;
+  const [commonName = ''] = request.request.subject.commonNames;
+  return { commonName, organizations: request.request.subject.organizations };
+}
+
+export function sharedFindings(facts: RequestFacts): Finding[] {
+  const findings: Finding[] = [];
+  const add = (check: Finding['check'], message: string) => findings.push({ check, message });
+  if (facts.request.ok) checkRequest(facts.request.request, add);
+  else add(`request.${facts.request.stage}`, facts.request.problem);
+  checkUsages(facts.usages, add);
+  if (facts.expirationSeconds === undefined) add('spec.expirationSeconds', 'is not set: every certificate must have a bounded lifetime');
+  else if (facts.expirationSeconds < MIN_EXPIRATION_SECONDS) add('spec.expirationSeconds', `${String(facts.expirationSeconds)} is below the minimum of ${String(MIN_EXPIRATION_SECONDS)}`);
+  return findings;
+}
+
+type Add = (check: Finding['check'], message: string) => void;
+
+function checkRequest(request: ParsedCertificationRequest, add: Add): void {
+  checkKey(request.publicKey, add);
+  checkSubject(request.subject, add);
+  const sans = request.subjectAltNames;
+  if (sans !== undefined) {
+    const kinds = [
+      ['DNS names', sans.dnsNames.length],
+      ['IP addresses', sans.ipAddresses.length],
+      ['email addresses', sans.emailAddresses.length],
+      ['URIs', sans.uris.length],
+      ['other names', sans.otherNames],
+    ] as const;
+    const present = kinds.filter(([, count]) => count > 0).map(([kind, count]) => `${kind} (${String(count)})`);
+    add('request.subjectAltNames', present.length === 0 ? 'the request carries an empty subjectAltName extension' : `the request carries ${present.join(', ')}; no subjectAltName is allowed`);
+  }
+  const extensions = request.extensions.filter((extension) => !TOLERATED_EXTENSIONS.has(extension.oid)).map((extension) => extension.oid);
+  if (extensions.length > 0) add('request.extensions', `extensions ${extensions.join(', ')} are not allowed`);
+  if (request.otherAttributes.length > 0) add('request.attributes', `attributes ${request.otherAttributes.join(', ')} are not allowed (only extensionRequest)`);
+  for (const name of [...request.subject.commonNames, ...request.subject.organizations].filter(isSystemName)) {
+    add('identity.system', `${quote(name)} is a system identity: never approved`);
+  }
+}
+
+function checkKey(key: ParsedCertificationRequest['publicKey'], add: Add): void {
+  switch (key.type) {
+    case 'rsa':
+      if (key.bits < MIN_RSA_BITS) add('request.key', `RSA key of ${String(key.bits)} bits; at least ${String(MIN_RSA_BITS)} required`);
+      return;
+    case 'ec':
+      if (!ALLOWED_CURVES.has(key.curve)) add('request.key', `ECDSA curve ${key.curve} is not allowed (P-256 or P-384)`);
+      return;
+    case 'ed25519':
+    case 'ed448':
+      add('request.key', `${key.type} keys are not allowed (RSA or ECDSA P-256/P-384)`);
+      return;
+    case 'unsupported':
+      add('request.key', `key algorithm ${key.algorithm} is not allowed (RSA or ECDSA P-256/P-384)`);
+  }
+}
+
+function checkSubject(subject: ParsedCertificationRequest['subject'], add: Add): void {
+  if (subject.commonNames.length !== 1) add('request.subject', `has ${String(subject.commonNames.length)} common names, expected exactly one`);
+  if (subject.otherAttributes.length > 0) add('request.subject', `attributes ${subject.otherAttributes.join(', ')} are not allowed (only CN and O)`);
+  if (subject.multiValuedRdns > 0) add('request.subject', 'has multi-valued relative distinguished names');
+  for (const name of [...subject.commonNames, ...subject.organizations]) {
+    if (name.trim() === '') add('request.subject', 'has an empty or blank CN or O');
+    else if (CONTROL_CHARACTERS.test(name)) add('request.subject', `${quote(name)} contains control characters`);
+  }
+}
+
+function checkUsages(usages: readonly string[], add: Add): void {
+  if (!usages.includes(REQUIRED_USAGE)) add('spec.usages', `"${REQUIRED_USAGE}" is required`);
+  const extra = [...new Set(usages.filter((usage) => !ALLOWED_USAGES.has(usage)))];
+  if (extra.length > 0) add('spec.usages', `${extra.map(quote).join(', ')} ${extra.length === 1 ? 'is' : 'are'} not allowed (only client auth, digital signature, key encipherment)`);
+  if (new Set(usages).size !== usages.length) add('spec.usages', 'lists a usage twice');
+}

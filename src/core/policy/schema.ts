@@ -1,0 +1,93 @@
+// The approver's policy file: which requesters may obtain which client identities, and how. One schema gives
+// the types, the defaults and every problem of a bad file by field path (see docs/approver.md).
+import { z } from 'zod';
+import { parseAndValidate, type Validated } from '../config/validate.ts';
+import { SYSTEM_PREFIX } from './names.ts';
+
+export const DEFAULT_SIGNER = 'kubernetes.io/kube-apiserver-client';
+export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
+/** The apiserver refuses shorter lifetimes. */
+export const MIN_EXPIRATION_SECONDS = 600;
+
+// Kubernetes signer names are <domain>/<path>.
+const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9][-A-Za-z0-9_./]*$/;
+// Policy names appear in conditions, events and metric labels: keep them short and plain.
+const POLICY_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+
+/** An exact name, or a pattern in which each `*` matches any run of characters. */
+const namePattern = nonEmpty.refine((value) => !value.startsWith(SYSTEM_PREFIX), `must not start with "${SYSTEM_PREFIX}": system identities are never approved`);
+
+/** What `subjectAccessReview: true` asks: may the requester create certificatesigningrequests/kubeconfig-rotator? */
+export const REVIEW_DEFAULTS = {
+  verb: 'create',
+  group: 'certificates.k8s.io',
+  resource: 'certificatesigningrequests',
+  subresource: 'kubeconfig-rotator',
+} as const;
+
+const reviewAttributes = z.strictObject({
+  verb: nonEmpty.default(REVIEW_DEFAULTS.verb),
+  group: z.string().default(REVIEW_DEFAULTS.group),
+  resource: nonEmpty.default(REVIEW_DEFAULTS.resource),
+  subresource: z.string().default(REVIEW_DEFAULTS.subresource),
+  /** The resource name asked about; the policy's name when absent, so RBAC can grant one policy by resourceNames. */
+  name: z.string().optional(),
+});
+
+const policy = z
+  .strictObject({
+    name: z.string().regex(POLICY_NAME, 'must be lowercase letters, digits, "-" or "." (at most 63), starting and ending alphanumeric'),
+    /** Decide and report, but never write the decision. */
+    dryRun: z.boolean().default(false),
+    /** Who may request a first certificate: bootstrap token users/groups, or TokenRequest service accounts. */
+    bootstrap: z
+      .strictObject({
+        users: z.array(nonEmpty).default([]),
+        groups: z.array(nonEmpty).default([]),
+      })
+      .default({ users: [], groups: [] }),
+    /** The identities this policy allows, for a first certificate and for renewal alike. */
+    identity: z.strictObject({
+      commonNames: z.array(namePattern).min(1, 'must allow at least one common name'),
+      organizations: z.array(namePattern).default([]),
+    }),
+    /** Identities allowed above may renew their own certificate, authenticated by the current one. */
+    renewal: z.boolean().default(true),
+    maxExpirationSeconds: z.number().int().min(MIN_EXPIRATION_SECONDS).default(DEFAULT_MAX_EXPIRATION_SECONDS),
+    /** Also ask the apiserver whether the requester may do this (RBAC as the policy language). */
+    subjectAccessReview: z.union([z.boolean(), reviewAttributes]).default(false),
+  })
+  .superRefine((value, context) => {
+    if (value.bootstrap.users.length === 0 && value.bootstrap.groups.length === 0 && !value.renewal) {
+      context.addIssue({ code: 'custom', path: ['bootstrap'], message: 'names no bootstrap user or group, and renewal is off: the policy can never apply' });
+    }
+  });
+
+export const policyFileSchema = z.strictObject({
+  /** The one signer this approver serves; CSRs of other signers are never touched. */
+  signerName: z.string().regex(SIGNER_NAME, 'must be <domain>/<path>, e.g. kubernetes.io/kube-apiserver-client').default(DEFAULT_SIGNER),
+  /** Deny this signer's CSRs that no policy applies to (otherwise they are left pending). */
+  denyUnmatched: z.boolean().default(false),
+  policies: z.array(policy).superRefine(
+    (policies, context) => {
+      const seen = new Set<string>();
+      policies.forEach((entry: { name?: unknown } | undefined, index) => {
+        const name = entry?.name;
+        if (typeof name !== 'string') return;
+        if (seen.has(name)) context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the policy name "${name}"` });
+        seen.add(name);
+      });
+    },
+    // Reported even when other fields are wrong, so one pass shows every problem.
+    { when: (payload) => Array.isArray(payload.value) },
+  ),
+});
+
+export type PolicyFile = z.output<typeof policyFileSchema>;
+export type Policy = PolicyFile['policies'][number];
+
+export function parsePolicyFile(text: string): Validated<PolicyFile> {
+  return parseAndValidate(text, policyFileSchema);
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { matchesPattern, quote } from '../../../../src/core/policy/names.ts';
+import { parsePolicyFile } from '../../../../src/core/policy/schema.ts';
+
+function problems(yaml: string): string[] {
+  const parsed = parsePolicyFile(yaml);
+  assert.ok(!parsed.ok, 'expected the file to be refused');
+  return parsed.problems.map((problem) => `${String(problem.line)}: ${problem.path}: ${problem.message}`);
+}
+
+describe('the policy file', () => {
+  it('a minimal file gets the documented defaults', () => {
+    const parsed = parsePolicyFile(`
+policies:
+  - name: cluster-a
+    bootstrap: { groups: ['system:bootstrappers:kcr:cluster-a'] }
+    identity: { commonNames: [agent-a] }
+`);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.value, {
+      signerName: 'kubernetes.io/kube-apiserver-client',
+      denyUnmatched: false,
+      policies: [
+        {
+          name: 'cluster-a',
+          dryRun: false,
+          bootstrap: { users: [], groups: ['system:bootstrappers:kcr:cluster-a'] },
+          identity: { commonNames: ['agent-a'], organizations: [] },
+          renewal: true,
+          maxExpirationSeconds: 86_400,
+          subjectAccessReview: false,
+        },
+      ],
+    });
+  });
+
+  it('a review given as an object gets defaults for what it leaves out', () => {
+    const parsed = parsePolicyFile(`
+policies:
+  - name: a
+    identity: { commonNames: [agent-a] }
+    subjectAccessReview: { verb: use }
+`);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.value.policies[0]?.subjectAccessReview, {
+      verb: 'use',
+      group: 'certificates.k8s.io',
+      resource: 'certificatesigningrequests',
+      subresource: 'kubeconfig-rotator',
+    });
+  });
+
+  it('every problem of a bad file is listed at once, with its field path and line', () => {
+    assert.deepEqual(
+      problems(`signerName: not-a-signer
+denyUnmatched: sometimes
+policies:
+  - name: Cluster_A
+    bootstrap: { groups: [] }
+    identity: { commonNames: ['system:admin'], organizations: ['system:masters', ''] }
+    maxExpirationSeconds: 60
+    colour: blue
+  - name: b
+    renewal: false
+    identity: { commonNames: [] }
+  - name: b
+    bootstrap: { users: [x] }
+    identity: { commonNames: [y] }
+`),
+      [
+        '1: signerName: must be <domain>/<path>, e.g. kubernetes.io/kube-apiserver-client',
+        '2: denyUnmatched: Invalid input: expected boolean, received string',
+        '4: policies[0].name: must be lowercase letters, digits, "-" or "." (at most 63), starting and ending alphanumeric',
+        '6: policies[0].identity.commonNames[0]: must not start with "system:": system identities are never approved',
+        '6: policies[0].identity.organizations[0]: must not start with "system:": system identities are never approved',
+        '6: policies[0].identity.organizations[1]: must not be empty',
+        '7: policies[0].maxExpirationSeconds: Too small: expected number to be >=600',
+        '8: policies[0].colour: unknown field',
+        '11: policies[1].identity.commonNames: must allow at least one common name',
+        '9: policies[1].bootstrap: names no bootstrap user or group, and renewal is off: the policy can never apply',
+        '12: policies[2].name: duplicates the policy name "b"',
+      ],
+    );
+  });
+
+  it('a file that is not YAML is refused with its line', () => {
+    assert.deepEqual(problems('policies: [\n'), ['2: : invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']);
+  });
+
+  it('no policies key is a problem; an empty list is allowed (the approver then leaves everything pending)', () => {
+    assert.deepEqual(problems('denyUnmatched: true\n'), ['1: policies: is required']);
+    assert.ok(parsePolicyFile('policies: []\n').ok);
+  });
+});
+
+describe('name patterns', () => {
+  const cases: [string, string, string, boolean][] = [
+    ['an exact name matches itself', 'agent-a', 'agent-a', true],
+    ['an exact name does not match a longer one', 'agent-a', 'agent-ab', false],
+    ['an exact name is case-sensitive, as Kubernetes is', 'agent-a', 'Agent-a', false],
+    ['a trailing star matches any suffix', 'agent-*', 'agent-cluster-b', true],
+    ['a trailing star matches the empty suffix', 'agent-*', 'agent-', true],
+    ['a star does not make the prefix optional', 'agent-*', 'agen', false],
+    ['a leading star matches any prefix', '*-agent', 'cluster-a-agent', true],
+    ['stars in the middle backtrack correctly', 'a*b*c', 'axxbyybzc', true],
+    ['stars in the middle still need every literal', 'a*b*c', 'axxbyyz', false],
+    ['a lone star matches everything', '*', 'anything at all', true],
+    ['regular-expression characters are literal', 'agent.a', 'agent-a', false],
+    ['a question mark is literal', 'agent?', 'agent1', false],
+  ];
+  for (const [name, pattern, value, expected] of cases) {
+    it(name, () => {
+      assert.equal(matchesPattern(pattern, value), expected);
+    });
+  }
+
+  it('a hostile value against many stars takes bounded time', () => {
+    // Each extra star multiplies the work of a naive backtracking matcher; this one stays linear per star.
+    assert.equal(matchesPattern('*a*a*a*a*a*a*a*a*a*a*b', 'a'.repeat(5000)), false);
+  });
+
+  it('untrusted names are quoted and bounded', () => {
+    assert.equal(quote('a\nb'), '"a\\nb"');
+    assert.equal(quote('x'.repeat(100)), `"${'x'.repeat(80)}…"`);
+  });
+});
