@@ -18,6 +18,22 @@ export interface Command {
 
 class UsageError extends Error {}
 
+function requireOption(values: Record<string, unknown>, name: string): string {
+  const value = values[name];
+  if (typeof value !== 'string' || value === '') throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+async function withShutdownSignal(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const { shutdownSignal } = await import('./io/lifecycle.ts');
+  const shutdown = shutdownSignal();
+  try {
+    return await run(shutdown.abort);
+  } finally {
+    shutdown.dispose();
+  }
+}
+
 function notYetAvailable(name: string): Command['run'] {
   return () => Promise.reject(new Error(`${name} is not available in this build yet`));
 }
@@ -28,7 +44,12 @@ const COMMANDS: Record<string, Command> = {
     usage: 'sidecar --config FILE [--once]',
     options: { config: { type: 'string' }, once: { type: 'boolean' } },
     allowPositionals: false,
-    run: notYetAvailable('sidecar'),
+    run: async (values) => {
+      const { runSidecar } = await import('./sidecar/run.ts');
+      return withShutdownSignal((signal) =>
+        runSidecar({ configPath: requireOption(values, 'config'), once: values.once === true, signal, stderr: process.stderr, env: process.env }),
+      );
+    },
   },
   approver: {
     summary: 'approve or deny CertificateSigningRequests by policy (runs in the target cluster)',

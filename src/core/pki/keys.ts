@@ -56,3 +56,18 @@ export function clientUsagesFor(algorithm: KeyAlgorithm): string[] {
   if (algorithm.startsWith('rsa-')) usages.splice(1, 0, 'key encipherment');
   return usages;
 }
+
+/** The algorithm of an existing public key, when it is one we generate. */
+export function keyAlgorithmOf(publicKey: KeyObject): KeyAlgorithm | undefined {
+  const details = publicKey.asymmetricKeyDetails;
+  if (publicKey.asymmetricKeyType === 'ec') {
+    if (details?.namedCurve === 'prime256v1') return 'ecdsa-p256';
+    if (details?.namedCurve === 'secp384r1') return 'ecdsa-p384';
+    return undefined;
+  }
+  if (publicKey.asymmetricKeyType === 'rsa') {
+    const candidate = `rsa-${String(details?.modulusLength)}`;
+    return KEY_ALGORITHMS.find((algorithm) => algorithm === candidate);
+  }
+  return undefined;
+}

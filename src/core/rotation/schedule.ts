@@ -1,0 +1,50 @@
+// When to renew a credential and how long to wait after a failure. Pure: time and randomness come in as
+// arguments (random in [0, 1)), so the rules are tested exactly.
+import type { RotationRule } from '../config/sidecar.ts';
+
+export interface Validity {
+  /** Milliseconds since the epoch. */
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/** A freshly obtained credential is never renewed sooner than this (unless it expires first): no hot loop. */
+export const MIN_SPACING_MS = 1_000;
+
+/**
+ * The moment to renew: NotBefore plus a uniformly random 70-90% (by default) of the lifetime, so a fleet that
+ * started together does not renew together; never later than minRemaining before expiry; with a forced
+ * interval, never later than that long after the credential was obtained.
+ */
+export function rotationDeadline(validity: Validity, obtainedAt: number, rule: RotationRule, random: number): number {
+  const lifetime = validity.notAfter - validity.notBefore;
+  const fraction = rule.minFraction + (rule.maxFraction - rule.minFraction) * random;
+  let deadline = Math.min(validity.notBefore + lifetime * fraction, validity.notAfter - rule.minRemainingSeconds * 1000);
+  if (rule.forceIntervalSeconds !== undefined) deadline = Math.min(deadline, obtainedAt + rule.forceIntervalSeconds * 1000);
+  const earliest = obtainedAt + Math.min(MIN_SPACING_MS, Math.max(0, (validity.notAfter - obtainedAt) / 2));
+  return Math.max(deadline, earliest);
+}
+
+export const BACKOFF_BASE_MS = 2_000;
+export const BACKOFF_CAP_MS = 5 * 60_000;
+
+/**
+ * Delay before retry number `failures` (1 for the first failure): 2 s doubling, capped at 5 min, scaled
+ * by a random 80-100% so that sidecars failing together do not retry together.
+ */
+export function retryDelay(failures: number, random: number): number {
+  const exponent = Math.min(Math.max(failures, 1) - 1, 30);
+  const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** exponent);
+  return Math.round(delay * (0.8 + 0.2 * random));
+}
+
+export type AuthChoice = 'current' | 'bootstrap';
+
+/**
+ * The credential to request with: the current certificate while it is valid and carries the configured
+ * identity (a renewal must come from the identity it renews); the bootstrap credential otherwise.
+ */
+export function chooseAuthentication(current: { readonly validity: Validity; readonly matchesIdentity: boolean } | undefined, now: number): AuthChoice {
+  if (current === undefined || !current.matchesIdentity) return 'bootstrap';
+  return now >= current.validity.notBefore && now < current.validity.notAfter ? 'current' : 'bootstrap';
+}

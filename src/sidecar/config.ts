@@ -1,0 +1,45 @@
+// Loading the sidecar's configuration and checking what it points at (bootstrap kubeconfigs, the signer CA),
+// so that a bad start fails at once, with every problem named, before anything is written.
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ConfigError, parseAndValidate, type Problem } from '../core/config/validate.ts';
+import { sidecarConfigSchema, type SidecarConfig } from '../core/config/sidecar.ts';
+import { BootstrapKubeconfigError, readBootstrapKubeconfig } from './bootstrap.ts';
+
+export interface LoadedConfig {
+  readonly config: SidecarConfig;
+  /** Parsed signer CAs by target name. */
+  readonly signerCAs: ReadonlyMap<string, X509Certificate>;
+}
+
+/** Throws ConfigError listing every problem. */
+export function loadSidecarConfig(path: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${(error as Error).message}` }], { cause: error });
+  }
+  const validated = parseAndValidate(text, sidecarConfigSchema);
+  if (!validated.ok) throw new ConfigError(path, validated.problems);
+  const config = validated.value;
+  const problems: Problem[] = [];
+  const signerCAs = new Map<string, X509Certificate>();
+  config.targets.forEach((target, index) => {
+    try {
+      readBootstrapKubeconfig(target.bootstrapKubeconfig);
+    } catch (error) {
+      if (!(error instanceof BootstrapKubeconfigError)) throw error;
+      problems.push({ path: `targets[${String(index)}].bootstrapKubeconfig`, message: error.message });
+    }
+    if (target.signerCA !== undefined) {
+      try {
+        signerCAs.set(target.name, new X509Certificate(readFileSync(target.signerCA)));
+      } catch (error) {
+        problems.push({ path: `targets[${String(index)}].signerCA`, message: `${target.signerCA}: not a readable PEM certificate: ${(error as Error).message}` });
+      }
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(path, problems);
+  return { config, signerCAs };
+}

@@ -1,0 +1,221 @@
+// Obtaining a client certificate through the CertificateSigningRequest API: a key pair made here (or the
+// pending one, after a restart), a CSR named after what it asks for, then list + watch of that one CSR until
+// it is issued, denied, failed, deleted or left unanswered too long.
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { parseCertificationRequest } from '../core/pki/csr-parse.ts';
+import { buildCertificationRequest } from '../core/pki/csr.ts';
+import { clientUsagesFor, generateKeyPair, type KeyAlgorithm, type KeyPair } from '../core/pki/keys.ts';
+import { sameSubject, type Subject } from '../core/pki/subject.ts';
+import { csrName } from '../core/rotation/csr-name.ts';
+import { describeError, httpStatus, kubeStatus } from '../io/kube/errors.ts';
+import { watchObject } from '../io/kube/watch-object.ts';
+import { RotationError } from './errors.ts';
+import type { PendingRequest, PendingStore } from './pending-store.ts';
+
+export interface CertificateRequestSpec {
+  readonly subject: Subject;
+  readonly keyAlgorithm: KeyAlgorithm;
+  readonly signerName: string;
+  readonly expirationSeconds: number;
+  readonly approvalTimeoutMs: number;
+}
+
+export interface IssuedCertificate {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly csrName: string;
+  /** Milliseconds spent in each step. */
+  readonly timings: { readonly keygen: number; readonly create: number; readonly wait: number };
+}
+
+export interface CsrIssuerOptions {
+  readonly spec: CertificateRequestSpec;
+  readonly pending: PendingStore;
+  readonly now: () => number;
+  /** Labels the CSR carries, for operators and the approver's events. */
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+const CSR_WATCH_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
+export class CsrIssuer {
+  readonly #options: CsrIssuerOptions;
+
+  constructor(options: CsrIssuerOptions) {
+    this.#options = options;
+  }
+
+  /** Whether a request from before a restart is waiting to be completed. */
+  async hasPending(): Promise<boolean> {
+    return (await this.#usablePending()) !== undefined;
+  }
+
+  /** Forget the pending request (after its certificate is published, or when it can never complete). */
+  async finish(): Promise<void> {
+    await this.#options.pending.clear();
+  }
+
+  async obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<IssuedCertificate> {
+    const started = this.#options.now();
+    const pending = (await this.#usablePending()) ?? (await this.#newRequest());
+    const keys = keyPairOf(pending);
+    const keygenDone = this.#options.now();
+    const api = kubeConfig.makeApiClient(CertificatesV1Api);
+    const uid = await this.#createOrAdopt(api, pending, keys);
+    const created = this.#options.now();
+    const certificate = await this.#waitForCertificate(kubeConfig, api, pending.csrName, uid, signal);
+    return {
+      certPem: certificate,
+      keyPem: pending.keyPem,
+      csrName: pending.csrName,
+      timings: { keygen: keygenDone - started, create: created - keygenDone, wait: this.#options.now() - created },
+    };
+  }
+
+  async #usablePending(): Promise<PendingRequest | undefined> {
+    const pending = await this.#options.pending.load();
+    const { spec } = this.#options;
+    // A request for another identity or key type (the config changed) is abandoned.
+    const matches =
+      pending !== undefined &&
+      sameSubject(pending.subject, spec.subject) &&
+      pending.algorithm === spec.keyAlgorithm &&
+      pending.signerName === spec.signerName &&
+      pending.expirationSeconds === spec.expirationSeconds;
+    return matches ? pending : undefined;
+  }
+
+  async #newRequest(): Promise<PendingRequest> {
+    const { spec } = this.#options;
+    const keys = generateKeyPair(spec.keyAlgorithm);
+    const pending: PendingRequest = {
+      keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      algorithm: spec.keyAlgorithm,
+      subject: spec.subject,
+      signerName: spec.signerName,
+      expirationSeconds: spec.expirationSeconds,
+      csrName: csrName({
+        subjectPublicKeyInfo: keys.publicKey.export({ type: 'spki', format: 'der' }),
+        subject: spec.subject,
+        usages: clientUsagesFor(spec.keyAlgorithm),
+        signerName: spec.signerName,
+      }),
+      createdAt: this.#options.now(),
+    };
+    // Persisted before the CSR exists: a restart in between finds the key for the request it may have made.
+    await this.#options.pending.save(pending);
+    return pending;
+  }
+
+  /** Creates the CSR, or adopts the existing one of that name if it carries our public key. Returns its uid. */
+  async #createOrAdopt(api: CertificatesV1Api, pending: PendingRequest, keys: KeyPair): Promise<string> {
+    const body: V1CertificateSigningRequest = {
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name: pending.csrName, labels: { ...this.#options.labels } },
+      spec: {
+        request: Buffer.from(buildCertificationRequest(pending.subject, keys)).toString('base64'),
+        signerName: pending.signerName,
+        usages: clientUsagesFor(pending.algorithm),
+        expirationSeconds: pending.expirationSeconds,
+      },
+    };
+    try {
+      const created = await api.createCertificateSigningRequest({ body });
+      return created.metadata?.uid ?? '';
+    } catch (error) {
+      if (kubeStatus(error)?.reason !== 'AlreadyExists') throw classify(error, `creating CSR ${pending.csrName}`);
+    }
+    let existing: V1CertificateSigningRequest;
+    try {
+      existing = await api.readCertificateSigningRequest({ name: pending.csrName });
+    } catch (error) {
+      throw classify(error, `reading existing CSR ${pending.csrName}`);
+    }
+    const parsed = parseCertificationRequest(Buffer.from(existing.spec.request, 'base64'));
+    const ours = keys.publicKey.export({ type: 'spki', format: 'der' });
+    if (!parsed.ok || !Buffer.from(parsed.request.subjectPublicKeyInfo).equals(ours)) {
+      throw new RotationError('error', `CSR ${pending.csrName} already exists with another public key; it is not ours and will not be used`, {
+        requestFinished: true,
+      });
+    }
+    return existing.metadata?.uid ?? '';
+  }
+
+  #waitForCertificate(kubeConfig: KubeConfig, api: CertificatesV1Api, name: string, uid: string, outer: AbortSignal): Promise<string> {
+    const { approvalTimeoutMs } = this.#options.spec;
+    const controller = new AbortController();
+    const stop = () => {
+      controller.abort();
+    };
+    outer.addEventListener('abort', stop, { once: true });
+    let lastError: unknown;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const detail = lastError === undefined ? '' : ` (last watch error: ${describeError(lastError)})`;
+        reject(new RotationError('timeout', `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`, { requestFinished: true }));
+      }, approvalTimeoutMs);
+      const settle = (outcome: { certificate: string } | { error: Error }) => {
+        clearTimeout(timer);
+        if ('certificate' in outcome) resolve(outcome.certificate);
+        else reject(outcome.error);
+      };
+      const watching = watchObject<V1CertificateSigningRequest>({
+        kubeConfig,
+        name,
+        signal: controller.signal,
+        watchPath: CSR_WATCH_PATH,
+        list: () => api.listCertificateSigningRequest({ fieldSelector: `metadata.name=${name}` }),
+        onError: (error) => {
+          lastError = error;
+        },
+        onState: (csr) => {
+          const outcome = outcomeOf(csr, name, uid);
+          if (outcome !== undefined) settle(outcome);
+        },
+      });
+      void watching.then(() => {
+        if (outer.aborted) settle({ error: new RotationError('error', `waiting for CSR ${name} was interrupted by shutdown`) });
+      });
+    }).finally(() => {
+      outer.removeEventListener('abort', stop);
+      controller.abort();
+    });
+  }
+}
+
+function keyPairOf(pending: PendingRequest): KeyPair {
+  const privateKey = createPrivateKey(pending.keyPem);
+  return { algorithm: pending.algorithm, privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** Undefined while the CSR is still undecided. */
+function outcomeOf(csr: V1CertificateSigningRequest | undefined, name: string, uid: string): { certificate: string } | { error: Error } | undefined {
+  if (csr === undefined) return { error: new RotationError('failed', `CSR ${name} was deleted before it was issued`, { requestFinished: true }) };
+  if (uid !== '' && csr.metadata?.uid !== uid) {
+    return { error: new RotationError('failed', `CSR ${name} was replaced by another object of the same name`, { requestFinished: true }) };
+  }
+  const condition = (type: string) => csr.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+  const denied = condition('Denied');
+  if (denied !== undefined) {
+    return { error: new RotationError('denied', `CSR ${name} was denied: ${denied.reason ?? 'no reason'}${denied.message ? `: ${denied.message}` : ''}`, { requestFinished: true }) };
+  }
+  const failed = condition('Failed');
+  if (failed !== undefined) {
+    return { error: new RotationError('failed', `CSR ${name} failed: ${failed.reason ?? 'no reason'}${failed.message ? `: ${failed.message}` : ''}`, { requestFinished: true }) };
+  }
+  const certificate = csr.status?.certificate;
+  if (condition('Approved') !== undefined && certificate !== undefined && certificate !== '') {
+    return { certificate: Buffer.from(certificate, 'base64').toString('utf8') };
+  }
+  return undefined;
+}
+
+/** An API failure as a rotation error: 401/403 say the credential is not (or no longer) accepted. */
+export function classify(error: unknown, doing: string): RotationError {
+  if (error instanceof RotationError) return error;
+  const status = httpStatus(error);
+  const result = status === 401 || status === 403 ? 'unauthorized' : 'error';
+  return new RotationError(result, `${doing} failed: ${describeError(error)}`, { cause: error });
+}

@@ -1,0 +1,112 @@
+// What the sidecar tells the world about each target: Prometheus metrics, Kubernetes Events on its own Pod
+// and JSON logs. Nothing here carries a key, token or kubeconfig content.
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { formatSubject } from '../core/pki/subject.ts';
+import type { EventRecorder } from '../io/kube/events.ts';
+import type { Logger } from '../io/log.ts';
+import type { TargetObserver } from './target.ts';
+
+export interface SidecarMetrics {
+  readonly notAfter: Gauge<'target'>;
+  readonly nextRotation: Gauge<'target'>;
+  readonly rotations: Counter<'target' | 'result'>;
+  readonly lastSuccess: Gauge<'target'>;
+  readonly rotationDuration: Histogram<'target'>;
+  readonly ready: Gauge<'target'>;
+  readonly rebootstrapNeeded: Gauge<'target'>;
+  readonly outputRepairs: Counter<'target' | 'sink'>;
+  readonly publishFailures: Counter<'target' | 'sink'>;
+  readonly configReloads: Counter<'result'>;
+}
+
+export function sidecarMetrics(registry: Registry): SidecarMetrics {
+  const registers = [registry];
+  return {
+    notAfter: new Gauge({ name: 'kubeconfig_rotator_certificate_not_after_timestamp_seconds', help: 'Expiry of the published certificate.', labelNames: ['target'], registers }),
+    nextRotation: new Gauge({ name: 'kubeconfig_rotator_next_rotation_timestamp_seconds', help: 'When the certificate will be renewed.', labelNames: ['target'], registers }),
+    rotations: new Counter({ name: 'kubeconfig_rotator_rotations_total', help: 'Rotation attempts by result.', labelNames: ['target', 'result'], registers }),
+    lastSuccess: new Gauge({ name: 'kubeconfig_rotator_last_success_timestamp_seconds', help: 'Last successful rotation.', labelNames: ['target'], registers }),
+    rotationDuration: new Histogram({
+      name: 'kubeconfig_rotator_rotation_duration_seconds',
+      help: 'Time from the start of a rotation to the published kubeconfig.',
+      labelNames: ['target'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
+      registers,
+    }),
+    ready: new Gauge({ name: 'kubeconfig_rotator_ready', help: '1 when a valid certificate is published in every sink.', labelNames: ['target'], registers }),
+    rebootstrapNeeded: new Gauge({
+      name: 'kubeconfig_rotator_rebootstrap_needed',
+      help: '1 when the certificate expired and the bootstrap credential is not accepted: an operator must run bootstrap again.',
+      labelNames: ['target'],
+      registers,
+    }),
+    outputRepairs: new Counter({ name: 'kubeconfig_rotator_output_repairs_total', help: 'Outputs found missing or changed and rewritten.', labelNames: ['target', 'sink'], registers }),
+    publishFailures: new Counter({ name: 'kubeconfig_rotator_publish_failures_total', help: 'Failed writes or checks of an output.', labelNames: ['target', 'sink'], registers }),
+    configReloads: new Counter({ name: 'kubeconfig_rotator_config_reloads_total', help: 'Configuration reloads by result (applied, rejected).', labelNames: ['result'], registers }),
+  };
+}
+
+const seconds = (ms: number) => ms / 1000;
+
+export function targetObserver(target: string, metrics: SidecarMetrics, events: EventRecorder, logger: Logger): TargetObserver {
+  const log = logger.child({ target });
+  metrics.ready.set({ target }, 0);
+  metrics.rebootstrapNeeded.set({ target }, 0);
+  for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error']) metrics.rotations.inc({ target, result }, 0);
+  return {
+    loaded(current, from) {
+      metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
+      metrics.nextRotation.set({ target }, seconds(current.deadline));
+      log.info(
+        { serial: current.facts.serial, notAfter: new Date(current.facts.notAfter).toISOString(), nextRotation: new Date(current.deadline).toISOString(), from },
+        current.fitsConfig ? 'found a valid certificate' : 'found a certificate that does not fit the configuration; replacing it',
+      );
+    },
+    rotated({ current, auth, csrName, durationMs, timings }) {
+      metrics.rotations.inc({ target, result: 'success' });
+      metrics.rotationDuration.observe({ target }, seconds(durationMs));
+      metrics.lastSuccess.set({ target }, seconds(Date.now()));
+      metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
+      metrics.nextRotation.set({ target }, seconds(current.deadline));
+      log.info(
+        {
+          csr: csrName,
+          authenticatedWith: auth,
+          subject: formatSubject(current.facts.subject),
+          serial: current.facts.serial,
+          notAfter: new Date(current.facts.notAfter).toISOString(),
+          nextRotation: new Date(current.deadline).toISOString(),
+          durationMs,
+          timings,
+        },
+        'certificate rotated',
+      );
+      events.normal('CertificateRotated', `${target}: new certificate ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`);
+    },
+    rotationFailed({ result, message, auth, failures, retryAt }) {
+      metrics.rotations.inc({ target, result });
+      log.warn({ result, authenticatedWith: auth, failures, retryAt: new Date(retryAt).toISOString(), error: message }, 'rotation failed; the current certificate stays');
+      events.warning(result === 'denied' ? 'CertificateDenied' : 'RotationFailed', `${target}: ${message}`);
+    },
+    rebootstrapNeeded(needed, message) {
+      metrics.rebootstrapNeeded.set({ target }, needed ? 1 : 0);
+      if (needed) {
+        log.error({ error: message }, 're-bootstrap needed: run `kubeconfig-rotator bootstrap` for this source and target');
+        events.warning('RebootstrapNeeded', `${target}: ${message}`);
+      } else log.info('re-bootstrap no longer needed');
+    },
+    outputRepaired(sink, state) {
+      metrics.outputRepairs.inc({ target, sink: sink.kind });
+      log.warn({ sink: sink.description, found: state }, 'output was missing or changed; rewrote it');
+      events.warning('OutputRepaired', `${target}: ${sink.description} was ${state}; rewritten`);
+    },
+    publishFailed(sink, message) {
+      metrics.publishFailures.inc({ target, sink: sink.kind });
+      log.warn({ sink: sink.description, error: message }, 'publishing failed');
+    },
+    readinessChanged(ready, detail) {
+      metrics.ready.set({ target }, ready ? 1 : 0);
+      log.info({ ready, detail }, ready ? 'ready' : 'not ready');
+    },
+  };
+}

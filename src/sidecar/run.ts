@@ -1,0 +1,350 @@
+// `kubeconfig-rotator sidecar`: wiring. Loads the config (exit 2 when bad), builds one TargetRotator per
+// target, watches the config, the bootstrap kubeconfigs and the outputs, serves probes and metrics, and
+// stops everything on SIGTERM.
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { watch, type FSWatcher } from 'chokidar';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
+import { ConfigError } from '../core/config/validate.ts';
+import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
+import { describeError } from '../io/kube/errors.ts';
+import { kubeEventRecorder, noEvents, type EventRecorder } from '../io/kube/events.ts';
+import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { createLogger, type Logger } from '../io/log.ts';
+import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
+import { loadSidecarConfig, type LoadedConfig } from './config.ts';
+import { CsrIssuer } from './csr-issuer.ts';
+import { sidecarMetrics, targetObserver, type SidecarMetrics } from './observer.ts';
+import { FilePendingStore } from './pending-store.ts';
+import { DirectorySink } from './sinks/directory.ts';
+import { SecretSink } from './sinks/secret.ts';
+import type { Sink } from './sinks/sink.ts';
+import { TargetRotator, type Clock } from './target.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_CONFIG = 2;
+
+const WATCH_DEBOUNCE_MS = 300;
+
+const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => undefined),
+};
+
+/** Uniform in [0, 1) from the CSPRNG (jitter must not be predictable across a fleet started together). */
+const random = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
+
+interface RunningTarget {
+  readonly config: TargetConfig;
+  readonly rotator: TargetRotator;
+  readonly stop: AbortController;
+  readonly done: Promise<void>;
+  readonly closeWatches: () => Promise<void>;
+}
+
+export interface SidecarOptions {
+  readonly configPath: string;
+  readonly once: boolean;
+  readonly signal: AbortSignal;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export async function runSidecar(options: SidecarOptions): Promise<number> {
+  let loaded: LoadedConfig;
+  try {
+    loaded = loadSidecarConfig(options.configPath);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n${error.message}\n`);
+    return EXIT_CONFIG;
+  }
+  const { config } = loaded;
+  const logger = createLogger({ name: 'kubeconfig-rotator-sidecar', level: config.logLevel });
+  let source: KubeConfig | undefined;
+  const needsSource = config.targets.some((target) => target.sinks.secret !== undefined);
+  try {
+    source = needsSource || config.sourceKubeconfig !== undefined || options.env.KUBERNETES_SERVICE_HOST !== undefined ? loadKubeConfig(config.sourceKubeconfig) : undefined;
+  } catch (error) {
+    if (!(error instanceof KubeConfigError) || !needsSource) throw error;
+    options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks)\n`);
+    return EXIT_CONFIG;
+  }
+  const sidecar = new Sidecar(loaded, logger, source, options);
+  return sidecar.run();
+}
+
+class Sidecar {
+  readonly #options: SidecarOptions;
+  readonly #logger: Logger;
+  readonly #source: KubeConfig | undefined;
+  readonly #registry = new Registry();
+  readonly #metrics: SidecarMetrics;
+  readonly #events: EventRecorder;
+  readonly #targets = new Map<string, RunningTarget>();
+  readonly #bootstraps = new Map<string, BootstrapCredential | undefined>();
+  #loaded: LoadedConfig;
+  #configWatcher: FSWatcher | undefined;
+  /** The problems of the last rejected config, so the same bad file is reported once, not at every re-read. */
+  #lastRejected: string | undefined;
+  #crashed = false;
+  /** Target restarts after a config change, in order; awaited at shutdown. */
+  #reconfiguring: Promise<void> = Promise.resolve();
+  #bootstrapWatcher: FSWatcher | undefined;
+
+  constructor(loaded: LoadedConfig, logger: Logger, source: KubeConfig | undefined, options: SidecarOptions) {
+    this.#loaded = loaded;
+    this.#logger = logger;
+    this.#source = source;
+    this.#options = options;
+    this.#metrics = sidecarMetrics(this.#registry);
+    collectDefaultMetrics({ register: this.#registry, prefix: 'kubeconfig_rotator_process_' });
+    const { POD_NAME: podName, POD_NAMESPACE: podNamespace, POD_UID: podUid } = options.env;
+    this.#events =
+      source !== undefined && podName !== undefined && podNamespace !== undefined
+        ? kubeEventRecorder({
+            kubeConfig: source,
+            component: 'kubeconfig-rotator-sidecar',
+            instance: podName,
+            involved: { apiVersion: 'v1', kind: 'Pod', name: podName, namespace: podNamespace, ...(podUid === undefined ? {} : { uid: podUid }) },
+            logger,
+          })
+        : noEvents;
+  }
+
+  get #config(): SidecarConfig {
+    return this.#loaded.config;
+  }
+
+  async run(): Promise<number> {
+    const { signal, once } = this.#options;
+    this.#logger.info({ targets: this.#config.targets.map((target) => target.name), once }, 'starting');
+    for (const target of this.#config.targets) this.#refreshBootstrap(target);
+    let server: ProbeServer | undefined;
+    if (!once) {
+      server = await startProbeServer({
+        host: this.#config.listen.host,
+        port: this.#config.listen.port,
+        registry: this.#registry,
+        readiness: () => this.#readiness(),
+        alive: () => !this.#crashed,
+      });
+      this.#logger.info({ address: `${server.address.address}:${String(server.address.port)}` }, 'serving /healthz, /readyz and /metrics');
+      this.#watchInputs();
+    }
+    const reread = once ? undefined : setInterval(() => {
+      this.#reread();
+    }, this.#config.rereadIntervalSeconds * 1000);
+    try {
+      if (once) return await this.#runOnce();
+      for (const target of this.#config.targets) await this.#start(target);
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        signal.addEventListener('abort', () => {
+          resolve();
+        }, { once: true });
+      });
+      this.#logger.info('shutting down');
+      return EXIT_OK;
+    } finally {
+      clearInterval(reread);
+      await this.#reconfiguring;
+      await Promise.all([...this.#targets.keys()].map((name) => this.#stop(name)));
+      await this.#configWatcher?.close();
+      await this.#bootstrapWatcher?.close();
+      await server?.close();
+      await this.#events.flush();
+      this.#logger.info('stopped');
+    }
+  }
+
+  async #runOnce(): Promise<number> {
+    const results = await Promise.allSettled(
+      this.#config.targets.map(async (config) => {
+        const rotator = this.#rotator(config);
+        await rotator.once(this.#options.signal);
+        return rotator.status();
+      }),
+    );
+    let failed = false;
+    for (const result of results) {
+      if (result.status === 'fulfilled') this.#logger.info({ target: result.value.name, detail: result.value.detail }, 'published');
+      else {
+        failed = true;
+        this.#logger.error({ error: describeError(result.reason) }, 'no valid certificate');
+      }
+    }
+    return failed ? EXIT_FAILURE : EXIT_OK;
+  }
+
+  #rotator(config: TargetConfig): TargetRotator {
+    const sinks: Sink[] = [];
+    if (config.sinks.directory !== undefined) sinks.push(new DirectorySink(config.sinks.directory));
+    if (config.sinks.secret !== undefined) {
+      if (this.#source === undefined) throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
+      sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret }));
+    }
+    const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
+    const signerCA = this.#loaded.signerCAs.get(config.name);
+    return new TargetRotator({
+      config,
+      sinks,
+      issuer: new CsrIssuer({
+        spec: {
+          subject: identity,
+          keyAlgorithm: config.keyAlgorithm,
+          signerName: config.signerName,
+          expirationSeconds: config.expirationSeconds,
+          approvalTimeoutMs: config.approvalTimeoutSeconds * 1000,
+        },
+        pending: new FilePendingStore(this.#config.stateDir, config.name),
+        now: () => systemClock.now(),
+        labels: { 'app.kubernetes.io/managed-by': 'kubeconfig-rotator', 'kubeconfig-rotator.io/target': config.name, 'kubeconfig-rotator.io/source-host': hostname().slice(0, 63).replace(/[^A-Za-z0-9._-]/g, '-') },
+      }),
+      bootstrap: () => this.#bootstraps.get(config.name),
+      ...(signerCA === undefined ? {} : { signerCA }),
+      clock: systemClock,
+      random,
+      observer: targetObserver(config.name, this.#metrics, this.#events, this.#logger),
+    });
+  }
+
+  async #start(config: TargetConfig): Promise<void> {
+    const rotator = this.#rotator(config);
+    const stop = new AbortController();
+    const watches = await Promise.all(
+      rotator.sinks().map((sink) =>
+        sink.watch(() => {
+          rotator.checkOutputs();
+        }),
+      ),
+    );
+    const done = rotator.run(AbortSignal.any([stop.signal, this.#options.signal])).catch((error: unknown) => {
+      // A bug, not a rotation failure (those are retried inside): fail liveness so the container restarts.
+      this.#crashed = true;
+      this.#logger.error({ target: config.name, error: describeError(error) }, 'target loop stopped unexpectedly; /healthz now fails');
+    });
+    this.#targets.set(config.name, {
+      config,
+      rotator,
+      stop,
+      done,
+      closeWatches: async () => {
+        await Promise.all(watches.map((watcher) => watcher.close()));
+      },
+    });
+  }
+
+  async #stop(name: string): Promise<void> {
+    const running = this.#targets.get(name);
+    if (running === undefined) return;
+    this.#targets.delete(name);
+    running.stop.abort();
+    await running.done;
+    await running.closeWatches();
+  }
+
+  #readiness() {
+    const statuses = [...this.#targets.values()].map((target) => target.rotator.status());
+    return {
+      ready: statuses.length > 0 && statuses.every((status) => status.ready),
+      details: statuses.map((status) => `${status.name}: ${status.ready ? 'ready' : 'not ready'}: ${status.detail}`),
+    };
+  }
+
+  /** Re-reads a bootstrap kubeconfig; a broken new file keeps the last good one. Returns whether it changed. */
+  #refreshBootstrap(config: TargetConfig): boolean {
+    const before = this.#bootstraps.get(config.name);
+    try {
+      const after = readBootstrapKubeconfig(config.bootstrapKubeconfig);
+      this.#bootstraps.set(config.name, after);
+      return before?.fingerprint !== after?.fingerprint;
+    } catch (error) {
+      if (!(error instanceof BootstrapKubeconfigError)) throw error;
+      this.#logger.error({ target: config.name, error: error.message }, 'bootstrap kubeconfig is unusable; keeping the last good one');
+      return false;
+    }
+  }
+
+  #reread(): void {
+    this.#reloadConfig();
+    for (const { config, rotator } of this.#targets.values()) {
+      if (this.#refreshBootstrap(config)) rotator.bootstrapChanged();
+      rotator.checkOutputs();
+    }
+  }
+
+  #watchInputs(): void {
+    const debounced = (action: () => void) => {
+      let timer: NodeJS.Timeout | undefined;
+      return () => {
+        clearTimeout(timer);
+        timer = setTimeout(action, WATCH_DEBOUNCE_MS);
+      };
+    };
+    // Directories, not files: a mounted ConfigMap or Secret changes by swapping its ..data symlink.
+    this.#configWatcher = watch(dirname(this.#options.configPath), { depth: 0, ignoreInitial: true, followSymlinks: false })
+      .on('all', debounced(() => {
+        this.#reloadConfig();
+      }))
+      .on('error', () => undefined);
+    const bootstrapDirectories = [...new Set(this.#config.targets.map((target) => dirname(target.bootstrapKubeconfig)))];
+    this.#bootstrapWatcher = watch(bootstrapDirectories, { depth: 0, ignoreInitial: true, followSymlinks: false })
+      .on('all', debounced(() => {
+        for (const { config, rotator } of this.#targets.values()) {
+          if (this.#refreshBootstrap(config)) {
+            this.#logger.info({ target: config.name }, 'bootstrap kubeconfig changed');
+            rotator.bootstrapChanged();
+          }
+        }
+      }))
+      .on('error', () => undefined);
+  }
+
+  /** Applies a changed config: targets added, removed or changed are started, stopped or restarted. */
+  #reloadConfig(): void {
+    let next: LoadedConfig;
+    try {
+      next = loadSidecarConfig(this.#options.configPath);
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      if (JSON.stringify(error.problems) !== this.#lastRejected) {
+        this.#lastRejected = JSON.stringify(error.problems);
+        this.#metrics.configReloads.inc({ result: 'rejected' });
+        this.#logger.error({ problems: error.problems.map((problem) => `${problem.path}: ${problem.message}`) }, 'new configuration is invalid; keeping the current one');
+      }
+      return;
+    }
+    this.#lastRejected = undefined;
+    const before = new Map(this.#config.targets.map((target) => [target.name, JSON.stringify(target)]));
+    const after = new Map(next.config.targets.map((target) => [target.name, JSON.stringify(target)]));
+    const changed = [...new Set([...before.keys(), ...after.keys()])].filter((name) => before.get(name) !== after.get(name));
+    const globalChange = JSON.stringify({ ...this.#config, targets: [] }) !== JSON.stringify({ ...next.config, targets: [] });
+    if (changed.length === 0 && !globalChange) return;
+    if (globalChange) {
+      this.#logger.level = next.config.logLevel;
+      this.#logger.warn('changes to listen, stateDir, sourceKubeconfig or rereadIntervalSeconds take effect at the next restart');
+    }
+    this.#loaded = { ...next, config: { ...this.#config, logLevel: next.config.logLevel, targets: next.config.targets } };
+    this.#metrics.configReloads.inc({ result: 'applied' });
+    this.#logger.info({ changed }, 'configuration reloaded');
+    this.#reconfiguring = this.#reconfiguring.then(() => this.#applyTargetChanges(changed, next.config.targets));
+  }
+
+  async #applyTargetChanges(names: readonly string[], targets: readonly TargetConfig[]): Promise<void> {
+    for (const name of names) {
+      await this.#stop(name);
+      const config = targets.find((target) => target.name === name);
+      if (config === undefined || this.#options.signal.aborted) continue;
+      this.#refreshBootstrap(config);
+      await this.#start(config).catch((error: unknown) => {
+        this.#logger.error({ target: name, error: describeError(error) }, 'could not start target');
+      });
+    }
+  }
+}

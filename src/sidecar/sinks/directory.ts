@@ -1,0 +1,156 @@
+// Publishing into a directory with the kubelet's projected-volume layout:
+//
+//   DIR/..2026_11_28_16_40_00.3f9a1c/{tls.crt,tls.key,ca.crt,kubeconfig}   one complete set per version
+//   DIR/..data -> ..2026_11_28_16_40_00.3f9a1c                             swapped with one rename
+//   DIR/tls.crt -> ..data/tls.crt (and the other three)                    stable paths for readers
+//
+// A new version is written and fsynced in full, read back and checked, and only then made current by
+// renaming a new ..data link over the old one; a crash at any point leaves ..data on a complete set.
+// The previous version is kept until the next swap, so a reader that resolved ..data a moment before the
+// swap still finds its files.
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { watch } from 'chokidar';
+import { directoryFiles, FILE_NAMES, type CredentialBundle } from '../../core/kubeconfig/bundle.ts';
+import { keyMatchesCertificate, readCertificate } from '../../core/pki/certificate.ts';
+import { fsyncDirectory, writeFileDurably } from '../../io/fs.ts';
+import { storedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
+
+const DATA_LINK = '..data';
+const VERSION_DIR = /^\.\.\d{4}_\d{2}_\d{2}_\d{2}_\d{2}_\d{2}\.[0-9a-f]+$/;
+const DEBOUNCE_MS = 200;
+
+export interface DirectorySinkOptions {
+  readonly path: string;
+  readonly embed: boolean;
+  /** Test hook: called between the steps of a write, to prove crash consistency step by step. */
+  readonly onStep?: (step: string) => void;
+}
+
+export class DirectorySink implements Sink {
+  readonly kind = 'directory';
+  readonly description: string;
+  readonly #path: string;
+  readonly #embed: boolean;
+  readonly #onStep: (step: string) => void;
+
+  constructor(options: DirectorySinkOptions) {
+    this.#path = options.path;
+    this.#embed = options.embed;
+    this.#onStep = options.onStep ?? (() => undefined);
+    this.description = `directory ${options.path}`;
+  }
+
+  async read(): Promise<StoredCredential | undefined> {
+    const files = await this.#readCurrent();
+    return files === undefined ? undefined : storedCredential(files, FILE_NAMES.kubeconfig);
+  }
+
+  async check(bundle: CredentialBundle): Promise<OutputState> {
+    const files = await this.#readCurrent();
+    if (files === undefined) return 'missing';
+    const expected = directoryFiles(bundle, this.#embed);
+    for (const [name, file] of Object.entries(expected)) {
+      if (files[name] !== file.content) return 'damaged';
+      // The stable top-level path must lead to the same file.
+      if ((await readlink(join(this.#path, name)).catch(() => undefined)) !== join(DATA_LINK, name)) return 'damaged';
+    }
+    return 'current';
+  }
+
+  async write(bundle: CredentialBundle): Promise<void> {
+    await mkdir(this.#path, { recursive: true, mode: 0o755 });
+    const previous = await readlink(join(this.#path, DATA_LINK)).catch(() => undefined);
+    const version = versionName(new Date());
+    const versionPath = join(this.#path, version);
+    await mkdir(versionPath, { mode: 0o755 });
+    this.#onStep('version-directory-created');
+    const files = directoryFiles(bundle, this.#embed);
+    for (const [name, file] of Object.entries(files)) {
+      await writeFileDurably(join(versionPath, name), file.content, file.mode);
+      this.#onStep(`wrote-${name}`);
+    }
+    await fsyncDirectory(versionPath);
+    await this.#verifyVersion(versionPath, files);
+    this.#onStep('verified');
+
+    // The swap: a new link under a temporary name, renamed over ..data (rename replaces atomically).
+    const temporary = join(this.#path, `${DATA_LINK}_tmp`);
+    await rm(temporary, { force: true });
+    await symlink(version, temporary);
+    this.#onStep('data-link-created');
+    await rename(temporary, join(this.#path, DATA_LINK));
+    await fsyncDirectory(this.#path);
+    this.#onStep('data-link-swapped');
+
+    for (const name of Object.keys(files)) await this.#ensureStableLink(name);
+    await fsyncDirectory(this.#path);
+    this.#onStep('links-ensured');
+    await this.#removeVersionsExcept(new Set([version, ...(previous === undefined ? [] : [previous])]));
+    this.#onStep('old-versions-removed');
+  }
+
+  async watch(onChange: () => void): Promise<{ close(): Promise<void> }> {
+    await mkdir(this.#path, { recursive: true, mode: 0o755 });
+    let timer: NodeJS.Timeout | undefined;
+    const watcher = watch(this.#path, { depth: 1, ignoreInitial: true, followSymlinks: false, persistent: true });
+    watcher.on('all', () => {
+      clearTimeout(timer);
+      timer = setTimeout(onChange, DEBOUNCE_MS);
+    });
+    // A watcher error (the directory vanished, say) is left to the periodic re-read, which rewrites it.
+    watcher.on('error', () => undefined);
+    await new Promise<void>((resolve) => watcher.once('ready', resolve));
+    return {
+      close: async () => {
+        clearTimeout(timer);
+        await watcher.close();
+      },
+    };
+  }
+
+  /** The files of the version ..data points at, read through that version's directory (one snapshot). */
+  async #readCurrent(): Promise<Record<string, string> | undefined> {
+    const version = await readlink(join(this.#path, DATA_LINK)).catch(() => undefined);
+    if (version === undefined || !VERSION_DIR.test(version)) return undefined;
+    const out: Record<string, string> = {};
+    for (const name of Object.values(FILE_NAMES)) {
+      const content = await readFile(join(this.#path, version, name), 'utf8').catch(() => undefined);
+      if (content !== undefined) out[name] = content;
+    }
+    return out;
+  }
+
+  async #verifyVersion(versionPath: string, files: Record<string, { content: string }>): Promise<void> {
+    for (const [name, file] of Object.entries(files)) {
+      const content = await readFile(join(versionPath, name), 'utf8');
+      if (content !== file.content) throw new Error(`${join(versionPath, name)} does not read back as written`);
+    }
+    const certPem = await readFile(join(versionPath, FILE_NAMES.cert), 'utf8');
+    const keyPem = await readFile(join(versionPath, FILE_NAMES.key), 'utf8');
+    if (!keyMatchesCertificate(keyPem, readCertificate(certPem))) throw new Error(`${versionPath}: the key read back does not match the certificate`);
+  }
+
+  async #ensureStableLink(name: string): Promise<void> {
+    const path = join(this.#path, name);
+    const wanted = join(DATA_LINK, name);
+    if ((await readlink(path).catch(() => undefined)) === wanted) return;
+    const temporary = join(this.#path, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
+    await symlink(wanted, temporary);
+    await rename(temporary, path);
+  }
+
+  async #removeVersionsExcept(keep: ReadonlySet<string>): Promise<void> {
+    for (const entry of await readdir(this.#path)) {
+      const stale = (VERSION_DIR.test(entry) && !keep.has(entry)) || /^\..*\.tmp$/.test(entry);
+      if (stale) await rm(join(this.#path, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+function versionName(now: Date): string {
+  // 2026-11-28T16:40:00.123Z -> 2026_11_28_16_40_00, as the kubelet names its versions.
+  const stamp = now.toISOString().slice(0, 19).replace(/[-:T]/g, '_');
+  return `..${stamp}.${randomBytes(6).toString('hex')}`;
+}

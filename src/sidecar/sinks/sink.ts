@@ -1,0 +1,49 @@
+// Where a target's credential is published. Each sink is complete on its own: a reader of any one sink sees
+// either the previous set or the new one, never a mix.
+import type { CredentialBundle } from '../../core/kubeconfig/bundle.ts';
+import { keyMatchesCertificate, readCertificate } from '../../core/pki/certificate.ts';
+import { parseKubeconfig } from '../../core/kubeconfig/parse.ts';
+
+/** What a sink holds, read back as a whole. */
+export interface StoredCredential {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly caPem: string;
+  /** The server its kubeconfig points at, when readable. */
+  readonly server?: string;
+}
+
+/** current: holds exactly the bundle; missing: holds nothing; damaged: holds something else. */
+export type OutputState = 'current' | 'missing' | 'damaged';
+
+export interface Sink {
+  /** For logs and metrics, e.g. "directory /var/run/kcr/east". */
+  readonly description: string;
+  /** A short label for metrics: directory or secret. */
+  readonly kind: 'directory' | 'secret';
+  /** The complete set the sink holds, or undefined when there is none (or it is unreadable). */
+  read(): Promise<StoredCredential | undefined>;
+  check(bundle: CredentialBundle): Promise<OutputState>;
+  /** Replaces the published set atomically; on failure the previous set stays. */
+  write(bundle: CredentialBundle): Promise<void>;
+  /** Calls `onChange` (debounced) when the output may have been changed by someone else. */
+  watch(onChange: () => void): Promise<{ close(): Promise<void> }>;
+}
+
+/** A stored set from its files, if it is complete and its key matches its certificate. */
+export function storedCredential(files: Readonly<Record<string, string | undefined>>, kubeconfigKey: string): StoredCredential | undefined {
+  const { 'tls.crt': certPem, 'tls.key': keyPem, 'ca.crt': caPem, [kubeconfigKey]: kubeconfig } = files;
+  if (certPem === undefined || keyPem === undefined || caPem === undefined) return undefined;
+  try {
+    if (!keyMatchesCertificate(keyPem, readCertificate(certPem))) return undefined;
+  } catch {
+    return undefined;
+  }
+  let server: string | undefined;
+  try {
+    server = kubeconfig === undefined ? undefined : parseKubeconfig(kubeconfig).server;
+  } catch {
+    server = undefined;
+  }
+  return { certPem, keyPem, caPem, ...(server === undefined ? {} : { server }) };
+}

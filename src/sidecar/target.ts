@@ -1,0 +1,374 @@
+// One target's life: keep a valid certificate for the configured identity published in every sink, renew it
+// on schedule, retry failures with backoff while the current certificate stays in place, and repair outputs
+// that someone deleted or changed. Two activities share the state: the rotation loop (which may wait minutes
+// for an approval) and output maintenance (which must answer a deleted file within seconds).
+import { createPrivateKey, createPublicKey, type X509Certificate } from 'node:crypto';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { TargetConfig } from '../core/config/sidecar.ts';
+import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
+import { certificateProblems, readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
+import { keyAlgorithmOf } from '../core/pki/keys.ts';
+import { formatSubject, sameSubject } from '../core/pki/subject.ts';
+import { chooseAuthentication, retryDelay, rotationDeadline, type AuthChoice } from '../core/rotation/schedule.ts';
+import { describeError } from '../io/kube/errors.ts';
+import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
+import type { BootstrapCredential } from './bootstrap.ts';
+import { classify, type CsrIssuer } from './csr-issuer.ts';
+import { RotationError, type RotationResult } from './errors.ts';
+import type { OutputState, Sink, StoredCredential } from './sinks/sink.ts';
+
+export interface Clock {
+  now(): number;
+  /** Resolves after `ms`, or early (without error) when the signal aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+export interface CurrentCertificate {
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly facts: CertificateFacts;
+  /** When this process obtained or first loaded it. */
+  readonly obtainedAt: number;
+  readonly deadline: number;
+  /** Carries the configured identity and key type; if not, it is replaced at once. */
+  readonly fitsConfig: boolean;
+}
+
+export interface TargetObserver {
+  loaded(current: CurrentCertificate, from: string): void;
+  rotated(event: { current: CurrentCertificate; auth: AuthChoice; csrName: string; durationMs: number; timings: Record<string, number> }): void;
+  rotationFailed(event: { result: Exclude<RotationResult, 'success'>; message: string; auth: AuthChoice; failures: number; retryAt: number }): void;
+  rebootstrapNeeded(needed: boolean, message: string): void;
+  outputRepaired(sink: Sink, state: Exclude<OutputState, 'current'>): void;
+  publishFailed(sink: Sink, message: string): void;
+  readinessChanged(ready: boolean, detail: string): void;
+}
+
+export interface TargetDependencies {
+  readonly config: TargetConfig;
+  readonly sinks: readonly Sink[];
+  readonly issuer: CsrIssuer;
+  /** The bootstrap kubeconfig as last read; undefined when missing. */
+  readonly bootstrap: () => BootstrapCredential | undefined;
+  /** The CA the issued certificate must chain to, when configured. */
+  readonly signerCA?: X509Certificate;
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly observer: TargetObserver;
+}
+
+export interface TargetStatus {
+  readonly name: string;
+  readonly ready: boolean;
+  readonly detail: string;
+  readonly current?: CurrentCertificate;
+}
+
+export class TargetRotator {
+  readonly #deps: TargetDependencies;
+  #current: CurrentCertificate | undefined;
+  #server: string | undefined;
+  #caPem: string | undefined;
+  #failures = 0;
+  #retryAt = 0;
+  #rebootstrapNeeded = false;
+  #ready = false;
+  #readyDetail = 'starting';
+  /** Sinks whose last write or check failed; maintenance keeps retrying them. */
+  #stale = new Set<Sink>();
+  #wake: AbortController = new AbortController();
+  #maintenance: Promise<void> = Promise.resolve();
+  #maintenanceQueued = false;
+
+  constructor(deps: TargetDependencies) {
+    this.#deps = deps;
+  }
+
+  get name(): string {
+    return this.#deps.config.name;
+  }
+
+  sinks(): readonly Sink[] {
+    return this.#deps.sinks;
+  }
+
+  /** Readiness is computed on demand, so an expiry shows at once, not at the next event. */
+  status(): TargetStatus {
+    this.#updateReadiness();
+    return { name: this.name, ready: this.#ready, detail: this.#readyDetail, ...(this.#current === undefined ? {} : { current: this.#current }) };
+  }
+
+  /** Output may have changed (a watch fired, the periodic re-read): check the sinks soon. */
+  checkOutputs(): void {
+    if (this.#maintenanceQueued) return;
+    this.#maintenanceQueued = true;
+    this.#maintenance = this.#maintenance.then(async () => {
+      this.#maintenanceQueued = false;
+      await this.#ensurePublished();
+    });
+  }
+
+  /** The bootstrap credential changed: a failing target retries now instead of waiting out its backoff. */
+  bootstrapChanged(): void {
+    if (this.#failures > 0) {
+      this.#retryAt = 0;
+      this.#wake.abort();
+    }
+  }
+
+  /** Runs until the signal aborts; in-flight publishing finishes first, so no output is left half-written. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.#load();
+    while (!signal.aborted) {
+      await this.#step(signal);
+    }
+    await this.#maintenance;
+  }
+
+  /** Runs until every sink holds a valid certificate, or fails (for --once). */
+  async once(signal: AbortSignal): Promise<void> {
+    await this.#load();
+    for (;;) {
+      if (this.#ready) return;
+      if (signal.aborted) throw new Error(`${this.name}: interrupted before a valid certificate was published`);
+      await this.#step(signal);
+      await this.#maintenance;
+    }
+  }
+
+  async #step(signal: AbortSignal): Promise<void> {
+    const { clock } = this.#deps;
+    const now = clock.now();
+    const pending = await this.#deps.issuer.hasPending();
+    const current = this.#current;
+    const renewDue = current === undefined || !current.fitsConfig || now >= current.deadline || now >= current.facts.notAfter;
+    if (!pending && !renewDue) {
+      await this.#sleep(current.deadline - now, signal);
+      return;
+    }
+    if (now < this.#retryAt) {
+      await this.#sleep(this.#retryAt - now, signal);
+      return;
+    }
+    await this.#rotate(signal);
+  }
+
+  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    this.#wake = new AbortController();
+    await this.#deps.clock.sleep(Math.max(0, ms), AbortSignal.any([signal, this.#wake.signal]));
+  }
+
+  /** The newest valid set among the sinks becomes current; sinks holding anything else are rewritten. */
+  async #load(): Promise<void> {
+    const now = this.#deps.clock.now();
+    let best: { stored: StoredCredential; facts: CertificateFacts; from: Sink } | undefined;
+    for (const sink of this.#deps.sinks) {
+      let stored: StoredCredential | undefined;
+      try {
+        stored = await sink.read();
+      } catch (error) {
+        this.#stale.add(sink);
+        this.#deps.observer.publishFailed(sink, `cannot read: ${describeError(error)}`);
+        continue;
+      }
+      if (stored === undefined) continue;
+      const facts = readCertificate(stored.certPem);
+      if (now >= facts.notAfter) continue;
+      if (best === undefined || facts.notAfter > best.facts.notAfter) best = { stored, facts, from: sink };
+    }
+    if (best !== undefined) {
+      this.#server ??= best.stored.server;
+      this.#caPem ??= best.stored.caPem;
+      this.#current = this.#currentFrom(best.stored.certPem, best.stored.keyPem, best.facts, now);
+      this.#deps.observer.loaded(this.#current, best.from.description);
+    }
+    await this.#ensurePublished();
+  }
+
+  #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtainedAt: number): CurrentCertificate {
+    const { config, random } = this.#deps;
+    const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
+    const fitsConfig = sameSubject(facts.subject, identity) && keyAlgorithmOf(facts.publicKey) === config.keyAlgorithm;
+    const deadline = fitsConfig ? rotationDeadline(facts, obtainedAt, config.rotation, random()) : obtainedAt;
+    return { certPem, keyPem, facts, obtainedAt, deadline, fitsConfig };
+  }
+
+  /** Server and CA: configured server first, then the bootstrap kubeconfig, then what was published last. */
+  #endpoint(): { server: string; caPem: string } | undefined {
+    const bootstrap = this.#deps.bootstrap();
+    const server = this.#deps.config.server ?? bootstrap?.server ?? this.#server;
+    const caPem = bootstrap?.caPem ?? this.#caPem;
+    if (server === undefined || caPem === undefined) return undefined;
+    this.#server = server;
+    this.#caPem = caPem;
+    return { server, caPem };
+  }
+
+  async #rotate(signal: AbortSignal): Promise<void> {
+    const { clock, config, issuer, observer } = this.#deps;
+    const started = clock.now();
+    const current = this.#current;
+    const auth = chooseAuthentication(current === undefined ? undefined : { validity: current.facts, matchesIdentity: current.fitsConfig }, started);
+    try {
+      const endpoint = this.#endpoint();
+      if (endpoint === undefined) {
+        throw new RotationError('unauthorized', `no server and CA known for ${config.name}: the bootstrap kubeconfig ${config.bootstrapKubeconfig} is missing`);
+      }
+      const kubeConfig = this.#authentication(auth, endpoint, current);
+      const issued = await issuer.obtain(kubeConfig, signal);
+      const facts = this.#checkIssued(issued.certPem, issued.keyPem);
+      const publishStarted = clock.now();
+      const next = this.#currentFrom(issued.certPem, issued.keyPem, facts, clock.now());
+      this.#current = next;
+      await this.#publish();
+      await issuer.finish();
+      this.#failures = 0;
+      this.#retryAt = 0;
+      if (this.#rebootstrapNeeded) {
+        this.#rebootstrapNeeded = false;
+        observer.rebootstrapNeeded(false, 'a certificate was obtained');
+      }
+      observer.rotated({
+        current: next,
+        auth,
+        csrName: issued.csrName,
+        durationMs: clock.now() - started,
+        timings: { ...issued.timings, publish: clock.now() - publishStarted },
+      });
+    } catch (caught) {
+      if (signal.aborted) return;
+      const error = classify(caught, `rotating ${config.name}`);
+      if (error.requestFinished) await issuer.finish();
+      this.#failures++;
+      this.#retryAt = clock.now() + retryDelay(this.#failures, this.#deps.random());
+      observer.rotationFailed({ result: error.result, message: error.message, auth, failures: this.#failures, retryAt: this.#retryAt });
+      const stillValid = current !== undefined && clock.now() < current.facts.notAfter;
+      if (auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid && !this.#rebootstrapNeeded) {
+        this.#rebootstrapNeeded = true;
+        observer.rebootstrapNeeded(true, `no valid certificate and the bootstrap credential is not accepted: ${error.message}`);
+      }
+      this.#updateReadiness();
+    }
+  }
+
+  #authentication(auth: AuthChoice, endpoint: { server: string; caPem: string }, current: CurrentCertificate | undefined): KubeConfig {
+    if (auth === 'current' && current !== undefined) {
+      return kubeConfigFor(endpoint, { certPem: current.certPem, keyPem: current.keyPem }, this.name);
+    }
+    const bootstrap = this.#deps.bootstrap();
+    if (bootstrap === undefined) {
+      throw new RotationError('unauthorized', `no valid certificate and no bootstrap kubeconfig at ${this.#deps.config.bootstrapKubeconfig}`);
+    }
+    return bootstrap.kubeConfig;
+  }
+
+  #checkIssued(certPem: string, keyPem: string): CertificateFacts {
+    const { config, clock, signerCA } = this.#deps;
+    let facts: CertificateFacts;
+    try {
+      facts = readCertificate(certPem);
+    } catch (error) {
+      throw new RotationError('rejected', `the issued certificate cannot be read: ${describeError(error)}`, { cause: error, requestFinished: true });
+    }
+    const problems = certificateProblems(facts, {
+      publicKey: createPublicKey(createPrivateKey(keyPem)),
+      subject: { commonName: config.identity.commonName, organizations: config.identity.organizations },
+      now: clock.now(),
+      ...(signerCA === undefined ? {} : { issuer: signerCA }),
+    });
+    if (problems.length > 0) {
+      throw new RotationError('rejected', `the issued certificate was not used: ${problems.join('; ')}`, { requestFinished: true });
+    }
+    return facts;
+  }
+
+  #bundle(current: CurrentCertificate): CredentialBundle | undefined {
+    const endpoint = this.#endpoint();
+    if (endpoint === undefined) return undefined;
+    return { name: this.name, server: endpoint.server, caPem: endpoint.caPem, certPem: current.certPem, keyPem: current.keyPem };
+  }
+
+  /** Writes the current certificate to every sink; throws only when no sink could take it. */
+  async #publish(): Promise<void> {
+    const result = this.#maintenance.then(() => this.#writeAll());
+    this.#maintenance = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    await result;
+  }
+
+  async #writeAll(): Promise<void> {
+    const current = this.#current;
+    const bundle = current === undefined ? undefined : this.#bundle(current);
+    if (bundle === undefined) return;
+    const failures: string[] = [];
+    for (const sink of this.#deps.sinks) {
+      try {
+        await sink.write(bundle);
+        this.#stale.delete(sink);
+      } catch (error) {
+        this.#stale.add(sink);
+        failures.push(`${sink.description}: ${describeError(error)}`);
+        this.#deps.observer.publishFailed(sink, describeError(error));
+      }
+    }
+    this.#updateReadiness();
+    if (failures.length === this.#deps.sinks.length) {
+      throw new RotationError('error', `publishing failed everywhere: ${failures.join('; ')}`);
+    }
+  }
+
+  async #ensurePublished(): Promise<void> {
+    const current = this.#current;
+    const bundle = current === undefined ? undefined : this.#bundle(current);
+    if (bundle === undefined) {
+      this.#updateReadiness();
+      return;
+    }
+    for (const sink of this.#deps.sinks) {
+      let state: OutputState;
+      try {
+        state = await sink.check(bundle);
+      } catch (error) {
+        this.#stale.add(sink);
+        this.#deps.observer.publishFailed(sink, `cannot check: ${describeError(error)}`);
+        continue;
+      }
+      if (state === 'current') {
+        this.#stale.delete(sink);
+        continue;
+      }
+      try {
+        await sink.write(bundle);
+        this.#stale.delete(sink);
+        this.#deps.observer.outputRepaired(sink, state);
+      } catch (error) {
+        this.#stale.add(sink);
+        this.#deps.observer.publishFailed(sink, describeError(error));
+      }
+    }
+    this.#updateReadiness();
+  }
+
+  #updateReadiness(): void {
+    const now = this.#deps.clock.now();
+    const current = this.#current;
+    let ready = false;
+    let detail: string;
+    if (current === undefined) detail = this.#rebootstrapNeeded ? 're-bootstrap needed: no certificate and the bootstrap credential is not accepted' : 'no certificate yet';
+    else if (now >= current.facts.notAfter) detail = `certificate expired at ${new Date(current.facts.notAfter).toISOString()}`;
+    else if (this.#stale.size > 0) detail = `not published to ${[...this.#stale].map((sink) => sink.description).join(', ')}`;
+    else {
+      ready = true;
+      detail = `${formatSubject(current.facts.subject)} serial ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`;
+    }
+    if (ready !== this.#ready || detail !== this.#readyDetail) {
+      const changed = ready !== this.#ready;
+      this.#ready = ready;
+      this.#readyDetail = detail;
+      if (changed) this.#deps.observer.readinessChanged(ready, detail);
+    }
+  }
+}
+
