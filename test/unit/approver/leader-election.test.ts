@@ -1,0 +1,215 @@
+// Leader election against an in-memory Lease with the apiserver's optimistic concurrency, in virtual time.
+// The real Lease API is exercised by the failover integration test (test/integration/approver-failover.test.ts).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ApiException } from '@kubernetes/client-node';
+import {
+  createLeaderElector,
+  microTime,
+  type LeaderElector,
+  type LeaseRecord,
+  type LeaseStore,
+  type ObservedLease,
+} from '../../../src/io/kube/leader-election.ts';
+import { createLogger } from '../../../src/io/log.ts';
+import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+
+const logger = createLogger({ name: 'test', level: 'silent' });
+const conflict = () => new ApiException(409, 'Conflict', { reason: 'Conflict' }, {});
+
+/** One Lease object; each candidate reaches it through its own connection, which a test can break. */
+class MemoryLease {
+  lease: ObservedLease | undefined;
+  version = 0;
+  readonly writes: LeaseRecord[] = [];
+
+  connection(name: string) {
+    const state = { mode: 'up' as 'up' | 'failing' | 'hanging' };
+    const guard = async <T>(action: () => T): Promise<T> => {
+      await Promise.resolve();
+      if (state.mode === 'failing') throw new Error(`${name}: connection refused`);
+      if (state.mode === 'hanging') return new Promise<T>(() => undefined);
+      return action();
+    };
+    const write = (record: LeaseRecord) => {
+      this.lease = { record, version: String(++this.version) };
+      this.writes.push(record);
+      return this.lease;
+    };
+    const store: LeaseStore = {
+      description: 'lease test/approver',
+      get: () => guard(() => this.lease),
+      create: (record) =>
+        guard(() => {
+          if (this.lease !== undefined) throw conflict();
+          return write(record);
+        }),
+      update: (record, version) =>
+        guard(() => {
+          if (this.lease?.version !== version) throw conflict();
+          return write(record);
+        }),
+    };
+    return { store, state };
+  }
+}
+
+interface Candidate {
+  readonly name: string;
+  readonly elector: LeaderElector;
+  readonly state: { mode: 'up' | 'failing' | 'hanging' };
+}
+
+function setup(names: readonly string[], random = () => 0.5) {
+  const clock = new VirtualClock();
+  const lease = new MemoryLease();
+  /** Every start and stop of leadership, in order, with the virtual time. */
+  const timeline: { at: number; who: string; event: 'started' | 'stopped'; reason?: string }[] = [];
+  const candidates: Candidate[] = names.map((name) => {
+    const { store, state } = lease.connection(name);
+    const elector = createLeaderElector({
+      store,
+      identity: name,
+      clock,
+      random,
+      logger,
+      onStartedLeading: () => timeline.push({ at: clock.monotonic(), who: name, event: 'started' }),
+      onStoppedLeading: (reason) => timeline.push({ at: clock.monotonic(), who: name, event: 'stopped', reason }),
+    });
+    return { name, elector, state };
+  });
+  const leaders = () => candidates.filter((candidate) => candidate.elector.isLeader).map((candidate) => candidate.name);
+  /** At no moment of the timeline do two candidates lead. */
+  const assertNeverTwoLeaders = () => {
+    const current = new Set<string>();
+    for (const entry of timeline) {
+      if (entry.event === 'started') {
+        assert.equal(current.size, 0, `${entry.who} started leading at ${String(entry.at)} ms while ${[...current].join()} led`);
+        current.add(entry.who);
+      } else current.delete(entry.who);
+    }
+  };
+  return { clock, lease, timeline, candidates, leaders, assertNeverTwoLeaders };
+}
+
+function at<T>(list: readonly T[], index: number): T {
+  return list[index] ?? assert.fail(`no element ${String(index)}`);
+}
+
+describe('leader election on a Lease', () => {
+  it('the first candidate creates the Lease and leads; the second one waits', async () => {
+    const { clock, lease, candidates, leaders } = setup(['a', 'b']);
+    at(candidates, 0).elector.start();
+    await clock.advance(10);
+    at(candidates, 1).elector.start();
+    await clock.advance(1000);
+    assert.deepEqual(leaders(), ['a']);
+    assert.equal(at(candidates, 1).elector.observedLeader, 'a');
+    assert.deepEqual(lease.lease?.record, {
+      holderIdentity: 'a',
+      leaseDurationSeconds: 15,
+      acquireTime: '2026-01-01T00:00:00.000000Z',
+      renewTime: lease.lease?.record.renewTime,
+      leaseTransitions: 0,
+    });
+  });
+
+  it('the leader renews every retry period and keeps the lease for as long as it can', async () => {
+    const { clock, lease, candidates, leaders, timeline } = setup(['a', 'b']);
+    for (const candidate of candidates) candidate.elector.start();
+    await clock.advance(60_000);
+    assert.deepEqual(leaders(), ['a']);
+    assert.deepEqual(timeline.map((entry) => `${entry.who} ${entry.event}`), ['a started']);
+    const renewals = lease.writes.filter((record) => record.holderIdentity === 'a').length;
+    assert.equal(renewals, 31, 'created at 0 and renewed every 2 s for 60 s');
+    assert.equal(lease.lease?.record.renewTime, '2026-01-01T00:01:00.000000Z');
+  });
+
+  it('when two candidates start at the same moment, exactly one wins', async () => {
+    const { clock, candidates, leaders, assertNeverTwoLeaders } = setup(['a', 'b', 'c']);
+    for (const candidate of candidates) candidate.elector.start();
+    await clock.advance(30_000);
+    assert.equal(leaders().length, 1);
+    assertNeverTwoLeaders();
+  });
+
+  it('when the leader dies, another takes over once the lease it observed has expired, and not before', async () => {
+    const { clock, lease, candidates, leaders, timeline, assertNeverTwoLeaders } = setup(['a', 'b']);
+    for (const candidate of candidates) candidate.elector.start();
+    await clock.advance(5_000);
+    // kill -9: the process stops talking; nothing is released.
+    at(candidates, 0).state.mode = 'hanging';
+    const killedAt = clock.monotonic();
+    const lastRenewal = 4_000;
+    await clock.advance(lastRenewal + 15_000 - killedAt - 100);
+    assert.ok(!at(candidates, 1).elector.isLeader, 'b must not lead before the lease b observed has expired');
+    await clock.advance(1_000);
+    assert.ok(at(candidates, 1).elector.isLeader, 'b leads soon after the expiry');
+    const started = timeline.find((entry) => entry.who === 'b' && entry.event === 'started');
+    assert.ok(started !== undefined && started.at - killedAt <= 15_000, `b took over ${String((started?.at ?? 0) - killedAt)} ms after the kill`);
+    assert.deepEqual(leaders(), ['b']);
+    assert.equal(lease.lease?.record.leaseTransitions, 1);
+    assertNeverTwoLeaders();
+  });
+
+  it('a leader whose renewals hang steps down at the renew deadline, before anyone may take over', async () => {
+    const { clock, candidates, timeline, assertNeverTwoLeaders } = setup(['a', 'b']);
+    for (const candidate of candidates) candidate.elector.start();
+    await clock.advance(4_500);
+    at(candidates, 0).state.mode = 'hanging';
+    await clock.advance(20_000);
+    const stopped = timeline.find((entry) => entry.who === 'a' && entry.event === 'stopped');
+    assert.deepEqual(stopped, { at: 14_000, who: 'a', event: 'stopped', reason: 'could not renew the lease within 10000 ms' });
+    const started = timeline.find((entry) => entry.who === 'b' && entry.event === 'started');
+    assert.ok(started !== undefined && started.at >= 4_000 + 15_000, `b started at ${String(started?.at)}`);
+    assertNeverTwoLeaders();
+  });
+
+  it('a leader that cannot reach the API steps down at the deadline too, and leads again once it can', async () => {
+    const { clock, candidates, timeline } = setup(['a']);
+    const [a] = candidates;
+    a?.elector.start();
+    await clock.advance(1_000);
+    if (a === undefined) assert.fail();
+    a.state.mode = 'failing';
+    await clock.advance(11_000);
+    assert.ok(!a.elector.isLeader);
+    a.state.mode = 'up';
+    await clock.advance(5_000);
+    assert.ok(a.elector.isLeader, 'its own lease: no need to wait for expiry');
+    assert.deepEqual(timeline.map((entry) => `${String(entry.at)} ${entry.event}`), ['0 started', '10000 stopped', '12000 started']);
+  });
+
+  it('on shutdown the leader releases the Lease and the other candidate takes over at its next retry', async () => {
+    const { clock, lease, candidates, timeline } = setup(['a', 'b']);
+    for (const candidate of candidates) candidate.elector.start();
+    await clock.advance(3_000);
+    const stopping = at(candidates, 0).elector.stop();
+    await clock.advance(0);
+    await stopping;
+    assert.equal(lease.lease?.record.holderIdentity, '');
+    assert.equal(lease.lease?.record.leaseDurationSeconds, 1);
+    await clock.advance(2_000 * 2.2);
+    assert.ok(at(candidates, 1).elector.isLeader);
+    assert.deepEqual(
+      timeline.map((entry) => `${entry.who} ${entry.event}${entry.reason === undefined ? '' : ` (${entry.reason})`}`),
+      ['a started', 'a stopped (shutting down)', 'b started'],
+    );
+  });
+
+  it('a candidate that never led releases nothing on shutdown', async () => {
+    const { clock, lease, candidates } = setup(['a', 'b']);
+    for (const candidate of candidates) candidate.elector.start();
+    await clock.advance(3_000);
+    const writes = lease.writes.length;
+    const stopping = at(candidates, 1).elector.stop();
+    await clock.advance(0);
+    await stopping;
+    assert.equal(lease.writes.length, writes);
+    assert.equal(lease.lease?.record.holderIdentity, 'a');
+  });
+
+  it('writes Lease times as MicroTime, which the apiserver requires', () => {
+    assert.equal(microTime(Date.parse('2026-11-28T16:40:09.123Z')), '2026-11-28T16:40:09.123000Z');
+  });
+});

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
+import { formatProblems, parseAndValidate } from '../../../../src/core/config/validate.ts';
+
+const minimal = `
+targets:
+  - name: east
+    bootstrapKubeconfig: /var/run/bootstrap/east/kubeconfig
+    identity: { commonName: agent-east }
+    sinks: { directory: { path: /var/run/kcr/east } }
+`;
+
+function problems(text: string): string[] {
+  const result = parseAndValidate(text, sidecarConfigSchema);
+  assert.ok(!result.ok, 'expected the config to be refused');
+  return result.problems.map((problem) => `${String(problem.line)}:${problem.path}: ${problem.message}`);
+}
+
+describe('sidecar configuration', () => {
+  it('fills secure, documented defaults', () => {
+    const result = parseAndValidate(minimal, sidecarConfigSchema);
+    assert.ok(result.ok);
+    const [target] = result.value.targets;
+    assert.deepEqual(target, {
+      name: 'east',
+      bootstrapKubeconfig: '/var/run/bootstrap/east/kubeconfig',
+      identity: { commonName: 'agent-east', organizations: [] },
+      signerName: 'kubernetes.io/kube-apiserver-client',
+      keyAlgorithm: 'ecdsa-p256',
+      expirationSeconds: 3600,
+      rotation: { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 },
+      approvalTimeoutSeconds: 900,
+      sinks: { directory: { path: '/var/run/kcr/east', embed: false } },
+    });
+    assert.equal(result.value.stateDir, '/var/lib/kubeconfig-rotator');
+    assert.deepEqual(result.value.listen, { host: '0.0.0.0', port: 8080 });
+  });
+
+  it('the Secret sink key defaults to "config", what Admiralty reads', () => {
+    const result = parseAndValidate(minimal.replace('{ directory: { path: /var/run/kcr/east } }', '{ secret: { namespace: ns, name: east } }'), sidecarConfigSchema);
+    assert.ok(result.ok);
+    assert.deepEqual(result.value.targets[0]?.sinks.secret, { namespace: 'ns', name: 'east', key: 'config' });
+  });
+
+  it('lists every problem with its field path and line', () => {
+    const text = `targets:
+  - name: East
+    bootstrapKubeconfig: relative
+    identity: { commonName: a, organizations: [b] }
+    keyAlgorithm: rsa-1024
+    expirationSeconds: 599
+    rotation: { minFraction: 0.9, maxFraction: 0.7 }
+    sinks: {}
+listen: { port: 70000 }
+extra: true
+`;
+    assert.deepEqual(problems(text), [
+      '2:targets[0].name: must be a DNS label (a-z, 0-9, -)',
+      '3:targets[0].bootstrapKubeconfig: must be an absolute path',
+      '5:targets[0].keyAlgorithm: Invalid option: expected one of "ecdsa-p256"|"ecdsa-p384"|"rsa-2048"|"rsa-3072"|"rsa-4096"',
+      '6:targets[0].expirationSeconds: Too small: expected number to be >=600',
+      '7:targets[0].rotation.minFraction: minFraction must not exceed maxFraction',
+      '8:targets[0].sinks: at least one sink (directory or secret) is required',
+      '9:listen.port: Too big: expected number to be <=65535',
+      '10:extra: unknown field',
+    ]);
+  });
+
+  it('refuses two targets with one name or one output', () => {
+    const twice = `${minimal}  - name: east
+    bootstrapKubeconfig: /b
+    identity: { commonName: other }
+    sinks: { directory: { path: /var/run/kcr/east } }
+`;
+    assert.deepEqual(problems(twice), ['7:targets[1].name: duplicates targets[0].name', '10:targets[1].sinks.directory.path: is also the output of targets[0]']);
+  });
+
+  it('refuses a minimum remaining lifetime as long as the certificate', () => {
+    assert.deepEqual(problems(minimal.replace('identity:', 'expirationSeconds: 600\n    rotation: { minRemainingSeconds: 600 }\n    identity:')), [
+      '6:targets[0].rotation.minRemainingSeconds: must be less than expirationSeconds',
+    ]);
+  });
+
+  it('refuses a missing target list and YAML that does not parse', () => {
+    assert.deepEqual(problems('logLevel: info\n'), ['1:targets: is required']);
+    assert.match(problems('targets: [\n')[0] ?? '', /^2:: invalid YAML/);
+  });
+
+  it('formats problems as file:line:column: path: message', () => {
+    assert.equal(
+      formatProblems('/etc/kcr/config.yaml', [{ path: 'targets[0].name', message: 'is required', line: 3, column: 5 }, { path: '', message: 'invalid YAML: x' }]),
+      '/etc/kcr/config.yaml: 2 problems\n  /etc/kcr/config.yaml:3:5: targets[0].name: is required\n  /etc/kcr/config.yaml: invalid YAML: x',
+    );
+  });
+});

@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { directoryFiles, embeddedKubeconfig, secretData } from '../../../../src/core/kubeconfig/bundle.ts';
+import { parseKubeconfig } from '../../../../src/core/kubeconfig/parse.ts';
+
+const bundle = { name: 'east', server: 'https://east.example:6443', caPem: 'CA\n', certPem: 'CERT\n', keyPem: 'KEY\n' };
+
+describe('kubeconfig files of a bundle', () => {
+  it('a directory kubeconfig references the three files by relative path and holds no secret', () => {
+    const files = directoryFiles(bundle, false);
+    assert.deepEqual(Object.keys(files).sort(), ['ca.crt', 'kubeconfig', 'tls.crt', 'tls.key']);
+    assert.equal(files['tls.key']?.mode, 0o600);
+    assert.equal(files.kubeconfig?.mode, 0o644);
+    assert.deepEqual(parseKubeconfig(files.kubeconfig.content), {
+      context: 'east',
+      server: 'https://east.example:6443',
+      certificateAuthority: { file: 'ca.crt' },
+      clientCertificate: { file: 'tls.crt' },
+      clientKey: { file: 'tls.key' },
+      hasToken: false,
+    });
+  });
+
+  it('an embedded kubeconfig carries the key, so it is written 0600', () => {
+    const files = directoryFiles(bundle, true);
+    assert.equal(files.kubeconfig?.mode, 0o600);
+    assert.deepEqual(parseKubeconfig(files.kubeconfig.content).clientKey, { pem: 'KEY\n' });
+  });
+
+  it('a Secret holds the embedded kubeconfig under its key, plus the PEM files', () => {
+    assert.deepEqual(secretData(bundle, 'config'), { config: embeddedKubeconfig(bundle), 'tls.crt': 'CERT\n', 'tls.key': 'KEY\n', 'ca.crt': 'CA\n' });
+  });
+});
+
+describe('parsing a kubeconfig', () => {
+  it('names what is missing', () => {
+    assert.throws(() => parseKubeconfig('apiVersion: v1\n'), /current-context is not set/);
+    assert.throws(() => parseKubeconfig('current-context: x\ncontexts: []\n'), /context "x" does not exist/);
+    assert.throws(() => parseKubeconfig('current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {}}]\n'), /has no server/);
+    assert.throws(() => parseKubeconfig('- a\n- b\n: :'), /not YAML|not a kubeconfig/);
+  });
+});
