@@ -59,7 +59,11 @@ export function targetObserver(target: string, metrics: SidecarMetrics, events: 
       metrics.nextRotation.set({ target }, seconds(current.deadline));
       log.info(
         { serial: current.facts.serial, notAfter: new Date(current.facts.notAfter).toISOString(), nextRotation: new Date(current.deadline).toISOString(), from },
-        current.fitsConfig ? 'found a valid certificate' : 'found a certificate that does not fit the configuration; replacing it',
+        Date.now() >= current.facts.notAfter
+          ? 'found an expired certificate; renewing it'
+          : current.fitsConfig
+            ? 'found a valid certificate'
+            : 'found a certificate that does not fit the configuration; replacing it',
       );
     },
     rotated({ current, auth, csrName, durationMs, timings }) {

@@ -172,8 +172,8 @@ export class TargetRotator {
         continue;
       }
       if (stored === undefined) continue;
+      // The latest expiry wins; an expired set is kept too (to report it), and renewed at once.
       const facts = readCertificate(stored.certPem);
-      if (now >= facts.notAfter) continue;
       if (best === undefined || facts.notAfter > best.facts.notAfter) best = { stored, facts, from: sink };
     }
     if (best !== undefined) {
@@ -356,8 +356,10 @@ export class TargetRotator {
     const current = this.#current;
     let ready = false;
     let detail: string;
-    if (current === undefined) detail = this.#rebootstrapNeeded ? 're-bootstrap needed: no certificate and the bootstrap credential is not accepted' : 'no certificate yet';
-    else if (now >= current.facts.notAfter) detail = `certificate expired at ${new Date(current.facts.notAfter).toISOString()}`;
+    const expiry = current === undefined ? 'no certificate' : `certificate expired at ${new Date(current.facts.notAfter).toISOString()}`;
+    if (this.#rebootstrapNeeded) detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
+    else if (current === undefined) detail = 'no certificate yet';
+    else if (now >= current.facts.notAfter) detail = expiry;
     else if (this.#stale.size > 0) detail = `not published to ${[...this.#stale].map((sink) => sink.description).join(', ')}`;
     else {
       ready = true;

@@ -20,6 +20,11 @@ export function testCluster(name: ClusterName): TestCluster {
         `(its global setup starts the clusters) or start them with \`npm run cluster -- up source target\``,
     );
   }
+  return clusterFromState(state);
+}
+
+/** A TestCluster for any running cluster's state (e.g. one a test starts for itself). */
+export function clusterFromState(state: ClusterState): TestCluster {
   return {
     state,
     admin() {
