@@ -81,7 +81,7 @@ describe('a denied CSR', () => {
         return denied;
       });
       assert.equal(events[0]?.type, 'Warning');
-      assert.match(events[0]?.message ?? '', /was denied: TestDenied/);
+      assert.match(events[0].message ?? '', /was denied: TestDenied/);
     } finally {
       remember(prepared);
       await sidecar.stop();
@@ -118,7 +118,7 @@ describe('the target API down for a while', () => {
       for (const failure of failures) assert.match(String(failure.error), /ECONNREFUSED|connect|fetch failed/i);
       const delays = failures.map((line) => Date.parse(String(line.retryAt)) - Date.parse(String(line.time)));
       assert.ok(delays[0] !== undefined && delays[0] >= 1_500 && delays[0] <= 2_100, `delays ${delays.join(', ')}`);
-      assert.ok((delays[1] ?? 0) > (delays[0] ?? 0) && (delays[2] ?? 0) > (delays[1] ?? 0), `delays ${delays.join(', ')} grow`);
+      assert.ok((delays[1] ?? 0) > delays[0] && (delays[2] ?? 0) > (delays[1] ?? 0), `delays ${delays.join(', ')} grow`);
       assert.deepEqual(
         ['tls.crt', 'tls.key', 'kubeconfig'].map((file) => readOutput(prepared, file)),
         published,

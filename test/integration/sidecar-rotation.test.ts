@@ -97,7 +97,7 @@ describe('first certificate and renewals', () => {
   it('publishes the same credential to the Secret, whose config key works as a kubeconfig', async () => {
     const secret = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: 'default', name: `${secretName}-${prepared.name}` });
     assert.equal(secret.metadata?.labels?.['app.kubernetes.io/managed-by'], 'kubeconfig-rotator');
-    assert.match(secret.metadata?.annotations?.['kubeconfig-rotator.io/serial'] ?? '', /^[0-9A-F]+$/);
+    assert.match(secret.metadata.annotations?.['kubeconfig-rotator.io/serial'] ?? '', /^[0-9A-F]+$/);
     const kubeconfig = join(prepared.dir, 'from-secret.kubeconfig');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(kubeconfig, Buffer.from(secret.data?.config ?? '', 'base64'), { mode: 0o600 });
