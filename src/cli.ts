@@ -3,6 +3,7 @@
 // 1 failure at run time, 2 bad usage or configuration.
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { APPROVER_OPTIONS, APPROVER_USAGE } from './approver/options.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -53,10 +54,13 @@ const COMMANDS: Record<string, Command> = {
   },
   approver: {
     summary: 'approve or deny CertificateSigningRequests by policy (runs in the target cluster)',
-    usage: 'approver --policy FILE [--kubeconfig FILE]',
-    options: { policy: { type: 'string' }, kubeconfig: { type: 'string' } },
+    usage: APPROVER_USAGE,
+    options: APPROVER_OPTIONS,
     allowPositionals: false,
-    run: notYetAvailable('approver'),
+    run: async (values) => {
+      const { runApprover } = await import('./approver/run.ts');
+      return withShutdownSignal((signal) => runApprover({ values, signal, stderr: process.stderr, env: process.env }));
+    },
   },
   bootstrap: {
     summary: 'create the bootstrap token, its RBAC and the bootstrap kubeconfig Secret for one source cluster',

@@ -93,7 +93,8 @@ export const CONDITION_REASONS = { approved: 'PolicyApproved', denied: 'PolicyDe
 // Conditions are read by people with kubectl; a hostile request must not make them unbounded.
 const MAX_CONDITION_MESSAGE = 4096;
 
-function formatFinding(finding: Finding): string {
+/** `policy: check: message`, as conditions and logs show a finding. */
+export function formatFinding(finding: Finding): string {
   return `${finding.policy === undefined ? '' : `${finding.policy}: `}${finding.check}: ${finding.message}`;
 }
 

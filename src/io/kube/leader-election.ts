@@ -3,8 +3,6 @@
 // the record change, so clock skew between replicas does not matter); the leader renews every retryPeriod and
 // steps down as soon as renewDeadline passes without a successful renewal, which is before anyone else may
 // take over. Every write uses the Lease's resourceVersion, so two candidates never both win.
-import { hostname } from 'node:os';
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
@@ -87,11 +85,6 @@ export interface LeaderElector {
 const CANDIDATE_JITTER = 1.2;
 // Try just after the observed lease expires rather than a whole retry period later.
 const EXPIRY_MARGIN_MS = 50;
-
-/** A process-unique identity: the host (the pod name in a cluster) and a random suffix, as client-go's callers do. */
-export function defaultIdentity(): string {
-  return `${hostname()}_${randomBytes(4).toString('hex')}`;
-}
 
 export function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/Z$/, '000Z');

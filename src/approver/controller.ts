@@ -1,0 +1,290 @@
+// The approver's controller: plumbing only. For each pending CSR of its signer: evaluate it against the
+// current policy, ask the SubjectAccessReviews the evaluation wants, write the condition (leader only),
+// then count, log and record an Event. Every decision is in src/core/policy; every API call is behind the
+// small interfaces below.
+import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { parseCertificationRequest } from '../core/pki/csr-parse.ts';
+import { conditionFor, eventFor, formatFinding, metricLabels, type Decision } from '../core/policy/decision.ts';
+import { completeReview, evaluate, type NeedsReview, type ReviewAttributes } from '../core/policy/evaluate.ts';
+import type { RequestFacts, Requester } from '../core/policy/request-checks.ts';
+import type { PolicyFile } from '../core/policy/schema.ts';
+import { describeError } from '../io/kube/errors.ts';
+import type { EventRecorder, InvolvedObject } from '../io/kube/events.ts';
+import type { Clock } from '../io/kube/leader-election.ts';
+import type { Logger } from '../io/log.ts';
+import type { ApproverMetrics } from './metrics.ts';
+import { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
+
+/** What the cache keeps of a CSR: the whole object only while it is undecided. */
+export interface CsrRecord {
+  readonly name: string;
+  readonly uid: string;
+  /** metadata.creationTimestamp, in milliseconds. */
+  readonly createdAt: number;
+  readonly decided: boolean;
+  /** Present while undecided: the approval is written on it (without managedFields, which the server keeps). */
+  readonly object?: V1CertificateSigningRequest;
+}
+
+export interface Condition {
+  readonly type: 'Approved' | 'Denied';
+  readonly reason: string;
+  readonly message: string;
+}
+
+export type WriteOutcome = 'written' | 'alreadyDecided' | 'gone';
+
+/** Writes a decision onto a CSR, with the resourceVersion it was judged at. */
+export interface DecisionWriter {
+  write(csr: V1CertificateSigningRequest, condition: Condition): Promise<WriteOutcome>;
+}
+
+/** Asks the apiserver whether the requester may do what a policy's SubjectAccessReview names. */
+export interface Reviewer {
+  allowed(requester: Requester, attributes: ReviewAttributes): Promise<boolean>;
+}
+
+export interface CsrCache {
+  get(name: string): CsrRecord | undefined;
+  values(): IterableIterator<CsrRecord>;
+}
+
+export interface CurrentPolicy {
+  readonly file: PolicyFile;
+  readonly generation: number;
+}
+
+export interface ControllerOptions {
+  readonly policy: () => CurrentPolicy;
+  readonly writer: DecisionWriter;
+  readonly reviewer: Reviewer;
+  readonly events: EventRecorder;
+  readonly metrics: ApproverMetrics;
+  readonly logger: Logger;
+  readonly workers: number;
+  readonly clock: Pick<Clock, 'wall'> & WorkQueueOptions['clock'];
+  readonly retry?: WorkQueueOptions['retry'];
+}
+
+/** A failed API call, named for the errors metric. */
+class OperationError extends Error {
+  readonly operation: 'review' | 'write';
+  constructor(operation: 'review' | 'write', cause: unknown) {
+    super(`${operation} failed: ${describeError(cause)}`, { cause });
+    this.operation = operation;
+  }
+}
+
+/** One leadership term: its own queue and workers, and a signal that ends it. */
+interface Term {
+  readonly queue: WorkQueue;
+  readonly ended: AbortController;
+  workers: Promise<void>;
+}
+
+function isDecided(csr: V1CertificateSigningRequest): boolean {
+  // Any Approved, Denied or Failed condition, whatever its status, as kube-controller-manager reads them.
+  return (csr.status?.conditions ?? []).some((condition) => ['Approved', 'Denied', 'Failed'].includes(condition.type));
+}
+
+function millis(time: unknown): number {
+  if (time instanceof Date) return time.getTime();
+  return typeof time === 'string' ? Date.parse(time) : Number.NaN;
+}
+
+/** The cache's view of an object from a list (typed) or a watch (plain JSON): the same field names. */
+export function csrRecord(csr: V1CertificateSigningRequest): CsrRecord {
+  const base = { name: csr.metadata?.name ?? '', uid: csr.metadata?.uid ?? '', createdAt: millis(csr.metadata?.creationTimestamp) };
+  if (isDecided(csr)) return { ...base, decided: true };
+  const metadata = { ...csr.metadata };
+  delete metadata.managedFields;
+  return { ...base, decided: false, object: { ...csr, metadata } };
+}
+
+export function requestFacts(csr: V1CertificateSigningRequest): RequestFacts {
+  const { spec } = csr;
+  return {
+    signerName: spec.signerName,
+    usages: spec.usages ?? [],
+    ...(spec.expirationSeconds === undefined ? {} : { expirationSeconds: spec.expirationSeconds }),
+    requester: {
+      username: spec.username ?? '',
+      groups: spec.groups ?? [],
+      ...(spec.uid === undefined ? {} : { uid: spec.uid }),
+      ...(spec.extra === undefined ? {} : { extra: spec.extra }),
+    },
+    request: parseCertificationRequest(Buffer.from(spec.request, 'base64')),
+  };
+}
+
+export class ApproverController {
+  readonly #options: ControllerOptions;
+  #cache: CsrCache | undefined;
+  #term: Term | undefined;
+  readonly #ending = new Set<Promise<void>>();
+  /** Decisions this replica wrote that the cache has not caught up with yet. */
+  readonly #written = new Set<string>();
+  /** The policy generation at which an unprocessed or dry-run outcome was last reported, by CSR uid. */
+  readonly #reported = new Map<string, number>();
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+  }
+
+  /** The informer's handlers. */
+  readonly handlers = {
+    upsert: (key: string, record: CsrRecord) => {
+      if (record.decided) {
+        this.#written.delete(record.uid);
+        this.#reported.delete(record.uid);
+        return;
+      }
+      this.#term?.queue.add(key);
+    },
+    remove: (_key: string, record: CsrRecord) => {
+      this.#written.delete(record.uid);
+      this.#reported.delete(record.uid);
+    },
+    // After every (re)list, the periodic resync: pending CSRs are looked at again.
+    synced: () => {
+      this.#enqueuePending();
+    },
+  };
+
+  attach(cache: CsrCache): void {
+    this.#cache = cache;
+  }
+
+  get isLeading(): boolean {
+    return this.#term !== undefined;
+  }
+
+  get queueDepth(): number {
+    return this.#term?.queue.length ?? 0;
+  }
+
+  /** The policy changed: unprocessed CSRs may now match. */
+  policyChanged(): void {
+    this.#enqueuePending();
+  }
+
+  lead(): void {
+    if (this.#term !== undefined) return;
+    const queue = new WorkQueue({ clock: this.#options.clock, ...(this.#options.retry === undefined ? {} : { retry: this.#options.retry }) });
+    const term: Term = { queue, ended: new AbortController(), workers: Promise.resolve() };
+    term.workers = Promise.all(Array.from({ length: this.#options.workers }, () => this.#work(term))).then(() => undefined);
+    this.#term = term;
+    this.#options.metrics.leader.set(1);
+    this.#enqueuePending();
+  }
+
+  /** Stops deciding at once: no write starts after this returns. */
+  follow(): void {
+    const term = this.#term;
+    if (term === undefined) return;
+    this.#term = undefined;
+    term.ended.abort();
+    term.queue.close();
+    this.#options.metrics.leader.set(0);
+    const ending = term.workers.finally(() => this.#ending.delete(ending));
+    this.#ending.add(ending);
+  }
+
+  /** Waits for the workers of ended terms (at shutdown, after follow()). */
+  async drained(): Promise<void> {
+    await Promise.all(this.#ending);
+  }
+
+  #enqueuePending(): void {
+    const term = this.#term;
+    if (term === undefined || this.#cache === undefined) return;
+    for (const record of this.#cache.values()) if (!record.decided) term.queue.add(record.name);
+  }
+
+  async #work(term: Term): Promise<void> {
+    for (;;) {
+      let key: string;
+      try {
+        key = await term.queue.next();
+      } catch {
+        return;
+      }
+      try {
+        await this.#process(key, term.ended.signal);
+        term.queue.forget(key);
+      } catch (error) {
+        if (term.ended.signal.aborted) continue;
+        const operation = error instanceof OperationError ? error.operation : 'process';
+        this.#options.metrics.errors.inc({ operation });
+        const retryInMs = term.queue.retryLater(key);
+        this.#options.logger.warn({ csr: key, error: describeError(error), retryInMs }, 'could not decide; retrying');
+      } finally {
+        term.queue.done(key);
+      }
+    }
+  }
+
+  async #process(name: string, ended: AbortSignal): Promise<void> {
+    const record = this.#cache?.get(name);
+    const csr = record?.object;
+    if (record === undefined || csr === undefined || this.#written.has(record.uid)) return;
+    const { file, generation } = this.#options.policy();
+    const facts = requestFacts(csr);
+    const evaluation = evaluate(facts, file);
+    const decision = evaluation.result === 'review' ? await this.#review(evaluation, facts.requester) : evaluation;
+    if (decision.result === 'unprocessed' || decision.dryRun) {
+      if (decision.result === 'unprocessed' && decision.reason === 'otherSigner') return;
+      if (this.#reported.get(record.uid) === generation) return;
+      this.#reported.set(record.uid, generation);
+      this.#report(record, facts.requester, decision);
+      return;
+    }
+    if (ended.aborted) return;
+    let outcome: WriteOutcome;
+    try {
+      outcome = await this.#options.writer.write(csr, conditionFor(decision, facts.requester.username));
+    } catch (error) {
+      throw new OperationError('write', error);
+    }
+    if (outcome !== 'written') {
+      this.#options.logger.info({ csr: name, outcome }, 'CSR changed before the decision was written; nothing to do');
+      return;
+    }
+    this.#written.add(record.uid);
+    this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, (this.#options.clock.wall() - record.createdAt) / 1000));
+    this.#report(record, facts.requester, decision);
+  }
+
+  async #review(evaluation: NeedsReview, requester: Requester): Promise<Decision> {
+    const answers: boolean[] = [];
+    for (const candidate of evaluation.candidates) {
+      let allowed: boolean;
+      try {
+        allowed = await this.#options.reviewer.allowed(requester, candidate.attributes);
+      } catch (error) {
+        throw new OperationError('review', error);
+      }
+      answers.push(allowed);
+      if (allowed) break;
+    }
+    return completeReview(evaluation, answers);
+  }
+
+  #report(record: CsrRecord, requester: Requester, decision: Decision): void {
+    const labels = metricLabels(decision);
+    const dryRun = decision.result !== 'unprocessed' && decision.dryRun;
+    this.#options.metrics.decisions.inc({ ...labels, dry_run: String(dryRun) });
+    const involved: InvolvedObject = { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', name: record.name, uid: record.uid };
+    const event = eventFor(decision);
+    if (event.type === 'Normal') this.#options.events.normal(event.reason, event.message, involved);
+    else this.#options.events.warning(event.reason, event.message, involved);
+    const fields = {
+      csr: record.name,
+      requester: requester.username,
+      ...labels,
+      dryRun,
+      ...(decision.result === 'denied' ? { findings: decision.findings.map(formatFinding) } : {}),
+    };
+    this.#options.logger.info(fields, decision.result === 'unprocessed' ? 'no policy applies; left pending' : dryRun ? 'dry run: decision not written' : 'decision written');
+  }
+}

@@ -1,0 +1,165 @@
+// `kubeconfig-rotator approver`: wiring. Checks the options and the policy (exit 2 listing every problem),
+// starts the CSR informer, campaigns for the Lease and decides only while leading, hot-reloads the policy,
+// serves /healthz /readyz /metrics, and on SIGTERM releases the Lease and stops everything within seconds.
+import type { KubeConfig, V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { ConfigError } from '../core/config/validate.ts';
+import { startProbeServer } from '../io/http/server.ts';
+import { kubeEventRecorder } from '../io/kube/events.ts';
+import { createInformer } from '../io/kube/informer.ts';
+import { createLeaderElector, kubeLeaseStore, systemClock } from '../io/kube/leader-election.ts';
+import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { createLogger, type Logger } from '../io/log.ts';
+import { ApproverController, csrRecord, type CsrRecord } from './controller.ts';
+import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
+import { approverMetrics } from './metrics.ts';
+import { parseApproverOptions, type ApproverOptions } from './options.ts';
+import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
+import { rateLimitedKubeConfig, tokenBucket } from './rate-limit.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_CONFIG = 2;
+
+const COMPONENT = 'kubeconfig-rotator-approver';
+// Events are best effort: at most this many wait for their rate limit (client-go's event queue is as long).
+const MAX_WAITING_EVENTS = 1000;
+
+export interface ApproverRunOptions {
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly signal: AbortSignal;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+export async function runApprover(run: ApproverRunOptions): Promise<number> {
+  const parsed = parseApproverOptions(run.values, run.env);
+  if (!parsed.ok) {
+    run.stderr.write(`kubeconfig-rotator approver: invalid options\n${parsed.problems.map((problem) => `  ${problem}\n`).join('')}`);
+    return EXIT_CONFIG;
+  }
+  const { options } = parsed;
+  let initial: LoadedPolicy;
+  let kubeConfig: KubeConfig;
+  try {
+    initial = readPolicy(options.policyPath);
+    kubeConfig = loadKubeConfig(options.kubeconfigPath);
+  } catch (error) {
+    if (error instanceof ConfigError) run.stderr.write(`kubeconfig-rotator approver: invalid policy\n${error.message}\n`);
+    else if (error instanceof KubeConfigError) run.stderr.write(`kubeconfig-rotator approver: ${error.message}\n`);
+    else throw error;
+    return EXIT_CONFIG;
+  }
+  const logger = createLogger({ name: COMPONENT, level: options.logLevel });
+  await serve(options, initial, kubeConfig, logger, run.signal);
+  return EXIT_OK;
+}
+
+async function serve(options: ApproverOptions, initial: LoadedPolicy, base: KubeConfig, logger: Logger, signal: AbortSignal): Promise<void> {
+  const registry = new Registry();
+  const metrics = approverMetrics(registry, () => controller.queueDepth);
+  // Requests waiting for a token fail when this aborts: only once the Lease is released at shutdown.
+  const limits = new AbortController();
+  const api = rateLimitedKubeConfig(base, tokenBucket({ qps: options.qps, burst: options.burst, signal: limits.signal }));
+  // Events have a bucket of their own, so a burst of them never delays a decision.
+  const eventLimiter = tokenBucket({
+    qps: options.qps,
+    burst: options.burst,
+    maxWaiting: MAX_WAITING_EVENTS,
+    signal: limits.signal,
+    onRefused: () => {
+      metrics.droppedEvents.inc();
+    },
+  });
+  const events = kubeEventRecorder({ kubeConfig: rateLimitedKubeConfig(base, eventLimiter), component: COMPONENT, instance: options.identity, logger });
+  const policy = watchPolicyFile({
+    path: options.policyPath,
+    initial,
+    logger,
+    onChange: (current) => {
+      metrics.policyGeneration.set(current.generation);
+      controller.policyChanged();
+    },
+    onRejected: () => {
+      metrics.policyReloadErrors.inc();
+    },
+  });
+  metrics.policyGeneration.set(policy.current.generation);
+  const controller = new ApproverController({
+    policy: () => policy.current,
+    writer: kubeDecisionWriter(api),
+    reviewer: kubeReviewer(api),
+    events,
+    metrics,
+    logger,
+    workers: options.workers,
+    clock: systemClock,
+  });
+  const { signerName } = initial.file;
+  const informer = createInformer<V1CertificateSigningRequest, CsrRecord>({
+    source: csrSource(api, signerName),
+    describe: `CSRs of ${signerName}`,
+    key: (csr) => csr.metadata?.name ?? '',
+    version: (csr) => csr.metadata?.resourceVersion ?? '',
+    transform: csrRecord,
+    handlers: controller.handlers,
+    logger,
+    onRestart: (reason) => {
+      metrics.informerRestarts.inc({ reason });
+    },
+  });
+  controller.attach(informer);
+  const elector = createLeaderElector({
+    store: kubeLeaseStore(api, options.leaseNamespace, options.leaseName),
+    identity: options.identity,
+    logger,
+    onStartedLeading: () => {
+      controller.lead();
+    },
+    onStoppedLeading: () => {
+      controller.follow();
+    },
+  });
+  const server = await startProbeServer({
+    host: options.listen.host,
+    port: options.listen.port,
+    registry,
+    readiness: () => ({
+      ready: informer.synced,
+      details: [
+        `informer: ${informer.synced ? `synced, ${String(informer.size)} CSRs of ${signerName} cached` : 'not synced yet'}`,
+        `leader: ${elector.isLeader ? 'this replica' : elector.observedLeader || 'none observed yet'}`,
+        `policy: generation ${String(policy.current.generation)}`,
+      ],
+    }),
+    alive: () => informer.alive,
+  });
+  logger.info(
+    {
+      address: `${server.address.address}:${String(server.address.port)}`,
+      signerName,
+      lease: `${options.leaseNamespace}/${options.leaseName}`,
+      identity: options.identity,
+      workers: options.workers,
+      qps: options.qps,
+      burst: options.burst,
+    },
+    'approver started',
+  );
+  informer.start();
+  elector.start();
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    signal.addEventListener('abort', () => {
+      resolve();
+    }, { once: true });
+  });
+  logger.info('shutting down');
+  // Stop deciding and release the Lease first, so the other replica takes over at once.
+  await elector.stop();
+  await controller.drained();
+  limits.abort();
+  await Promise.all([informer.stop(), policy.close()]);
+  await events.flush();
+  await server.close();
+  logger.info('stopped');
+}
