@@ -1,0 +1,253 @@
+// The controller's plumbing through its small interfaces (cache, writer, reviewer, events), in virtual time.
+// Writing to a real apiserver is covered by test/integration/approver.test.ts.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { Registry } from 'prom-client';
+import { ApproverController, csrRecord, type Condition, type CsrRecord, type CurrentPolicy, type WriteOutcome } from '../../../src/approver/controller.ts';
+import { approverMetrics } from '../../../src/approver/metrics.ts';
+import type { ReviewAttributes } from '../../../src/core/policy/evaluate.ts';
+import type { Requester } from '../../../src/core/policy/request-checks.ts';
+import { parsePolicyFile, type PolicyFile } from '../../../src/core/policy/schema.ts';
+import { createLogger } from '../../../src/io/log.ts';
+import { requestPem, subject } from '../../support/hostile-csr.ts';
+import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+
+const GROUP = 'system:bootstrappers:kcr:cluster-a';
+const BOOTSTRAP: Requester = { username: 'system:bootstrap:aaaaaa', groups: ['system:bootstrappers', GROUP] };
+
+function policyFile(extra = ''): PolicyFile {
+  const parsed = parsePolicyFile(`
+policies:
+  - name: cluster-a
+    bootstrap: { groups: ['${GROUP}'] }
+    identity: { commonNames: ['agent-*'], organizations: [team-a] }
+${extra}`);
+  assert.ok(parsed.ok, parsed.ok ? '' : JSON.stringify(parsed.problems));
+  return parsed.value;
+}
+
+let serial = 0;
+function csr(options: { cn?: string; requester?: Requester; conditions?: { type: string }[] } = {}): V1CertificateSigningRequest {
+  const name = `csr-${String(++serial)}`;
+  const requester = options.requester ?? BOOTSTRAP;
+  return {
+    metadata: { name, uid: `uid-${name}`, resourceVersion: '1', creationTimestamp: new Date(Date.parse('2026-01-01T00:00:00Z') - 2_000), managedFields: [{ manager: 'kubectl' }] },
+    spec: {
+      request: Buffer.from(requestPem({ subject: subject(options.cn ?? 'agent-a', ['team-a']) })).toString('base64'),
+      signerName: 'kubernetes.io/kube-apiserver-client',
+      usages: ['digital signature', 'client auth'],
+      expirationSeconds: 3600,
+      username: requester.username,
+      groups: [...requester.groups],
+    },
+    status: { conditions: (options.conditions ?? []).map((condition) => ({ ...condition, status: 'True' })) },
+  };
+}
+
+/** The fakes behind the controller's interfaces, and what they saw. */
+function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
+  const clock = new VirtualClock();
+  const cache = new Map<string, CsrRecord>();
+  const writes: { name: string; condition: Condition }[] = [];
+  const events: string[] = [];
+  const reviews: { user: string; attributes: ReviewAttributes }[] = [];
+  const behaviour: { writeFailures: number; writeOutcome: WriteOutcome; review: () => Promise<boolean> } = {
+    writeFailures: 0,
+    writeOutcome: 'written',
+    review: () => Promise.resolve(true),
+  };
+  let policy: CurrentPolicy = { file: options.policy ?? policyFile(), generation: 1 };
+  const registry = new Registry();
+  const controller: ApproverController = new ApproverController({
+    policy: () => policy,
+    writer: {
+      write: (object, condition) => {
+        if (behaviour.writeFailures > 0) {
+          behaviour.writeFailures--;
+          return Promise.reject(new Error('connection reset'));
+        }
+        assert.equal(object.metadata?.managedFields, undefined, 'managedFields are not sent back');
+        writes.push({ name: object.metadata?.name ?? '', condition });
+        return Promise.resolve(behaviour.writeOutcome);
+      },
+    },
+    reviewer: {
+      allowed: (requester, attributes) => {
+        reviews.push({ user: requester.username, attributes });
+        return behaviour.review();
+      },
+    },
+    events: {
+      normal: (reason, message, involved) => events.push(`Normal ${reason} ${String(involved?.name)}: ${message}`),
+      warning: (reason, message, involved) => events.push(`Warning ${reason} ${String(involved?.name)}: ${message}`),
+      flush: () => Promise.resolve(),
+    },
+    metrics: approverMetrics(registry, () => controller.queueDepth),
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    workers: options.workers ?? 2,
+    clock,
+  });
+  controller.attach({ get: (name) => cache.get(name), values: () => cache.values() });
+  const put = (object: V1CertificateSigningRequest) => {
+    const record = csrRecord(object);
+    cache.set(record.name, record);
+    controller.handlers.upsert(record.name, record);
+    return record;
+  };
+  const metric = async (name: string) => (await registry.getSingleMetricAsString(`kubeconfig_rotator_approver_${name}`)).split('\n').filter((line) => !line.startsWith('#'));
+  const setPolicy = (file: PolicyFile) => {
+    policy = { file, generation: policy.generation + 1 };
+    controller.policyChanged();
+  };
+  return { clock, cache, controller, writes, events, reviews, behaviour, put, metric, setPolicy };
+}
+
+describe('the approver controller', () => {
+  it('approves a pending CSR within policy once, and counts, times and records it', async () => {
+    const { clock, controller, writes, events, put, metric } = setup();
+    controller.lead();
+    const record = put(csr());
+    await clock.advance(0);
+    const [write, ...others] = writes;
+    assert.ok(write !== undefined && others.length === 0);
+    assert.equal(write.condition.type, 'Approved');
+    assert.match(write.condition.message, /^policy cluster-a allows a first certificate for "agent-a"/);
+    controller.handlers.synced();
+    put(csr({ cn: 'agent-b' }));
+    controller.handlers.upsert(record.name, record);
+    await clock.advance(0);
+    assert.deepEqual(writes.map((write) => write.name), [record.name, 'csr-2'], 'the first one is not written again before the cache catches up');
+    assert.deepEqual(events, [`Normal Approved ${record.name}: approved by policy cluster-a (firstCertificate)`, 'Normal Approved csr-2: approved by policy cluster-a (firstCertificate)']);
+    assert.deepEqual(await metric('decisions_total'), ['kubeconfig_rotator_approver_decisions_total{policy="cluster-a",result="approved",reason="firstCertificate",dry_run="false"} 2']);
+    assert.ok((await metric('decision_latency_seconds')).includes('kubeconfig_rotator_approver_decision_latency_seconds_bucket{le="2",result="approved"} 2'));
+    assert.deepEqual(await metric('leader'), ['kubeconfig_rotator_approver_leader 1']);
+  });
+
+  it('skips CSRs already approved, denied or failed', async () => {
+    const { clock, controller, writes, events, put } = setup();
+    controller.lead();
+    for (const type of ['Approved', 'Denied', 'Failed']) put(csr({ conditions: [{ type }] }));
+    await clock.advance(0);
+    assert.deepEqual([writes, events], [[], []]);
+  });
+
+  it('writes nothing while following, and decides every pending CSR once it leads', async () => {
+    const { clock, controller, writes, put } = setup();
+    put(csr());
+    put(csr());
+    await clock.advance(0);
+    assert.equal(writes.length, 0);
+    controller.lead();
+    await clock.advance(0);
+    assert.equal(writes.length, 2);
+  });
+
+  it('losing the lease stops work at once: a decision still under review is never written', async () => {
+    const { clock, controller, writes, behaviour, put, metric } = setup({ policy: policyFile('    subjectAccessReview: true') });
+    let answer: (allowed: boolean) => void = () => undefined;
+    behaviour.review = () => new Promise((resolve) => (answer = resolve));
+    controller.lead();
+    put(csr());
+    await clock.advance(0);
+    controller.follow();
+    answer(true);
+    await controller.drained();
+    assert.equal(writes.length, 0);
+    assert.deepEqual(await metric('leader'), ['kubeconfig_rotator_approver_leader 0']);
+    assert.equal(controller.queueDepth, 0);
+  });
+
+  it('asks the SubjectAccessReview the policy wants, and denies naming it when refused', async () => {
+    const { clock, controller, writes, reviews, behaviour, put } = setup({ policy: policyFile('    subjectAccessReview: true') });
+    behaviour.review = () => Promise.resolve(false);
+    controller.lead();
+    put(csr());
+    await clock.advance(0);
+    assert.deepEqual(reviews, [
+      {
+        user: BOOTSTRAP.username,
+        attributes: { verb: 'create', group: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource: 'kubeconfig-rotator', name: 'cluster-a' },
+      },
+    ]);
+    const [write] = writes;
+    assert.equal(write?.condition.type, 'Denied');
+    assert.match(write.condition.message, /cluster-a: subjectAccessReview: the requester may not create/);
+  });
+
+  it('an API failure is retried with backoff and counted, never turned into a denial', async () => {
+    const { clock, controller, writes, behaviour, put, metric } = setup({ policy: policyFile('    subjectAccessReview: true') });
+    let reviewFailures = 1;
+    behaviour.review = () => (reviewFailures-- > 0 ? Promise.reject(new Error('timeout')) : Promise.resolve(true));
+    behaviour.writeFailures = 2;
+    controller.lead();
+    put(csr());
+    await clock.advance(0);
+    assert.equal(writes.length, 0);
+    assert.equal(controller.queueDepth, 1, 'waiting for its retry');
+    await clock.advance(1_000);
+    await clock.advance(2_000);
+    assert.equal(writes.length, 0, 'the third attempt waits 4 s');
+    await clock.advance(4_000);
+    assert.deepEqual(writes.map((write) => write.condition.type), ['Approved']);
+    assert.deepEqual(await metric('errors_total'), [
+      'kubeconfig_rotator_approver_errors_total{operation="review"} 1',
+      'kubeconfig_rotator_approver_errors_total{operation="write"} 2',
+    ]);
+  });
+
+  it('a CSR decided by someone else meanwhile is left alone and not counted', async () => {
+    const { clock, controller, events, behaviour, put, metric } = setup();
+    behaviour.writeOutcome = 'alreadyDecided';
+    controller.lead();
+    put(csr());
+    await clock.advance(0);
+    assert.deepEqual(events, []);
+    assert.deepEqual(await metric('decisions_total'), []);
+  });
+
+  it('reports an unprocessed CSR once per policy generation, and decides it when a new policy applies', async () => {
+    const stranger: Requester = { username: 'system:bootstrap:zzzzzz', groups: ['system:bootstrappers', 'system:bootstrappers:kcr:other'] };
+    const { clock, controller, writes, events, put, setPolicy, metric } = setup();
+    controller.lead();
+    const record = put(csr({ requester: stranger }));
+    await clock.advance(0);
+    controller.handlers.synced();
+    await clock.advance(0);
+    assert.equal(writes.length, 0);
+    assert.deepEqual(events, [`Warning Unprocessed ${record.name}: no approver policy applies to this requester; left pending`]);
+    assert.deepEqual(await metric('decisions_total'), ['kubeconfig_rotator_approver_decisions_total{policy="",result="unprocessed",reason="noPolicy",dry_run="false"} 1']);
+    const parsed = parsePolicyFile(`
+policies:
+  - name: other
+    bootstrap: { groups: ['system:bootstrappers:kcr:other'] }
+    identity: { commonNames: ['agent-*'], organizations: [team-a] }
+`);
+    assert.ok(parsed.ok);
+    setPolicy(parsed.value);
+    await clock.advance(0);
+    assert.deepEqual(writes.map((write) => write.condition.reason), ['PolicyApproved']);
+  });
+
+  it('a dry-run decision is reported once and never written', async () => {
+    const { clock, controller, writes, events, put } = setup({ policy: policyFile('    dryRun: true') });
+    controller.lead();
+    const record = put(csr({ cn: 'intruder' }));
+    await clock.advance(0);
+    controller.handlers.synced();
+    await clock.advance(0);
+    assert.deepEqual(writes, []);
+    assert.deepEqual(events, [`Warning DryRunDenied ${record.name}: dry run: would deny: failed identity.commonName`]);
+  });
+
+  it('many pending CSRs over several workers: each is written exactly once', async () => {
+    const { clock, controller, writes, put } = setup({ workers: 5 });
+    controller.lead();
+    const names = Array.from({ length: 200 }, () => put(csr()).name);
+    controller.handlers.synced();
+    for (const name of names.slice(0, 50)) put({ ...csr(), metadata: { name, uid: `uid-${name}`, resourceVersion: '2' } });
+    await clock.advance(0);
+    assert.equal(writes.length, 200);
+    assert.equal(new Set(writes.map((write) => write.name)).size, 200);
+  });
+});

@@ -1,0 +1,120 @@
+// Hot reload of the policy file on a real filesystem, mounted the way the kubelet mounts a ConfigMap.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { readPolicy, watchPolicyFile } from '../../../src/approver/policy-source.ts';
+import type { Problem } from '../../../src/core/config/validate.ts';
+import { createLogger } from '../../../src/io/log.ts';
+import { mountConfigMap, updateConfigMap } from '../../support/approver-configmap.ts';
+import { eventually } from '../../support/kube.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'kcr-policy-'));
+after(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+const policy = (commonName: string, signerName = 'kubernetes.io/kube-apiserver-client') => `
+signerName: ${signerName}
+policies:
+  - name: a
+    bootstrap: { groups: ['system:bootstrappers:a'] }
+    identity: { commonNames: [${commonName}] }
+`;
+
+/** Waits until `check` stops throwing (the watcher and its debounce take a moment). */
+async function until(check: () => void): Promise<void> {
+  await eventually(async () => {
+    await Promise.resolve();
+    check();
+  }, 5_000, 20);
+}
+
+function start(name: string, content: string) {
+  const dir = join(root, name);
+  const path = mountConfigMap(dir, { 'policy.yaml': content })['policy.yaml'] ?? assert.fail();
+  const changes: number[] = [];
+  const rejections: (readonly Problem[])[] = [];
+  const source = watchPolicyFile({
+    path,
+    initial: readPolicy(path),
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    onChange: (current) => changes.push(current.generation),
+    onRejected: (problems) => rejections.push(problems),
+    debounceMs: 50,
+    rereadIntervalMs: 200,
+  });
+  const commonNames = () => source.current.file.policies[0]?.identity.commonNames;
+  return { dir, path, source, changes, rejections, commonNames };
+}
+
+describe('the policy file is hot-reloaded', () => {
+  it('a valid change mounted by a ..data swap takes effect, with a new generation', async () => {
+    const { dir, source, changes, commonNames } = start('valid', policy('agent-a'));
+    assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
+    updateConfigMap(dir, { 'policy.yaml': policy('agent-b') });
+    await until(() => {
+      assert.deepEqual(commonNames(), ['agent-b']);
+    });
+    assert.equal(source.current.generation, 2);
+    updateConfigMap(dir, { 'policy.yaml': policy('agent-c') });
+    await until(() => {
+      assert.deepEqual(commonNames(), ['agent-c']);
+    });
+    assert.deepEqual(changes, [2, 3]);
+    await source.close();
+  });
+
+  it('an invalid file keeps the current policy and is reported once, however often it is re-read', async () => {
+    const { dir, source, rejections, commonNames } = start('invalid', policy('agent-a'));
+    updateConfigMap(dir, { 'policy.yaml': 'policies:\n  - name: a\n    identity: { commonNames: [] }\n' });
+    await until(() => {
+      assert.equal(rejections.length, 1);
+    });
+    // Several periodic re-reads later, still one report.
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    assert.equal(rejections.length, 1);
+    assert.deepEqual(rejections[0]?.map((problem) => problem.path), ['policies[0].identity.commonNames']);
+    assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
+    updateConfigMap(dir, { 'policy.yaml': policy('agent-b') });
+    await until(() => {
+      assert.deepEqual(commonNames(), ['agent-b']);
+    });
+    await source.close();
+  });
+
+  it('a new signer is refused: it needs a restart and RBAC of its own', async () => {
+    const { dir, source, rejections, commonNames } = start('signer', policy('agent-a'));
+    updateConfigMap(dir, { 'policy.yaml': policy('agent-b', 'example.com/other') });
+    await until(() => {
+      assert.equal(rejections.length, 1);
+    });
+    assert.match(rejections[0]?.[0]?.message ?? '', /changes from kubernetes.io\/kube-apiserver-client; a new signer needs a restart/);
+    assert.deepEqual(commonNames(), ['agent-a']);
+    await source.close();
+  });
+
+  it('a vanished file keeps the current policy and is reported', async () => {
+    const { path, source, rejections, commonNames } = start('vanished', policy('agent-a'));
+    unlinkSync(path);
+    await until(() => {
+      assert.equal(rejections.length, 1);
+    });
+    assert.match(rejections[0]?.[0]?.message ?? '', /cannot be read: .*ENOENT/);
+    assert.deepEqual(commonNames(), ['agent-a']);
+    await source.close();
+  });
+
+  it('a bad file at start is refused with every problem by field path and line', () => {
+    const dir = join(root, 'bad-start');
+    const path = mountConfigMap(dir, { 'policy.yaml': 'policies:\n  - name: A\n    identity: { commonNames: [x] }\n    colour: blue\n' })['policy.yaml'] ?? assert.fail();
+    assert.throws(() => readPolicy(path), (error: Error) => {
+      assert.match(error.message, /policy.yaml: 2 problems\n/);
+      assert.match(error.message, /policy.yaml:2:11: policies\[0\]\.name: must be lowercase/);
+      assert.match(error.message, /policy.yaml:4:13: policies\[0\]\.colour: unknown field/);
+      return true;
+    });
+    assert.throws(() => readPolicy(join(dir, 'missing.yaml')), /missing.yaml: 1 problem\n {2}.*missing.yaml: cannot be read: ENOENT/);
+  });
+});
