@@ -35,6 +35,8 @@ export interface CsrIssuerOptions {
   readonly now: () => number;
   /** Labels the CSR carries, for operators and the approver's events. */
   readonly labels: Readonly<Record<string, string>>;
+  /** Called after each step (traced in logs; the crash-consistency test kills at each). */
+  readonly onStep?: (step: string) => void;
 }
 
 const CSR_WATCH_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
@@ -64,7 +66,9 @@ export class CsrIssuer {
     const api = kubeConfig.makeApiClient(CertificatesV1Api);
     const uid = await this.#createOrAdopt(api, pending, keys);
     const created = this.#options.now();
+    this.#options.onStep?.('csr-created');
     const certificate = await this.#waitForCertificate(kubeConfig, api, pending.csrName, uid, signal);
+    this.#options.onStep?.('certificate-issued');
     return {
       certPem: certificate,
       keyPem: pending.keyPem,
@@ -105,6 +109,7 @@ export class CsrIssuer {
     };
     // Persisted before the CSR exists: a restart in between finds the key for the request it may have made.
     await this.#options.pending.save(pending);
+    this.#options.onStep?.('pending-key-saved');
     return pending;
   }
 

@@ -39,6 +39,18 @@ const systemClock: Clock = {
 /** Uniform in [0, 1) from the CSPRNG (jitter must not be predictable across a fleet started together). */
 const random = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
 
+/**
+ * Traces each step of a rotation at trace level. KCR_FAILPOINT=<step> makes the process kill itself with
+ * SIGKILL right after that step: fault injection for the crash-consistency test, inert unless set.
+ */
+function stepTracer(logger: Logger, env: NodeJS.ProcessEnv): (step: string) => void {
+  const failpoint = env.KCR_FAILPOINT;
+  return (step) => {
+    logger.trace({ step }, 'step');
+    if (step === failpoint) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 interface RunningTarget {
   readonly config: TargetConfig;
   readonly rotator: TargetRotator;
@@ -183,8 +195,9 @@ class Sidecar {
   }
 
   #rotator(config: TargetConfig): TargetRotator {
+    const onStep = stepTracer(this.#logger.child({ target: config.name }), this.#options.env);
     const sinks: Sink[] = [];
-    if (config.sinks.directory !== undefined) sinks.push(new DirectorySink(config.sinks.directory));
+    if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
     if (config.sinks.secret !== undefined) {
       if (this.#source === undefined) throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
       sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret }));
@@ -205,7 +218,9 @@ class Sidecar {
         pending: new FilePendingStore(this.#config.stateDir, config.name),
         now: () => systemClock.now(),
         labels: { 'app.kubernetes.io/managed-by': 'kubeconfig-rotator', 'kubeconfig-rotator.io/target': config.name, 'kubeconfig-rotator.io/source-host': hostname().slice(0, 63).replace(/[^A-Za-z0-9._-]/g, '-') },
+        onStep,
       }),
+      onStep,
       bootstrap: () => this.#bootstraps.get(config.name),
       ...(signerCA === undefined ? {} : { signerCA }),
       clock: systemClock,

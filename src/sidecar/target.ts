@@ -55,6 +55,8 @@ export interface TargetDependencies {
   readonly clock: Clock;
   readonly random: () => number;
   readonly observer: TargetObserver;
+  /** Called after each step of a rotation (traced in logs; the crash-consistency test kills at each). */
+  readonly onStep?: (step: string) => void;
 }
 
 export interface TargetStatus {
@@ -217,11 +219,14 @@ export class TargetRotator {
       const kubeConfig = this.#authentication(auth, endpoint, current);
       const issued = await issuer.obtain(kubeConfig, signal);
       const facts = this.#checkIssued(issued.certPem, issued.keyPem);
+      this.#deps.onStep?.('certificate-checked');
       const publishStarted = clock.now();
       const next = this.#currentFrom(issued.certPem, issued.keyPem, facts, clock.now());
       this.#current = next;
       await this.#publish();
+      this.#deps.onStep?.('published');
       await issuer.finish();
+      this.#deps.onStep?.('pending-cleared');
       this.#failures = 0;
       this.#retryAt = 0;
       if (this.#rebootstrapNeeded) {

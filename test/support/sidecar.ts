@@ -70,6 +70,7 @@ export interface SidecarConfigOptions {
   readonly rereadIntervalSeconds?: number;
   readonly keyAlgorithm?: string;
   readonly port?: number;
+  readonly logLevel?: 'debug' | 'trace';
 }
 
 /** Writes a config for one prepared target; returns its path. Outputs go to DIR/out, state to DIR/state. */
@@ -78,7 +79,7 @@ export function writeSidecarConfig(prepared: PreparedTarget, options: SidecarCon
   const config = {
     stateDir: join(prepared.dir, 'state'),
     listen: { host: '127.0.0.1', port: options.port ?? 0 },
-    logLevel: 'debug',
+    logLevel: options.logLevel ?? 'debug',
     rereadIntervalSeconds: options.rereadIntervalSeconds ?? 2,
     ...(options.sourceKubeconfig === undefined ? {} : { sourceKubeconfig: options.sourceKubeconfig }),
     targets: [
@@ -191,9 +192,12 @@ export class TestApprover {
   #running = true;
   readonly #loop: Promise<void>;
 
-  constructor(admin: KubeConfig, target: string) {
+  readonly #pollMs: number;
+
+  constructor(admin: KubeConfig, target: string, options: { pollMs?: number } = {}) {
     this.#api = admin.makeApiClient(CertificatesV1Api);
     this.#target = target;
+    this.#pollMs = options.pollMs ?? 100;
     this.#loop = this.#run();
   }
 
@@ -216,7 +220,7 @@ export class TestApprover {
       } catch {
         // The target may be down on purpose; keep polling.
       }
-      await sleep(100);
+      await sleep(this.#pollMs);
     }
   }
 

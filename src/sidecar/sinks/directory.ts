@@ -24,7 +24,7 @@ const DEBOUNCE_MS = 200;
 export interface DirectorySinkOptions {
   readonly path: string;
   readonly embed: boolean;
-  /** Test hook: called between the steps of a write, to prove crash consistency step by step. */
+  /** Called after each step of a write (traced in logs; the crash-consistency test kills at each). */
   readonly onStep?: (step: string) => void;
 }
 
