@@ -77,10 +77,30 @@ const COMMANDS: Record<string, Command> = {
   },
   status: {
     summary: 'show the identity, serial, expiry and next rotation of a published kubeconfig',
-    usage: 'status PATH | status --secret NAMESPACE/NAME [--kubeconfig FILE]',
-    options: { secret: { type: 'string' }, kubeconfig: { type: 'string' } },
+    usage: 'status PATH | status --secret NAMESPACE/NAME [--key KEY] [--kubeconfig FILE] [--json]',
+    options: { secret: { type: 'string' }, key: { type: 'string' }, kubeconfig: { type: 'string' }, json: { type: 'boolean' } },
     allowPositionals: true,
-    run: notYetAvailable('status'),
+    run: async (values, positionals) => {
+      const secret = typeof values.secret === 'string' ? values.secret : undefined;
+      if ((secret === undefined) === (positionals.length === 0) || positionals.length > 1) {
+        throw new UsageError('status takes one PATH or --secret NAMESPACE/NAME');
+      }
+      const { formatReport, StatusError, statusOfPath, statusOfSecret } = await import('./sidecar/status.ts');
+      const now = Date.now();
+      try {
+        const status =
+          secret === undefined
+            ? statusOfPath(positionals[0] ?? '', now)
+            : await statusOfSecret(secret, typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined, typeof values.key === 'string' ? values.key : 'config', now);
+        process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatReport(status, now));
+        // Exit 1 when the credential would not work: expired, or a key that does not match.
+        return status.secondsLeft > 0 && status.keyMatches ? 0 : 1;
+      } catch (error) {
+        if (!(error instanceof StatusError)) throw error;
+        process.stderr.write(`kubeconfig-rotator status: ${error.message}\n`);
+        return 1;
+      }
+    },
   },
   demo: {
     summary: 'run the two-cluster demo on this machine',

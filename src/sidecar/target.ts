@@ -9,7 +9,7 @@ import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
 import { certificateProblems, readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
 import { keyAlgorithmOf } from '../core/pki/keys.ts';
 import { formatSubject, sameSubject } from '../core/pki/subject.ts';
-import { chooseAuthentication, retryDelay, rotationDeadline, type AuthChoice } from '../core/rotation/schedule.ts';
+import { chooseAuthentication, jitterFromSerial, retryDelay, rotationDeadline, type AuthChoice } from '../core/rotation/schedule.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
@@ -53,6 +53,7 @@ export interface TargetDependencies {
   /** The CA the issued certificate must chain to, when configured. */
   readonly signerCA?: X509Certificate;
   readonly clock: Clock;
+  /** Uniform in [0, 1): the jitter of retry delays. */
   readonly random: () => number;
   readonly observer: TargetObserver;
   /** Called after each step of a rotation (traced in logs; the crash-consistency test kills at each). */
@@ -188,10 +189,10 @@ export class TargetRotator {
   }
 
   #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtainedAt: number): CurrentCertificate {
-    const { config, random } = this.#deps;
+    const { config } = this.#deps;
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const fitsConfig = sameSubject(facts.subject, identity) && keyAlgorithmOf(facts.publicKey) === config.keyAlgorithm;
-    const deadline = fitsConfig ? rotationDeadline(facts, obtainedAt, config.rotation, random()) : obtainedAt;
+    const deadline = fitsConfig ? rotationDeadline(facts, obtainedAt, config.rotation, jitterFromSerial(facts.serial)) : obtainedAt;
     return { certPem, keyPem, facts, obtainedAt, deadline, fitsConfig };
   }
 
@@ -290,7 +291,7 @@ export class TargetRotator {
   #bundle(current: CurrentCertificate): CredentialBundle | undefined {
     const endpoint = this.#endpoint();
     if (endpoint === undefined) return undefined;
-    return { name: this.name, server: endpoint.server, caPem: endpoint.caPem, certPem: current.certPem, keyPem: current.keyPem };
+    return { name: this.name, server: endpoint.server, caPem: endpoint.caPem, certPem: current.certPem, keyPem: current.keyPem, nextRotation: current.deadline };
   }
 
   /** Writes the current certificate to every sink; throws only when no sink could take it. */

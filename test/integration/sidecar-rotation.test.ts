@@ -116,6 +116,18 @@ describe('first certificate and renewals', () => {
     assert.equal((await whoAmI(join(outputDir(prepared), 'kubeconfig'))).username, prepared.identity.commonName);
   });
 
+  it('`status` describes the directory and the Secret, the Secret with the sidecar\'s own next rotation', async () => {
+    const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
+    const fromDirectory = JSON.parse((await run(process.execPath, [cli, 'status', outputDir(prepared), '--json'])).stdout) as Record<string, unknown>;
+    assert.equal(fromDirectory.identity, `CN=${prepared.identity.commonName}, O=kcr-agents`);
+    assert.equal(fromDirectory.keyMatches, true);
+    assert.equal(fromDirectory.nextRotationFrom, 'default rule');
+    const { stdout } = await run(process.execPath, [cli, 'status', '--secret', `default/${secretName}-${prepared.name}`, '--kubeconfig', source.state.kubeconfig]);
+    assert.match(stdout, new RegExp(`^identity: +CN=${prepared.identity.commonName}, O=kcr-agents$`, 'm'));
+    assert.match(stdout, /^not after: +\S+ \(\d+m \d+s left\)$/m);
+    assert.match(stdout, /^next rotation: +\S+ \((in|due) .*; sidecar\)$/m);
+  });
+
   it('reports readiness and metrics', async () => {
     const port = await sidecar.port();
     const ready = await fetch(`http://127.0.0.1:${String(port)}/readyz`);

@@ -9,6 +9,8 @@ export interface CredentialBundle {
   readonly caPem: string;
   readonly certPem: string;
   readonly keyPem: string;
+  /** When the sidecar will renew it (ms since the epoch); recorded where a sink has room for metadata. */
+  readonly nextRotation?: number;
 }
 
 export interface OutputFile {

@@ -1,5 +1,6 @@
 // When to renew a credential and how long to wait after a failure. Pure: time and randomness come in as
 // arguments (random in [0, 1)), so the rules are tested exactly.
+import { createHash } from 'node:crypto';
 import type { RotationRule } from '../config/sidecar.ts';
 
 export interface Validity {
@@ -23,6 +24,14 @@ export function rotationDeadline(validity: Validity, obtainedAt: number, rule: R
   if (rule.forceIntervalSeconds !== undefined) deadline = Math.min(deadline, obtainedAt + rule.forceIntervalSeconds * 1000);
   const earliest = obtainedAt + Math.min(MIN_SPACING_MS, Math.max(0, (validity.notAfter - obtainedAt) / 2));
   return Math.max(deadline, earliest);
+}
+
+/**
+ * The random draw for a certificate's deadline, derived from its serial (random itself), so that a restart
+ * keeps the same deadline and anyone holding the certificate can tell when it will be renewed.
+ */
+export function jitterFromSerial(serial: string): number {
+  return createHash('sha256').update(serial.toUpperCase()).digest().readUIntBE(0, 6) / 2 ** 48;
 }
 
 export const BACKOFF_BASE_MS = 2_000;

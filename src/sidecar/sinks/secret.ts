@@ -15,6 +15,7 @@ export const ANNOTATIONS = {
   serial: 'kubeconfig-rotator.io/serial',
   identity: 'kubeconfig-rotator.io/identity',
   target: 'kubeconfig-rotator.io/target',
+  nextRotation: 'kubeconfig-rotator.io/next-rotation',
 } as const;
 
 const CONFLICT_RETRIES = 5;
@@ -67,6 +68,7 @@ export class SecretSink implements Sink {
           [ANNOTATIONS.serial]: facts.serial,
           [ANNOTATIONS.identity]: facts.subject.commonName,
           [ANNOTATIONS.target]: bundle.name,
+          ...(bundle.nextRotation === undefined ? {} : { [ANNOTATIONS.nextRotation]: new Date(bundle.nextRotation).toISOString() }),
         },
       },
       data: Object.fromEntries(Object.entries(secretData(bundle, this.#options.key)).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BACKOFF_CAP_MS, chooseAuthentication, retryDelay, rotationDeadline } from '../../../../src/core/rotation/schedule.ts';
+import { BACKOFF_CAP_MS, chooseAuthentication, jitterFromSerial, retryDelay, rotationDeadline } from '../../../../src/core/rotation/schedule.ts';
 
 const HOUR = 3_600_000;
 const rule = { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 };
@@ -88,5 +88,18 @@ describe('which credential a request is made with', () => {
   });
   it('the bootstrap credential when the certificate carries another identity than configured', () => {
     assert.equal(chooseAuthentication({ validity, matchesIdentity: false }, issuedAt), 'bootstrap');
+  });
+});
+
+describe('the deadline jitter of a certificate', () => {
+  it('is derived from the serial: the same after a restart, in [0, 1)', () => {
+    assert.equal(jitterFromSerial('0A1B'), jitterFromSerial('0a1b'));
+    const draws = Array.from({ length: 2000 }, (_, i) => jitterFromSerial(i.toString(16)));
+    assert.ok(draws.every((draw) => draw >= 0 && draw < 1));
+    // Spread like a uniform draw: every tenth of the range gets 10% +- 3%.
+    for (let decile = 0; decile < 10; decile++) {
+      const share = draws.filter((draw) => Math.floor(draw * 10) === decile).length / draws.length;
+      assert.ok(share > 0.07 && share < 0.13, `decile ${String(decile)} has ${String(share)}`);
+    }
   });
 });
