@@ -1,0 +1,176 @@
+// Running the approver as users do: a spawned `kubeconfig-rotator approver` process, authenticated with a
+// ServiceAccount token from `kubectl create token` bound to exactly the RBAC of src/approver/rbac.ts (never
+// the admin credential). Its JSON log lines are parsed as they come.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { approverRbac } from '../../src/approver/rbac.ts';
+import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import { ensureControlPlane } from '../../src/testbed/binaries.ts';
+import type { TestCluster } from './clusters.ts';
+import { uniqueName } from './kube.ts';
+
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+
+export interface ApproverAccount {
+  readonly namespace: string;
+  /** A kubeconfig file holding the ServiceAccount's token. */
+  readonly kubeconfig: string;
+  /** The same credential, for asserting what it may and may not do. */
+  readonly token: string;
+  delete(): Promise<void>;
+}
+
+/** A namespace, a ServiceAccount and the approver's RBAC for `signerName`; the token comes from kubectl. */
+export async function approverAccount(target: TestCluster, signerName: string, dir: string): Promise<ApproverAccount> {
+  const admin = target.admin();
+  const core = admin.makeApiClient(CoreV1Api);
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  const name = uniqueName('kcr-approver');
+  await core.createNamespace({ body: { metadata: { name } } });
+  await core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: 'approver' } } });
+  const objects = approverRbac({ name, signerName, namespace: name, serviceAccount: 'approver' });
+  await rbac.createClusterRole({ body: objects.clusterRole });
+  await rbac.createClusterRoleBinding({ body: objects.clusterRoleBinding });
+  for (const { role, roleBinding } of [objects.lease, objects.events]) {
+    await rbac.createNamespacedRole({ namespace: role.metadata.namespace, body: role });
+    await rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding });
+  }
+  const kubectl = join(await ensureControlPlane(), 'kubectl');
+  const token = execFileSync(kubectl, ['--kubeconfig', target.state.kubeconfig, 'create', 'token', 'approver', '--namespace', name, '--duration', '2h'], {
+    encoding: 'utf8',
+  }).trim();
+  const kubeconfig = join(dir, `${name}.kubeconfig`);
+  writeFileSync(
+    kubeconfig,
+    renderKubeconfig({ name: 'target', server: target.state.server, certificateAuthority: { file: target.state.caCertFile }, credential: { token } }),
+    { mode: 0o600 },
+  );
+  return {
+    namespace: name,
+    kubeconfig,
+    token,
+    delete: async () => {
+      await rbac.deleteClusterRoleBinding({ name });
+      await rbac.deleteClusterRole({ name });
+      await rbac.deleteNamespacedRoleBinding({ name, namespace: objects.events.role.metadata.namespace });
+      await rbac.deleteNamespacedRole({ name, namespace: objects.events.role.metadata.namespace });
+      await core.deleteNamespace({ name });
+    },
+  };
+}
+
+export interface LogLine {
+  readonly level: string;
+  readonly msg: string;
+  readonly time: string;
+  readonly [key: string]: unknown;
+}
+
+export interface ApproverProcessOptions {
+  readonly account: ApproverAccount;
+  readonly policy: string;
+  readonly logDir: string;
+  readonly leaseName: string;
+  readonly identity?: string;
+  readonly args?: readonly string[];
+}
+
+/** One `kubeconfig-rotator approver` process. */
+export class ApproverProcess {
+  readonly child: ChildProcess;
+  readonly logFile: string;
+  readonly identity: string;
+  readonly lines: LogLine[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(options: ApproverProcessOptions) {
+    this.identity = options.identity ?? uniqueName('approver');
+    this.logFile = join(options.logDir, `${this.identity}.log`);
+    const args = [
+      CLI,
+      'approver',
+      '--policy', options.policy,
+      '--kubeconfig', options.account.kubeconfig,
+      '--lease-namespace', options.account.namespace,
+      '--lease-name', options.leaseName,
+      '--identity', this.identity,
+      '--listen', '127.0.0.1:0',
+      '--log-level', 'debug',
+      ...(options.args ?? []),
+    ];
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = createWriteStream(this.logFile);
+    let pending = '';
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      log.write(chunk);
+      const parts = (pending + chunk).split('\n');
+      pending = parts.pop() ?? '';
+      this.lines.push(...parts.filter((part) => part.trim() !== '').map((part) => JSON.parse(part) as LogLine));
+    });
+    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => log.write(chunk));
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        log.end();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  /** The first log line, seen or coming, that matches. */
+  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.find(match);
+      if (found !== undefined) return found;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) {
+        throw new Error(`approver ${this.identity} exited before the expected log line; its log: ${readFileSync(this.logFile, 'utf8').slice(-2000)}`);
+      }
+      if (Date.now() > deadline) throw new Error(`approver ${this.identity}: no matching log line within ${String(timeoutMs)} ms`);
+      await sleep(50);
+    }
+  }
+
+  decisionsWritten(csr: string): number {
+    return this.lines.filter((line) => line.msg === 'decision written' && line.csr === csr).length;
+  }
+
+  /** GET on the probe server (/healthz, /readyz, /metrics). */
+  async get(path: string): Promise<{ status: number; body: string }> {
+    const started = await this.waitForLog((line) => line.msg === 'approver started');
+    const response = await fetch(`http://${String(started.address)}${path}`);
+    return { status: response.status, body: await response.text() };
+  }
+
+  /** One sample of a metric, 0 when absent. */
+  async metric(name: string, labels = ''): Promise<number> {
+    const { body } = await this.get('/metrics');
+    const line = body.split('\n').find((entry) => entry.startsWith(`kubeconfig_rotator_approver_${name}${labels === '' ? ' ' : `{${labels}}`}`));
+    return line === undefined ? 0 : Number(line.split(' ').pop());
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+/** The Approved or Denied condition of a CSR once it has one. */
+export async function waitForDecision(admin: KubeConfig, name: string, timeoutMs = 30_000): Promise<{ type: string; reason: string; message: string }> {
+  const api = admin.makeApiClient(CertificatesV1Api);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const csr = await api.readCertificateSigningRequest({ name });
+    const condition = decisionOf(csr);
+    if (condition !== undefined) return condition;
+    if (Date.now() > deadline) throw new Error(`CSR ${name} was not decided within ${String(timeoutMs)} ms`);
+    await sleep(100);
+  }
+}
+
+export function decisionOf(csr: V1CertificateSigningRequest): { type: string; reason: string; message: string } | undefined {
+  const found = csr.status?.conditions?.find((entry) => entry.type === 'Approved' || entry.type === 'Denied');
+  return found === undefined ? undefined : { type: found.type, reason: found.reason ?? '', message: found.message ?? '' };
+}
