@@ -1,0 +1,121 @@
+// Two approver processes on one Lease: exactly one decides; kill -9 it and the other takes over, and every
+// CSR created meanwhile is decided exactly once.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertificatesV1Api, CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
+import { generateKeyPair } from '../../src/core/pki/keys.ts';
+import { DEFAULT_TIMING } from '../../src/io/kube/leader-election.ts';
+import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
+import { approverAccount, ApproverProcess, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import { mountConfigMap } from '../support/approver-configmap.ts';
+import { testCluster } from '../support/clusters.ts';
+import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
+
+const target = testCluster('target');
+const admin = target.admin();
+const certificates = admin.makeApiClient(CertificatesV1Api);
+const run = uniqueName('kcr-failover');
+const dir = mkdtempSync(join(tmpdir(), 'kcr-failover-'));
+// A candidate retries every retryPeriod x [1, 2.2); it measures the lease from when it saw the last renewal.
+const TAKEOVER_BOUND_MS = DEFAULT_TIMING.leaseDurationMs + DEFAULT_TIMING.retryPeriodMs * 2.2 + 1_000;
+
+async function createCsr(as: KubeConfig): Promise<string> {
+  const name = uniqueName(run);
+  await as.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
+    body: {
+      metadata: { name, labels: { 'kubeconfig-rotator.test/run': run } },
+      spec: {
+        request: Buffer.from(buildCertificationRequest({ commonName: `${run}-agent`, organizations: [] }, generateKeyPair('ecdsa-p256'))).toString('base64'),
+        signerName: 'kubernetes.io/kube-apiserver-client',
+        usages: ['digital signature', 'client auth'],
+        expirationSeconds: 3600,
+      },
+    },
+  });
+  return name;
+}
+
+async function approvals(name: string): Promise<number> {
+  const csr = await certificates.readCertificateSigningRequest({ name });
+  return (csr.status?.conditions ?? []).filter((condition) => condition.type === 'Approved' || condition.type === 'Denied').length;
+}
+
+describe('two approver replicas on one Lease', () => {
+  let account: ApproverAccount;
+  let replicas: [ApproverProcess, ApproverProcess];
+  let asBootstrap: KubeConfig;
+
+  before(async () => {
+    const bootstrap = await createBootstrapToken(admin);
+    asBootstrap = kubeConfigFor({ server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') }, { token: bootstrap.value });
+    account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
+    const policy =
+      mountConfigMap(join(dir, 'policy'), {
+        'policy.yaml': `policies:\n  - name: failover\n    bootstrap: { groups: ['${bootstrap.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`,
+      })['policy.yaml'] ?? assert.fail();
+    replicas = [
+      new ApproverProcess({ account, policy, logDir: dir, leaseName: run, identity: `${run}-a` }),
+      new ApproverProcess({ account, policy, logDir: dir, leaseName: run, identity: `${run}-b` }),
+    ];
+    await Promise.all(replicas.map((replica) => replica.waitForLog((line) => line.msg === 'lease holder observed' && line.holder !== '(none)')));
+  });
+
+  after(async () => {
+    await Promise.all(replicas.map((replica) => replica.stop()));
+    await account.delete();
+    const list = await certificates.listCertificateSigningRequest({ labelSelector: `kubeconfig-rotator.test/run=${run}` });
+    for (const csr of list.items) await certificates.deleteCertificateSigningRequest({ name: csr.metadata?.name ?? '' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const leaderAndFollower = async () => {
+    const leading = await Promise.all(replicas.map((replica) => replica.metric('leader')));
+    assert.deepEqual([...leading].sort(), [0, 1], 'exactly one leads');
+    const [first, second] = replicas;
+    return leading[0] === 1 ? { leader: first, follower: second } : { leader: second, follower: first };
+  };
+
+  it('exactly one replica leads and decides; both are ready', async () => {
+    const { leader, follower } = await leaderAndFollower();
+    const names = await eventually(() => Promise.all(Array.from({ length: 5 }, () => createCsr(asBootstrap))));
+    for (const name of names) assert.equal((await waitForDecision(admin, name)).type, 'Approved');
+    assert.deepEqual(names.map((name) => [leader.decisionsWritten(name), follower.decisionsWritten(name)]), names.map(() => [1, 0]));
+    for (const replica of replicas) assert.equal((await replica.get('/readyz')).status, 200);
+    const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: run, namespace: account.namespace });
+    assert.equal(lease.spec?.holderIdentity, leader.identity);
+    assert.equal(lease.spec.leaseDurationSeconds, 15);
+  });
+
+  it('after kill -9 of the leader the other takes over within the lease time plus one retry, and every CSR created meanwhile is decided exactly once', async (t) => {
+    const { leader, follower } = await leaderAndFollower();
+    const killedAt = Date.now();
+    leader.child.kill('SIGKILL');
+    await leader.exited;
+    const created: string[] = [];
+    let tookOver: number | undefined;
+    while (tookOver === undefined || Date.now() < tookOver + 2_000) {
+      created.push(await createCsr(asBootstrap));
+      const line = follower.lines.find((entry) => entry.msg === 'started leading');
+      if (line !== undefined) tookOver ??= Date.parse(line.time);
+      assert.ok(Date.now() - killedAt < 60_000, 'no takeover within a minute');
+      await sleep(400);
+    }
+    const takeoverMs = tookOver - killedAt;
+    t.diagnostic(`takeover ${String(takeoverMs)} ms after kill -9 (lease ${String(DEFAULT_TIMING.leaseDurationMs)} ms, retry ${String(DEFAULT_TIMING.retryPeriodMs)} ms); ${String(created.length)} CSRs created meanwhile`);
+    assert.ok(takeoverMs <= TAKEOVER_BOUND_MS, `takeover took ${String(takeoverMs)} ms`);
+    for (const name of created) assert.equal((await waitForDecision(admin, name)).type, 'Approved', name);
+    for (const name of created) {
+      assert.equal(await approvals(name), 1, `${name} carries one decision`);
+      assert.equal(follower.decisionsWritten(name) + leader.decisionsWritten(name), 1, `${name} was decided once`);
+    }
+    const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: run, namespace: account.namespace });
+    assert.equal(lease.spec?.holderIdentity, follower.identity);
+    assert.ok((lease.spec.leaseTransitions ?? 0) >= 1);
+    assert.equal(await follower.metric('leader'), 1);
+  });
+});

@@ -1,0 +1,87 @@
+// Policy hot reload in a running approver, with the policy mounted as the kubelet mounts a ConfigMap.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CertificatesV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
+import { generateKeyPair } from '../../src/core/pki/keys.ts';
+import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
+import { approverAccount, ApproverProcess, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import { mountConfigMap, updateConfigMap } from '../support/approver-configmap.ts';
+import { testCluster } from '../support/clusters.ts';
+import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
+
+const target = testCluster('target');
+const admin = target.admin();
+const certificates = admin.makeApiClient(CertificatesV1Api);
+const run = uniqueName('kcr-reload');
+const dir = mkdtempSync(join(tmpdir(), 'kcr-reload-'));
+const endpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
+
+const policyFor = (tokens: readonly TestBootstrapToken[]) =>
+  `policies:\n${tokens.map((token, index) => `  - name: source-${String(index)}\n    bootstrap: { groups: ['${token.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`).join('')}`;
+
+async function createCsr(as: KubeConfig): Promise<string> {
+  const name = uniqueName(run);
+  await as.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
+    body: {
+      metadata: { name, labels: { 'kubeconfig-rotator.test/run': run } },
+      spec: {
+        request: Buffer.from(buildCertificationRequest({ commonName: `${run}-agent`, organizations: [] }, generateKeyPair('ecdsa-p256'))).toString('base64'),
+        signerName: 'kubernetes.io/kube-apiserver-client',
+        usages: ['digital signature', 'client auth'],
+        expirationSeconds: 3600,
+      },
+    },
+  });
+  return name;
+}
+
+describe('policy hot reload in a running approver', () => {
+  let account: ApproverAccount;
+  let approver: ApproverProcess;
+  let first: TestBootstrapToken;
+  let second: TestBootstrapToken;
+  const policyDir = join(dir, 'policy');
+
+  before(async () => {
+    [first, second] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
+    account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
+    const policy = mountConfigMap(policyDir, { 'policy.yaml': policyFor([first]) })['policy.yaml'] ?? assert.fail();
+    approver = new ApproverProcess({ account, policy, logDir: dir, leaseName: run });
+    await approver.waitForLog((line) => line.msg === 'started leading');
+  });
+
+  after(async () => {
+    await approver.stop();
+    await account.delete();
+    const list = await certificates.listCertificateSigningRequest({ labelSelector: `kubeconfig-rotator.test/run=${run}` });
+    for (const csr of list.items) await certificates.deleteCertificateSigningRequest({ name: csr.metadata?.name ?? '' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a valid change takes effect without a restart: a CSR left pending is approved under the new policy', async () => {
+    const pending = await eventually(() => createCsr(kubeConfigFor(endpoint, { token: second.value })));
+    await approver.waitForLog((line) => line.msg === 'no policy applies; left pending' && line.csr === pending);
+    updateConfigMap(policyDir, { 'policy.yaml': policyFor([first, second]) });
+    const decision = await waitForDecision(admin, pending);
+    assert.match(decision.message, /^policy source-1 allows a first certificate/);
+    await approver.waitForLog((line) => line.msg === 'policy reloaded' && line.generation === 2);
+    assert.equal(await approver.metric('policy_generation'), 2);
+    assert.equal(approver.child.exitCode, null, 'still the same process');
+  });
+
+  it('an invalid new file is rejected, logged and counted, and the policy in force keeps working', async () => {
+    updateConfigMap(policyDir, { 'policy.yaml': 'policies:\n  - name: source-0\n    bootstrap: { groups: [] }\n    identity: { commonNames: [] }\n    colour: blue\n' });
+    const rejected = await approver.waitForLog((line) => line.msg === 'new policy file rejected; the current policy stays in force');
+    assert.deepEqual(rejected.problems, ['policies[0].identity.commonNames: must allow at least one common name (line 4)', 'policies[0].colour: unknown field (line 5)']);
+    assert.equal(await approver.metric('policy_reload_errors_total'), 1);
+    assert.equal(await approver.metric('policy_generation'), 2);
+    for (const token of [first, second]) {
+      const name = await createCsr(kubeConfigFor(endpoint, { token: token.value }));
+      assert.equal((await waitForDecision(admin, name)).type, 'Approved');
+    }
+  });
+});
