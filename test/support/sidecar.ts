@@ -73,32 +73,36 @@ export interface SidecarConfigOptions {
   readonly logLevel?: 'debug' | 'trace';
 }
 
-/** Writes a config for one prepared target; returns its path. Outputs go to DIR/out, state to DIR/state. */
-export function writeSidecarConfig(prepared: PreparedTarget, options: SidecarConfigOptions = {}): string {
+/**
+ * Writes a config for prepared targets (the first one's directory holds the config and the state); returns
+ * its path. Each target publishes to its own DIR/out.
+ */
+export function writeSidecarConfig(prepared: PreparedTarget | readonly PreparedTarget[], options: SidecarConfigOptions = {}): string {
+  const all: readonly PreparedTarget[] = 'dir' in prepared ? [prepared] : prepared;
+  const [home] = all;
+  if (home === undefined) throw new Error('no target to configure');
   const directory = options.directory ?? true;
   const config = {
-    stateDir: join(prepared.dir, 'state'),
+    stateDir: join(home.dir, 'state'),
     listen: { host: '127.0.0.1', port: options.port ?? 0 },
     logLevel: options.logLevel ?? 'debug',
     rereadIntervalSeconds: options.rereadIntervalSeconds ?? 2,
     ...(options.sourceKubeconfig === undefined ? {} : { sourceKubeconfig: options.sourceKubeconfig }),
-    targets: [
-      {
-        name: prepared.name,
-        bootstrapKubeconfig: prepared.bootstrapKubeconfig,
-        identity: prepared.identity,
-        expirationSeconds: options.expirationSeconds ?? 600,
-        ...(options.keyAlgorithm === undefined ? {} : { keyAlgorithm: options.keyAlgorithm }),
-        ...(options.approvalTimeoutSeconds === undefined ? {} : { approvalTimeoutSeconds: options.approvalTimeoutSeconds }),
-        rotation: { minRemainingSeconds: 60, ...(options.forceIntervalSeconds === undefined ? {} : { forceIntervalSeconds: options.forceIntervalSeconds }) },
-        sinks: {
-          ...(directory === false ? {} : { directory: { path: outputDir(prepared), embed: typeof directory === 'object' && directory.embed } }),
-          ...(options.secret === undefined ? {} : { secret: options.secret }),
-        },
+    targets: all.map((one) => ({
+      name: one.name,
+      bootstrapKubeconfig: one.bootstrapKubeconfig,
+      identity: one.identity,
+      expirationSeconds: options.expirationSeconds ?? 600,
+      ...(options.keyAlgorithm === undefined ? {} : { keyAlgorithm: options.keyAlgorithm }),
+      ...(options.approvalTimeoutSeconds === undefined ? {} : { approvalTimeoutSeconds: options.approvalTimeoutSeconds }),
+      rotation: { minRemainingSeconds: 60, ...(options.forceIntervalSeconds === undefined ? {} : { forceIntervalSeconds: options.forceIntervalSeconds }) },
+      sinks: {
+        ...(directory === false ? {} : { directory: { path: outputDir(one), embed: typeof directory === 'object' && directory.embed } }),
+        ...(options.secret === undefined ? {} : { secret: options.secret }),
       },
-    ],
+    })),
   };
-  const path = join(prepared.dir, 'config.yaml');
+  const path = join(home.dir, 'config.yaml');
   writeFileSync(path, stringify(config));
   return path;
 }
