@@ -2,17 +2,17 @@
 // outputs, expired credentials, and bad input at start.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { DirectorySink } from '../../src/sidecar/sinks/directory.ts';
 import { clustersRoot, ensureControlPlane } from '../../src/testbed/binaries.ts';
 import { startClusters, startComponent, stopCluster, stopComponent } from '../../src/testbed/cluster.ts';
 import { issueCertificate } from '../../src/testbed/pki.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
-import { eventually, uniqueName } from '../support/kube.ts';
+import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
 import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type LogLine, type PreparedTarget } from '../support/sidecar.ts';
+import { bootstrapKubeconfigFor, mountLikeSecret, outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type LogLine, type PreparedTarget } from '../support/sidecar.ts';
 
 const target = testCluster('target');
 const source = testCluster('source');
@@ -28,6 +28,17 @@ function startSidecar(configPath: string, env: NodeJS.ProcessEnv = {}): SidecarP
 
 const readOutput = (prepared: PreparedTarget, file: string) => readFileSync(join(outputDir(prepared), file), 'utf8');
 const failed = (line: LogLine) => line.msg === 'rotation failed; the current certificate stays';
+
+/** The identity may renew through the new token's CSR role too (its first role went with the old token). */
+async function bindRenewals(prepared: PreparedTarget, token: TestBootstrapToken): Promise<void> {
+  await target.admin().makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+    body: {
+      metadata: { name: `kcr-test-renewal-${prepared.name}-${token.token.id}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `kcr-test-csr-requester-${token.token.id}` },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: prepared.identity.commonName }],
+    },
+  });
+}
 
 function remember(prepared: PreparedTarget): void {
   secrets.push(prepared.bootstrap.token.secret);
@@ -219,7 +230,8 @@ describe('expired credentials', () => {
     const expired = issueCertificate(ca, { commonName: prepared.identity.commonName, organizations: prepared.identity.organizations, usage: 'client' }, new Date(Date.now() - 400 * 86_400_000));
     await new DirectorySink({ path: outputDir(prepared), embed: false }).write({ name: prepared.name, server: target.state.server, caPem: ca.cert, certPem: expired.cert, keyPem: expired.key });
     const approver = new TestApprover(target.admin(), prepared.name);
-    const sidecar = startSidecar(writeSidecarConfig(prepared, { keyAlgorithm: 'rsa-2048' }));
+    // No periodic re-read: the new bootstrap kubeconfig must be noticed through the ..data swap.
+    const sidecar = startSidecar(writeSidecarConfig(prepared, { keyAlgorithm: 'rsa-2048', rereadIntervalSeconds: 3600 }));
     try {
       const failure = await sidecar.waitForLog((line) => failed(line) && line.result === 'unauthorized');
       assert.equal(failure.authenticatedWith, 'bootstrap');
@@ -231,9 +243,10 @@ describe('expired credentials', () => {
       assert.equal(readOutput(prepared, 'tls.crt'), expired.cert, 'the expired output stays until a new certificate exists');
 
       // The operator runs bootstrap again: a new token arrives in the mounted file.
-      const renewed = await prepareTarget(target);
-      writeFileSync(prepared.bootstrapKubeconfig, readFileSync(renewed.bootstrapKubeconfig));
-      secrets.push(renewed.bootstrap.token.secret);
+      const renewed = await createBootstrapToken(target.admin());
+      await bindRenewals(prepared, renewed);
+      mountLikeSecret(dirname(prepared.bootstrapKubeconfig), { kubeconfig: bootstrapKubeconfigFor(target, renewed.value) });
+      secrets.push(renewed.token.secret);
       const done = await sidecar.waitForLog(rotated, 30_000);
       assert.equal(done.authenticatedWith, 'bootstrap');
       await sidecar.waitForLog((line) => line.msg === 're-bootstrap no longer needed');
@@ -279,5 +292,38 @@ describe('bad input at start', () => {
     }
     assert.ok(!existsSync(outputDir(prepared)) && !existsSync(join(prepared.dir, 'state')), 'nothing written');
     remember(prepared);
+  });
+});
+
+describe('configuration changes at run time', () => {
+  it('a target added to the config starts without a restart; an invalid config is rejected and the old one keeps working', async () => {
+    const first = await prepareTarget(target);
+    const second = await prepareTarget(target);
+    const approvers = [first, second].map((one) => new TestApprover(target.admin(), one.name));
+    const configPath = writeSidecarConfig(first, { rereadIntervalSeconds: 3600 });
+    const sidecar = startSidecar(configPath);
+    try {
+      await sidecar.waitForLog((line) => rotated(line) && line.target === first.name);
+      const valid = readFileSync(writeSidecarConfig([first, second], { rereadIntervalSeconds: 3600 }), 'utf8');
+      const added = await sidecar.waitForLog((line) => rotated(line) && line.target === second.name, 15_000);
+      assert.equal(added.authenticatedWith, 'bootstrap');
+      assert.ok(valid.includes(second.name));
+
+      writeFileSync(configPath, valid.replace('expirationSeconds: 600', 'expirationSeconds: 5'));
+      const rejected = await sidecar.waitForLog((line) => line.msg === 'new configuration is invalid; keeping the current one', 15_000);
+      assert.deepEqual(rejected.problems, [
+        'targets[0].expirationSeconds: Too small: expected number to be >=600',
+        'targets[0].rotation.minRemainingSeconds: must be less than expirationSeconds',
+      ]);
+      assert.match(await metrics(sidecar), /kubeconfig_rotator_config_reloads_total\{result="rejected"\} 1/);
+      assert.match(await metrics(sidecar), /kubeconfig_rotator_config_reloads_total\{result="applied"\} 1/);
+      const ready = await fetch(`http://127.0.0.1:${String(await sidecar.port())}/readyz`);
+      assert.equal(ready.status, 200, 'both targets keep working under the old configuration');
+    } finally {
+      remember(first);
+      remember(second);
+      await sidecar.stop();
+      await Promise.all(approvers.map((approver) => approver.stop()));
+    }
   });
 });

@@ -2,7 +2,7 @@
 // clusters, with a stand-in for the approver: the admin credential approving (or denying) the CSRs of one
 // target. Every process's log is kept, so tests can assert on it and on what it must never contain.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -45,19 +45,34 @@ export async function prepareTarget(target: TestCluster, options: { expiration?:
     },
   });
   const dir = mkdtempSync(join(tmpdir(), `kcr-${name}-`));
-  mkdirSync(join(dir, 'bootstrap'));
-  const bootstrapKubeconfig = join(dir, 'bootstrap', 'kubeconfig');
-  writeFileSync(
-    bootstrapKubeconfig,
-    renderKubeconfig({
-      name: 'target',
-      server: target.state.server,
-      certificateAuthority: { pem: readFileSync(target.state.caCertFile, 'utf8') },
-      credential: { token: bootstrap.value },
-    }),
-    { mode: 0o600 },
-  );
-  return { name, identity, bootstrap, bootstrapKubeconfig, dir };
+  // Laid out as the kubelet mounts a Secret, so updates arrive as ..data symlink swaps.
+  mountLikeSecret(join(dir, 'bootstrap'), { kubeconfig: bootstrapKubeconfigFor(target, bootstrap.value) });
+  return { name, identity, bootstrap, bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'), dir };
+}
+
+export function bootstrapKubeconfigFor(target: TestCluster, token: string): string {
+  return renderKubeconfig({
+    name: 'target',
+    server: target.state.server,
+    certificateAuthority: { pem: readFileSync(target.state.caCertFile, 'utf8') },
+    credential: { token },
+  });
+}
+
+/**
+ * Writes files the way the kubelet updates a mounted Secret or ConfigMap: a new version directory, a
+ * ..data symlink renamed over the old one, stable links to ..data/<file>, the old version removed.
+ */
+export function mountLikeSecret(dir: string, files: Readonly<Record<string, string>>): void {
+  mkdirSync(dir, { recursive: true });
+  const previous = existsSync(join(dir, '..data')) ? readlinkSync(join(dir, '..data')) : undefined;
+  const version = `..${new Date().toISOString().replace(/[-:T.Z]/g, '_')}${uniqueName('v')}`;
+  mkdirSync(join(dir, version));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, version, name), content, { mode: 0o600 });
+  symlinkSync(version, join(dir, '..data_tmp'));
+  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
+  for (const name of Object.keys(files)) if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name));
+  if (previous !== undefined) rmSync(join(dir, previous), { recursive: true, force: true });
 }
 
 export interface SidecarConfigOptions {
