@@ -71,7 +71,8 @@ export interface RequestShape {
   readonly keys?: RawKeyPair;
   /** Sign with this key instead of the request's own (no proof of possession). */
   readonly signingKey?: KeyObject;
-  readonly digest?: 'sha1' | 'sha256' | 'sha384' | null;
+  /** For RSA and ECDSA keys; ignored for Ed25519. */
+  readonly digest?: 'sha1' | 'sha256' | 'sha384';
   /** Overrides the signature AlgorithmIdentifier written beside the signature. */
   readonly signatureOid?: string;
   readonly subjectAltNames?: readonly GeneralName[];
@@ -132,7 +133,8 @@ export function requestPem(shape: RequestShape = {}): string {
 export function requestDer(shape: RequestShape = {}): Buffer {
   const keys = shape.keys ?? keyPair('p256');
   const family = keys.publicKey.asymmetricKeyType ?? 'ec';
-  const digest = shape.digest === undefined ? (family === 'ed25519' ? null : 'sha256') : shape.digest;
+  // Ed25519 signs the message itself: no digest applies.
+  const digest = family === 'ed25519' ? null : (shape.digest ?? 'sha256');
   const extensions = [...(shape.subjectAltNames === undefined ? [] : [subjectAltNameExtension(shape.subjectAltNames)]), ...(shape.extensions ?? [])];
   const attributes = [
     ...(extensions.length === 0
