@@ -64,16 +64,42 @@ const COMMANDS: Record<string, Command> = {
   },
   bootstrap: {
     summary: 'create the bootstrap token, its RBAC and the bootstrap kubeconfig Secret for one source cluster',
-    usage: 'bootstrap --target-kubeconfig FILE --source-kubeconfig FILE --source-name NAME [--ttl DURATION] [--dry-run]',
+    usage:
+      'bootstrap --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
+      '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run]',
     options: {
       'target-kubeconfig': { type: 'string' },
+      'target-context': { type: 'string' },
       'source-kubeconfig': { type: 'string' },
+      'source-context': { type: 'string' },
       'source-name': { type: 'string' },
-      ttl: { type: 'string' },
+      'target-name': { type: 'string' },
+      ttl: { type: 'string', default: '1h' },
+      namespace: { type: 'string', default: 'kubeconfig-rotator' },
+      'secret-name': { type: 'string' },
+      server: { type: 'string' },
       'dry-run': { type: 'boolean' },
     },
     allowPositionals: false,
-    run: notYetAvailable('bootstrap'),
+    run: async (values) => {
+      const { runBootstrap } = await import('./bootstrap/run.ts');
+      const given = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
+      return runBootstrap({
+        targetKubeconfig: given('target-kubeconfig'),
+        targetContext: given('target-context'),
+        sourceKubeconfig: given('source-kubeconfig'),
+        sourceContext: given('source-context'),
+        secretName: given('secret-name'),
+        server: given('server'),
+        source: requireOption(values, 'source-name'),
+        target: requireOption(values, 'target-name'),
+        ttl: requireOption(values, 'ttl'),
+        namespace: requireOption(values, 'namespace'),
+        dryRun: values['dry-run'] === true,
+        out: process.stdout,
+        err: process.stderr,
+      });
+    },
   },
   status: {
     summary: 'show the identity, serial, expiry and next rotation of a published kubeconfig',
@@ -173,6 +199,11 @@ function parseCommandLine(command: Command, args: string[]): { values: Record<st
 }
 
 if (import.meta.main) {
+  // Output piped into `head` and the like: a closed pipe ends the program quietly.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   main(process.argv.slice(2), process.stdout, process.stderr).then(
     (code) => {
       process.exitCode = code;
