@@ -27,15 +27,15 @@ describe('the bootstrap plan', () => {
     assert.equal(decode(data['auth-extra-groups']), 'system:bootstrappers:kubeconfig-rotator:west');
     assert.equal(decode(data.expiration), '2030-01-01T00:00:00Z');
     assert.equal(decode(data['token-secret']), '0123456789abcdef');
-    assert.equal(token?.metadata.labels?.['kubeconfig-rotator.io/source'], 'west');
+    assert.equal(token.metadata.labels?.['kubeconfig-rotator.io/source'], 'west');
   });
 
   it('binds only that group to a role that may only create, get, list and watch CSRs', () => {
     const [, role, binding] = plan.target;
     assert.equal(role?.metadata.name, CSR_REQUESTER_ROLE);
-    assert.deepEqual(role?.rules, [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }]);
+    assert.deepEqual(role.rules, [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }]);
     assert.equal(binding?.metadata.name, 'kubeconfig-rotator:bootstrap:west');
-    assert.deepEqual(binding?.subjects, [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: bootstrapGroup('west') }]);
+    assert.deepEqual(binding.subjects, [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: bootstrapGroup('west') }]);
   });
 
   it('gives the source a Secret with a kubeconfig for the token, verifying the server with its CA', () => {
