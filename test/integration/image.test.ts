@@ -1,0 +1,67 @@
+// The container image's final stage, reproduced without Docker (there is no engine here): the compiled
+// JavaScript plus a production-only install in a clean directory, run with the same Node. Proves the
+// runtime needs no dev dependency and writes nothing outside the paths it is configured with.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { REPO_ROOT } from '../../src/testbed/binaries.ts';
+import { testCluster } from '../support/clusters.ts';
+import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
+import { outputDir, prepareTarget, scratchDir, TestApprover, writeSidecarConfig } from '../support/sidecar.ts';
+
+const execute = promisify(execFile);
+const scratch = scratchDir('image');
+const app = join(scratch.path, 'app');
+// A HOME and TMPDIR that do not exist: a write there would fail, as on a read-only root filesystem.
+const imageEnv = { PATH: process.env.PATH ?? '', HOME: '/nonexistent-home', TMPDIR: '/nonexistent-tmp', NODE_ENV: 'production' };
+
+before(async () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  // The steps below mirror these Dockerfile lines; if they change, this test must change with them.
+  for (const line of ['RUN npm run build', 'RUN npm ci --omit=dev --ignore-scripts', 'COPY --from=build /src/dist ./dist', 'ENTRYPOINT ["node", "/app/dist/cli.js"]']) {
+    assert.ok(dockerfile.includes(line), `Dockerfile has "${line}"`);
+  }
+  await execute(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', join(app, 'dist')]);
+  for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(REPO_ROOT, file), join(app, file));
+  await execute('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app });
+});
+
+after(() => {
+  scratch.dispose();
+});
+
+describe('the image runtime (final Dockerfile stage)', () => {
+  it('holds production dependencies only', () => {
+    const installed = readdirSync(join(app, 'node_modules'));
+    for (const dev of ['typescript', 'eslint', 'typescript-eslint', 'node']) assert.ok(!installed.includes(dev), `${dev} is not installed`);
+    for (const runtime of ['chokidar', 'pino', 'prom-client', 'yaml', 'zod', 'node-forge']) assert.ok(installed.includes(runtime), `${runtime} is installed`);
+    assert.ok(existsSync(join(app, 'node_modules/@kubernetes/client-node')));
+  });
+
+  it('runs the CLI: --help and --version', async () => {
+    const help = await execute(process.execPath, [join(app, 'dist/cli.js'), '--help'], { env: imageEnv, cwd: '/' });
+    assert.match(help.stdout, /usage: kubeconfig-rotator <command>/);
+    const version = await execute(process.execPath, [join(app, 'dist/cli.js'), '--version'], { env: imageEnv, cwd: '/' });
+    assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  it('sidecar --once gets a certificate from the test cluster and exits 0', async () => {
+    const target = testCluster('target');
+    const prepared = await prepareTarget(target);
+    const approver = new TestApprover(target.admin(), prepared.name);
+    try {
+      const result = await execute(process.execPath, [join(app, 'dist/cli.js'), 'sidecar', '--once', '--config', writeSidecarConfig(prepared)], { env: imageEnv, cwd: '/' });
+      assert.match(result.stdout, /"msg":"certificate rotated"/);
+      assert.match(result.stdout, /"msg":"published"/);
+      assert.match(readFileSync(join(outputDir(prepared), 'kubeconfig'), 'utf8'), /client-certificate: tls.crt/);
+      const log = join(scratch.path, 'once.log');
+      writeFileSync(log, result.stdout + result.stderr);
+      assertNoSecretsInLogs([log], [prepared.bootstrap.token.secret, readFileSync(join(outputDir(prepared), 'tls.key'), 'utf8')]);
+    } finally {
+      await approver.stop();
+    }
+  });
+});
