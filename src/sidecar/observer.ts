@@ -7,6 +7,7 @@ import type { Logger } from '../io/log.ts';
 import type { TargetObserver } from './target.ts';
 
 export interface SidecarMetrics {
+  readonly notBefore: Gauge<'target'>;
   readonly notAfter: Gauge<'target'>;
   readonly nextRotation: Gauge<'target'>;
   readonly rotations: Counter<'target' | 'result'>;
@@ -22,6 +23,12 @@ export interface SidecarMetrics {
 export function sidecarMetrics(registry: Registry): SidecarMetrics {
   const registers = [registry];
   return {
+    notBefore: new Gauge({
+      name: 'kubeconfig_rotator_certificate_not_before_timestamp_seconds',
+      help: 'Start of the published certificate\'s validity (with not_after: the fraction of its life left).',
+      labelNames: ['target'],
+      registers,
+    }),
     notAfter: new Gauge({ name: 'kubeconfig_rotator_certificate_not_after_timestamp_seconds', help: 'Expiry of the published certificate.', labelNames: ['target'], registers }),
     nextRotation: new Gauge({ name: 'kubeconfig_rotator_next_rotation_timestamp_seconds', help: 'When the certificate will be renewed.', labelNames: ['target'], registers }),
     rotations: new Counter({ name: 'kubeconfig_rotator_rotations_total', help: 'Rotation attempts by result.', labelNames: ['target', 'result'], registers }),
@@ -55,6 +62,7 @@ export function targetObserver(target: string, metrics: SidecarMetrics, events: 
   for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error']) metrics.rotations.inc({ target, result }, 0);
   return {
     loaded(current, from) {
+      metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
       metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
       metrics.nextRotation.set({ target }, seconds(current.deadline));
       log.info(
@@ -70,6 +78,7 @@ export function targetObserver(target: string, metrics: SidecarMetrics, events: 
       metrics.rotations.inc({ target, result: 'success' });
       metrics.rotationDuration.observe({ target }, seconds(durationMs));
       metrics.lastSuccess.set({ target }, seconds(Date.now()));
+      metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
       metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
       metrics.nextRotation.set({ target }, seconds(current.deadline));
       log.info(

@@ -57,8 +57,8 @@ export const rotationSchema = z
   .refine((rule) => rule.minFraction <= rule.maxFraction, { error: 'minFraction must not exceed maxFraction', path: ['minFraction'] })
   .describe('When to renew: at a uniform random point between minFraction and maxFraction of the lifetime.');
 
-export const targetSchema = z
-  .strictObject({
+/** A target's fields without the cross-field check (the Helm chart's values reuse and adapt them). */
+export const targetFields = z.strictObject({
     name: z.string().regex(DNS_LABEL, 'must be a DNS label (a-z, 0-9, -)').max(63).describe('Name of the target cluster, used in metrics and logs.'),
     bootstrapKubeconfig: absolutePath.describe(
       'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
@@ -91,11 +91,12 @@ export const targetSchema = z
       })
       .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, { error: 'at least one sink (directory or secret) is required' })
       .describe('Where the kubeconfig is published.'),
-  })
-  .refine((target) => target.rotation.minRemainingSeconds < target.expirationSeconds, {
-    error: 'must be less than expirationSeconds',
-    path: ['rotation', 'minRemainingSeconds'],
-  });
+});
+
+export const targetSchema = targetFields.refine((target) => target.rotation.minRemainingSeconds < target.expirationSeconds, {
+  error: 'must be less than expirationSeconds',
+  path: ['rotation', 'minRemainingSeconds'],
+});
 
 export const sidecarConfigSchema = z
   .strictObject({

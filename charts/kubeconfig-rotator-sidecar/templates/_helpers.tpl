@@ -1,0 +1,92 @@
+{{/* Chart name, truncated to the 63 characters a label allows. */}}
+{{- define "kubeconfig-rotator-sidecar.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-scoped name for the chart's objects. */}}
+{{- define "kubeconfig-rotator-sidecar.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "kubeconfig-rotator-sidecar.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubeconfig-rotator-sidecar.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kubeconfig-rotator-sidecar.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kubeconfig-rotator-sidecar.labels" -}}
+helm.sh/chart: {{ include "kubeconfig-rotator-sidecar.chart" . }}
+{{ include "kubeconfig-rotator-sidecar.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kubeconfig-rotator
+{{- end }}
+
+{{/* The ServiceAccount the sidecar runs as: the chart's own (standalone) or the agent's (sidecar mode). */}}
+{{- define "kubeconfig-rotator-sidecar.serviceAccountName" -}}
+{{- if eq .Values.mode "sidecar" }}
+{{- required "sidecar mode: set agentServiceAccountName to the ServiceAccount of the pod the sidecar joins" .Values.agentServiceAccountName }}
+{{- else if .Values.serviceAccount.create }}
+{{- default (include "kubeconfig-rotator-sidecar.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "kubeconfig-rotator-sidecar.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* Where things are inside the container. */}}
+{{- define "kubeconfig-rotator-sidecar.configDir" -}}/etc/kubeconfig-rotator{{- end }}
+{{- define "kubeconfig-rotator-sidecar.bootstrapDir" -}}/var/run/kubeconfig-rotator/bootstrap{{- end }}
+{{- define "kubeconfig-rotator-sidecar.stateDir" -}}/var/lib/kubeconfig-rotator{{- end }}
+
+{{/*
+The sidecar's config file, from the values: each target's bootstrap Secret becomes a mounted file, a
+directory sink without a path publishes under outputPath/<target>, a Secret sink without a namespace
+goes to the release namespace.
+*/}}
+{{- define "kubeconfig-rotator-sidecar.config" -}}
+{{- $root := . }}
+{{- $targets := list }}
+{{- range .Values.targets }}
+{{- $target := omit . "bootstrapSecret" "sinks" }}
+{{- $_ := set $target "bootstrapKubeconfig" (printf "%s/%s/%s" (include "kubeconfig-rotator-sidecar.bootstrapDir" $root) .name (default "kubeconfig" .bootstrapSecret.key)) }}
+{{- $sinks := dict }}
+{{- with .sinks.directory }}
+{{- $_ := set $sinks "directory" (dict "path" (default (printf "%s/%s" $root.Values.outputPath $target.name) .path) "embed" (default false .embed)) }}
+{{- end }}
+{{- with .sinks.secret }}
+{{- $_ := set $sinks "secret" (dict "namespace" (default $root.Release.Namespace .namespace) "name" .name "key" (default "config" .key)) }}
+{{- end }}
+{{- $_ := set $target "sinks" $sinks }}
+{{- $targets = append $targets $target }}
+{{- end }}
+{{- $config := dict "targets" $targets "stateDir" (include "kubeconfig-rotator-sidecar.stateDir" .) "listen" (dict "host" "0.0.0.0" "port" .Values.config.port) "logLevel" .Values.config.logLevel "rereadIntervalSeconds" .Values.config.rereadIntervalSeconds }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* Namespaces the Secret sinks write to. */}}
+{{- define "kubeconfig-rotator-sidecar.secretNamespaces" -}}
+{{- $root := . }}
+{{- $namespaces := dict }}
+{{- range .Values.targets }}
+{{- with .sinks.secret }}
+{{- $_ := set $namespaces (default $root.Release.Namespace .namespace) true }}
+{{- end }}
+{{- end }}
+{{- keys $namespaces | sortAlpha | join "," }}
+{{- end }}

@@ -1,0 +1,24 @@
+// The charts' values.schema.json files are generated from the programs' own schemas; a stale file fails.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { CHART_SCHEMAS } from '../../scripts/chart-schemas.ts';
+import { renderValuesSchema, valuesSchemaPath } from '../../scripts/generate-schemas.ts';
+
+describe('chart values schemas', () => {
+  for (const [chart, schema] of Object.entries(CHART_SCHEMAS)) {
+    it(`${chart}/values.schema.json is generated from the current schema (npm run generate:schemas)`, () => {
+      assert.equal(readFileSync(valuesSchemaPath(chart), 'utf8'), renderValuesSchema(schema));
+    });
+  }
+
+  it('a chart target reuses the sidecar target fields, with the bootstrap Secret instead of a path', () => {
+    const schema = JSON.parse(renderValuesSchema(CHART_SCHEMAS['kubeconfig-rotator-sidecar'] ?? assert.fail('no sidecar chart schema'))) as {
+      properties: { targets: { items: { properties: Record<string, unknown>; required: string[] } } };
+    };
+    const target = schema.properties.targets.items;
+    assert.ok('keyAlgorithm' in target.properties && 'rotation' in target.properties && 'expirationSeconds' in target.properties);
+    assert.ok(!('bootstrapKubeconfig' in target.properties));
+    assert.deepEqual(target.required.sort(), ['bootstrapSecret', 'identity', 'name', 'sinks']);
+  });
+});
