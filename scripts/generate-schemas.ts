@@ -10,6 +10,14 @@ export function renderValuesSchema(schema: z.ZodType): string {
   return `${JSON.stringify(z.toJSONSchema(schema, { target: 'draft-7', io: 'input' }), null, 2)}\n`;
 }
 
+function readIfExists(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 export function valuesSchemaPath(chart: string): string {
   return join(REPO_ROOT, 'charts', chart, 'values.schema.json');
 }
@@ -20,13 +28,7 @@ if (import.meta.main) {
   for (const [chart, schema] of Object.entries(CHART_SCHEMAS)) {
     const path = valuesSchemaPath(chart);
     const wanted = renderValuesSchema(schema);
-    let current = '';
-    try {
-      current = readFileSync(path, 'utf8');
-    } catch {
-      current = '';
-    }
-    if (current === wanted) continue;
+    if (readIfExists(path) === wanted) continue;
     if (check) {
       process.stderr.write(`${path} is out of date: run npm run generate:schemas\n`);
       stale++;
