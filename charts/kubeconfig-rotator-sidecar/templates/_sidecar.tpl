@@ -50,7 +50,7 @@ parent chart that depends on it:
   startupProbe:
     httpGet: { path: /readyz, port: http-metrics }
     periodSeconds: 2
-    failureThreshold: {{ .Values.startupTimeoutSeconds | div 2 | max 1 }}
+    failureThreshold: {{ max 1 (div .Values.startupTimeoutSeconds 2) }}
 {{- end }}
 
 {{/*

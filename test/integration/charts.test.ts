@@ -1,0 +1,159 @@
+// The Helm charts: lint, render with default and example values, schema errors, alert rules under
+// promtool, and the native-sidecar named templates in another chart, accepted by a real apiserver.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { parseAllDocuments, stringify } from 'yaml';
+import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
+import { testCluster } from '../support/clusters.ts';
+import { uniqueName } from '../support/kube.ts';
+import { scratchDir } from '../support/sidecar.ts';
+
+const execute = promisify(execFile);
+const scratch = scratchDir('charts');
+let helm = '';
+let kubectl = '';
+
+interface Manifest {
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+const CHARTS = ['kubeconfig-rotator-sidecar'];
+const chartDir = (chart: string) => join(REPO_ROOT, 'charts', chart);
+const examples = (chart: string) =>
+  readdirSync(join(chartDir(chart), 'examples'))
+    .filter((file) => file.endsWith('.yaml'))
+    .map((file) => join(chartDir(chart), 'examples', file));
+
+async function run(command: string, args: string[], options: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execute(command, args, options);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function template(chart: string, args: string[] = []): Promise<Manifest[]> {
+  const result = await run(helm, ['template', 'rel', chart, '--namespace', 'kcr', ...args]);
+  assert.equal(result.code, 0, result.stderr);
+  return parseAllDocuments(result.stdout)
+    .map((document) => document.toJS() as Manifest | null)
+    .filter((manifest): manifest is Manifest => manifest !== null);
+}
+
+before(async () => {
+  const bin = await ensureControlPlane();
+  helm = join(bin, 'helm');
+  kubectl = join(bin, 'kubectl');
+});
+
+after(() => {
+  scratch.dispose();
+});
+
+for (const chart of CHARTS) {
+  describe(`chart ${chart}`, () => {
+    it('passes helm lint with default and example values', async () => {
+      for (const values of [[], ...examples(chart).map((file) => ['-f', file])]) {
+        const result = await run(helm, ['lint', '--strict', chartDir(chart), ...values]);
+        assert.equal(result.code, 0, `${values.join(' ')}: ${result.stdout}${result.stderr}`);
+      }
+    });
+
+    it('renders with default and example values, with secure defaults on every container', async () => {
+      for (const values of [[], ...examples(chart).map((file) => ['-f', file])]) {
+        const manifests = await template(chartDir(chart), values);
+        for (const manifest of manifests.filter((one) => one.kind === 'Deployment')) {
+          const pod = (manifest.spec?.template as { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[] } }).spec;
+          assert.equal(pod.securityContext.runAsNonRoot, true);
+          assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+          for (const container of pod.containers) {
+            assert.equal(container.securityContext.readOnlyRootFilesystem, true);
+            assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+            assert.deepEqual(container.securityContext.capabilities, { drop: ['ALL'] });
+          }
+        }
+      }
+    });
+
+    it('alert rules pass promtool test rules', async () => {
+      const manifests = await template(chartDir(chart), ['--set', 'prometheusRule.enabled=true']);
+      const rule = manifests.find((manifest) => manifest.kind === 'PrometheusRule');
+      assert.ok(rule !== undefined, 'a PrometheusRule is rendered');
+      const dir = join(scratch.path, `alerts-${chart}`);
+      cpSync(join(REPO_ROOT, 'test', 'alerts'), dir, { recursive: true });
+      const role = chart.replace('kubeconfig-rotator-', '');
+      writeFileSync(join(dir, `${role}-rules.yaml`), stringify({ groups: rule.spec?.groups }));
+      const result = await run('promtool', ['test', 'rules', `${role}.test.yaml`], { cwd: dir });
+      assert.equal(result.code, 0, result.stdout + result.stderr);
+      assert.match(result.stdout, /SUCCESS/);
+    });
+  });
+}
+
+describe('chart kubeconfig-rotator-sidecar values', () => {
+  const chart = chartDir('kubeconfig-rotator-sidecar');
+
+  it('the schema rejects bad values, naming each', async () => {
+    const result = await run(helm, ['template', 'rel', chart, '--set', 'mode=bogus', '--set', 'targets[0].name=East', '--set', 'targets[0].expirationSeconds=60']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /at '\/mode': value must be one of 'standalone', 'sidecar'/);
+    assert.match(result.stderr, /at '\/targets\/0\/name': 'East' does not match pattern/);
+    assert.match(result.stderr, /at '\/targets\/0\/expirationSeconds': minimum: got 60, want 600/);
+    assert.match(result.stderr, /at '\/targets\/0': missing properties 'identity', 'bootstrapSecret', 'sinks'/);
+  });
+
+  it('renders each target\'s config with its bootstrap Secret mounted and Secret sinks in the release namespace by default', async () => {
+    const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml')]);
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
+    const config = parseAllDocuments(String((configMap?.data as Record<string, string>)['config.yaml']))[0]?.toJS() as {
+      targets: { name: string; bootstrapKubeconfig: string; sinks: { secret: Record<string, string> } }[];
+    };
+    assert.deepEqual(
+      config.targets.map((target) => [target.name, target.bootstrapKubeconfig, target.sinks.secret]),
+      [
+        ['east', '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig', { key: 'config', name: 'east-kubeconfig', namespace: 'admiralty' }],
+        ['north', '/var/run/kubeconfig-rotator/bootstrap/north/kubeconfig', { key: 'config', name: 'north-kubeconfig', namespace: 'admiralty' }],
+      ],
+    );
+    const secretsRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'));
+    assert.equal(secretsRole?.metadata.namespace, 'admiralty');
+    assert.deepEqual((secretsRole?.rules as { resourceNames?: string[] }[])[0]?.resourceNames, ['east-kubeconfig', 'north-kubeconfig']);
+  });
+
+  it('adds the native sidecar to another chart\'s pods through its named templates, and the apiserver accepts the result', async () => {
+    const agent = join(scratch.path, 'example-agent');
+    cpSync(join(REPO_ROOT, 'test', 'fixtures', 'charts', 'example-agent'), agent, { recursive: true });
+    const chartFile = join(agent, 'Chart.yaml');
+    writeFileSync(chartFile, readFileSync(chartFile, 'utf8').replace('file://REPLACED_BY_THE_TEST', `file://${chart}`));
+    const built = await run(helm, ['dependency', 'build', agent]);
+    assert.equal(built.code, 0, built.stderr);
+    const namespace = uniqueName('kcr-agent');
+    const manifests = await template(agent, ['--namespace', namespace]);
+    const deployment = manifests.find((manifest) => manifest.kind === 'Deployment');
+    const pod = (deployment?.spec?.template as { spec: Record<string, { name: string; restartPolicy?: string; startupProbe?: Record<string, unknown>; volumeMounts?: { name: string; readOnly?: boolean }[] }[]> }).spec;
+    const [sidecar] = pod.initContainers ?? [];
+    assert.equal(sidecar?.restartPolicy, 'Always');
+    assert.deepEqual(sidecar?.startupProbe, { httpGet: { path: '/readyz', port: 'http-metrics' }, periodSeconds: 2, failureThreshold: 150 });
+    assert.deepEqual(pod.containers?.[0]?.volumeMounts, [{ name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true }]);
+    assert.deepEqual(
+      (pod.volumes as unknown as { name: string }[]).map((volume) => volume.name),
+      ['kubeconfig-rotator-config', 'kubeconfig-rotator-state', 'kubeconfig-rotator-out', 'kubeconfig-rotator-bootstrap-east'],
+    );
+    const source = testCluster('source');
+    const rendered = join(scratch.path, 'agent.yaml');
+    writeFileSync(rendered, manifests.map((manifest) => stringify(manifest)).join('---\n'));
+    assert.equal((await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'create', 'namespace', namespace])).code, 0);
+    const accepted = await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'apply', '--dry-run=server', '-n', namespace, '-f', rendered]);
+    assert.equal(accepted.code, 0, accepted.stderr);
+    assert.match(accepted.stdout, /deployment\.apps\/example-agent created \(server dry run\)/);
+  });
+});
