@@ -126,7 +126,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     );
     const secretsRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'));
     assert.equal(secretsRole?.metadata.namespace, 'admiralty');
-    assert.deepEqual((secretsRole?.rules as { resourceNames?: string[] }[])[0]?.resourceNames, ['east-kubeconfig', 'north-kubeconfig']);
+    assert.deepEqual((secretsRole.rules as { resourceNames?: string[] }[])[0]?.resourceNames, ['east-kubeconfig', 'north-kubeconfig']);
   });
 
   it('adds the native sidecar to another chart\'s pods through its named templates, and the apiserver accepts the result', async () => {
@@ -142,7 +142,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     const pod = (deployment?.spec?.template as { spec: Record<string, { name: string; restartPolicy?: string; startupProbe?: Record<string, unknown>; volumeMounts?: { name: string; readOnly?: boolean }[] }[]> }).spec;
     const [sidecar] = pod.initContainers ?? [];
     assert.equal(sidecar?.restartPolicy, 'Always');
-    assert.deepEqual(sidecar?.startupProbe, { httpGet: { path: '/readyz', port: 'http-metrics' }, periodSeconds: 2, failureThreshold: 150 });
+    assert.deepEqual(sidecar.startupProbe, { httpGet: { path: '/readyz', port: 'http-metrics' }, periodSeconds: 2, failureThreshold: 150 });
     assert.deepEqual(pod.containers?.[0]?.volumeMounts, [{ name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true }]);
     assert.deepEqual(
       (pod.volumes as unknown as { name: string }[]).map((volume) => volume.name),
