@@ -1,18 +1,20 @@
 // Running the sidecar as users do (a spawned `kubeconfig-rotator sidecar` process) against the test
 // clusters, with a stand-in for the approver: the admin credential approving (or denying) the CSRs of one
 // target. Every process's log is kept, so tests can assert on it and on what it must never contain.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import { CliProcess, type LogLine } from '../../src/testbed/cli-process.ts';
+import { mountLikeSecret } from '../../src/testbed/mount.ts';
+
+export { mountLikeSecret };
 import type { TestCluster } from './clusters.ts';
 import { createBootstrapToken, uniqueName, type TestBootstrapToken } from './kube.ts';
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
 export interface Identity {
   readonly commonName: string;
@@ -59,21 +61,6 @@ export function bootstrapKubeconfigFor(target: TestCluster, token: string): stri
   });
 }
 
-/**
- * Writes files the way the kubelet updates a mounted Secret or ConfigMap: a new version directory, a
- * ..data symlink renamed over the old one, stable links to ..data/<file>, the old version removed.
- */
-export function mountLikeSecret(dir: string, files: Readonly<Record<string, string>>): void {
-  mkdirSync(dir, { recursive: true });
-  const previous = existsSync(join(dir, '..data')) ? readlinkSync(join(dir, '..data')) : undefined;
-  const version = `..${new Date().toISOString().replace(/[-:T.Z]/g, '_')}${uniqueName('v')}`;
-  mkdirSync(join(dir, version));
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, version, name), content, { mode: 0o600 });
-  symlinkSync(version, join(dir, '..data_tmp'));
-  renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-  for (const name of Object.keys(files)) if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name));
-  if (previous !== undefined) rmSync(join(dir, previous), { recursive: true, force: true });
-}
 
 export interface SidecarConfigOptions {
   readonly directory?: boolean | { embed: boolean };
@@ -124,74 +111,20 @@ export function writeSidecarConfig(prepared: PreparedTarget | readonly PreparedT
 
 export const outputDir = (prepared: PreparedTarget) => join(prepared.dir, 'out');
 
-export interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
+export type { LogLine } from '../../src/testbed/cli-process.ts';
 
-/** A running sidecar process; its JSON log lines are parsed as they come. */
-export class SidecarProcess {
-  readonly child: ChildProcess;
+/** A running `kubeconfig-rotator sidecar` process, its output kept in a log file under `logDir`. */
+export class SidecarProcess extends CliProcess {
   readonly logFile: string;
-  readonly lines: LogLine[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  #stderr = '';
 
   constructor(configPath: string, options: { once?: boolean; env?: NodeJS.ProcessEnv; logDir: string }) {
-    this.logFile = join(options.logDir, `${uniqueName('sidecar')}.log`);
-    const args = [CLI, 'sidecar', '--config', configPath, ...(options.once === true ? ['--once'] : [])];
-    this.child = spawn(process.execPath, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const log = createWriteStream(this.logFile);
-    let partial = '';
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      log.write(chunk);
-      partial += chunk;
-      const complete = partial.split('\n');
-      partial = complete.pop() ?? '';
-      for (const line of complete) if (line.trim() !== '') this.lines.push(JSON.parse(line) as LogLine);
+    const logFile = join(options.logDir, `${uniqueName('sidecar')}.log`);
+    super(['sidecar', '--config', configPath, ...(options.once === true ? ['--once'] : [])], {
+      logFile,
+      label: 'sidecar',
+      ...(options.env === undefined ? {} : { env: options.env }),
     });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      log.write(chunk);
-      this.#stderr += chunk;
-    });
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        log.end();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  get stderr(): string {
-    return this.#stderr;
-  }
-
-  /** Resolves with the first log line (already seen or coming) that matches. */
-  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 30_000, from = 0): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.slice(from).find(match);
-      if (found !== undefined) return found;
-      if (this.child.exitCode !== null) throw new Error(`sidecar exited (${String(this.child.exitCode)}) before the expected log line; stderr: ${this.#stderr}`);
-      if (Date.now() > deadline) throw new Error(`no matching log line within ${String(timeoutMs)} ms; last lines:\n${this.lines.slice(-5).map((line) => JSON.stringify(line)).join('\n')}`);
-      await sleep(50);
-    }
-  }
-
-  count(match: (line: LogLine) => boolean): number {
-    return this.lines.filter(match).length;
-  }
-
-  /** The probe server's port, from the startup log line. */
-  async port(): Promise<number> {
-    const line = await this.waitForLog((entry) => entry.msg === 'serving /healthz, /readyz and /metrics');
-    return Number(String(line.address).split(':').pop());
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
+    this.logFile = logFile;
   }
 }
 
