@@ -21,6 +21,8 @@ export const KCM_CONTROLLERS = [
   // ServiceAccount admission needs each namespace's default ServiceAccount to exist before Pods are created.
   'serviceaccount',
   'root-ca-cert-publisher',
+  // Fills the aggregated ClusterRoles (view, edit, admin) that users bind identities to.
+  'clusterrole-aggregation',
 ];
 
 export interface ProcessRecord {
