@@ -74,7 +74,7 @@ export const targetFields = z.strictObject({
       .describe('The identity the target cluster will see.'),
     signerName: z.string().regex(SIGNER_NAME, 'must look like domain/name').default('kubernetes.io/kube-apiserver-client').describe('CSR signer.'),
     keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ecdsa-p256').describe('Key pair generated for each certificate.'),
-    expirationSeconds: z.number().int().min(600).default(3600).describe('Requested certificate lifetime (the signer may shorten it; >= 600).'),
+    expirationSeconds: z.number().int().min(600).default(3600).describe('Requested certificate lifetime; the signer may shorten it.'),
     rotation: rotationSchema.default({ minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 }),
     approvalTimeoutSeconds: z
       .number()
@@ -109,12 +109,12 @@ export const sidecarConfigSchema = z
       .describe('Kubeconfig for the source cluster (Secret sinks, Events); default: in-cluster.'),
     listen: z
       .strictObject({
-        host: z.string().default('0.0.0.0'),
-        port: z.number().int().min(0).max(65535).default(8080),
+        host: z.string().default('0.0.0.0').describe('Address to listen on.'),
+        port: z.number().int().min(0).max(65535).default(8080).describe('Port; 0 picks a free one (logged at start).'),
       })
       .default({ host: '0.0.0.0', port: 8080 })
       .describe('Address of /healthz, /readyz and /metrics.'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level; applies at once on reload.'),
     rereadIntervalSeconds: z
       .number()
       .int()

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CHART_SCHEMAS } from '../../scripts/chart-schemas.ts';
+import { CONFIGURATION_DOC, renderConfigurationDoc } from '../../scripts/generate-docs.ts';
 import { renderValuesSchema, valuesSchemaPath } from '../../scripts/generate-schemas.ts';
 
 describe('chart values schemas', () => {
@@ -20,5 +21,11 @@ describe('chart values schemas', () => {
     assert.ok('keyAlgorithm' in target.properties && 'rotation' in target.properties && 'expirationSeconds' in target.properties);
     assert.ok(!('bootstrapKubeconfig' in target.properties));
     assert.deepEqual(target.required.sort(), ['bootstrapSecret', 'identity', 'name', 'sinks']);
+  });
+});
+
+describe('configuration reference', () => {
+  it('docs/configuration.md is generated from the current schemas (npm run generate:docs)', () => {
+    assert.equal(readFileSync(CONFIGURATION_DOC, 'utf8'), renderConfigurationDoc());
   });
 });
