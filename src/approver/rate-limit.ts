@@ -1,7 +1,6 @@
 // Client-side rate limiting of API requests, as client-go does it: a token bucket refilled at `qps` holding at
 // most `burst` tokens. Each request reserves the next token, so waiters are served in order; requests beyond
 // `maxWaiting` are refused at once instead of piling up in memory (best-effort traffic such as Events).
-import { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../io/kube/leader-election.ts';
 
 export interface RateLimiter {
@@ -59,20 +58,4 @@ export function tokenBucket(options: TokenBucketOptions): RateLimiter {
       return waiting;
     },
   };
-}
-
-/**
- * A copy of `base` whose every request (API calls and watches alike) first waits for `limiter`, which is where
- * client-node asks for credentials before each request.
- */
-export function rateLimitedKubeConfig(base: KubeConfig, limiter: RateLimiter): KubeConfig {
-  class RateLimitedKubeConfig extends KubeConfig {
-    override async applySecurityAuthentication(context: Parameters<KubeConfig['applySecurityAuthentication']>[0]): Promise<void> {
-      await limiter.acquire();
-      await super.applySecurityAuthentication(context);
-    }
-  }
-  const limited = new RateLimitedKubeConfig();
-  limited.loadFromOptions({ clusters: base.clusters, users: base.users, contexts: base.contexts, currentContext: base.currentContext });
-  return limited;
 }

@@ -15,13 +15,14 @@ import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
 import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
-import { rateLimitedKubeConfig, tokenBucket } from './rate-limit.ts';
+import { approverKubeConfig } from './kube-client.ts';
+import { tokenBucket } from './rate-limit.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_CONFIG = 2;
 
 const COMPONENT = 'kubeconfig-rotator-approver';
-// Events are best effort: at most this many wait for their rate limit (client-go's event queue is as long).
+// At most this many Events wait for their rate limit (client-go's event queue is as long); more are dropped.
 const MAX_WAITING_EVENTS = 1000;
 
 export interface ApproverRunOptions {
@@ -59,18 +60,28 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   const metrics = approverMetrics(registry, () => controller.queueDepth);
   // Requests waiting for a token fail when this aborts: only once the Lease is released at shutdown.
   const limits = new AbortController();
-  const api = rateLimitedKubeConfig(base, tokenBucket({ qps: options.qps, burst: options.burst, signal: limits.signal }));
-  // Events have a bucket of their own, so a burst of them never delays a decision.
-  const eventLimiter = tokenBucket({
-    qps: options.qps,
-    burst: options.burst,
-    maxWaiting: MAX_WAITING_EVENTS,
-    signal: limits.signal,
-    onRefused: () => {
-      metrics.droppedEvents.inc();
-    },
-  });
-  const events = kubeEventRecorder({ kubeConfig: rateLimitedKubeConfig(base, eventLimiter), component: COMPONENT, instance: options.identity, logger });
+  // As kube-controller-manager gives its controllers, its informers and its leader election a client each, every
+  // kind of traffic has its own limiter: a burst of decisions never delays a Lease renewal or the watch, and
+  // renewals never take a decision's tokens. Events, best effort, wait at most MAX_WAITING_EVENTS deep.
+  const client = (maxWaiting?: number) =>
+    approverKubeConfig(
+      base,
+      tokenBucket({
+        qps: options.qps,
+        burst: options.burst,
+        signal: limits.signal,
+        ...(maxWaiting === undefined
+          ? {}
+          : {
+              maxWaiting,
+              onRefused: () => {
+                metrics.droppedEvents.inc();
+              },
+            }),
+      }),
+    );
+  const decisions = client();
+  const events = kubeEventRecorder({ kubeConfig: client(MAX_WAITING_EVENTS), component: COMPONENT, instance: options.identity, logger });
   const policy = watchPolicyFile({
     path: options.policyPath,
     initial,
@@ -86,8 +97,8 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   metrics.policyGeneration.set(policy.current.generation);
   const controller = new ApproverController({
     policy: () => policy.current,
-    writer: kubeDecisionWriter(api),
-    reviewer: kubeReviewer(api),
+    writer: kubeDecisionWriter(decisions),
+    reviewer: kubeReviewer(decisions),
     events,
     metrics,
     logger,
@@ -96,7 +107,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   });
   const { signerName } = initial.file;
   const informer = createInformer<V1CertificateSigningRequest, CsrRecord>({
-    source: csrSource(api, signerName),
+    source: csrSource(client(), signerName),
     describe: `CSRs of ${signerName}`,
     key: (csr) => csr.metadata?.name ?? '',
     version: (csr) => csr.metadata?.resourceVersion ?? '',
@@ -109,7 +120,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   });
   controller.attach(informer);
   const elector = createLeaderElector({
-    store: kubeLeaseStore(api, options.leaseNamespace, options.leaseName),
+    store: kubeLeaseStore(client(), options.leaseNamespace, options.leaseName),
     identity: options.identity,
     logger,
     onStartedLeading: () => {

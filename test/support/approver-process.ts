@@ -76,6 +76,10 @@ export interface ApproverProcessOptions {
   readonly leaseName: string;
   readonly identity?: string;
   readonly args?: readonly string[];
+  /** The entry point to run: the TypeScript sources by default, or a compiled dist/cli.js. */
+  readonly cli?: string;
+  /** Options for node itself. */
+  readonly nodeOptions?: readonly string[];
 }
 
 /** One `kubeconfig-rotator approver` process. */
@@ -90,7 +94,8 @@ export class ApproverProcess {
     this.identity = options.identity ?? uniqueName('approver');
     this.logFile = join(options.logDir, `${this.identity}.log`);
     const args = [
-      CLI,
+      ...(options.nodeOptions ?? []),
+      options.cli ?? CLI,
       'approver',
       '--policy', options.policy,
       '--kubeconfig', options.account.kubeconfig,

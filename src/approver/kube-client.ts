@@ -1,0 +1,61 @@
+// The approver's API client: client-node with a client-side rate limit, and with its connections reused.
+// client-node asks its KubeConfig for credentials before every request (watches included), which is where
+// the rate limit waits; it also builds a new connection pool for every request, so each one would pay a TCP
+// and TLS handshake: here one pool per TLS identity is kept and reused, and a new one is made when the CA or
+// the client certificate changes (files are re-read, as client-node does).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { RateLimiter } from './rate-limit.ts';
+
+type RequestContext = Parameters<KubeConfig['applySecurityAuthentication']>[0];
+type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+
+function contents(data: string | undefined, file: string | undefined): string {
+  if (data !== undefined) return data;
+  return file === undefined ? '' : readFileSync(file, 'latin1');
+}
+
+/** A digest of what a connection's TLS depends on; undefined when it cannot be known (exec credential plugins). */
+function tlsIdentity(kubeConfig: KubeConfig): string | undefined {
+  const cluster = kubeConfig.getCurrentCluster();
+  const user = kubeConfig.getCurrentUser();
+  if (user?.exec !== undefined) return undefined;
+  const hash = createHash('sha256');
+  for (const part of [
+    cluster?.server,
+    String(cluster?.skipTLSVerify),
+    cluster?.tlsServerName,
+    contents(cluster?.caData, cluster?.caFile),
+    contents(user?.certData, user?.certFile),
+    contents(user?.keyData, user?.keyFile),
+  ]) {
+    hash.update(part ?? '').update('\u0000');
+  }
+  return hash.digest('hex');
+}
+
+/** A copy of `base` whose requests wait for `limiter` and share connections. */
+export function approverKubeConfig(base: KubeConfig, limiter: RateLimiter): KubeConfig {
+  let pool: { identity: string; dispatcher: Dispatcher } | undefined;
+  class ApproverKubeConfig extends KubeConfig {
+    override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+      await limiter.acquire();
+      await super.applySecurityAuthentication(context);
+      const fresh = context.getDispatcher();
+      const identity = fresh === undefined ? undefined : tlsIdentity(this);
+      if (fresh === undefined || identity === undefined) return;
+      if (pool?.identity === identity) {
+        context.setDispatcher(pool.dispatcher);
+        fresh.close().catch(() => undefined);
+        return;
+      }
+      // A new CA or client certificate: new connections; the old pool closes once its requests are done.
+      pool?.dispatcher.close().catch(() => undefined);
+      pool = { identity, dispatcher: fresh };
+    }
+  }
+  const copy = new ApproverKubeConfig();
+  copy.loadFromOptions({ clusters: base.clusters, users: base.users, contexts: base.contexts, currentContext: base.currentContext });
+  return copy;
+}
