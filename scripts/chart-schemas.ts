@@ -3,6 +3,7 @@
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
 import { directorySinkSchema, secretSinkSchema, sidecarConfigSchema, targetFields } from '../src/core/config/sidecar.ts';
+import { policyFileSchema } from '../src/core/policy/schema.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -77,6 +78,56 @@ export const sidecarChartValues = z.strictObject({
   }),
 });
 
+// The policy's own fields (its schema has cross-field checks, so it is taken apart, not .pick()ed).
+const policyFields = policyFileSchema.shape.policies.element.shape;
+
+const source = z.strictObject({
+  name: z.string().regex(DNS_LABEL, 'must be a DNS label').max(48).describe('The source cluster, as given to `kubeconfig-rotator bootstrap --source-name`; also the policy\'s name.'),
+  identity: policyFields.identity,
+  renewal: policyFields.renewal,
+  maxExpirationSeconds: policyFields.maxExpirationSeconds,
+  dryRun: policyFields.dryRun,
+  subjectAccessReview: policyFields.subjectAccessReview,
+  bootstrap: policyFields.bootstrap.describe('Bootstrap identities besides the source\'s own group.'),
+  rbacSubjects: z.enum(['commonNames', 'organizations']).default('commonNames').describe('Bind RBAC to the identity\'s exact common names (users) or its organizations (groups).'),
+  clusterRoles: z.array(z.string().min(1)).default([]).describe('ClusterRoles bound to the identity in this cluster.'),
+  roleBindings: z
+    .array(z.strictObject({ namespace: z.string().regex(DNS_LABEL, 'must be a DNS label'), kind: z.enum(['ClusterRole', 'Role']).default('ClusterRole'), name: z.string().min(1) }))
+    .default([])
+    .describe('Namespaced roles bound to the identity.'),
+});
+
+export const approverChartValues = z.strictObject({
+  ...commonPodFields,
+  replicaCount: z.number().int().min(1),
+  signerName: policyFileSchema.shape.signerName,
+  denyUnmatched: policyFileSchema.shape.denyUnmatched,
+  sources: z.array(source).superRefine((sources, context) => {
+    const seen = new Set<string>();
+    sources.forEach((entry, index) => {
+      if (seen.has(entry.name)) context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the source "${entry.name}"` });
+      seen.add(entry.name);
+    });
+  }),
+  port: z.number().int().min(1).max(65535),
+  workers: z.number().int().min(1).max(100),
+  kubeApi: z.strictObject({ qps: z.number().min(0), burst: z.number().int().min(1) }),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  serviceAccount: z.strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap }),
+  rbac: z.strictObject({ create: z.boolean() }),
+  podDisruptionBudget: z.strictObject({ enabled: z.boolean(), minAvailable: z.union([z.number().int().min(0), z.string().regex(/^\d+%$/)]) }),
+  service: z.strictObject({ enabled: z.boolean(), port: z.number().int().min(1).max(65535) }),
+  serviceMonitor: z.strictObject({ enabled: z.boolean(), interval: z.string().regex(DURATION, 'must be a duration like 30s'), labels: stringMap }),
+  prometheusRule: z.strictObject({
+    enabled: z.boolean(),
+    labels: stringMap,
+    job: z.string(),
+    pendingFor: z.string().regex(DURATION, 'must be a duration like 15m'),
+    denialThreshold: z.number().int().min(0),
+  }),
+});
+
 export const CHART_SCHEMAS: Record<string, z.ZodType> = {
   'kubeconfig-rotator-sidecar': sidecarChartValues,
+  'kubeconfig-rotator-approver': approverChartValues,
 };

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
+import { approverRbac } from '../../src/approver/rbac.ts';
+import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
@@ -24,7 +26,7 @@ interface Manifest {
   [field: string]: unknown;
 }
 
-const CHARTS = ['kubeconfig-rotator-sidecar'];
+const CHARTS = ['kubeconfig-rotator-sidecar', 'kubeconfig-rotator-approver'];
 const chartDir = (chart: string) => join(REPO_ROOT, 'charts', chart);
 const examples = (chart: string) =>
   readdirSync(join(chartDir(chart), 'examples'))
@@ -155,5 +157,62 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     const accepted = await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'apply', '--dry-run=server', '-n', namespace, '-f', rendered]);
     assert.equal(accepted.code, 0, accepted.stderr);
     assert.match(accepted.stdout, /deployment\.apps\/example-agent created \(server dry run\)/);
+  });
+});
+
+describe('chart kubeconfig-rotator-approver values', () => {
+  const chart = chartDir('kubeconfig-rotator-approver');
+  const example = ['-f', join(chart, 'examples', 'admiralty.yaml')];
+
+  it('renders a policy file the approver itself accepts, one policy per source with its bootstrap group', async () => {
+    const manifests = await template(chart, example);
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
+    const parsed = parsePolicyFile(String((configMap?.data as Record<string, string>)['policy.yaml']));
+    assert.ok(parsed.ok, parsed.ok ? '' : JSON.stringify(parsed.problems));
+    assert.deepEqual(
+      parsed.value.policies.map((policy) => [policy.name, policy.bootstrap.groups, policy.identity.commonNames, policy.subjectAccessReview]),
+      [
+        ['west', ['system:bootstrappers:kubeconfig-rotator:west'], ['admiralty-source-west'], false],
+        ['north', ['system:bootstrappers:kubeconfig-rotator:north'], ['admiralty-source-north'], true],
+      ],
+    );
+  });
+
+  it('gives the approver exactly the RBAC the program declares it needs', async () => {
+    const manifests = await template(chart, example);
+    const expected = approverRbac({ name: 'x', signerName: 'kubernetes.io/kube-apiserver-client', namespace: 'kcr', serviceAccount: 'x' });
+    const clusterRole = manifests.find((manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === 'rel-kubeconfig-rotator-approver');
+    assert.deepEqual(clusterRole?.rules, expected.clusterRole.rules);
+    const roles = manifests.filter((manifest) => manifest.kind === 'Role').map((role) => [role.metadata.namespace, role.rules]);
+    assert.deepEqual(roles, [
+      [expected.events.role.metadata.namespace, expected.events.role.rules],
+      [expected.lease.role.metadata.namespace, expected.lease.role.rules],
+    ]);
+  });
+
+  it('grants each source\'s bootstrap group CSR requests only, and its identity renewal and the chosen roles', async () => {
+    const manifests = await template(chart, example);
+    const bindings = manifests
+      .filter((manifest) => (manifest.kind === 'ClusterRoleBinding' || manifest.kind === 'RoleBinding') && (manifest.metadata as { labels?: Record<string, string> }).labels?.['kubeconfig-rotator.io/source'] === 'west')
+      .map((binding) => [binding.kind, binding.metadata.namespace ?? '', (binding.roleRef as { name: string }).name, (binding.subjects as { kind: string; name: string }[]).map((subject) => `${subject.kind}:${subject.name}`)]);
+    assert.deepEqual(bindings, [
+      ['ClusterRoleBinding', '', 'rel-kubeconfig-rotator-approver-csr-requester', ['Group:system:bootstrappers:kubeconfig-rotator:west']],
+      ['ClusterRoleBinding', '', 'rel-kubeconfig-rotator-approver-csr-requester', ['User:admiralty-source-west']],
+      ['ClusterRoleBinding', '', 'view', ['User:admiralty-source-west']],
+      ['RoleBinding', 'team-a', 'edit', ['User:admiralty-source-west']],
+    ]);
+    const requester = manifests.find((manifest) => manifest.metadata.name === 'rel-kubeconfig-rotator-approver-csr-requester');
+    assert.deepEqual(requester?.rules, [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }]);
+  });
+
+  it('refuses bad values with clear messages: schema errors, and system: identities at render time', async () => {
+    const bad = await run(helm, ['template', 'rel', chart, '--set', 'replicaCount=0', '--set', 'sources[0].name=West', '--set', 'sources[0].identity.commonNames[0]=a', '--set', 'workers=1000']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /at '\/replicaCount': minimum: got 0, want 1/);
+    assert.match(bad.stderr, /at '\/sources\/0\/name': 'West' does not match pattern/);
+    assert.match(bad.stderr, /at '\/workers': maximum: got 1,000, want 100/);
+    const system = await run(helm, ['template', 'rel', chart, '--set', 'sources[0].name=west', '--set', 'sources[0].identity.commonNames[0]=a', '--set', 'sources[0].identity.organizations[0]=system:masters']);
+    assert.notEqual(system.code, 0);
+    assert.match(system.stderr, /sources\[0\]\.identity\.organizations: "system:masters" starts with "system:": system identities are never approved/);
   });
 });
