@@ -7,11 +7,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
-import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import { DEFAULT_TIMING } from '../../src/io/kube/leader-election.ts';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
-import { approverAccount, ApproverProcess, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import { agentRequest, approverAccount, ApproverProcess, createCsr, deleteRunCsrs, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
 import { mountConfigMap } from '../support/approver-configmap.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
@@ -24,21 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), 'kcr-failover-'));
 // A candidate retries every retryPeriod x [1, 2.2); it measures the lease from when it saw the last renewal.
 const TAKEOVER_BOUND_MS = DEFAULT_TIMING.leaseDurationMs + DEFAULT_TIMING.retryPeriodMs * 2.2 + 1_000;
 
-async function createCsr(as: KubeConfig): Promise<string> {
-  const name = uniqueName(run);
-  await as.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
-    body: {
-      metadata: { name, labels: { 'kubeconfig-rotator.test/run': run } },
-      spec: {
-        request: Buffer.from(buildCertificationRequest({ commonName: `${run}-agent`, organizations: [] }, generateKeyPair('ecdsa-p256'))).toString('base64'),
-        signerName: 'kubernetes.io/kube-apiserver-client',
-        usages: ['digital signature', 'client auth'],
-        expirationSeconds: 3600,
-      },
-    },
-  });
-  return name;
-}
+const createAgentCsr = (as: KubeConfig) => createCsr(as, run, { pem: agentRequest(`${run}-agent`) });
 
 async function approvals(name: string): Promise<number> {
   const csr = await certificates.readCertificateSigningRequest({ name });
@@ -68,8 +52,7 @@ describe('two approver replicas on one Lease', () => {
   after(async () => {
     await Promise.all(replicas.map((replica) => replica.stop()));
     await account.delete();
-    const list = await certificates.listCertificateSigningRequest({ labelSelector: `kubeconfig-rotator.test/run=${run}` });
-    for (const csr of list.items) await certificates.deleteCertificateSigningRequest({ name: csr.metadata?.name ?? '' });
+    await deleteRunCsrs(admin, run);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -82,7 +65,7 @@ describe('two approver replicas on one Lease', () => {
 
   it('exactly one replica leads and decides; both are ready', async () => {
     const { leader, follower } = await leaderAndFollower();
-    const names = await eventually(() => Promise.all(Array.from({ length: 5 }, () => createCsr(asBootstrap))));
+    const names = await eventually(() => Promise.all(Array.from({ length: 5 }, () => createAgentCsr(asBootstrap))));
     for (const name of names) assert.equal((await waitForDecision(admin, name)).type, 'Approved');
     assert.deepEqual(names.map((name) => [leader.decisionsWritten(name), follower.decisionsWritten(name)]), names.map(() => [1, 0]));
     for (const replica of replicas) assert.equal((await replica.get('/readyz')).status, 200);
@@ -99,7 +82,7 @@ describe('two approver replicas on one Lease', () => {
     const created: string[] = [];
     let tookOver: number | undefined;
     while (tookOver === undefined || Date.now() < tookOver + 2_000) {
-      created.push(await createCsr(asBootstrap));
+      created.push(await createAgentCsr(asBootstrap));
       const line = follower.lines.find((entry) => entry.msg === 'started leading');
       if (line !== undefined) tookOver ??= Date.parse(line.time);
       assert.ok(Date.now() - killedAt < 60_000, 'no takeover within a minute');

@@ -4,18 +4,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CertificatesV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
-import { generateKeyPair } from '../../src/core/pki/keys.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
-import { approverAccount, ApproverProcess, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import { agentRequest, approverAccount, ApproverProcess, createCsr, deleteRunCsrs, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
 import { mountConfigMap, updateConfigMap } from '../support/approver-configmap.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
 
 const target = testCluster('target');
 const admin = target.admin();
-const certificates = admin.makeApiClient(CertificatesV1Api);
 const run = uniqueName('kcr-reload');
 const dir = mkdtempSync(join(tmpdir(), 'kcr-reload-'));
 const endpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
@@ -23,21 +20,7 @@ const endpoint = { server: target.state.server, caPem: readFileSync(target.state
 const policyFor = (tokens: readonly TestBootstrapToken[]) =>
   `policies:\n${tokens.map((token, index) => `  - name: source-${String(index)}\n    bootstrap: { groups: ['${token.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`).join('')}`;
 
-async function createCsr(as: KubeConfig): Promise<string> {
-  const name = uniqueName(run);
-  await as.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
-    body: {
-      metadata: { name, labels: { 'kubeconfig-rotator.test/run': run } },
-      spec: {
-        request: Buffer.from(buildCertificationRequest({ commonName: `${run}-agent`, organizations: [] }, generateKeyPair('ecdsa-p256'))).toString('base64'),
-        signerName: 'kubernetes.io/kube-apiserver-client',
-        usages: ['digital signature', 'client auth'],
-        expirationSeconds: 3600,
-      },
-    },
-  });
-  return name;
-}
+const createAgentCsr = (as: KubeConfig) => createCsr(as, run, { pem: agentRequest(`${run}-agent`) });
 
 describe('policy hot reload in a running approver', () => {
   let account: ApproverAccount;
@@ -57,13 +40,12 @@ describe('policy hot reload in a running approver', () => {
   after(async () => {
     await approver.stop();
     await account.delete();
-    const list = await certificates.listCertificateSigningRequest({ labelSelector: `kubeconfig-rotator.test/run=${run}` });
-    for (const csr of list.items) await certificates.deleteCertificateSigningRequest({ name: csr.metadata?.name ?? '' });
+    await deleteRunCsrs(admin, run);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('a valid change takes effect without a restart: a CSR left pending is approved under the new policy', async () => {
-    const pending = await eventually(() => createCsr(kubeConfigFor(endpoint, { token: second.value })));
+    const pending = await eventually(() => createAgentCsr(kubeConfigFor(endpoint, { token: second.value })));
     await approver.waitForLog((line) => line.msg === 'no policy applies; left pending' && line.csr === pending);
     updateConfigMap(policyDir, { 'policy.yaml': policyFor([first, second]) });
     const decision = await waitForDecision(admin, pending);
@@ -80,7 +62,7 @@ describe('policy hot reload in a running approver', () => {
     assert.equal(await approver.metric('policy_reload_errors_total'), 1);
     assert.equal(await approver.metric('policy_generation'), 2);
     for (const token of [first, second]) {
-      const name = await createCsr(kubeConfigFor(endpoint, { token: token.value }));
+      const name = await createAgentCsr(kubeConfigFor(endpoint, { token: token.value }));
       assert.equal((await waitForDecision(admin, name)).type, 'Approved');
     }
   });

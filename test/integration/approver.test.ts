@@ -15,7 +15,6 @@ import {
   CoreV1Api,
   RbacAuthorizationV1Api,
   type KubeConfig,
-  type V1CertificateSigningRequest,
 } from '@kubernetes/client-node';
 import { parseCertificationRequest } from '../../src/core/pki/csr-parse.ts';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
@@ -23,7 +22,7 @@ import { clientUsagesFor, generateKeyPair, type KeyPair } from '../../src/core/p
 import { evaluate } from '../../src/core/policy/evaluate.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { kubeConfigFor, type ClusterEndpoint } from '../../src/io/kube/kubeconfig.ts';
-import { approverAccount, ApproverProcess, decisionOf, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import { approverAccount, ApproverProcess, createCsr, decisionOf, deleteRunCsrs, waitForDecision, type ApproverAccount, type CsrInput } from '../support/approver-process.ts';
 import { mountConfigMap } from '../support/approver-configmap.ts';
 import { testCluster } from '../support/clusters.ts';
 import { ATTRIBUTE, EXTENSION, anyExtensionValue, keyPair, requestPem, subject, type RequestShape } from '../support/hostile-csr.ts';
@@ -36,33 +35,10 @@ const endpoint: ClusterEndpoint = { server: target.state.server, caPem: readFile
 const SIGNER = 'kubernetes.io/kube-apiserver-client';
 const run = uniqueName('kcr-it');
 const TEAM = `${run}-team`;
-const LABELS = { 'kubeconfig-rotator.test/run': run };
 const dir = mkdtempSync(join(tmpdir(), 'kcr-approver-it-'));
 const certificates = admin.makeApiClient(CertificatesV1Api);
 
-interface CsrInput {
-  readonly pem: string;
-  readonly usages?: readonly string[];
-  /** null: no expirationSeconds at all. */
-  readonly expirationSeconds?: number | null;
-  readonly signerName?: string;
-}
-
-async function createCsr(as: KubeConfig, input: CsrInput): Promise<string> {
-  const name = uniqueName(run);
-  await as.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
-    body: {
-      metadata: { name, labels: LABELS },
-      spec: {
-        request: Buffer.from(input.pem).toString('base64'),
-        signerName: input.signerName ?? SIGNER,
-        usages: [...(input.usages ?? ['digital signature', 'client auth'])],
-        ...(input.expirationSeconds === null ? {} : { expirationSeconds: input.expirationSeconds ?? 3600 }),
-      },
-    },
-  });
-  return name;
-}
+const create = (as: KubeConfig, input: CsrInput) => createCsr(as, run, input);
 
 function ourPem(commonName: string, keys: KeyPair, organizations: readonly string[] = [TEAM]): string {
   return buildCertificationRequest({ commonName, organizations }, keys);
@@ -70,10 +46,6 @@ function ourPem(commonName: string, keys: KeyPair, organizations: readonly strin
 
 function asCertificate(certificatePem: string, keys: KeyPair): KubeConfig {
   return kubeConfigFor(endpoint, { certPem: certificatePem, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
-}
-
-async function listRun(): Promise<V1CertificateSigningRequest[]> {
-  return (await certificates.listCertificateSigningRequest({ labelSelector: `kubeconfig-rotator.test/run=${run}` })).items;
 }
 
 async function eventsFor(csr: string) {
@@ -111,14 +83,14 @@ describe('the approver, as a process with only its own RBAC, against the target 
     await approver.stop();
     await account.delete();
     await admin.makeApiClient(RbacAuthorizationV1Api).deleteClusterRoleBinding({ name: `${run}-renewal` });
-    for (const csr of await listRun()) await certificates.deleteCertificateSigningRequest({ name: csr.metadata?.name ?? '' });
+    await deleteRunCsrs(admin, run);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('approves a bootstrap CSR within policy; it is issued, and the identity can do what its RBAC allows and nothing more', async () => {
     const keys = generateKeyPair('ecdsa-p256');
     const commonName = `${run}-agent`;
-    const name = await eventually(() => createCsr(asBootstrap, { pem: ourPem(commonName, keys), usages: clientUsagesFor('ecdsa-p256') }));
+    const name = await eventually(() => create(asBootstrap, { pem: ourPem(commonName, keys), usages: clientUsagesFor('ecdsa-p256') }));
     const certificate = await waitForCertificate(admin, name);
     assert.deepEqual(decisionOf(certificate), {
       type: 'Approved',
@@ -159,7 +131,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
     const keys = generateKeyPair('rsa-2048');
     const as = issued.kubeConfig;
     const { commonName } = issued;
-    const name = await eventually(() => createCsr(as, { pem: ourPem(commonName, keys), usages: clientUsagesFor('rsa-2048') }));
+    const name = await eventually(() => create(as, { pem: ourPem(commonName, keys), usages: clientUsagesFor('rsa-2048') }));
     const certificate = await waitForCertificate(admin, name);
     assert.match(decisionOf(certificate)?.message ?? '', /^policy cluster-a allows a renewal for /);
     const review = await asCertificate(certificate.certificatePem, keys).makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
@@ -224,7 +196,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
     it('every request the apiserver accepts is denied with its failing checks named', async () => {
       assert.ok(issued !== undefined, 'renewal cases need the identity issued by the first test');
       const renewing = issued.kubeConfig;
-      const names = await Promise.all(createdCases.map((entry) => createCsr(entry.renewal === true ? renewing : asBootstrap, inputOf(entry))));
+      const names = await Promise.all(createdCases.map((entry) => create(entry.renewal === true ? renewing : asBootstrap, inputOf(entry))));
       const decisions = await Promise.all(names.map((name) => waitForDecision(admin, name)));
       createdCases.forEach((entry, index) => {
         const decision = decisions[index];
@@ -241,7 +213,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
       assert.ok(parsed.ok);
       for (const entry of refusedCases) {
         const input = inputOf(entry);
-        await assert.rejects(createCsr(asBootstrap, input), (error: Error) => statusCode(error) === entry.status && entry.apiserver.test(error.message), entry.name);
+        await assert.rejects(create(asBootstrap, input), (error: Error) => statusCode(error) === entry.status && entry.apiserver.test(error.message), entry.name);
         const decision = evaluate(
           {
             signerName: SIGNER,
@@ -260,10 +232,10 @@ describe('the approver, as a process with only its own RBAC, against the target 
 
   it('a requester no policy names is left pending, with an Unprocessed event; another signer is not touched at all', async () => {
     const asStranger = kubeConfigFor(endpoint, { token: stranger.value });
-    const otherSigner = await eventually(() => createCsr(asBootstrap, { pem: ourPem(`${run}-other`, generateKeyPair('ecdsa-p256')), signerName: `kubeconfig-rotator.test/${run}` }));
-    const unmatched = await eventually(() => createCsr(asStranger, { pem: ourPem(`${run}-stranger`, generateKeyPair('ecdsa-p256')) }));
+    const otherSigner = await eventually(() => create(asBootstrap, { pem: ourPem(`${run}-other`, generateKeyPair('ecdsa-p256')), signerName: `kubeconfig-rotator.test/${run}` }));
+    const unmatched = await eventually(() => create(asStranger, { pem: ourPem(`${run}-stranger`, generateKeyPair('ecdsa-p256')) }));
     await approver.waitForLog((line) => line.msg === 'no policy applies; left pending' && line.csr === unmatched);
-    const control = await createCsr(asBootstrap, { pem: ourPem(`${run}-control`, generateKeyPair('ecdsa-p256')) });
+    const control = await create(asBootstrap, { pem: ourPem(`${run}-control`, generateKeyPair('ecdsa-p256')) });
     await waitForDecision(admin, control);
     for (const name of [unmatched, otherSigner]) {
       assert.deepEqual((await certificates.readCertificateSigningRequest({ name })).status?.conditions ?? [], [], `${name} is still pending`);
@@ -278,7 +250,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
   });
 
   it('records Events on decisions, counts them in metrics and answers its probes', async () => {
-    const name = await createCsr(asBootstrap, { pem: ourPem('cluster-b-agent', generateKeyPair('ecdsa-p256')) });
+    const name = await create(asBootstrap, { pem: ourPem('cluster-b-agent', generateKeyPair('ecdsa-p256')) });
     await waitForDecision(admin, name);
     await eventually(async () => {
       assert.deepEqual(await eventsFor(name), [{ type: 'Warning', reason: 'Denied', message: 'denied: failed identity.commonName', component: 'kubeconfig-rotator-approver' }]);
@@ -300,7 +272,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
   it('its credential holds exactly the approver RBAC: no approving for another signer, no Secrets, no Pods', async () => {
     const asApprover = kubeConfigFor(endpoint, { token: account.token });
     const api = asApprover.makeApiClient(CertificatesV1Api);
-    const name = await createCsr(admin, { pem: ourPem(`${run}-foreign`, generateKeyPair('ecdsa-p256')), signerName: `kubeconfig-rotator.test/${run}-foreign` });
+    const name = await create(admin, { pem: ourPem(`${run}-foreign`, generateKeyPair('ecdsa-p256')), signerName: `kubeconfig-rotator.test/${run}-foreign` });
     const csr = await api.readCertificateSigningRequest({ name });
     await assert.rejects(
       api.replaceCertificateSigningRequestApproval({ name, body: { ...csr, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'test' }] } } }),
@@ -375,9 +347,9 @@ policies:
     it('approves when the review allows, denies naming the review when it refuses, and denies requesters no policy names', async () => {
       assert.ok(own !== undefined);
       const pem = () => ourPem(`${run}-agent`, generateKeyPair('ecdsa-p256'), []);
-      const allowed = await eventually(() => createCsr(asBootstrap, { pem: pem(), signerName: signer }));
-      const refused = await eventually(() => createCsr(kubeConfigFor(endpoint, { token: own?.refused.value ?? '' }), { pem: pem(), signerName: signer }));
-      const unmatched = await eventually(() => createCsr(kubeConfigFor(endpoint, { token: stranger.value }), { pem: pem(), signerName: signer }));
+      const allowed = await eventually(() => create(asBootstrap, { pem: pem(), signerName: signer }));
+      const refused = await eventually(() => create(kubeConfigFor(endpoint, { token: own?.refused.value ?? '' }), { pem: pem(), signerName: signer }));
+      const unmatched = await eventually(() => create(kubeConfigFor(endpoint, { token: stranger.value }), { pem: pem(), signerName: signer }));
       assert.deepEqual(await waitForDecision(admin, allowed), {
         type: 'Approved',
         reason: 'PolicyApproved',

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { approverRbac } from '../../src/approver/rbac.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
+import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import { ensureControlPlane } from '../../src/testbed/binaries.ts';
 import type { TestCluster } from './clusters.ts';
 import { uniqueName } from './kube.ts';
@@ -178,4 +180,40 @@ export async function waitForDecision(admin: KubeConfig, name: string, timeoutMs
 export function decisionOf(csr: V1CertificateSigningRequest): { type: string; reason: string; message: string } | undefined {
   const found = csr.status?.conditions?.find((entry) => entry.type === 'Approved' || entry.type === 'Denied');
   return found === undefined ? undefined : { type: found.type, reason: found.reason ?? '', message: found.message ?? '' };
+}
+
+export interface CsrInput {
+  readonly pem: string;
+  readonly usages?: readonly string[];
+  /** null: no expirationSeconds at all. */
+  readonly expirationSeconds?: number | null;
+  readonly signerName?: string;
+}
+
+const RUN_LABEL = 'kubeconfig-rotator.test/run';
+
+/** Creates a CSR named and labelled after the test run `run` (see deleteRunCsrs); returns its name. */
+export async function createCsr(as: KubeConfig, run: string, input: CsrInput): Promise<string> {
+  const name = uniqueName(run);
+  await as.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
+    body: {
+      metadata: { name, labels: { [RUN_LABEL]: run } },
+      spec: {
+        request: Buffer.from(input.pem).toString('base64'),
+        signerName: input.signerName ?? 'kubernetes.io/kube-apiserver-client',
+        usages: [...(input.usages ?? ['digital signature', 'client auth'])],
+        ...(input.expirationSeconds === null ? {} : { expirationSeconds: input.expirationSeconds ?? 3600 }),
+      },
+    },
+  });
+  return name;
+}
+
+/** A request for `commonName` with a fresh ECDSA P-256 key. */
+export function agentRequest(commonName: string, organizations: readonly string[] = []): string {
+  return buildCertificationRequest({ commonName, organizations }, generateKeyPair('ecdsa-p256'));
+}
+
+export async function deleteRunCsrs(admin: KubeConfig, run: string): Promise<void> {
+  await admin.makeApiClient(CertificatesV1Api).deleteCollectionCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` });
 }

@@ -1,0 +1,369 @@
+// Approver benchmarks on the real control plane (`npm run bench:approver`), against kube-controller-manager's
+// csrapproving controller approving kubelet-client CSRs in the same cluster and the same run. Prints figures
+// and ratios (ours / reference), never asserts on time:
+//   1. decision latency, CSR created -> Approved condition seen by a watch, p50 and p99;
+//   2. a burst of 1,000 CSRs created at once: time until every one is approved;
+//   3. approver RSS with 10,000 CSRs in its cache, beside kube-controller-manager's RSS holding the same.
+// Under the same client rate limit (20 requests/s, burst 30: kube-controller-manager by its defaults, ours by
+// its flags), ours runs a policy with a SubjectAccessReview (the same API work per CSR as the reference: one
+// review, one approval update) and one without (one update per CSR).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertificatesV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { buildCertificationRequest } from '../src/core/pki/csr.ts';
+import { generateKeyPair } from '../src/core/pki/keys.ts';
+import { createInformer, kubeListWatchSource } from '../src/io/kube/informer.ts';
+import { kubeConfigFor } from '../src/io/kube/kubeconfig.ts';
+import { createLogger } from '../src/io/log.ts';
+import { CSR_PATH } from '../src/approver/kube.ts';
+import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/support/approver-process.ts';
+import { mountConfigMap } from '../test/support/approver-configmap.ts';
+import { testCluster } from '../test/support/clusters.ts';
+import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
+import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
+
+const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
+const BURST_CSRS = Number(process.env.KCR_BENCH_BURST_CSRS ?? 1000);
+const CACHE_CSRS = Number(process.env.KCR_BENCH_CACHE_CSRS ?? 10_000);
+const QPS = 20;
+const BURST = 30;
+const NODE_CLIENT_ROLE = 'system:certificates.k8s.io:certificatesigningrequests:nodeclient';
+const RUN_LABEL = 'kubeconfig-rotator.bench/run';
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const quantile = (values: readonly number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? Number.NaN;
+const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
+const ratio = (ours: number, reference: number) => (ours / reference).toFixed(2);
+
+const REPO = new URL('../', import.meta.url).pathname;
+// The approver runs as in its container image: compiled JavaScript (no type stripping at run time).
+const COMPILED = join(REPO, '.cache', 'bench-approver-dist');
+
+const target = testCluster('target');
+const admin = target.admin();
+const certificates = admin.makeApiClient(CertificatesV1Api);
+const endpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
+const run = uniqueName('kcr-bench');
+
+/** One side of the comparison: who requests, for which signer, with which subject. */
+interface Side {
+  readonly name: string;
+  readonly requester: KubeConfig;
+  readonly signerName: string;
+  readonly subject: () => { commonName: string; organizations: string[] };
+}
+
+/** Watches this run's CSRs and records when each is first seen approved. */
+function approvalClock() {
+  const approvedAt = new Map<string, number>();
+  const waiters = new Set<() => void>();
+  const api = admin.makeApiClient(CertificatesV1Api);
+  const informer = createInformer<V1CertificateSigningRequest, boolean>({
+    source: kubeListWatchSource({
+      kubeConfig: admin,
+      path: CSR_PATH,
+      list: (options) => api.listCertificateSigningRequest({ ...options, labelSelector: `${RUN_LABEL}=${run}` }),
+    }),
+    describe: 'benchmark CSRs',
+    key: (csr) => csr.metadata?.name ?? '',
+    version: (csr) => csr.metadata?.resourceVersion ?? '',
+    transform: (csr) => (csr.status?.conditions ?? []).some((condition) => condition.type === 'Approved'),
+    handlers: {
+      upsert: (key, approved) => {
+        if (!approved || approvedAt.has(key)) return;
+        approvedAt.set(key, performance.now());
+        for (const wake of waiters) wake();
+      },
+      remove: () => undefined,
+    },
+    logger: createLogger({ name: 'bench', level: 'warn' }),
+  });
+  informer.start();
+  return {
+    approvedAt,
+    async until(names: readonly string[]): Promise<number> {
+      while (!names.every((name) => approvedAt.has(name))) {
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            waiters.delete(wake);
+            resolve();
+          };
+          waiters.add(wake);
+          setTimeout(wake, 1_000);
+        });
+      }
+      return Math.max(...names.map((name) => approvedAt.get(name) ?? Number.NaN));
+    },
+    stop: () => informer.stop(),
+  };
+}
+type ApprovalClock = ReturnType<typeof approvalClock>;
+
+/** Creates one CSR; resolves with its name and the moment the apiserver answered. */
+async function createCsr(side: Side): Promise<{ name: string; createdAt: number }> {
+  const name = uniqueName(run);
+  const request = buildCertificationRequest(side.subject(), generateKeyPair('ecdsa-p256'));
+  await side.requester.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
+    body: {
+      metadata: { name, labels: { [RUN_LABEL]: run } },
+      spec: { request: Buffer.from(request).toString('base64'), signerName: side.signerName, usages: ['digital signature', 'client auth'], expirationSeconds: 3600 },
+    },
+  });
+  return { name, createdAt: performance.now() };
+}
+
+/** Decision latency of each side, one CSR at a time, the sides taking turns so that all see the same load. */
+async function latencies(sides: readonly Side[], clock: ApprovalClock): Promise<number[][]> {
+  // Five unmeasured CSRs per side first: the requester's RBAC reaches the authorizer, connections warm up.
+  for (const side of sides) {
+    await clock.until([(await eventually(() => createCsr(side))).name]);
+    for (let i = 0; i < 4; i++) await clock.until([(await createCsr(side)).name]);
+  }
+  const samples = sides.map((): number[] => []);
+  for (let i = 0; i < LATENCY_CSRS; i++) {
+    for (const [index, side] of sides.entries()) {
+      const { name, createdAt } = await createCsr(side);
+      samples[index]?.push((await clock.until([name])) - createdAt);
+      await sleep(50);
+    }
+  }
+  return samples;
+}
+
+async function burst(side: Side, clock: ApprovalClock): Promise<{ createMs: number; approveMs: number }> {
+  const started = performance.now();
+  const names: string[] = [];
+  const queue = Array.from({ length: BURST_CSRS }, (_, i) => i);
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (queue.shift() !== undefined) names.push((await createCsr(side)).name);
+    }),
+  );
+  const created = performance.now();
+  const done = await clock.until(names);
+  return { createMs: created - started, approveMs: done - started };
+}
+
+async function deleteRunCsrs(): Promise<void> {
+  await certificates.deleteCollectionCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` });
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
+}
+
+/** The reference: kubelet-client CSRs from a bootstrap token that may request node client certificates. */
+async function referenceSide(): Promise<Side> {
+  const bootstrap = await createBootstrapToken(admin, { extraClusterRoles: [NODE_CLIENT_ROLE] });
+  return {
+    name: 'kube-controller-manager csrapproving (kubelet client)',
+    requester: kubeConfigFor(endpoint, { token: bootstrap.value }),
+    signerName: 'kubernetes.io/kube-apiserver-client-kubelet',
+    subject: () => ({ commonName: `system:node:${uniqueName('bench-node')}`, organizations: ['system:nodes'] }),
+  };
+}
+
+/**
+ * Ours, as a process with its ServiceAccount's RBAC, deciding for two bootstrap groups: one under a policy
+ * that asks a SubjectAccessReview as the reference does, one under a policy that does not (our default).
+ */
+async function ourSides(dir: string): Promise<{ reviewed: Side; plain: Side; approver: ApproverProcess; account: ApproverAccount }> {
+  const [reviewed, plain] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
+  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+  await rbac.createClusterRole({
+    body: { metadata: { name: run }, rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/kubeconfig-rotator'], verbs: ['create'] }] },
+  });
+  await rbac.createClusterRoleBinding({
+    body: { metadata: { name: run }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: run }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: reviewed.group }] },
+  });
+  const account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
+  const policy =
+    mountConfigMap(join(dir, 'policy'), {
+      'policy.yaml': [
+        'policies:',
+        '  - name: reviewed',
+        `    bootstrap: { groups: ['${reviewed.group}'] }`,
+        `    identity: { commonNames: ['${run}-*'] }`,
+        '    subjectAccessReview: true',
+        '  - name: plain',
+        `    bootstrap: { groups: ['${plain.group}'] }`,
+        `    identity: { commonNames: ['${run}-*'] }`,
+        '',
+      ].join('\n'),
+    })['policy.yaml'] ?? '';
+  const approver = new ApproverProcess({
+    account,
+    policy,
+    logDir: dir,
+    leaseName: run,
+    cli: join(COMPILED, 'cli.js'),
+    args: ['--kube-api-qps', String(QPS), '--kube-api-burst', String(BURST), '--workers', '5', '--log-level', 'info'],
+  });
+  await approver.waitForLog((line) => line.msg === 'started leading');
+  const side = (name: string, token: TestBootstrapToken): Side => ({
+    name,
+    requester: kubeConfigFor(endpoint, { token: token.value }),
+    signerName: 'kubernetes.io/kube-apiserver-client',
+    subject: () => ({ commonName: `${run}-${uniqueName('agent')}`, organizations: [] }),
+  });
+  return {
+    reviewed: side('kubeconfig-rotator approver, policy with SubjectAccessReview', reviewed),
+    plain: side('kubeconfig-rotator approver, policy without review (1 request per CSR)', plain),
+    approver,
+    account,
+  };
+}
+
+/** The median RSS over five seconds. */
+async function settledRss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    samples.push(rssMiB(pid));
+    await sleep(500);
+  }
+  return quantile(samples, 0.5);
+}
+
+/** Approves or denies every CSR of this run that is still pending, as the admin, as fast as the apiserver goes. */
+async function denyAllPending(): Promise<void> {
+  const pending = (await certificates.listCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` })).items.filter((csr) => (csr.status?.conditions ?? []).length === 0);
+  await Promise.all(
+    Array.from({ length: 50 }, async () => {
+      for (let csr = pending.shift(); csr !== undefined; csr = pending.shift()) {
+        await certificates.replaceCertificateSigningRequestApproval({
+          name: csr.metadata?.name ?? '',
+          body: { ...csr, status: { conditions: [{ type: 'Denied', status: 'True', reason: 'Benchmark', message: 'decided before the approver started' }] } },
+        });
+      }
+    }),
+  );
+}
+
+async function benchCache(dir: string): Promise<void> {
+  out(`## RSS with ${String(CACHE_CSRS)} CSRs of the approver's signer in its cache`);
+  const signerName = `kubeconfig-rotator.bench/${run}`;
+  const account = await approverAccount(target, signerName, dir);
+  // No policy applies to these CSRs, so pending ones stay pending: the worst case, whole objects are kept.
+  const policy = mountConfigMap(join(dir, 'cache-policy'), { 'policy.yaml': `signerName: ${signerName}\npolicies: []\n` })['policy.yaml'] ?? '';
+  const kcm = target.state.processes['kube-controller-manager']?.pid ?? 0;
+  const variants = [
+    { label: 'Node defaults', nodeOptions: [] },
+    { label: 'node --optimize-for-size', nodeOptions: ['--optimize-for-size'] },
+  ];
+  const start = (nodeOptions: readonly string[]) =>
+    new ApproverProcess({ account, policy, logDir: dir, leaseName: uniqueName(run), cli: join(COMPILED, 'cli.js'), nodeOptions });
+  /** Each variant started afresh, so its cache is filled by a paged list as after any restart or failover. */
+  const measure = async (expected: number, settleMs: number) => {
+    const results: { label: string; rss: number }[] = [];
+    for (const variant of variants) {
+      const approver = start(variant.nodeOptions);
+      try {
+        await eventually(async () => {
+          const ready = await approver.get('/readyz');
+          if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
+        }, 300_000, 1_000);
+        await sleep(settleMs);
+        results.push({ label: variant.label, rss: await settledRss(approver.child.pid ?? 0) });
+      } finally {
+        await approver.stop();
+      }
+    }
+    return results;
+  };
+  // What Node costs with the Kubernetes client library loaded and nothing else: the floor of any approver in Node.
+  const floor = spawn(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"], { cwd: REPO, stdio: 'ignore' });
+  try {
+    const [idle, kcmBefore, library] = [await measure(0, 10_000), await settledRss(kcm), await settledRss(floor.pid ?? 0)];
+    const side: Side = { name: 'cache', requester: admin, signerName, subject: () => ({ commonName: `${run}-cached`, organizations: [] }) };
+    const todo = Array.from({ length: CACHE_CSRS }, (_, i) => i);
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (todo.shift() !== undefined) await createCsr(side);
+      }),
+    );
+    // Long enough for the Unprocessed events (1,000 wait at most, at 20/s) to drain.
+    const pending = await measure(CACHE_CSRS, 60_000);
+    const kcmPending = await settledRss(kcm);
+    await denyAllPending();
+    const decided = await measure(CACHE_CSRS, 10_000);
+    const kcmDecided = await settledRss(kcm);
+    const perCsr = (after: number, before: number) => `${(((after - before) * 1024) / CACHE_CSRS).toFixed(2)} KiB per CSR`;
+    out(`Node with @kubernetes/client-node loaded and nothing else (the floor of a Node approver): ${library.toFixed(1)} MiB`);
+    out(`kube-controller-manager (reference: all its controllers, the same CSRs in its informer): ${kcmBefore.toFixed(1)} MiB before the CSRs,`);
+    out(`  ${kcmPending.toFixed(1)} MiB with them pending (${perCsr(kcmPending, kcmBefore)}), ${kcmDecided.toFixed(1)} MiB once decided`);
+    variants.forEach(({ label }, index) => {
+      const [none, withPending, withDecided] = [idle[index]?.rss ?? Number.NaN, pending[index]?.rss ?? Number.NaN, decided[index]?.rss ?? Number.NaN];
+      out(`approver (${label}): ${none.toFixed(1)} MiB with no CSRs; ${withPending.toFixed(1)} MiB with ${String(CACHE_CSRS)} pending (${perCsr(withPending, none)}); ${withDecided.toFixed(1)} MiB with them decided (${perCsr(withDecided, none)})`);
+      out(`  ratio ours/reference: ${ratio(withPending, kcmPending)} pending, ${ratio(withDecided, kcmDecided)} decided`);
+    });
+  } finally {
+    floor.kill();
+    await account.delete();
+  }
+  out();
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'kcr-bench-approver-'));
+  out(`# approver benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String(cpus().length)} CPUs)`);
+  out();
+  out(`Client rate limits: both sides ${String(QPS)} requests/s, burst ${String(BURST)}. kube-controller-manager runs with its defaults`);
+  out('(--kube-api-qps=20 --kube-api-burst=30; csrapproving has a client and a limiter of its own, 5 workers); ours with');
+  out(`--kube-api-qps ${String(QPS)} --kube-api-burst ${String(BURST)} --workers 5 (a limiter of that size for its decisions, and one each for its watch,`);
+  out('its Lease and its Events, as kube-controller-manager gives its controllers, informers and leader election a client');
+  out('each). Per CSR the reference makes one SubjectAccessReview and one approval update; so does ours under a policy');
+  out('with subjectAccessReview, and only the update without. Times are measured by this process: from the create call');
+  out('returning to a watch seeing the Approved condition.');
+  out();
+  execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', COMPILED, '--sourceMap', 'false']);
+  await globalSetup();
+  const clock = approvalClock();
+  const reference = await referenceSide();
+  const ours = await ourSides(dir);
+  try {
+    out(`## decision latency over ${String(LATENCY_CSRS)} CSRs per side, one at a time, the sides taking turns`);
+    const [referenceLatency = [], reviewedLatency = [], plainLatency = []] = await latencies([reference, ours.reviewed, ours.plain], clock);
+    for (const [side, samples] of [[reference, referenceLatency], [ours.reviewed, reviewedLatency], [ours.plain, plainLatency]] as const) {
+      out(`${side.name}: p50 ${ms(quantile(samples, 0.5))}, p99 ${ms(quantile(samples, 0.99))}`);
+    }
+    for (const [label, samples] of [['with review', reviewedLatency], ['without review', plainLatency]] as const) {
+      out(`ratio ours (${label})/reference: p50 ${ratio(quantile(samples, 0.5), quantile(referenceLatency, 0.5))}, p99 ${ratio(quantile(samples, 0.99), quantile(referenceLatency, 0.99))}`);
+    }
+    out();
+    await deleteRunCsrs();
+    out(`## a burst of ${String(BURST_CSRS)} CSRs created at once (50 concurrent creates): time until all are approved`);
+    const bursts: [Side, { createMs: number; approveMs: number }][] = [];
+    for (const side of [reference, ours.reviewed, ours.plain]) {
+      bursts.push([side, await burst(side, clock)]);
+      await deleteRunCsrs();
+    }
+    for (const [side, result] of bursts) {
+      out(`${side.name}: all approved after ${(result.approveMs / 1000).toFixed(1)} s (creating them took ${(result.createMs / 1000).toFixed(1)} s)`);
+    }
+    const referenceMs = bursts[0]?.[1].approveMs ?? Number.NaN;
+    out(`ratio ours (with review)/reference: ${ratio(bursts[1]?.[1].approveMs ?? Number.NaN, referenceMs)}; ours (without review)/reference: ${ratio(bursts[2]?.[1].approveMs ?? Number.NaN, referenceMs)}`);
+    out(`(at ${String(QPS)} requests/s, burst ${String(BURST)}, ${String(BURST_CSRS)} CSRs need at least ${((2 * BURST_CSRS - BURST) / QPS).toFixed(1)} s with 2 requests each, ${((BURST_CSRS - BURST) / QPS).toFixed(1)} s with 1)`);
+    out();
+  } finally {
+    await ours.approver.stop();
+    await ours.account.delete();
+    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.deleteClusterRoleBinding({ name: run });
+    await rbac.deleteClusterRole({ name: run });
+  }
+  try {
+    await benchCache(dir);
+  } finally {
+    await clock.stop();
+    await deleteRunCsrs();
+    await globalTeardown();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
