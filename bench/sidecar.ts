@@ -13,15 +13,12 @@ import { generateKeyPair, type KeyAlgorithm } from '../src/core/pki/keys.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig } from '../test/support/sidecar.ts';
+import { quantile, recordSamples } from './samples.ts';
 
 const ROTATIONS = Number(process.env.KCR_BENCH_ROTATIONS ?? 60);
 const IDLE_SECONDS = Number(process.env.KCR_BENCH_IDLE_SECONDS ?? 60);
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-};
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 
 function keygenAndBuild(algorithm: KeyAlgorithm, iterations: number): number[] {
@@ -65,6 +62,7 @@ async function benchRotation(scratch: string): Promise<void> {
       ['wait for issue', timings('wait')],
       ['publish (directory)', timings('publish')],
     ];
+    recordSamples('sidecar-rotation-latency-ms', rows[0]?.[1] ?? []);
     for (const [name, values] of rows) out(`${name.padEnd(22)} p50 ${ms(quantile(values, 0.5)).padStart(9)}   p99 ${ms(quantile(values, 0.99)).padStart(9)}`);
     out('(wait for issue includes the stand-in approver polling every 5 ms and kube-controller-manager signing)');
   } finally {
