@@ -228,6 +228,7 @@ export class ApproverController {
     const record = this.#cache?.get(name);
     const csr = record?.object;
     if (record === undefined || csr === undefined || this.#written.has(record.uid)) return;
+    const started = performance.now();
     const { file, generation } = this.#options.policy();
     const facts = requestFacts(csr);
     const evaluation = evaluate(facts, file);
@@ -236,7 +237,7 @@ export class ApproverController {
       if (decision.result === 'unprocessed' && decision.reason === 'otherSigner') return;
       if (this.#reported.get(record.uid) === generation) return;
       this.#reported.set(record.uid, generation);
-      this.#report(record, facts.requester, decision);
+      this.#report(record, facts.requester, decision, started);
       return;
     }
     if (ended.aborted) return;
@@ -251,8 +252,9 @@ export class ApproverController {
       return;
     }
     this.#written.add(record.uid);
-    this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, (this.#options.clock.wall() - record.createdAt) / 1000));
-    this.#report(record, facts.requester, decision);
+    const latency = (this.#options.clock.wall() - record.createdAt) / 1000;
+    if (Number.isFinite(latency)) this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
+    this.#report(record, facts.requester, decision, started);
   }
 
   async #review(evaluation: NeedsReview, requester: Requester): Promise<Decision> {
@@ -270,7 +272,8 @@ export class ApproverController {
     return completeReview(evaluation, answers);
   }
 
-  #report(record: CsrRecord, requester: Requester, decision: Decision): void {
+  /** `started`: when a worker took the CSR, so the log says how long deciding (reviews and write included) took. */
+  #report(record: CsrRecord, requester: Requester, decision: Decision, started: number): void {
     const labels = metricLabels(decision);
     const dryRun = decision.result !== 'unprocessed' && decision.dryRun;
     this.#options.metrics.decisions.inc({ ...labels, dry_run: String(dryRun) });
@@ -283,6 +286,7 @@ export class ApproverController {
       requester: requester.username,
       ...labels,
       dryRun,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
       ...(decision.result === 'denied' ? { findings: decision.findings.map(formatFinding) } : {}),
     };
     this.#options.logger.info(fields, decision.result === 'unprocessed' ? 'no policy applies; left pending' : dryRun ? 'dry run: decision not written' : 'decision written');

@@ -35,8 +35,14 @@ function tlsIdentity(kubeConfig: KubeConfig): string | undefined {
   return hash.digest('hex');
 }
 
+export interface ApproverClient {
+  readonly kubeConfig: KubeConfig;
+  /** Closes the pooled connections once their requests are done (at shutdown). */
+  close(): Promise<void>;
+}
+
 /** A copy of `base` whose requests wait for `limiter` and share connections. */
-export function approverKubeConfig(base: KubeConfig, limiter: RateLimiter): KubeConfig {
+export function approverClient(base: KubeConfig, limiter: RateLimiter): ApproverClient {
   let pool: { identity: string; dispatcher: Dispatcher } | undefined;
   class ApproverKubeConfig extends KubeConfig {
     override async applySecurityAuthentication(context: RequestContext): Promise<void> {
@@ -55,7 +61,13 @@ export function approverKubeConfig(base: KubeConfig, limiter: RateLimiter): Kube
       pool = { identity, dispatcher: fresh };
     }
   }
-  const copy = new ApproverKubeConfig();
-  copy.loadFromOptions({ clusters: base.clusters, users: base.users, contexts: base.contexts, currentContext: base.currentContext });
-  return copy;
+  const kubeConfig = new ApproverKubeConfig();
+  kubeConfig.loadFromOptions({ clusters: base.clusters, users: base.users, contexts: base.contexts, currentContext: base.currentContext });
+  return {
+    kubeConfig,
+    close: async () => {
+      await pool?.dispatcher.close();
+      pool = undefined;
+    },
+  };
 }

@@ -15,7 +15,7 @@ import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
 import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
-import { approverKubeConfig } from './kube-client.ts';
+import { approverClient, type ApproverClient } from './kube-client.ts';
 import { tokenBucket } from './rate-limit.ts';
 
 export const EXIT_OK = 0;
@@ -63,8 +63,9 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   // As kube-controller-manager gives its controllers, its informers and its leader election a client each, every
   // kind of traffic has its own limiter: a burst of decisions never delays a Lease renewal or the watch, and
   // renewals never take a decision's tokens. Events, best effort, wait at most MAX_WAITING_EVENTS deep.
-  const client = (maxWaiting?: number) =>
-    approverKubeConfig(
+  const clients: ApproverClient[] = [];
+  const client = (maxWaiting?: number) => {
+    const created = approverClient(
       base,
       tokenBucket({
         qps: options.qps,
@@ -80,6 +81,9 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
             }),
       }),
     );
+    clients.push(created);
+    return created.kubeConfig;
+  };
   const decisions = client();
   const events = kubeEventRecorder({ kubeConfig: client(MAX_WAITING_EVENTS), component: COMPONENT, instance: options.identity, logger });
   const policy = watchPolicyFile({
@@ -171,6 +175,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   limits.abort();
   await Promise.all([informer.stop(), policy.close()]);
   await events.flush();
+  await Promise.all(clients.map((created) => created.close()));
   await server.close();
   logger.info('stopped');
 }

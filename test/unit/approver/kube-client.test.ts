@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { approverKubeConfig } from '../../../src/approver/kube-client.ts';
+import { approverClient } from '../../../src/approver/kube-client.ts';
 import { createCertificateAuthority, issueCertificate } from '../../../src/testbed/pki.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kcr-kube-client-'));
@@ -34,7 +34,7 @@ function setup(user: { name: string; certFile?: string; keyFile?: string; token?
     currentContext: 'c',
   });
   let acquired = 0;
-  const kubeConfig = approverKubeConfig(base, {
+  const { kubeConfig } = approverClient(base, {
     acquire: () => {
       acquired++;
       return Promise.resolve();
