@@ -155,10 +155,6 @@ export class ApproverController {
     this.#cache = cache;
   }
 
-  get isLeading(): boolean {
-    return this.#term !== undefined;
-  }
-
   get queueDepth(): number {
     return this.#term?.queue.length ?? 0;
   }

@@ -20,7 +20,7 @@ interface Rule {
 }
 
 /** Events about cluster-scoped objects (CSRs) are recorded in this namespace. */
-export const CLUSTER_EVENTS_NAMESPACE = 'default';
+const CLUSTER_EVENTS_NAMESPACE = 'default';
 
 export function approverRbac(options: ApproverRbacOptions) {
   const metadata = { name: options.name, labels: { ...options.labels } };

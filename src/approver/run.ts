@@ -18,8 +18,8 @@ import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.
 import { approverClient, type ApproverClient } from './kube-client.ts';
 import { tokenBucket } from './rate-limit.ts';
 
-export const EXIT_OK = 0;
-export const EXIT_CONFIG = 2;
+const EXIT_OK = 0;
+const EXIT_CONFIG = 2;
 
 const COMPONENT = 'kubeconfig-rotator-approver';
 // At most this many Events wait for their rate limit (client-go's event queue is as long); more are dropped.

@@ -89,7 +89,7 @@ export function metricLabels(decision: Decision): { policy: string; result: stri
   }
 }
 
-export const CONDITION_REASONS = { approved: 'PolicyApproved', denied: 'PolicyDenied' } as const;
+const CONDITION_REASONS = { approved: 'PolicyApproved', denied: 'PolicyDenied' } as const;
 // Conditions are read by people with kubectl; a hostile request must not make them unbounded.
 const MAX_CONDITION_MESSAGE = 4096;
 

@@ -72,20 +72,20 @@ export function completeReview(evaluation: NeedsReview, allowed: readonly boolea
   return deny([...evaluation.otherFindings, ...refused], evaluation.policyOrder, evaluation.dryRun, evaluation.policy);
 }
 
-export function describeAttributes(attributes: ReviewAttributes): string {
+function describeAttributes(attributes: ReviewAttributes): string {
   const resource = [attributes.resource, attributes.subresource].filter((part) => part !== '').join('/');
   const group = attributes.group === '' ? '' : `.${attributes.group}`;
   return `${attributes.verb} ${resource}${group} ${JSON.stringify(attributes.name)}`;
 }
 
-export function applicablePath(policy: Policy, requester: Requester): ApprovalPath | undefined {
+function applicablePath(policy: Policy, requester: Requester): ApprovalPath | undefined {
   if (policy.bootstrap.users.includes(requester.username)) return 'firstCertificate';
   if (requester.groups.some((group) => policy.bootstrap.groups.includes(group))) return 'firstCertificate';
   if (policy.renewal && !isSystemName(requester.username) && matchesAny(policy.identity.commonNames, requester.username)) return 'renewal';
   return undefined;
 }
 
-export function reviewAttributesFor(policy: Policy): ReviewAttributes | undefined {
+function reviewAttributesFor(policy: Policy): ReviewAttributes | undefined {
   const review = policy.subjectAccessReview;
   if (review === false) return undefined;
   const { name, ...attributes } = review === true ? { ...REVIEW_DEFAULTS, name: undefined } : review;

@@ -21,7 +21,7 @@ export interface RequestFacts {
   readonly request: ParseResult;
 }
 
-export const REQUIRED_USAGE = 'client auth';
+const REQUIRED_USAGE = 'client auth';
 // What kube-apiserver-client signing accepts beside client auth; anything else would be refused or misused.
 const ALLOWED_USAGES = new Set([REQUIRED_USAGE, 'digital signature', 'key encipherment']);
 const ALLOWED_CURVES = new Set(['P-256', 'P-384']);

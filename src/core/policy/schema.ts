@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { parseAndValidate, type Validated } from '../config/validate.ts';
 import { SYSTEM_PREFIX } from './names.ts';
 
-export const DEFAULT_SIGNER = 'kubernetes.io/kube-apiserver-client';
-export const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
+const DEFAULT_SIGNER = 'kubernetes.io/kube-apiserver-client';
+const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
 /** The apiserver refuses shorter lifetimes. */
 export const MIN_EXPIRATION_SECONDS = 600;
 
