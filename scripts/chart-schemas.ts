@@ -2,11 +2,10 @@
 // configuration with: values.schema.json is generated from these (scripts/generate-schemas.ts), never
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
-import { directorySinkSchema, secretSinkSchema, sidecarConfigSchema, targetFields } from '../src/core/config/sidecar.ts';
+import { directorySinkSchema, mountedTargetFields, secretSinkSchema, sidecarConfigSchema } from '../src/core/config/sidecar.ts';
 import { policyFileSchema } from '../src/core/policy/schema.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const DURATION = /^(\d+(ms|s|m|h|d))+$/;
 
 /** Kubernetes objects passed through to the manifests as they are (securityContext, resources...). */
@@ -37,13 +36,7 @@ const commonPodFields = {
   global: passThrough.optional(),
 };
 
-const sidecarTarget = targetFields.omit({ bootstrapKubeconfig: true, sinks: true }).extend({
-  bootstrapSecret: z
-    .strictObject({
-      name: z.string().regex(DNS_SUBDOMAIN, 'must be a Secret name').describe('Secret made by `kubeconfig-rotator bootstrap` in the release namespace.'),
-      key: z.string().min(1).default('kubeconfig'),
-    })
-    .describe('The bootstrap kubeconfig, mounted as the target\'s bootstrapKubeconfig.'),
+const sidecarTarget = mountedTargetFields.extend({
   sinks: z
     .strictObject({
       directory: directorySinkSchema.partial({ path: true }).optional().describe('Sidecar mode: path defaults to <outputPath>/<name>.'),

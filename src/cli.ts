@@ -124,6 +124,18 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  injector: {
+    summary: 'mutating admission webhook that adds the sidecar to annotated Pods (runs in the source cluster)',
+    usage: 'injector --config FILE [--kubeconfig FILE]',
+    options: { config: { type: 'string' }, kubeconfig: { type: 'string' } },
+    allowPositionals: false,
+    run: async (values) => {
+      const { runInjector } = await import('./injector/run.ts');
+      const configPath = requireOption(values, 'config');
+      const kubeconfig = typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined;
+      return withShutdownSignal((signal) => runInjector({ configPath, kubeconfig, signal, stderr: process.stderr }));
+    },
+  },
   demo: {
     summary: 'run the two-cluster demo on this machine (from a checkout: builds the control plane with Go)',
     usage: 'demo [--duration SECONDS] [--rotate-every SECONDS] [--keep-clusters]',

@@ -93,6 +93,19 @@ export const targetFields = z.strictObject({
       .describe('Where the kubeconfig is published.'),
 });
 
+/**
+ * A target whose bootstrap kubeconfig comes from a Secret mounted into the pod (the Helm chart and the
+ * injector), rather than from a path.
+ */
+export const mountedTargetFields = targetFields.omit({ bootstrapKubeconfig: true, sinks: true }).extend({
+  bootstrapSecret: z
+    .strictObject({
+      name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name').describe('Secret made by `kubeconfig-rotator bootstrap`, in the pod\'s namespace.'),
+      key: z.string().min(1).default('kubeconfig'),
+    })
+    .describe("The bootstrap kubeconfig, mounted as the target's bootstrapKubeconfig."),
+});
+
 export const targetSchema = targetFields.refine((target) => target.rotation.minRemainingSeconds < target.expirationSeconds, {
   error: 'must be less than expirationSeconds',
   path: ['rotation', 'minRemainingSeconds'],

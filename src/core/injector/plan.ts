@@ -1,0 +1,219 @@
+// What the injector does to a Pod, decided from the Pod and the injector's config alone: nothing (not asked,
+// or already injected), a rejection naming the bad annotation, a dry run (warnings only), or a JSON Patch
+// (RFC 6902) that adds the native sidecar, its volumes, and the kubeconfig mount and env to the agent's
+// containers.
+import { stringify } from 'yaml';
+import type { InjectedTarget, InjectorConfig } from '../config/injector.ts';
+
+export const ANNOTATIONS = {
+  inject: 'kubeconfig-rotator.io/inject',
+  dryRun: 'kubeconfig-rotator.io/dry-run',
+  kubeconfigEnv: 'kubeconfig-rotator.io/kubeconfig-env',
+  mountPath: 'kubeconfig-rotator.io/mount-path',
+  containers: 'kubeconfig-rotator.io/containers',
+  injected: 'kubeconfig-rotator.io/injected',
+  config: 'kubeconfig-rotator.io/config',
+} as const;
+
+export const SIDECAR_NAME = 'kubeconfig-rotator';
+export const VOLUMES = { config: 'kubeconfig-rotator-config', state: 'kubeconfig-rotator-state', output: 'kubeconfig-rotator-out' } as const;
+const BOOTSTRAP_DIR = '/var/run/kubeconfig-rotator/bootstrap';
+const CONFIG_DIR = '/etc/kubeconfig-rotator';
+const STATE_DIR = '/var/lib/kubeconfig-rotator';
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface ContainerLike {
+  name?: string;
+  env?: { name: string }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+  ports?: { containerPort: number }[];
+  securityContext?: { runAsUser?: number; runAsGroup?: number };
+}
+
+export interface PodLike {
+  metadata?: { annotations?: Record<string, string> };
+  spec?: {
+    containers?: ContainerLike[];
+    initContainers?: ContainerLike[];
+    volumes?: { name: string }[];
+    securityContext?: { runAsUser?: number; runAsGroup?: number };
+  };
+}
+
+export type JsonPatchOperation = { op: 'add'; path: string; value: unknown };
+
+export type InjectionPlan =
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'reject'; readonly message: string }
+  | { readonly kind: 'dry-run'; readonly warnings: readonly string[] }
+  | { readonly kind: 'inject'; readonly patch: readonly JsonPatchOperation[]; readonly warnings: readonly string[]; readonly targets: readonly string[] };
+
+/** JSON Pointer escaping of one path segment (RFC 6901). */
+const pointer = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
+
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+
+export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPlan {
+  const annotations = pod.metadata?.annotations ?? {};
+  const requested = annotations[ANNOTATIONS.inject];
+  if (requested === undefined) return { kind: 'skip', reason: `no ${ANNOTATIONS.inject} annotation` };
+  const containers = pod.spec?.containers ?? [];
+  const initContainers = pod.spec?.initContainers ?? [];
+  if (annotations[ANNOTATIONS.injected] !== undefined || initContainers.some((container) => container.name === SIDECAR_NAME)) {
+    return { kind: 'skip', reason: 'already injected' };
+  }
+
+  const problems: string[] = [];
+  const targets = resolveTargets(requested, config, problems);
+  const envName = annotations[ANNOTATIONS.kubeconfigEnv] ?? 'KUBECONFIG';
+  if (envName !== '' && !ENV_NAME.test(envName)) problems.push(`${ANNOTATIONS.kubeconfigEnv}: "${envName}" is not an environment variable name (or "" for none)`);
+  const mountPath = annotations[ANNOTATIONS.mountPath] ?? config.sidecar.outputPath;
+  if (!mountPath.startsWith('/') || mountPath.includes('..')) problems.push(`${ANNOTATIONS.mountPath}: "${mountPath}" must be an absolute path without ".."`);
+  const containerList = annotations[ANNOTATIONS.containers];
+  const chosen = containerList === undefined ? containers.map((container) => container.name ?? '') : list(containerList);
+  for (const name of chosen) {
+    if (!containers.some((container) => container.name === name)) problems.push(`${ANNOTATIONS.containers}: the pod has no container "${name}"`);
+  }
+  const dryRun = annotations[ANNOTATIONS.dryRun];
+  if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
+    problems.push(`${ANNOTATIONS.dryRun}: must be "true" or "false"`);
+  }
+  const ourVolumes = [VOLUMES.config, VOLUMES.state, VOLUMES.output, ...targets.map(bootstrapVolume)];
+  for (const volume of pod.spec?.volumes ?? []) if (ourVolumes.includes(volume.name)) problems.push(`the pod already has a volume named "${volume.name}", which the injector adds`);
+  for (const container of [...containers, ...initContainers]) {
+    if (container.name === SIDECAR_NAME) problems.push(`the pod already has a container named "${SIDECAR_NAME}"`);
+    if (container.ports?.some((port) => port.containerPort === config.sidecar.port)) {
+      problems.push(`container "${String(container.name)}" uses port ${String(config.sidecar.port)}, which the sidecar listens on (change the injector's sidecar.port)`);
+    }
+  }
+  if (problems.length > 0) return { kind: 'reject', message: `kubeconfig-rotator injection refused: ${problems.join('; ')}` };
+
+  const kubeconfigs = targets.map((target) => `${mountPath}/${target.name}/kubeconfig`);
+  const warnings: string[] = [];
+  const selected = containers.map((container, index) => ({ container, index })).filter(({ container }) => chosen.includes(container.name ?? ''));
+  if (dryRun === 'true') {
+    return {
+      kind: 'dry-run',
+      warnings: [
+        `dry run: would add the kubeconfig-rotator sidecar for ${targets.map((target) => target.name).join(', ')}` +
+          ` and mount ${mountPath} in ${selected.map(({ container }) => container.name).join(', ')}` +
+          (envName === '' ? '' : ` with ${envName}=${kubeconfigs.join(':')}`),
+      ],
+    };
+  }
+
+  const patch: JsonPatchOperation[] = [];
+  const append = (path: string, existing: unknown[] | undefined, items: unknown[], prepend = false) => {
+    if (existing === undefined) patch.push({ op: 'add', path, value: items });
+    else if (prepend) items.toReversed().forEach((item) => patch.push({ op: 'add', path: `${path}/0`, value: item }));
+    else items.forEach((item) => patch.push({ op: 'add', path: `${path}/-`, value: item }));
+  };
+  const newAnnotations = { [ANNOTATIONS.injected]: targets.map((target) => target.name).join(','), [ANNOTATIONS.config]: sidecarConfig(targets, config) };
+  if (pod.metadata?.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: newAnnotations });
+  else for (const [key, value] of Object.entries(newAnnotations)) patch.push({ op: 'add', path: `/metadata/annotations/${pointer(key)}`, value });
+
+  const runAs = runAsOf(pod, selected[0]?.container);
+  append('/spec/initContainers', pod.spec?.initContainers, [sidecarContainer(targets, config, runAs)], true);
+  append('/spec/volumes', pod.spec?.volumes, volumes(targets));
+  for (const { container, index } of selected) {
+    append(`/spec/containers/${String(index)}/volumeMounts`, container.volumeMounts, [{ name: VOLUMES.output, mountPath, readOnly: true }]);
+    if (envName === '') continue;
+    if (container.env?.some((variable) => variable.name === envName)) {
+      warnings.push(`container "${String(container.name)}" already sets ${envName}; it was left as it is`);
+      continue;
+    }
+    append(`/spec/containers/${String(index)}/env`, container.env, [{ name: envName, value: kubeconfigs.join(':') }]);
+  }
+  return { kind: 'inject', patch, warnings, targets: targets.map((target) => target.name) };
+}
+
+function resolveTargets(requested: string, config: InjectorConfig, problems: string[]): InjectedTarget[] {
+  const names = list(requested);
+  if (names.length === 0) {
+    problems.push(`${ANNOTATIONS.inject}: empty; name targets (${config.targets.map((target) => target.name).join(', ')}) or a profile`);
+    return [];
+  }
+  const expanded = names.flatMap((name) => config.profiles[name] ?? [name]);
+  const targets: InjectedTarget[] = [];
+  for (const name of new Set(expanded)) {
+    const target = config.targets.find((candidate) => candidate.name === name);
+    if (target === undefined) {
+      const profiles = Object.keys(config.profiles);
+      problems.push(
+        `${ANNOTATIONS.inject}: unknown target or profile "${name}" (targets: ${config.targets.map((candidate) => candidate.name).join(', ') || 'none'}` +
+          `${profiles.length > 0 ? `; profiles: ${profiles.join(', ')}` : ''})`,
+      );
+    } else targets.push(target);
+  }
+  return targets;
+}
+
+const bootstrapVolume = (target: InjectedTarget) => `kubeconfig-rotator-bootstrap-${target.name}`;
+
+/** The sidecar's own config file, carried in a pod annotation and mounted through the downward API. */
+export function sidecarConfig(targets: readonly InjectedTarget[], config: InjectorConfig): string {
+  return stringify({
+    stateDir: STATE_DIR,
+    listen: { host: '0.0.0.0', port: config.sidecar.port },
+    logLevel: config.sidecar.logLevel,
+    targets: targets.map(({ bootstrapSecret, embed, ...target }) => ({
+      ...target,
+      bootstrapKubeconfig: `${BOOTSTRAP_DIR}/${target.name}/${bootstrapSecret.key}`,
+      sinks: { directory: { path: `${config.sidecar.outputPath}/${target.name}`, embed } },
+    })),
+  });
+}
+
+/** The agent's user, so the sidecar writes a key the agent can read (0600). */
+function runAsOf(pod: PodLike, container: ContainerLike | undefined): Record<string, number> {
+  const user = container?.securityContext?.runAsUser ?? pod.spec?.securityContext?.runAsUser;
+  const group = container?.securityContext?.runAsGroup ?? pod.spec?.securityContext?.runAsGroup;
+  return { ...(user === undefined ? {} : { runAsUser: user }), ...(group === undefined ? {} : { runAsGroup: group }) };
+}
+
+function sidecarContainer(targets: readonly InjectedTarget[], config: InjectorConfig, runAs: Record<string, number>) {
+  const probe = (path: string) => ({ httpGet: { path, port: config.sidecar.port } });
+  return {
+    name: SIDECAR_NAME,
+    image: config.sidecar.image,
+    imagePullPolicy: config.sidecar.imagePullPolicy,
+    args: ['sidecar', '--config', `${CONFIG_DIR}/config.yaml`],
+    restartPolicy: 'Always',
+    env: [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+    ],
+    startupProbe: { ...probe('/readyz'), periodSeconds: 2, failureThreshold: Math.max(1, Math.floor(config.sidecar.startupTimeoutSeconds / 2)) },
+    readinessProbe: { ...probe('/readyz'), periodSeconds: 10 },
+    livenessProbe: { ...probe('/healthz'), periodSeconds: 20, failureThreshold: 3 },
+    resources: config.sidecar.resources,
+    securityContext: { ...config.sidecar.securityContext, ...runAs },
+    volumeMounts: [
+      { name: VOLUMES.config, mountPath: CONFIG_DIR, readOnly: true },
+      { name: VOLUMES.state, mountPath: STATE_DIR },
+      { name: VOLUMES.output, mountPath: config.sidecar.outputPath },
+      ...targets.map((target) => ({ name: bootstrapVolume(target), mountPath: `${BOOTSTRAP_DIR}/${target.name}`, readOnly: true })),
+    ],
+  };
+}
+
+function volumes(targets: readonly InjectedTarget[]) {
+  return [
+    {
+      name: VOLUMES.config,
+      downwardAPI: { items: [{ path: 'config.yaml', fieldRef: { fieldPath: `metadata.annotations['${ANNOTATIONS.config}']` } }] },
+    },
+    // In memory: the private key never touches the node's disk.
+    { name: VOLUMES.state, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    { name: VOLUMES.output, emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } },
+    ...targets.map((target) => ({
+      name: bootstrapVolume(target),
+      secret: { secretName: target.bootstrapSecret.name, defaultMode: 0o444, optional: true },
+    })),
+  ];
+}

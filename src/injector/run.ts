@@ -1,0 +1,105 @@
+// `kubeconfig-rotator injector`: a mutating admission webhook that adds the sidecar to annotated Pods.
+// HTTPS on one port (the apiserver calls it), /healthz, /readyz and /metrics on another.
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
+import { injectorConfigSchema, type InjectorConfig } from '../core/config/injector.ts';
+import { ConfigError, parseAndValidate } from '../core/config/validate.ts';
+import { startProbeServer } from '../io/http/server.ts';
+import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { createLogger } from '../io/log.ts';
+import { servingCertificates } from './certificates.ts';
+import { handleMutate } from './webhook.ts';
+
+export interface InjectorOptions {
+  readonly configPath: string;
+  readonly kubeconfig: string | undefined;
+  readonly signal: AbortSignal;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+function loadConfig(path: string): InjectorConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${(error as Error).message}` }], { cause: error });
+  }
+  const result = parseAndValidate(text, injectorConfigSchema);
+  if (!result.ok) throw new ConfigError(path, result.problems);
+  return result.value;
+}
+
+export async function runInjector(options: InjectorOptions): Promise<number> {
+  let config: InjectorConfig;
+  let kubeConfig;
+  try {
+    config = loadConfig(options.configPath);
+    kubeConfig = config.tls.mode === 'self-managed' ? loadKubeConfig(options.kubeconfig) : undefined;
+  } catch (error) {
+    if (!(error instanceof ConfigError) && !(error instanceof KubeConfigError)) throw error;
+    options.stderr.write(`kubeconfig-rotator injector: invalid configuration\n${error.message}\n`);
+    return 2;
+  }
+  const logger = createLogger({ name: 'kubeconfig-rotator-injector', level: config.logLevel });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'kubeconfig_rotator_injector_process_', eventLoopMonitoringPrecision: 100 });
+  const requests = new Counter({ name: 'kubeconfig_rotator_injector_requests_total', help: 'Admission requests by outcome (injected, skipped, rejected, dry-run, error).', labelNames: ['outcome'], registers: [registry] });
+  const certificateRenewals = new Counter({ name: 'kubeconfig_rotator_injector_certificate_renewals_total', help: 'Serving certificates swapped in without a restart.', registers: [registry] });
+
+  const certificates = servingCertificates(config.tls, kubeConfig, logger);
+  let ready = false;
+  const pair = await certificates.start((next) => {
+    server.setSecureContext({ cert: next.cert, key: next.key });
+    certificateRenewals.inc();
+  });
+  const server = createServer({ cert: pair.cert, key: pair.key }, (request, response) => {
+    handleMutate(request, response, () => config, (result) => {
+      requests.inc({ outcome: result.outcome });
+      const level = result.outcome === 'rejected' || result.outcome === 'error' ? 'warn' : 'info';
+      logger[level]({ outcome: result.outcome }, result.detail);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  ready = true;
+  const probes = await startProbeServer({
+    host: config.probes.host,
+    port: config.probes.port,
+    registry,
+    readiness: () => ({ ready, details: [`webhook on ${config.listen.host}:${String((server.address() as AddressInfo).port)}`] }),
+  });
+  const webhookAddress = server.address() as AddressInfo;
+  logger.info(
+    { webhook: `${webhookAddress.address}:${String(webhookAddress.port)}`, address: `${probes.address.address}:${String(probes.address.port)}`, targets: config.targets.map((target) => target.name) },
+    'injector started',
+  );
+  try {
+    await new Promise<void>((resolve) => {
+      if (options.signal.aborted) resolve();
+      options.signal.addEventListener('abort', () => {
+        resolve();
+      }, { once: true });
+    });
+    logger.info('shutting down');
+    return 0;
+  } finally {
+    ready = false;
+    await certificates.stop();
+    await new Promise<void>((resolve) => {
+      server.close(() => {
+        resolve();
+      });
+      server.closeAllConnections();
+    });
+    await probes.close();
+    logger.info('stopped');
+  }
+}
