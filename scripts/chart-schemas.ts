@@ -3,6 +3,7 @@
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
 import { directorySinkSchema, mountedTargetFields, secretSinkSchema, sidecarConfigSchema } from '../src/core/config/sidecar.ts';
+import { injectorConfigSchema } from '../src/core/config/injector.ts';
 import { policyFileSchema } from '../src/core/policy/schema.ts';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -62,6 +63,23 @@ export const sidecarChartValues = z.strictObject({
   rbac: z.strictObject({ create: z.boolean() }),
   service: z.strictObject({ enabled: z.boolean(), port: z.number().int().min(1).max(65535) }),
   serviceMonitor: z.strictObject({ enabled: z.boolean(), interval: z.string().regex(DURATION, 'must be a duration like 30s'), labels: stringMap, podSelector: stringMap }),
+  injector: z.strictObject({
+    enabled: z.boolean(),
+    replicaCount: z.number().int().min(1),
+    failurePolicy: z.enum(['Fail', 'Ignore']),
+    timeoutSeconds: z.number().int().min(1).max(30),
+    namespaceSelector: passThrough,
+    objectSelector: passThrough,
+    sidecarPort: injectorConfigSchema.shape.sidecar.shape.port,
+    profiles: injectorConfigSchema.shape.profiles,
+    certificates: z.strictObject({
+      mode: z.enum(['self-managed', 'cert-manager']),
+      servingLifetimeSeconds: z.number().int().min(60),
+      issuerRef: passThrough,
+      certManagerDuration: z.string().regex(DURATION, 'must be a duration like 2160h'),
+    }),
+    resources: passThrough,
+  }),
   prometheusRule: z.strictObject({
     enabled: z.boolean(),
     labels: stringMap,

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { approverRbac } from '../../src/approver/rbac.ts';
+import { injectorConfigSchema } from '../../src/core/config/injector.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
@@ -129,6 +130,34 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     const secretsRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'));
     assert.equal(secretsRole?.metadata.namespace, 'admiralty');
     assert.deepEqual((secretsRole.rules as { resourceNames?: string[] }[])[0]?.resourceNames, ['east-kubeconfig', 'north-kubeconfig']);
+  });
+
+  it('the injector: a config the injector itself accepts, a webhook that never sees the injector\'s own pods, RBAC limited to its CA Secret and webhook', async () => {
+    for (const mode of ['self-managed', 'cert-manager']) {
+      const manifests = await template(chart, ['-f', join(chart, 'examples', 'injector.yaml'), '--set', `injector.certificates.mode=${mode}`]);
+      const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector');
+      const config = injectorConfigSchema.safeParse(parseAllDocuments(String((configMap?.data as Record<string, string>)['injector.yaml']))[0]?.toJS());
+      assert.ok(config.success, JSON.stringify(config.error?.issues));
+      assert.equal(config.data.tls.mode, mode === 'self-managed' ? 'self-managed' : 'files');
+      assert.deepEqual(config.data.targets.map((target) => [target.name, target.embed]), [['east', false], ['north', true]]);
+      const webhook = manifests.find((manifest) => manifest.kind === 'MutatingWebhookConfiguration') as { webhooks: { objectSelector: { matchExpressions: unknown[] }; failurePolicy: string }[] } | undefined;
+      assert.deepEqual(webhook?.webhooks[0]?.objectSelector.matchExpressions, [{ key: 'app.kubernetes.io/component', operator: 'NotIn', values: ['injector'] }]);
+      assert.equal(webhook.webhooks[0].failurePolicy, 'Fail');
+      const sorted = (rules: unknown[]) => rules.map((rule) => JSON.stringify(rule)).sort();
+      const rules = manifests.filter((manifest) => (manifest.kind === 'Role' || manifest.kind === 'ClusterRole') && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector').flatMap((role) => role.rules as unknown[]);
+      assert.deepEqual(
+        sorted(rules),
+        sorted(
+        mode === 'cert-manager'
+          ? []
+          : [
+              { apiGroups: [''], resources: ['secrets'], resourceNames: ['rel-kubeconfig-rotator-sidecar-injector-ca'], verbs: ['get', 'update'] },
+              { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+              { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['rel-kubeconfig-rotator-sidecar-injector'], verbs: ['get', 'update'] },
+            ]),
+      );
+      assert.equal(manifests.some((manifest) => manifest.kind === 'Certificate'), mode === 'cert-manager');
+    }
   });
 
   it('adds the native sidecar to another chart\'s pods through its named templates, and the apiserver accepts the result', async () => {

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
@@ -69,6 +69,7 @@ before(async () => {
           sinks: { secret: { name: 'east-kubeconfig' } },
         },
       ],
+      injector: { enabled: true },
     }),
   );
   await helm(source, 'install', release.sidecar, join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar'), '--namespace', namespace, '--create-namespace', '-f', sidecarValues);
@@ -158,5 +159,28 @@ describe('the charts, installed with helm, with their own ServiceAccounts', () =
     await assert.rejects(sidecarCore.readNamespacedSecret({ namespace, name: 'kubeconfig-rotator-bootstrap-east' }), (error) => statusCode(error) === 403);
     await assert.rejects(sidecarCore.listNamespacedSecret({ namespace }), (error) => statusCode(error) === 403);
     await assert.rejects(sidecarCore.listNamespacedSecret({ namespace: 'kube-system' }), (error) => statusCode(error) === 403);
+  });
+
+  it('the injector, as its ServiceAccount, creates its CA and publishes the caBundle into the chart\'s webhook, and reads no other Secret', async () => {
+    const name = `${release.sidecar}-kubeconfig-rotator-sidecar-injector`;
+    const account = await serviceAccountKubeconfig(source, name, 'injector.kubeconfig');
+    const config = parse(await configMapData(source, name, 'injector.yaml')) as { listen: Record<string, unknown>; probes: Record<string, unknown> };
+    config.listen = { host: '127.0.0.1', port: 0 };
+    config.probes = { host: '127.0.0.1', port: 0 };
+    const configPath = join(scratch.path, 'injector.yaml');
+    writeFileSync(configPath, stringify(config));
+    const injector = new CliProcess(['injector', '--config', configPath, '--kubeconfig', account.path], { label: 'injector' });
+    processes.push(injector);
+    await injector.waitForLog((line) => line.msg === 'injector started');
+    const webhook = await source.admin().makeApiClient(AdmissionregistrationV1Api).readMutatingWebhookConfiguration({ name });
+    const bundle = Buffer.from(webhook.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
+    assert.match(bundle, /^-----BEGIN CERTIFICATE-----/);
+    const ca = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: `${name}-ca` });
+    assert.equal(Buffer.from(ca.data?.['ca.crt'] ?? '', 'base64').toString(), bundle);
+    secrets.push(Buffer.from(ca.data?.['ca.key'] ?? '', 'base64').toString());
+    const injectorCore = account.kubeConfig.makeApiClient(CoreV1Api);
+    await assert.rejects(injectorCore.readNamespacedSecret({ namespace, name: 'kubeconfig-rotator-bootstrap-east' }), (error) => statusCode(error) === 403);
+    await assert.rejects(injectorCore.listNamespacedSecret({ namespace }), (error) => statusCode(error) === 403);
+    await injector.stop();
   });
 });

@@ -37,7 +37,7 @@ app.kubernetes.io/part-of: kubeconfig-rotator
 {{/* The ServiceAccount the sidecar runs as: the chart's own (standalone) or the agent's (sidecar mode). */}}
 {{- define "kubeconfig-rotator-sidecar.serviceAccountName" -}}
 {{- if eq .Values.mode "sidecar" }}
-{{- required "sidecar mode: set agentServiceAccountName to the ServiceAccount of the pod the sidecar joins" .Values.agentServiceAccountName }}
+{{- .Values.agentServiceAccountName }}
 {{- else if .Values.serviceAccount.create }}
 {{- default (include "kubeconfig-rotator-sidecar.fullname" .) .Values.serviceAccount.name }}
 {{- else }}
@@ -89,4 +89,30 @@ goes to the release namespace.
 {{- end }}
 {{- end }}
 {{- keys $namespaces | sortAlpha | join "," }}
+{{- end }}
+
+{{- define "kubeconfig-rotator-sidecar.injectorName" -}}
+{{- printf "%s-injector" (include "kubeconfig-rotator-sidecar.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubeconfig-rotator-sidecar.injectorSelectorLabels" -}}
+{{ include "kubeconfig-rotator-sidecar.selectorLabels" . }}
+app.kubernetes.io/component: injector
+{{- end }}
+
+{{/* The injector's config: the chart's targets as the catalog pods pick from by annotation. */}}
+{{- define "kubeconfig-rotator-sidecar.injectorConfig" -}}
+{{- $targets := list }}
+{{- range .Values.targets }}
+{{- $target := omit . "sinks" }}
+{{- $_ := set $target "embed" (and .sinks .sinks.directory .sinks.directory.embed | default false) }}
+{{- $targets = append $targets $target }}
+{{- end }}
+{{- $name := include "kubeconfig-rotator-sidecar.injectorName" . }}
+{{- $tls := dict "mode" "files" "certFile" "/etc/kubeconfig-rotator-injector/tls/tls.crt" "keyFile" "/etc/kubeconfig-rotator-injector/tls/tls.key" }}
+{{- if eq .Values.injector.certificates.mode "self-managed" }}
+{{- $tls = dict "mode" "self-managed" "secret" (dict "namespace" .Release.Namespace "name" (printf "%s-ca" $name)) "webhookConfiguration" $name "dnsNames" (list (printf "%s.%s.svc" $name .Release.Namespace)) "servingLifetimeSeconds" .Values.injector.certificates.servingLifetimeSeconds }}
+{{- end }}
+{{- $sidecar := dict "image" (include "kubeconfig-rotator-sidecar.image" .) "imagePullPolicy" .Values.image.pullPolicy "port" .Values.injector.sidecarPort "outputPath" .Values.outputPath "logLevel" .Values.config.logLevel "startupTimeoutSeconds" .Values.startupTimeoutSeconds "resources" .Values.resources "securityContext" .Values.securityContext }}
+{{- toYaml (dict "listen" (dict "port" 8443) "probes" (dict "port" 8080) "tls" $tls "sidecar" $sidecar "targets" $targets "profiles" .Values.injector.profiles "logLevel" .Values.config.logLevel) }}
 {{- end }}
