@@ -100,10 +100,14 @@ function fail(message: string): never {
 async function reusableCluster(root: string, name: string): Promise<ClusterState | undefined> {
   const state = readClusterState(root, name);
   if (state === undefined) return undefined;
-  if (isClusterRunning(state) && (await probe(state, 'kube-apiserver'))) return state;
+  // A running cluster may be slow to answer while another process loads it: give it time before
+  // concluding it is broken and starting over (which would pull it from under that process).
+  if (isClusterRunning(state) && (await waitUntil(() => probe(state, 'kube-apiserver'), REUSE_READINESS_MS))) return state;
   await stopCluster(root, name);
   return undefined;
 }
+
+const REUSE_READINESS_MS = 60_000;
 
 async function startCluster(name: string, ports: readonly number[], options: StartOptions): Promise<ClusterState> {
   const [etcdClient, etcdPeer, apiserver, controllerManager] = ports;
