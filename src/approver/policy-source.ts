@@ -2,12 +2,12 @@
 // symlink, so the directory is watched (not the file), changes are debounced and the file re-read whole; a
 // periodic re-read backs up the watcher. A new file that is invalid, unreadable or changes the signer keeps
 // the current policy in force, is logged and counted.
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import { parsePolicyFile, type PolicyFile } from '../core/policy/schema.ts';
-import { ConfigError, type Problem } from '../core/config/validate.ts';
+import { parsePolicyFile, policyFileSchema, type PolicyFile } from '../core/policy/schema.ts';
+import type { Problem } from '../core/config/validate.ts';
+import { readConfigFile } from '../io/config-file.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { Logger } from '../io/log.ts';
 import type { CurrentPolicy } from './controller.ts';
@@ -37,15 +37,8 @@ export interface LoadedPolicy {
 
 /** Reads and validates the policy file; throws ConfigError listing every problem. */
 export function readPolicy(path: string): LoadedPolicy {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${describeError(error)}` }], { cause: error });
-  }
-  const parsed = parsePolicyFile(text);
-  if (!parsed.ok) throw new ConfigError(path, parsed.problems);
-  return { text, file: parsed.value };
+  const { text, value } = readConfigFile(path, policyFileSchema);
+  return { text, file: value };
 }
 
 export function watchPolicyFile(options: PolicySourceOptions): PolicySource {

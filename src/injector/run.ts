@@ -1,11 +1,11 @@
 // `kubeconfig-rotator injector`: a mutating admission webhook that adds the sidecar to annotated Pods.
 // HTTPS on one port (the apiserver calls it), /healthz, /readyz and /metrics on another.
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { injectorConfigSchema, type InjectorConfig } from '../core/config/injector.ts';
-import { ConfigError, parseAndValidate } from '../core/config/validate.ts';
+import { ConfigError } from '../core/config/validate.ts';
+import { readConfigFile } from '../io/config-file.ts';
 import { startProbeServer } from '../io/http/server.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 import { createLogger } from '../io/log.ts';
@@ -19,23 +19,11 @@ export interface InjectorOptions {
   readonly stderr: NodeJS.WritableStream;
 }
 
-function loadConfig(path: string): InjectorConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${(error as Error).message}` }], { cause: error });
-  }
-  const result = parseAndValidate(text, injectorConfigSchema);
-  if (!result.ok) throw new ConfigError(path, result.problems);
-  return result.value;
-}
-
 export async function runInjector(options: InjectorOptions): Promise<number> {
   let config: InjectorConfig;
   let kubeConfig;
   try {
-    config = loadConfig(options.configPath);
+    config = readConfigFile(options.configPath, injectorConfigSchema).value;
     kubeConfig = config.tls.mode === 'self-managed' ? loadKubeConfig(options.kubeconfig) : undefined;
   } catch (error) {
     if (!(error instanceof ConfigError) && !(error instanceof KubeConfigError)) throw error;

@@ -2,7 +2,8 @@
 // so that a bad start fails at once, with every problem named, before anything is written.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseAndValidate, type Problem } from '../core/config/validate.ts';
+import { ConfigError, type Problem } from '../core/config/validate.ts';
+import { readConfigFile } from '../io/config-file.ts';
 import { sidecarConfigSchema, type SidecarConfig } from '../core/config/sidecar.ts';
 import { BootstrapKubeconfigError, readBootstrapKubeconfig } from './bootstrap.ts';
 
@@ -14,15 +15,7 @@ export interface LoadedConfig {
 
 /** Throws ConfigError listing every problem. */
 export function loadSidecarConfig(path: string): LoadedConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${(error as Error).message}` }], { cause: error });
-  }
-  const validated = parseAndValidate(text, sidecarConfigSchema);
-  if (!validated.ok) throw new ConfigError(path, validated.problems);
-  const config = validated.value;
+  const config = readConfigFile(path, sidecarConfigSchema).value;
   const problems: Problem[] = [];
   const signerCAs = new Map<string, X509Certificate>();
   config.targets.forEach((target, index) => {
