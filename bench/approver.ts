@@ -21,7 +21,7 @@ import { kubeConfigFor } from '../src/io/kube/kubeconfig.ts';
 import { createLogger } from '../src/io/log.ts';
 import { CSR_PATH } from '../src/approver/kube.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/support/approver-process.ts';
-import { mountConfigMap } from '../test/support/approver-configmap.ts';
+import { writeKubeletMount } from '../src/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
@@ -191,7 +191,7 @@ async function ourSides(dir: string): Promise<{ reviewed: Side; plain: Side; app
   });
   const account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
   const policy =
-    mountConfigMap(join(dir, 'policy'), {
+    writeKubeletMount(join(dir, 'policy'), {
       'policy.yaml': [
         'policies:',
         '  - name: reviewed',
@@ -292,7 +292,7 @@ async function benchCache(dir: string): Promise<void> {
   const signerName = `kubeconfig-rotator.bench/${run}`;
   const account = await approverAccount(target, signerName, dir);
   // No policy applies to these CSRs, so pending ones stay pending: the worst case, whole objects are kept.
-  const policy = mountConfigMap(join(dir, 'cache-policy'), { 'policy.yaml': `signerName: ${signerName}\npolicies: []\n` })['policy.yaml'] ?? '';
+  const policy = writeKubeletMount(join(dir, 'cache-policy'), { 'policy.yaml': `signerName: ${signerName}\npolicies: []\n` })['policy.yaml'] ?? '';
   const kcm = target.state.processes['kube-controller-manager']?.pid ?? 0;
   const variants = [
     { label: 'Node defaults', nodeOptions: [] },

@@ -22,7 +22,7 @@ import { describeError, isConflict } from '../io/kube/errors.ts';
 import { clustersRoot, ensureControlPlane } from '../testbed/binaries.ts';
 import { CliProcess } from '../testbed/cli-process.ts';
 import { isClusterRunning, readClusterState, startClusters, stopCluster, type ClusterState } from '../testbed/cluster.ts';
-import { mountLikeSecret } from '../testbed/mount.ts';
+import { writeKubeletMount } from '../testbed/mount.ts';
 import { parseMetrics, total } from './metrics.ts';
 import { renderLine, renderView, type DemoSnapshot } from './view.ts';
 
@@ -125,7 +125,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     say('source: the bootstrap Secret, mounted for the sidecar as the kubelet would...');
     const bootstrapDir = join(scratch, 'bootstrap');
     const secret = await kubeConfig(source).makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: NAMESPACE, name: `kubeconfig-rotator-bootstrap-${TARGET}` });
-    mountLikeSecret(bootstrapDir, { kubeconfig: Buffer.from(secret.data?.[BOOTSTRAP_SECRET_KEY] ?? '', 'base64').toString('utf8') });
+    writeKubeletMount(bootstrapDir, { kubeconfig: Buffer.from(secret.data?.[BOOTSTRAP_SECRET_KEY] ?? '', 'base64').toString('utf8') });
 
     const sidecar = startSidecar(scratch, 'sidecar', TARGET, IDENTITY, source, options.rotateEverySeconds, true);
     const rogue = startSidecar(scratch, 'rogue', `${TARGET}-rogue`, ROGUE_IDENTITY, source, options.rotateEverySeconds, false);

@@ -10,7 +10,7 @@ import { CertificatesV1Api, CoordinationV1Api, type KubeConfig } from '@kubernet
 import { DEFAULT_TIMING } from '../../src/io/kube/leader-election.ts';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
 import { agentRequest, approverAccount, ApproverProcess, createCsr, deleteRunCsrs, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
-import { mountConfigMap } from '../support/approver-configmap.ts';
+import { writeKubeletMount } from '../../src/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
 
@@ -39,7 +39,7 @@ describe('two approver replicas on one Lease', () => {
     asBootstrap = kubeConfigFor({ server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') }, { token: bootstrap.value });
     account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
     const policy =
-      mountConfigMap(join(dir, 'policy'), {
+      writeKubeletMount(join(dir, 'policy'), {
         'policy.yaml': `policies:\n  - name: failover\n    bootstrap: { groups: ['${bootstrap.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`,
       })['policy.yaml'] ?? assert.fail();
     replicas = [

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
 import { agentRequest, approverAccount, ApproverProcess, createCsr, deleteRunCsrs, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
-import { mountConfigMap, updateConfigMap } from '../support/approver-configmap.ts';
+import { writeKubeletMount } from '../../src/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
 
@@ -32,7 +32,7 @@ describe('policy hot reload in a running approver', () => {
   before(async () => {
     [first, second] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
     account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
-    const policy = mountConfigMap(policyDir, { 'policy.yaml': policyFor([first]) })['policy.yaml'] ?? assert.fail();
+    const policy = writeKubeletMount(policyDir, { 'policy.yaml': policyFor([first]) })['policy.yaml'] ?? assert.fail();
     approver = new ApproverProcess({ account, policy, logDir: dir, leaseName: run });
     await approver.waitForLog((line) => line.msg === 'started leading');
   });
@@ -47,7 +47,7 @@ describe('policy hot reload in a running approver', () => {
   it('a valid change takes effect without a restart: a CSR left pending is approved under the new policy', async () => {
     const pending = await eventually(() => createAgentCsr(kubeConfigFor(endpoint, { token: second.value })));
     await approver.waitForLog((line) => line.msg === 'no policy applies; left pending' && line.csr === pending);
-    updateConfigMap(policyDir, { 'policy.yaml': policyFor([first, second]) });
+    writeKubeletMount(policyDir, { 'policy.yaml': policyFor([first, second]) });
     const decision = await waitForDecision(admin, pending);
     assert.match(decision.message, /^policy source-1 allows a first certificate/);
     await approver.waitForLog((line) => line.msg === 'policy reloaded' && line.generation === 2);
@@ -56,7 +56,7 @@ describe('policy hot reload in a running approver', () => {
   });
 
   it('an invalid new file is rejected, logged and counted, and the policy in force keeps working', async () => {
-    updateConfigMap(policyDir, { 'policy.yaml': 'policies:\n  - name: source-0\n    bootstrap: { groups: [] }\n    identity: { commonNames: [] }\n    colour: blue\n' });
+    writeKubeletMount(policyDir, { 'policy.yaml': 'policies:\n  - name: source-0\n    bootstrap: { groups: [] }\n    identity: { commonNames: [] }\n    colour: blue\n' });
     const rejected = await approver.waitForLog((line) => line.msg === 'new policy file rejected; the current policy stays in force');
     assert.deepEqual(rejected.problems, ['policies[0].identity.commonNames: must allow at least one common name (line 4)', 'policies[0].colour: unknown field (line 5)']);
     assert.equal(await approver.metric('policy_reload_errors_total'), 1);

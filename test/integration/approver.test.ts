@@ -23,7 +23,7 @@ import { evaluate } from '../../src/core/policy/evaluate.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { kubeConfigFor, type ClusterEndpoint } from '../../src/io/kube/kubeconfig.ts';
 import { approverAccount, ApproverProcess, createCsr, decisionOf, deleteRunCsrs, waitForDecision, type ApproverAccount, type CsrInput } from '../support/approver-process.ts';
-import { mountConfigMap } from '../support/approver-configmap.ts';
+import { writeKubeletMount } from '../../src/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { ATTRIBUTE, EXTENSION, anyExtensionValue, keyPair, requestPem, subject, type RequestShape } from '../support/hostile-csr.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName, waitForCertificate, type TestBootstrapToken } from '../support/kube.ts';
@@ -74,7 +74,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
     [bootstrap, stranger] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
     asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
     account = await approverAccount(target, SIGNER, dir);
-    const policy = mountConfigMap(join(dir, 'policy'), { 'policy.yaml': policyYaml(bootstrap.group) })['policy.yaml'] ?? assert.fail();
+    const policy = writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyYaml(bootstrap.group) })['policy.yaml'] ?? assert.fail();
     approver = new ApproverProcess({ account, policy, logDir: dir, leaseName: run });
     await approver.waitForLog((line) => line.msg === 'started leading');
   });
@@ -295,7 +295,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
     before(async () => {
       const refused = await createBootstrapToken(admin);
       const ownAccount = await approverAccount(target, signer, dir);
-      const policy = mountConfigMap(join(dir, 'own-policy'), {
+      const policy = writeKubeletMount(join(dir, 'own-policy'), {
         'policy.yaml': `
 signerName: ${signer}
 denyUnmatched: true

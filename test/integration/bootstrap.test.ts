@@ -14,7 +14,7 @@ import { freePorts } from '../../src/testbed/processes.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
 import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { mountLikeSecret, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import { writeKubeletMount, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -83,7 +83,7 @@ describe('kubeconfig-rotator bootstrap', () => {
     // The sidecar reads the Secret as the kubelet mounts it.
     const secret = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: `kubeconfig-rotator-bootstrap-${targetName}` });
     const dir = join(scratch.path, sourceName);
-    mountLikeSecret(join(dir, 'bootstrap'), { kubeconfig: Buffer.from(secret.data?.kubeconfig ?? '', 'base64').toString() });
+    writeKubeletMount(join(dir, 'bootstrap'), { kubeconfig: Buffer.from(secret.data?.kubeconfig ?? '', 'base64').toString() });
     const prepared: PreparedTarget = {
       name: targetName,
       identity,

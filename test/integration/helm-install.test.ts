@@ -13,7 +13,7 @@ import { parse, stringify } from 'yaml';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
 import { CliProcess } from '../../src/testbed/cli-process.ts';
-import { mountLikeSecret } from '../../src/testbed/mount.ts';
+import { writeKubeletMount } from '../../src/testbed/mount.ts';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
 import { testCluster, type TestCluster } from '../support/clusters.ts';
 import { eventually, statusCode, uniqueName } from '../support/kube.ts';
@@ -108,7 +108,7 @@ describe('the charts, installed with helm, with their own ServiceAccounts', () =
     const config = parse(await configMapData(source, sidecarName, 'config.yaml')) as { targets: { bootstrapKubeconfig: string }[]; stateDir: string; listen: { port: number }; sourceKubeconfig?: string };
     const bootstrap = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: 'kubeconfig-rotator-bootstrap-east' });
     const mount = join(scratch.path, 'bootstrap', 'east');
-    mountLikeSecret(mount, { kubeconfig: Buffer.from(bootstrap.data?.kubeconfig ?? '', 'base64').toString() });
+    writeKubeletMount(mount, { kubeconfig: Buffer.from(bootstrap.data?.kubeconfig ?? '', 'base64').toString() });
     assert.equal(config.targets[0]?.bootstrapKubeconfig, '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig');
     config.targets[0] = { ...config.targets[0], bootstrapKubeconfig: join(mount, 'kubeconfig') };
     config.stateDir = join(scratch.path, 'state');

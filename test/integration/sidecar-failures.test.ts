@@ -12,7 +12,7 @@ import { issueCertificate } from '../../src/testbed/pki.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
 import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { bootstrapKubeconfigFor, mountLikeSecret, outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type LogLine, type PreparedTarget } from '../support/sidecar.ts';
+import { bootstrapKubeconfigFor, writeKubeletMount, outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type LogLine, type PreparedTarget } from '../support/sidecar.ts';
 
 const target = testCluster('target');
 const source = testCluster('source');
@@ -245,7 +245,7 @@ describe('expired credentials', () => {
       // The operator runs bootstrap again: a new token arrives in the mounted file.
       const renewed = await createBootstrapToken(target.admin());
       await bindRenewals(prepared, renewed);
-      mountLikeSecret(dirname(prepared.bootstrapKubeconfig), { kubeconfig: bootstrapKubeconfigFor(target, renewed.value) });
+      writeKubeletMount(dirname(prepared.bootstrapKubeconfig), { kubeconfig: bootstrapKubeconfigFor(target, renewed.value) });
       secrets.push(renewed.token.secret);
       const done = await sidecar.waitForLog(rotated, 30_000);
       assert.equal(done.authenticatedWith, 'bootstrap');

@@ -9,9 +9,9 @@ import { CertificatesV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1Cert
 import { stringify } from 'yaml';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { CliProcess, type LogLine } from '../../src/testbed/cli-process.ts';
-import { mountLikeSecret } from '../../src/testbed/mount.ts';
+import { writeKubeletMount } from '../../src/testbed/mount.ts';
 
-export { mountLikeSecret };
+export { writeKubeletMount };
 import type { TestCluster } from './clusters.ts';
 import { createBootstrapToken, uniqueName, type TestBootstrapToken } from './kube.ts';
 
@@ -48,7 +48,7 @@ export async function prepareTarget(target: TestCluster, options: { expiration?:
   });
   const dir = mkdtempSync(join(tmpdir(), `kcr-${name}-`));
   // Laid out as the kubelet mounts a Secret, so updates arrive as ..data symlink swaps.
-  mountLikeSecret(join(dir, 'bootstrap'), { kubeconfig: bootstrapKubeconfigFor(target, bootstrap.value) });
+  writeKubeletMount(join(dir, 'bootstrap'), { kubeconfig: bootstrapKubeconfigFor(target, bootstrap.value) });
   return { name, identity, bootstrap, bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'), dir };
 }
 

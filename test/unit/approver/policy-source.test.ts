@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { readPolicy, watchPolicyFile } from '../../../src/approver/policy-source.ts';
 import type { Problem } from '../../../src/core/config/validate.ts';
 import { createLogger } from '../../../src/io/log.ts';
-import { mountConfigMap, updateConfigMap } from '../../support/approver-configmap.ts';
+import { writeKubeletMount } from '../../../src/testbed/mount.ts';
 import { eventually } from '../../support/kube.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kcr-policy-'));
@@ -33,7 +33,7 @@ async function until(check: () => void): Promise<void> {
 
 function start(name: string, content: string) {
   const dir = join(root, name);
-  const path = mountConfigMap(dir, { 'policy.yaml': content })['policy.yaml'] ?? assert.fail();
+  const path = writeKubeletMount(dir, { 'policy.yaml': content })['policy.yaml'] ?? assert.fail();
   const changes: number[] = [];
   const rejections: (readonly Problem[])[] = [];
   const source = watchPolicyFile({
@@ -53,12 +53,12 @@ describe('the policy file is hot-reloaded', () => {
   it('a valid change mounted by a ..data swap takes effect, with a new generation', async () => {
     const { dir, source, changes, commonNames } = start('valid', policy('agent-a'));
     assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
-    updateConfigMap(dir, { 'policy.yaml': policy('agent-b') });
+    writeKubeletMount(dir, { 'policy.yaml': policy('agent-b') });
     await until(() => {
       assert.deepEqual(commonNames(), ['agent-b']);
     });
     assert.equal(source.current.generation, 2);
-    updateConfigMap(dir, { 'policy.yaml': policy('agent-c') });
+    writeKubeletMount(dir, { 'policy.yaml': policy('agent-c') });
     await until(() => {
       assert.deepEqual(commonNames(), ['agent-c']);
     });
@@ -68,7 +68,7 @@ describe('the policy file is hot-reloaded', () => {
 
   it('an invalid file keeps the current policy and is reported once, however often it is re-read', async () => {
     const { dir, source, rejections, commonNames } = start('invalid', policy('agent-a'));
-    updateConfigMap(dir, { 'policy.yaml': 'policies:\n  - name: a\n    identity: { commonNames: [] }\n' });
+    writeKubeletMount(dir, { 'policy.yaml': 'policies:\n  - name: a\n    identity: { commonNames: [] }\n' });
     await until(() => {
       assert.equal(rejections.length, 1);
     });
@@ -77,7 +77,7 @@ describe('the policy file is hot-reloaded', () => {
     assert.equal(rejections.length, 1);
     assert.deepEqual(rejections[0]?.map((problem) => problem.path), ['policies[0].identity.commonNames']);
     assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
-    updateConfigMap(dir, { 'policy.yaml': policy('agent-b') });
+    writeKubeletMount(dir, { 'policy.yaml': policy('agent-b') });
     await until(() => {
       assert.deepEqual(commonNames(), ['agent-b']);
     });
@@ -86,7 +86,7 @@ describe('the policy file is hot-reloaded', () => {
 
   it('a new signer is refused: it needs a restart and RBAC of its own', async () => {
     const { dir, source, rejections, commonNames } = start('signer', policy('agent-a'));
-    updateConfigMap(dir, { 'policy.yaml': policy('agent-b', 'example.com/other') });
+    writeKubeletMount(dir, { 'policy.yaml': policy('agent-b', 'example.com/other') });
     await until(() => {
       assert.equal(rejections.length, 1);
     });
@@ -108,7 +108,7 @@ describe('the policy file is hot-reloaded', () => {
 
   it('a bad file at start is refused with every problem by field path and line', () => {
     const dir = join(root, 'bad-start');
-    const path = mountConfigMap(dir, { 'policy.yaml': 'policies:\n  - name: A\n    identity: { commonNames: [x] }\n    colour: blue\n' })['policy.yaml'] ?? assert.fail();
+    const path = writeKubeletMount(dir, { 'policy.yaml': 'policies:\n  - name: A\n    identity: { commonNames: [x] }\n    colour: blue\n' })['policy.yaml'] ?? assert.fail();
     assert.throws(() => readPolicy(path), (error: Error) => {
       assert.match(error.message, /policy.yaml: 2 problems\n/);
       assert.match(error.message, /policy.yaml:2:11: policies\[0\]\.name: must be lowercase/);
