@@ -15,6 +15,10 @@ export interface LogLine {
 
 export interface CliProcessOptions {
   readonly env?: NodeJS.ProcessEnv;
+  /** The entry point: the TypeScript sources by default, or a compiled dist/cli.js. */
+  readonly entry?: string;
+  /** Options for node itself, e.g. --optimize-for-size. */
+  readonly nodeOptions?: readonly string[];
   /** stdout and stderr are appended here. */
   readonly logFile?: string;
   /** Shown in error messages, e.g. "sidecar". */
@@ -30,7 +34,10 @@ export class CliProcess {
 
   constructor(args: readonly string[], options: CliProcessOptions = {}) {
     this.#label = options.label ?? args[0] ?? 'kubeconfig-rotator';
-    this.child = spawn(process.execPath, [CLI_PATH, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...(options.nodeOptions ?? []), options.entry ?? CLI_PATH, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const log = options.logFile === undefined ? undefined : createWriteStream(options.logFile);
     let partial = '';
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {

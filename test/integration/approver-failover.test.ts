@@ -84,7 +84,7 @@ describe('two approver replicas on one Lease', () => {
     while (tookOver === undefined || Date.now() < tookOver + 2_000) {
       created.push(await createAgentCsr(asBootstrap));
       const line = follower.lines.find((entry) => entry.msg === 'started leading');
-      if (line !== undefined) tookOver ??= Date.parse(line.time);
+      if (line !== undefined) tookOver ??= Date.parse(String(line.time));
       assert.ok(Date.now() - killedAt < 60_000, 'no takeover within a minute');
       await sleep(400);
     }

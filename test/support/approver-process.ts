@@ -1,8 +1,8 @@
 // Running the approver as users do: a spawned `kubeconfig-rotator approver` process, authenticated with a
 // ServiceAccount token from `kubectl create token` bound to exactly the RBAC of src/approver/rbac.ts (never
 // the admin credential). Its JSON log lines are parsed as they come.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
@@ -11,10 +11,10 @@ import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import { ensureControlPlane } from '../../src/testbed/binaries.ts';
+import { CliProcess } from '../../src/testbed/cli-process.ts';
 import type { TestCluster } from './clusters.ts';
 import { uniqueName } from './kube.ts';
 
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 
 export interface ApproverAccount {
   readonly namespace: string;
@@ -64,13 +64,6 @@ export async function approverAccount(target: TestCluster, signerName: string, d
   };
 }
 
-export interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly time: string;
-  readonly [key: string]: unknown;
-}
-
 export interface ApproverProcessOptions {
   readonly account: ApproverAccount;
   readonly policy: string;
@@ -84,60 +77,30 @@ export interface ApproverProcessOptions {
   readonly nodeOptions?: readonly string[];
 }
 
-/** One `kubeconfig-rotator approver` process. */
-export class ApproverProcess {
-  readonly child: ChildProcess;
+/** One `kubeconfig-rotator approver` process, its output kept in a log file under `logDir`. */
+export class ApproverProcess extends CliProcess {
   readonly logFile: string;
   readonly identity: string;
-  readonly lines: LogLine[] = [];
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
   constructor(options: ApproverProcessOptions) {
-    this.identity = options.identity ?? uniqueName('approver');
-    this.logFile = join(options.logDir, `${this.identity}.log`);
-    const args = [
-      ...(options.nodeOptions ?? []),
-      options.cli ?? CLI,
-      'approver',
-      '--policy', options.policy,
-      '--kubeconfig', options.account.kubeconfig,
-      '--lease-namespace', options.account.namespace,
-      '--lease-name', options.leaseName,
-      '--identity', this.identity,
-      '--listen', '127.0.0.1:0',
-      '--log-level', 'debug',
-      ...(options.args ?? []),
-    ];
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const log = createWriteStream(this.logFile);
-    let pending = '';
-    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      log.write(chunk);
-      const parts = (pending + chunk).split('\n');
-      pending = parts.pop() ?? '';
-      this.lines.push(...parts.filter((part) => part.trim() !== '').map((part) => JSON.parse(part) as LogLine));
-    });
-    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => log.write(chunk));
-    this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
-        log.end();
-        resolve({ code, signal });
-      });
-    });
-  }
-
-  /** The first log line, seen or coming, that matches. */
-  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 30_000): Promise<LogLine> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = this.lines.find(match);
-      if (found !== undefined) return found;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new Error(`approver ${this.identity} exited before the expected log line; its log: ${readFileSync(this.logFile, 'utf8').slice(-2000)}`);
-      }
-      if (Date.now() > deadline) throw new Error(`approver ${this.identity}: no matching log line within ${String(timeoutMs)} ms`);
-      await sleep(50);
-    }
+    const identity = options.identity ?? uniqueName('approver');
+    const logFile = join(options.logDir, `${identity}.log`);
+    super(
+      [
+        'approver',
+        '--policy', options.policy,
+        '--kubeconfig', options.account.kubeconfig,
+        '--lease-namespace', options.account.namespace,
+        '--lease-name', options.leaseName,
+        '--identity', identity,
+        '--listen', '127.0.0.1:0',
+        '--log-level', 'debug',
+        ...(options.args ?? []),
+      ],
+      { logFile, label: `approver ${identity}`, ...(options.cli === undefined ? {} : { entry: options.cli }), ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) },
+    );
+    this.identity = identity;
+    this.logFile = logFile;
   }
 
   decisionsWritten(csr: string): number {
@@ -158,10 +121,6 @@ export class ApproverProcess {
     return line === undefined ? 0 : Number(line.split(' ').pop());
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
-  }
 }
 
 /** The Approved or Denied condition of a CSR once it has one. */
