@@ -11,20 +11,11 @@ import { startClusters, startComponent, stopCluster, stopComponent } from '../..
 import { issueCertificate } from '../../src/testbed/pki.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
-import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { bootstrapKubeconfigFor, writeKubeletMount, outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type LogLine, type PreparedTarget } from '../support/sidecar.ts';
+import { bootstrapKubeconfigFor, outputDir, prepareTarget, rotated, sidecarTestFile, TestApprover, writeKubeletMount, writeSidecarConfig, type LogLine, type PreparedTarget, type SidecarProcess } from '../support/sidecar.ts';
 
 const target = testCluster('target');
 const source = testCluster('source');
-const scratch = scratchDir('sidecar-failures');
-const processes: SidecarProcess[] = [];
-const secrets: string[] = [];
-
-function startSidecar(configPath: string, env: NodeJS.ProcessEnv = {}): SidecarProcess {
-  const sidecar = new SidecarProcess(configPath, { env, logDir: scratch.path });
-  processes.push(sidecar);
-  return sidecar;
-}
+const { secrets, startSidecar } = sidecarTestFile('sidecar-failures');
 
 const readOutput = (prepared: PreparedTarget, file: string) => readFileSync(join(outputDir(prepared), file), 'utf8');
 const failed = (line: LogLine) => line.msg === 'rotation failed; the current certificate stays';
@@ -49,14 +40,6 @@ async function metrics(sidecar: SidecarProcess): Promise<string> {
   return (await fetch(`http://127.0.0.1:${String(await sidecar.port())}/metrics`)).text();
 }
 
-after(async () => {
-  await Promise.all(processes.map((sidecar) => sidecar.stop('SIGKILL')));
-  assertNoSecretsInLogs(
-    processes.map((sidecar) => sidecar.logFile),
-    secrets,
-  );
-  scratch.dispose();
-});
 
 describe('a denied CSR', () => {
   it('is reported by log, metric and an event on the pod; the current certificate stays; retries back off', async () => {
@@ -66,8 +49,7 @@ describe('a denied CSR', () => {
     const core = source.admin().makeApiClient(CoreV1Api);
     await eventually(() => core.createNamespacedPod({ namespace: 'default', body: { metadata: { name: pod }, spec: { containers: [{ name: 'agent', image: 'agent:test' }] } } }));
     const sidecar = startSidecar(writeSidecarConfig(prepared, { forceIntervalSeconds: 2, sourceKubeconfig: source.state.kubeconfig }), {
-      POD_NAME: pod,
-      POD_NAMESPACE: 'default',
+      env: { POD_NAME: pod, POD_NAMESPACE: 'default' },
     });
     try {
       await sidecar.waitForLog(rotated);

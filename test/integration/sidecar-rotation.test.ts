@@ -11,22 +11,13 @@ import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-n
 import { ensureControlPlane } from '../../src/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { statusCode } from '../support/kube.ts';
-import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import { outputDir, prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig, type PreparedTarget, type SidecarProcess } from '../support/sidecar.ts';
 
 const run = promisify(execFile);
 const target = testCluster('target');
 const source = testCluster('source');
-const scratch = scratchDir('sidecar-rotation');
-const processes: SidecarProcess[] = [];
-const secrets: string[] = [];
+const { secrets, startSidecar } = sidecarTestFile('sidecar-rotation');
 let kubectl = '';
-
-function startSidecar(configPath: string, options: { once?: boolean } = {}): SidecarProcess {
-  const sidecar = new SidecarProcess(configPath, { ...options, logDir: scratch.path });
-  processes.push(sidecar);
-  return sidecar;
-}
 
 async function whoAmI(kubeconfig: string): Promise<{ username: string; groups: string[] }> {
   const { stdout } = await run(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json']);
@@ -47,14 +38,6 @@ before(async () => {
   kubectl = join(await ensureControlPlane(), 'kubectl');
 });
 
-after(async () => {
-  await Promise.all(processes.map((sidecar) => sidecar.stop('SIGKILL')));
-  assertNoSecretsInLogs(
-    processes.map((sidecar) => sidecar.logFile),
-    secrets,
-  );
-  scratch.dispose();
-});
 
 describe('first certificate and renewals', () => {
   let prepared: PreparedTarget;

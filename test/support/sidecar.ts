@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { after } from 'node:test';
 import { stringify } from 'yaml';
+import { assertNoSecretsInLogs } from './log-hygiene.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { CliProcess, type LogLine } from '../../src/testbed/cli-process.ts';
 import { writeKubeletMount } from '../../src/testbed/mount.ts';
@@ -189,6 +191,33 @@ export function scratchDir(prefix: string): { path: string; dispose(): void } {
     path,
     dispose: () => {
       rmSync(path, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * What every sidecar test file needs: a scratch directory, sidecars started in it, and at the end all of
+ * them stopped and their logs checked for secrets (the keys and tokens the file collected in `secrets`).
+ */
+export function sidecarTestFile(prefix: string) {
+  const scratch = scratchDir(prefix);
+  const processes: SidecarProcess[] = [];
+  const secrets: string[] = [];
+  after(async () => {
+    await Promise.all(processes.map((sidecar) => sidecar.stop('SIGKILL')));
+    assertNoSecretsInLogs(
+      processes.map((sidecar) => sidecar.logFile),
+      secrets,
+    );
+    scratch.dispose();
+  });
+  return {
+    scratch,
+    secrets,
+    startSidecar: (configPath: string, options: { once?: boolean; env?: NodeJS.ProcessEnv } = {}): SidecarProcess => {
+      const sidecar = new SidecarProcess(configPath, { ...options, logDir: scratch.path });
+      processes.push(sidecar);
+      return sidecar;
     },
   };
 }
