@@ -25,6 +25,7 @@ import { writeKubeletMount } from '../src/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
+import { quantile, recordSamples } from './samples.ts';
 
 const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
 const BURST_CSRS = Number(process.env.KCR_BENCH_BURST_CSRS ?? 1000);
@@ -39,7 +40,6 @@ const NODE_CLIENT_ROLE = 'system:certificates.k8s.io:certificatesigningrequests:
 const RUN_LABEL = 'kubeconfig-rotator.bench/run';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
-const quantile = (values: readonly number[], q: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(q * values.length))] ?? Number.NaN;
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
 const ratio = (ours: number, reference: number) => (ours / reference).toFixed(2);
 
@@ -233,6 +233,9 @@ type OurSides = Awaited<ReturnType<typeof ourSides>>;
 async function benchLatency(reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
   out(`## decision latency over ${String(LATENCY_CSRS)} CSRs per side, one at a time, the sides taking turns`);
   const [referenceLatency = [], reviewedLatency = [], plainLatency = []] = await latencies([reference, ours.reviewed, ours.plain], clock);
+  recordSamples('reference-decision-latency-ms', referenceLatency);
+  recordSamples('approver-decision-latency-ms', plainLatency);
+  recordSamples('approver-reviewed-decision-latency-ms', reviewedLatency);
   for (const [side, samples] of [[reference, referenceLatency], [ours.reviewed, reviewedLatency], [ours.plain, plainLatency]] as const) {
     out(`${side.name}: p50 ${ms(quantile(samples, 0.5))}, p99 ${ms(quantile(samples, 0.99))}`);
   }

@@ -16,7 +16,8 @@ const BENCHMARKS = [
 
 const SERIES: Record<string, string> = {
   'sidecar-rotation-latency-ms': 'sidecar: rotation, trigger to published kubeconfig',
-  'approver-decision-latency-ms': 'our approver: CSR created to Approved',
+  'approver-decision-latency-ms': 'our approver, no SubjectAccessReview: CSR created to Approved',
+  'approver-reviewed-decision-latency-ms': 'our approver, with SubjectAccessReview: CSR created to Approved',
   'reference-decision-latency-ms': 'kube-controller-manager csrapproving: CSR created to Approved',
   'fleet-renewal-latency-ms': 'fleet of 1,000: renewal seen by each sidecar',
 };
