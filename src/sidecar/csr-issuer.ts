@@ -24,8 +24,27 @@ export interface CertificateRequestSpec {
 export interface IssuedCertificate {
   readonly certPem: string;
   readonly keyPem: string;
+  /** What names the request in logs (a CSR name). */
   readonly csrName: string;
   /** Milliseconds spent in each step. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+/**
+ * How a target obtains a credential with a lifetime: the rotation loop needs only this. The CSR API is one
+ * implementation; a TokenRequest-based one (for targets that sign no client certificates) would be another.
+ */
+export interface CredentialIssuer {
+  /** Whether a request from before a restart is waiting to be completed. */
+  hasPending(): Promise<boolean>;
+  /** Obtains a fresh credential, authenticating with `kubeConfig`. */
+  obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<IssuedCertificate>;
+  /** Forgets the pending request (once published, or when it can never complete). */
+  finish(): Promise<void>;
+}
+
+/** A certificate from the CSR API, with the time its three steps took. */
+export interface CsrIssuedCertificate extends IssuedCertificate {
   readonly timings: { readonly keygen: number; readonly create: number; readonly wait: number };
 }
 
@@ -41,24 +60,22 @@ export interface CsrIssuerOptions {
 
 const CSR_WATCH_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
-export class CsrIssuer {
+export class CsrIssuer implements CredentialIssuer {
   readonly #options: CsrIssuerOptions;
 
   constructor(options: CsrIssuerOptions) {
     this.#options = options;
   }
 
-  /** Whether a request from before a restart is waiting to be completed. */
   async hasPending(): Promise<boolean> {
     return (await this.#usablePending()) !== undefined;
   }
 
-  /** Forget the pending request (after its certificate is published, or when it can never complete). */
   async finish(): Promise<void> {
     await this.#options.pending.clear();
   }
 
-  async obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<IssuedCertificate> {
+  async obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<CsrIssuedCertificate> {
     const started = this.#options.now();
     const pending = (await this.#usablePending()) ?? (await this.#newRequest());
     const keys = keyPairOf(pending);

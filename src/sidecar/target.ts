@@ -13,7 +13,7 @@ import { chooseAuthentication, jitterFromSerial, retryDelay, rotationDeadline, t
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
-import { classify, type CsrIssuer } from './csr-issuer.ts';
+import { classify, type CredentialIssuer } from './csr-issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
 import type { OutputState, Sink, StoredCredential } from './sinks/sink.ts';
 
@@ -47,7 +47,7 @@ export interface TargetObserver {
 export interface TargetDependencies {
   readonly config: TargetConfig;
   readonly sinks: readonly Sink[];
-  readonly issuer: CsrIssuer;
+  readonly issuer: CredentialIssuer;
   /** The bootstrap kubeconfig as last read; undefined when missing. */
   readonly bootstrap: () => BootstrapCredential | undefined;
   /** The CA the issued certificate must chain to, when configured. */
@@ -224,16 +224,17 @@ export class TargetRotator {
       const publishStarted = clock.now();
       const next = this.#currentFrom(issued.certPem, issued.keyPem, facts, clock.now());
       this.#current = next;
+      // Before publishing, so that the readiness it computes reflects the new certificate.
+      if (this.#rebootstrapNeeded) {
+        this.#rebootstrapNeeded = false;
+        observer.rebootstrapNeeded(false, 'a certificate was obtained');
+      }
       await this.#publish();
       this.#deps.onStep?.('published');
       await issuer.finish();
       this.#deps.onStep?.('pending-cleared');
       this.#failures = 0;
       this.#retryAt = 0;
-      if (this.#rebootstrapNeeded) {
-        this.#rebootstrapNeeded = false;
-        observer.rebootstrapNeeded(false, 'a certificate was obtained');
-      }
       observer.rotated({
         current: next,
         auth,

@@ -1,0 +1,280 @@
+// The rotation loop without a cluster: a manual clock, a random source, an issuer whose certificates come
+// from an openssl CA, and sinks in memory. Checks the schedule, the credential each request is made with,
+// backoff, re-bootstrap and output repair exactly.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { setImmediate as tick } from 'node:timers/promises';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { targetSchema } from '../../../src/core/config/sidecar.ts';
+import type { CredentialBundle } from '../../../src/core/kubeconfig/bundle.ts';
+import { readCertificate } from '../../../src/core/pki/certificate.ts';
+import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
+import { generateKeyPair } from '../../../src/core/pki/keys.ts';
+import { kubeConfigFor } from '../../../src/io/kube/kubeconfig.ts';
+import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
+import type { CredentialIssuer, IssuedCertificate } from '../../../src/sidecar/csr-issuer.ts';
+import { RotationError } from '../../../src/sidecar/errors.ts';
+import type { OutputState, Sink, StoredCredential } from '../../../src/sidecar/sinks/sink.ts';
+import { TargetRotator, type Clock, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { opensslCa } from '../../support/openssl-ca.ts';
+
+const ca = opensslCa('target-ca');
+after(() => {
+  ca.dispose();
+});
+
+const config = targetSchema.parse({
+  name: 'east',
+  bootstrapKubeconfig: '/bootstrap/kubeconfig',
+  identity: { commonName: 'agent-a', organizations: ['agents'] },
+  sinks: { directory: { path: '/out' } },
+});
+const endpoint = { server: 'https://east.example:6443', caPem: ca.certPem };
+
+/** Time moves only when the test says; sleepers wake in order. */
+class ManualClock implements Clock {
+  current = Date.now();
+  #sleepers: { at: number; wake: () => void }[] = [];
+
+  now(): number {
+    return this.current;
+  }
+
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const sleeper = { at: this.current + ms, wake: resolve };
+      this.#sleepers.push(sleeper);
+      signal.addEventListener('abort', () => {
+        resolve();
+      }, { once: true });
+    });
+  }
+
+  /** The earliest time a sleeper waits for. */
+  nextWake(): number | undefined {
+    return Math.min(...this.#sleepers.map((sleeper) => sleeper.at));
+  }
+
+  async advanceTo(time: number): Promise<void> {
+    this.current = time;
+    const due = this.#sleepers.filter((sleeper) => sleeper.at <= time);
+    this.#sleepers = this.#sleepers.filter((sleeper) => sleeper.at > time);
+    for (const sleeper of due) sleeper.wake();
+    await settle();
+  }
+}
+
+/** Lets promise chains and the openssl-backed issuer finish. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 50; i++) await tick();
+}
+
+type Outcome = 'issue' | RotationError;
+
+class ScriptedIssuer implements CredentialIssuer {
+  readonly outcomes: Outcome[] = [];
+  readonly #clock: Clock;
+
+  /** Certificates are valid for a day from the manual clock's now, as a signer would issue them. */
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
+  readonly calls: ('token' | 'certificate')[] = [];
+  pending = false;
+
+  hasPending(): Promise<boolean> {
+    return Promise.resolve(this.pending);
+  }
+
+  finish(): Promise<void> {
+    this.pending = false;
+    return Promise.resolve();
+  }
+
+  obtain(kubeConfig: KubeConfig): Promise<IssuedCertificate> {
+    const user = kubeConfig.getCurrentUser();
+    this.calls.push(user?.token === undefined ? 'certificate' : 'token');
+    const outcome = this.outcomes.shift() ?? 'issue';
+    if (outcome !== 'issue') return Promise.reject(outcome);
+    const keys = generateKeyPair('ecdsa-p256');
+    const now = this.#clock.now();
+    const certPem = ca.sign(buildCertificationRequest({ commonName: 'agent-a', organizations: ['agents'] }, keys), {
+      notBefore: new Date(now - 300_000),
+      notAfter: new Date(now + 86_400_000),
+    });
+    return Promise.resolve({ certPem, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), csrName: `csr-${String(this.calls.length)}`, timings: {} });
+  }
+}
+
+class MemorySink implements Sink {
+  readonly kind = 'directory';
+  readonly description = 'memory';
+  stored: CredentialBundle | undefined;
+  writes = 0;
+
+  read(): Promise<StoredCredential | undefined> {
+    return Promise.resolve(this.stored);
+  }
+
+  check(bundle: CredentialBundle): Promise<OutputState> {
+    if (this.stored === undefined) return Promise.resolve('missing');
+    return Promise.resolve(JSON.stringify(this.stored) === JSON.stringify(bundle) ? 'current' : 'damaged');
+  }
+
+  write(bundle: CredentialBundle): Promise<void> {
+    this.stored = bundle;
+    this.writes++;
+    return Promise.resolve();
+  }
+
+  /** What it holds now (read through a method: tests change `stored` behind the loop's back). */
+  current(): CredentialBundle | undefined {
+    return this.stored;
+  }
+
+  watch(): Promise<{ close(): Promise<void> }> {
+    return Promise.resolve({ close: () => Promise.resolve() });
+  }
+}
+
+function setup(options: { bootstrap?: () => BootstrapCredential | undefined } = {}) {
+  const clock = new ManualClock();
+  const issuer = new ScriptedIssuer(clock);
+  const sink = new MemorySink();
+  const events: string[] = [];
+  const observer: TargetObserver = {
+    loaded: () => events.push('loaded'),
+    rotated: (event) => events.push(`rotated with ${event.auth}`),
+    rotationFailed: (event) => events.push(`failed ${event.result} #${String(event.failures)} retry in ${String(event.retryAt - clock.now())} ms`),
+    rebootstrapNeeded: (needed) => events.push(`rebootstrap ${String(needed)}`),
+    outputRepaired: (_, state) => events.push(`repaired ${state}`),
+    publishFailed: (_, message) => events.push(`publish failed ${message}`),
+    readinessChanged: (ready) => events.push(`ready ${String(ready)}`),
+  };
+  const bootstrap: BootstrapCredential = { path: '/bootstrap/kubeconfig', server: endpoint.server, caPem: endpoint.caPem, kubeConfig: kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }), fingerprint: '1' };
+  const rotator = new TargetRotator({
+    config,
+    sinks: [sink],
+    issuer,
+    bootstrap: options.bootstrap ?? (() => bootstrap),
+    clock,
+    // The largest draw: retry delays are exactly 2 s, 4 s, 8 s...
+    random: () => 0.999999999,
+    observer,
+  });
+  const stop = new AbortController();
+  const done = rotator.run(stop.signal);
+  return { clock, issuer, sink, events, rotator, stop, done };
+}
+
+describe('the rotation loop', () => {
+  it('gets its first certificate with the bootstrap credential, then renews at the deadline with the certificate itself', async () => {
+    const { clock, issuer, sink, events, rotator, stop, done } = setup();
+    await settle();
+    assert.deepEqual(issuer.calls, ['token']);
+    assert.deepEqual(events, ['ready true', 'rotated with bootstrap']);
+    const first = rotator.status().current ?? assert.fail('no current certificate');
+    assert.equal(sink.stored?.certPem, first.certPem);
+    // The deadline lies in the 70-90% window of the certificate's life.
+    const facts = readCertificate(first.certPem);
+    const fraction = (first.deadline - facts.notBefore) / (facts.notAfter - facts.notBefore);
+    assert.ok(fraction >= 0.7 && fraction <= 0.9, `deadline at ${String(fraction)}`);
+    assert.equal(clock.nextWake(), first.deadline);
+
+    await clock.advanceTo(first.deadline - 1);
+    assert.deepEqual(issuer.calls, ['token'], 'nothing before the deadline');
+    await clock.advanceTo(first.deadline);
+    assert.deepEqual(issuer.calls, ['token', 'certificate']);
+    assert.notEqual(rotator.status().current?.certPem, first.certPem);
+    assert.equal(sink.writes, 2);
+    stop.abort();
+    await done;
+  });
+
+  it('keeps the current certificate through failures, retrying after 2 s, 4 s, 8 s, then succeeds', async () => {
+    const { clock, issuer, events, rotator, stop, done } = setup();
+    await settle();
+    const first = rotator.status().current ?? assert.fail();
+    issuer.outcomes.push(new RotationError('denied', 'no'), new RotationError('error', 'down'), new RotationError('timeout', 'slow'));
+    await clock.advanceTo(first.deadline);
+    for (const delay of [2_000, 4_000, 8_000]) {
+      assert.equal(rotator.status().current?.certPem, first.certPem, 'the current certificate stays');
+      assert.equal(clock.nextWake(), clock.now() + delay);
+      await clock.advanceTo(clock.now() + delay);
+    }
+    assert.deepEqual(events.slice(2), ['failed denied #1 retry in 2000 ms', 'failed error #2 retry in 4000 ms', 'failed timeout #3 retry in 8000 ms', 'rotated with current']);
+    stop.abort();
+    await done;
+  });
+
+  it('after expiry uses the bootstrap credential; when that is refused too, says re-bootstrap is needed, and tries a new one at once', async () => {
+    const { clock, issuer, events, rotator, stop, done } = setup();
+    await settle();
+    const first = rotator.status().current ?? assert.fail();
+    issuer.outcomes.push(new RotationError('unauthorized', 'token expired'), new RotationError('unauthorized', 'token expired'));
+    await clock.advanceTo(first.facts.notAfter + 1);
+    assert.deepEqual(issuer.calls, ['token', 'token'], 'an expired certificate is not used to authenticate');
+    assert.ok(events.includes('rebootstrap true'));
+    assert.match(rotator.status().detail, /^re-bootstrap needed: certificate expired at .*, and the bootstrap credential is not accepted$/);
+    await clock.advanceTo(clock.now() + 2_000);
+    assert.equal(issuer.calls.length, 3);
+    // A new bootstrap kubeconfig: no waiting out the 4 s backoff.
+    rotator.bootstrapChanged();
+    await settle();
+    assert.equal(issuer.calls.length, 4);
+    assert.deepEqual(events.slice(-3), ['rebootstrap false', 'ready true', 'rotated with bootstrap']);
+    stop.abort();
+    await done;
+  });
+
+  it('rewrites a sink that lost its output, without a new certificate', async () => {
+    const { issuer, sink, events, rotator, stop, done } = setup();
+    await settle();
+    sink.stored = undefined;
+    rotator.checkOutputs();
+    await settle();
+    assert.equal(sink.current()?.certPem, rotator.status().current?.certPem);
+    assert.deepEqual(issuer.calls, ['token']);
+    assert.ok(events.includes('repaired missing'));
+    stop.abort();
+    await done;
+  });
+
+  it('completes a request pending from before a restart before anything else, even with a valid certificate', async () => {
+    const { clock, issuer, rotator, stop, done } = setup();
+    await settle();
+    const first = rotator.status().current ?? assert.fail();
+    issuer.pending = true;
+    rotator.bootstrapChanged();
+    await clock.advanceTo(clock.now() + 1);
+    // Woken before its deadline, the loop sees the pending request and completes it.
+    await clock.advanceTo(Math.min(first.deadline, clock.nextWake() ?? first.deadline));
+    assert.equal(issuer.calls.length, 2);
+    assert.equal(issuer.pending, false);
+    stop.abort();
+    await done;
+  });
+
+  it('without a bootstrap kubeconfig and without a certificate, it is not ready and says why', async () => {
+    const { issuer, events, rotator, stop, done } = setup({ bootstrap: () => undefined });
+    await settle();
+    assert.deepEqual(issuer.calls, []);
+    assert.match(events[0] ?? '', /^failed unauthorized #1 retry in 2000 ms$/);
+    assert.equal(rotator.status().ready, false);
+    assert.match(rotator.status().detail, /re-bootstrap needed: no certificate, and the bootstrap credential is not accepted/);
+    stop.abort();
+    await done;
+  });
+
+  it('checks that what it got is ours before publishing: a certificate for another key is rejected', async () => {
+    const { issuer, events, sink, stop, done } = setup();
+    // Swap the key: the issuer returns a certificate whose key is not the one it hands back.
+    const original = issuer.obtain.bind(issuer);
+    issuer.obtain = async (kubeConfig) => ({ ...(await original(kubeConfig)), keyPem: generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+    await settle();
+    assert.equal(sink.stored, undefined);
+    assert.match(events[0] ?? '', /^failed rejected #1/);
+    stop.abort();
+    await done;
+  });
+});
