@@ -29,7 +29,7 @@ async function run(script: string, samples: string): Promise<string> {
     output += chunk;
     process.stdout.write(chunk);
   });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   if (code !== 0) throw new Error(`${script} exited with ${String(code)}`);
   return output;
 }

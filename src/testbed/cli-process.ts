@@ -58,8 +58,9 @@ export class CliProcess {
       log?.write(chunk);
       this.#stderr += chunk;
     });
+    // 'close', not 'exit': 'exit' can come before the last output has been read from the pipes.
     this.exited = new Promise((resolve) => {
-      this.child.once('exit', (code, signal) => {
+      this.child.once('close', (code, signal) => {
         log?.end();
         resolve({ code, signal });
       });

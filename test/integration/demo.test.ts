@@ -13,7 +13,8 @@ function runDemo(args: string[]) {
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close': after the output pipes are drained, so the summary is all there.
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   return { child, exited, output: () => output };
 }
 
