@@ -31,6 +31,8 @@ export class CliProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly #label: string;
   #stderr = '';
+  /** Set once the process has ended and its output has been read to the end. */
+  #closed = false;
 
   constructor(args: readonly string[], options: CliProcessOptions = {}) {
     this.#label = options.label ?? args[0] ?? 'kubeconfig-rotator';
@@ -61,6 +63,7 @@ export class CliProcess {
     // 'close', not 'exit': 'exit' can come before the last output has been read from the pipes.
     this.exited = new Promise((resolve) => {
       this.child.once('close', (code, signal) => {
+        this.#closed = true;
         log?.end();
         resolve({ code, signal });
       });
@@ -81,7 +84,7 @@ export class CliProcess {
     for (;;) {
       const found = this.lines.slice(from).find(match);
       if (found !== undefined) return found;
-      if (!this.running) throw new Error(`${this.#label} exited (${String(this.child.exitCode ?? this.child.signalCode)}) before the expected log line; stderr: ${this.#stderr}`);
+      if (this.#closed) throw new Error(`${this.#label} exited (${String(this.child.exitCode ?? this.child.signalCode)}) before the expected log line; stderr: ${this.#stderr}`);
       if (Date.now() > deadline) {
         throw new Error(`${this.#label}: no matching log line within ${String(timeoutMs)} ms; last lines:\n${this.lines.slice(-5).map((line) => JSON.stringify(line)).join('\n')}`);
       }
