@@ -25,7 +25,7 @@ import { writeKubeletMount } from '../src/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
-import { quantile, recordSamples } from './samples.ts';
+import { quantile, recordFigure, recordSamples } from './samples.ts';
 
 const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
 const BURST_CSRS = Number(process.env.KCR_BENCH_BURST_CSRS ?? 1000);
@@ -241,6 +241,9 @@ async function benchLatency(reference: Side, ours: OurSides, clock: ApprovalCloc
   }
   for (const [label, samples] of [['with review', reviewedLatency], ['without review', plainLatency]] as const) {
     out(`ratio ours (${label})/reference: p50 ${ratio(quantile(samples, 0.5), quantile(referenceLatency, 0.5))}, p99 ${ratio(quantile(samples, 0.99), quantile(referenceLatency, 0.99))}`);
+    for (const q of [0.5, 0.99]) {
+      recordFigure({ benchmark: 'approver', measure: `decision latency ${label}, p${String(q * 100)} (vs kube-controller-manager)`, ours: quantile(samples, q), reference: quantile(referenceLatency, q), unit: 'ms' });
+    }
   }
   // Where our time goes: from a worker taking the CSR to the decision written (parse, checks, review, write).
   const inside = (policy: string) => ours.approver.lines.filter((line) => line.msg === 'decision written' && line.policy === policy).map((line) => Number(line.durationMs));
@@ -261,6 +264,9 @@ async function benchBurst(reference: Side, ours: OurSides, clock: ApprovalClock)
   }
   const referenceMs = bursts[0]?.[1].approveMs ?? Number.NaN;
   out(`ratio ours (with review)/reference: ${ratio(bursts[1]?.[1].approveMs ?? Number.NaN, referenceMs)}; ours (without review)/reference: ${ratio(bursts[2]?.[1].approveMs ?? Number.NaN, referenceMs)}`);
+  for (const [label, index] of [['with review', 1], ['without review', 2]] as const) {
+    recordFigure({ benchmark: 'approver', measure: `${String(BURST_CSRS)} CSRs at once, all approved, ${label}`, ours: (bursts[index]?.[1].approveMs ?? Number.NaN) / 1000, reference: referenceMs / 1000, unit: 's' });
+  }
   out(`(at ${String(QPS)} requests/s, burst ${String(BURST)}, ${String(BURST_CSRS)} CSRs need at least ${((2 * BURST_CSRS - BURST) / QPS).toFixed(1)} s with 2 requests each, ${((BURST_CSRS - BURST) / QPS).toFixed(1)} s with 1)`);
   out();
 }
@@ -346,6 +352,8 @@ async function benchCache(dir: string): Promise<void> {
       const [none, withPending, withDecided] = [idle[index]?.rss ?? Number.NaN, pending[index]?.rss ?? Number.NaN, decided[index]?.rss ?? Number.NaN];
       out(`approver (${label}): ${none.toFixed(1)} MiB with no CSRs; ${withPending.toFixed(1)} MiB with ${String(CACHE_CSRS)} pending (${perCsr(withPending, none)}); ${withDecided.toFixed(1)} MiB with them decided (${perCsr(withDecided, none)})`);
       out(`  ratio ours/reference: ${ratio(withPending, kcmPending)} pending, ${ratio(withDecided, kcmDecided)} decided`);
+      recordFigure({ benchmark: 'approver', measure: `RSS with ${String(CACHE_CSRS)} pending CSRs (${label})`, ours: withPending, reference: kcmPending, unit: 'MiB' });
+      recordFigure({ benchmark: 'approver', measure: `RSS with ${String(CACHE_CSRS)} decided CSRs (${label})`, ours: withDecided, reference: kcmDecided, unit: 'MiB' });
     });
   } finally {
     floor.kill();

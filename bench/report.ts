@@ -7,6 +7,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../src/testbed/binaries.ts';
 import { latencyChart, type Series } from './chart.ts';
+import type { Figure } from './samples.ts';
 
 const BENCHMARKS = [
   { script: 'bench/sidecar.ts', title: 'Sidecar' },
@@ -21,6 +22,25 @@ const SERIES: Record<string, string> = {
   'reference-decision-latency-ms': 'kube-controller-manager csrapproving: CSR created to Approved',
   'fleet-renewal-latency-ms': 'fleet of 1,000: renewal seen by each sidecar',
 };
+
+/** The figures the benchmarks recorded, one row each, with the ratio to the reference where there is one. */
+function summaryTable(file: string): string[] {
+  const figures = existsSync(file)
+    ? readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as Figure)
+    : [];
+  const number = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+  return [
+    '| benchmark | measure | ours | reference | ours / reference |',
+    '|---|---|---|---|---|',
+    ...figures.map(
+      (figure) =>
+        `| ${figure.benchmark} | ${figure.measure} | ${number(figure.ours)} ${figure.unit} | ${figure.reference === undefined ? '' : `${number(figure.reference)} ${figure.unit}`} | ${figure.reference === undefined ? '' : (figure.ours / figure.reference).toFixed(2)} |`,
+    ),
+  ];
+}
 
 async function run(script: string, samples: string): Promise<string> {
   const child = spawn(process.execPath, [join(REPO_ROOT, script)], { env: { ...process.env, KCR_BENCH_SAMPLES_DIR: samples }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -39,8 +59,8 @@ try {
   const sections: string[] = [];
   for (const benchmark of BENCHMARKS) {
     const output = await run(benchmark.script, samples);
-    // Each benchmark prints its own "# ..." title line and "## ..." sections; one level deeper here.
-    sections.push(`## ${benchmark.title}\n\n${output.replace(/^# .*\n/m, '').replace(/^## /gm, '### ').trim()}\n`);
+    // Each benchmark prints its own "# ..." title line and "## ..." sections, kept as printed.
+    sections.push(`### ${benchmark.title}\n\n\`\`\`\n${output.replace(/^# .*\n/m, '').trim()}\n\`\`\`\n`);
   }
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
@@ -62,7 +82,13 @@ try {
     `| Node | ${process.version} |`,
     `| control plane | kube-apiserver and kube-controller-manager v1.36.3, etcd v3.6.8 (built from the Go module proxy) |`,
     '',
+    '## Summary',
+    '',
+    ...summaryTable(join(samples, 'figures.jsonl')),
+    '',
     '![latency distributions](latency.svg)',
+    '',
+    '## What each benchmark printed',
     '',
   ];
   writeFileSync(join(REPO_ROOT, 'bench', 'RESULTS.md'), [...header, ...sections].join('\n'));

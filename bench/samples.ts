@@ -1,6 +1,6 @@
 // Shared by the benchmarks: quantiles, and raw samples kept for the report's latency picture
 // (KCR_BENCH_SAMPLES_DIR, set by bench/report.ts; nothing is written when it is unset).
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export function quantile(values: readonly number[], q: number): number {
@@ -11,4 +11,19 @@ export function quantile(values: readonly number[], q: number): number {
 export function recordSamples(name: string, values: readonly number[]): void {
   const dir = process.env.KCR_BENCH_SAMPLES_DIR;
   if (dir !== undefined) writeFileSync(join(dir, `${name}.json`), JSON.stringify(values));
+}
+
+export interface Figure {
+  readonly benchmark: string;
+  readonly measure: string;
+  readonly ours: number;
+  /** The reference measured in the same run, when there is one. */
+  readonly reference?: number;
+  readonly unit: string;
+}
+
+/** One row of the report's summary table (appended to figures.jsonl in the samples directory). */
+export function recordFigure(figure: Figure): void {
+  const dir = process.env.KCR_BENCH_SAMPLES_DIR;
+  if (dir !== undefined) appendFileSync(join(dir, 'figures.jsonl'), `${JSON.stringify(figure)}\n`);
 }

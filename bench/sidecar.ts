@@ -13,7 +13,7 @@ import { generateKeyPair, type KeyAlgorithm } from '../src/core/pki/keys.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig } from '../test/support/sidecar.ts';
-import { quantile, recordSamples } from './samples.ts';
+import { quantile, recordFigure, recordSamples } from './samples.ts';
 
 const ROTATIONS = Number(process.env.KCR_BENCH_ROTATIONS ?? 60);
 const IDLE_SECONDS = Number(process.env.KCR_BENCH_IDLE_SECONDS ?? 60);
@@ -39,6 +39,7 @@ function benchKeygen(): void {
   out(`ECDSA P-256: p50 ${ms(quantile(ecdsa, 0.5))}, p99 ${ms(quantile(ecdsa, 0.99))} (${String(ecdsa.length)} ops)`);
   out(`RSA-2048 (reference): p50 ${ms(quantile(rsa, 0.5))}, p99 ${ms(quantile(rsa, 0.99))} (${String(rsa.length)} ops)`);
   out(`ratio ECDSA/RSA at p50: ${(quantile(ecdsa, 0.5) / quantile(rsa, 0.5)).toFixed(4)}`);
+  recordFigure({ benchmark: 'sidecar', measure: 'key pair + CSR, p50 (ECDSA P-256 vs RSA-2048)', ours: quantile(ecdsa, 0.5), reference: quantile(rsa, 0.5), unit: 'ms' });
   out();
 }
 
@@ -63,6 +64,8 @@ async function benchRotation(scratch: string): Promise<void> {
       ['publish (directory)', timings('publish')],
     ];
     recordSamples('sidecar-rotation-latency-ms', rows[0]?.[1] ?? []);
+    recordFigure({ benchmark: 'sidecar', measure: 'rotation, trigger to published kubeconfig, p50', ours: quantile(rows[0]?.[1] ?? [], 0.5), unit: 'ms' });
+    recordFigure({ benchmark: 'sidecar', measure: 'rotation, trigger to published kubeconfig, p99', ours: quantile(rows[0]?.[1] ?? [], 0.99), unit: 'ms' });
     for (const [name, values] of rows) out(`${name.padEnd(22)} p50 ${ms(quantile(values, 0.5)).padStart(9)}   p99 ${ms(quantile(values, 0.99)).padStart(9)}`);
     out('(wait for issue includes the stand-in approver polling every 5 ms and kube-controller-manager signing)');
   } finally {
@@ -112,6 +115,8 @@ async function benchIdle(scratch: string): Promise<void> {
     out(`bare Node process (reference): RSS ${bare.rssMiB.toFixed(1)} MiB, CPU ${bare.cpuPercent.toFixed(3)}% of one core`);
     out(`Node with @kubernetes/client-node loaded (reference): RSS ${client.rssMiB.toFixed(1)} MiB, CPU ${client.cpuPercent.toFixed(3)}% of one core`);
     out(`ratio RSS sidecar/bare: ${(ours.rssMiB / bare.rssMiB).toFixed(2)}, sidecar/client-library: ${(ours.rssMiB / client.rssMiB).toFixed(2)}`);
+    recordFigure({ benchmark: 'sidecar', measure: 'idle RSS, 10 targets (vs Node with the client library loaded)', ours: ours.rssMiB, reference: client.rssMiB, unit: 'MiB' });
+    recordFigure({ benchmark: 'sidecar', measure: 'idle CPU, 10 targets, share of one core', ours: ours.cpuPercent, unit: '%' });
   } finally {
     baseline.kill();
     library.kill();
