@@ -1,10 +1,11 @@
 // The approver's Kubernetes I/O: the CSR list+watch for one signer, writing a decision onto the approval
 // subresource, and SubjectAccessReviews. Nothing here decides anything.
-import { AuthorizationV1Api, CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest, type V1SubjectAccessReview } from '@kubernetes/client-node';
 import type { ReviewAttributes } from '../core/policy/evaluate.ts';
 import type { Requester } from '../core/policy/request-checks.ts';
 import { isConflict, isNotFound } from '../io/kube/errors.ts';
 import { kubeListWatchSource, type ListWatchSource } from '../io/kube/informer.ts';
+import type { ApproverClient } from './kube-client.ts';
 import { csrRecord, type Condition, type DecisionWriter, type Reviewer } from './controller.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
@@ -20,8 +21,8 @@ export function csrSource(kubeConfig: KubeConfig, signerName: string): ListWatch
   });
 }
 
-export function kubeDecisionWriter(kubeConfig: KubeConfig): DecisionWriter {
-  const api = kubeConfig.makeApiClient(CertificatesV1Api);
+export function kubeDecisionWriter(client: ApproverClient): DecisionWriter {
+  const api = client.kubeConfig.makeApiClient(CertificatesV1Api);
   return {
     async write(csr, condition: Condition) {
       const name = csr.metadata?.name ?? '';
@@ -29,7 +30,12 @@ export function kubeDecisionWriter(kubeConfig: KubeConfig): DecisionWriter {
       try {
         // An update of the approval subresource carries the resourceVersion the decision was made at: if the CSR
         // changed since (another approver, a previous leader), the write fails with a conflict.
-        await api.replaceCertificateSigningRequestApproval({ name, body: { ...csr, status: { ...csr.status, conditions } } });
+        await client.send('PUT', `${CSR_PATH}/${encodeURIComponent(name)}/approval`, {
+          ...csr,
+          apiVersion: 'certificates.k8s.io/v1',
+          kind: 'CertificateSigningRequest',
+          status: { ...csr.status, conditions },
+        });
         return 'written';
       } catch (error) {
         if (isNotFound(error)) return 'gone';
@@ -46,21 +52,20 @@ export function kubeDecisionWriter(kubeConfig: KubeConfig): DecisionWriter {
   };
 }
 
-export function kubeReviewer(kubeConfig: KubeConfig): Reviewer {
-  const api = kubeConfig.makeApiClient(AuthorizationV1Api);
+export function kubeReviewer(client: ApproverClient): Reviewer {
   return {
     async allowed(requester: Requester, attributes: ReviewAttributes) {
-      const review = await api.createSubjectAccessReview({
-        body: {
-          spec: {
-            user: requester.username,
-            groups: [...requester.groups],
-            ...(requester.uid === undefined ? {} : { uid: requester.uid }),
-            ...(requester.extra === undefined ? {} : { extra: Object.fromEntries(Object.entries(requester.extra).map(([key, values]) => [key, [...values]])) }),
-            resourceAttributes: attributes,
-          },
+      const review = (await client.send('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SubjectAccessReview',
+        spec: {
+          user: requester.username,
+          groups: [...requester.groups],
+          ...(requester.uid === undefined ? {} : { uid: requester.uid }),
+          ...(requester.extra === undefined ? {} : { extra: Object.fromEntries(Object.entries(requester.extra).map(([key, values]) => [key, [...values]])) }),
+          resourceAttributes: attributes,
         },
-      });
+      })) as V1SubjectAccessReview;
       return review.status?.allowed === true;
     },
   };

@@ -82,10 +82,10 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
       }),
     );
     clients.push(created);
-    return created.kubeConfig;
+    return created;
   };
   const decisions = client();
-  const events = kubeEventRecorder({ kubeConfig: client(MAX_WAITING_EVENTS), component: COMPONENT, instance: options.identity, logger });
+  const events = kubeEventRecorder({ kubeConfig: client(MAX_WAITING_EVENTS).kubeConfig, component: COMPONENT, instance: options.identity, logger });
   const policy = watchPolicyFile({
     path: options.policyPath,
     initial,
@@ -111,7 +111,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   });
   const { signerName } = initial.file;
   const informer = createInformer<V1CertificateSigningRequest, CsrRecord>({
-    source: csrSource(client(), signerName),
+    source: csrSource(client().kubeConfig, signerName),
     describe: `CSRs of ${signerName}`,
     key: (csr) => csr.metadata?.name ?? '',
     version: (csr) => csr.metadata?.resourceVersion ?? '',
@@ -124,7 +124,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   });
   controller.attach(informer);
   const elector = createLeaderElector({
-    store: kubeLeaseStore(client(), options.leaseNamespace, options.leaseName),
+    store: kubeLeaseStore(client().kubeConfig, options.leaseNamespace, options.leaseName),
     identity: options.identity,
     logger,
     onStartedLeading: () => {
