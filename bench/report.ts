@@ -32,12 +32,14 @@ function summaryTable(file: string): string[] {
         .map((line) => JSON.parse(line) as Figure)
     : [];
   const number = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+  // Two significant digits for small ratios, which two decimals would show as 0.00.
+  const ratio = (value: number) => (value < 0.1 ? value.toPrecision(2) : value.toFixed(2));
   return [
     '| benchmark | measure | ours | reference | ours / reference |',
     '|---|---|---|---|---|',
     ...figures.map(
       (figure) =>
-        `| ${figure.benchmark} | ${figure.measure} | ${number(figure.ours)} ${figure.unit} | ${figure.reference === undefined ? '' : `${number(figure.reference)} ${figure.unit}`} | ${figure.reference === undefined ? '' : (figure.ours / figure.reference).toFixed(2)} |`,
+        `| ${figure.benchmark} | ${figure.measure} | ${number(figure.ours)} ${figure.unit} | ${figure.reference === undefined ? '' : `${number(figure.reference)} ${figure.unit}`} | ${figure.reference === undefined ? '' : ratio(figure.ours / figure.reference)} |`,
     ),
   ];
 }
