@@ -224,14 +224,16 @@ export class ApproverController {
     const record = this.#cache?.get(name);
     const csr = record?.object;
     if (record === undefined || csr === undefined || this.#written.has(record.uid)) return;
-    const started = performance.now();
     const { file, generation } = this.#options.policy();
+    // Within one policy generation an unprocessed or dry-run outcome cannot change (policies apply by requester,
+    // and a CSR's spec is immutable): a resync does not parse, review and evaluate it again.
+    if (this.#reported.get(record.uid) === generation) return;
+    const started = performance.now();
     const facts = requestFacts(csr);
     const evaluation = evaluate(facts, file);
     const decision = evaluation.result === 'review' ? await this.#review(evaluation, facts.requester) : evaluation;
     if (decision.result === 'unprocessed' || decision.dryRun) {
       if (decision.result === 'unprocessed' && decision.reason === 'otherSigner') return;
-      if (this.#reported.get(record.uid) === generation) return;
       this.#reported.set(record.uid, generation);
       this.#report(record, facts.requester, decision, started);
       return;

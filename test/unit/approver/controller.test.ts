@@ -240,6 +240,20 @@ policies:
     assert.deepEqual(events, [`Warning DryRunDenied ${record.name}: dry run: would deny: failed identity.commonName`]);
   });
 
+  it('a resync does not ask again the SubjectAccessReview of a dry-run decision already reported', async () => {
+    const { clock, controller, writes, events, reviews, put } = setup({ policy: policyFile('    dryRun: true\n    subjectAccessReview: true') });
+    controller.lead();
+    const record = put(csr());
+    await clock.advance(0);
+    controller.handlers.synced();
+    await clock.advance(0);
+    controller.handlers.synced();
+    await clock.advance(0);
+    assert.equal(reviews.length, 1);
+    assert.deepEqual(writes, []);
+    assert.deepEqual(events, [`Normal DryRunApproved ${record.name}: dry run: policy cluster-a would approve (firstCertificate)`]);
+  });
+
   it('many pending CSRs over several workers: each is written exactly once', async () => {
     const { clock, controller, writes, put } = setup({ workers: 5 });
     controller.lead();
