@@ -47,11 +47,15 @@ const REPO = new URL('../', import.meta.url).pathname;
 // The approver runs as in its container image: compiled JavaScript (no type stripping at run time).
 const COMPILED = join(REPO, '.cache', 'bench-approver-dist');
 
-const target = testCluster('target');
-const admin = target.admin();
-const certificates = admin.makeApiClient(CertificatesV1Api);
-const endpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
 const run = uniqueName('kcr-bench');
+
+/** The target cluster's handles, made in main() once globalSetup has the cluster running. */
+function targetCluster() {
+  const target = testCluster('target');
+  const admin = target.admin();
+  return { target, admin, certificates: admin.makeApiClient(CertificatesV1Api), endpoint: { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') } };
+}
+type TargetCluster = ReturnType<typeof targetCluster>;
 
 /** One side of the comparison: who requests, for which signer, with which subject. */
 interface Side {
@@ -62,7 +66,7 @@ interface Side {
 }
 
 /** Watches this run's CSRs and records when each is first seen, and when it is first seen approved. */
-function approvalClock() {
+function approvalClock({ admin }: TargetCluster) {
   const seenAt = new Map<string, number>();
   const approvedAt = new Map<string, number>();
   const waiters = new Set<() => void>();
@@ -156,7 +160,7 @@ async function burst(side: Side, clock: ApprovalClock): Promise<{ createMs: numb
   return { createMs: created - started, approveMs: done - started };
 }
 
-async function deleteRunCsrs(): Promise<void> {
+async function deleteRunCsrs({ certificates }: TargetCluster): Promise<void> {
   await certificates.deleteCollectionCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` });
 }
 
@@ -166,7 +170,7 @@ function rssMiB(pid: number): number {
 }
 
 /** The reference: kubelet-client CSRs from a bootstrap token that may request node client certificates. */
-async function referenceSide(): Promise<Side> {
+async function referenceSide({ admin, endpoint }: TargetCluster): Promise<Side> {
   const bootstrap = await createBootstrapToken(admin, { extraClusterRoles: [NODE_CLIENT_ROLE] });
   return {
     name: 'kube-controller-manager csrapproving (kubelet client)',
@@ -180,7 +184,7 @@ async function referenceSide(): Promise<Side> {
  * Ours, as a process with its ServiceAccount's RBAC, deciding for two bootstrap groups: one under a policy
  * that asks a SubjectAccessReview as the reference does, one under a policy that does not (our default).
  */
-async function ourSides(dir: string): Promise<{ reviewed: Side; plain: Side; approver: ApproverProcess; account: ApproverAccount }> {
+async function ourSides({ target, admin, endpoint }: TargetCluster, dir: string): Promise<{ reviewed: Side; plain: Side; approver: ApproverProcess; account: ApproverAccount }> {
   const [reviewed, plain] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   await rbac.createClusterRole({
@@ -213,7 +217,11 @@ async function ourSides(dir: string): Promise<{ reviewed: Side; plain: Side; app
     nodeOptions: NODE_OPTIONS,
     args: ['--kube-api-qps', String(QPS), '--kube-api-burst', String(BURST), '--workers', '5', '--log-level', 'info'],
   });
-  await approver.waitForLog((line) => line.msg === 'started leading');
+  // Stopped here if it never leads: the caller's cleanup covers it only once this returns.
+  await approver.waitForLog((line) => line.msg === 'started leading').catch(async (error: unknown) => {
+    await approver.stop();
+    throw error;
+  });
   const side = (name: string, token: TestBootstrapToken): Side => ({
     name,
     requester: kubeConfigFor(endpoint, { token: token.value }),
@@ -230,7 +238,23 @@ async function ourSides(dir: string): Promise<{ reviewed: Side; plain: Side; app
 
 type OurSides = Awaited<ReturnType<typeof ourSides>>;
 
-async function benchLatency(reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
+/** The latency and burst parts, against the reference, with our approver running for both. */
+async function benchAgainstReference(cluster: TargetCluster, clock: ApprovalClock, dir: string): Promise<void> {
+  const reference = await referenceSide(cluster);
+  const ours = await ourSides(cluster, dir);
+  try {
+    if (PARTS.has('latency')) await benchLatency(cluster, reference, ours, clock);
+    if (PARTS.has('burst')) await benchBurst(cluster, reference, ours, clock);
+  } finally {
+    await ours.approver.stop();
+    await ours.account.delete();
+    const rbac = cluster.admin.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.deleteClusterRoleBinding({ name: run });
+    await rbac.deleteClusterRole({ name: run });
+  }
+}
+
+async function benchLatency(cluster: TargetCluster, reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
   out(`## decision latency over ${String(LATENCY_CSRS)} CSRs per side, one at a time, the sides taking turns`);
   const [referenceLatency = [], reviewedLatency = [], plainLatency = []] = await latencies([reference, ours.reviewed, ours.plain], clock);
   recordSamples('reference-decision-latency-ms', referenceLatency);
@@ -249,15 +273,15 @@ async function benchLatency(reference: Side, ours: OurSides, clock: ApprovalCloc
   const inside = (policy: string) => ours.approver.lines.filter((line) => line.msg === 'decision written' && line.policy === policy).map((line) => Number(line.durationMs));
   out(`inside the approver (worker took the CSR -> write answered), p50: ${ms(quantile(inside('reviewed'), 0.5))} with review, ${ms(quantile(inside('plain'), 0.5))} without`);
   out();
-  await deleteRunCsrs();
+  await deleteRunCsrs(cluster);
 }
 
-async function benchBurst(reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
+async function benchBurst(cluster: TargetCluster, reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
   out(`## a burst of ${String(BURST_CSRS)} CSRs created at once (50 concurrent creates): time until all are approved`);
   const bursts: [Side, { createMs: number; approveMs: number }][] = [];
   for (const side of [reference, ours.reviewed, ours.plain]) {
     bursts.push([side, await burst(side, clock)]);
-    await deleteRunCsrs();
+    await deleteRunCsrs(cluster);
   }
   for (const [side, result] of bursts) {
     out(`${side.name}: all approved after ${(result.approveMs / 1000).toFixed(1)} s (creating them took ${(result.createMs / 1000).toFixed(1)} s)`);
@@ -282,7 +306,7 @@ async function settledRss(pid: number): Promise<number> {
 }
 
 /** Approves or denies every CSR of this run that is still pending, as the admin, as fast as the apiserver goes. */
-async function denyAllPending(): Promise<void> {
+async function denyAllPending({ certificates }: TargetCluster): Promise<void> {
   const pending = (await certificates.listCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` })).items.filter((csr) => (csr.status?.conditions ?? []).length === 0);
   await Promise.all(
     Array.from({ length: 50 }, async () => {
@@ -296,7 +320,8 @@ async function denyAllPending(): Promise<void> {
   );
 }
 
-async function benchCache(dir: string): Promise<void> {
+async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
+  const { target, admin } = cluster;
   out(`## RSS with ${String(CACHE_CSRS)} CSRs of the approver's signer in its cache`);
   const signerName = `kubeconfig-rotator.bench/${run}`;
   const account = await approverAccount(target, signerName, dir);
@@ -341,7 +366,7 @@ async function benchCache(dir: string): Promise<void> {
     // Long enough for the Unprocessed events (1,000 wait at most, at 20/s) to drain.
     const pending = await measure(CACHE_CSRS, 60_000);
     const kcmPending = await settledRss(kcm);
-    await denyAllPending();
+    await denyAllPending(cluster);
     const decided = await measure(CACHE_CSRS, 10_000);
     const kcmDecided = await settledRss(kcm);
     const perCsr = (after: number, before: number) => `${(((after - before) * 1024) / CACHE_CSRS).toFixed(2)} KiB per CSR`;
@@ -363,7 +388,6 @@ async function benchCache(dir: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'kcr-bench-approver-'));
   out(`# approver benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String(cpus().length)} CPUs)`);
   out();
   out(`Client rate limits: both sides ${String(QPS)} requests/s, burst ${String(BURST)}. kube-controller-manager runs with its defaults`);
@@ -376,25 +400,19 @@ async function main(): Promise<void> {
   out(`The approver runs compiled (as in its image)${NODE_OPTIONS.length === 0 ? ' with Node defaults' : `, node ${NODE_OPTIONS.join(' ')}`}.`);
   out();
   execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', COMPILED, '--sourceMap', 'false']);
-  await globalSetup();
-  const clock = approvalClock();
-  const reference = await referenceSide();
-  const ours = await ourSides(dir);
+  const dir = mkdtempSync(join(tmpdir(), 'kcr-bench-approver-'));
   try {
-    if (PARTS.has('latency')) await benchLatency(reference, ours, clock);
-    if (PARTS.has('burst')) await benchBurst(reference, ours, clock);
+    await globalSetup();
+    const cluster = targetCluster();
+    const clock = approvalClock(cluster);
+    try {
+      if (PARTS.has('latency') || PARTS.has('burst')) await benchAgainstReference(cluster, clock, dir);
+      if (PARTS.has('cache')) await benchCache(cluster, dir);
+    } finally {
+      await clock.stop();
+      await deleteRunCsrs(cluster);
+    }
   } finally {
-    await ours.approver.stop();
-    await ours.account.delete();
-    const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-    await rbac.deleteClusterRoleBinding({ name: run });
-    await rbac.deleteClusterRole({ name: run });
-  }
-  try {
-    if (PARTS.has('cache')) await benchCache(dir);
-  } finally {
-    await clock.stop();
-    await deleteRunCsrs();
     await globalTeardown();
     rmSync(dir, { recursive: true, force: true });
   }

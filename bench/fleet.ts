@@ -80,13 +80,22 @@ async function inBatches<T>(items: readonly T[], size: number, work: (item: T) =
 }
 
 async function main(): Promise<void> {
-  await globalSetup();
   const scratch = scratchDir('bench-fleet');
+  try {
+    await globalSetup();
+    await benchFleet(scratch.path);
+  } finally {
+    scratch.dispose();
+    await globalTeardown();
+  }
+}
+
+async function benchFleet(scratch: string): Promise<void> {
   const target = testCluster('target');
   const admin = target.admin();
   const endpoint: ClusterEndpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
   const run = uniqueName('fleet');
-  const account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', scratch.path);
+  const account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', scratch);
   const bootstrap = await createBootstrapToken(admin);
   // The fleet's identities may renew (request CSRs with their certificates): bound by their group.
   await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
@@ -96,9 +105,9 @@ async function main(): Promise<void> {
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'kcr-fleet' }],
     },
   });
-  const policy = join(scratch.path, 'policy.yaml');
+  const policy = join(scratch, 'policy.yaml');
   writeFileSync(policy, stringify({ policies: [{ name: 'fleet', bootstrap: { groups: [bootstrap.group] }, identity: { commonNames: [`${run}-*`], organizations: ['kcr-fleet'] } }] }));
-  const approver = new ApproverProcess({ account, policy, logDir: scratch.path, leaseName: run });
+  const approver = new ApproverProcess({ account, policy, logDir: scratch, leaseName: run });
   try {
     await approver.waitForLog((line) => line.msg === 'approver started');
     out(`# fleet benchmark (${new Date().toISOString()}, Node ${process.version})`);
@@ -154,8 +163,6 @@ async function main(): Promise<void> {
   } finally {
     await approver.stop();
     await account.delete();
-    scratch.dispose();
-    await globalTeardown();
   }
 }
 

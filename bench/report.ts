@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../src/testbed/binaries.ts';
+import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { latencyChart, type Series } from './chart.ts';
 import type { Figure } from './samples.ts';
 
@@ -58,6 +59,8 @@ async function run(script: string, samples: string): Promise<string> {
 
 const samples = mkdtempSync(join(tmpdir(), 'kcr-bench-samples-'));
 try {
+  // Started once for every benchmark: each one's own setup then reuses them and its teardown leaves them up.
+  await globalSetup();
   const sections: string[] = [];
   for (const benchmark of BENCHMARKS) {
     const output = await run(benchmark.script, samples);
@@ -96,5 +99,6 @@ try {
   writeFileSync(join(REPO_ROOT, 'bench', 'RESULTS.md'), [...header, ...sections].join('\n'));
   process.stdout.write('wrote bench/RESULTS.md and bench/latency.svg\n');
 } finally {
+  await globalTeardown();
   rmSync(samples, { recursive: true, force: true });
 }

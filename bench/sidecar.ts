@@ -131,8 +131,8 @@ async function main(): Promise<void> {
   out(`# sidecar benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String((await import('node:os')).cpus().length)} CPUs)`);
   out();
   benchKeygen();
-  await globalSetup();
   try {
+    await globalSetup();
     await benchRotation(scratch.path);
     await benchIdle(scratch.path);
   } finally {
