@@ -234,6 +234,13 @@ describe('chart kubeconfig-rotator-approver values', () => {
     assert.deepEqual(requester?.rules, [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }]);
   });
 
+  it('renders no RBAC at all with rbac.create=false, neither the approver\'s nor any source\'s', async () => {
+    const manifests = await template(chart, [...example, '--set', 'rbac.create=false']);
+    assert.ok(manifests.some((manifest) => manifest.kind === 'Deployment'), 'the approver itself is still rendered');
+    const rbacKinds = new Set(['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+    assert.deepEqual(manifests.filter((manifest) => rbacKinds.has(manifest.kind)).map((manifest) => `${manifest.kind}/${manifest.metadata.name}`), []);
+  });
+
   it('refuses bad values with clear messages: schema errors, and system: identities at render time', async () => {
     const bad = await run(helm, ['template', 'rel', chart, '--set', 'replicaCount=0', '--set', 'sources[0].name=West', '--set', 'sources[0].identity.commonNames[0]=a', '--set', 'workers=1000']);
     assert.notEqual(bad.code, 0);
