@@ -160,6 +160,36 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     }
   });
 
+  it('standalone with the injector: the sidecar\'s Deployment, Service and ServiceMonitor select its own pods and Service, never the injector\'s', async () => {
+    const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml'), '--set', 'injector.enabled=true']);
+    const find = (kind: string, name: string) => {
+      const found = manifests.find((manifest) => manifest.kind === kind && manifest.metadata.name === name);
+      assert.ok(found !== undefined, `${kind}/${name} is rendered`);
+      return found as Manifest & { metadata: { labels: Record<string, string> } };
+    };
+    const podLabels = (deployment: Manifest) => (deployment.spec?.template as { metadata: { labels: Record<string, string> } }).metadata.labels;
+    const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([key, value]) => labels[key] === value);
+    const sidecar = find('Deployment', 'rel-kubeconfig-rotator-sidecar');
+    const injector = find('Deployment', 'rel-kubeconfig-rotator-sidecar-injector');
+    const sidecarService = find('Service', 'rel-kubeconfig-rotator-sidecar');
+    const injectorService = find('Service', 'rel-kubeconfig-rotator-sidecar-injector');
+    const monitor = find('ServiceMonitor', 'rel-kubeconfig-rotator-sidecar');
+    const selectors = {
+      'sidecar Deployment': (sidecar.spec?.selector as { matchLabels: Record<string, string> }).matchLabels,
+      'sidecar Service': sidecarService.spec?.selector as Record<string, string>,
+    };
+    for (const [what, selector] of Object.entries(selectors)) {
+      assert.ok(selects(selector, podLabels(sidecar)), `the ${what} selects the sidecar's pods`);
+      assert.ok(!selects(selector, podLabels(injector)), `the ${what} (${JSON.stringify(selector)}) does not select the injector's pods (${JSON.stringify(podLabels(injector))})`);
+    }
+    const monitorSelector = (monitor.spec?.selector as { matchLabels: Record<string, string> }).matchLabels;
+    assert.ok(selects(monitorSelector, sidecarService.metadata.labels), 'the ServiceMonitor selects the sidecar\'s Service');
+    assert.ok(!selects(monitorSelector, injectorService.metadata.labels), `the ServiceMonitor (${JSON.stringify(monitorSelector)}) does not select the injector's Service`);
+    const injectorSelector = (injector.spec?.selector as { matchLabels: Record<string, string> }).matchLabels;
+    assert.ok(!selects(injectorSelector, podLabels(sidecar)), 'the injector\'s Deployment does not select the sidecar\'s pods');
+    assert.ok(!selects(injectorService.spec?.selector as Record<string, string>, podLabels(sidecar)), 'the injector\'s Service does not select the sidecar\'s pods');
+  });
+
   it('adds the native sidecar to another chart\'s pods through its named templates, and the apiserver accepts the result', async () => {
     const agent = join(scratch.path, 'example-agent');
     cpSync(join(REPO_ROOT, 'test', 'fixtures', 'charts', 'example-agent'), agent, { recursive: true });

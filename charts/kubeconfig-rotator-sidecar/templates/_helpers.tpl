@@ -26,6 +26,15 @@ app.kubernetes.io/name: {{ include "kubeconfig-rotator-sidecar.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The standalone Deployment's pods, as its selector, its Service and its ServiceMonitor pick them: the component
+label keeps them apart from the injector's pods (component: injector), which share name and instance.
+*/}}
+{{- define "kubeconfig-rotator-sidecar.standaloneSelectorLabels" -}}
+{{ include "kubeconfig-rotator-sidecar.selectorLabels" . }}
+app.kubernetes.io/component: sidecar
+{{- end }}
+
 {{- define "kubeconfig-rotator-sidecar.labels" -}}
 helm.sh/chart: {{ include "kubeconfig-rotator-sidecar.chart" . }}
 {{ include "kubeconfig-rotator-sidecar.selectorLabels" . }}
