@@ -52,6 +52,18 @@ async function template(chart: string, args: string[] = []): Promise<Manifest[]>
     .filter((manifest): manifest is Manifest => manifest !== null);
 }
 
+/**
+ * A container's own security context, which must hold even where the pod-level one is not ours (the native
+ * sidecar in another chart's pods, injected sidecars): seccomp included.
+ */
+function assertSecureContainer(securityContext: Record<string, unknown> | undefined): void {
+  assert.ok(securityContext !== undefined, 'the container has a securityContext');
+  assert.equal(securityContext.readOnlyRootFilesystem, true);
+  assert.equal(securityContext.allowPrivilegeEscalation, false);
+  assert.deepEqual(securityContext.capabilities, { drop: ['ALL'] });
+  assert.deepEqual(securityContext.seccompProfile, { type: 'RuntimeDefault' });
+}
+
 before(async () => {
   const bin = await ensureControlPlane();
   helm = join(bin, 'helm');
@@ -71,18 +83,14 @@ for (const chart of CHARTS) {
       }
     });
 
-    it('renders with default and example values, with secure defaults on every container', async () => {
+    it('renders with default and example values, with secure defaults on every container and init container', async () => {
       for (const values of [[], ...examples(chart).map((file) => ['-f', file])]) {
         const manifests = await template(chartDir(chart), values);
         for (const manifest of manifests.filter((one) => one.kind === 'Deployment')) {
-          const pod = (manifest.spec?.template as { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[] } }).spec;
+          const pod = (manifest.spec?.template as { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[]; initContainers?: { securityContext: Record<string, unknown> }[] } }).spec;
           assert.equal(pod.securityContext.runAsNonRoot, true);
           assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
-          for (const container of pod.containers) {
-            assert.equal(container.securityContext.readOnlyRootFilesystem, true);
-            assert.equal(container.securityContext.allowPrivilegeEscalation, false);
-            assert.deepEqual(container.securityContext.capabilities, { drop: ['ALL'] });
-          }
+          for (const container of [...pod.containers, ...(pod.initContainers ?? [])]) assertSecureContainer(container.securityContext);
         }
       }
     });
@@ -140,6 +148,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
       assert.ok(config.success, JSON.stringify(config.error?.issues));
       assert.equal(config.data.tls.mode, mode === 'self-managed' ? 'self-managed' : 'files');
       assert.deepEqual(config.data.targets.map((target) => [target.name, target.embed]), [['east', false], ['north', true]]);
+      assertSecureContainer(config.data.sidecar.securityContext);
       const webhook = manifests.find((manifest) => manifest.kind === 'MutatingWebhookConfiguration') as { webhooks: { objectSelector: { matchExpressions: unknown[] }; failurePolicy: string }[] } | undefined;
       assert.deepEqual(webhook?.webhooks[0]?.objectSelector.matchExpressions, [{ key: 'app.kubernetes.io/component', operator: 'NotIn', values: ['injector'] }]);
       assert.equal(webhook.webhooks[0].failurePolicy, 'Fail');
@@ -203,6 +212,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     const pod = (deployment?.spec?.template as { spec: Record<string, { name: string; restartPolicy?: string; startupProbe?: Record<string, unknown>; volumeMounts?: { name: string; readOnly?: boolean }[] }[]> }).spec;
     const [sidecar] = pod.initContainers ?? [];
     assert.equal(sidecar?.restartPolicy, 'Always');
+    assertSecureContainer((sidecar as { securityContext?: Record<string, unknown> }).securityContext);
     assert.deepEqual(sidecar.startupProbe, { httpGet: { path: '/readyz', port: 'http-metrics' }, periodSeconds: 2, failureThreshold: 150 });
     assert.deepEqual(pod.containers?.[0]?.volumeMounts, [{ name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true }]);
     assert.deepEqual(
