@@ -134,6 +134,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
       controller.follow();
     },
   });
+  // The policy watcher is already open: if the probe server cannot listen, close it so the process exits.
   const server = await startProbeServer({
     host: options.listen.host,
     port: options.listen.port,
@@ -147,6 +148,9 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
       ],
     }),
     alive: () => informer.alive,
+  }).catch(async (error: unknown) => {
+    await policy.close();
+    throw error;
   });
   logger.info(
     {

@@ -4,6 +4,7 @@
 // Events, metrics, probes, and SIGTERM.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -67,6 +68,7 @@ policies:
 describe('the approver, as a process with only its own RBAC, against the target control plane', () => {
   let account: ApproverAccount;
   let approver: ApproverProcess;
+  let approverPolicy: string;
   let bootstrap: TestBootstrapToken;
   let stranger: TestBootstrapToken;
   let asBootstrap: KubeConfig;
@@ -77,8 +79,8 @@ describe('the approver, as a process with only its own RBAC, against the target 
     [bootstrap, stranger] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
     asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
     account = await approverAccount(target, SIGNER, dir);
-    const policy = writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyYaml(bootstrap.group) })['policy.yaml'] ?? assert.fail();
-    approver = new ApproverProcess({ account, policy, logDir: dir, leaseName: run });
+    approverPolicy = writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyYaml(bootstrap.group) })['policy.yaml'] ?? assert.fail();
+    approver = new ApproverProcess({ account, policy: approverPolicy, logDir: dir, leaseName: run });
     await approver.waitForLog((line) => line.msg === 'started leading');
   });
 
@@ -397,6 +399,19 @@ policies:
         message: `denied by kubeconfig-rotator approver: policy.unmatched: no policy applies to requester "system:bootstrap:${stranger.token.id}"`,
       });
     });
+  });
+
+  it('exits 1 naming the address when its probe port is taken, instead of staying up with its policy watcher open', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const blocked = new ApproverProcess({ account, policy: approverPolicy, logDir: dir, leaseName: `${run}-blocked`, args: ['--listen', `127.0.0.1:${String(port)}`] });
+      assert.deepEqual(await blocked.exited, { code: 1, signal: null });
+      assert.match(blocked.stderr, new RegExp(`EADDRINUSE.*127\\.0\\.0\\.1:${String(port)}`));
+    } finally {
+      taken.close();
+    }
   });
 
   it('no log line holds a token, a key or a request', () => {
