@@ -1,41 +1,27 @@
 // The approver's API client: client-node with a client-side rate limit, and with its connections reused.
 // client-node asks its KubeConfig for credentials before every request (watches included), which is where
 // the rate limit waits; it also builds a new connection pool for every request, so each one would pay a TCP
-// and TLS handshake: here one pool per TLS identity is kept and reused, and a new one is made when the CA or
-// the client certificate changes (files are re-read, as client-node does).
+// and TLS handshake: here one pool is kept for the TLS material client-node read for the request (CA, client
+// certificate and key, files re-read as client-node does), and a new one is made when that material changes.
 // The decision path (approval writes, SubjectAccessReviews) sends plain JSON with undici: client-node's model
 // (de)serialization doubled the time of each of those requests (bench/approver.ts, decision latency).
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { ApiException, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import type { RateLimiter } from './rate-limit.ts';
 
-type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+type DispatcherOptions = ReturnType<KubeConfig['createDispatcherOptions']>;
+type ConnectOptions = Extract<DispatcherOptions, { type: 'agent' }>['connect'];
 
 // What the apiserver's audit log shows for the decision path's requests.
 const USER_AGENT = 'kubeconfig-rotator-approver';
 
-function contents(data: string | undefined, file: string | undefined): string {
-  if (data !== undefined) return data;
-  return file === undefined ? '' : readFileSync(file, 'latin1');
-}
-
-/** A digest of what a connection's TLS depends on; undefined when it cannot be known (exec credential plugins). */
-function tlsIdentity(kubeConfig: KubeConfig): string | undefined {
-  const cluster = kubeConfig.getCurrentCluster();
-  const user = kubeConfig.getCurrentUser();
-  if (user?.exec !== undefined) return undefined;
+/** A digest of the options a connection is made with (CA, client certificate and key, TLS settings). */
+function connectionIdentity(connect: ConnectOptions): string {
   const hash = createHash('sha256');
-  for (const part of [
-    cluster?.server,
-    String(cluster?.skipTLSVerify),
-    cluster?.tlsServerName,
-    contents(cluster?.caData, cluster?.caFile),
-    contents(user?.certData, user?.certFile),
-    contents(user?.keyData, user?.keyFile),
-  ]) {
-    hash.update(part ?? '').update('\u0000');
+  for (const [key, value] of Object.entries(connect).sort(([a], [b]) => a.localeCompare(b))) {
+    hash.update(key).update('\u0000');
+    hash.update(Buffer.isBuffer(value) ? value : String(value)).update('\u0000');
   }
   return hash.digest('hex');
 }
@@ -53,22 +39,28 @@ export interface ApproverClient {
 
 /** A copy of `base` whose requests wait for `limiter` and share connections. */
 export function approverClient(base: KubeConfig, limiter: RateLimiter): ApproverClient {
-  let pool: { identity: string; dispatcher: Dispatcher } | undefined;
+  let pool: { identity: string; dispatcher: Agent } | undefined;
   class ApproverKubeConfig extends KubeConfig {
     override async applySecurityAuthentication(context: RequestContext): Promise<void> {
       await limiter.acquire();
       await super.applySecurityAuthentication(context);
-      const fresh = context.getDispatcher();
-      const identity = fresh === undefined ? undefined : tlsIdentity(this);
-      if (fresh === undefined || identity === undefined) return;
-      if (pool?.identity === identity) {
-        context.setDispatcher(pool.dispatcher);
-        fresh.close().catch(() => undefined);
-        return;
+      // createDispatcherOptions left the request without a dispatcher of its own: it goes through the pool.
+      if (context.getDispatcher() === undefined && pool !== undefined) context.setDispatcher(pool.dispatcher);
+    }
+
+    // client-node calls this with the TLS material it has just read for the request, so the pool is chosen by the
+    // very bytes the request would use; proxies and plain connections are left to client-node.
+    override createDispatcherOptions(...args: Parameters<KubeConfig['createDispatcherOptions']>): DispatcherOptions {
+      const options = super.createDispatcherOptions(...args);
+      if (options.type !== 'agent') return options;
+      const identity = connectionIdentity(options.connect);
+      if (pool?.identity !== identity) {
+        // A new CA or client certificate: new connections; the old pool closes once its requests are done.
+        pool?.dispatcher.close().catch(() => undefined);
+        // The same options client-node would give its own Agent (its type differs only in optional-property strictness).
+        pool = { identity, dispatcher: new Agent({ connect: options.connect as NonNullable<Agent.Options['connect']> }) };
       }
-      // A new CA or client certificate: new connections; the old pool closes once its requests are done.
-      pool?.dispatcher.close().catch(() => undefined);
-      pool = { identity, dispatcher: fresh };
+      return { type: 'none' };
     }
   }
   const kubeConfig = new ApproverKubeConfig();
