@@ -15,6 +15,8 @@ type ConnectOptions = Extract<DispatcherOptions, { type: 'agent' }>['connect'];
 
 // What the apiserver's audit log shows for the decision path's requests.
 const USER_AGENT = 'kubeconfig-rotator-approver';
+// undici's default is 300 s: a hung connection would hold a decision worker (and shutdown) that long.
+const DECISION_REQUEST_TIMEOUT_MS = 30_000;
 
 /** A digest of the options a connection is made with (CA, client certificate and key, TLS settings). */
 function connectionIdentity(connect: ConnectOptions): string {
@@ -74,6 +76,8 @@ export function approverClient(base: KubeConfig, limiter: RateLimiter): Approver
       const dispatcher = context.getDispatcher();
       const response = await request(url, {
         method,
+        headersTimeout: DECISION_REQUEST_TIMEOUT_MS,
+        bodyTimeout: DECISION_REQUEST_TIMEOUT_MS,
         headers: { ...context.getHeaders(), 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT },
         body: JSON.stringify(body),
         ...(dispatcher === undefined ? {} : { dispatcher }),
