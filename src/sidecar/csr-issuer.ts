@@ -172,6 +172,8 @@ export class CsrIssuer implements CredentialIssuer {
       controller.abort();
     };
     outer.addEventListener('abort', stop, { once: true });
+    // A shutdown that came before the listener (during the create) fires no event.
+    if (outer.aborted) stop();
     let lastError: unknown;
     return new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -1,0 +1,135 @@
+// The CSR issuer against a fake API server (plain HTTP on loopback): create or adopt, then list + watch of
+// the one CSR, with what the server answers scripted by each test.
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { CsrIssuer, type CertificateRequestSpec } from '../../../src/sidecar/csr-issuer.ts';
+import { RotationError } from '../../../src/sidecar/errors.ts';
+import type { PendingRequest, PendingStore } from '../../../src/sidecar/pending-store.ts';
+
+const CSRS = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
+/** Answers create, read and list from `csr`; a watch stays open without events until the client leaves. */
+class FakeApi {
+  csr: V1CertificateSigningRequest | undefined;
+  readonly requests: string[] = [];
+  readonly #server = createServer((request, response) => {
+    this.#answer(request, response);
+  });
+
+  async start(): Promise<KubeConfig> {
+    await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
+    const { port } = this.#server.address() as AddressInfo;
+    // client-node refuses plain HTTP unless TLS verification is off; nothing here is encrypted anyway.
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromOptions({
+      clusters: [{ name: 'fake', server: `http://127.0.0.1:${String(port)}`, skipTLSVerify: true }],
+      users: [{ name: 'fake', token: 'abcdef.0123456789abcdef' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+      currentContext: 'fake',
+    });
+    return kubeConfig;
+  }
+
+  async stop(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise((resolve) => this.#server.close(resolve));
+  }
+
+  #answer(request: IncomingMessage, response: ServerResponse): void {
+    const url = new URL(request.url ?? '/', 'http://fake');
+    const send = (status: number, body: unknown) => {
+      response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (request.method === 'POST' && url.pathname === CSRS) {
+      this.requests.push('create');
+      if (this.csr !== undefined) {
+        send(409, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'AlreadyExists', code: 409 });
+        return;
+      }
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      request.on('end', () => {
+        const created = JSON.parse(body) as V1CertificateSigningRequest;
+        this.csr = { ...created, metadata: { ...created.metadata, uid: 'uid-1', resourceVersion: '1' } };
+        send(201, this.csr);
+      });
+      return;
+    }
+    if (request.method === 'GET' && url.pathname.startsWith(`${CSRS}/`) && this.csr !== undefined) {
+      this.requests.push('read');
+      send(200, this.csr);
+      return;
+    }
+    if (request.method === 'GET' && url.pathname === CSRS && url.searchParams.get('watch') === 'true') {
+      this.requests.push('watch');
+      response.writeHead(200, { 'content-type': 'application/json' });
+      return;
+    }
+    if (request.method === 'GET' && url.pathname === CSRS) {
+      this.requests.push('list');
+      send(200, { kind: 'CertificateSigningRequestList', apiVersion: 'certificates.k8s.io/v1', metadata: { resourceVersion: '1' }, items: this.csr === undefined ? [] : [this.csr] });
+      return;
+    }
+    send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
+  }
+}
+
+class MemoryPendingStore implements PendingStore {
+  saved: PendingRequest | undefined;
+
+  load(): Promise<PendingRequest | undefined> {
+    return Promise.resolve(this.saved);
+  }
+
+  save(request: PendingRequest): Promise<void> {
+    this.saved = request;
+    return Promise.resolve();
+  }
+
+  clear(): Promise<void> {
+    this.saved = undefined;
+    return Promise.resolve();
+  }
+}
+
+const NOW = Date.parse('2026-11-28T16:40:00Z');
+
+function issuer(pending: PendingStore, approvalTimeoutMs: number): CsrIssuer {
+  const spec: CertificateRequestSpec = {
+    subject: { commonName: 'agent-a', organizations: ['agents'] },
+    keyAlgorithm: 'ecdsa-p256',
+    signerName: 'kubernetes.io/kube-apiserver-client',
+    expirationSeconds: 3600,
+    approvalTimeoutMs,
+  };
+  return new CsrIssuer({ spec, pending, now: () => NOW, labels: {} });
+}
+
+describe('the CSR issuer', () => {
+  const api = new FakeApi();
+  let kubeConfig: KubeConfig;
+  before(async () => {
+    kubeConfig = await api.start();
+  });
+  after(async () => {
+    await api.stop();
+  });
+
+  it('gives up waiting at once when shutdown came before the wait began, keeping the pending key', { timeout: 10_000 }, async () => {
+    api.csr = undefined;
+    const pending = new MemoryPendingStore();
+    const shutdown = new AbortController();
+    shutdown.abort();
+    await assert.rejects(issuer(pending, 600_000).obtain(kubeConfig, shutdown.signal), (error: unknown) => {
+      assert.ok(error instanceof RotationError);
+      assert.match(error.message, /^waiting for CSR .* was interrupted by shutdown$/);
+      assert.equal(error.requestFinished, false);
+      return true;
+    });
+    assert.ok(api.csr !== undefined, 'the CSR was created');
+    assert.equal(pending.saved?.csrName, api.csr.metadata?.name, 'the next start completes the same request');
+  });
+});
