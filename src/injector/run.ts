@@ -1,12 +1,12 @@
 // `kubeconfig-rotator injector`: a mutating admission webhook that adds the sidecar to annotated Pods.
 // HTTPS on one port (the apiserver calls it), /healthz, /readyz and /metrics on another.
-import { createServer } from 'node:https';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { injectorConfigSchema, type InjectorConfig } from '../core/config/injector.ts';
 import { ConfigError } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
-import { startProbeServer } from '../io/http/server.ts';
+import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 import { createLogger } from '../io/log.ts';
 import { servingCertificates } from './certificates.ts';
@@ -38,38 +38,42 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
 
   const certificates = servingCertificates(config.tls, kubeConfig, logger);
   let ready = false;
+  let server: Server | undefined;
+  let probes: ProbeServer | undefined;
   const pair = await certificates.start((next) => {
-    server.setSecureContext({ cert: next.cert, key: next.key });
+    server?.setSecureContext({ cert: next.cert, key: next.key });
     certificateRenewals.inc();
   });
-  const server = createServer({ cert: pair.cert, key: pair.key }, (request, response) => {
-    handleMutate(request, response, () => config, (result) => {
-      requests.inc({ outcome: result.outcome });
-      const level = result.outcome === 'rejected' || result.outcome === 'error' ? 'warn' : 'info';
-      logger[level]({ outcome: result.outcome }, result.detail);
-    });
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  ready = true;
-  const probes = await startProbeServer({
-    host: config.probes.host,
-    port: config.probes.port,
-    registry,
-    readiness: () => ({ ready, details: [`webhook on ${config.listen.host}:${String((server.address() as AddressInfo).port)}`] }),
-  });
-  const webhookAddress = server.address() as AddressInfo;
-  logger.info(
-    { webhook: `${webhookAddress.address}:${String(webhookAddress.port)}`, address: `${probes.address.address}:${String(probes.address.port)}`, targets: config.targets.map((target) => target.name) },
-    'injector started',
-  );
+  // From here the renewal loop or file watcher runs: every exit, a failed start included, must stop it.
   try {
+    const webhook = createServer({ cert: pair.cert, key: pair.key }, (request, response) => {
+      handleMutate(request, response, () => config, (result) => {
+        requests.inc({ outcome: result.outcome });
+        const level = result.outcome === 'rejected' || result.outcome === 'error' ? 'warn' : 'info';
+        logger[level]({ outcome: result.outcome }, result.detail);
+      });
+    });
+    server = webhook;
+    webhook.keepAliveTimeout = 30_000;
+    await new Promise<void>((resolve, reject) => {
+      webhook.once('error', reject);
+      webhook.listen(config.listen.port, config.listen.host, () => {
+        webhook.off('error', reject);
+        resolve();
+      });
+    });
+    const webhookAddress = webhook.address() as AddressInfo;
+    ready = true;
+    probes = await startProbeServer({
+      host: config.probes.host,
+      port: config.probes.port,
+      registry,
+      readiness: () => ({ ready, details: [`webhook on ${config.listen.host}:${String(webhookAddress.port)}`] }),
+    });
+    logger.info(
+      { webhook: `${webhookAddress.address}:${String(webhookAddress.port)}`, address: `${probes.address.address}:${String(probes.address.port)}`, targets: config.targets.map((target) => target.name) },
+      'injector started',
+    );
     await new Promise<void>((resolve) => {
       if (options.signal.aborted) resolve();
       options.signal.addEventListener('abort', () => {
@@ -81,13 +85,19 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
   } finally {
     ready = false;
     await certificates.stop();
-    await new Promise<void>((resolve) => {
-      server.close(() => {
-        resolve();
-      });
-      server.closeAllConnections();
-    });
-    await probes.close();
+    if (server !== undefined) await closeServer(server);
+    await probes?.close();
     logger.info('stopped');
   }
+}
+
+/** Stops accepting and ends open connections (the apiserver keeps them alive); resolves once closed. */
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // Called with ERR_SERVER_NOT_RUNNING when listen failed: there is nothing more to close then.
+    server.close(() => {
+      resolve();
+    });
+    server.closeAllConnections();
+  });
 }
