@@ -30,25 +30,19 @@ export const httpStatus = (error: unknown): number | undefined => kubeStatus(err
 export const isNotFound = (error: unknown) => httpStatus(error) === 404;
 export const isConflict = (error: unknown) => httpStatus(error) === 409;
 
+const MAX_CAUSES = 4;
+
 /** One line, safe to log or put in an event: no bodies, no headers; follows the cause chain. */
-export function describeError(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current !== undefined && current !== null && depth < 5; depth++) {
-    const status = kubeStatus(current);
-    if (status !== undefined) {
-      parts.push(`HTTP ${String(status.code)}${status.reason === undefined ? '' : ` ${status.reason}`}${status.message === undefined ? '' : `: ${status.message}`}`);
-      break;
-    }
-    if (current instanceof Error) {
-      const code = (current as Error & { code?: unknown }).code;
-      const text = typeof code === 'string' && !current.message.includes(code) ? `${current.message} (${code})` : current.message;
-      if (parts.at(-1) !== text) parts.push(text);
-      current = current.cause;
-    } else {
-      parts.push(typeof current === 'string' ? current : `a thrown ${typeof current}`);
-      break;
-    }
+export function describeError(error: unknown, depth = 0): string {
+  const status = kubeStatus(error);
+  if (status !== undefined) {
+    return `HTTP ${String(status.code)}${status.reason === undefined ? '' : ` ${status.reason}`}${status.message === undefined ? '' : `: ${status.message}`}`;
   }
-  return parts.join(': ');
+  if (!(error instanceof Error)) return typeof error === 'string' ? error : `a thrown ${typeof error}`;
+  const code = (error as Error & { code?: unknown }).code;
+  const text = typeof code === 'string' && !error.message.includes(code) ? `${error.message} (${code})` : error.message;
+  if (error.cause === undefined || error.cause === null || depth >= MAX_CAUSES) return text;
+  const cause = describeError(error.cause, depth + 1);
+  // Wrappers made with `${what}: ${describeError(cause)}` already say it: not twice.
+  return text.includes(cause) ? text : `${text}: ${cause}`;
 }
