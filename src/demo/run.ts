@@ -29,7 +29,7 @@ import { renderLine, renderView, type DemoSnapshot } from './view.ts';
 const execute = promisify(execFile);
 
 export interface DemoOptions {
-  /** Run this long, print a summary and exit (0 only if the agent saw no failed call); else until Ctrl-C. */
+  /** Run this long, print a summary and exit (0 only if the agent saw no failed call); else until Ctrl-C or MAX_RUN_SECONDS. */
   readonly durationSeconds: number | undefined;
   /** Forced rotation interval of the demo's sidecar. */
   readonly rotateEverySeconds: number;
@@ -44,6 +44,11 @@ const SOURCE = 'west';
 const TARGET = 'east';
 const IDENTITY = { commonName: 'demo-agent-west', organizations: ['demo-agents'] };
 const ROGUE_IDENTITY = { commonName: 'demo-agent-north', organizations: ['demo-agents'] };
+// The approver's ServiceAccount token is requested once for the whole run (the demo does not renew it), so a
+// run without --duration still ends, before the token does.
+const MAX_RUN_SECONDS = 86_400;
+// Covers what comes between the token request and the start of the run (sidecars, first certificate).
+const TOKEN_MARGIN_SECONDS = 600;
 
 interface Agent {
   clientNodeCalls: number;
@@ -106,7 +111,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (code !== 0) throw new Error('bootstrap failed');
 
     say('target: the approver\'s ServiceAccount, its RBAC, and the RBAC the agent\'s identity gets...');
-    const approverKubeconfig = await prepareTarget(target, scratch);
+    const runSeconds = options.durationSeconds ?? MAX_RUN_SECONDS;
+    const approverKubeconfig = await prepareTarget(target, scratch, runSeconds + TOKEN_MARGIN_SECONDS);
     const policy = join(scratch, 'policy.yaml');
     writeFileSync(
       policy,
@@ -137,12 +143,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const output = join(scratch, 'out', TARGET);
     agentDone = runAgent(join(output, 'kubeconfig'), join(binDir, 'kubectl'), agent, stopAll);
     const startedAt = Date.now();
-    const deadline = options.durationSeconds === undefined ? Number.POSITIVE_INFINITY : startedAt + options.durationSeconds * 1000;
+    const deadline = startedAt + runSeconds * 1000;
+    if (options.durationSeconds === undefined) say(`running until Ctrl-C, at most ${String(MAX_RUN_SECONDS / 3600)} h (as long as the approver's ServiceAccount token lasts)`);
     const interactive = options.out.isTTY;
     let lastLine = 0;
     let seenRotations = 0;
     while (!stopAll.aborted && Date.now() < deadline) {
-      const snapshot = await snapshotOf({ startedAt, output, sidecar, approver, rogue, agent, notes });
+      const snapshot = await snapshotOf({ startedAt, endsAt: deadline, output, sidecar, approver, rogue, agent, notes });
       const rotations = snapshot.targets[0]?.rotations ?? 0;
       if (rotations > seenRotations) {
         const renewed = sidecar.lines.filter((line) => line.msg === 'certificate rotated').at(-1);
@@ -158,7 +165,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
     loops.abort();
     await agentDone;
-    const final = await snapshotOf({ startedAt, output, sidecar, approver, rogue, agent, notes });
+    const final = await snapshotOf({ startedAt, endsAt: deadline, output, sidecar, approver, rogue, agent, notes });
     say('');
     say('summary');
     say(`  rotations: ${String(final.targets[0]?.rotations ?? 0)} (failed ${String(final.targets[0]?.failedRotations ?? 0)}), current serial ${final.targets[0]?.serial ?? '-'}`);
@@ -198,7 +205,7 @@ function kubeConfig(state: ClusterState): KubeConfig {
 }
 
 /** What the approver chart does in a real target: the approver's account and the issued identity's RBAC. */
-async function prepareTarget(target: ClusterState, scratch: string): Promise<string> {
+async function prepareTarget(target: ClusterState, scratch: string, tokenSeconds: number): Promise<string> {
   const admin = kubeConfig(target);
   const core = admin.makeApiClient(CoreV1Api);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
@@ -226,7 +233,7 @@ async function prepareTarget(target: ClusterState, scratch: string): Promise<str
   // The agent's identity may read the cluster (what it is for) and renew its own certificate.
   await ignoreExisting(() => rbac.createClusterRoleBinding({ body: bind('demo-agent-west-view', 'view') }));
   await ignoreExisting(() => rbac.createClusterRoleBinding({ body: bind('demo-agent-west-renewal', CSR_REQUESTER_ROLE) }));
-  const token = await core.createNamespacedServiceAccountToken({ name: 'approver', namespace: NAMESPACE, body: { spec: { expirationSeconds: 3600 } } });
+  const token = await core.createNamespacedServiceAccountToken({ name: 'approver', namespace: NAMESPACE, body: { spec: { expirationSeconds: tokenSeconds } } });
   const path = join(scratch, 'approver.kubeconfig');
   writeFileSync(
     path,
@@ -307,6 +314,7 @@ async function metricsOf(child: CliProcess) {
 
 async function snapshotOf(parts: {
   startedAt: number;
+  endsAt: number;
   output: string;
   sidecar: CliProcess;
   approver: CliProcess;
@@ -327,6 +335,7 @@ async function snapshotOf(parts: {
   return {
     now: Date.now(),
     startedAt: parts.startedAt,
+    endsAt: parts.endsAt,
     targets: [
       {
         name: TARGET,

@@ -12,6 +12,8 @@ export interface TargetView {
 export interface DemoSnapshot {
   readonly now: number;
   readonly startedAt: number;
+  /** When the run ends by itself (its --duration, or the approver token's limit). */
+  readonly endsAt: number;
   readonly targets: readonly TargetView[];
   readonly agent: { readonly clientNodeCalls: number; readonly kubectlCalls: number; readonly failures: number; readonly lastFailure?: string };
   readonly approver: { readonly approved: number; readonly denied: number; readonly unprocessed: number; readonly leader: boolean };
@@ -29,7 +31,7 @@ function span(ms: number): string {
 export function renderView(snapshot: DemoSnapshot): string {
   const { now, agent, approver, rogue } = snapshot;
   const lines = [
-    `kubeconfig-rotator demo — running ${span(now - snapshot.startedAt)} (Ctrl-C stops everything)`,
+    `kubeconfig-rotator demo — running ${span(now - snapshot.startedAt)}, ends ${new Date(snapshot.endsAt).toISOString().slice(0, 16).replace('T', ' ')} UTC (Ctrl-C stops everything)`,
     '',
     'TARGET     IDENTITY                           SERIAL            NOT AFTER  NEXT ROTATION  ROTATIONS',
     ...snapshot.targets.map((target) =>
