@@ -180,6 +180,11 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       say(`  logs kept in ${scratch}`);
     }
     return agent.failures === 0 ? 0 : 1;
+  } catch (error) {
+    // A failed run is when the logs are needed: keep them rather than delete them with the scratch directory.
+    keepLogs = true;
+    say(`the demo failed; logs kept in ${scratch}`);
+    throw error;
   } finally {
     loops.abort();
     await agentDone;
