@@ -84,7 +84,7 @@ export class CsrIssuer implements CredentialIssuer {
     const uid = await this.#createOrAdopt(api, pending, keys);
     const created = this.#options.now();
     this.#options.onStep?.('csr-created');
-    const certificate = await this.#waitForCertificate(kubeConfig, api, pending.csrName, uid, signal);
+    const certificate = await this.#waitForCertificate(kubeConfig, api, pending, uid, signal);
     this.#options.onStep?.('certificate-issued');
     return {
       certPem: certificate,
@@ -165,8 +165,11 @@ export class CsrIssuer implements CredentialIssuer {
     return existing.metadata?.uid ?? '';
   }
 
-  #waitForCertificate(kubeConfig: KubeConfig, api: CertificatesV1Api, name: string, uid: string, outer: AbortSignal): Promise<string> {
+  #waitForCertificate(kubeConfig: KubeConfig, api: CertificatesV1Api, pending: PendingRequest, uid: string, outer: AbortSignal): Promise<string> {
+    const name = pending.csrName;
     const { approvalTimeoutMs } = this.#options.spec;
+    // Counted from the request's creation: a restart must not grant an adopted request a fresh timeout.
+    const remainingMs = Math.max(0, pending.createdAt + approvalTimeoutMs - this.#options.now());
     const controller = new AbortController();
     const stop = () => {
       controller.abort();
@@ -175,11 +178,18 @@ export class CsrIssuer implements CredentialIssuer {
     // A shutdown that came before the listener (during the create) fires no event.
     if (outer.aborted) stop();
     let lastError: unknown;
+    let looked = false;
+    let expired = false;
     return new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timedOut = () => {
         const detail = lastError === undefined ? '' : ` (last watch error: ${describeError(lastError)})`;
-        reject(new RotationError('timeout', `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`, { requestFinished: true }));
-      }, approvalTimeoutMs);
+        return new RotationError('timeout', `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`, { requestFinished: true });
+      };
+      const timer = setTimeout(() => {
+        // Out of time before the first look (after a long restart): that look may still find it issued.
+        if (looked) reject(timedOut());
+        else expired = true;
+      }, remainingMs);
       const settle = (outcome: { certificate: string } | { error: Error }) => {
         clearTimeout(timer);
         if ('certificate' in outcome) resolve(outcome.certificate);
@@ -193,9 +203,11 @@ export class CsrIssuer implements CredentialIssuer {
         list: () => api.listCertificateSigningRequest({ fieldSelector: `metadata.name=${name}` }),
         onError: (error) => {
           lastError = error;
+          if (expired) settle({ error: timedOut() });
         },
         onState: (csr) => {
-          const outcome = outcomeOf(csr, name, uid);
+          looked = true;
+          const outcome = outcomeOf(csr, name, uid) ?? (expired ? { error: timedOut() } : undefined);
           if (outcome !== undefined) settle(outcome);
         },
       });

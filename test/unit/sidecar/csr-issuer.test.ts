@@ -5,6 +5,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
+import { generateKeyPair } from '../../../src/core/pki/keys.ts';
 import { CsrIssuer, type CertificateRequestSpec } from '../../../src/sidecar/csr-issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
 import type { PendingRequest, PendingStore } from '../../../src/sidecar/pending-store.ts';
@@ -102,16 +104,37 @@ class MemoryPendingStore implements PendingStore {
 
 const NOW = Date.parse('2026-11-28T16:40:00Z');
 
+const spec: Omit<CertificateRequestSpec, 'approvalTimeoutMs'> = {
+  subject: { commonName: 'agent-a', organizations: ['agents'] },
+  keyAlgorithm: 'ecdsa-p256',
+  signerName: 'kubernetes.io/kube-apiserver-client',
+  expirationSeconds: 3600,
+};
+
 function issuer(pending: PendingStore, approvalTimeoutMs: number): CsrIssuer {
-  const spec: CertificateRequestSpec = {
-    subject: { commonName: 'agent-a', organizations: ['agents'] },
-    keyAlgorithm: 'ecdsa-p256',
-    signerName: 'kubernetes.io/kube-apiserver-client',
-    expirationSeconds: 3600,
-    approvalTimeoutMs,
-  };
-  return new CsrIssuer({ spec, pending, now: () => NOW, labels: {} });
+  return new CsrIssuer({ spec: { ...spec, approvalTimeoutMs }, pending, now: () => NOW, labels: {} });
 }
+
+/** A request saved by an earlier process at `createdAt`, and its CSR as the API holds it. */
+function earlierRequest(createdAt: number, status: V1CertificateSigningRequest['status'] = {}) {
+  const keys = generateKeyPair('ecdsa-p256');
+  const store = new MemoryPendingStore();
+  store.saved = { ...spec, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'ecdsa-p256', csrName: 'kcr-agent-a-earlier', createdAt };
+  const csr: V1CertificateSigningRequest = {
+    metadata: { name: 'kcr-agent-a-earlier', uid: 'uid-0', resourceVersion: '1' },
+    spec: { request: Buffer.from(buildCertificationRequest(spec.subject, keys)).toString('base64'), signerName: spec.signerName, usages: ['client auth'] },
+    status,
+  };
+  return { store, csr };
+}
+
+const isTimeout = (error: unknown) => {
+  assert.ok(error instanceof RotationError);
+  assert.equal(error.result, 'timeout');
+  assert.match(error.message, /^CSR kcr-agent-a-earlier was not decided within 600 s$/);
+  assert.equal(error.requestFinished, true);
+  return true;
+};
 
 describe('the CSR issuer', () => {
   const api = new FakeApi();
@@ -136,5 +159,30 @@ describe('the CSR issuer', () => {
     });
     const created = api.stored() ?? assert.fail('the CSR was not created');
     assert.equal(pending.saved?.csrName, created.metadata?.name, 'the next start completes the same request');
+  });
+
+  it('an adopted request gets only what is left of its approval timeout, not a fresh one', { timeout: 10_000 }, async () => {
+    const { store, csr } = earlierRequest(NOW - 600_000 + 200);
+    api.csr = csr;
+    api.requests.length = 0;
+    await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
+    assert.deepEqual(api.requests.slice(0, 3), ['create', 'read', 'list'], 'adopted, not created anew');
+  });
+
+  it('an adopted request already out of time gets one look: undecided, it times out at once', { timeout: 10_000 }, async () => {
+    const { store, csr } = earlierRequest(NOW - 3_600_000);
+    api.csr = csr;
+    await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
+  });
+
+  it('an adopted request already out of time gets one look: issued meanwhile, its certificate is taken', { timeout: 10_000 }, async () => {
+    const { store, csr } = earlierRequest(NOW - 3_600_000, {
+      conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'approved' }],
+      certificate: Buffer.from('CERTIFICATE').toString('base64'),
+    });
+    api.csr = csr;
+    const issued = await issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal);
+    assert.equal(issued.certPem, 'CERTIFICATE');
+    assert.equal(issued.csrName, 'kcr-agent-a-earlier');
   });
 });
