@@ -185,7 +185,9 @@ export class TargetRotator {
       this.#current = this.#currentFrom(best.stored.certPem, best.stored.keyPem, best.facts, now);
       this.#deps.observer.loaded(this.#current, best.from.description);
     }
-    await this.#ensurePublished();
+    // Through the maintenance queue: the sinks' watches already run, and two writes at once would race.
+    this.checkOutputs();
+    await this.#maintenance;
   }
 
   #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtainedAt: number): CurrentCertificate {

@@ -137,10 +137,36 @@ class MemorySink implements Sink {
   }
 }
 
-function setup(options: { bootstrap?: () => BootstrapCredential | undefined } = {}) {
-  const clock = new ManualClock();
+/** A sink whose writes wait until the test releases them, counting how many run at once. */
+class GatedSink extends MemorySink {
+  active = 0;
+  mostActive = 0;
+  #waiting: (() => void)[] = [];
+
+  override async write(bundle: CredentialBundle): Promise<void> {
+    this.active++;
+    this.mostActive = Math.max(this.mostActive, this.active);
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.active--;
+    await super.write(bundle);
+  }
+
+  release(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+}
+
+/** A complete set for `sink` as an earlier process published it, valid for a day from now. */
+async function publishedEarlier(clock: Clock, sink: MemorySink): Promise<void> {
+  const issued = await new ScriptedIssuer(clock).obtain(kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }));
+  // An older next-rotation annotation: it loads as current, but the sink is rewritten.
+  sink.stored = { name: config.name, ...endpoint, certPem: issued.certPem, keyPem: issued.keyPem, nextRotation: 0 };
+}
+
+function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sink?: MemorySink; clock?: ManualClock } = {}) {
+  const clock = options.clock ?? new ManualClock();
   const issuer = new ScriptedIssuer(clock);
-  const sink = new MemorySink();
+  const sink = options.sink ?? new MemorySink();
   const events: string[] = [];
   const observer: TargetObserver = {
     loaded: () => events.push('loaded'),
@@ -274,6 +300,27 @@ describe('the rotation loop', () => {
     await settle();
     assert.equal(sink.stored, undefined);
     assert.match(events[0] ?? '', /^failed rejected #1/);
+    stop.abort();
+    await done;
+  });
+
+  it('at start, repairs outputs through the same queue as its watches: never two writes to a sink at once', async () => {
+    const clock = new ManualClock();
+    const sink = new GatedSink();
+    await publishedEarlier(clock, sink);
+    const { issuer, rotator, stop, done } = setup({ clock, sink });
+    await settle();
+    // A watch fires while the start-up repair is still writing.
+    rotator.checkOutputs();
+    await settle();
+    sink.release();
+    await settle();
+    sink.release();
+    await settle();
+    assert.equal(sink.mostActive, 1);
+    assert.equal(sink.writes, 1, 'the second check finds the output current');
+    assert.deepEqual(issuer.calls, [], 'the loaded certificate is kept');
+    assert.equal(rotator.status().ready, true);
     stop.abort();
     await done;
   });
