@@ -47,8 +47,10 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
   }
   let target: KubeConfig | undefined;
   let source: KubeConfig | undefined;
+  let caPem: string | undefined;
   try {
     target = loadContext(options.targetKubeconfig, options.targetContext, 'target');
+    caPem = targetCa(target);
   } catch (error) {
     problems.push((error as Error).message);
   }
@@ -57,14 +59,13 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
   } catch (error) {
     problems.push((error as Error).message);
   }
-  if (problems.length > 0 || target === undefined || source === undefined) {
+  if (problems.length > 0 || target === undefined || source === undefined || caPem === undefined) {
     options.err.write(`kubeconfig-rotator bootstrap: ${String(problems.length)} problem${problems.length === 1 ? '' : 's'}\n${problems.map((line) => `  ${line}\n`).join('')}`);
     return 2;
   }
 
   const cluster = target.getCurrentCluster();
   const server = options.server ?? cluster?.server ?? '';
-  const caPem = targetCa(target);
   const token = generateBootstrapToken((count) => randomBytes(count));
   const expiration = new Date(Date.now() + ttlMs);
   const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
@@ -120,8 +121,14 @@ function loadContext(path: string | undefined, context: string | undefined, role
 function targetCa(target: KubeConfig): string {
   const cluster = target.getCurrentCluster();
   if (cluster?.caData !== undefined && cluster.caData !== '') return Buffer.from(cluster.caData, 'base64').toString('utf8');
-  if (cluster?.caFile !== undefined && cluster.caFile !== '') return readFileSync(cluster.caFile, 'utf8');
-  throw new BootstrapError(`the target kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`);
+  if (cluster?.caFile !== undefined && cluster.caFile !== '') {
+    try {
+      return readFileSync(cluster.caFile, 'utf8');
+    } catch (error) {
+      throw new Error(`the target kubeconfig's CA file ${cluster.caFile} cannot be read: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  throw new Error(`the target kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`);
 }
 
 async function reachable(kubeConfig: KubeConfig, role: 'target' | 'source'): Promise<void> {

@@ -1,0 +1,89 @@
+// `bootstrap` checks everything it can before touching a cluster, and lists every problem at once (exit 2);
+// --dry-run prints the plan without contacting either cluster.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { runBootstrap, type BootstrapOptions } from '../../../src/bootstrap/run.ts';
+import { createCertificateAuthority } from '../../../src/core/pki/issue.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'kcr-bootstrap-run-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const caFile = join(dir, 'ca.crt');
+writeFileSync(caFile, createCertificateAuthority('test-ca', { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000) }).cert);
+
+/** A kubeconfig file for `server` with the given cluster fields (its CA), authenticated with a token. */
+function kubeconfig(name: string, cluster: Record<string, unknown>): string {
+  const path = join(dir, `${name}.kubeconfig`);
+  writeFileSync(
+    path,
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name, cluster: { server: 'https://127.0.0.1:1', ...cluster } }],
+      users: [{ name, user: { token: 'not-used' } }],
+      contexts: [{ name, context: { cluster: name, user: name } }],
+      'current-context': name,
+    }),
+  );
+  return path;
+}
+
+async function bootstrap(options: Partial<BootstrapOptions>): Promise<{ code: number; out: string; err: string }> {
+  const text = { out: '', err: '' };
+  const into = (key: 'out' | 'err') =>
+    new Writable({
+      write(chunk: Buffer | string, _encoding, done) {
+        text[key] += chunk.toString();
+        done();
+      },
+    });
+  const code = await runBootstrap({
+    targetKubeconfig: kubeconfig('target', { 'certificate-authority': caFile }),
+    targetContext: undefined,
+    sourceKubeconfig: kubeconfig('source', { 'certificate-authority': caFile }),
+    sourceContext: undefined,
+    source: 'west',
+    target: 'east',
+    ttl: '1h',
+    namespace: 'kubeconfig-rotator',
+    secretName: undefined,
+    server: undefined,
+    dryRun: true,
+    out: into('out'),
+    err: into('err'),
+    ...options,
+  });
+  return { code, ...text };
+}
+
+describe('bootstrap before it contacts a cluster', () => {
+  it('--dry-run prints the plan for a target kubeconfig with a CA file', async () => {
+    const { code, out, err } = await bootstrap({});
+    assert.equal(code, 0, err);
+    assert.match(out, /^# target cluster \(https:\/\/127\.0\.0\.1:1\)/m);
+  });
+
+  it('a target CA file that cannot be read is one of the listed problems (exit 2), not a crash', async () => {
+    const missing = join(dir, 'missing-ca.crt');
+    const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('missing-ca', { 'certificate-authority': missing }), source: 'West' });
+    assert.equal(code, 2);
+    assert.equal(out, '');
+    assert.match(err, /^kubeconfig-rotator bootstrap: 2 problems\n/);
+    assert.match(err, /--source-name "West" must be a DNS label/);
+    assert.ok(err.includes(`the target kubeconfig's CA file ${missing} cannot be read: ENOENT`), err);
+  });
+
+  it('a target kubeconfig without a CA is one of the listed problems (exit 2), with --dry-run too', async () => {
+    const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('no-ca', { 'insecure-skip-tls-verify': true }) });
+    assert.equal(code, 2);
+    assert.equal(out, '');
+    assert.match(err, /^kubeconfig-rotator bootstrap: 1 problem\n {2}the target kubeconfig has no CA for https:\/\/127\.0\.0\.1:1; the bootstrap kubeconfig must verify the server\n$/);
+  });
+});
