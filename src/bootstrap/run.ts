@@ -3,12 +3,13 @@
 // with server-side apply (a re-run converges), then removes this source's older tokens. Prints no secret.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, VersionApi } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { parseDuration } from '../core/bootstrap/duration.ts';
 import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, bootstrapPlan, MANAGED_BY, MANAGED_BY_LABEL, redactPlan, SOURCE_LABEL, type KubeObject } from '../core/bootstrap/plan.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
+import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 
 export interface BootstrapOptions {
   readonly targetKubeconfig: string | undefined;
@@ -103,19 +104,13 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
 }
 
 function loadContext(path: string | undefined, context: string | undefined, role: 'target' | 'source'): KubeConfig {
-  const kubeConfig = new KubeConfig();
   try {
-    if (path === undefined) kubeConfig.loadFromDefault();
-    else kubeConfig.loadFromFile(path);
+    return loadKubeConfig(path, context);
   } catch (error) {
-    throw new Error(`--${role}-kubeconfig ${path ?? '(default)'}: cannot be loaded: ${(error as Error).message.split('\n')[0] ?? ''}`, { cause: error });
+    if (!(error instanceof KubeConfigError)) throw error;
+    // The first line only: a YAML error's excerpt would break the list of problems.
+    throw new Error(`--${role}-kubeconfig ${path ?? '(default)'}: cannot be loaded: ${error.message.split('\n')[0] ?? ''}`, { cause: error });
   }
-  if (context !== undefined) {
-    if (kubeConfig.getContextObject(context) === null) throw new Error(`--${role}-context "${context}" is not in ${path ?? 'the default kubeconfig'}`);
-    kubeConfig.setCurrentContext(context);
-  }
-  if (kubeConfig.getCurrentCluster() === null) throw new Error(`--${role}-kubeconfig ${path ?? '(default)'}: no current cluster`);
-  return kubeConfig;
 }
 
 function targetCa(target: KubeConfig): string {

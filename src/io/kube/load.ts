@@ -1,11 +1,12 @@
 // Loading the KubeConfig a command talks to the API with: an explicit file, or the in-cluster
-// ServiceAccount (or $KUBECONFIG / ~/.kube/config) when none is given.
+// ServiceAccount (or $KUBECONFIG / ~/.kube/config) when none is given; optionally a context other than the
+// current one.
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 
 export class KubeConfigError extends Error {}
 
-export function loadKubeConfig(path: string | undefined): KubeConfig {
+export function loadKubeConfig(path: string | undefined, context?: string): KubeConfig {
   const kubeConfig = new KubeConfig();
   try {
     if (path === undefined) kubeConfig.loadFromDefault();
@@ -17,7 +18,13 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
     if (error instanceof KubeConfigError) throw error;
     throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} cannot be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
-  const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null) throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} has no current cluster (set current-context)`);
+  if (context !== undefined) {
+    if (kubeConfig.getContextObject(context) === null) throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} has no context "${context}"`);
+    kubeConfig.setCurrentContext(context);
+  }
+  if (kubeConfig.getCurrentCluster() === null) {
+    const missing = context === undefined ? 'has no current cluster (set current-context)' : `has no cluster for context "${context}"`;
+    throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} ${missing}`);
+  }
   return kubeConfig;
 }

@@ -18,18 +18,19 @@ after(() => {
 const caFile = join(dir, 'ca.crt');
 writeFileSync(caFile, createCertificateAuthority('test-ca', { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000) }).cert);
 
-/** A kubeconfig file for `server` with the given cluster fields (its CA), authenticated with a token. */
-function kubeconfig(name: string, cluster: Record<string, unknown>): string {
+/** A kubeconfig file with one context per cluster (the first one current), each authenticated with a token. */
+function kubeconfig(name: string, ...clusters: Record<string, unknown>[]): string {
   const path = join(dir, `${name}.kubeconfig`);
+  const names = clusters.map((_, index) => `${name}-${String(index)}`);
   writeFileSync(
     path,
     stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name, cluster: { server: 'https://127.0.0.1:1', ...cluster } }],
+      clusters: clusters.map((cluster, index) => ({ name: names[index], cluster: { server: `https://127.0.0.1:${String(index + 1)}`, ...cluster } })),
       users: [{ name, user: { token: 'not-used' } }],
-      contexts: [{ name, context: { cluster: name, user: name } }],
-      'current-context': name,
+      contexts: names.map((context) => ({ name: context, context: { cluster: context, user: name } })),
+      'current-context': names[0],
     }),
   );
   return path;
@@ -68,6 +69,25 @@ describe('bootstrap before it contacts a cluster', () => {
     const { code, out, err } = await bootstrap({});
     assert.equal(code, 0, err);
     assert.match(out, /^# target cluster \(https:\/\/127\.0\.0\.1:1\)/m);
+  });
+
+  it('--target-context picks a context other than the current one', async () => {
+    const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('two', { 'certificate-authority': caFile }, { 'certificate-authority': caFile }), targetContext: 'two-1' });
+    assert.equal(code, 0, err);
+    assert.match(out, /^# target cluster \(https:\/\/127\.0\.0\.1:2\)/m);
+  });
+
+  it('a kubeconfig that does not exist or lacks the context is a listed problem naming the flag', async () => {
+    const path = kubeconfig('one', { 'certificate-authority': caFile });
+    const { code, out, err } = await bootstrap({ targetKubeconfig: '/nonexistent', sourceKubeconfig: path, sourceContext: 'elsewhere' });
+    assert.equal(code, 2);
+    assert.equal(out, '');
+    assert.equal(
+      err,
+      'kubeconfig-rotator bootstrap: 2 problems\n' +
+        '  --target-kubeconfig /nonexistent: cannot be loaded: kubeconfig /nonexistent does not exist\n' +
+        `  --source-kubeconfig ${path}: cannot be loaded: kubeconfig ${path} has no context "elsewhere"\n`,
+    );
   });
 
   it('a target CA file that cannot be read is one of the listed problems (exit 2), not a crash', async () => {
