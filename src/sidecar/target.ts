@@ -123,7 +123,8 @@ export class TargetRotator {
   async run(signal: AbortSignal): Promise<void> {
     await this.#load();
     while (!signal.aborted) {
-      await this.#step(signal);
+      const deadline = await this.#step(signal);
+      if (deadline !== undefined) await this.#sleep(deadline - this.#deps.clock.now(), signal);
     }
     await this.#maintenance;
   }
@@ -131,29 +132,39 @@ export class TargetRotator {
   /** Runs until every sink holds a valid certificate, or fails (for --once). */
   async once(signal: AbortSignal): Promise<void> {
     await this.#load();
+    let publishRetries = 0;
     for (;;) {
       if (this.#ready) return;
       if (signal.aborted) throw new Error(`${this.name}: interrupted before a valid certificate was published`);
-      await this.#step(signal);
+      const deadline = await this.#step(signal);
+      if (deadline !== undefined) {
+        // A valid certificate that some sink lacks: retry publishing with backoff, not wait for the renewal.
+        publishRetries++;
+        await this.#republishAfter(retryDelay(publishRetries, this.#deps.random()), signal);
+      }
       await this.#maintenance;
     }
   }
 
-  async #step(signal: AbortSignal): Promise<void> {
+  async #republishAfter(ms: number, signal: AbortSignal): Promise<void> {
+    await this.#sleep(ms, signal);
+    if (!signal.aborted) this.checkOutputs();
+  }
+
+  /** Rotates when due (after any backoff); returns the renewal deadline when nothing is due yet. */
+  async #step(signal: AbortSignal): Promise<number | undefined> {
     const { clock } = this.#deps;
     const now = clock.now();
     const pending = await this.#deps.issuer.hasPending();
     const current = this.#current;
     const renewDue = current === undefined || !current.fitsConfig || now >= current.deadline || now >= current.facts.notAfter;
-    if (!pending && !renewDue) {
-      await this.#sleep(current.deadline - now, signal);
-      return;
-    }
+    if (!pending && !renewDue) return current.deadline;
     if (now < this.#retryAt) {
       await this.#sleep(this.#retryAt - now, signal);
-      return;
+      return undefined;
     }
     await this.#rotate(signal);
+    return undefined;
   }
 
   async #sleep(ms: number, signal: AbortSignal): Promise<void> {

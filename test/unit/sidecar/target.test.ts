@@ -156,6 +156,17 @@ class GatedSink extends MemorySink {
   }
 }
 
+/** A sink whose next `failWrites` writes fail. */
+class FailingSink extends MemorySink {
+  failWrites = 0;
+
+  override write(bundle: CredentialBundle): Promise<void> {
+    if (this.failWrites === 0) return super.write(bundle);
+    this.failWrites--;
+    return Promise.reject(new Error('read-only file system'));
+  }
+}
+
 /** A complete set for `sink` as an earlier process published it, valid for a day from now. */
 async function publishedEarlier(clock: Clock, sink: MemorySink): Promise<void> {
   const issued = await new ScriptedIssuer(clock).obtain(kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }));
@@ -163,7 +174,7 @@ async function publishedEarlier(clock: Clock, sink: MemorySink): Promise<void> {
   sink.stored = { name: config.name, ...endpoint, certPem: issued.certPem, keyPem: issued.keyPem, nextRotation: 0 };
 }
 
-function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sink?: MemorySink; clock?: ManualClock } = {}) {
+function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sink?: MemorySink; clock?: ManualClock; once?: boolean } = {}) {
   const clock = options.clock ?? new ManualClock();
   const issuer = new ScriptedIssuer(clock);
   const sink = options.sink ?? new MemorySink();
@@ -189,7 +200,7 @@ function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sin
     observer,
   });
   const stop = new AbortController();
-  const done = rotator.run(stop.signal);
+  const done = options.once === true ? rotator.once(stop.signal) : rotator.run(stop.signal);
   return { clock, issuer, sink, events, rotator, stop, done };
 }
 
@@ -323,5 +334,39 @@ describe('the rotation loop', () => {
     assert.equal(rotator.status().ready, true);
     stop.abort();
     await done;
+  });
+
+  it('--once with a valid certificate that a sink did not take retries publishing after 2 s, 4 s, not at the renewal deadline', async () => {
+    const clock = new ManualClock();
+    const sink = new FailingSink();
+    await publishedEarlier(clock, sink);
+    sink.failWrites = 2;
+    const { issuer, events, rotator, done } = setup({ clock, sink, once: true });
+    let finished = false;
+    void done.then(() => (finished = true));
+    await settle();
+    for (const delay of [2_000, 4_000]) {
+      assert.equal(finished, false);
+      assert.equal(rotator.status().ready, false);
+      assert.equal(clock.nextWake(), clock.now() + delay);
+      await clock.advanceTo(clock.now() + delay);
+    }
+    await done;
+    assert.equal(rotator.status().ready, true);
+    assert.equal(sink.writes, 1);
+    assert.deepEqual(issuer.calls, [], 'the loaded certificate is published, not replaced');
+    assert.deepEqual(events.filter((event) => event.startsWith('publish failed')), ['publish failed read-only file system', 'publish failed read-only file system']);
+  });
+
+  it('--once fails when stopped before any retry could publish', async () => {
+    const clock = new ManualClock();
+    const sink = new FailingSink();
+    await publishedEarlier(clock, sink);
+    sink.failWrites = Number.POSITIVE_INFINITY;
+    const { stop, done } = setup({ clock, sink, once: true });
+    await settle();
+    await clock.advanceTo(clock.now() + 2_000);
+    stop.abort();
+    await assert.rejects(done, /^Error: east: interrupted before a valid certificate was published$/);
   });
 });
