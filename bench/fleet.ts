@@ -15,6 +15,7 @@ import { kubeConfigFor, type ClusterEndpoint } from '../src/io/kube/kubeconfig.t
 import { CsrIssuer } from '../src/sidecar/csr-issuer.ts';
 import type { PendingRequest, PendingStore } from '../src/sidecar/pending-store.ts';
 import { get } from '../src/testbed/cluster.ts';
+import { parseMetrics, total } from '../src/testbed/metrics.ts';
 import { approverAccount, ApproverProcess } from '../test/support/approver-process.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
@@ -61,10 +62,7 @@ function issuerFor(member: Member, run: string): CsrIssuer {
 /** Sum of apiserver_request_total, from the apiserver's own metrics. */
 async function apiserverRequests(): Promise<number> {
   const { body } = await get(testCluster('target').state, '/metrics');
-  return body
-    .split('\n')
-    .filter((line) => line.startsWith('apiserver_request_total{'))
-    .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+  return total(parseMetrics(body), 'apiserver_request_total');
 }
 
 async function inBatches<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {

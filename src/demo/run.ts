@@ -23,7 +23,7 @@ import { clustersRoot, ensureControlPlane } from '../testbed/binaries.ts';
 import { CliProcess } from '../testbed/cli-process.ts';
 import { isClusterRunning, readClusterState, startClusters, stopCluster, type ClusterState } from '../testbed/cluster.ts';
 import { writeKubeletMount } from '../testbed/mount.ts';
-import { parseMetrics, total } from './metrics.ts';
+import { parseMetrics, total } from '../testbed/metrics.ts';
 import { renderLine, renderView, type DemoSnapshot } from './view.ts';
 
 const execute = promisify(execFile);

@@ -12,6 +12,7 @@ import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import { ensureControlPlane } from '../../src/testbed/binaries.ts';
 import { CliProcess } from '../../src/testbed/cli-process.ts';
+import { parseLabels, parseMetrics, sampleValue } from '../../src/testbed/metrics.ts';
 import type { TestCluster } from './clusters.ts';
 import { uniqueName } from './kube.ts';
 
@@ -114,11 +115,10 @@ export class ApproverProcess extends CliProcess {
     return { status: response.status, body: await response.text() };
   }
 
-  /** One sample of a metric, 0 when absent. */
+  /** The sample of a metric with exactly `labels` (as written between the braces), 0 when absent. */
   async metric(name: string, labels = ''): Promise<number> {
     const { body } = await this.get('/metrics');
-    const line = body.split('\n').find((entry) => entry.startsWith(`kubeconfig_rotator_approver_${name}${labels === '' ? ' ' : `{${labels}}`}`));
-    return line === undefined ? 0 : Number(line.split(' ').pop());
+    return sampleValue(parseMetrics(body), `kubeconfig_rotator_approver_${name}`, parseLabels(labels));
   }
 
 }
