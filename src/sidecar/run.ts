@@ -148,14 +148,16 @@ class Sidecar {
         alive: () => !this.#crashed,
       });
       this.#logger.info({ address: `${server.address.address}:${String(server.address.port)}` }, 'serving /healthz, /readyz and /metrics');
-      this.#watchInputs();
     }
-    const reread = once ? undefined : setInterval(() => {
-      this.#reread();
-    }, this.#config.rereadIntervalSeconds * 1000);
+    let reread: NodeJS.Timeout | undefined;
     try {
       if (once) return await this.#runOnce();
       for (const target of this.#config.targets) await this.#start(target);
+      // Only now: a reload during the starts above could start a target a second time.
+      this.#watchInputs();
+      reread = setInterval(() => {
+        this.#reread();
+      }, this.#config.rereadIntervalSeconds * 1000);
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         signal.addEventListener('abort', () => {
