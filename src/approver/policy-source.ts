@@ -4,12 +4,12 @@
 // the current policy in force, is logged and counted.
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import { parsePolicyFile, policyFileSchema, type PolicyFile } from '../core/policy/schema.ts';
 import type { Problem } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { Logger } from '../io/log.ts';
+import { watchDebounced } from '../io/watch.ts';
 import type { CurrentPolicy } from './controller.ts';
 
 export interface PolicySourceOptions {
@@ -46,7 +46,6 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
   let { text } = options.initial;
   let current: CurrentPolicy = { file: options.initial.file, generation: 1 };
   let rejected: string | undefined;
-  let timer: NodeJS.Timeout | undefined;
   let reading: Promise<void> = Promise.resolve();
 
   const reject = (problems: readonly Problem[]) => {
@@ -86,18 +85,22 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
     options.onChange(current);
   }
 
-  const schedule = () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
+  const watching = watchDebounced(
+    dirname(path),
+    {
+      depth: 0,
+      debounceMs: options.debounceMs ?? 300,
+      onError: (error) => {
+        logger.warn({ policy: path, error: describeError(error) }, 'policy directory watch failed; the periodic re-read continues');
+      },
+    },
+    () => {
       reading = reading.then(reload);
-    }, options.debounceMs ?? 300);
-  };
-  const watcher: FSWatcher = watch(dirname(path), { depth: 0, ignoreInitial: true, followSymlinks: false })
-    .on('all', schedule)
-    .on('error', (error: unknown) => {
-      logger.warn({ policy: path, error: describeError(error) }, 'policy directory watch failed; the periodic re-read continues');
-    });
-  const reread = setInterval(schedule, options.rereadIntervalMs ?? 60_000);
+    },
+  );
+  const reread = setInterval(() => {
+    watching.trigger();
+  }, options.rereadIntervalMs ?? 60_000);
 
   return {
     get current() {
@@ -105,8 +108,7 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
     },
     async close() {
       clearInterval(reread);
-      clearTimeout(timer);
-      await watcher.close();
+      await watching.close();
       await reading;
     },
   };

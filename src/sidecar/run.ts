@@ -6,7 +6,6 @@ import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { watch, type FSWatcher } from 'chokidar';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
@@ -15,6 +14,7 @@ import { describeError } from '../io/kube/errors.ts';
 import { kubeEventRecorder, noEvents, type EventRecorder } from '../io/kube/events.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 import { createLogger, type Logger } from '../io/log.ts';
+import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
 import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
 import { loadSidecarConfig, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
@@ -101,13 +101,13 @@ class Sidecar {
   readonly #targets = new Map<string, RunningTarget>();
   readonly #bootstraps = new Map<string, BootstrapCredential | undefined>();
   #loaded: LoadedConfig;
-  #configWatcher: FSWatcher | undefined;
+  #configWatch: DebouncedWatch | undefined;
   /** The problems of the last rejected config, so the same bad file is reported once, not at every re-read. */
   #lastRejected: string | undefined;
   #crashed = false;
   /** Target restarts after a config change, in order; awaited at shutdown. */
   #reconfiguring: Promise<void> = Promise.resolve();
-  #bootstrapWatcher: FSWatcher | undefined;
+  #bootstrapWatch: DebouncedWatch | undefined;
 
   constructor(loaded: LoadedConfig, logger: Logger, source: KubeConfig | undefined, options: SidecarOptions) {
     this.#loaded = loaded;
@@ -168,10 +168,11 @@ class Sidecar {
       return EXIT_OK;
     } finally {
       clearInterval(reread);
+      // Inputs first: a reload that ran later could restart a target while the targets are stopped.
+      await this.#configWatch?.close();
+      await this.#bootstrapWatch?.close();
       await this.#reconfiguring;
       await Promise.all([...this.#targets.keys()].map((name) => this.#stop(name)));
-      await this.#configWatcher?.close();
-      await this.#bootstrapWatcher?.close();
       await server?.close();
       await this.#events.flush();
       this.#logger.info('stopped');
@@ -298,30 +299,19 @@ class Sidecar {
   }
 
   #watchInputs(): void {
-    const debounced = (action: () => void) => {
-      let timer: NodeJS.Timeout | undefined;
-      return () => {
-        clearTimeout(timer);
-        timer = setTimeout(action, WATCH_DEBOUNCE_MS);
-      };
-    };
-    // Directories, not files: a mounted ConfigMap or Secret changes by swapping its ..data symlink.
-    this.#configWatcher = watch(dirname(this.#options.configPath), { depth: 0, ignoreInitial: true, followSymlinks: false })
-      .on('all', debounced(() => {
-        this.#reloadConfig();
-      }))
-      .on('error', () => undefined);
+    const options = { depth: 0, debounceMs: WATCH_DEBOUNCE_MS };
+    this.#configWatch = watchDebounced(dirname(this.#options.configPath), options, () => {
+      this.#reloadConfig();
+    });
     const bootstrapDirectories = [...new Set(this.#config.targets.map((target) => dirname(target.bootstrapKubeconfig)))];
-    this.#bootstrapWatcher = watch(bootstrapDirectories, { depth: 0, ignoreInitial: true, followSymlinks: false })
-      .on('all', debounced(() => {
-        for (const { config, rotator } of this.#targets.values()) {
-          if (this.#refreshBootstrap(config)) {
-            this.#logger.info({ target: config.name }, 'bootstrap kubeconfig changed');
-            rotator.bootstrapChanged();
-          }
+    this.#bootstrapWatch = watchDebounced(bootstrapDirectories, options, () => {
+      for (const { config, rotator } of this.#targets.values()) {
+        if (this.#refreshBootstrap(config)) {
+          this.#logger.info({ target: config.name }, 'bootstrap kubeconfig changed');
+          rotator.bootstrapChanged();
         }
-      }))
-      .on('error', () => undefined);
+      }
+    });
   }
 
   /** Applies a changed config: targets added, removed or changed are started, stopped or restarted. */

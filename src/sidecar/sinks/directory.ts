@@ -11,10 +11,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { watch } from 'chokidar';
 import { directoryFiles, FILE_NAMES, type CredentialBundle } from '../../core/kubeconfig/bundle.ts';
 import { keyMatchesCertificate, readCertificate } from '../../core/pki/certificate.ts';
 import { fsyncDirectory, writeFileDurably } from '../../io/fs.ts';
+import { watchDebounced } from '../../io/watch.ts';
 import { storedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
 
 const DATA_LINK = '..data';
@@ -93,21 +93,10 @@ export class DirectorySink implements Sink {
 
   async watch(onChange: () => void): Promise<{ close(): Promise<void> }> {
     await mkdir(this.#path, { recursive: true, mode: 0o755 });
-    let timer: NodeJS.Timeout | undefined;
-    const watcher = watch(this.#path, { depth: 1, ignoreInitial: true, followSymlinks: false, persistent: true });
-    watcher.on('all', () => {
-      clearTimeout(timer);
-      timer = setTimeout(onChange, DEBOUNCE_MS);
-    });
     // A watcher error (the directory vanished, say) is left to the periodic re-read, which rewrites it.
-    watcher.on('error', () => undefined);
-    await new Promise<void>((resolve) => watcher.once('ready', resolve));
-    return {
-      close: async () => {
-        clearTimeout(timer);
-        await watcher.close();
-      },
-    };
+    const watching = watchDebounced(this.#path, { depth: 1, debounceMs: DEBOUNCE_MS }, onChange);
+    await watching.ready;
+    return watching;
   }
 
   /** The files of the version ..data points at, read through that version's directory (one snapshot). */
