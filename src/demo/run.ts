@@ -12,16 +12,15 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { approverRbac } from '../approver/rbac.ts';
 import { runBootstrap } from '../bootstrap/run.ts';
 import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, CSR_REQUESTER_ROLE } from '../core/bootstrap/plan.ts';
-import { renderKubeconfig } from '../core/kubeconfig/render.ts';
 import { readCertificate } from '../core/pki/certificate.ts';
 import { formatSubject } from '../core/pki/subject.ts';
-import { describeError, isConflict } from '../io/kube/errors.ts';
+import { describeError } from '../io/kube/errors.ts';
+import { createApproverAccount, createUnlessExists } from '../testbed/approver-account.ts';
 import { clustersRoot, ensureControlPlane } from '../testbed/binaries.ts';
 import { CliProcess } from '../testbed/cli-process.ts';
-import { isClusterRunning, readClusterState, startClusters, stopCluster, type ClusterState } from '../testbed/cluster.ts';
+import { runningClusters, startClusters, stopCluster, type ClusterState } from '../testbed/cluster.ts';
 import { writeKubeletMount } from '../testbed/mount.ts';
 import { parseMetrics, total } from '../testbed/metrics.ts';
 import { renderLine, renderView, type DemoSnapshot } from './view.ts';
@@ -65,10 +64,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   };
   const scratch = mkdtempSync(join(tmpdir(), 'kcr-demo-'));
   const root = clustersRoot();
-  const startedHere = Object.values(CLUSTERS).filter((name) => {
-    const state = readClusterState(root, name);
-    return state === undefined || !isClusterRunning(state);
-  });
+  const running = runningClusters(root, Object.values(CLUSTERS));
+  const startedHere = Object.values(CLUSTERS).filter((name) => !running.includes(name));
   const processes: CliProcess[] = [];
   const loops = new AbortController();
   const stopAll = AbortSignal.any([options.signal, loops.signal]);
@@ -212,40 +209,24 @@ function kubeConfig(state: ClusterState): KubeConfig {
 /** What the approver chart does in a real target: the approver's account and the issued identity's RBAC. */
 async function prepareTarget(target: ClusterState, scratch: string, tokenSeconds: number): Promise<string> {
   const admin = kubeConfig(target);
-  const core = admin.makeApiClient(CoreV1Api);
+  const account = await createApproverAccount(admin, target, {
+    namespace: NAMESPACE,
+    name: 'kubeconfig-rotator-approver',
+    signerName: 'kubernetes.io/kube-apiserver-client',
+    tokenSeconds,
+    kubeconfig: join(scratch, 'approver.kubeconfig'),
+  });
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-  const ignoreExisting = async (create: () => Promise<unknown>) => {
-    try {
-      await create();
-    } catch (error) {
-      if (!isConflict(error)) throw new Error(`preparing the target failed: ${describeError(error)}`, { cause: error });
-    }
-  };
-  await ignoreExisting(() => core.createNamespace({ body: { metadata: { name: NAMESPACE } } }));
-  await ignoreExisting(() => core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'approver' } } }));
-  const objects = approverRbac({ name: 'kubeconfig-rotator-approver', signerName: 'kubernetes.io/kube-apiserver-client', namespace: NAMESPACE, serviceAccount: 'approver' });
-  await ignoreExisting(() => rbac.createClusterRole({ body: objects.clusterRole }));
-  await ignoreExisting(() => rbac.createClusterRoleBinding({ body: objects.clusterRoleBinding }));
-  for (const { role, roleBinding } of [objects.lease, objects.events]) {
-    await ignoreExisting(() => rbac.createNamespacedRole({ namespace: role.metadata.namespace, body: role }));
-    await ignoreExisting(() => rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding }));
-  }
   const bind = (name: string, role: string): V1ClusterRoleBinding => ({
     metadata: { name },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: IDENTITY.commonName }],
   });
   // The agent's identity may read the cluster (what it is for) and renew its own certificate.
-  await ignoreExisting(() => rbac.createClusterRoleBinding({ body: bind('demo-agent-west-view', 'view') }));
-  await ignoreExisting(() => rbac.createClusterRoleBinding({ body: bind('demo-agent-west-renewal', CSR_REQUESTER_ROLE) }));
-  const token = await core.createNamespacedServiceAccountToken({ name: 'approver', namespace: NAMESPACE, body: { spec: { expirationSeconds: tokenSeconds } } });
-  const path = join(scratch, 'approver.kubeconfig');
-  writeFileSync(
-    path,
-    renderKubeconfig({ name: 'target', server: target.server, certificateAuthority: { file: target.caCertFile }, credential: { token: token.status?.token ?? '' } }),
-    { mode: 0o600 },
-  );
-  return path;
+  for (const [name, role] of [['demo-agent-west-view', 'view'], ['demo-agent-west-renewal', CSR_REQUESTER_ROLE]] as const) {
+    await createUnlessExists(`ClusterRoleBinding ${name}`, () => rbac.createClusterRoleBinding({ body: bind(name, role) }));
+  }
+  return account.kubeconfig;
 }
 
 function startSidecar(scratch: string, label: string, target: string, identity: typeof IDENTITY, source: ClusterState, rotateEvery: number, secretSink: boolean): CliProcess {

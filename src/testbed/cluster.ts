@@ -79,6 +79,14 @@ export function isClusterRunning(state: ClusterState): boolean {
   return COMPONENTS.every((component) => isComponentRunning(state, component));
 }
 
+/** The named clusters that are running now, so a caller can stop later only the ones it started. */
+export function runningClusters(root: string, names: readonly string[]): string[] {
+  return names.filter((name) => {
+    const state = readClusterState(root, name);
+    return state !== undefined && isClusterRunning(state);
+  });
+}
+
 /**
  * Starts the named clusters (in parallel), reusing any that already run and answer readiness checks.
  * Returns their states in the order given.

@@ -1,68 +1,23 @@
 // Running the approver as users do: a spawned `kubeconfig-rotator approver` process, authenticated with a
-// ServiceAccount token from `kubectl create token` bound to exactly the RBAC of src/approver/rbac.ts (never
-// the admin credential). Its JSON log lines are parsed as they come.
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+// ServiceAccount token bound to exactly the RBAC of src/approver/rbac.ts (never the admin credential). Its
+// JSON log lines are parsed as they come.
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
-import { approverRbac } from '../../src/approver/rbac.ts';
-import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
-import { ensureControlPlane } from '../../src/testbed/binaries.ts';
+import { createApproverAccount, type ApproverAccount } from '../../src/testbed/approver-account.ts';
 import { CliProcess } from '../../src/testbed/cli-process.ts';
 import { parseLabels, parseMetrics, sampleValue } from '../../src/testbed/metrics.ts';
 import type { TestCluster } from './clusters.ts';
 import { uniqueName } from './kube.ts';
 
+export type { ApproverAccount };
 
-export interface ApproverAccount {
-  readonly namespace: string;
-  /** A kubeconfig file holding the ServiceAccount's token. */
-  readonly kubeconfig: string;
-  /** The same credential, for asserting what it may and may not do. */
-  readonly token: string;
-  delete(): Promise<void>;
-}
-
-/** A namespace, a ServiceAccount and the approver's RBAC for `signerName`; the token comes from kubectl. */
+/** A namespace of its own, the ServiceAccount and the approver's RBAC for `signerName`, a 2-hour token. */
 export async function approverAccount(target: TestCluster, signerName: string, dir: string): Promise<ApproverAccount> {
-  const admin = target.admin();
-  const core = admin.makeApiClient(CoreV1Api);
-  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   const name = uniqueName('kcr-approver');
-  await core.createNamespace({ body: { metadata: { name } } });
-  await core.createNamespacedServiceAccount({ namespace: name, body: { metadata: { name: 'approver' } } });
-  const objects = approverRbac({ name, signerName, namespace: name, serviceAccount: 'approver' });
-  await rbac.createClusterRole({ body: objects.clusterRole });
-  await rbac.createClusterRoleBinding({ body: objects.clusterRoleBinding });
-  for (const { role, roleBinding } of [objects.lease, objects.events]) {
-    await rbac.createNamespacedRole({ namespace: role.metadata.namespace, body: role });
-    await rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding });
-  }
-  const kubectl = join(await ensureControlPlane(), 'kubectl');
-  const token = execFileSync(kubectl, ['--kubeconfig', target.state.kubeconfig, 'create', 'token', 'approver', '--namespace', name, '--duration', '2h'], {
-    encoding: 'utf8',
-  }).trim();
-  const kubeconfig = join(dir, `${name}.kubeconfig`);
-  writeFileSync(
-    kubeconfig,
-    renderKubeconfig({ name: 'target', server: target.state.server, certificateAuthority: { file: target.state.caCertFile }, credential: { token } }),
-    { mode: 0o600 },
-  );
-  return {
-    namespace: name,
-    kubeconfig,
-    token,
-    delete: async () => {
-      await rbac.deleteClusterRoleBinding({ name });
-      await rbac.deleteClusterRole({ name });
-      await rbac.deleteNamespacedRoleBinding({ name, namespace: objects.events.role.metadata.namespace });
-      await rbac.deleteNamespacedRole({ name, namespace: objects.events.role.metadata.namespace });
-      await core.deleteNamespace({ name });
-    },
-  };
+  return createApproverAccount(target.admin(), target.state, { namespace: name, name, signerName, tokenSeconds: 7200, kubeconfig: join(dir, `${name}.kubeconfig`) });
 }
 
 export interface ApproverProcessOptions {

@@ -1,17 +1,14 @@
 // node --test global setup: start (or reuse) the source and target clusters once for the whole run, and
 // stop at the end only the ones this run started, so clusters started by hand stay up.
 import { clustersRoot, ensureControlPlane } from '../../src/testbed/binaries.ts';
-import { isClusterRunning, readClusterState, startClusters, stopCluster } from '../../src/testbed/cluster.ts';
+import { runningClusters, startClusters, stopCluster } from '../../src/testbed/cluster.ts';
 import { CLUSTER_NAMES } from './clusters.ts';
 
 const startedHere: string[] = [];
 
 export async function globalSetup(): Promise<void> {
   const root = clustersRoot();
-  const alreadyRunning = CLUSTER_NAMES.filter((name) => {
-    const state = readClusterState(root, name);
-    return state !== undefined && isClusterRunning(state);
-  });
+  const alreadyRunning = runningClusters(root, CLUSTER_NAMES);
   const binDir = await ensureControlPlane((line) => process.stderr.write(`${line}\n`));
   const started = Date.now();
   await startClusters(CLUSTER_NAMES, { binDir, root, onProgress: (line) => process.stderr.write(`${line}\n`) });
