@@ -3,6 +3,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
+import { rotationSchema } from '../core/config/sidecar.ts';
 import { parseKubeconfig, type ParsedKubeconfig } from '../core/kubeconfig/parse.ts';
 import type { PemSource } from '../core/kubeconfig/render.ts';
 import { keyMatchesCertificate, readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
@@ -29,7 +30,8 @@ export interface StatusReport {
 
 export class StatusError extends Error {}
 
-const DEFAULT_RULE = { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 };
+// The sidecar's own defaults, so this estimate follows them when they change.
+const DEFAULT_RULE = rotationSchema.parse({});
 
 export function report(source: string, parsed: ParsedKubeconfig, certPem: string, keyPem: string | undefined, now: number, nextRotation?: string): StatusReport {
   let facts: CertificateFacts;

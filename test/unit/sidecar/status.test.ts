@@ -1,0 +1,42 @@
+// `status` without a sidecar's annotation estimates the next rotation with the sidecar's default rule.
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
+import { generateKeyPair } from '../../../src/core/pki/keys.ts';
+import { report } from '../../../src/sidecar/status.ts';
+import { opensslCa } from '../../support/openssl-ca.ts';
+
+const ca = opensslCa('status-ca');
+after(() => {
+  ca.dispose();
+});
+
+const parsed = { context: 'east', server: 'https://east.example:6443', hasToken: false };
+const notBefore = Date.parse('2026-11-28T16:00:00Z');
+
+function certificateLasting(seconds: number) {
+  const keys = generateKeyPair('ecdsa-p256');
+  const certPem = ca.sign(buildCertificationRequest({ commonName: 'agent-a', organizations: ['agents'] }, keys), {
+    notBefore: new Date(notBefore),
+    notAfter: new Date(notBefore + seconds * 1000),
+  });
+  return { certPem, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() };
+}
+
+describe('status', () => {
+  it('without an annotation, the next rotation lies 70-90% into the lifetime', () => {
+    const { certPem, keyPem } = certificateLasting(36_000);
+    const status = report('test', parsed, certPem, keyPem, notBefore);
+    assert.equal(status.nextRotationFrom, 'default rule');
+    const fraction = (Date.parse(status.nextRotation) - notBefore) / 36_000_000;
+    assert.ok(fraction >= 0.7 && fraction <= 0.9, `next rotation at ${String(fraction)} of the lifetime`);
+    assert.equal(status.keyMatches, true);
+  });
+
+  it('without an annotation, the next rotation is at least 300 s before expiry', () => {
+    // 70% of 1000 s leaves exactly 300 s, so every draw of the jitter lands on the same moment.
+    const { certPem, keyPem } = certificateLasting(1_000);
+    const status = report('test', parsed, certPem, keyPem, notBefore);
+    assert.equal(status.nextRotation, new Date(notBefore + 700_000).toISOString());
+  });
+});
