@@ -3,10 +3,10 @@
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
 import { directorySinkSchema, mountedTargetFields, secretSinkSchema, sidecarConfigSchema } from '../src/core/config/sidecar.ts';
+import { dnsLabel, LOG_LEVELS } from '../src/core/config/fields.ts';
 import { injectorConfigSchema } from '../src/core/config/injector.ts';
 import { policyFileSchema } from '../src/core/policy/schema.ts';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DURATION = /^(\d+(ms|s|m|h|d))+$/;
 
 /** Kubernetes objects passed through to the manifests as they are (securityContext, resources...). */
@@ -52,7 +52,7 @@ export const sidecarChartValues = z.strictObject({
   agentServiceAccountName: z.string().describe('Sidecar mode: the ServiceAccount of the pod the sidecar joins.'),
   targets: z.array(sidecarTarget),
   outputPath: z.string().regex(/^\//, 'must be an absolute path'),
-  outputVolumeName: z.string().regex(DNS_LABEL, 'must be a DNS label'),
+  outputVolumeName: dnsLabel,
   startupTimeoutSeconds: z.number().int().min(2),
   config: z.strictObject({
     port: z.number().int().min(1).max(65535),
@@ -93,7 +93,7 @@ export const sidecarChartValues = z.strictObject({
 const policyFields = policyFileSchema.shape.policies.element.shape;
 
 const source = z.strictObject({
-  name: z.string().regex(DNS_LABEL, 'must be a DNS label').max(48).describe('The source cluster, as given to `kubeconfig-rotator bootstrap --source-name`; also the policy\'s name.'),
+  name: dnsLabel.max(48).describe('The source cluster, as given to `kubeconfig-rotator bootstrap --source-name`; also the policy\'s name.'),
   identity: policyFields.identity,
   renewal: policyFields.renewal,
   maxExpirationSeconds: policyFields.maxExpirationSeconds,
@@ -103,7 +103,7 @@ const source = z.strictObject({
   rbacSubjects: z.enum(['commonNames', 'organizations']).default('commonNames').describe('Bind RBAC to the identity\'s exact common names (users) or its organizations (groups).'),
   clusterRoles: z.array(z.string().min(1)).default([]).describe('ClusterRoles bound to the identity in this cluster.'),
   roleBindings: z
-    .array(z.strictObject({ namespace: z.string().regex(DNS_LABEL, 'must be a DNS label'), kind: z.enum(['ClusterRole', 'Role']).default('ClusterRole'), name: z.string().min(1) }))
+    .array(z.strictObject({ namespace: dnsLabel, kind: z.enum(['ClusterRole', 'Role']).default('ClusterRole'), name: z.string().min(1) }))
     .default([])
     .describe('Namespaced roles bound to the identity.'),
 });
@@ -123,7 +123,7 @@ export const approverChartValues = z.strictObject({
   port: z.number().int().min(1).max(65535),
   workers: z.number().int().min(1).max(100),
   kubeApi: z.strictObject({ qps: z.number().min(0), burst: z.number().int().min(1) }),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  logLevel: z.enum([...LOG_LEVELS, 'silent']),
   serviceAccount: z.strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap }),
   rbac: z.strictObject({ create: z.boolean() }),
   podDisruptionBudget: z.strictObject({ enabled: z.boolean(), minAvailable: z.union([z.number().int().min(0), z.string().regex(/^\d+%$/)]) }),

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { parseDuration } from '../core/bootstrap/duration.ts';
 import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, bootstrapPlan, MANAGED_BY, MANAGED_BY_LABEL, redactPlan, SOURCE_LABEL, type KubeObject } from '../core/bootstrap/plan.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
+import { dnsLabel } from '../core/config/fields.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 
@@ -27,7 +28,6 @@ export interface BootstrapOptions {
   readonly err: NodeJS.WritableStream;
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const FIELD_MANAGER = 'kubeconfig-rotator-bootstrap';
 // Long enough to bootstrap; short enough that a leaked token soon stops mattering.
 const MAX_TTL_MS = 7 * 86_400_000;
@@ -36,9 +36,10 @@ class BootstrapError extends Error {}
 
 export async function runBootstrap(options: BootstrapOptions): Promise<number> {
   const problems: string[] = [];
-  if (!DNS_LABEL.test(options.source)) problems.push(`--source-name "${options.source}" must be a DNS label (a-z, 0-9, -)`);
-  if (!DNS_LABEL.test(options.target)) problems.push(`--target-name "${options.target}" must be a DNS label`);
-  if (!DNS_LABEL.test(options.namespace)) problems.push(`--namespace "${options.namespace}" must be a DNS label`);
+  // Each names objects and is a label value: at most 63 characters.
+  for (const [flag, value] of [['--source-name', options.source], ['--target-name', options.target], ['--namespace', options.namespace]] as const) {
+    if (!dnsLabel.safeParse(value).success) problems.push(`${flag} "${value}" must be a DNS label (a-z, 0-9, -; at most 63 characters)`);
+  }
   let ttlMs = 0;
   try {
     ttlMs = parseDuration(options.ttl);

@@ -1,9 +1,9 @@
 // The injector's configuration file: where it listens, how it gets its serving certificate, and what it
 // injects (the sidecar container's settings and a catalog of targets that pods pick by annotation).
 import { z } from 'zod';
+import { dnsLabel, logLevel } from './fields.ts';
 import { mountedTargetFields } from './sidecar.ts';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 const passThrough = z.record(z.string(), z.unknown());
 
@@ -18,7 +18,7 @@ export const injectedTargetSchema = mountedTargetFields.extend({
 
 const selfManagedTls = z.strictObject({
   mode: z.literal('self-managed').describe('The injector keeps a CA in a Secret, issues and rotates its own serving certificate, and keeps caBundle up to date.'),
-  secret: z.strictObject({ namespace: z.string().regex(DNS_LABEL), name: z.string().min(1) }).describe('Secret holding the CA (shared by the replicas).'),
+  secret: z.strictObject({ namespace: dnsLabel, name: z.string().min(1) }).describe('Secret holding the CA (shared by the replicas).'),
   webhookConfiguration: z.string().min(1).describe('MutatingWebhookConfiguration whose caBundle is kept current.'),
   dnsNames: z.array(z.string().min(1)).default([]).describe('Names in the serving certificate, e.g. the Service\'s <name>.<namespace>.svc.'),
   ipAddresses: z.array(z.ipv4().or(z.ipv6())).default([]),
@@ -43,7 +43,7 @@ export const injectorConfigSchema = z
         imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('IfNotPresent'),
         port: z.number().int().min(1).max(65535).default(9571).describe('Port of the injected sidecar\'s probes, in the pod\'s network namespace.'),
         outputPath: absolutePath.default('/var/run/kubeconfig-rotator/out'),
-        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+        logLevel: logLevel.default('info'),
         startupTimeoutSeconds: z.number().int().min(2).default(300),
         resources: passThrough.default({ requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '320Mi' } }),
         securityContext: passThrough
@@ -52,8 +52,8 @@ export const injectorConfigSchema = z
       })
       .describe('The injected sidecar container.'),
     targets: z.array(injectedTargetSchema).describe('Targets pods may ask for by name.'),
-    profiles: z.record(z.string().regex(DNS_LABEL), z.array(z.string().regex(DNS_LABEL)).min(1)).default({}).describe('Named sets of targets.'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    profiles: z.record(dnsLabel, z.array(dnsLabel).min(1)).default({}).describe('Named sets of targets.'),
+    logLevel: logLevel.default('info'),
   })
   .superRefine((config, context) => {
     const names = new Set<string>();

@@ -2,8 +2,8 @@
 // defaults, and the checks that span fields.
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../pki/keys.ts';
+import { dnsLabel, logLevel } from './fields.ts';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 // Kubernetes user and group names: printable, no control characters; the approver refuses system: names.
 const IDENTITY_NAME = /^[^\p{Cc}]{1,253}$/u;
@@ -22,7 +22,7 @@ export const directorySinkSchema = z
 
 export const secretSinkSchema = z
   .strictObject({
-    namespace: z.string().regex(DNS_LABEL, 'must be a DNS label').describe('Namespace of the Secret in the source cluster.'),
+    namespace: dnsLabel.describe('Namespace of the Secret in the source cluster.'),
     name: z
       .string()
       .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain')
@@ -59,7 +59,7 @@ export const rotationSchema = z
 
 /** A target's fields without the cross-field check (the Helm chart's values reuse and adapt them). */
 export const targetFields = z.strictObject({
-    name: z.string().regex(DNS_LABEL, 'must be a DNS label (a-z, 0-9, -)').max(63).describe('Name of the target cluster, used in metrics and logs.'),
+    name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
     bootstrapKubeconfig: absolutePath.describe(
       'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
     ),
@@ -127,7 +127,7 @@ export const sidecarConfigSchema = z
       })
       .default({ host: '0.0.0.0', port: 8080 })
       .describe('Address of /healthz, /readyz and /metrics.'),
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('Log level; applies at once on reload.'),
+    logLevel: logLevel.default('info').describe('Log level; applies at once on reload.'),
     rereadIntervalSeconds: z
       .number()
       .int()

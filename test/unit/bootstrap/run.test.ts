@@ -90,6 +90,18 @@ describe('bootstrap before it contacts a cluster', () => {
     );
   });
 
+  it('names longer than a DNS label may be (63 characters) are listed problems: they are label values', async () => {
+    const long = 'a'.repeat(64);
+    const { code, err } = await bootstrap({ source: long, target: long, namespace: long });
+    assert.equal(code, 2);
+    assert.equal(
+      err,
+      'kubeconfig-rotator bootstrap: 3 problems\n' +
+        ['--source-name', '--target-name', '--namespace'].map((flag) => `  ${flag} "${long}" must be a DNS label (a-z, 0-9, -; at most 63 characters)\n`).join(''),
+    );
+    assert.equal((await bootstrap({ source: long.slice(1), target: long.slice(1), namespace: long.slice(1) })).code, 0);
+  });
+
   it('a target CA file that cannot be read is one of the listed problems (exit 2), not a crash', async () => {
     const missing = join(dir, 'missing-ca.crt');
     const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('missing-ca', { 'certificate-authority': missing }), source: 'West' });

@@ -67,6 +67,14 @@ extra: true
     ]);
   });
 
+  it('refuses a Secret sink namespace longer than a DNS label may be (63 characters)', () => {
+    const namespace = 'n'.repeat(64);
+    assert.deepEqual(problems(minimal.replace('{ directory: { path: /var/run/kcr/east } }', `{ secret: { namespace: ${namespace}, name: east } }`)), [
+      '6:targets[0].sinks.secret.namespace: Too big: expected string to have <=63 characters',
+    ]);
+    assert.ok(parseAndValidate(minimal.replace('{ directory: { path: /var/run/kcr/east } }', `{ secret: { namespace: ${namespace.slice(1)}, name: east } }`), sidecarConfigSchema).ok);
+  });
+
   it('refuses two targets with one name or one output', () => {
     const twice = `${minimal}  - name: east
     bootstrapKubeconfig: /b

@@ -1,0 +1,8 @@
+// Field rules that several file formats (sidecar, injector, chart values) and the bootstrap command's flags share.
+import { z } from 'zod';
+
+/** A DNS label (RFC 1123), as Kubernetes requires of namespaces, many object names and label values. */
+export const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (a-z, 0-9, -)').max(63);
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+export const logLevel = z.enum(LOG_LEVELS);
