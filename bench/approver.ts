@@ -25,7 +25,7 @@ import { writeKubeletMount } from '../src/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
-import { quantile, recordFigure, recordSamples } from './samples.ts';
+import { quantile, recordFigure, recordSamples, withWorkers } from './samples.ts';
 
 const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
 const BURST_CSRS = Number(process.env.KCR_BENCH_BURST_CSRS ?? 1000);
@@ -36,6 +36,8 @@ const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache').spl
 const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size').split(' ').filter((option) => option !== '');
 const QPS = 20;
 const BURST = 30;
+// Requests this process sends at once to fill the cluster with CSRs or decide them.
+const CONCURRENCY = 50;
 const NODE_CLIENT_ROLE = 'system:certificates.k8s.io:certificatesigningrequests:nodeclient';
 const RUN_LABEL = 'kubeconfig-rotator.bench/run';
 
@@ -149,12 +151,9 @@ async function latencies(sides: readonly Side[], clock: ApprovalClock): Promise<
 async function burst(side: Side, clock: ApprovalClock): Promise<{ createMs: number; approveMs: number }> {
   const started = performance.now();
   const names: string[] = [];
-  const queue = Array.from({ length: BURST_CSRS }, (_, i) => i);
-  await Promise.all(
-    Array.from({ length: 50 }, async () => {
-      while (queue.shift() !== undefined) names.push((await createCsr(side)).name);
-    }),
-  );
+  await withWorkers(Array.from({ length: BURST_CSRS }), CONCURRENCY, async () => {
+    names.push((await createCsr(side)).name);
+  });
   const created = performance.now();
   const done = await clock.until(names);
   return { createMs: created - started, approveMs: done - started };
@@ -277,7 +276,7 @@ async function benchLatency(cluster: TargetCluster, reference: Side, ours: OurSi
 }
 
 async function benchBurst(cluster: TargetCluster, reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
-  out(`## a burst of ${String(BURST_CSRS)} CSRs created at once (50 concurrent creates): time until all are approved`);
+  out(`## a burst of ${String(BURST_CSRS)} CSRs created at once (${String(CONCURRENCY)} concurrent creates): time until all are approved`);
   const bursts: [Side, { createMs: number; approveMs: number }][] = [];
   for (const side of [reference, ours.reviewed, ours.plain]) {
     bursts.push([side, await burst(side, clock)]);
@@ -308,14 +307,10 @@ async function settledRss(pid: number): Promise<number> {
 /** Approves or denies every CSR of this run that is still pending, as the admin, as fast as the apiserver goes. */
 async function denyAllPending({ certificates }: TargetCluster): Promise<void> {
   const pending = (await certificates.listCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` })).items.filter((csr) => (csr.status?.conditions ?? []).length === 0);
-  await Promise.all(
-    Array.from({ length: 50 }, async () => {
-      for (let csr = pending.shift(); csr !== undefined; csr = pending.shift()) {
-        await certificates.replaceCertificateSigningRequestApproval({
-          name: csr.metadata?.name ?? '',
-          body: { ...csr, status: { conditions: [{ type: 'Denied', status: 'True', reason: 'Benchmark', message: 'decided before the approver started' }] } },
-        });
-      }
+  await withWorkers(pending, CONCURRENCY, (csr) =>
+    certificates.replaceCertificateSigningRequestApproval({
+      name: csr.metadata?.name ?? '',
+      body: { ...csr, status: { conditions: [{ type: 'Denied', status: 'True', reason: 'Benchmark', message: 'decided before the approver started' }] } },
     }),
   );
 }
@@ -357,12 +352,7 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
   try {
     const [idle, kcmBefore, library] = [await measure(0, 10_000), await settledRss(kcm), await settledRss(floor.pid ?? 0)];
     const side: Side = { name: 'cache', requester: admin, signerName, subject: () => ({ commonName: `${run}-cached`, organizations: [] }) };
-    const todo = Array.from({ length: CACHE_CSRS }, (_, i) => i);
-    await Promise.all(
-      Array.from({ length: 50 }, async () => {
-        while (todo.shift() !== undefined) await createCsr(side);
-      }),
-    );
+    await withWorkers(Array.from({ length: CACHE_CSRS }), CONCURRENCY, () => createCsr(side));
     // Long enough for the Unprocessed events (1,000 wait at most, at 20/s) to drain.
     const pending = await measure(CACHE_CSRS, 60_000);
     const kcmPending = await settledRss(kcm);

@@ -21,7 +21,7 @@ import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { createBootstrapToken, uniqueName } from '../test/support/kube.ts';
 import { scratchDir } from '../test/support/sidecar.ts';
-import { quantile, recordFigure, recordSamples } from './samples.ts';
+import { quantile, recordFigure, recordSamples, withWorkers } from './samples.ts';
 
 const FLEET = Number(process.env.KCR_BENCH_FLEET ?? 1000);
 const WINDOW_SECONDS = Number(process.env.KCR_BENCH_FLEET_WINDOW_SECONDS ?? 120);
@@ -65,18 +65,6 @@ async function apiserverRequests(): Promise<number> {
   return total(parseMetrics(body), 'apiserver_request_total');
 }
 
-async function inBatches<T>(items: readonly T[], size: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: size }, async () => {
-      while (next < items.length) {
-        const item = items[next++];
-        if (item !== undefined) await work(item);
-      }
-    }),
-  );
-}
-
 async function main(): Promise<void> {
   const scratch = scratchDir('bench-fleet');
   try {
@@ -115,7 +103,7 @@ async function benchFleet(scratch: string): Promise<void> {
     const members: Member[] = Array.from({ length: FLEET }, (_, index) => ({ commonName: `${run}-${String(index).padStart(4, '0')}`, certPem: '', keyPem: '' }));
     const asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
     const bootstrapStarted = performance.now();
-    await inBatches(members, BOOTSTRAP_CONCURRENCY, async (member) => {
+    await withWorkers(members, BOOTSTRAP_CONCURRENCY, async (member) => {
       const issued = await issuerFor(member, run).obtain(asBootstrap, new AbortController().signal);
       member.certPem = issued.certPem;
       member.keyPem = issued.keyPem;

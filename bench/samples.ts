@@ -1,4 +1,4 @@
-// Shared by the benchmarks: quantiles, and raw samples kept for the report's latency picture
+// Shared by the benchmarks: quantiles, a worker pool, and raw samples kept for the report's latency picture
 // (KCR_BENCH_SAMPLES_DIR, set by bench/report.ts; nothing is written when it is unset).
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,4 +26,28 @@ export interface Figure {
 export function recordFigure(figure: Figure): void {
   const dir = process.env.KCR_BENCH_SAMPLES_DIR;
   if (dir !== undefined) appendFileSync(join(dir, 'figures.jsonl'), `${JSON.stringify(figure)}\n`);
+}
+
+/**
+ * Runs `work` on every item, `workers` at a time (N workers taking from one queue). Resolves once every
+ * worker has finished; after a failure no worker takes another item, and the first error is thrown.
+ */
+export async function withWorkers<T>(items: readonly T[], workers: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const results = await Promise.allSettled(
+    Array.from({ length: workers }, async () => {
+      while (!failed && next < items.length) {
+        const item = items[next++] as T;
+        try {
+          await work(item);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    }),
+  );
+  const failure = results.find((result) => result.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
 }
