@@ -5,12 +5,14 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { sidecarConfigSchema, type SidecarConfig } from '../core/config/sidecar.ts';
-import { BootstrapKubeconfigError, readBootstrapKubeconfig } from './bootstrap.ts';
+import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
 
 export interface LoadedConfig {
   readonly config: SidecarConfig;
   /** Parsed signer CAs by target name. */
   readonly signerCAs: ReadonlyMap<string, X509Certificate>;
+  /** Parsed bootstrap kubeconfigs by target name; undefined where the file does not exist (yet). */
+  readonly bootstraps: ReadonlyMap<string, BootstrapCredential | undefined>;
 }
 
 /** Throws ConfigError listing every problem. */
@@ -18,9 +20,10 @@ export function loadSidecarConfig(path: string): LoadedConfig {
   const config = readConfigFile(path, sidecarConfigSchema).value;
   const problems: Problem[] = [];
   const signerCAs = new Map<string, X509Certificate>();
+  const bootstraps = new Map<string, BootstrapCredential | undefined>();
   config.targets.forEach((target, index) => {
     try {
-      readBootstrapKubeconfig(target.bootstrapKubeconfig);
+      bootstraps.set(target.name, readBootstrapKubeconfig(target.bootstrapKubeconfig));
     } catch (error) {
       if (!(error instanceof BootstrapKubeconfigError)) throw error;
       problems.push({ path: `targets[${String(index)}].bootstrapKubeconfig`, message: error.message });
@@ -34,5 +37,5 @@ export function loadSidecarConfig(path: string): LoadedConfig {
     }
   });
   if (problems.length > 0) throw new ConfigError(path, problems);
-  return { config, signerCAs };
+  return { config, signerCAs, bootstraps };
 }

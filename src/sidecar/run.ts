@@ -99,7 +99,7 @@ class Sidecar {
   readonly #metrics: SidecarMetrics;
   readonly #events: EventRecorder;
   readonly #targets = new Map<string, RunningTarget>();
-  readonly #bootstraps = new Map<string, BootstrapCredential | undefined>();
+  readonly #bootstraps: Map<string, BootstrapCredential | undefined>;
   #loaded: LoadedConfig;
   #configWatch: DebouncedWatch | undefined;
   /** The problems of the last rejected config, so the same bad file is reported once, not at every re-read. */
@@ -111,6 +111,7 @@ class Sidecar {
 
   constructor(loaded: LoadedConfig, logger: Logger, source: KubeConfig | undefined, options: SidecarOptions) {
     this.#loaded = loaded;
+    this.#bootstraps = new Map(loaded.bootstraps);
     this.#logger = logger;
     this.#source = source;
     this.#options = options;
@@ -137,7 +138,6 @@ class Sidecar {
   async run(): Promise<number> {
     const { signal, once } = this.#options;
     this.#logger.info({ targets: this.#config.targets.map((target) => target.name), once }, 'starting');
-    for (const target of this.#config.targets) this.#refreshBootstrap(target);
     let server: ProbeServer | undefined;
     if (!once) {
       server = await startProbeServer({
@@ -290,12 +290,20 @@ class Sidecar {
     }
   }
 
+  /** Re-reads every configured target's bootstrap kubeconfig; a running target whose one changed retries now. */
+  #refreshBootstraps(): void {
+    // Configured, not running, targets: one restarting after a config change must not miss a change.
+    for (const config of this.#config.targets) {
+      if (!this.#refreshBootstrap(config)) continue;
+      this.#logger.info({ target: config.name }, 'bootstrap kubeconfig changed');
+      this.#targets.get(config.name)?.rotator.bootstrapChanged();
+    }
+  }
+
   #reread(): void {
     this.#reloadConfig();
-    for (const { config, rotator } of this.#targets.values()) {
-      if (this.#refreshBootstrap(config)) rotator.bootstrapChanged();
-      rotator.checkOutputs();
-    }
+    this.#refreshBootstraps();
+    for (const { rotator } of this.#targets.values()) rotator.checkOutputs();
   }
 
   #watchInputs(): void {
@@ -305,12 +313,7 @@ class Sidecar {
     });
     const bootstrapDirectories = [...new Set(this.#config.targets.map((target) => dirname(target.bootstrapKubeconfig)))];
     this.#bootstrapWatch = watchDebounced(bootstrapDirectories, options, () => {
-      for (const { config, rotator } of this.#targets.values()) {
-        if (this.#refreshBootstrap(config)) {
-          this.#logger.info({ target: config.name }, 'bootstrap kubeconfig changed');
-          rotator.bootstrapChanged();
-        }
-      }
+      this.#refreshBootstraps();
     });
   }
 
@@ -339,6 +342,8 @@ class Sidecar {
       this.#logger.warn('changes to listen, stateDir, sourceKubeconfig or rereadIntervalSeconds take effect at the next restart');
     }
     this.#loaded = { ...next, config: { ...this.#config, logLevel: next.config.logLevel, targets: next.config.targets } };
+    // Read just now to validate the config: the restarted targets start with these.
+    for (const name of changed) if (next.bootstraps.has(name)) this.#bootstraps.set(name, next.bootstraps.get(name));
     this.#metrics.configReloads.inc({ result: 'applied' });
     this.#logger.info({ changed }, 'configuration reloaded');
     this.#reconfiguring = this.#reconfiguring.then(() => this.#applyTargetChanges(changed, next.config.targets));
@@ -349,7 +354,6 @@ class Sidecar {
       await this.#stop(name);
       const config = targets.find((target) => target.name === name);
       if (config === undefined || this.#options.signal.aborted) continue;
-      this.#refreshBootstrap(config);
       await this.#start(config).catch((error: unknown) => {
         this.#logger.error({ target: name, error: describeError(error) }, 'could not start target');
       });
