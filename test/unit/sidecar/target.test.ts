@@ -167,13 +167,6 @@ class FailingSink extends MemorySink {
   }
 }
 
-/** A complete set for `sink` as an earlier process published it, valid for a day from now. */
-async function publishedEarlier(clock: Clock, sink: MemorySink): Promise<void> {
-  const issued = await new ScriptedIssuer(clock).obtain(kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }));
-  // An older next-rotation annotation: it loads as current, but the sink is rewritten.
-  sink.stored = { name: config.name, ...endpoint, certPem: issued.certPem, keyPem: issued.keyPem, nextRotation: 0 };
-}
-
 function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sink?: MemorySink; clock?: ManualClock; once?: boolean } = {}) {
   const clock = options.clock ?? new ManualClock();
   const issuer = new ScriptedIssuer(clock);
@@ -202,6 +195,15 @@ function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sin
   const stop = new AbortController();
   const done = options.once === true ? rotator.once(stop.signal) : rotator.run(stop.signal);
   return { clock, issuer, sink, events, rotator, stop, done };
+}
+
+/** setup() with `sink` holding a complete set, valid for a day, that an earlier process published. */
+async function setupPublished(sink: MemorySink, options: { once?: boolean } = {}) {
+  const clock = new ManualClock();
+  const issued = await new ScriptedIssuer(clock).obtain(kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }));
+  // An older next-rotation annotation: it loads as current, but the sink is rewritten.
+  sink.stored = { name: config.name, ...endpoint, certPem: issued.certPem, keyPem: issued.keyPem, nextRotation: 0 };
+  return setup({ clock, sink, ...options });
 }
 
 describe('the rotation loop', () => {
@@ -316,10 +318,8 @@ describe('the rotation loop', () => {
   });
 
   it('at start, repairs outputs through the same queue as its watches: never two writes to a sink at once', async () => {
-    const clock = new ManualClock();
     const sink = new GatedSink();
-    await publishedEarlier(clock, sink);
-    const { issuer, rotator, stop, done } = setup({ clock, sink });
+    const { issuer, rotator, stop, done } = await setupPublished(sink);
     await settle();
     // A watch fires while the start-up repair is still writing.
     rotator.checkOutputs();
@@ -337,11 +337,9 @@ describe('the rotation loop', () => {
   });
 
   it('--once with a valid certificate that a sink did not take retries publishing after 2 s, 4 s, not at the renewal deadline', async () => {
-    const clock = new ManualClock();
     const sink = new FailingSink();
-    await publishedEarlier(clock, sink);
     sink.failWrites = 2;
-    const { issuer, events, rotator, done } = setup({ clock, sink, once: true });
+    const { clock, issuer, events, rotator, done } = await setupPublished(sink, { once: true });
     let finished = false;
     void done.then(() => (finished = true));
     await settle();
@@ -359,11 +357,9 @@ describe('the rotation loop', () => {
   });
 
   it('--once fails when stopped before any retry could publish', async () => {
-    const clock = new ManualClock();
     const sink = new FailingSink();
-    await publishedEarlier(clock, sink);
     sink.failWrites = Number.POSITIVE_INFINITY;
-    const { stop, done } = setup({ clock, sink, once: true });
+    const { clock, stop, done } = await setupPublished(sink, { once: true });
     await settle();
     await clock.advanceTo(clock.now() + 2_000);
     stop.abort();
