@@ -1,11 +1,16 @@
 // The approver's account in a target cluster, as its chart makes it, for the demo, tests and benchmarks: a
 // namespace, the ServiceAccount, exactly the RBAC of src/approver/rbac.ts, and a kubeconfig file holding a
-// token requested for that ServiceAccount (never the admin credential).
+// token for that ServiceAccount from `kubectl create token`, as an operator would get it (never the admin
+// credential).
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { approverRbac } from '../approver/rbac.ts';
 import { renderKubeconfig } from '../core/kubeconfig/render.ts';
 import { describeError, isConflict } from '../io/kube/errors.ts';
+import { ensureControlPlane } from './binaries.ts';
 import type { ClusterState } from './cluster.ts';
 
 const SERVICE_ACCOUNT = 'approver';
@@ -53,8 +58,14 @@ export async function createApproverAccount(admin: KubeConfig, target: ClusterSt
     await createUnlessExists(`Role ${role.metadata.namespace}/${name}`, () => rbac.createNamespacedRole({ namespace: role.metadata.namespace, body: role }));
     await createUnlessExists(`RoleBinding ${roleBinding.metadata.namespace}/${name}`, () => rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding }));
   }
-  const request = await core.createNamespacedServiceAccountToken({ name: SERVICE_ACCOUNT, namespace, body: { spec: { expirationSeconds: options.tokenSeconds } } });
-  const token = request.status?.token ?? '';
+  const kubectl = join(await ensureControlPlane(), 'kubectl');
+  const created = await promisify(execFile)(kubectl, [
+    '--kubeconfig', target.kubeconfig,
+    'create', 'token', SERVICE_ACCOUNT,
+    '--namespace', namespace,
+    '--duration', `${String(options.tokenSeconds)}s`,
+  ]);
+  const token = created.stdout.trim();
   writeFileSync(
     options.kubeconfig,
     renderKubeconfig({ name: 'target', server: target.server, certificateAuthority: { file: target.caCertFile }, credential: { token } }),
