@@ -7,11 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { watch } from 'chokidar';
 import type { InjectorConfig } from '../core/config/injector.ts';
 import { createCertificateAuthority, issueCertificate, type PemPair } from '../core/pki/issue.ts';
 import { describeError, isConflict, isNotFound } from '../io/kube/errors.ts';
 import type { Logger } from '../io/log.ts';
+import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
 
 export interface ServingCertificates {
   /** The current pair; `onChange` is called with each new one. */
@@ -144,35 +144,29 @@ function selfManagedCertificates(tls: SelfManaged, kubeConfig: KubeConfig, logge
 }
 
 function fileCertificates(tls: Files, logger: Logger): ServingCertificates {
-  let watcher: ReturnType<typeof watch> | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let watch: DebouncedWatch | undefined;
   const read = async (): Promise<PemPair> => ({ cert: await readFile(tls.certFile, 'utf8'), key: await readFile(tls.keyFile, 'utf8') });
   return {
     async start(onChange) {
       const first = await read();
       let last = first.cert;
-      // The directories, not the files: a mounted Secret changes by swapping its ..data link.
-      watcher = watch([...new Set([dirname(tls.certFile), dirname(tls.keyFile)])], { depth: 0, ignoreInitial: true, followSymlinks: false }).on('all', () => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          read().then(
-            (pair) => {
-              if (pair.cert === last) return;
-              last = pair.cert;
-              logger.info({ serial: new X509Certificate(pair.cert).serialNumber }, 'serving certificate reloaded from files');
-              onChange(pair);
-            },
-            (error: unknown) => {
-              logger.error({ error: describeError(error) }, 'could not read the serving certificate files; keeping the current one');
-            },
-          );
-        }, 300);
+      watch = watchDebounced([...new Set([dirname(tls.certFile), dirname(tls.keyFile)])], { depth: 0, debounceMs: 300 }, () => {
+        read().then(
+          (pair) => {
+            if (pair.cert === last) return;
+            last = pair.cert;
+            logger.info({ serial: new X509Certificate(pair.cert).serialNumber }, 'serving certificate reloaded from files');
+            onChange(pair);
+          },
+          (error: unknown) => {
+            logger.error({ error: describeError(error) }, 'could not read the serving certificate files; keeping the current one');
+          },
+        );
       });
       return first;
     },
     async stop() {
-      clearTimeout(timer);
-      await watcher?.close();
+      await watch?.close();
     },
   };
 }
