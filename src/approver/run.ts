@@ -17,6 +17,7 @@ import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
 import { approverClient, type ApproverClient } from './kube-client.ts';
 import { tokenBucket } from './rate-limit.ts';
+import { untilAborted } from '../io/lifecycle.ts';
 
 const EXIT_OK = 0;
 const EXIT_CONFIG = 2;
@@ -166,12 +167,7 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
   );
   informer.start();
   elector.start();
-  await new Promise<void>((resolve) => {
-    if (signal.aborted) resolve();
-    signal.addEventListener('abort', () => {
-      resolve();
-    }, { once: true });
-  });
+  await untilAborted(signal);
   logger.info('shutting down');
   // Stop deciding and release the Lease first, so the other replica takes over at once.
   await elector.stop();

@@ -11,6 +11,7 @@ import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 import { createLogger } from '../io/log.ts';
 import { servingCertificates } from './certificates.ts';
 import { handleMutate } from './webhook.ts';
+import { untilAborted } from '../io/lifecycle.ts';
 
 export interface InjectorOptions {
   readonly configPath: string;
@@ -74,12 +75,7 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
       { webhook: `${webhookAddress.address}:${String(webhookAddress.port)}`, address: `${probes.address.address}:${String(probes.address.port)}`, targets: config.targets.map((target) => target.name) },
       'injector started',
     );
-    await new Promise<void>((resolve) => {
-      if (options.signal.aborted) resolve();
-      options.signal.addEventListener('abort', () => {
-        resolve();
-      }, { once: true });
-    });
+    await untilAborted(options.signal);
     logger.info('shutting down');
     return 0;
   } finally {

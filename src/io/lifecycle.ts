@@ -27,3 +27,13 @@ export function shutdownSignal(): ShutdownSignal {
     },
   };
 }
+
+/** Resolves when `signal` aborts (at once if it already has): a long-running command's main wait. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => {
+      resolve();
+    }, { once: true });
+  });
+}

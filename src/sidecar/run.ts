@@ -24,6 +24,7 @@ import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { TargetRotator, type Clock } from './target.ts';
+import { untilAborted } from '../io/lifecycle.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -158,12 +159,7 @@ class Sidecar {
       reread = setInterval(() => {
         this.#reread();
       }, this.#config.rereadIntervalSeconds * 1000);
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        signal.addEventListener('abort', () => {
-          resolve();
-        }, { once: true });
-      });
+      await untilAborted(signal);
       this.#logger.info('shutting down');
       return EXIT_OK;
     } finally {
