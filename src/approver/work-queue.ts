@@ -2,17 +2,18 @@
 // added, never handed to two workers at once (added while in process, it is queued again when done), and a
 // failing key is retried after a per-key exponential backoff.
 import { systemClock, type Clock } from '../io/kube/leader-election.ts';
+import { backoffDelay, type Backoff } from '../core/backoff.ts';
 
 export interface WorkQueueOptions {
   readonly clock?: Pick<Clock, 'sleep'>;
-  readonly retry?: { readonly initialMs: number; readonly maxMs: number };
+  readonly retry?: Backoff;
 }
 
 export class QueueClosed extends Error {}
 
 export class WorkQueue {
   readonly #clock: Pick<Clock, 'sleep'>;
-  readonly #retry: { readonly initialMs: number; readonly maxMs: number };
+  readonly #retry: Backoff;
   readonly #queue: string[] = [];
   readonly #dirty = new Set<string>();
   readonly #processing = new Set<string>();
@@ -65,7 +66,7 @@ export class WorkQueue {
   retryLater(key: string): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const delay = Math.min(this.#retry.maxMs, this.#retry.initialMs * 2 ** (failures - 1));
+    const delay = backoffDelay(failures, this.#retry);
     this.#delayed++;
     this.#clock.sleep(delay, this.#cancelDelayed.signal).then(
       () => {

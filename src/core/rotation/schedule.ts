@@ -2,6 +2,7 @@
 // arguments (random in [0, 1)), so the rules are tested exactly.
 import { createHash } from 'node:crypto';
 import type { RotationRule } from '../config/sidecar.ts';
+import { backoffDelay } from '../backoff.ts';
 
 export interface Validity {
   /** Milliseconds since the epoch. */
@@ -42,9 +43,7 @@ export const BACKOFF_CAP_MS = 5 * 60_000;
  * by a random 80-100% so that sidecars failing together do not retry together.
  */
 export function retryDelay(failures: number, random: number): number {
-  const exponent = Math.min(Math.max(failures, 1) - 1, 30);
-  const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** exponent);
-  return Math.round(delay * (0.8 + 0.2 * random));
+  return Math.round(backoffDelay(failures, { initialMs: BACKOFF_BASE_MS, maxMs: BACKOFF_CAP_MS }) * (0.8 + 0.2 * random));
 }
 
 export type AuthChoice = 'current' | 'bootstrap';

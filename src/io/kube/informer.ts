@@ -7,6 +7,7 @@
 //   not alive if even that does not help, so a liveness probe can restart the process.
 // Objects are stored through a transform, so a cache of thousands keeps only what its user needs.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import { backoffDelay, type Backoff } from '../../core/backoff.ts';
 import type { Logger } from '../log.ts';
 import { describeError, httpStatus } from './errors.ts';
 import { systemClock, type Clock } from './leader-election.ts';
@@ -55,7 +56,7 @@ export interface InformerOptions<T, R> {
   readonly watchdogMs?: number;
   /** A list page taking longer than this is a failure. */
   readonly requestTimeoutMs?: number;
-  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  readonly backoff?: Backoff;
   /** Called when the informer restarts after a failure or the watchdog fires (for metrics). */
   onRestart?(reason: 'error' | 'watchdog'): void;
 }
@@ -231,7 +232,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
       } catch (error) {
         if (stopped()) return;
         failures++;
-        const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (failures - 1)) * (0.5 + random() / 2);
+        const delay = backoffDelay(failures, backoff) * (0.5 + random() / 2);
         logger.warn({ informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) }, 'informer failed; relisting after a backoff');
         options.onRestart?.('error');
         try {
