@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
@@ -13,21 +13,13 @@ import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
 import { freePorts } from '../../src/testbed/processes.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
-import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { writeKubeletMount, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import { writeKubeletMount, rotated, sidecarTestFile, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const target = testCluster('target');
 const source = testCluster('source');
-const scratch = scratchDir('bootstrap');
-const logs: string[] = [];
-const secrets: string[] = [];
-
-after(() => {
-  assertNoSecretsInLogs(logs, secrets);
-  scratch.dispose();
-});
+const { scratch, secrets, startSidecar } = sidecarTestFile('bootstrap');
 
 async function bootstrap(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -92,8 +84,7 @@ describe('kubeconfig-rotator bootstrap', () => {
       dir,
     };
     const approver = new TestApprover(target.admin(), targetName);
-    const sidecar = new SidecarProcess(writeSidecarConfig(prepared, { forceIntervalSeconds: 3 }), { logDir: scratch.path });
-    logs.push(sidecar.logFile);
+    const sidecar = startSidecar(writeSidecarConfig(prepared, { forceIntervalSeconds: 3 }));
     try {
       const first = await sidecar.waitForLog(rotated);
       assert.equal(first.authenticatedWith, 'bootstrap');

@@ -14,27 +14,16 @@ import { ensureControlPlane } from '../../src/testbed/binaries.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
 import { testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
-import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import { outputDir, prepareTarget, rotated, sidecarTestFile, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const target = testCluster('target');
 const source = testCluster('source');
-const scratch = scratchDir('scenarios');
-const logs: string[] = [];
-const secrets: string[] = [];
-const sidecars: SidecarProcess[] = [];
+const { scratch, secrets, startSidecar, track } = sidecarTestFile('scenarios');
 let account: ApproverAccount;
 let approver: ApproverProcess;
 let sources: PreparedTarget[] = [];
 let kubectl = '';
-
-function startSidecar(configPath: string): SidecarProcess {
-  const sidecar = new SidecarProcess(configPath, { logDir: scratch.path });
-  sidecars.push(sidecar);
-  logs.push(sidecar.logFile);
-  return sidecar;
-}
 
 before(async () => {
   kubectl = join(await ensureControlPlane(), 'kubectl');
@@ -55,17 +44,14 @@ before(async () => {
       })),
     }),
   );
-  approver = new ApproverProcess({ account, policy, logDir: scratch.path, leaseName: uniqueName('lease') });
-  logs.push(approver.logFile);
+  approver = track(new ApproverProcess({ account, policy, logDir: scratch.path, leaseName: uniqueName('lease') }));
   await approver.waitForLog((line) => line.msg === 'approver started');
 });
 
+// After sidecarTestFile's end (hooks run in the order they are registered): the approver is stopped and its
+// log checked there.
 after(async () => {
-  await Promise.all(sidecars.map((sidecar) => sidecar.stop('SIGKILL')));
-  await approver.stop();
-  assertNoSecretsInLogs(logs, secrets);
   await account.delete();
-  scratch.dispose();
 });
 
 async function whoAmI(kubeconfig: string): Promise<string> {

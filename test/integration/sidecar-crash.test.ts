@@ -5,12 +5,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, it } from 'node:test';
+import { it } from 'node:test';
 import { parseKubeconfig } from '../../src/core/kubeconfig/parse.ts';
 import { keyMatchesCertificate, readCertificate } from '../../src/core/pki/certificate.ts';
 import { testCluster } from '../support/clusters.ts';
-import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
-import { outputDir, prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import { outputDir, prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
 
 const STEPS = [
   'pending-key-saved',
@@ -35,14 +34,7 @@ const RANDOM_KILLS = 84;
 const LANES = 4;
 
 const target = testCluster('target');
-const scratch = scratchDir('sidecar-crash');
-const logs: string[] = [];
-const secrets: string[] = [];
-
-after(() => {
-  assertNoSecretsInLogs(logs, secrets);
-  scratch.dispose();
-});
+const { secrets, startSidecar } = sidecarTestFile('sidecar-crash');
 
 interface OutputSet {
   readonly serial: string;
@@ -93,11 +85,7 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
     secrets.push(prepared.bootstrap.token.secret);
     const approver = new TestApprover(target.admin(), prepared.name, { pollMs: 25 });
     const config = writeSidecarConfig(prepared, { forceIntervalSeconds: 1, logLevel: 'trace', rereadIntervalSeconds: 3600 });
-    const start = (env: NodeJS.ProcessEnv = {}) => {
-      const sidecar = new SidecarProcess(config, { env, logDir: scratch.path });
-      logs.push(sidecar.logFile);
-      return sidecar;
-    };
+    const start = (env: NodeJS.ProcessEnv = {}) => startSidecar(config, { env });
     try {
       const first = start();
       await first.waitForLog(rotated);

@@ -15,7 +15,7 @@ import { bootstrapKubeconfigFor, outputDir, prepareTarget, rotated, sidecarTestF
 
 const target = testCluster('target');
 const source = testCluster('source');
-const { secrets, startSidecar } = sidecarTestFile('sidecar-failures');
+const { secrets, startSidecar, remember } = sidecarTestFile('sidecar-failures');
 
 const readOutput = (prepared: PreparedTarget, file: string) => readFileSync(join(outputDir(prepared), file), 'utf8');
 const failed = (line: LogLine) => line.msg === 'rotation failed; the current certificate stays';
@@ -29,11 +29,6 @@ async function bindRenewals(prepared: PreparedTarget, token: TestBootstrapToken)
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: prepared.identity.commonName }],
     },
   });
-}
-
-function remember(prepared: PreparedTarget): void {
-  secrets.push(prepared.bootstrap.token.secret);
-  if (existsSync(join(outputDir(prepared), 'tls.key'))) secrets.push(readOutput(prepared, 'tls.key'));
 }
 
 async function metrics(sidecar: SidecarProcess): Promise<string> {

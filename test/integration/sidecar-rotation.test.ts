@@ -2,7 +2,6 @@
 // renewals with the certificate itself, restarts, and a client that never notices a rotation.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -16,22 +15,13 @@ import { outputDir, prepareTarget, rotated, sidecarTestFile, TestApprover, write
 const run = promisify(execFile);
 const target = testCluster('target');
 const source = testCluster('source');
-const { secrets, startSidecar } = sidecarTestFile('sidecar-rotation');
+const { startSidecar, remember } = sidecarTestFile('sidecar-rotation');
 let kubectl = '';
 
 async function whoAmI(kubeconfig: string): Promise<{ username: string; groups: string[] }> {
   const { stdout } = await run(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json']);
   const review = JSON.parse(stdout) as { status: { userInfo: { username: string; groups: string[] } } };
   return review.status.userInfo;
-}
-
-function rememberKeys(prepared: PreparedTarget): void {
-  secrets.push(prepared.bootstrap.token.secret);
-  try {
-    secrets.push(readFileSync(join(outputDir(prepared), 'tls.key'), 'utf8'));
-  } catch {
-    // no output yet
-  }
 }
 
 before(async () => {
@@ -56,7 +46,7 @@ describe('first certificate and renewals', () => {
     sidecar = startSidecar(config);
   });
   after(async () => {
-    rememberKeys(prepared);
+    remember(prepared);
     await sidecar.stop();
     await approver.stop();
   });
@@ -153,7 +143,7 @@ describe('restarts', () => {
       assert.equal(approver.seen.size, requests, 'no CSR was created after the restart');
       await second.stop();
     } finally {
-      rememberKeys(prepared);
+      remember(prepared);
       await approver.stop();
     }
   });
@@ -176,7 +166,7 @@ describe('restarts', () => {
       assert.equal(approver.seen.size, 1, 'exactly one CSR was ever created');
       await second.stop();
     } finally {
-      rememberKeys(prepared);
+      remember(prepared);
       await approver.stop();
     }
   });
@@ -229,7 +219,7 @@ describe('a long-lived client of the published kubeconfig', () => {
       assert.ok(calls > 100, `only ${String(calls)} client-node calls`);
       assert.ok(kubectlCalls > 5, `only ${String(kubectlCalls)} kubectl calls`);
     } finally {
-      rememberKeys(prepared);
+      remember(prepared);
       await sidecar.stop();
       await approver.stop();
     }

@@ -1,7 +1,7 @@
 // Running the sidecar as users do (a spawned `kubeconfig-rotator sidecar` process) against the test
 // clusters, with a stand-in for the approver: the admin credential approving (or denying) the CSRs of one
 // target. Every process's log is kept, so tests can assert on it and on what it must never contain.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -197,16 +197,20 @@ export function scratchDir(prefix: string): { path: string; dispose(): void } {
 
 /**
  * What every sidecar test file needs: a scratch directory, sidecars started in it, and at the end all of
- * them stopped and their logs checked for secrets (the keys and tokens the file collected in `secrets`).
+ * them stopped and their logs checked for secrets (the keys and tokens the file collected in `secrets`, or
+ * with `remember`). Other processes the file runs (an approver) are tracked with `track`: stopped at the end
+ * too, before their logs are checked with the sidecars'. The end comes even when a test fails or times out,
+ * so no process outlives its file.
  */
 export function sidecarTestFile(prefix: string) {
   const scratch = scratchDir(prefix);
   const processes: SidecarProcess[] = [];
+  const tracked: { readonly logFile: string; stop(): Promise<unknown> }[] = [];
   const secrets: string[] = [];
   after(async () => {
-    await Promise.all(processes.map((sidecar) => sidecar.stop('SIGKILL')));
+    await Promise.all([...processes.map((sidecar) => sidecar.stop('SIGKILL')), ...tracked.map((other) => other.stop())]);
     assertNoSecretsInLogs(
-      processes.map((sidecar) => sidecar.logFile),
+      [...processes, ...tracked].map((one) => one.logFile),
       secrets,
     );
     scratch.dispose();
@@ -218,6 +222,17 @@ export function sidecarTestFile(prefix: string) {
       const sidecar = new SidecarProcess(configPath, { ...options, logDir: scratch.path });
       processes.push(sidecar);
       return sidecar;
+    },
+    /** Another process whose log goes into the check (e.g. the approver's), stopped (SIGTERM) at the end first. */
+    track: <Other extends { readonly logFile: string; stop(): Promise<unknown> }>(other: Other): Other => {
+      tracked.push(other);
+      return other;
+    },
+    /** A target's bootstrap token and, once one is published, its current key: never to be found in a log. */
+    remember: (prepared: PreparedTarget): void => {
+      secrets.push(prepared.bootstrap.token.secret);
+      const key = join(outputDir(prepared), 'tls.key');
+      if (existsSync(key)) secrets.push(readFileSync(key, 'utf8'));
     },
   };
 }
