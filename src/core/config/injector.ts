@@ -47,7 +47,7 @@ export const injectorConfigSchema = z
         startupTimeoutSeconds: z.number().int().min(2).default(300),
         resources: passThrough.default({ requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '320Mi' } }),
         securityContext: passThrough
-          .default({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } })
+          .default({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } })
           .describe('runAsUser and runAsGroup are copied from the agent container when it sets them (to read tls.key).'),
       })
       .describe('The injected sidecar container.'),

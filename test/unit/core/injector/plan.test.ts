@@ -43,6 +43,11 @@ describe('injection plan', () => {
     assert.equal(sidecar.restartPolicy, 'Always');
     assert.deepEqual(sidecar.startupProbe, { httpGet: { path: '/readyz', port: 9571 }, periodSeconds: 2, failureThreshold: 150 });
     assert.deepEqual((sidecar.securityContext as Record<string, unknown>).runAsUser, 65532, 'runs as the agent, to read its key');
+    assert.deepEqual(
+      sidecar.securityContext,
+      { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' }, runAsUser: 65532 },
+      'confined by default, whatever the agent pod sets',
+    );
     assert.deepEqual(result.spec.volumes.map((volume) => volume.name), ['kubeconfig-rotator-config', 'kubeconfig-rotator-state', 'kubeconfig-rotator-out', 'kubeconfig-rotator-bootstrap-east']);
     assert.deepEqual(result.spec.containers[0]?.env, [{ name: 'KUBECONFIG', value: '/var/run/kubeconfig-rotator/out/east/kubeconfig' }]);
     assert.deepEqual(result.spec.containers[0].volumeMounts, [{ name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true }]);
