@@ -1,8 +1,11 @@
 // Follow one object by name with list + watch: the list gives the current state and a resourceVersion,
 // the watch continues from there. A watch that ends cleanly is resumed from the last version seen; an
-// error or an expired version (410) starts over with a list after a short delay. Ends when the signal aborts.
+// expired version (410) starts over with a list at once, an error after a jittered backoff that grows while
+// the API keeps failing (many targets waiting must not poll a struggling apiserver every second). Ends when
+// the signal aborts.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelay, type Backoff } from '../../core/backoff.ts';
 
 export type WatchEventType = 'LIST' | 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -20,10 +23,12 @@ export interface ObjectWatchOptions<T extends KubeObject> {
   readonly signal: AbortSignal;
   /** The object's state after each list and event; undefined when it does not exist. */
   onState(object: T | undefined, event: WatchEventType): void;
-  /** A list or watch failed; the watch starts over after `retryDelayMs`. */
+  /** A list or watch failed; the watch starts over after a backoff. */
   onError?(error: unknown): void;
-  readonly retryDelayMs?: number;
+  readonly backoff?: Backoff;
 }
+
+const DEFAULT_BACKOFF: Backoff = { initialMs: 1_000, maxMs: 30_000 };
 
 // Servers end a watch after this; the client library gives up after 30 s of silence, so stay below that.
 const WATCH_TIMEOUT_SECONDS = 25;
@@ -33,16 +38,20 @@ class ExpiredVersion extends Error {}
 export async function watchObject<T extends KubeObject>(options: ObjectWatchOptions<T>): Promise<void> {
   const watcher = new Watch(options.kubeConfig);
   const aborted = () => options.signal.aborted;
+  let failures = 0;
   while (!aborted()) {
     try {
       const listed = await options.list();
+      failures = 0;
       let version = listed.metadata?.resourceVersion ?? '';
       options.onState(listed.items.find((item) => item.metadata?.name === options.name), 'LIST');
       while (!aborted()) version = await watchOnce(watcher, options, version);
     } catch (error) {
       if (aborted()) break;
-      if (!(error instanceof ExpiredVersion)) options.onError?.(error);
-      await sleep(options.retryDelayMs ?? 1000, undefined, { signal: options.signal }).catch(() => undefined);
+      if (error instanceof ExpiredVersion) continue;
+      options.onError?.(error);
+      const delay = backoffDelay(++failures, options.backoff ?? DEFAULT_BACKOFF) * (0.5 + Math.random() / 2);
+      await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
     }
   }
 }
