@@ -9,6 +9,7 @@ import { kubeEventRecorder } from '../io/kube/events.ts';
 import { createInformer } from '../io/kube/informer.ts';
 import { createLeaderElector, kubeLeaseStore, systemClock } from '../io/kube/leader-election.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { ApproverController, csrRecord, type CsrRecord } from './controller.ts';
 import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
@@ -17,7 +18,6 @@ import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
 import { approverClient, type ApproverClient } from './kube-client.ts';
 import { tokenBucket } from './rate-limit.ts';
-import { untilAborted } from '../io/lifecycle.ts';
 
 const EXIT_OK = 0;
 const EXIT_CONFIG = 2;

@@ -8,10 +8,10 @@ import { ConfigError } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger } from '../io/log.ts';
 import { servingCertificates } from './certificates.ts';
 import { handleMutate } from './webhook.ts';
-import { untilAborted } from '../io/lifecycle.ts';
 
 export interface InjectorOptions {
   readonly configPath: string;

@@ -13,6 +13,7 @@ import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeEventRecorder, noEvents, type EventRecorder } from '../io/kube/events.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
 import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
@@ -24,7 +25,6 @@ import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { TargetRotator, type Clock } from './target.ts';
-import { untilAborted } from '../io/lifecycle.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
