@@ -13,7 +13,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertificatesV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type V1CertificateSigningRequest,
+} from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../src/core/pki/csr.ts';
 import { generateKeyPair } from '../src/core/pki/keys.ts';
 import { createInformer, kubeListWatchSource } from '../src/io/kube/informer.ts';
@@ -33,7 +38,9 @@ const CACHE_CSRS = Number(process.env.KCR_BENCH_CACHE_CSRS ?? 10_000);
 const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache').split(','));
 // Node options of the approver in the latency and burst parts: what docs/approver.md recommends for the image
 // (the cache part compares Node defaults with --optimize-for-size itself).
-const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size').split(' ').filter((option) => option !== '');
+const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size')
+  .split(' ')
+  .filter((option) => option !== '');
 const QPS = 20;
 const BURST = 30;
 // Requests this process sends at once to fill the cluster with CSRs or decide them.
@@ -55,7 +62,12 @@ const run = uniqueName('kcr-bench');
 function targetCluster() {
   const target = testCluster('target');
   const admin = target.admin();
-  return { target, admin, certificates: admin.makeApiClient(CertificatesV1Api), endpoint: { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') } };
+  return {
+    target,
+    admin,
+    certificates: admin.makeApiClient(CertificatesV1Api),
+    endpoint: { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') },
+  };
 }
 type TargetCluster = ReturnType<typeof targetCluster>;
 
@@ -123,7 +135,12 @@ async function createCsr(side: Side): Promise<{ name: string }> {
   await side.requester.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
     body: {
       metadata: { name, labels: { [RUN_LABEL]: run } },
-      spec: { request: Buffer.from(request).toString('base64'), signerName: side.signerName, usages: ['digital signature', 'client auth'], expirationSeconds: 3600 },
+      spec: {
+        request: Buffer.from(request).toString('base64'),
+        signerName: side.signerName,
+        usages: ['digital signature', 'client auth'],
+        expirationSeconds: 3600,
+      },
     },
   });
   return { name };
@@ -183,14 +200,30 @@ async function referenceSide({ admin, endpoint }: TargetCluster): Promise<Side> 
  * Ours, as a process with its ServiceAccount's RBAC, deciding for two bootstrap groups: one under a policy
  * that asks a SubjectAccessReview as the reference does, one under a policy that does not (our default).
  */
-async function ourSides({ target, admin, endpoint }: TargetCluster, dir: string): Promise<{ reviewed: Side; plain: Side; approver: ApproverProcess; account: ApproverAccount }> {
+async function ourSides(
+  { target, admin, endpoint }: TargetCluster,
+  dir: string,
+): Promise<{ reviewed: Side; plain: Side; approver: ApproverProcess; account: ApproverAccount }> {
   const [reviewed, plain] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   await rbac.createClusterRole({
-    body: { metadata: { name: run }, rules: [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/kubeconfig-rotator'], verbs: ['create'] }] },
+    body: {
+      metadata: { name: run },
+      rules: [
+        {
+          apiGroups: ['certificates.k8s.io'],
+          resources: ['certificatesigningrequests/kubeconfig-rotator'],
+          verbs: ['create'],
+        },
+      ],
+    },
   });
   await rbac.createClusterRoleBinding({
-    body: { metadata: { name: run }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: run }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: reviewed.group }] },
+    body: {
+      metadata: { name: run },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: run },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: reviewed.group }],
+    },
   });
   const account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
   const policy =
@@ -217,10 +250,12 @@ async function ourSides({ target, admin, endpoint }: TargetCluster, dir: string)
     args: ['--kube-api-qps', String(QPS), '--kube-api-burst', String(BURST), '--workers', '5', '--log-level', 'info'],
   });
   // Stopped here if it never leads: the caller's cleanup covers it only once this returns.
-  await approver.waitForLog((line) => line.msg === 'started leading').catch(async (error: unknown) => {
-    await approver.stop();
-    throw error;
-  });
+  await approver
+    .waitForLog((line) => line.msg === 'started leading')
+    .catch(async (error: unknown) => {
+      await approver.stop();
+      throw error;
+    });
   const side = (name: string, token: TestBootstrapToken): Side => ({
     name,
     requester: kubeConfigFor(endpoint, { token: token.value }),
@@ -253,44 +288,94 @@ async function benchAgainstReference(cluster: TargetCluster, clock: ApprovalCloc
   }
 }
 
-async function benchLatency(cluster: TargetCluster, reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
+async function benchLatency(
+  cluster: TargetCluster,
+  reference: Side,
+  ours: OurSides,
+  clock: ApprovalClock,
+): Promise<void> {
   out(`## decision latency over ${String(LATENCY_CSRS)} CSRs per side, one at a time, the sides taking turns`);
-  const [referenceLatency = [], reviewedLatency = [], plainLatency = []] = await latencies([reference, ours.reviewed, ours.plain], clock);
+  const [referenceLatency = [], reviewedLatency = [], plainLatency = []] = await latencies(
+    [reference, ours.reviewed, ours.plain],
+    clock,
+  );
   recordSamples('reference-decision-latency-ms', referenceLatency);
   recordSamples('approver-decision-latency-ms', plainLatency);
   recordSamples('approver-reviewed-decision-latency-ms', reviewedLatency);
-  for (const [side, samples] of [[reference, referenceLatency], [ours.reviewed, reviewedLatency], [ours.plain, plainLatency]] as const) {
+  for (const [side, samples] of [
+    [reference, referenceLatency],
+    [ours.reviewed, reviewedLatency],
+    [ours.plain, plainLatency],
+  ] as const) {
     out(`${side.name}: p50 ${ms(quantile(samples, 0.5))}, p99 ${ms(quantile(samples, 0.99))}`);
   }
-  for (const [label, samples] of [['with review', reviewedLatency], ['without review', plainLatency]] as const) {
-    out(`ratio ours (${label})/reference: p50 ${ratio(quantile(samples, 0.5), quantile(referenceLatency, 0.5))}, p99 ${ratio(quantile(samples, 0.99), quantile(referenceLatency, 0.99))}`);
+  for (const [label, samples] of [
+    ['with review', reviewedLatency],
+    ['without review', plainLatency],
+  ] as const) {
+    out(
+      `ratio ours (${label})/reference: p50 ${ratio(quantile(samples, 0.5), quantile(referenceLatency, 0.5))}, p99 ${ratio(quantile(samples, 0.99), quantile(referenceLatency, 0.99))}`,
+    );
     for (const q of [0.5, 0.99]) {
-      recordFigure({ benchmark: 'approver', measure: `decision latency ${label}, p${String(q * 100)} (vs kube-controller-manager)`, ours: quantile(samples, q), reference: quantile(referenceLatency, q), unit: 'ms' });
+      recordFigure({
+        benchmark: 'approver',
+        measure: `decision latency ${label}, p${String(q * 100)} (vs kube-controller-manager)`,
+        ours: quantile(samples, q),
+        reference: quantile(referenceLatency, q),
+        unit: 'ms',
+      });
     }
   }
   // Where our time goes: from a worker taking the CSR to the decision written (parse, checks, review, write).
-  const inside = (policy: string) => ours.approver.lines.filter((line) => line.msg === 'decision written' && line.policy === policy).map((line) => Number(line.durationMs));
-  out(`inside the approver (worker took the CSR -> write answered), p50: ${ms(quantile(inside('reviewed'), 0.5))} with review, ${ms(quantile(inside('plain'), 0.5))} without`);
+  const inside = (policy: string) =>
+    ours.approver.lines
+      .filter((line) => line.msg === 'decision written' && line.policy === policy)
+      .map((line) => Number(line.durationMs));
+  out(
+    `inside the approver (worker took the CSR -> write answered), p50: ${ms(quantile(inside('reviewed'), 0.5))} with review, ${ms(quantile(inside('plain'), 0.5))} without`,
+  );
   out();
   await deleteRunCsrs(cluster);
 }
 
-async function benchBurst(cluster: TargetCluster, reference: Side, ours: OurSides, clock: ApprovalClock): Promise<void> {
-  out(`## a burst of ${String(BURST_CSRS)} CSRs created at once (${String(CONCURRENCY)} concurrent creates): time until all are approved`);
+async function benchBurst(
+  cluster: TargetCluster,
+  reference: Side,
+  ours: OurSides,
+  clock: ApprovalClock,
+): Promise<void> {
+  out(
+    `## a burst of ${String(BURST_CSRS)} CSRs created at once (${String(CONCURRENCY)} concurrent creates): time until all are approved`,
+  );
   const bursts: [Side, { createMs: number; approveMs: number }][] = [];
   for (const side of [reference, ours.reviewed, ours.plain]) {
     bursts.push([side, await burst(side, clock)]);
     await deleteRunCsrs(cluster);
   }
   for (const [side, result] of bursts) {
-    out(`${side.name}: all approved after ${(result.approveMs / 1000).toFixed(1)} s (creating them took ${(result.createMs / 1000).toFixed(1)} s)`);
+    out(
+      `${side.name}: all approved after ${(result.approveMs / 1000).toFixed(1)} s (creating them took ${(result.createMs / 1000).toFixed(1)} s)`,
+    );
   }
   const referenceMs = bursts[0]?.[1].approveMs ?? Number.NaN;
-  out(`ratio ours (with review)/reference: ${ratio(bursts[1]?.[1].approveMs ?? Number.NaN, referenceMs)}; ours (without review)/reference: ${ratio(bursts[2]?.[1].approveMs ?? Number.NaN, referenceMs)}`);
-  for (const [label, index] of [['with review', 1], ['without review', 2]] as const) {
-    recordFigure({ benchmark: 'approver', measure: `${String(BURST_CSRS)} CSRs at once, all approved, ${label}`, ours: (bursts[index]?.[1].approveMs ?? Number.NaN) / 1000, reference: referenceMs / 1000, unit: 's' });
+  out(
+    `ratio ours (with review)/reference: ${ratio(bursts[1]?.[1].approveMs ?? Number.NaN, referenceMs)}; ours (without review)/reference: ${ratio(bursts[2]?.[1].approveMs ?? Number.NaN, referenceMs)}`,
+  );
+  for (const [label, index] of [
+    ['with review', 1],
+    ['without review', 2],
+  ] as const) {
+    recordFigure({
+      benchmark: 'approver',
+      measure: `${String(BURST_CSRS)} CSRs at once, all approved, ${label}`,
+      ours: (bursts[index]?.[1].approveMs ?? Number.NaN) / 1000,
+      reference: referenceMs / 1000,
+      unit: 's',
+    });
   }
-  out(`(at ${String(QPS)} requests/s, burst ${String(BURST)}, ${String(BURST_CSRS)} CSRs need at least ${((2 * BURST_CSRS - BURST) / QPS).toFixed(1)} s with 2 requests each, ${((BURST_CSRS - BURST) / QPS).toFixed(1)} s with 1)`);
+  out(
+    `(at ${String(QPS)} requests/s, burst ${String(BURST)}, ${String(BURST_CSRS)} CSRs need at least ${((2 * BURST_CSRS - BURST) / QPS).toFixed(1)} s with 2 requests each, ${((BURST_CSRS - BURST) / QPS).toFixed(1)} s with 1)`,
+  );
   out();
 }
 
@@ -306,11 +391,20 @@ async function settledRss(pid: number): Promise<number> {
 
 /** Approves or denies every CSR of this run that is still pending, as the admin, as fast as the apiserver goes. */
 async function denyAllPending({ certificates }: TargetCluster): Promise<void> {
-  const pending = (await certificates.listCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` })).items.filter((csr) => (csr.status?.conditions ?? []).length === 0);
+  const pending = (
+    await certificates.listCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` })
+  ).items.filter((csr) => (csr.status?.conditions ?? []).length === 0);
   await withWorkers(pending, CONCURRENCY, (csr) =>
     certificates.replaceCertificateSigningRequestApproval({
       name: csr.metadata?.name ?? '',
-      body: { ...csr, status: { conditions: [{ type: 'Denied', status: 'True', reason: 'Benchmark', message: 'decided before the approver started' }] } },
+      body: {
+        ...csr,
+        status: {
+          conditions: [
+            { type: 'Denied', status: 'True', reason: 'Benchmark', message: 'decided before the approver started' },
+          ],
+        },
+      },
     }),
   );
 }
@@ -321,24 +415,38 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
   const signerName = `kubeconfig-rotator.bench/${run}`;
   const account = await approverAccount(target, signerName, dir);
   // No policy applies to these CSRs, so pending ones stay pending: the worst case, whole objects are kept.
-  const policy = writeKubeletMount(join(dir, 'cache-policy'), { 'policy.yaml': `signerName: ${signerName}\npolicies: []\n` })['policy.yaml'] ?? '';
+  const policy =
+    writeKubeletMount(join(dir, 'cache-policy'), { 'policy.yaml': `signerName: ${signerName}\npolicies: []\n` })[
+      'policy.yaml'
+    ] ?? '';
   const kcm = target.state.processes['kube-controller-manager']?.pid ?? 0;
   const variants = [
     { label: 'Node defaults', nodeOptions: [] },
     { label: 'node --optimize-for-size', nodeOptions: ['--optimize-for-size'] },
   ];
   const start = (nodeOptions: readonly string[]) =>
-    new ApproverProcess({ account, policy, logDir: dir, leaseName: uniqueName(run), cli: join(COMPILED, 'cli.js'), nodeOptions });
+    new ApproverProcess({
+      account,
+      policy,
+      logDir: dir,
+      leaseName: uniqueName(run),
+      cli: join(COMPILED, 'cli.js'),
+      nodeOptions,
+    });
   /** Each variant started afresh, so its cache is filled by a paged list as after any restart or failover. */
   const measure = async (expected: number, settleMs: number) => {
     const results: { label: string; rss: number }[] = [];
     for (const variant of variants) {
       const approver = start(variant.nodeOptions);
       try {
-        await eventually(async () => {
-          const ready = await approver.get('/readyz');
-          if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
-        }, 300_000, 1_000);
+        await eventually(
+          async () => {
+            const ready = await approver.get('/readyz');
+            if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
+          },
+          300_000,
+          1_000,
+        );
         await sleep(settleMs);
         results.push({ label: variant.label, rss: await settledRss(approver.child.pid ?? 0) });
       } finally {
@@ -348,10 +456,23 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
     return results;
   };
   // What Node costs with the Kubernetes client library loaded and nothing else: the floor of any approver in Node.
-  const floor = spawn(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"], { cwd: REPO, stdio: 'ignore' });
+  const floor = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"],
+    { cwd: REPO, stdio: 'ignore' },
+  );
   try {
-    const [idle, kcmBefore, library] = [await measure(0, 10_000), await settledRss(kcm), await settledRss(floor.pid ?? 0)];
-    const side: Side = { name: 'cache', requester: admin, signerName, subject: () => ({ commonName: `${run}-cached`, organizations: [] }) };
+    const [idle, kcmBefore, library] = [
+      await measure(0, 10_000),
+      await settledRss(kcm),
+      await settledRss(floor.pid ?? 0),
+    ];
+    const side: Side = {
+      name: 'cache',
+      requester: admin,
+      signerName,
+      subject: () => ({ commonName: `${run}-cached`, organizations: [] }),
+    };
     await withWorkers(Array.from({ length: CACHE_CSRS }), CONCURRENCY, () => createCsr(side));
     // Long enough for the Unprocessed events (1,000 wait at most, at 20/s) to drain.
     const pending = await measure(CACHE_CSRS, 60_000);
@@ -359,16 +480,43 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
     await denyAllPending(cluster);
     const decided = await measure(CACHE_CSRS, 10_000);
     const kcmDecided = await settledRss(kcm);
-    const perCsr = (after: number, before: number) => `${(((after - before) * 1024) / CACHE_CSRS).toFixed(2)} KiB per CSR`;
-    out(`Node with @kubernetes/client-node loaded and nothing else (the floor of a Node approver): ${library.toFixed(1)} MiB`);
-    out(`kube-controller-manager (reference: all its controllers, the same CSRs in its informer): ${kcmBefore.toFixed(1)} MiB before the CSRs,`);
-    out(`  ${kcmPending.toFixed(1)} MiB with them pending (${perCsr(kcmPending, kcmBefore)}), ${kcmDecided.toFixed(1)} MiB once decided`);
+    const perCsr = (after: number, before: number) =>
+      `${(((after - before) * 1024) / CACHE_CSRS).toFixed(2)} KiB per CSR`;
+    out(
+      `Node with @kubernetes/client-node loaded and nothing else (the floor of a Node approver): ${library.toFixed(1)} MiB`,
+    );
+    out(
+      `kube-controller-manager (reference: all its controllers, the same CSRs in its informer): ${kcmBefore.toFixed(1)} MiB before the CSRs,`,
+    );
+    out(
+      `  ${kcmPending.toFixed(1)} MiB with them pending (${perCsr(kcmPending, kcmBefore)}), ${kcmDecided.toFixed(1)} MiB once decided`,
+    );
     variants.forEach(({ label }, index) => {
-      const [none, withPending, withDecided] = [idle[index]?.rss ?? Number.NaN, pending[index]?.rss ?? Number.NaN, decided[index]?.rss ?? Number.NaN];
-      out(`approver (${label}): ${none.toFixed(1)} MiB with no CSRs; ${withPending.toFixed(1)} MiB with ${String(CACHE_CSRS)} pending (${perCsr(withPending, none)}); ${withDecided.toFixed(1)} MiB with them decided (${perCsr(withDecided, none)})`);
-      out(`  ratio ours/reference: ${ratio(withPending, kcmPending)} pending, ${ratio(withDecided, kcmDecided)} decided`);
-      recordFigure({ benchmark: 'approver', measure: `RSS with ${String(CACHE_CSRS)} pending CSRs (${label})`, ours: withPending, reference: kcmPending, unit: 'MiB' });
-      recordFigure({ benchmark: 'approver', measure: `RSS with ${String(CACHE_CSRS)} decided CSRs (${label})`, ours: withDecided, reference: kcmDecided, unit: 'MiB' });
+      const [none, withPending, withDecided] = [
+        idle[index]?.rss ?? Number.NaN,
+        pending[index]?.rss ?? Number.NaN,
+        decided[index]?.rss ?? Number.NaN,
+      ];
+      out(
+        `approver (${label}): ${none.toFixed(1)} MiB with no CSRs; ${withPending.toFixed(1)} MiB with ${String(CACHE_CSRS)} pending (${perCsr(withPending, none)}); ${withDecided.toFixed(1)} MiB with them decided (${perCsr(withDecided, none)})`,
+      );
+      out(
+        `  ratio ours/reference: ${ratio(withPending, kcmPending)} pending, ${ratio(withDecided, kcmDecided)} decided`,
+      );
+      recordFigure({
+        benchmark: 'approver',
+        measure: `RSS with ${String(CACHE_CSRS)} pending CSRs (${label})`,
+        ours: withPending,
+        reference: kcmPending,
+        unit: 'MiB',
+      });
+      recordFigure({
+        benchmark: 'approver',
+        measure: `RSS with ${String(CACHE_CSRS)} decided CSRs (${label})`,
+        ours: withDecided,
+        reference: kcmDecided,
+        unit: 'MiB',
+      });
     });
   } finally {
     floor.kill();
@@ -380,16 +528,37 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
 async function main(): Promise<void> {
   out(`# approver benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String(cpus().length)} CPUs)`);
   out();
-  out(`Client rate limits: both sides ${String(QPS)} requests/s, burst ${String(BURST)}. kube-controller-manager runs with its defaults`);
-  out('(--kube-api-qps=20 --kube-api-burst=30; csrapproving has a client and a limiter of its own, 5 workers); ours with');
-  out(`--kube-api-qps ${String(QPS)} --kube-api-burst ${String(BURST)} --workers 5 (a limiter of that size for its decisions, and one each for its watch,`);
-  out('its Lease and its Events, as kube-controller-manager gives its controllers, informers and leader election a client');
-  out('each). Per CSR the reference makes one SubjectAccessReview and one approval update; so does ours under a policy');
-  out('with subjectAccessReview, and only the update without. Decision latency is measured by one watch in this process,');
+  out(
+    `Client rate limits: both sides ${String(QPS)} requests/s, burst ${String(BURST)}. kube-controller-manager runs with its defaults`,
+  );
+  out(
+    '(--kube-api-qps=20 --kube-api-burst=30; csrapproving has a client and a limiter of its own, 5 workers); ours with',
+  );
+  out(
+    `--kube-api-qps ${String(QPS)} --kube-api-burst ${String(BURST)} --workers 5 (a limiter of that size for its decisions, and one each for its watch,`,
+  );
+  out(
+    'its Lease and its Events, as kube-controller-manager gives its controllers, informers and leader election a client',
+  );
+  out(
+    'each). Per CSR the reference makes one SubjectAccessReview and one approval update; so does ours under a policy',
+  );
+  out(
+    'with subjectAccessReview, and only the update without. Decision latency is measured by one watch in this process,',
+  );
   out('from the CSR appearing (ADDED) to the Approved condition appearing, on the same stream and clock.');
-  out(`The approver runs compiled (as in its image)${NODE_OPTIONS.length === 0 ? ' with Node defaults' : `, node ${NODE_OPTIONS.join(' ')}`}.`);
+  out(
+    `The approver runs compiled (as in its image)${NODE_OPTIONS.length === 0 ? ' with Node defaults' : `, node ${NODE_OPTIONS.join(' ')}`}.`,
+  );
   out();
-  execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.build.json'), '--outDir', COMPILED, '--sourceMap', 'false']);
+  execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), [
+    '-p',
+    join(REPO, 'tsconfig.build.json'),
+    '--outDir',
+    COMPILED,
+    '--sourceMap',
+    'false',
+  ]);
   const dir = mkdtempSync(join(tmpdir(), 'kcr-bench-approver-'));
   try {
     await globalSetup();

@@ -52,7 +52,13 @@ interface Member {
 
 function issuerFor(member: Member, run: string): CsrIssuer {
   return new CsrIssuer({
-    spec: { subject: { commonName: member.commonName, organizations: ['kcr-fleet'] }, keyAlgorithm: 'ecdsa-p256', signerName: 'kubernetes.io/kube-apiserver-client', expirationSeconds: 3600, approvalTimeoutMs: 600_000 },
+    spec: {
+      subject: { commonName: member.commonName, organizations: ['kcr-fleet'] },
+      keyAlgorithm: 'ecdsa-p256',
+      signerName: 'kubernetes.io/kube-apiserver-client',
+      expirationSeconds: 3600,
+      approvalTimeoutMs: 600_000,
+    },
     pending: new MemoryPendingStore(),
     now: () => Date.now(),
     labels: { 'kubeconfig-rotator.bench/run': run },
@@ -79,7 +85,10 @@ async function main(): Promise<void> {
 async function benchFleet(scratch: string): Promise<void> {
   const target = testCluster('target');
   const admin = target.admin();
-  const endpoint: ClusterEndpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
+  const endpoint: ClusterEndpoint = {
+    server: target.state.server,
+    caPem: readFileSync(target.state.caCertFile, 'utf8'),
+  };
   const run = uniqueName('fleet');
   const account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', scratch);
   const bootstrap = await createBootstrapToken(admin);
@@ -87,20 +96,41 @@ async function benchFleet(scratch: string): Promise<void> {
   await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
     body: {
       metadata: { name: `kcr-bench-${run}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `kcr-test-csr-requester-${bootstrap.token.id}` },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: `kcr-test-csr-requester-${bootstrap.token.id}`,
+      },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'kcr-fleet' }],
     },
   });
   const policy = join(scratch, 'policy.yaml');
-  writeFileSync(policy, stringify({ policies: [{ name: 'fleet', bootstrap: { groups: [bootstrap.group] }, identity: { commonNames: [`${run}-*`], organizations: ['kcr-fleet'] } }] }));
+  writeFileSync(
+    policy,
+    stringify({
+      policies: [
+        {
+          name: 'fleet',
+          bootstrap: { groups: [bootstrap.group] },
+          identity: { commonNames: [`${run}-*`], organizations: ['kcr-fleet'] },
+        },
+      ],
+    }),
+  );
   const approver = new ApproverProcess({ account, policy, logDir: scratch, leaseName: run });
   try {
     await approver.waitForLog((line) => line.msg === 'approver started');
     out(`# fleet benchmark (${new Date().toISOString()}, Node ${process.version})`);
     out();
-    out(`${String(FLEET)} simulated sidecars, one approver (client limit 20 requests/s, burst 30, 5 workers, no SubjectAccessReview).`);
+    out(
+      `${String(FLEET)} simulated sidecars, one approver (client limit 20 requests/s, burst 30, 5 workers, no SubjectAccessReview).`,
+    );
 
-    const members: Member[] = Array.from({ length: FLEET }, (_, index) => ({ commonName: `${run}-${String(index).padStart(4, '0')}`, certPem: '', keyPem: '' }));
+    const members: Member[] = Array.from({ length: FLEET }, (_, index) => ({
+      commonName: `${run}-${String(index).padStart(4, '0')}`,
+      certPem: '',
+      keyPem: '',
+    }));
     const asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
     const bootstrapStarted = performance.now();
     await withWorkers(members, BOOTSTRAP_CONCURRENCY, async (member) => {
@@ -108,7 +138,9 @@ async function benchFleet(scratch: string): Promise<void> {
       member.certPem = issued.certPem;
       member.keyPem = issued.keyPem;
     });
-    out(`first certificates for all ${String(FLEET)} (bootstrap token, ${String(BOOTSTRAP_CONCURRENCY)} at a time): ${((performance.now() - bootstrapStarted) / 1000).toFixed(1)} s`);
+    out(
+      `first certificates for all ${String(FLEET)} (bootstrap token, ${String(BOOTSTRAP_CONCURRENCY)} at a time): ${((performance.now() - bootstrapStarted) / 1000).toFixed(1)} s`,
+    );
 
     // Renewal times as the sidecars draw them: a uniform 70-90% of the lifetime, the 20% window compressed
     // into WINDOW_SECONDS.
@@ -116,7 +148,12 @@ async function benchFleet(scratch: string): Promise<void> {
     const start = Date.now() + 2_000;
     const schedule = members.map((member) => ({
       member,
-      at: rotationDeadline({ notBefore: start - 0.7 * lifetimeMs, notAfter: start + 0.3 * lifetimeMs }, start - 0.7 * lifetimeMs, { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 0 }, Math.random()),
+      at: rotationDeadline(
+        { notBefore: start - 0.7 * lifetimeMs, notAfter: start + 0.3 * lifetimeMs },
+        start - 0.7 * lifetimeMs,
+        { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 0 },
+        Math.random(),
+      ),
     }));
     const requestsBefore = await apiserverRequests();
     const latencies: number[] = [];
@@ -127,7 +164,10 @@ async function benchFleet(scratch: string): Promise<void> {
         await sleep(Math.max(0, at - Date.now()));
         const started = performance.now();
         try {
-          const issued = await issuerFor(member, run).obtain(kubeConfigFor(endpoint, { certPem: member.certPem, keyPem: member.keyPem }), new AbortController().signal);
+          const issued = await issuerFor(member, run).obtain(
+            kubeConfigFor(endpoint, { certPem: member.certPem, keyPem: member.keyPem }),
+            new AbortController().signal,
+          );
           latencies.push(performance.now() - started);
           waits.push(issued.timings.wait);
         } catch {
@@ -138,13 +178,36 @@ async function benchFleet(scratch: string): Promise<void> {
     const elapsed = (Date.now() - start) / 1000;
     const requests = (await apiserverRequests()) - requestsBefore;
     recordSamples('fleet-renewal-latency-ms', latencies);
-    out(`renewals: ${String(latencies.length)} done, ${String(failures)} failed, over ${elapsed.toFixed(1)} s (scheduled across ${String(WINDOW_SECONDS)} s)`);
-    out(`renewal latency (key + create + approval + issue, seen by the sidecar): p50 ${quantile(latencies, 0.5).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`);
-    out(`of which waiting for approval and issue: p50 ${quantile(waits, 0.5).toFixed(0)} ms, p99 ${quantile(waits, 0.99).toFixed(0)} ms`);
-    recordFigure({ benchmark: 'fleet of 1,000', measure: 'renewal seen by the sidecar, p50', ours: quantile(latencies, 0.5), unit: 'ms' });
-    recordFigure({ benchmark: 'fleet of 1,000', measure: 'renewal seen by the sidecar, p99', ours: quantile(latencies, 0.99), unit: 'ms' });
-    recordFigure({ benchmark: 'fleet of 1,000', measure: 'apiserver requests during the renewals', ours: requests / elapsed, unit: 'requests/s' });
-    out(`apiserver requests during the renewals: ${String(requests)} (${(requests / elapsed).toFixed(1)}/s; ${(requests / FLEET).toFixed(1)} per renewal, all clients included)`);
+    out(
+      `renewals: ${String(latencies.length)} done, ${String(failures)} failed, over ${elapsed.toFixed(1)} s (scheduled across ${String(WINDOW_SECONDS)} s)`,
+    );
+    out(
+      `renewal latency (key + create + approval + issue, seen by the sidecar): p50 ${quantile(latencies, 0.5).toFixed(0)} ms, p99 ${quantile(latencies, 0.99).toFixed(0)} ms, max ${Math.max(...latencies).toFixed(0)} ms`,
+    );
+    out(
+      `of which waiting for approval and issue: p50 ${quantile(waits, 0.5).toFixed(0)} ms, p99 ${quantile(waits, 0.99).toFixed(0)} ms`,
+    );
+    recordFigure({
+      benchmark: 'fleet of 1,000',
+      measure: 'renewal seen by the sidecar, p50',
+      ours: quantile(latencies, 0.5),
+      unit: 'ms',
+    });
+    recordFigure({
+      benchmark: 'fleet of 1,000',
+      measure: 'renewal seen by the sidecar, p99',
+      ours: quantile(latencies, 0.99),
+      unit: 'ms',
+    });
+    recordFigure({
+      benchmark: 'fleet of 1,000',
+      measure: 'apiserver requests during the renewals',
+      ours: requests / elapsed,
+      unit: 'requests/s',
+    });
+    out(
+      `apiserver requests during the renewals: ${String(requests)} (${(requests / elapsed).toFixed(1)}/s; ${(requests / FLEET).toFixed(1)} per renewal, all clients included)`,
+    );
     out();
   } finally {
     await approver.stop();

@@ -32,7 +32,8 @@ function summaryTable(file: string): string[] {
         .split('\n')
         .map((line) => JSON.parse(line) as Figure)
     : [];
-  const number = (value: number) => (Math.abs(value) >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
+  const number = (value: number) =>
+    Math.abs(value) >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
   // Two significant digits for small ratios, which two decimals would show as 0.00.
   const ratio = (value: number) => (value < 0.1 ? value.toPrecision(2) : value.toFixed(2));
   return [
@@ -46,7 +47,10 @@ function summaryTable(file: string): string[] {
 }
 
 async function run(script: string, samples: string): Promise<string> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, script)], { env: { ...process.env, KCR_BENCH_SAMPLES_DIR: samples }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(REPO_ROOT, script)], {
+    env: { ...process.env, KCR_BENCH_SAMPLES_DIR: samples },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
@@ -71,8 +75,14 @@ try {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const series: Series[] = Object.entries(SERIES)
     .filter(([file]) => existsSync(join(samples, `${file}.json`)))
-    .map(([file, name]) => ({ name, values: JSON.parse(readFileSync(join(samples, `${file}.json`), 'utf8')) as number[] }));
-  writeFileSync(join(REPO_ROOT, 'bench', 'latency.svg'), latencyChart('Latency distributions (share of samples at or below)', series));
+    .map(([file, name]) => ({
+      name,
+      values: JSON.parse(readFileSync(join(samples, `${file}.json`), 'utf8')) as number[],
+    }));
+  writeFileSync(
+    join(REPO_ROOT, 'bench', 'latency.svg'),
+    latencyChart('Latency distributions (share of samples at or below)', series),
+  );
   const header = [
     '# Benchmark results',
     '',

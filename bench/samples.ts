@@ -32,7 +32,11 @@ export function recordFigure(figure: Figure): void {
  * Runs `work` on every item, `workers` at a time (N workers taking from one queue). Resolves once every
  * worker has finished; after a failure no worker takes another item, and the first error is thrown.
  */
-export async function withWorkers<T>(items: readonly T[], workers: number, work: (item: T) => Promise<unknown>): Promise<void> {
+export async function withWorkers<T>(
+  items: readonly T[],
+  workers: number,
+  work: (item: T) => Promise<unknown>,
+): Promise<void> {
   let next = 0;
   let failed = false;
   const results = await Promise.allSettled(

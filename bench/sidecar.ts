@@ -12,7 +12,14 @@ import { buildCertificationRequest } from '../src/core/pki/csr.ts';
 import { generateKeyPair, type KeyAlgorithm } from '../src/core/pki/keys.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
-import { prepareTarget, rotated, scratchDir, SidecarProcess, TestApprover, writeSidecarConfig } from '../test/support/sidecar.ts';
+import {
+  prepareTarget,
+  rotated,
+  scratchDir,
+  SidecarProcess,
+  TestApprover,
+  writeSidecarConfig,
+} from '../test/support/sidecar.ts';
 import { quantile, recordFigure, recordSamples } from './samples.ts';
 
 const ROTATIONS = Number(process.env.KCR_BENCH_ROTATIONS ?? 60);
@@ -37,9 +44,17 @@ function benchKeygen(): void {
   const ecdsa = keygenAndBuild('ecdsa-p256', 500);
   const rsa = keygenAndBuild('rsa-2048', 30);
   out(`ECDSA P-256: p50 ${ms(quantile(ecdsa, 0.5))}, p99 ${ms(quantile(ecdsa, 0.99))} (${String(ecdsa.length)} ops)`);
-  out(`RSA-2048 (reference): p50 ${ms(quantile(rsa, 0.5))}, p99 ${ms(quantile(rsa, 0.99))} (${String(rsa.length)} ops)`);
+  out(
+    `RSA-2048 (reference): p50 ${ms(quantile(rsa, 0.5))}, p99 ${ms(quantile(rsa, 0.99))} (${String(rsa.length)} ops)`,
+  );
   out(`ratio ECDSA/RSA at p50: ${(quantile(ecdsa, 0.5) / quantile(rsa, 0.5)).toFixed(4)}`);
-  recordFigure({ benchmark: 'sidecar', measure: 'key pair + CSR, p50 (ECDSA P-256 vs RSA-2048)', ours: quantile(ecdsa, 0.5), reference: quantile(rsa, 0.5), unit: 'ms' });
+  recordFigure({
+    benchmark: 'sidecar',
+    measure: 'key pair + CSR, p50 (ECDSA P-256 vs RSA-2048)',
+    ours: quantile(ecdsa, 0.5),
+    reference: quantile(rsa, 0.5),
+    unit: 'ms',
+  });
   out();
 }
 
@@ -48,7 +63,10 @@ async function benchRotation(scratch: string): Promise<void> {
   const target = testCluster('target');
   const prepared = await prepareTarget(target);
   const approver = new TestApprover(target.admin(), prepared.name, { pollMs: 5 });
-  const sidecar = new SidecarProcess(writeSidecarConfig(prepared, { forceIntervalSeconds: 1, rereadIntervalSeconds: 3600 }), { logDir: scratch });
+  const sidecar = new SidecarProcess(
+    writeSidecarConfig(prepared, { forceIntervalSeconds: 1, rereadIntervalSeconds: 3600 }),
+    { logDir: scratch },
+  );
   try {
     // The first rotation (bootstrap) warms up connections; it is not counted.
     await sidecar.waitForLog(rotated);
@@ -64,9 +82,22 @@ async function benchRotation(scratch: string): Promise<void> {
       ['publish (directory)', timings('publish')],
     ];
     recordSamples('sidecar-rotation-latency-ms', rows[0]?.[1] ?? []);
-    recordFigure({ benchmark: 'sidecar', measure: 'rotation, trigger to published kubeconfig, p50', ours: quantile(rows[0]?.[1] ?? [], 0.5), unit: 'ms' });
-    recordFigure({ benchmark: 'sidecar', measure: 'rotation, trigger to published kubeconfig, p99', ours: quantile(rows[0]?.[1] ?? [], 0.99), unit: 'ms' });
-    for (const [name, values] of rows) out(`${name.padEnd(22)} p50 ${ms(quantile(values, 0.5)).padStart(9)}   p99 ${ms(quantile(values, 0.99)).padStart(9)}`);
+    recordFigure({
+      benchmark: 'sidecar',
+      measure: 'rotation, trigger to published kubeconfig, p50',
+      ours: quantile(rows[0]?.[1] ?? [], 0.5),
+      unit: 'ms',
+    });
+    recordFigure({
+      benchmark: 'sidecar',
+      measure: 'rotation, trigger to published kubeconfig, p99',
+      ours: quantile(rows[0]?.[1] ?? [], 0.99),
+      unit: 'ms',
+    });
+    for (const [name, values] of rows)
+      out(
+        `${name.padEnd(22)} p50 ${ms(quantile(values, 0.5)).padStart(9)}   p99 ${ms(quantile(values, 0.99)).padStart(9)}`,
+      );
     out('(wait for issue includes the stand-in approver polling every 5 ms and kube-controller-manager signing)');
   } finally {
     await sidecar.stop();
@@ -89,7 +120,10 @@ async function measureIdle(pid: number, seconds: number): Promise<{ rssMiB: numb
   const before = processUsage(pid);
   await sleep(seconds * 1000);
   const after = processUsage(pid);
-  return { rssMiB: after.rssKiB / 1024, cpuPercent: ((after.cpuTicks - before.cpuTicks) / ticksPerSecond / seconds) * 100 };
+  return {
+    rssMiB: after.rssKiB / 1024,
+    cpuPercent: ((after.cpuTicks - before.cpuTicks) / ticksPerSecond / seconds) * 100,
+  };
 }
 
 async function benchIdle(scratch: string): Promise<void> {
@@ -101,7 +135,11 @@ async function benchIdle(scratch: string): Promise<void> {
   const sidecar = new SidecarProcess(configPath, { logDir: scratch });
   const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
   // What the Kubernetes client library alone costs, loaded and idle.
-  const library = spawn(process.execPath, ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"], { stdio: 'ignore' });
+  const library = spawn(
+    process.execPath,
+    ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"],
+    { stdio: 'ignore' },
+  );
   try {
     while (sidecar.count(rotated) < 10) await sleep(200);
     await sleep(2_000);
@@ -112,11 +150,28 @@ async function benchIdle(scratch: string): Promise<void> {
       measureIdle(library.pid ?? 0, IDLE_SECONDS),
     ]);
     out(`sidecar (10 targets): RSS ${ours.rssMiB.toFixed(1)} MiB, CPU ${ours.cpuPercent.toFixed(3)}% of one core`);
-    out(`bare Node process (reference): RSS ${bare.rssMiB.toFixed(1)} MiB, CPU ${bare.cpuPercent.toFixed(3)}% of one core`);
-    out(`Node with @kubernetes/client-node loaded (reference): RSS ${client.rssMiB.toFixed(1)} MiB, CPU ${client.cpuPercent.toFixed(3)}% of one core`);
-    out(`ratio RSS sidecar/bare: ${(ours.rssMiB / bare.rssMiB).toFixed(2)}, sidecar/client-library: ${(ours.rssMiB / client.rssMiB).toFixed(2)}`);
-    recordFigure({ benchmark: 'sidecar', measure: 'idle RSS, 10 targets (vs Node with the client library loaded)', ours: ours.rssMiB, reference: client.rssMiB, unit: 'MiB' });
-    recordFigure({ benchmark: 'sidecar', measure: 'idle CPU, 10 targets, share of one core', ours: ours.cpuPercent, unit: '%' });
+    out(
+      `bare Node process (reference): RSS ${bare.rssMiB.toFixed(1)} MiB, CPU ${bare.cpuPercent.toFixed(3)}% of one core`,
+    );
+    out(
+      `Node with @kubernetes/client-node loaded (reference): RSS ${client.rssMiB.toFixed(1)} MiB, CPU ${client.cpuPercent.toFixed(3)}% of one core`,
+    );
+    out(
+      `ratio RSS sidecar/bare: ${(ours.rssMiB / bare.rssMiB).toFixed(2)}, sidecar/client-library: ${(ours.rssMiB / client.rssMiB).toFixed(2)}`,
+    );
+    recordFigure({
+      benchmark: 'sidecar',
+      measure: 'idle RSS, 10 targets (vs Node with the client library loaded)',
+      ours: ours.rssMiB,
+      reference: client.rssMiB,
+      unit: 'MiB',
+    });
+    recordFigure({
+      benchmark: 'sidecar',
+      measure: 'idle CPU, 10 targets, share of one core',
+      ours: ours.cpuPercent,
+      unit: '%',
+    });
   } finally {
     baseline.kill();
     library.kill();
@@ -128,7 +183,9 @@ async function benchIdle(scratch: string): Promise<void> {
 
 async function main(): Promise<void> {
   const scratch = scratchDir('bench-sidecar');
-  out(`# sidecar benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String((await import('node:os')).cpus().length)} CPUs)`);
+  out(
+    `# sidecar benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String((await import('node:os')).cpus().length)} CPUs)`,
+  );
   out();
   benchKeygen();
   try {

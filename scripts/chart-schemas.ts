@@ -2,7 +2,12 @@
 // configuration with: values.schema.json is generated from these (scripts/generate-schemas.ts), never
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
-import { directorySinkSchema, mountedTargetFields, secretSinkSchema, sidecarConfigSchema } from '../src/core/config/sidecar.ts';
+import {
+  directorySinkSchema,
+  mountedTargetFields,
+  secretSinkSchema,
+  sidecarConfigSchema,
+} from '../src/core/config/sidecar.ts';
 import { dnsLabel, LOG_LEVELS } from '../src/core/config/fields.ts';
 import { injectorConfigSchema } from '../src/core/config/injector.ts';
 import { policyFileSchema } from '../src/core/policy/schema.ts';
@@ -40,15 +45,25 @@ const commonPodFields = {
 const sidecarTarget = mountedTargetFields.extend({
   sinks: z
     .strictObject({
-      directory: directorySinkSchema.partial({ path: true }).optional().describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
-      secret: secretSinkSchema.partial({ namespace: true }).optional().describe('Namespace defaults to the release namespace.'),
+      directory: directorySinkSchema
+        .partial({ path: true })
+        .optional()
+        .describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
+      secret: secretSinkSchema
+        .partial({ namespace: true })
+        .optional()
+        .describe('Namespace defaults to the release namespace.'),
     })
-    .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, { error: 'at least one sink (directory or secret) is required' }),
+    .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
+      error: 'at least one sink (directory or secret) is required',
+    }),
 });
 
 export const sidecarChartValues = z.strictObject({
   ...commonPodFields,
-  mode: z.enum(['standalone', 'sidecar']).describe('standalone: a Deployment of its own; sidecar: added to another chart\'s pods.'),
+  mode: z
+    .enum(['standalone', 'sidecar'])
+    .describe("standalone: a Deployment of its own; sidecar: added to another chart's pods."),
   agentServiceAccountName: z.string().describe('Sidecar mode: the ServiceAccount of the pod the sidecar joins.'),
   targets: z.array(sidecarTarget),
   outputPath: z.string().regex(/^\//, 'must be an absolute path'),
@@ -62,7 +77,12 @@ export const sidecarChartValues = z.strictObject({
   serviceAccount: z.strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap }),
   rbac: z.strictObject({ create: z.boolean() }),
   service: z.strictObject({ enabled: z.boolean(), port: z.number().int().min(1).max(65535) }),
-  serviceMonitor: z.strictObject({ enabled: z.boolean(), interval: z.string().regex(DURATION, 'must be a duration like 30s'), labels: stringMap, podSelector: stringMap }),
+  serviceMonitor: z.strictObject({
+    enabled: z.boolean(),
+    interval: z.string().regex(DURATION, 'must be a duration like 30s'),
+    labels: stringMap,
+    podSelector: stringMap,
+  }),
   injector: z.strictObject({
     enabled: z.boolean(),
     replicaCount: z.number().int().min(1),
@@ -93,17 +113,28 @@ export const sidecarChartValues = z.strictObject({
 const policyFields = policyFileSchema.shape.policies.element.shape;
 
 const source = z.strictObject({
-  name: dnsLabel.max(48).describe('The source cluster, as given to `kubeconfig-rotator bootstrap --source-name`; also the policy\'s name.'),
+  name: dnsLabel
+    .max(48)
+    .describe("The source cluster, as given to `kubeconfig-rotator bootstrap --source-name`; also the policy's name."),
   identity: policyFields.identity,
   renewal: policyFields.renewal,
   maxExpirationSeconds: policyFields.maxExpirationSeconds,
   dryRun: policyFields.dryRun,
   subjectAccessReview: policyFields.subjectAccessReview,
-  bootstrap: policyFields.bootstrap.describe('Bootstrap identities besides the source\'s own group.'),
-  rbacSubjects: z.enum(['commonNames', 'organizations']).default('commonNames').describe('Bind RBAC to the identity\'s exact common names (users) or its organizations (groups).'),
+  bootstrap: policyFields.bootstrap.describe("Bootstrap identities besides the source's own group."),
+  rbacSubjects: z
+    .enum(['commonNames', 'organizations'])
+    .default('commonNames')
+    .describe("Bind RBAC to the identity's exact common names (users) or its organizations (groups)."),
   clusterRoles: z.array(z.string().min(1)).default([]).describe('ClusterRoles bound to the identity in this cluster.'),
   roleBindings: z
-    .array(z.strictObject({ namespace: dnsLabel, kind: z.enum(['ClusterRole', 'Role']).default('ClusterRole'), name: z.string().min(1) }))
+    .array(
+      z.strictObject({
+        namespace: dnsLabel,
+        kind: z.enum(['ClusterRole', 'Role']).default('ClusterRole'),
+        name: z.string().min(1),
+      }),
+    )
     .default([])
     .describe('Namespaced roles bound to the identity.'),
 });
@@ -116,7 +147,8 @@ export const approverChartValues = z.strictObject({
   sources: z.array(source).superRefine((sources, context) => {
     const seen = new Set<string>();
     sources.forEach((entry, index) => {
-      if (seen.has(entry.name)) context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the source "${entry.name}"` });
+      if (seen.has(entry.name))
+        context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the source "${entry.name}"` });
       seen.add(entry.name);
     });
   }),
@@ -126,9 +158,16 @@ export const approverChartValues = z.strictObject({
   logLevel: z.enum([...LOG_LEVELS, 'silent']),
   serviceAccount: z.strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap }),
   rbac: z.strictObject({ create: z.boolean() }),
-  podDisruptionBudget: z.strictObject({ enabled: z.boolean(), minAvailable: z.union([z.number().int().min(0), z.string().regex(/^\d+%$/)]) }),
+  podDisruptionBudget: z.strictObject({
+    enabled: z.boolean(),
+    minAvailable: z.union([z.number().int().min(0), z.string().regex(/^\d+%$/)]),
+  }),
   service: z.strictObject({ enabled: z.boolean(), port: z.number().int().min(1).max(65535) }),
-  serviceMonitor: z.strictObject({ enabled: z.boolean(), interval: z.string().regex(DURATION, 'must be a duration like 30s'), labels: stringMap }),
+  serviceMonitor: z.strictObject({
+    enabled: z.boolean(),
+    interval: z.string().regex(DURATION, 'must be a duration like 30s'),
+    labels: stringMap,
+  }),
   prometheusRule: z.strictObject({
     enabled: z.boolean(),
     labels: stringMap,

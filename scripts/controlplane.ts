@@ -41,14 +41,17 @@ async function main(argv: string[]): Promise<number> {
     case 'down': {
       const targets = names.length === 1 && names[0] === '--all' ? knownClusters(root) : names;
       if (targets.length === 0 && names[0] !== '--all') break;
-      for (const name of targets) progress((await stopCluster(root, name)) ? `stopped ${name}` : `${name} was not running`);
+      for (const name of targets)
+        progress((await stopCluster(root, name)) ? `stopped ${name}` : `${name} was not running`);
       return 0;
     }
     case 'status':
       for (const name of knownClusters(root)) {
         const state = readClusterState(root, name);
         if (state === undefined) continue;
-        process.stdout.write(`${name}\t${isClusterRunning(state) ? 'running' : 'stopped'}\t${state.server}\t${state.kubeconfig}\n`);
+        process.stdout.write(
+          `${name}\t${isClusterRunning(state) ? 'running' : 'stopped'}\t${state.server}\t${state.kubeconfig}\n`,
+        );
       }
       return 0;
   }

@@ -36,14 +36,16 @@ function limits(schema: JsonSchema): string {
   const parts: string[] = [];
   if (schema.minimum !== undefined) parts.push(`>= ${String(schema.minimum)}`);
   if (schema.exclusiveMinimum !== undefined) parts.push(`> ${String(schema.exclusiveMinimum)}`);
-  if (schema.maximum !== undefined && schema.maximum < Number.MAX_SAFE_INTEGER) parts.push(`<= ${String(schema.maximum)}`);
+  if (schema.maximum !== undefined && schema.maximum < Number.MAX_SAFE_INTEGER)
+    parts.push(`<= ${String(schema.maximum)}`);
   if (schema.exclusiveMaximum !== undefined) parts.push(`< ${String(schema.exclusiveMaximum)}`);
   return parts.join(', ');
 }
 
 function rows(schema: JsonSchema, path: string, required: boolean, out: string[]): void {
   if (path !== '') {
-    const defaultText = schema.default === undefined ? (required ? 'required' : '') : `\`${JSON.stringify(schema.default)}\``;
+    const defaultText =
+      schema.default === undefined ? (required ? 'required' : '') : `\`${JSON.stringify(schema.default)}\``;
     const description = [schema.description ?? '', limits(schema)].filter((part) => part !== '').join(' ');
     out.push(`| \`${path}\` | ${typeOf(schema)} | ${defaultText} | ${description.replaceAll('|', '\\|')} |`);
   }
@@ -68,9 +70,17 @@ export function renderConfigurationDoc(): string {
     'Each program lists every problem of a bad file with its field path and line, and exits with status 2 at',
     'start (a bad file at run time is rejected and the previous one stays in use).',
     '',
-    table('Sidecar (`kubeconfig-rotator sidecar --config FILE`)', 'See docs/sidecar.md for what each setting does.', sidecarConfigSchema),
+    table(
+      'Sidecar (`kubeconfig-rotator sidecar --config FILE`)',
+      'See docs/sidecar.md for what each setting does.',
+      sidecarConfigSchema,
+    ),
     '',
-    table('Approver policy (`kubeconfig-rotator approver --policy FILE`)', 'See docs/approver.md for how a CSR is judged.', policyFileSchema),
+    table(
+      'Approver policy (`kubeconfig-rotator approver --policy FILE`)',
+      'See docs/approver.md for how a CSR is judged.',
+      policyFileSchema,
+    ),
   ].join('\n')}\n`;
 }
 

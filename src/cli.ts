@@ -44,7 +44,13 @@ const COMMANDS: Record<string, Command> = {
     run: async (values) => {
       const { runSidecar } = await import('./sidecar/run.ts');
       return withShutdownSignal((signal) =>
-        runSidecar({ configPath: requireOption(values, 'config'), once: values.once === true, signal, stderr: process.stderr, env: process.env }),
+        runSidecar({
+          configPath: requireOption(values, 'config'),
+          once: values.once === true,
+          signal,
+          stderr: process.stderr,
+          env: process.env,
+        }),
       );
     },
   },
@@ -100,7 +106,12 @@ const COMMANDS: Record<string, Command> = {
   status: {
     summary: 'show the identity, serial, expiry and next rotation of a published kubeconfig',
     usage: 'status PATH | status --secret NAMESPACE/NAME [--key KEY] [--kubeconfig FILE] [--json]',
-    options: { secret: { type: 'string' }, key: { type: 'string' }, kubeconfig: { type: 'string' }, json: { type: 'boolean' } },
+    options: {
+      secret: { type: 'string' },
+      key: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      json: { type: 'boolean' },
+    },
     allowPositionals: true,
     run: async (values, positionals) => {
       const secret = typeof values.secret === 'string' ? values.secret : undefined;
@@ -113,7 +124,12 @@ const COMMANDS: Record<string, Command> = {
         const status =
           secret === undefined
             ? statusOfPath(positionals[0] ?? '', now)
-            : await statusOfSecret(secret, typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined, typeof values.key === 'string' ? values.key : 'config', now);
+            : await statusOfSecret(
+                secret,
+                typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined,
+                typeof values.key === 'string' ? values.key : 'config',
+                now,
+              );
         process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatReport(status, now));
         // Exit 1 when the credential would not work: expired, or a key that does not match.
         return status.secondsLeft > 0 && status.keyMatches ? 0 : 1;
@@ -139,20 +155,33 @@ const COMMANDS: Record<string, Command> = {
   demo: {
     summary: 'run the two-cluster demo on this machine (from a checkout: builds the control plane with Go)',
     usage: 'demo [--duration SECONDS] [--rotate-every SECONDS] [--keep-clusters]',
-    options: { duration: { type: 'string' }, 'rotate-every': { type: 'string', default: '15' }, 'keep-clusters': { type: 'boolean' } },
+    options: {
+      duration: { type: 'string' },
+      'rotate-every': { type: 'string', default: '15' },
+      'keep-clusters': { type: 'boolean' },
+    },
     allowPositionals: false,
     run: async (values) => {
       const seconds = (name: string, minimum: number) => {
         const text = values[name];
         if (text === undefined) return undefined;
         const value = Number(text);
-        if (!Number.isInteger(value) || value < minimum) throw new UsageError(`--${name} must be a whole number of seconds >= ${String(minimum)}`);
+        if (!Number.isInteger(value) || value < minimum)
+          throw new UsageError(`--${name} must be a whole number of seconds >= ${String(minimum)}`);
         return value;
       };
       const rotateEvery = seconds('rotate-every', 5) ?? 15;
       const durationSeconds = seconds('duration', 10);
       const { runDemo } = await import('./demo/run.ts');
-      return withShutdownSignal((signal) => runDemo({ durationSeconds, rotateEverySeconds: rotateEvery, keepClusters: values['keep-clusters'] === true, signal, out: process.stdout }));
+      return withShutdownSignal((signal) =>
+        runDemo({
+          durationSeconds,
+          rotateEverySeconds: rotateEvery,
+          keepClusters: values['keep-clusters'] === true,
+          signal,
+          out: process.stdout,
+        }),
+      );
     },
   },
 };
@@ -181,7 +210,11 @@ export function usage(): string {
   ].join('\n');
 }
 
-export async function main(argv: readonly string[], out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   const [first, ...rest] = argv;
   if (first === '--help' || first === '-h') {
     out.write(usage());
@@ -210,7 +243,10 @@ export async function main(argv: readonly string[], out: NodeJS.WritableStream, 
   }
 }
 
-function parseCommandLine(command: Command, args: string[]): { values: Record<string, unknown>; positionals: string[] } {
+function parseCommandLine(
+  command: Command,
+  args: string[],
+): { values: Record<string, unknown>; positionals: string[] } {
   try {
     return parseArgs({ args, options: command.options, allowPositionals: command.allowPositionals, strict: true });
   } catch (error) {

@@ -94,7 +94,11 @@ function millis(time: unknown): number {
 
 /** The cache's view of an object from a list (typed) or a watch (plain JSON): the same field names. */
 export function csrRecord(csr: V1CertificateSigningRequest): CsrRecord {
-  const base = { name: csr.metadata?.name ?? '', uid: csr.metadata?.uid ?? '', createdAt: millis(csr.metadata?.creationTimestamp) };
+  const base = {
+    name: csr.metadata?.name ?? '',
+    uid: csr.metadata?.uid ?? '',
+    createdAt: millis(csr.metadata?.creationTimestamp),
+  };
   if (isDecided(csr)) return { ...base, decided: true };
   const metadata = { ...csr.metadata };
   delete metadata.managedFields;
@@ -166,9 +170,14 @@ export class ApproverController {
 
   lead(): void {
     if (this.#term !== undefined) return;
-    const queue = new WorkQueue({ clock: this.#options.clock, ...(this.#options.retry === undefined ? {} : { retry: this.#options.retry }) });
+    const queue = new WorkQueue({
+      clock: this.#options.clock,
+      ...(this.#options.retry === undefined ? {} : { retry: this.#options.retry }),
+    });
     const term: Term = { queue, ended: new AbortController(), workers: Promise.resolve() };
-    term.workers = Promise.all(Array.from({ length: this.#options.workers }, () => this.#work(term))).then(() => undefined);
+    term.workers = Promise.all(Array.from({ length: this.#options.workers }, () => this.#work(term))).then(
+      () => undefined,
+    );
     this.#term = term;
     this.#options.metrics.leader.set(1);
     this.#enqueuePending();
@@ -251,7 +260,8 @@ export class ApproverController {
     }
     this.#written.add(record.uid);
     const latency = (this.#options.clock.wall() - record.createdAt) / 1000;
-    if (Number.isFinite(latency)) this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
+    if (Number.isFinite(latency))
+      this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
     this.#report(record, facts.requester, decision, started);
   }
 
@@ -275,7 +285,12 @@ export class ApproverController {
     const labels = metricLabels(decision);
     const dryRun = decision.result !== 'unprocessed' && decision.dryRun;
     this.#options.metrics.decisions.inc({ ...labels, dry_run: String(dryRun) });
-    const involved: InvolvedObject = { apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', name: record.name, uid: record.uid };
+    const involved: InvolvedObject = {
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      name: record.name,
+      uid: record.uid,
+    };
     const event = eventFor(decision);
     if (event.type === 'Normal') this.#options.events.normal(event.reason, event.message, involved);
     else this.#options.events.warning(event.reason, event.message, involved);
@@ -287,6 +302,13 @@ export class ApproverController {
       durationMs: Math.round((performance.now() - started) * 100) / 100,
       ...(decision.result === 'denied' ? { findings: decision.findings.map(formatFinding) } : {}),
     };
-    this.#options.logger.info(fields, decision.result === 'unprocessed' ? 'no policy applies; left pending' : dryRun ? 'dry run: decision not written' : 'decision written');
+    this.#options.logger.info(
+      fields,
+      decision.result === 'unprocessed'
+        ? 'no policy applies; left pending'
+        : dryRun
+          ? 'dry run: decision not written'
+          : 'decision written',
+    );
   }
 }

@@ -60,13 +60,21 @@ export function approverClient(base: KubeConfig, limiter: RateLimiter): Approver
         // A new CA or client certificate: new connections; the old pool closes once its requests are done.
         pool?.dispatcher.close().catch(() => undefined);
         // The same options client-node would give its own Agent (its type differs only in optional-property strictness).
-        pool = { identity, dispatcher: new Agent({ connect: options.connect as NonNullable<Agent.Options['connect']> }) };
+        pool = {
+          identity,
+          dispatcher: new Agent({ connect: options.connect as NonNullable<Agent.Options['connect']> }),
+        };
       }
       return { type: 'none' };
     }
   }
   const kubeConfig = new ApproverKubeConfig();
-  kubeConfig.loadFromOptions({ clusters: base.clusters, users: base.users, contexts: base.contexts, currentContext: base.currentContext });
+  kubeConfig.loadFromOptions({
+    clusters: base.clusters,
+    users: base.users,
+    contexts: base.contexts,
+    currentContext: base.currentContext,
+  });
   return {
     kubeConfig,
     async send(method, path, body) {
@@ -78,13 +86,19 @@ export function approverClient(base: KubeConfig, limiter: RateLimiter): Approver
         method,
         headersTimeout: DECISION_REQUEST_TIMEOUT_MS,
         bodyTimeout: DECISION_REQUEST_TIMEOUT_MS,
-        headers: { ...context.getHeaders(), 'content-type': 'application/json', accept: 'application/json', 'user-agent': USER_AGENT },
+        headers: {
+          ...context.getHeaders(),
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'user-agent': USER_AGENT,
+        },
         body: JSON.stringify(body),
         ...(dispatcher === undefined ? {} : { dispatcher }),
       });
       const text = await response.body.text();
       // The body is an API Status (reason, message), read by errors.ts; response headers are not kept.
-      if (response.statusCode < 200 || response.statusCode > 299) throw new ApiException(response.statusCode, `${method} ${path}`, text, {});
+      if (response.statusCode < 200 || response.statusCode > 299)
+        throw new ApiException(response.statusCode, `${method} ${path}`, text, {});
       return JSON.parse(text) as unknown;
     },
     close: async () => {

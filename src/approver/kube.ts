@@ -1,6 +1,11 @@
 // The approver's Kubernetes I/O: the CSR list+watch for one signer, writing a decision onto the approval
 // subresource, and SubjectAccessReviews. Nothing here decides anything.
-import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest, type V1SubjectAccessReview } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  type KubeConfig,
+  type V1CertificateSigningRequest,
+  type V1SubjectAccessReview,
+} from '@kubernetes/client-node';
 import type { ReviewAttributes } from '../core/policy/evaluate.ts';
 import type { Requester } from '../core/policy/request-checks.ts';
 import { isConflict, isNotFound } from '../io/kube/errors.ts';
@@ -62,7 +67,11 @@ export function kubeReviewer(client: ApproverClient): Reviewer {
           user: requester.username,
           groups: [...requester.groups],
           ...(requester.uid === undefined ? {} : { uid: requester.uid }),
-          ...(requester.extra === undefined ? {} : { extra: Object.fromEntries(Object.entries(requester.extra).map(([key, values]) => [key, [...values]])) }),
+          ...(requester.extra === undefined
+            ? {}
+            : {
+                extra: Object.fromEntries(Object.entries(requester.extra).map(([key, values]) => [key, [...values]])),
+              }),
           resourceAttributes: attributes,
         },
       })) as V1SubjectAccessReview;

@@ -32,7 +32,11 @@ export function approverMetrics(registry: Registry, queueDepth: () => number): A
       buckets: [0.5, 1, 2, 5, 10, 30, 60, 300, 1800],
       registers: [registry],
     }),
-    leader: new Gauge({ name: `${PREFIX}leader`, help: '1 while this replica holds the lease and decides, 0 otherwise.', registers: [registry] }),
+    leader: new Gauge({
+      name: `${PREFIX}leader`,
+      help: '1 while this replica holds the lease and decides, 0 otherwise.',
+      registers: [registry],
+    }),
     policyGeneration: new Gauge({
       name: `${PREFIX}policy_generation`,
       help: 'Generation of the policy in use: 1 at start, +1 for each change applied.',

@@ -60,7 +60,12 @@ export function parseApproverOptions(
     const value = values[name];
     return typeof value === 'string' && value !== '' ? value : undefined;
   };
-  const number = (name: keyof typeof APPROVER_OPTIONS, fallback: number, check: (value: number) => boolean, expected: string): number => {
+  const number = (
+    name: keyof typeof APPROVER_OPTIONS,
+    fallback: number,
+    check: (value: number) => boolean,
+    expected: string,
+  ): number => {
     const value = text(name);
     if (value === undefined) return fallback;
     const parsed = Number(value);
@@ -74,7 +79,8 @@ export function parseApproverOptions(
   const port = Number(listen?.port);
   if (listen === undefined || port > 65_535) problems.push(`--listen: "${listenText}" is not HOST:PORT`);
   const logLevel = text('log-level') ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_LEVELS.includes(logLevel))
+    problems.push(`--log-level: "${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   const kubeconfigPath = text('kubeconfig');
   const options = {
     policyPath: policyPath ?? '',
@@ -83,7 +89,12 @@ export function parseApproverOptions(
     leaseName: text('lease-name') ?? 'kubeconfig-rotator-approver',
     identity: text('identity') ?? defaultIdentity(),
     listen: { host: listen?.host ?? '', port },
-    workers: number('workers', 5, (value) => Number.isInteger(value) && value >= 1 && value <= 100, 'a whole number from 1 to 100'),
+    workers: number(
+      'workers',
+      5,
+      (value) => Number.isInteger(value) && value >= 1 && value <= 100,
+      'a whole number from 1 to 100',
+    ),
     qps: number('kube-api-qps', 20, (value) => value >= 0, 'a number >= 0 (0: no limit)'),
     burst: number('kube-api-burst', 30, (value) => Number.isInteger(value) && value >= 1, 'a whole number >= 1'),
     logLevel,

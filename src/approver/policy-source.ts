@@ -53,7 +53,16 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
     // The same bad file is reported once, not at every event or periodic re-read.
     if (key === rejected) return;
     rejected = key;
-    logger.error({ policy: path, problems: problems.map((problem) => `${problem.path === '' ? '' : `${problem.path}: `}${problem.message}${problem.line === undefined ? '' : ` (line ${String(problem.line)})`}`) }, 'new policy file rejected; the current policy stays in force');
+    logger.error(
+      {
+        policy: path,
+        problems: problems.map(
+          (problem) =>
+            `${problem.path === '' ? '' : `${problem.path}: `}${problem.message}${problem.line === undefined ? '' : ` (line ${String(problem.line)})`}`,
+        ),
+      },
+      'new policy file rejected; the current policy stays in force',
+    );
     options.onRejected(problems);
   };
 
@@ -75,13 +84,21 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
       return;
     }
     if (parsed.value.signerName !== current.file.signerName) {
-      reject([{ path: 'signerName', message: `changes from ${current.file.signerName}; a new signer needs a restart (and its RBAC)` }]);
+      reject([
+        {
+          path: 'signerName',
+          message: `changes from ${current.file.signerName}; a new signer needs a restart (and its RBAC)`,
+        },
+      ]);
       return;
     }
     text = next;
     rejected = undefined;
     current = { file: parsed.value, generation: current.generation + 1 };
-    logger.info({ policy: path, generation: current.generation, policies: parsed.value.policies.map((policy) => policy.name) }, 'policy reloaded');
+    logger.info(
+      { policy: path, generation: current.generation, policies: parsed.value.policies.map((policy) => policy.name) },
+      'policy reloaded',
+    );
     options.onChange(current);
   }
 
@@ -91,7 +108,10 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
       depth: 0,
       debounceMs: options.debounceMs ?? 300,
       onError: (error) => {
-        logger.warn({ policy: path, error: describeError(error) }, 'policy directory watch failed; the periodic re-read continues');
+        logger.warn(
+          { policy: path, error: describeError(error) },
+          'policy directory watch failed; the periodic re-read continues',
+        );
       },
     },
     () => {

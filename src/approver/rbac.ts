@@ -28,7 +28,13 @@ export function approverRbac(options: ApproverRbacOptions) {
   const rules = (...list: Rule[]) => list;
   const role = (namespace: string, roleRules: Rule[]) => ({
     role: { apiVersion: `${RBAC_GROUP}/v1`, kind: 'Role', metadata: { ...metadata, namespace }, rules: roleRules },
-    roleBinding: { apiVersion: `${RBAC_GROUP}/v1`, kind: 'RoleBinding', metadata: { ...metadata, namespace }, roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: options.name }, subjects },
+    roleBinding: {
+      apiVersion: `${RBAC_GROUP}/v1`,
+      kind: 'RoleBinding',
+      metadata: { ...metadata, namespace },
+      roleRef: { apiGroup: RBAC_GROUP, kind: 'Role', name: options.name },
+      subjects,
+    },
   });
   return {
     clusterRole: {
@@ -36,9 +42,18 @@ export function approverRbac(options: ApproverRbacOptions) {
       kind: 'ClusterRole',
       metadata,
       rules: rules(
-        { apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['get', 'list', 'watch'] },
+        {
+          apiGroups: ['certificates.k8s.io'],
+          resources: ['certificatesigningrequests'],
+          verbs: ['get', 'list', 'watch'],
+        },
         { apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests/approval'], verbs: ['update'] },
-        { apiGroups: ['certificates.k8s.io'], resources: ['signers'], resourceNames: [options.signerName], verbs: ['approve'] },
+        {
+          apiGroups: ['certificates.k8s.io'],
+          resources: ['signers'],
+          resourceNames: [options.signerName],
+          verbs: ['approve'],
+        },
         { apiGroups: ['authorization.k8s.io'], resources: ['subjectaccessreviews'], verbs: ['create'] },
       ),
     },
@@ -50,7 +65,13 @@ export function approverRbac(options: ApproverRbacOptions) {
       subjects,
     },
     // Events on CSRs; patch bumps the count of a repeated event.
-    events: role(CLUSTER_EVENTS_NAMESPACE, rules({ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] })),
-    lease: role(options.namespace, rules({ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] })),
+    events: role(
+      CLUSTER_EVENTS_NAMESPACE,
+      rules({ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }),
+    ),
+    lease: role(
+      options.namespace,
+      rules({ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }),
+    ),
   };
 }

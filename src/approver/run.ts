@@ -36,7 +36,9 @@ export interface ApproverRunOptions {
 export async function runApprover(run: ApproverRunOptions): Promise<number> {
   const parsed = parseApproverOptions(run.values, run.env);
   if (!parsed.ok) {
-    run.stderr.write(`kubeconfig-rotator approver: invalid options\n${parsed.problems.map((problem) => `  ${problem}\n`).join('')}`);
+    run.stderr.write(
+      `kubeconfig-rotator approver: invalid options\n${parsed.problems.map((problem) => `  ${problem}\n`).join('')}`,
+    );
     return EXIT_CONFIG;
   }
   const { options } = parsed;
@@ -46,7 +48,8 @@ export async function runApprover(run: ApproverRunOptions): Promise<number> {
     initial = readPolicy(options.policyPath);
     kubeConfig = loadKubeConfig(options.kubeconfigPath);
   } catch (error) {
-    if (error instanceof ConfigError) run.stderr.write(`kubeconfig-rotator approver: invalid policy\n${error.message}\n`);
+    if (error instanceof ConfigError)
+      run.stderr.write(`kubeconfig-rotator approver: invalid policy\n${error.message}\n`);
     else if (error instanceof KubeConfigError) run.stderr.write(`kubeconfig-rotator approver: ${error.message}\n`);
     else throw error;
     return EXIT_CONFIG;
@@ -56,7 +59,13 @@ export async function runApprover(run: ApproverRunOptions): Promise<number> {
   return EXIT_OK;
 }
 
-async function serve(options: ApproverOptions, initial: LoadedPolicy, base: KubeConfig, logger: Logger, signal: AbortSignal): Promise<void> {
+async function serve(
+  options: ApproverOptions,
+  initial: LoadedPolicy,
+  base: KubeConfig,
+  logger: Logger,
+  signal: AbortSignal,
+): Promise<void> {
   const registry = new Registry();
   const metrics = approverMetrics(registry, () => controller.queueDepth);
   // Requests waiting for a token fail when this aborts: only once the Lease is released at shutdown.
@@ -86,7 +95,12 @@ async function serve(options: ApproverOptions, initial: LoadedPolicy, base: Kube
     return created;
   };
   const decisions = client();
-  const events = kubeEventRecorder({ kubeConfig: client(MAX_WAITING_EVENTS).kubeConfig, component: COMPONENT, instance: options.identity, logger });
+  const events = kubeEventRecorder({
+    kubeConfig: client(MAX_WAITING_EVENTS).kubeConfig,
+    component: COMPONENT,
+    instance: options.identity,
+    logger,
+  });
   const policy = watchPolicyFile({
     path: options.policyPath,
     initial,

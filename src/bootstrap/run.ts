@@ -6,7 +6,16 @@ import { readFileSync } from 'node:fs';
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { parseDuration } from '../core/bootstrap/duration.ts';
-import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, bootstrapPlan, MANAGED_BY, MANAGED_BY_LABEL, redactPlan, SOURCE_LABEL, type KubeObject } from '../core/bootstrap/plan.ts';
+import {
+  BOOTSTRAP_SECRET_KEY,
+  bootstrapGroup,
+  bootstrapPlan,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  redactPlan,
+  SOURCE_LABEL,
+  type KubeObject,
+} from '../core/bootstrap/plan.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
@@ -37,8 +46,13 @@ class BootstrapError extends Error {}
 export async function runBootstrap(options: BootstrapOptions): Promise<number> {
   const problems: string[] = [];
   // Each names objects and is a label value: at most 63 characters.
-  for (const [flag, value] of [['--source-name', options.source], ['--target-name', options.target], ['--namespace', options.namespace]] as const) {
-    if (!dnsLabel.safeParse(value).success) problems.push(`${flag} "${value}" must be a DNS label (a-z, 0-9, -; at most 63 characters)`);
+  for (const [flag, value] of [
+    ['--source-name', options.source],
+    ['--target-name', options.target],
+    ['--namespace', options.namespace],
+  ] as const) {
+    if (!dnsLabel.safeParse(value).success)
+      problems.push(`${flag} "${value}" must be a DNS label (a-z, 0-9, -; at most 63 characters)`);
   }
   let ttlMs = 0;
   try {
@@ -62,7 +76,9 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
     problems.push((error as Error).message);
   }
   if (problems.length > 0 || target === undefined || source === undefined || caPem === undefined) {
-    options.err.write(`kubeconfig-rotator bootstrap: ${String(problems.length)} problem${problems.length === 1 ? '' : 's'}\n${problems.map((line) => `  ${line}\n`).join('')}`);
+    options.err.write(
+      `kubeconfig-rotator bootstrap: ${String(problems.length)} problem${problems.length === 1 ? '' : 's'}\n${problems.map((line) => `  ${line}\n`).join('')}`,
+    );
     return 2;
   }
 
@@ -71,7 +87,16 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
   const token = generateBootstrapToken((count) => randomBytes(count));
   const expiration = new Date(Date.now() + ttlMs);
   const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
-  const plan = bootstrapPlan({ source: options.source, target: options.target, token, expiration, server, caPem, sourceNamespace: options.namespace, secretName });
+  const plan = bootstrapPlan({
+    source: options.source,
+    target: options.target,
+    token,
+    expiration,
+    server,
+    caPem,
+    sourceNamespace: options.namespace,
+    secretName,
+  });
 
   if (options.dryRun) {
     const redacted = redactPlan(plan);
@@ -90,12 +115,20 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
     const removed = await removeOlderTokens(target, options.source, token.id);
     const write = (line: string) => options.out.write(`${line}\n`);
     write(`target ${server}:`);
-    write(`  bootstrap token ${token.id} (user ${bootstrapUser(token)}, group ${bootstrapGroup(options.source)}), expires ${expiration.toISOString()}`);
-    write(`  ClusterRoleBinding kubeconfig-rotator:bootstrap:${options.source} lets that group create/get/list/watch CSRs, nothing else`);
+    write(
+      `  bootstrap token ${token.id} (user ${bootstrapUser(token)}, group ${bootstrapGroup(options.source)}), expires ${expiration.toISOString()}`,
+    );
+    write(
+      `  ClusterRoleBinding kubeconfig-rotator:bootstrap:${options.source} lets that group create/get/list/watch CSRs, nothing else`,
+    );
     if (removed.length > 0) write(`  removed older tokens of this source: ${removed.join(', ')}`);
     write(`source ${source.getCurrentCluster()?.server ?? ''}:`);
-    write(`  Secret ${options.namespace}/${secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the bootstrap kubeconfig; mount it as the sidecar's bootstrapKubeconfig`);
-    write(`The approver must have a policy for source "${options.source}" naming group ${bootstrapGroup(options.source)}.`);
+    write(
+      `  Secret ${options.namespace}/${secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the bootstrap kubeconfig; mount it as the sidecar's bootstrapKubeconfig`,
+    );
+    write(
+      `The approver must have a policy for source "${options.source}" naming group ${bootstrapGroup(options.source)}.`,
+    );
     return 0;
   } catch (error) {
     if (!(error instanceof BootstrapError)) throw error;
@@ -110,21 +143,29 @@ function loadContext(path: string | undefined, context: string | undefined, role
   } catch (error) {
     if (!(error instanceof KubeConfigError)) throw error;
     // The first line only: a YAML error's excerpt would break the list of problems.
-    throw new Error(`--${role}-kubeconfig ${path ?? '(default)'}: cannot be loaded: ${error.message.split('\n')[0] ?? ''}`, { cause: error });
+    throw new Error(
+      `--${role}-kubeconfig ${path ?? '(default)'}: cannot be loaded: ${error.message.split('\n')[0] ?? ''}`,
+      { cause: error },
+    );
   }
 }
 
 function targetCa(target: KubeConfig): string {
   const cluster = target.getCurrentCluster();
-  if (cluster?.caData !== undefined && cluster.caData !== '') return Buffer.from(cluster.caData, 'base64').toString('utf8');
+  if (cluster?.caData !== undefined && cluster.caData !== '')
+    return Buffer.from(cluster.caData, 'base64').toString('utf8');
   if (cluster?.caFile !== undefined && cluster.caFile !== '') {
     try {
       return readFileSync(cluster.caFile, 'utf8');
     } catch (error) {
-      throw new Error(`the target kubeconfig's CA file ${cluster.caFile} cannot be read: ${(error as Error).message}`, { cause: error });
+      throw new Error(`the target kubeconfig's CA file ${cluster.caFile} cannot be read: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
-  throw new Error(`the target kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`);
+  throw new Error(
+    `the target kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`,
+  );
 }
 
 async function reachable(kubeConfig: KubeConfig, role: 'target' | 'source'): Promise<void> {
@@ -133,18 +174,30 @@ async function reachable(kubeConfig: KubeConfig, role: 'target' | 'source'): Pro
   } catch (error) {
     const status = httpStatus(error);
     const hint = status === 401 ? ' (the credential is not accepted)' : '';
-    throw new BootstrapError(`cannot reach the ${role} cluster at ${kubeConfig.getCurrentCluster()?.server ?? '?'}${hint}: ${describeError(error)}`, { cause: error });
+    throw new BootstrapError(
+      `cannot reach the ${role} cluster at ${kubeConfig.getCurrentCluster()?.server ?? '?'}${hint}: ${describeError(error)}`,
+      { cause: error },
+    );
   }
 }
 
 async function apply(kubeConfig: KubeConfig, object: KubeObject, role: 'target' | 'source'): Promise<void> {
   try {
-    await KubernetesObjectApi.makeApiClient(kubeConfig).patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    await KubernetesObjectApi.makeApiClient(kubeConfig).patch(
+      object,
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      true,
+      PatchStrategy.ServerSideApply,
+    );
   } catch (error) {
     const where = `${object.kind} ${object.metadata.namespace === undefined ? '' : `${object.metadata.namespace}/`}${object.metadata.name}`;
     const who = kubeConfig.getCurrentUser()?.name ?? '?';
     const reason = httpStatus(error) === 403 ? `the ${role} kubeconfig's user "${who}" is not allowed to` : `could not`;
-    throw new BootstrapError(`${reason} apply ${where} in the ${role} cluster: ${describeError(error)}`, { cause: error });
+    throw new BootstrapError(`${reason} apply ${where} in the ${role} cluster: ${describeError(error)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -162,7 +215,10 @@ async function removeOlderTokens(target: KubeConfig, source: string, keep: strin
       removed.push(name.replace('bootstrap-token-', ''));
     }
   } catch (error) {
-    throw new BootstrapError(`the new token works, but older tokens of source ${source} could not be removed: ${describeError(error)}`, { cause: error });
+    throw new BootstrapError(
+      `the new token works, but older tokens of source ${source} could not be removed: ${describeError(error)}`,
+      { cause: error },
+    );
   }
   return removed;
 }

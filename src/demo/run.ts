@@ -107,7 +107,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     for (const line of bootstrapOutput.join('').trimEnd().split('\n')) say(`  ${line}`);
     if (code !== 0) throw new Error('bootstrap failed');
 
-    say('target: the approver\'s ServiceAccount, its RBAC, and the RBAC the agent\'s identity gets...');
+    say("target: the approver's ServiceAccount, its RBAC, and the RBAC the agent's identity gets...");
     const runSeconds = options.durationSeconds ?? MAX_RUN_SECONDS;
     const approverKubeconfig = await prepareTarget(target, scratch, runSeconds + TOKEN_MARGIN_SECONDS);
     const policy = join(scratch, 'policy.yaml');
@@ -115,11 +115,30 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       policy,
       stringify({
         signerName: 'kubernetes.io/kube-apiserver-client',
-        policies: [{ name: `source-${SOURCE}`, bootstrap: { groups: [bootstrapGroup(SOURCE)] }, identity: { commonNames: [IDENTITY.commonName], organizations: IDENTITY.organizations }, maxExpirationSeconds: 3600 }],
+        policies: [
+          {
+            name: `source-${SOURCE}`,
+            bootstrap: { groups: [bootstrapGroup(SOURCE)] },
+            identity: { commonNames: [IDENTITY.commonName], organizations: IDENTITY.organizations },
+            maxExpirationSeconds: 3600,
+          },
+        ],
       }),
     );
     const approver = new CliProcess(
-      ['approver', '--policy', policy, '--kubeconfig', approverKubeconfig, '--lease-namespace', NAMESPACE, '--listen', '127.0.0.1:0', '--identity', 'demo-approver'],
+      [
+        'approver',
+        '--policy',
+        policy,
+        '--kubeconfig',
+        approverKubeconfig,
+        '--lease-namespace',
+        NAMESPACE,
+        '--listen',
+        '127.0.0.1:0',
+        '--identity',
+        'demo-approver',
+      ],
       { logFile: join(scratch, 'approver.log'), label: 'approver' },
     );
     processes.push(approver);
@@ -127,11 +146,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
     say('source: the bootstrap Secret, mounted for the sidecar as the kubelet would...');
     const bootstrapDir = join(scratch, 'bootstrap');
-    const secret = await kubeConfig(source).makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: NAMESPACE, name: `kubeconfig-rotator-bootstrap-${TARGET}` });
-    writeKubeletMount(bootstrapDir, { kubeconfig: Buffer.from(secret.data?.[BOOTSTRAP_SECRET_KEY] ?? '', 'base64').toString('utf8') });
+    const secret = await kubeConfig(source)
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ namespace: NAMESPACE, name: `kubeconfig-rotator-bootstrap-${TARGET}` });
+    writeKubeletMount(bootstrapDir, {
+      kubeconfig: Buffer.from(secret.data?.[BOOTSTRAP_SECRET_KEY] ?? '', 'base64').toString('utf8'),
+    });
 
     const sidecar = startSidecar(scratch, 'sidecar', TARGET, IDENTITY, source, options.rotateEverySeconds, true);
-    const rogue = startSidecar(scratch, 'rogue', `${TARGET}-rogue`, ROGUE_IDENTITY, source, options.rotateEverySeconds, false);
+    const rogue = startSidecar(
+      scratch,
+      'rogue',
+      `${TARGET}-rogue`,
+      ROGUE_IDENTITY,
+      source,
+      options.rotateEverySeconds,
+      false,
+    );
     processes.push(sidecar, rogue);
     say('waiting for the first certificate...');
     await sidecar.waitForLog((line) => line.msg === 'certificate rotated', 60_000);
@@ -141,16 +172,31 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     agentDone = runAgent(join(output, 'kubeconfig'), join(binDir, 'kubectl'), agent, stopAll);
     const startedAt = Date.now();
     const deadline = startedAt + runSeconds * 1000;
-    if (options.durationSeconds === undefined) say(`running until Ctrl-C, at most ${String(MAX_RUN_SECONDS / 3600)} h (as long as the approver's ServiceAccount token lasts)`);
+    if (options.durationSeconds === undefined)
+      say(
+        `running until Ctrl-C, at most ${String(MAX_RUN_SECONDS / 3600)} h (as long as the approver's ServiceAccount token lasts)`,
+      );
     const interactive = options.out.isTTY;
     let lastLine = 0;
     let seenRotations = 0;
     while (!stopAll.aborted && Date.now() < deadline) {
-      const snapshot = await snapshotOf({ startedAt, endsAt: deadline, output, sidecar, approver, rogue, agent, notes });
+      const snapshot = await snapshotOf({
+        startedAt,
+        endsAt: deadline,
+        output,
+        sidecar,
+        approver,
+        rogue,
+        agent,
+        notes,
+      });
       const rotations = snapshot.targets[0]?.rotations ?? 0;
       if (rotations > seenRotations) {
         const renewed = sidecar.lines.filter((line) => line.msg === 'certificate rotated').at(-1);
-        if (seenRotations > 0) note(`sidecar: rotated to serial ${String(renewed?.serial).slice(0, 16)} (${String(renewed?.durationMs)} ms, authenticated with the ${String(renewed?.authenticatedWith)} certificate)`);
+        if (seenRotations > 0)
+          note(
+            `sidecar: rotated to serial ${String(renewed?.serial).slice(0, 16)} (${String(renewed?.durationMs)} ms, authenticated with the ${String(renewed?.authenticatedWith)} certificate)`,
+          );
         seenRotations = rotations;
       }
       if (interactive) options.out.write(`\x1b[H\x1b[2J${renderView(snapshot)}`);
@@ -165,13 +211,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const final = await snapshotOf({ startedAt, endsAt: deadline, output, sidecar, approver, rogue, agent, notes });
     say('');
     say('summary');
-    say(`  rotations: ${String(final.targets[0]?.rotations ?? 0)} (failed ${String(final.targets[0]?.failedRotations ?? 0)}), current serial ${final.targets[0]?.serial ?? '-'}`);
+    say(
+      `  rotations: ${String(final.targets[0]?.rotations ?? 0)} (failed ${String(final.targets[0]?.failedRotations ?? 0)}), current serial ${final.targets[0]?.serial ?? '-'}`,
+    );
     say(
       `  agent: ${String(agent.clientNodeCalls)} client-node and ${String(agent.kubectlCalls)} kubectl calls through the published kubeconfig, ` +
         `${String(agent.failures)} failed${agent.lastFailure === undefined ? '' : ` (last: ${agent.lastFailure})`}`,
     );
     say(`  approver: ${String(final.approver.approved)} approved, ${String(final.approver.denied)} denied`);
-    say(`  rogue sidecar (${formatSubject(ROGUE_IDENTITY)}): ${String(final.rogue.denials)} requests denied${final.rogue.lastReason === undefined ? '' : `: ${final.rogue.lastReason}`}`);
+    say(
+      `  rogue sidecar (${formatSubject(ROGUE_IDENTITY)}): ${String(final.rogue.denials)} requests denied${final.rogue.lastReason === undefined ? '' : `: ${final.rogue.lastReason}`}`,
+    );
     if (agent.failures > 0) {
       keepLogs = true;
       say(`  logs kept in ${scratch}`);
@@ -223,13 +273,26 @@ async function prepareTarget(target: ClusterState, scratch: string, tokenSeconds
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: IDENTITY.commonName }],
   });
   // The agent's identity may read the cluster (what it is for) and renew its own certificate.
-  for (const [name, role] of [['demo-agent-west-view', 'view'], ['demo-agent-west-renewal', CSR_REQUESTER_ROLE]] as const) {
-    await createUnlessExists(`ClusterRoleBinding ${name}`, () => rbac.createClusterRoleBinding({ body: bind(name, role) }));
+  for (const [name, role] of [
+    ['demo-agent-west-view', 'view'],
+    ['demo-agent-west-renewal', CSR_REQUESTER_ROLE],
+  ] as const) {
+    await createUnlessExists(`ClusterRoleBinding ${name}`, () =>
+      rbac.createClusterRoleBinding({ body: bind(name, role) }),
+    );
   }
   return account.kubeconfig;
 }
 
-function startSidecar(scratch: string, label: string, target: string, identity: typeof IDENTITY, source: ClusterState, rotateEvery: number, secretSink: boolean): CliProcess {
+function startSidecar(
+  scratch: string,
+  label: string,
+  target: string,
+  identity: typeof IDENTITY,
+  source: ClusterState,
+  rotateEvery: number,
+  secretSink: boolean,
+): CliProcess {
   const config = join(scratch, `${label}.yaml`);
   writeFileSync(
     config,
@@ -245,7 +308,10 @@ function startSidecar(scratch: string, label: string, target: string, identity: 
           identity,
           expirationSeconds: 600,
           rotation: { minRemainingSeconds: 60, forceIntervalSeconds: rotateEvery },
-          sinks: { directory: { path: join(scratch, 'out', target) }, ...(secretSink ? { secret: { namespace: NAMESPACE, name: `${target}-kubeconfig` } } : {}) },
+          sinks: {
+            directory: { path: join(scratch, 'out', target) },
+            ...(secretSink ? { secret: { namespace: NAMESPACE, name: `${target}-kubeconfig` } } : {}),
+          },
         },
       ],
     }),
@@ -277,7 +343,9 @@ async function runAgent(kubeconfig: string, kubectl: string, agent: Agent, signa
   const cli = (async () => {
     while (!signal.aborted) {
       try {
-        await execute(kubectl, ['--kubeconfig', kubeconfig, 'get', 'configmaps', '-n', 'default', '-o', 'name'], { signal });
+        await execute(kubectl, ['--kubeconfig', kubeconfig, 'get', 'configmaps', '-n', 'default', '-o', 'name'], {
+          signal,
+        });
         agent.kubectlCalls++;
       } catch (error) {
         // A call cut short by the demo stopping is not a failure of the credential.
@@ -317,7 +385,9 @@ async function snapshotOf(parts: {
     certificate = undefined;
   }
   const next = total(sidecarMetrics, 'kubeconfig_rotator_next_rotation_timestamp_seconds', { target: TARGET });
-  const rogueDenials = parts.rogue.lines.filter((line) => line.msg === 'rotation failed; the current certificate stays' && line.result === 'denied');
+  const rogueDenials = parts.rogue.lines.filter(
+    (line) => line.msg === 'rotation failed; the current certificate stays' && line.result === 'denied',
+  );
   return {
     now: Date.now(),
     startedAt: parts.startedAt,
@@ -329,7 +399,9 @@ async function snapshotOf(parts: {
         ...(certificate === undefined ? {} : { serial: certificate.serial, notAfter: certificate.notAfter }),
         ...(next > 0 ? { nextRotation: next * 1000 } : {}),
         rotations: total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET, result: 'success' }),
-        failedRotations: total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET }) - total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET, result: 'success' }),
+        failedRotations:
+          total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET }) -
+          total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET, result: 'success' }),
       },
     ],
     agent: { ...parts.agent },
@@ -342,7 +414,9 @@ async function snapshotOf(parts: {
     rogue: {
       identity: formatSubject(ROGUE_IDENTITY),
       denials: rogueDenials.length,
-      ...(rogueDenials.length === 0 ? {} : { lastReason: String(rogueDenials.at(-1)?.error).replace(/^CSR \S+ was denied: /, '') }),
+      ...(rogueDenials.length === 0
+        ? {}
+        : { lastReason: String(rogueDenials.at(-1)?.error).replace(/^CSR \S+ was denied: /, '') }),
     },
     notes: parts.notes,
   };

@@ -15,8 +15,18 @@ export interface DemoSnapshot {
   /** When the run ends by itself (its --duration, or the approver token's limit). */
   readonly endsAt: number;
   readonly targets: readonly TargetView[];
-  readonly agent: { readonly clientNodeCalls: number; readonly kubectlCalls: number; readonly failures: number; readonly lastFailure?: string };
-  readonly approver: { readonly approved: number; readonly denied: number; readonly unprocessed: number; readonly leader: boolean };
+  readonly agent: {
+    readonly clientNodeCalls: number;
+    readonly kubectlCalls: number;
+    readonly failures: number;
+    readonly lastFailure?: string;
+  };
+  readonly approver: {
+    readonly approved: number;
+    readonly denied: number;
+    readonly unprocessed: number;
+    readonly leader: boolean;
+  };
   readonly rogue: { readonly identity: string; readonly denials: number; readonly lastReason?: string };
   readonly notes: readonly string[];
 }
@@ -25,7 +35,9 @@ const time = (at: number) => new Date(at).toISOString().slice(11, 19);
 
 function span(ms: number): string {
   const seconds = Math.max(0, Math.round(ms / 1000));
-  return seconds >= 60 ? `${String(Math.floor(seconds / 60))}m ${String(seconds % 60).padStart(2, '0')}s` : `${String(seconds)}s`;
+  return seconds >= 60
+    ? `${String(Math.floor(seconds / 60))}m ${String(seconds % 60).padStart(2, '0')}s`
+    : `${String(seconds)}s`;
 }
 
 export function renderView(snapshot: DemoSnapshot): string {
@@ -48,7 +60,8 @@ export function renderView(snapshot: DemoSnapshot): string {
     `agent      ${String(agent.clientNodeCalls)} client-node calls, ${String(agent.kubectlCalls)} kubectl calls, ${String(agent.failures)} failed` +
       (agent.lastFailure === undefined ? '' : ` (last: ${agent.lastFailure})`),
     `approver   ${approver.leader ? 'leading' : 'NOT leading'}; ${String(approver.approved)} approved, ${String(approver.denied)} denied, ${String(approver.unprocessed)} left pending`,
-    `rogue      a sidecar asking for ${rogue.identity}: ${String(rogue.denials)} denied` + (rogue.lastReason === undefined ? '' : `\n           why: ${rogue.lastReason}`),
+    `rogue      a sidecar asking for ${rogue.identity}: ${String(rogue.denials)} denied` +
+      (rogue.lastReason === undefined ? '' : `\n           why: ${rogue.lastReason}`),
     '',
     ...snapshot.notes.slice(-6),
   ];

@@ -32,7 +32,12 @@ const notBefore = (pem: string) => new X509Certificate(pem).validFromDate.getTim
 /** Two thirds of the way through a certificate's life. */
 const renewalTime = (pem: string) => notBefore(pem) + ((notAfter(pem) - notBefore(pem)) * 2) / 3;
 
-export function servingCertificates(tls: InjectorConfig['tls'], kubeConfig: KubeConfig | undefined, logger: Logger, now: () => number = Date.now): ServingCertificates {
+export function servingCertificates(
+  tls: InjectorConfig['tls'],
+  kubeConfig: KubeConfig | undefined,
+  logger: Logger,
+  now: () => number = Date.now,
+): ServingCertificates {
   if (tls.mode === 'files') return fileCertificates(tls, logger);
   if (kubeConfig === undefined) throw new Error('self-managed TLS needs the Kubernetes API');
   return selfManagedCertificates(tls, kubeConfig, logger, now);
@@ -44,15 +49,24 @@ interface CaState {
   readonly bundle: string;
 }
 
-function selfManagedCertificates(tls: SelfManaged, kubeConfig: KubeConfig, logger: Logger, now: () => number): ServingCertificates {
+function selfManagedCertificates(
+  tls: SelfManaged,
+  kubeConfig: KubeConfig,
+  logger: Logger,
+  now: () => number,
+): ServingCertificates {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const { namespace, name } = tls.secret;
   const stop = new AbortController();
   let loop: Promise<void> = Promise.resolve();
 
-  const decode = (secret: V1Secret, key: string) => (secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8'));
-  const lifetime = (seconds: number) => ({ notBefore: new Date(now() - 60_000), notAfter: new Date(now() + seconds * 1000) });
+  const decode = (secret: V1Secret, key: string) =>
+    secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8');
+  const lifetime = (seconds: number) => ({
+    notBefore: new Date(now() - 60_000),
+    notAfter: new Date(now() + seconds * 1000),
+  });
 
   /** The CA from the Secret, creating or replacing it when missing or due; replicas race safely. */
   async function currentCa(): Promise<CaState> {
@@ -71,16 +85,36 @@ function selfManagedCertificates(tls: SelfManaged, kubeConfig: KubeConfig, logge
         return { ca: { cert, key }, bundle: cert + stillTrusted };
       }
       const fresh = createCertificateAuthority('kubeconfig-rotator-injector-ca', lifetime(tls.caLifetimeSeconds));
-      const data: Record<string, string> = { [CA_CERT]: fresh.cert, [CA_KEY]: fresh.key, ...(cert === undefined ? {} : { [PREVIOUS_CA_CERT]: cert }) };
+      const data: Record<string, string> = {
+        [CA_CERT]: fresh.cert,
+        [CA_KEY]: fresh.key,
+        ...(cert === undefined ? {} : { [PREVIOUS_CA_CERT]: cert }),
+      };
       const body: V1Secret = {
-        metadata: { name, namespace, labels: { 'app.kubernetes.io/managed-by': 'kubeconfig-rotator' }, ...(secret?.metadata?.resourceVersion === undefined ? {} : { resourceVersion: secret.metadata.resourceVersion }) },
+        metadata: {
+          name,
+          namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'kubeconfig-rotator' },
+          ...(secret?.metadata?.resourceVersion === undefined
+            ? {}
+            : { resourceVersion: secret.metadata.resourceVersion }),
+        },
         type: 'Opaque',
-        data: Object.fromEntries(Object.entries(data).map(([field, value]) => [field, Buffer.from(value).toString('base64')])),
+        data: Object.fromEntries(
+          Object.entries(data).map(([field, value]) => [field, Buffer.from(value).toString('base64')]),
+        ),
       };
       try {
         if (secret === undefined) await core.createNamespacedSecret({ namespace, body });
         else await core.replaceNamespacedSecret({ namespace, name, body });
-        logger.info({ secret: `${namespace}/${name}`, notAfter: new Date(notAfter(fresh.cert)).toISOString(), replaced: cert !== undefined }, 'webhook CA created');
+        logger.info(
+          {
+            secret: `${namespace}/${name}`,
+            notAfter: new Date(notAfter(fresh.cert)).toISOString(),
+            replaced: cert !== undefined,
+          },
+          'webhook CA created',
+        );
       } catch (error) {
         // Another replica won the race: use what it wrote.
         if (!isConflict(error)) throw error;
@@ -108,10 +142,26 @@ function selfManagedCertificates(tls: SelfManaged, kubeConfig: KubeConfig, logge
   async function issue(): Promise<{ pair: PemPair; renewAt: number }> {
     const state = await currentCa();
     await publishBundle(state.bundle);
-    const pair = issueCertificate(state.ca, { commonName: tls.dnsNames[0] ?? 'kubeconfig-rotator-injector', usage: 'server', dnsNames: tls.dnsNames, ipAddresses: tls.ipAddresses }, lifetime(tls.servingLifetimeSeconds));
+    const pair = issueCertificate(
+      state.ca,
+      {
+        commonName: tls.dnsNames[0] ?? 'kubeconfig-rotator-injector',
+        usage: 'server',
+        dnsNames: tls.dnsNames,
+        ipAddresses: tls.ipAddresses,
+      },
+      lifetime(tls.servingLifetimeSeconds),
+    );
     // Renew at two thirds of the serving certificate's life, or when the CA is due, whichever comes first.
     const renewAt = Math.min(renewalTime(pair.cert), renewalTime(state.ca.cert));
-    logger.info({ serial: new X509Certificate(pair.cert).serialNumber, notAfter: new Date(notAfter(pair.cert)).toISOString(), renewAt: new Date(renewAt).toISOString() }, 'serving certificate issued');
+    logger.info(
+      {
+        serial: new X509Certificate(pair.cert).serialNumber,
+        notAfter: new Date(notAfter(pair.cert)).toISOString(),
+        renewAt: new Date(renewAt).toISOString(),
+      },
+      'serving certificate issued',
+    );
     return { pair, renewAt };
   }
 
@@ -145,24 +195,37 @@ function selfManagedCertificates(tls: SelfManaged, kubeConfig: KubeConfig, logge
 
 function fileCertificates(tls: Files, logger: Logger): ServingCertificates {
   let watch: DebouncedWatch | undefined;
-  const read = async (): Promise<PemPair> => ({ cert: await readFile(tls.certFile, 'utf8'), key: await readFile(tls.keyFile, 'utf8') });
+  const read = async (): Promise<PemPair> => ({
+    cert: await readFile(tls.certFile, 'utf8'),
+    key: await readFile(tls.keyFile, 'utf8'),
+  });
   return {
     async start(onChange) {
       const first = await read();
       let last = first.cert;
-      watch = watchDebounced([...new Set([dirname(tls.certFile), dirname(tls.keyFile)])], { depth: 0, debounceMs: 300 }, () => {
-        read().then(
-          (pair) => {
-            if (pair.cert === last) return;
-            last = pair.cert;
-            logger.info({ serial: new X509Certificate(pair.cert).serialNumber }, 'serving certificate reloaded from files');
-            onChange(pair);
-          },
-          (error: unknown) => {
-            logger.error({ error: describeError(error) }, 'could not read the serving certificate files; keeping the current one');
-          },
-        );
-      });
+      watch = watchDebounced(
+        [...new Set([dirname(tls.certFile), dirname(tls.keyFile)])],
+        { depth: 0, debounceMs: 300 },
+        () => {
+          read().then(
+            (pair) => {
+              if (pair.cert === last) return;
+              last = pair.cert;
+              logger.info(
+                { serial: new X509Certificate(pair.cert).serialNumber },
+                'serving certificate reloaded from files',
+              );
+              onChange(pair);
+            },
+            (error: unknown) => {
+              logger.error(
+                { error: describeError(error) },
+                'could not read the serving certificate files; keeping the current one',
+              );
+            },
+          );
+        },
+      );
       return first;
     },
     async stop() {

@@ -33,9 +33,22 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
   }
   const logger = createLogger({ name: 'kubeconfig-rotator-injector', level: config.logLevel });
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'kubeconfig_rotator_injector_process_', eventLoopMonitoringPrecision: 100 });
-  const requests = new Counter({ name: 'kubeconfig_rotator_injector_requests_total', help: 'Admission requests by outcome (injected, skipped, rejected, dry-run, error).', labelNames: ['outcome'], registers: [registry] });
-  const certificateRenewals = new Counter({ name: 'kubeconfig_rotator_injector_certificate_renewals_total', help: 'Serving certificates swapped in without a restart.', registers: [registry] });
+  collectDefaultMetrics({
+    register: registry,
+    prefix: 'kubeconfig_rotator_injector_process_',
+    eventLoopMonitoringPrecision: 100,
+  });
+  const requests = new Counter({
+    name: 'kubeconfig_rotator_injector_requests_total',
+    help: 'Admission requests by outcome (injected, skipped, rejected, dry-run, error).',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  const certificateRenewals = new Counter({
+    name: 'kubeconfig_rotator_injector_certificate_renewals_total',
+    help: 'Serving certificates swapped in without a restart.',
+    registers: [registry],
+  });
 
   const certificates = servingCertificates(config.tls, kubeConfig, logger);
   let ready = false;
@@ -48,11 +61,16 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
   // From here the renewal loop or file watcher runs: every exit, a failed start included, must stop it.
   try {
     const webhook = createServer({ cert: pair.cert, key: pair.key }, (request, response) => {
-      handleMutate(request, response, () => config, (result) => {
-        requests.inc({ outcome: result.outcome });
-        const level = result.outcome === 'rejected' || result.outcome === 'error' ? 'warn' : 'info';
-        logger[level]({ outcome: result.outcome }, result.detail);
-      });
+      handleMutate(
+        request,
+        response,
+        () => config,
+        (result) => {
+          requests.inc({ outcome: result.outcome });
+          const level = result.outcome === 'rejected' || result.outcome === 'error' ? 'warn' : 'info';
+          logger[level]({ outcome: result.outcome }, result.detail);
+        },
+      );
     });
     server = webhook;
     webhook.keepAliveTimeout = 30_000;
@@ -72,7 +90,11 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
       readiness: () => ({ ready, details: [`webhook on ${config.listen.host}:${String(webhookAddress.port)}`] }),
     });
     logger.info(
-      { webhook: `${webhookAddress.address}:${String(webhookAddress.port)}`, address: `${probes.address.address}:${String(probes.address.port)}`, targets: config.targets.map((target) => target.name) },
+      {
+        webhook: `${webhookAddress.address}:${String(webhookAddress.port)}`,
+        address: `${probes.address.address}:${String(probes.address.port)}`,
+        targets: config.targets.map((target) => target.name),
+      },
       'injector started',
     );
     await untilAborted(options.signal);

@@ -25,38 +25,64 @@ interface AdmissionRequest {
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 export function review(body: unknown, config: InjectorConfig): AdmissionResult {
-  const request = (typeof body === 'object' && body !== null ? (body as { request?: AdmissionRequest }).request : undefined) ?? {};
+  const request =
+    (typeof body === 'object' && body !== null ? (body as { request?: AdmissionRequest }).request : undefined) ?? {};
   const uid = typeof request.uid === 'string' ? request.uid : '';
   const respond = (outcome: Outcome, fields: Record<string, unknown>, detail: string): AdmissionResult => ({
     outcome,
-    response: { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true, ...fields } },
+    response: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid, allowed: true, ...fields },
+    },
     detail,
   });
   if (uid === '' || typeof request.object !== 'object' || request.object === null) {
-    return respond('error', { allowed: false, status: { code: 400, message: 'kubeconfig-rotator injector: not an AdmissionReview request with an object' } }, 'malformed request');
+    return respond(
+      'error',
+      {
+        allowed: false,
+        status: { code: 400, message: 'kubeconfig-rotator injector: not an AdmissionReview request with an object' },
+      },
+      'malformed request',
+    );
   }
   const pod = request.object as PodLike & { metadata?: { name?: string; generateName?: string } };
   const name = `${typeof request.namespace === 'string' ? request.namespace : ''}/${pod.metadata?.name ?? pod.metadata?.generateName ?? '?'}`;
-  if (request.kind?.kind !== 'Pod' || request.operation !== 'CREATE') return respond('skipped', {}, `${name}: not a Pod creation`);
+  if (request.kind?.kind !== 'Pod' || request.operation !== 'CREATE')
+    return respond('skipped', {}, `${name}: not a Pod creation`);
   const plan = planInjection(pod, config);
   switch (plan.kind) {
     case 'skip':
       return respond('skipped', {}, `${name}: ${plan.reason}`);
     case 'reject':
-      return respond('rejected', { allowed: false, status: { code: 400, reason: 'BadRequest', message: plan.message } }, `${name}: ${plan.message}`);
+      return respond(
+        'rejected',
+        { allowed: false, status: { code: 400, reason: 'BadRequest', message: plan.message } },
+        `${name}: ${plan.message}`,
+      );
     case 'dry-run':
       return respond('dry-run', { warnings: plan.warnings }, `${name}: dry run`);
     case 'inject':
       return respond(
         'injected',
-        { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(plan.patch)).toString('base64'), ...(plan.warnings.length > 0 ? { warnings: plan.warnings } : {}) },
+        {
+          patchType: 'JSONPatch',
+          patch: Buffer.from(JSON.stringify(plan.patch)).toString('base64'),
+          ...(plan.warnings.length > 0 ? { warnings: plan.warnings } : {}),
+        },
         `${name}: injected ${plan.targets.join(', ')}`,
       );
   }
 }
 
 /** Handles POST /mutate; anything else is 404 or 405. */
-export function handleMutate(request: IncomingMessage, response: ServerResponse, config: () => InjectorConfig, onResult: (result: AdmissionResult) => void): void {
+export function handleMutate(
+  request: IncomingMessage,
+  response: ServerResponse,
+  config: () => InjectorConfig,
+  onResult: (result: AdmissionResult) => void,
+): void {
   const reply = (status: number, body: unknown) => {
     response.writeHead(status, { 'content-type': 'application/json' });
     response.end(JSON.stringify(body));

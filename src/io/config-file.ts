@@ -15,7 +15,9 @@ export function readConfigFile<S extends z.ZodType>(path: string, schema: S): Co
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${(error as Error).message}` }], { cause: error });
+    throw new ConfigError(path, [{ path: '', message: `cannot be read: ${(error as Error).message}` }], {
+      cause: error,
+    });
   }
   const validated = parseAndValidate(text, schema);
   if (!validated.ok) throw new ConfigError(path, validated.problems);

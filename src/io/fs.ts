@@ -3,7 +3,12 @@
 import { open } from 'node:fs/promises';
 
 /** Writes a file and fsyncs it. `flag` 'wx' refuses to overwrite; 'w' replaces. */
-export async function writeFileDurably(path: string, content: string, mode: number, flag: 'w' | 'wx' = 'wx'): Promise<void> {
+export async function writeFileDurably(
+  path: string,
+  content: string,
+  mode: number,
+  flag: 'w' | 'wx' = 'wx',
+): Promise<void> {
   const handle = await open(path, flag, mode);
   try {
     await handle.chmod(mode);

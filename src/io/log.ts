@@ -5,7 +5,19 @@ import { describeError } from './kube/errors.ts';
 
 export type { Logger } from 'pino';
 
-const SECRET_KEYS = ['token', 'bearerToken', 'key', 'keyPem', 'privateKey', 'kubeconfig', 'data', 'stringData', 'password', 'authorization', 'tls.key'];
+const SECRET_KEYS = [
+  'token',
+  'bearerToken',
+  'key',
+  'keyPem',
+  'privateKey',
+  'kubeconfig',
+  'data',
+  'stringData',
+  'password',
+  'authorization',
+  'tls.key',
+];
 
 /** Each secret key at the top level and up to two levels down. */
 export const REDACTED_PATHS = SECRET_KEYS.flatMap((key) => {
@@ -27,7 +39,12 @@ export function createLogger(options: LoggerOptions): Logger {
       level: options.level ?? 'info',
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       // Errors are described, not dumped: a client error's body or headers could hold a credential.
-      serializers: { err: (error: unknown) => ({ message: describeError(error), type: error instanceof Error ? error.name : typeof error }) },
+      serializers: {
+        err: (error: unknown) => ({
+          message: describeError(error),
+          type: error instanceof Error ? error.name : typeof error,
+        }),
+      },
       formatters: { level: (label) => ({ level: label }) },
       timestamp: pino.stdTimeFunctions.isoTime,
     },

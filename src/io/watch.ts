@@ -20,7 +20,11 @@ export interface DebouncedWatch {
   close(): Promise<void>;
 }
 
-export function watchDebounced(paths: string | readonly string[], options: DebouncedWatchOptions, onChange: () => void): DebouncedWatch {
+export function watchDebounced(
+  paths: string | readonly string[],
+  options: DebouncedWatchOptions,
+  onChange: () => void,
+): DebouncedWatch {
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   const trigger = () => {
@@ -29,7 +33,11 @@ export function watchDebounced(paths: string | readonly string[], options: Debou
     clearTimeout(timer);
     timer = setTimeout(onChange, options.debounceMs);
   };
-  const watcher = watch(typeof paths === 'string' ? paths : [...paths], { depth: options.depth, ignoreInitial: true, followSymlinks: false })
+  const watcher = watch(typeof paths === 'string' ? paths : [...paths], {
+    depth: options.depth,
+    ignoreInitial: true,
+    followSymlinks: false,
+  })
     .on('all', trigger)
     .on('error', options.onError ?? (() => undefined));
   const ready = new Promise<void>((resolve) => watcher.once('ready', resolve));

@@ -34,18 +34,26 @@ export function readBootstrapKubeconfig(path: string): BootstrapCredential | und
     // As loadFromFile does: relative file references are relative to the kubeconfig.
     kubeConfig.makePathsAbsolute(dirname(path));
   } catch (error) {
-    fail('(document)', `not a valid kubeconfig: ${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)}`);
+    fail(
+      '(document)',
+      `not a valid kubeconfig: ${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)}`,
+    );
   }
   if (kubeConfig.getCurrentContext() === '') fail('current-context', 'is not set');
   const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
-  if (context === null) fail('current-context', `names context "${kubeConfig.getCurrentContext()}", which does not exist`);
+  if (context === null)
+    fail('current-context', `names context "${kubeConfig.getCurrentContext()}", which does not exist`);
   const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null) return fail(`contexts[${kubeConfig.getCurrentContext()}].context.cluster`, 'names a cluster that does not exist');
+  if (cluster === null)
+    return fail(`contexts[${kubeConfig.getCurrentContext()}].context.cluster`, 'names a cluster that does not exist');
   const clusterField = `clusters[${cluster.name}].cluster`;
-  if (!/^https:\/\//.test(cluster.server)) fail(`${clusterField}.server`, `must be an https URL, got "${cluster.server}"`);
-  if (cluster.skipTLSVerify) fail(`${clusterField}.insecure-skip-tls-verify`, 'must not be set: the target must be verified with its CA');
+  if (!/^https:\/\//.test(cluster.server))
+    fail(`${clusterField}.server`, `must be an https URL, got "${cluster.server}"`);
+  if (cluster.skipTLSVerify)
+    fail(`${clusterField}.insecure-skip-tls-verify`, 'must not be set: the target must be verified with its CA');
   let caPem: string | undefined;
-  if (cluster.caData !== undefined && cluster.caData !== '') caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
+  if (cluster.caData !== undefined && cluster.caData !== '')
+    caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
   else if (cluster.caFile !== undefined && cluster.caFile !== '') {
     const caPath = isAbsolute(cluster.caFile) ? cluster.caFile : join(dirname(path), cluster.caFile);
     try {
@@ -54,10 +62,21 @@ export function readBootstrapKubeconfig(path: string): BootstrapCredential | und
       fail(`${clusterField}.certificate-authority`, `cannot read ${caPath}: ${(error as Error).message}`);
     }
   }
-  if (caPem?.includes('-----BEGIN CERTIFICATE-----') !== true) fail(`${clusterField}.certificate-authority-data`, 'is missing or not a PEM certificate');
+  if (caPem?.includes('-----BEGIN CERTIFICATE-----') !== true)
+    fail(`${clusterField}.certificate-authority-data`, 'is missing or not a PEM certificate');
   const user = kubeConfig.getCurrentUser();
-  if (user === null) return fail(`contexts[${kubeConfig.getCurrentContext()}].context.user`, 'names a user that does not exist');
-  const hasCredential = [user.token, user.certData, user.certFile, user.exec, user.authProvider].some((value) => value !== undefined && value !== '');
-  if (!hasCredential) fail(`users[${user.name}].user`, 'has no credential (token, client certificate, exec or auth provider)');
-  return { path, server: cluster.server, caPem: caPem ?? '', kubeConfig, fingerprint: createHash('sha256').update(text).digest('hex') };
+  if (user === null)
+    return fail(`contexts[${kubeConfig.getCurrentContext()}].context.user`, 'names a user that does not exist');
+  const hasCredential = [user.token, user.certData, user.certFile, user.exec, user.authProvider].some(
+    (value) => value !== undefined && value !== '',
+  );
+  if (!hasCredential)
+    fail(`users[${user.name}].user`, 'has no credential (token, client certificate, exec or auth provider)');
+  return {
+    path,
+    server: cluster.server,
+    caPem: caPem ?? '',
+    kubeConfig,
+    fingerprint: createHash('sha256').update(text).digest('hex'),
+  };
 }

@@ -32,7 +32,10 @@ export function loadSidecarConfig(path: string): LoadedConfig {
       try {
         signerCAs.set(target.name, new X509Certificate(readFileSync(target.signerCA)));
       } catch (error) {
-        problems.push({ path: `targets[${String(index)}].signerCA`, message: `${target.signerCA}: not a readable PEM certificate: ${(error as Error).message}` });
+        problems.push({
+          path: `targets[${String(index)}].signerCA`,
+          message: `${target.signerCA}: not a readable PEM certificate: ${(error as Error).message}`,
+        });
       }
     }
   });

@@ -158,14 +158,24 @@ export class CsrIssuer implements CredentialIssuer {
     const parsed = parseCertificationRequest(Buffer.from(existing.spec.request, 'base64'));
     const ours = keys.publicKey.export({ type: 'spki', format: 'der' });
     if (!parsed.ok || !Buffer.from(parsed.request.subjectPublicKeyInfo).equals(ours)) {
-      throw new RotationError('error', `CSR ${pending.csrName} already exists with another public key; it is not ours and will not be used`, {
-        requestFinished: true,
-      });
+      throw new RotationError(
+        'error',
+        `CSR ${pending.csrName} already exists with another public key; it is not ours and will not be used`,
+        {
+          requestFinished: true,
+        },
+      );
     }
     return existing.metadata?.uid ?? '';
   }
 
-  #waitForCertificate(kubeConfig: KubeConfig, api: CertificatesV1Api, pending: PendingRequest, uid: string, outer: AbortSignal): Promise<string> {
+  #waitForCertificate(
+    kubeConfig: KubeConfig,
+    api: CertificatesV1Api,
+    pending: PendingRequest,
+    uid: string,
+    outer: AbortSignal,
+  ): Promise<string> {
     const name = pending.csrName;
     const { approvalTimeoutMs } = this.#options.spec;
     // Counted from the request's creation: a restart must not grant an adopted request a fresh timeout.
@@ -183,7 +193,11 @@ export class CsrIssuer implements CredentialIssuer {
     return new Promise<string>((resolve, reject) => {
       const timedOut = () => {
         const detail = lastError === undefined ? '' : ` (last watch error: ${describeError(lastError)})`;
-        return new RotationError('timeout', `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`, { requestFinished: true });
+        return new RotationError(
+          'timeout',
+          `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`,
+          { requestFinished: true },
+        );
       };
       const timer = setTimeout(() => {
         // Out of time before the first look (after a long restart): that look may still find it issued.
@@ -212,7 +226,8 @@ export class CsrIssuer implements CredentialIssuer {
         },
       });
       void watching.then(() => {
-        if (outer.aborted) settle({ error: new RotationError('error', `waiting for CSR ${name} was interrupted by shutdown`) });
+        if (outer.aborted)
+          settle({ error: new RotationError('error', `waiting for CSR ${name} was interrupted by shutdown`) });
       });
     }).finally(() => {
       outer.removeEventListener('abort', stop);
@@ -227,19 +242,42 @@ function keyPairOf(pending: PendingRequest): KeyPair {
 }
 
 /** Undefined while the CSR is still undecided. */
-function outcomeOf(csr: V1CertificateSigningRequest | undefined, name: string, uid: string): { certificate: string } | { error: Error } | undefined {
-  if (csr === undefined) return { error: new RotationError('failed', `CSR ${name} was deleted before it was issued`, { requestFinished: true }) };
+function outcomeOf(
+  csr: V1CertificateSigningRequest | undefined,
+  name: string,
+  uid: string,
+): { certificate: string } | { error: Error } | undefined {
+  if (csr === undefined)
+    return {
+      error: new RotationError('failed', `CSR ${name} was deleted before it was issued`, { requestFinished: true }),
+    };
   if (uid !== '' && csr.metadata?.uid !== uid) {
-    return { error: new RotationError('failed', `CSR ${name} was replaced by another object of the same name`, { requestFinished: true }) };
+    return {
+      error: new RotationError('failed', `CSR ${name} was replaced by another object of the same name`, {
+        requestFinished: true,
+      }),
+    };
   }
   const condition = (type: string) => csr.status?.conditions?.find((c) => c.type === type && c.status === 'True');
   const denied = condition('Denied');
   if (denied !== undefined) {
-    return { error: new RotationError('denied', `CSR ${name} was denied: ${denied.reason ?? 'no reason'}${denied.message ? `: ${denied.message}` : ''}`, { requestFinished: true }) };
+    return {
+      error: new RotationError(
+        'denied',
+        `CSR ${name} was denied: ${denied.reason ?? 'no reason'}${denied.message ? `: ${denied.message}` : ''}`,
+        { requestFinished: true },
+      ),
+    };
   }
   const failed = condition('Failed');
   if (failed !== undefined) {
-    return { error: new RotationError('failed', `CSR ${name} failed: ${failed.reason ?? 'no reason'}${failed.message ? `: ${failed.message}` : ''}`, { requestFinished: true }) };
+    return {
+      error: new RotationError(
+        'failed',
+        `CSR ${name} failed: ${failed.reason ?? 'no reason'}${failed.message ? `: ${failed.message}` : ''}`,
+        { requestFinished: true },
+      ),
+    };
   }
   const certificate = csr.status?.certificate;
   if (condition('Approved') !== undefined && certificate !== undefined && certificate !== '') {

@@ -7,7 +7,11 @@ export class RotationError extends Error {
   /** True when the CSR behind this attempt can never complete, so the next attempt needs a new key. */
   readonly requestFinished: boolean;
 
-  constructor(result: Exclude<RotationResult, 'success'>, message: string, options: ErrorOptions & { requestFinished?: boolean } = {}) {
+  constructor(
+    result: Exclude<RotationResult, 'success'>,
+    message: string,
+    options: ErrorOptions & { requestFinished?: boolean } = {},
+  ) {
     super(message, options);
     this.name = 'RotationError';
     this.result = result;

@@ -25,14 +25,34 @@ export function sidecarMetrics(registry: Registry): SidecarMetrics {
   return {
     notBefore: new Gauge({
       name: 'kubeconfig_rotator_certificate_not_before_timestamp_seconds',
-      help: 'Start of the published certificate\'s validity (with not_after: the fraction of its life left).',
+      help: "Start of the published certificate's validity (with not_after: the fraction of its life left).",
       labelNames: ['target'],
       registers,
     }),
-    notAfter: new Gauge({ name: 'kubeconfig_rotator_certificate_not_after_timestamp_seconds', help: 'Expiry of the published certificate.', labelNames: ['target'], registers }),
-    nextRotation: new Gauge({ name: 'kubeconfig_rotator_next_rotation_timestamp_seconds', help: 'When the certificate will be renewed.', labelNames: ['target'], registers }),
-    rotations: new Counter({ name: 'kubeconfig_rotator_rotations_total', help: 'Rotation attempts by result.', labelNames: ['target', 'result'], registers }),
-    lastSuccess: new Gauge({ name: 'kubeconfig_rotator_last_success_timestamp_seconds', help: 'Last successful rotation.', labelNames: ['target'], registers }),
+    notAfter: new Gauge({
+      name: 'kubeconfig_rotator_certificate_not_after_timestamp_seconds',
+      help: 'Expiry of the published certificate.',
+      labelNames: ['target'],
+      registers,
+    }),
+    nextRotation: new Gauge({
+      name: 'kubeconfig_rotator_next_rotation_timestamp_seconds',
+      help: 'When the certificate will be renewed.',
+      labelNames: ['target'],
+      registers,
+    }),
+    rotations: new Counter({
+      name: 'kubeconfig_rotator_rotations_total',
+      help: 'Rotation attempts by result.',
+      labelNames: ['target', 'result'],
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'kubeconfig_rotator_last_success_timestamp_seconds',
+      help: 'Last successful rotation.',
+      labelNames: ['target'],
+      registers,
+    }),
     rotationDuration: new Histogram({
       name: 'kubeconfig_rotator_rotation_duration_seconds',
       help: 'Time from the start of a rotation to the published kubeconfig.',
@@ -40,33 +60,64 @@ export function sidecarMetrics(registry: Registry): SidecarMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900],
       registers,
     }),
-    ready: new Gauge({ name: 'kubeconfig_rotator_ready', help: '1 when a valid certificate is published in every sink.', labelNames: ['target'], registers }),
+    ready: new Gauge({
+      name: 'kubeconfig_rotator_ready',
+      help: '1 when a valid certificate is published in every sink.',
+      labelNames: ['target'],
+      registers,
+    }),
     rebootstrapNeeded: new Gauge({
       name: 'kubeconfig_rotator_rebootstrap_needed',
       help: '1 when the certificate expired and the bootstrap credential is not accepted: an operator must run bootstrap again.',
       labelNames: ['target'],
       registers,
     }),
-    outputRepairs: new Counter({ name: 'kubeconfig_rotator_output_repairs_total', help: 'Outputs found missing or changed and rewritten.', labelNames: ['target', 'sink'], registers }),
-    publishFailures: new Counter({ name: 'kubeconfig_rotator_publish_failures_total', help: 'Failed writes or checks of an output.', labelNames: ['target', 'sink'], registers }),
-    configReloads: new Counter({ name: 'kubeconfig_rotator_config_reloads_total', help: 'Configuration reloads by result (applied, rejected).', labelNames: ['result'], registers }),
+    outputRepairs: new Counter({
+      name: 'kubeconfig_rotator_output_repairs_total',
+      help: 'Outputs found missing or changed and rewritten.',
+      labelNames: ['target', 'sink'],
+      registers,
+    }),
+    publishFailures: new Counter({
+      name: 'kubeconfig_rotator_publish_failures_total',
+      help: 'Failed writes or checks of an output.',
+      labelNames: ['target', 'sink'],
+      registers,
+    }),
+    configReloads: new Counter({
+      name: 'kubeconfig_rotator_config_reloads_total',
+      help: 'Configuration reloads by result (applied, rejected).',
+      labelNames: ['result'],
+      registers,
+    }),
   };
 }
 
 const seconds = (ms: number) => ms / 1000;
 
-export function targetObserver(target: string, metrics: SidecarMetrics, events: EventRecorder, logger: Logger): TargetObserver {
+export function targetObserver(
+  target: string,
+  metrics: SidecarMetrics,
+  events: EventRecorder,
+  logger: Logger,
+): TargetObserver {
   const log = logger.child({ target });
   metrics.ready.set({ target }, 0);
   metrics.rebootstrapNeeded.set({ target }, 0);
-  for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error']) metrics.rotations.inc({ target, result }, 0);
+  for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error'])
+    metrics.rotations.inc({ target, result }, 0);
   return {
     loaded(current, from) {
       metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
       metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
       metrics.nextRotation.set({ target }, seconds(current.deadline));
       log.info(
-        { serial: current.facts.serial, notAfter: new Date(current.facts.notAfter).toISOString(), nextRotation: new Date(current.deadline).toISOString(), from },
+        {
+          serial: current.facts.serial,
+          notAfter: new Date(current.facts.notAfter).toISOString(),
+          nextRotation: new Date(current.deadline).toISOString(),
+          from,
+        },
         Date.now() >= current.facts.notAfter
           ? 'found an expired certificate; renewing it'
           : current.fitsConfig
@@ -94,17 +145,26 @@ export function targetObserver(target: string, metrics: SidecarMetrics, events: 
         },
         'certificate rotated',
       );
-      events.normal('CertificateRotated', `${target}: new certificate ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`);
+      events.normal(
+        'CertificateRotated',
+        `${target}: new certificate ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`,
+      );
     },
     rotationFailed({ result, message, auth, failures, retryAt }) {
       metrics.rotations.inc({ target, result });
-      log.warn({ result, authenticatedWith: auth, failures, retryAt: new Date(retryAt).toISOString(), error: message }, 'rotation failed; the current certificate stays');
+      log.warn(
+        { result, authenticatedWith: auth, failures, retryAt: new Date(retryAt).toISOString(), error: message },
+        'rotation failed; the current certificate stays',
+      );
       events.warning(result === 'denied' ? 'CertificateDenied' : 'RotationFailed', `${target}: ${message}`);
     },
     rebootstrapNeeded(needed, message) {
       metrics.rebootstrapNeeded.set({ target }, needed ? 1 : 0);
       if (needed) {
-        log.error({ error: message }, 're-bootstrap needed: run `kubeconfig-rotator bootstrap` for this source and target');
+        log.error(
+          { error: message },
+          're-bootstrap needed: run `kubeconfig-rotator bootstrap` for this source and target',
+        );
         events.warning('RebootstrapNeeded', `${target}: ${message}`);
       } else log.info('re-bootstrap no longer needed');
     },

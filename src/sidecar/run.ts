@@ -82,10 +82,15 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   let source: KubeConfig | undefined;
   const needsSource = config.targets.some((target) => target.sinks.secret !== undefined);
   try {
-    source = needsSource || config.sourceKubeconfig !== undefined || options.env.KUBERNETES_SERVICE_HOST !== undefined ? loadKubeConfig(config.sourceKubeconfig) : undefined;
+    source =
+      needsSource || config.sourceKubeconfig !== undefined || options.env.KUBERNETES_SERVICE_HOST !== undefined
+        ? loadKubeConfig(config.sourceKubeconfig)
+        : undefined;
   } catch (error) {
     if (!(error instanceof KubeConfigError) || !needsSource) throw error;
-    options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks)\n`);
+    options.stderr.write(
+      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks)\n`,
+    );
     return EXIT_CONFIG;
   }
   const sidecar = new Sidecar(loaded, logger, source, options);
@@ -118,7 +123,11 @@ class Sidecar {
     this.#options = options;
     this.#metrics = sidecarMetrics(this.#registry);
     // Event-loop lag sampled every 100 ms, not the default 10 ms: an idle sidecar should cost nothing.
-    collectDefaultMetrics({ register: this.#registry, prefix: 'kubeconfig_rotator_process_', eventLoopMonitoringPrecision: 100 });
+    collectDefaultMetrics({
+      register: this.#registry,
+      prefix: 'kubeconfig_rotator_process_',
+      eventLoopMonitoringPrecision: 100,
+    });
     const { POD_NAME: podName, POD_NAMESPACE: podNamespace, POD_UID: podUid } = options.env;
     this.#events =
       source !== undefined && podName !== undefined && podNamespace !== undefined
@@ -126,7 +135,13 @@ class Sidecar {
             kubeConfig: source,
             component: 'kubeconfig-rotator-sidecar',
             instance: podName,
-            involved: { apiVersion: 'v1', kind: 'Pod', name: podName, namespace: podNamespace, ...(podUid === undefined ? {} : { uid: podUid }) },
+            involved: {
+              apiVersion: 'v1',
+              kind: 'Pod',
+              name: podName,
+              namespace: podNamespace,
+              ...(podUid === undefined ? {} : { uid: podUid }),
+            },
             logger,
           })
         : noEvents;
@@ -148,7 +163,10 @@ class Sidecar {
         readiness: () => this.#readiness(),
         alive: () => !this.#crashed,
       });
-      this.#logger.info({ address: `${server.address.address}:${String(server.address.port)}` }, 'serving /healthz, /readyz and /metrics');
+      this.#logger.info(
+        { address: `${server.address.address}:${String(server.address.port)}` },
+        'serving /healthz, /readyz and /metrics',
+      );
     }
     let reread: NodeJS.Timeout | undefined;
     try {
@@ -185,7 +203,8 @@ class Sidecar {
     );
     let failed = false;
     for (const result of results) {
-      if (result.status === 'fulfilled') this.#logger.info({ target: result.value.name, detail: result.value.detail }, 'published');
+      if (result.status === 'fulfilled')
+        this.#logger.info({ target: result.value.name, detail: result.value.detail }, 'published');
       else {
         failed = true;
         this.#logger.error({ error: describeError(result.reason) }, 'no valid certificate');
@@ -199,7 +218,8 @@ class Sidecar {
     const sinks: Sink[] = [];
     if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
     if (config.sinks.secret !== undefined) {
-      if (this.#source === undefined) throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
+      if (this.#source === undefined)
+        throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
       sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret }));
     }
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
@@ -217,7 +237,13 @@ class Sidecar {
         },
         pending: new FilePendingStore(this.#config.stateDir, config.name),
         now: () => systemClock.now(),
-        labels: { 'app.kubernetes.io/managed-by': 'kubeconfig-rotator', 'kubeconfig-rotator.io/target': config.name, 'kubeconfig-rotator.io/source-host': hostname().slice(0, 63).replace(/[^A-Za-z0-9._-]/g, '-') },
+        labels: {
+          'app.kubernetes.io/managed-by': 'kubeconfig-rotator',
+          'kubeconfig-rotator.io/target': config.name,
+          'kubeconfig-rotator.io/source-host': hostname()
+            .slice(0, 63)
+            .replace(/[^A-Za-z0-9._-]/g, '-'),
+        },
         onStep,
       }),
       onStep,
@@ -242,7 +268,10 @@ class Sidecar {
     const done = rotator.run(AbortSignal.any([stop.signal, this.#options.signal])).catch((error: unknown) => {
       // A bug, not a rotation failure (those are retried inside): fail liveness so the container restarts.
       this.#crashed = true;
-      this.#logger.error({ target: config.name, error: describeError(error) }, 'target loop stopped unexpectedly; /healthz now fails');
+      this.#logger.error(
+        { target: config.name, error: describeError(error) },
+        'target loop stopped unexpectedly; /healthz now fails',
+      );
     });
     this.#targets.set(config.name, {
       config,
@@ -281,7 +310,10 @@ class Sidecar {
       return before?.fingerprint !== after?.fingerprint;
     } catch (error) {
       if (!(error instanceof BootstrapKubeconfigError)) throw error;
-      this.#logger.error({ target: config.name, error: error.message }, 'bootstrap kubeconfig is unusable; keeping the last good one');
+      this.#logger.error(
+        { target: config.name, error: error.message },
+        'bootstrap kubeconfig is unusable; keeping the last good one',
+      );
       return false;
     }
   }
@@ -307,7 +339,9 @@ class Sidecar {
     this.#configWatch = watchDebounced(dirname(this.#options.configPath), options, () => {
       this.#reloadConfig();
     });
-    const bootstrapDirectories = [...new Set(this.#config.targets.map((target) => dirname(target.bootstrapKubeconfig)))];
+    const bootstrapDirectories = [
+      ...new Set(this.#config.targets.map((target) => dirname(target.bootstrapKubeconfig))),
+    ];
     this.#bootstrapWatch = watchDebounced(bootstrapDirectories, options, () => {
       this.#refreshBootstraps();
     });
@@ -323,21 +357,32 @@ class Sidecar {
       if (JSON.stringify(error.problems) !== this.#lastRejected) {
         this.#lastRejected = JSON.stringify(error.problems);
         this.#metrics.configReloads.inc({ result: 'rejected' });
-        this.#logger.error({ problems: error.problems.map((problem) => `${problem.path}: ${problem.message}`) }, 'new configuration is invalid; keeping the current one');
+        this.#logger.error(
+          { problems: error.problems.map((problem) => `${problem.path}: ${problem.message}`) },
+          'new configuration is invalid; keeping the current one',
+        );
       }
       return;
     }
     this.#lastRejected = undefined;
     const before = new Map(this.#config.targets.map((target) => [target.name, JSON.stringify(target)]));
     const after = new Map(next.config.targets.map((target) => [target.name, JSON.stringify(target)]));
-    const changed = [...new Set([...before.keys(), ...after.keys()])].filter((name) => before.get(name) !== after.get(name));
-    const globalChange = JSON.stringify({ ...this.#config, targets: [] }) !== JSON.stringify({ ...next.config, targets: [] });
+    const changed = [...new Set([...before.keys(), ...after.keys()])].filter(
+      (name) => before.get(name) !== after.get(name),
+    );
+    const globalChange =
+      JSON.stringify({ ...this.#config, targets: [] }) !== JSON.stringify({ ...next.config, targets: [] });
     if (changed.length === 0 && !globalChange) return;
     if (globalChange) {
       this.#logger.level = next.config.logLevel;
-      this.#logger.warn('changes to listen, stateDir, sourceKubeconfig or rereadIntervalSeconds take effect at the next restart');
+      this.#logger.warn(
+        'changes to listen, stateDir, sourceKubeconfig or rereadIntervalSeconds take effect at the next restart',
+      );
     }
-    this.#loaded = { ...next, config: { ...this.#config, logLevel: next.config.logLevel, targets: next.config.targets } };
+    this.#loaded = {
+      ...next,
+      config: { ...this.#config, logLevel: next.config.logLevel, targets: next.config.targets },
+    };
     // Read just now to validate the config: the restarted targets start with these.
     for (const name of changed) if (next.bootstraps.has(name)) this.#bootstraps.set(name, next.bootstraps.get(name));
     this.#metrics.configReloads.inc({ result: 'applied' });

@@ -33,14 +33,25 @@ export class StatusError extends Error {}
 // The sidecar's own defaults, so this estimate follows them when they change.
 const DEFAULT_RULE = rotationSchema.parse({});
 
-export function report(source: string, parsed: ParsedKubeconfig, certPem: string, keyPem: string | undefined, now: number, nextRotation?: string): StatusReport {
+export function report(
+  source: string,
+  parsed: ParsedKubeconfig,
+  certPem: string,
+  keyPem: string | undefined,
+  now: number,
+  nextRotation?: string,
+): StatusReport {
   let facts: CertificateFacts;
   try {
     facts = readCertificate(certPem);
   } catch (error) {
-    throw new StatusError(`${source}: the client certificate cannot be read: ${describeError(error)}`, { cause: error });
+    throw new StatusError(`${source}: the client certificate cannot be read: ${describeError(error)}`, {
+      cause: error,
+    });
   }
-  const deadline = nextRotation ?? new Date(rotationDeadline(facts, facts.notBefore, DEFAULT_RULE, jitterFromSerial(facts.serial))).toISOString();
+  const deadline =
+    nextRotation ??
+    new Date(rotationDeadline(facts, facts.notBefore, DEFAULT_RULE, jitterFromSerial(facts.serial))).toISOString();
   return {
     source,
     server: parsed.server,
@@ -69,12 +80,25 @@ export function statusOfPath(path: string, now: number): StatusReport {
   const parsed = parseOrFail(file, read('kubeconfig', file));
   const pem = (source: PemSource | undefined, what: string) => {
     if (source === undefined) throw new StatusError(`${file}: the kubeconfig has no ${what}`);
-    return 'pem' in source ? source.pem : read(what, isAbsolute(source.file) ? source.file : join(dirname(file), source.file));
+    return 'pem' in source
+      ? source.pem
+      : read(what, isAbsolute(source.file) ? source.file : join(dirname(file), source.file));
   };
-  return report(file, parsed, pem(parsed.clientCertificate, 'client certificate'), pem(parsed.clientKey, 'client key'), now);
+  return report(
+    file,
+    parsed,
+    pem(parsed.clientCertificate, 'client certificate'),
+    pem(parsed.clientKey, 'client key'),
+    now,
+  );
 }
 
-export async function statusOfSecret(reference: string, kubeconfig: string | undefined, key: string, now: number): Promise<StatusReport> {
+export async function statusOfSecret(
+  reference: string,
+  kubeconfig: string | undefined,
+  key: string,
+  now: number,
+): Promise<StatusReport> {
   const [namespace, name, ...rest] = reference.split('/');
   if (namespace === undefined || name === undefined || rest.length > 0 || namespace === '' || name === '') {
     throw new StatusError(`--secret must be NAMESPACE/NAME, got "${reference}"`);
@@ -93,10 +117,20 @@ export async function statusOfSecret(reference: string, kubeconfig: string | und
   const config = data(key);
   if (config === undefined) throw new StatusError(`secret ${reference} has no key "${key}"`);
   const parsed = parseOrFail(`secret ${reference}`, config);
-  const certPem = parsed.clientCertificate !== undefined && 'pem' in parsed.clientCertificate ? parsed.clientCertificate.pem : data('tls.crt');
+  const certPem =
+    parsed.clientCertificate !== undefined && 'pem' in parsed.clientCertificate
+      ? parsed.clientCertificate.pem
+      : data('tls.crt');
   if (certPem === undefined) throw new StatusError(`secret ${reference} holds no client certificate`);
   const keyPem = parsed.clientKey !== undefined && 'pem' in parsed.clientKey ? parsed.clientKey.pem : data('tls.key');
-  return report(`secret ${reference}`, parsed, certPem, keyPem, now, secret.metadata?.annotations?.[ANNOTATIONS.nextRotation]);
+  return report(
+    `secret ${reference}`,
+    parsed,
+    certPem,
+    keyPem,
+    now,
+    secret.metadata?.annotations?.[ANNOTATIONS.nextRotation],
+  );
 }
 
 function parseOrFail(source: string, text: string): ParsedKubeconfig {
@@ -111,7 +145,12 @@ function duration(seconds: number): string {
   const sign = seconds < 0 ? '-' : '';
   let rest = Math.abs(seconds);
   const parts: string[] = [];
-  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size || (unit === 's' && parts.length === 0)) {
       parts.push(`${String(Math.floor(rest / size))}${unit}`);
       rest %= size;
@@ -129,8 +168,14 @@ export function formatReport(status: StatusReport, now: number): string {
     ['serial', status.serial],
     ['issuer', status.issuer],
     ['not before', status.notBefore],
-    ['not after', `${status.notAfter} (${status.secondsLeft > 0 ? `${duration(status.secondsLeft)} left` : `EXPIRED ${duration(-status.secondsLeft)} ago`})`],
-    ['next rotation', `${status.nextRotation} (${untilRotation >= 0 ? `in ${duration(untilRotation)}` : `due ${duration(-untilRotation)} ago`}; ${status.nextRotationFrom})`],
+    [
+      'not after',
+      `${status.notAfter} (${status.secondsLeft > 0 ? `${duration(status.secondsLeft)} left` : `EXPIRED ${duration(-status.secondsLeft)} ago`})`,
+    ],
+    [
+      'next rotation',
+      `${status.nextRotation} (${untilRotation >= 0 ? `in ${duration(untilRotation)}` : `due ${duration(-untilRotation)} ago`}; ${status.nextRotationFrom})`,
+    ],
     ['key matches', status.keyMatches ? 'yes' : 'NO: the key does not belong to the certificate'],
   ];
   return rows.map(([label, value]) => `${`${label}:`.padEnd(15)}${value}\n`).join('');

@@ -9,7 +9,13 @@ import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
 import { certificateProblems, readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
 import { keyAlgorithmOf } from '../core/pki/keys.ts';
 import { formatSubject, sameSubject } from '../core/pki/subject.ts';
-import { chooseAuthentication, jitterFromSerial, retryDelay, rotationDeadline, type AuthChoice } from '../core/rotation/schedule.ts';
+import {
+  chooseAuthentication,
+  jitterFromSerial,
+  retryDelay,
+  rotationDeadline,
+  type AuthChoice,
+} from '../core/rotation/schedule.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
@@ -36,8 +42,20 @@ export interface CurrentCertificate {
 
 export interface TargetObserver {
   loaded(current: CurrentCertificate, from: string): void;
-  rotated(event: { current: CurrentCertificate; auth: AuthChoice; csrName: string; durationMs: number; timings: Record<string, number> }): void;
-  rotationFailed(event: { result: Exclude<RotationResult, 'success'>; message: string; auth: AuthChoice; failures: number; retryAt: number }): void;
+  rotated(event: {
+    current: CurrentCertificate;
+    auth: AuthChoice;
+    csrName: string;
+    durationMs: number;
+    timings: Record<string, number>;
+  }): void;
+  rotationFailed(event: {
+    result: Exclude<RotationResult, 'success'>;
+    message: string;
+    auth: AuthChoice;
+    failures: number;
+    retryAt: number;
+  }): void;
   rebootstrapNeeded(needed: boolean, message: string): void;
   outputRepaired(sink: Sink, state: Exclude<OutputState, 'current'>): void;
   publishFailed(sink: Sink, message: string): void;
@@ -98,7 +116,12 @@ export class TargetRotator {
   /** Readiness is computed on demand, so an expiry shows at once, not at the next event. */
   status(): TargetStatus {
     this.#updateReadiness();
-    return { name: this.name, ready: this.#ready, detail: this.#readyDetail, ...(this.#current === undefined ? {} : { current: this.#current }) };
+    return {
+      name: this.name,
+      ready: this.#ready,
+      detail: this.#readyDetail,
+      ...(this.#current === undefined ? {} : { current: this.#current }),
+    };
   }
 
   /** Output may have changed (a watch fired, the periodic re-read): check the sinks soon. */
@@ -157,7 +180,8 @@ export class TargetRotator {
     const now = clock.now();
     const pending = await this.#deps.issuer.hasPending();
     const current = this.#current;
-    const renewDue = current === undefined || !current.fitsConfig || now >= current.deadline || now >= current.facts.notAfter;
+    const renewDue =
+      current === undefined || !current.fitsConfig || now >= current.deadline || now >= current.facts.notAfter;
     if (!pending && !renewDue) return current.deadline;
     if (now < this.#retryAt) {
       await this.#sleep(this.#retryAt - now, signal);
@@ -205,7 +229,9 @@ export class TargetRotator {
     const { config } = this.#deps;
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const fitsConfig = sameSubject(facts.subject, identity) && keyAlgorithmOf(facts.publicKey) === config.keyAlgorithm;
-    const deadline = fitsConfig ? rotationDeadline(facts, obtainedAt, config.rotation, jitterFromSerial(facts.serial)) : obtainedAt;
+    const deadline = fitsConfig
+      ? rotationDeadline(facts, obtainedAt, config.rotation, jitterFromSerial(facts.serial))
+      : obtainedAt;
     return { certPem, keyPem, facts, obtainedAt, deadline, fitsConfig };
   }
 
@@ -224,11 +250,17 @@ export class TargetRotator {
     const { clock, config, issuer, observer } = this.#deps;
     const started = clock.now();
     const current = this.#current;
-    const auth = chooseAuthentication(current === undefined ? undefined : { validity: current.facts, matchesIdentity: current.fitsConfig }, started);
+    const auth = chooseAuthentication(
+      current === undefined ? undefined : { validity: current.facts, matchesIdentity: current.fitsConfig },
+      started,
+    );
     try {
       const endpoint = this.#endpoint();
       if (endpoint === undefined) {
-        throw new RotationError('unauthorized', `no server and CA known for ${config.name}: the bootstrap kubeconfig ${config.bootstrapKubeconfig} is missing`);
+        throw new RotationError(
+          'unauthorized',
+          `no server and CA known for ${config.name}: the bootstrap kubeconfig ${config.bootstrapKubeconfig} is missing`,
+        );
       }
       const kubeConfig = this.#authentication(auth, endpoint, current);
       const issued = await issuer.obtain(kubeConfig, signal);
@@ -261,23 +293,39 @@ export class TargetRotator {
       if (error.requestFinished) await issuer.finish();
       this.#failures++;
       this.#retryAt = clock.now() + retryDelay(this.#failures, this.#deps.random());
-      observer.rotationFailed({ result: error.result, message: error.message, auth, failures: this.#failures, retryAt: this.#retryAt });
+      observer.rotationFailed({
+        result: error.result,
+        message: error.message,
+        auth,
+        failures: this.#failures,
+        retryAt: this.#retryAt,
+      });
       const stillValid = current !== undefined && clock.now() < current.facts.notAfter;
       if (auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid && !this.#rebootstrapNeeded) {
         this.#rebootstrapNeeded = true;
-        observer.rebootstrapNeeded(true, `no valid certificate and the bootstrap credential is not accepted: ${error.message}`);
+        observer.rebootstrapNeeded(
+          true,
+          `no valid certificate and the bootstrap credential is not accepted: ${error.message}`,
+        );
       }
       this.#updateReadiness();
     }
   }
 
-  #authentication(auth: AuthChoice, endpoint: { server: string; caPem: string }, current: CurrentCertificate | undefined): KubeConfig {
+  #authentication(
+    auth: AuthChoice,
+    endpoint: { server: string; caPem: string },
+    current: CurrentCertificate | undefined,
+  ): KubeConfig {
     if (auth === 'current' && current !== undefined) {
       return kubeConfigFor(endpoint, { certPem: current.certPem, keyPem: current.keyPem }, this.name);
     }
     const bootstrap = this.#deps.bootstrap();
     if (bootstrap === undefined) {
-      throw new RotationError('unauthorized', `no valid certificate and no bootstrap kubeconfig at ${this.#deps.config.bootstrapKubeconfig}`);
+      throw new RotationError(
+        'unauthorized',
+        `no valid certificate and no bootstrap kubeconfig at ${this.#deps.config.bootstrapKubeconfig}`,
+      );
     }
     return bootstrap.kubeConfig;
   }
@@ -288,7 +336,10 @@ export class TargetRotator {
     try {
       facts = readCertificate(certPem);
     } catch (error) {
-      throw new RotationError('rejected', `the issued certificate cannot be read: ${describeError(error)}`, { cause: error, requestFinished: true });
+      throw new RotationError('rejected', `the issued certificate cannot be read: ${describeError(error)}`, {
+        cause: error,
+        requestFinished: true,
+      });
     }
     const problems = certificateProblems(facts, {
       publicKey: createPublicKey(createPrivateKey(keyPem)),
@@ -297,7 +348,9 @@ export class TargetRotator {
       ...(signerCA === undefined ? {} : { issuer: signerCA }),
     });
     if (problems.length > 0) {
-      throw new RotationError('rejected', `the issued certificate was not used: ${problems.join('; ')}`, { requestFinished: true });
+      throw new RotationError('rejected', `the issued certificate was not used: ${problems.join('; ')}`, {
+        requestFinished: true,
+      });
     }
     return facts;
   }
@@ -305,7 +358,14 @@ export class TargetRotator {
   #bundle(current: CurrentCertificate): CredentialBundle | undefined {
     const endpoint = this.#endpoint();
     if (endpoint === undefined) return undefined;
-    return { name: this.name, server: endpoint.server, caPem: endpoint.caPem, certPem: current.certPem, keyPem: current.keyPem, nextRotation: current.deadline };
+    return {
+      name: this.name,
+      server: endpoint.server,
+      caPem: endpoint.caPem,
+      certPem: current.certPem,
+      keyPem: current.keyPem,
+      nextRotation: current.deadline,
+    };
   }
 
   /** Writes the current certificate to every sink; throws only when no sink could take it. */
@@ -376,11 +436,16 @@ export class TargetRotator {
     const current = this.#current;
     let ready = false;
     let detail: string;
-    const expiry = current === undefined ? 'no certificate' : `certificate expired at ${new Date(current.facts.notAfter).toISOString()}`;
-    if (this.#rebootstrapNeeded) detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
+    const expiry =
+      current === undefined
+        ? 'no certificate'
+        : `certificate expired at ${new Date(current.facts.notAfter).toISOString()}`;
+    if (this.#rebootstrapNeeded)
+      detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
     else if (current === undefined) detail = 'no certificate yet';
     else if (now >= current.facts.notAfter) detail = expiry;
-    else if (this.#stale.size > 0) detail = `not published to ${[...this.#stale].map((sink) => sink.description).join(', ')}`;
+    else if (this.#stale.size > 0)
+      detail = `not published to ${[...this.#stale].map((sink) => sink.description).join(', ')}`;
     else {
       ready = true;
       detail = `${formatSubject(current.facts.subject)} serial ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`;
@@ -393,4 +458,3 @@ export class TargetRotator {
     }
   }
 }
-

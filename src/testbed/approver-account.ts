@@ -45,30 +45,54 @@ export async function createUnlessExists(what: string, create: () => Promise<unk
   }
 }
 
-export async function createApproverAccount(admin: KubeConfig, target: ClusterState, options: ApproverAccountOptions): Promise<ApproverAccount> {
+export async function createApproverAccount(
+  admin: KubeConfig,
+  target: ClusterState,
+  options: ApproverAccountOptions,
+): Promise<ApproverAccount> {
   const core = admin.makeApiClient(CoreV1Api);
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   const { namespace, name } = options;
-  await createUnlessExists(`namespace ${namespace}`, () => core.createNamespace({ body: { metadata: { name: namespace } } }));
-  await createUnlessExists('the approver ServiceAccount', () => core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: SERVICE_ACCOUNT } } }));
+  await createUnlessExists(`namespace ${namespace}`, () =>
+    core.createNamespace({ body: { metadata: { name: namespace } } }),
+  );
+  await createUnlessExists('the approver ServiceAccount', () =>
+    core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: SERVICE_ACCOUNT } } }),
+  );
   const objects = approverRbac({ name, signerName: options.signerName, namespace, serviceAccount: SERVICE_ACCOUNT });
   await createUnlessExists(`ClusterRole ${name}`, () => rbac.createClusterRole({ body: objects.clusterRole }));
-  await createUnlessExists(`ClusterRoleBinding ${name}`, () => rbac.createClusterRoleBinding({ body: objects.clusterRoleBinding }));
+  await createUnlessExists(`ClusterRoleBinding ${name}`, () =>
+    rbac.createClusterRoleBinding({ body: objects.clusterRoleBinding }),
+  );
   for (const { role, roleBinding } of [objects.lease, objects.events]) {
-    await createUnlessExists(`Role ${role.metadata.namespace}/${name}`, () => rbac.createNamespacedRole({ namespace: role.metadata.namespace, body: role }));
-    await createUnlessExists(`RoleBinding ${roleBinding.metadata.namespace}/${name}`, () => rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding }));
+    await createUnlessExists(`Role ${role.metadata.namespace}/${name}`, () =>
+      rbac.createNamespacedRole({ namespace: role.metadata.namespace, body: role }),
+    );
+    await createUnlessExists(`RoleBinding ${roleBinding.metadata.namespace}/${name}`, () =>
+      rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding }),
+    );
   }
   const kubectl = join(await ensureControlPlane(), 'kubectl');
   const created = await promisify(execFile)(kubectl, [
-    '--kubeconfig', target.kubeconfig,
-    'create', 'token', SERVICE_ACCOUNT,
-    '--namespace', namespace,
-    '--duration', `${String(options.tokenSeconds)}s`,
+    '--kubeconfig',
+    target.kubeconfig,
+    'create',
+    'token',
+    SERVICE_ACCOUNT,
+    '--namespace',
+    namespace,
+    '--duration',
+    `${String(options.tokenSeconds)}s`,
   ]);
   const token = created.stdout.trim();
   writeFileSync(
     options.kubeconfig,
-    renderKubeconfig({ name: 'target', server: target.server, certificateAuthority: { file: target.caCertFile }, credential: { token } }),
+    renderKubeconfig({
+      name: 'target',
+      server: target.server,
+      certificateAuthority: { file: target.caCertFile },
+      credential: { token },
+    }),
     { mode: 0o600 },
   );
   return {

@@ -84,9 +84,17 @@ export class CliProcess {
     for (;;) {
       const found = this.lines.slice(from).find(match);
       if (found !== undefined) return found;
-      if (this.#closed) throw new Error(`${this.#label} exited (${String(this.child.exitCode ?? this.child.signalCode)}) before the expected log line; stderr: ${this.#stderr}`);
+      if (this.#closed)
+        throw new Error(
+          `${this.#label} exited (${String(this.child.exitCode ?? this.child.signalCode)}) before the expected log line; stderr: ${this.#stderr}`,
+        );
       if (Date.now() > deadline) {
-        throw new Error(`${this.#label}: no matching log line within ${String(timeoutMs)} ms; last lines:\n${this.lines.slice(-5).map((line) => JSON.stringify(line)).join('\n')}`);
+        throw new Error(
+          `${this.#label}: no matching log line within ${String(timeoutMs)} ms; last lines:\n${this.lines
+            .slice(-5)
+            .map((line) => JSON.stringify(line))
+            .join('\n')}`,
+        );
       }
       await sleep(50);
     }

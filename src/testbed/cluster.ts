@@ -96,7 +96,9 @@ export async function startClusters(names: readonly string[], options: StartOpti
   const toStart = names.filter((_, i) => reusable[i] === undefined);
   const ports = await freePorts(toStart.length * PORTS_PER_CLUSTER);
   const started = await Promise.all(
-    toStart.map((name, i) => startCluster(name, ports.slice(i * PORTS_PER_CLUSTER, (i + 1) * PORTS_PER_CLUSTER), options)),
+    toStart.map((name, i) =>
+      startCluster(name, ports.slice(i * PORTS_PER_CLUSTER, (i + 1) * PORTS_PER_CLUSTER), options),
+    ),
   );
   return names.map((name, i) => reusable[i] ?? started[toStart.indexOf(name)] ?? fail(`cluster ${name} did not start`));
 }
@@ -110,7 +112,8 @@ async function reusableCluster(root: string, name: string): Promise<ClusterState
   if (state === undefined) return undefined;
   // A running cluster may be slow to answer while another process loads it: give it time before
   // concluding it is broken and starting over (which would pull it from under that process).
-  if (isClusterRunning(state) && (await waitUntil(() => probe(state, 'kube-apiserver'), REUSE_READINESS_MS))) return state;
+  if (isClusterRunning(state) && (await waitUntil(() => probe(state, 'kube-apiserver'), REUSE_READINESS_MS)))
+    return state;
   await stopCluster(root, name);
   return undefined;
 }
@@ -119,12 +122,18 @@ const REUSE_READINESS_MS = 60_000;
 
 async function startCluster(name: string, ports: readonly number[], options: StartOptions): Promise<ClusterState> {
   const [etcdClient, etcdPeer, apiserver, controllerManager] = ports;
-  if (etcdClient === undefined || etcdPeer === undefined || apiserver === undefined || controllerManager === undefined) {
+  if (
+    etcdClient === undefined ||
+    etcdPeer === undefined ||
+    apiserver === undefined ||
+    controllerManager === undefined
+  ) {
     throw new Error(`expected ${PORTS_PER_CLUSTER} ports, got ${ports.length}`);
   }
   const dir = clusterDir(options.root, name);
   rmSync(dir, { recursive: true, force: true });
-  for (const sub of ['pki', 'logs', 'etcd-data', 'kcm-certs']) mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
+  for (const sub of ['pki', 'logs', 'etcd-data', 'kcm-certs'])
+    mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
   const progress = (message: string) => options.onProgress?.(`[${name}] ${message}`);
 
   const files = writePki(dir, name);
@@ -181,7 +190,10 @@ function writePki(dir: string, name: string): PkiFiles {
     writeFileSync(join(pki, file), content, { mode: 0o600 });
     return join(pki, file);
   };
-  const writePair = (base: string, pair: PemPair) => ({ cert: write(`${base}.crt`, pair.cert), key: write(`${base}.key`, pair.key) });
+  const writePair = (base: string, pair: PemPair) => ({
+    cert: write(`${base}.crt`, pair.cert),
+    key: write(`${base}.key`, pair.key),
+  });
   const ca = createCertificateAuthority(`kubeconfig-rotator-testbed-${name}-ca`);
   const serving = writePair(
     'apiserver',
@@ -201,16 +213,29 @@ function writePki(dir: string, name: string): PkiFiles {
     servingKey: serving.key,
     saPublic: write('sa.pub', sa.publicKey),
     saPrivate: write('sa.key', sa.privateKey),
-    admin: writePair('admin', issueCertificate(ca, { commonName: 'kubernetes-admin', organizations: ['system:masters'], usage: 'client' })),
+    admin: writePair(
+      'admin',
+      issueCertificate(ca, { commonName: 'kubernetes-admin', organizations: ['system:masters'], usage: 'client' }),
+    ),
     // Every controller acts as this identity (--use-service-account-credentials=false).
     controllerManager: writePair(
       'kube-controller-manager',
-      issueCertificate(ca, { commonName: 'system:kube-controller-manager', organizations: ['system:masters'], usage: 'client' }),
+      issueCertificate(ca, {
+        commonName: 'system:kube-controller-manager',
+        organizations: ['system:masters'],
+        usage: 'client',
+      }),
     ),
   };
 }
 
-function writeClientKubeconfig(path: string, name: string, server: string, caFile: string, pair: { cert: string; key: string }): void {
+function writeClientKubeconfig(
+  path: string,
+  name: string,
+  server: string,
+  caFile: string,
+  pair: { cert: string; key: string },
+): void {
   const content = renderKubeconfig({
     name,
     server,
@@ -284,7 +309,10 @@ async function launch(
 ): Promise<ClusterState> {
   const log = join(state.dir, 'logs', `${component}.log`);
   const spawned = spawnDetached(bin, args, log);
-  const next: ClusterState = { ...state, processes: { ...state.processes, [component]: { pid: spawned.pid, bin, args, log } } };
+  const next: ClusterState = {
+    ...state,
+    processes: { ...state.processes, [component]: { pid: spawned.pid, bin, args, log } },
+  };
   writeClusterState(next);
   const timeoutMs = options.readinessTimeoutMs ?? 180_000;
   const outcome = await Promise.race([
@@ -335,8 +363,14 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 }
 
 async function waitForSystemNamespace(state: ClusterState, timeoutMs: number): Promise<void> {
-  const found = await waitUntil(async () => (await get(state, '/api/v1/namespaces/kube-system')).status === 200, timeoutMs);
-  if (!found) throw new Error(`cluster ${state.name}: namespace kube-system was not created within ${String(timeoutMs / 1000)} s`);
+  const found = await waitUntil(
+    async () => (await get(state, '/api/v1/namespaces/kube-system')).status === 200,
+    timeoutMs,
+  );
+  if (!found)
+    throw new Error(
+      `cluster ${state.name}: namespace kube-system was not created within ${String(timeoutMs / 1000)} s`,
+    );
 }
 
 /** One readiness check per component; the apiserver is asked with the admin credential. */
@@ -351,7 +385,9 @@ export async function probe(state: ClusterState, component: Component): Promise<
       return answer.status === 200 && answer.body === 'ok';
     }
     case 'kube-controller-manager': {
-      const answer = await tlsGet(`https://127.0.0.1:${String(state.ports.controllerManager)}/healthz`, { rejectUnauthorized: false });
+      const answer = await tlsGet(`https://127.0.0.1:${String(state.ports.controllerManager)}/healthz`, {
+        rejectUnauthorized: false,
+      });
       return answer.status === 200 && answer.body === 'ok';
     }
   }
@@ -372,7 +408,10 @@ export function get(state: ClusterState, path: string): Promise<Answer> {
   });
 }
 
-function tlsGet(url: string, tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean }): Promise<Answer> {
+function tlsGet(
+  url: string,
+  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean },
+): Promise<Answer> {
   return collect((done) => httpsRequest(url, { ...tls, timeout: 5000 }, done));
 }
 

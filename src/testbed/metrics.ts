@@ -12,7 +12,8 @@ const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 /** Labels as written between the braces, e.g. `result="approved",dry_run="false"`. */
 export function parseLabels(text: string): Record<string, string> {
   const labels: Record<string, string> = {};
-  for (const [, key = '', raw = ''] of text.matchAll(LABEL)) labels[key] = raw.replace(/\\(.)/g, (_, escaped: string) => (escaped === 'n' ? '\n' : escaped));
+  for (const [, key = '', raw = ''] of text.matchAll(LABEL))
+    labels[key] = raw.replace(/\\(.)/g, (_, escaped: string) => (escaped === 'n' ? '\n' : escaped));
   return labels;
 }
 
@@ -31,13 +32,24 @@ export function parseMetrics(text: string): Sample[] {
 /** Sum of the samples of `name` whose labels include `match`. */
 export function total(samples: readonly Sample[], name: string, match: Readonly<Record<string, string>> = {}): number {
   return samples
-    .filter((sample) => sample.name === name && Object.entries(match).every(([key, value]) => sample.labels[key] === value))
+    .filter(
+      (sample) => sample.name === name && Object.entries(match).every(([key, value]) => sample.labels[key] === value),
+    )
     .reduce((sum, sample) => sum + sample.value, 0);
 }
 
 /** The sample of `name` with exactly `labels` (no more, no fewer), 0 when there is none. */
-export function sampleValue(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number {
+export function sampleValue(
+  samples: readonly Sample[],
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): number {
   const wanted = Object.entries(labels);
-  const found = samples.find((sample) => sample.name === name && Object.keys(sample.labels).length === wanted.length && wanted.every(([key, value]) => sample.labels[key] === value));
+  const found = samples.find(
+    (sample) =>
+      sample.name === name &&
+      Object.keys(sample.labels).length === wanted.length &&
+      wanted.every(([key, value]) => sample.labels[key] === value),
+  );
   return found?.value ?? 0;
 }

@@ -12,10 +12,12 @@ export function writeKubeletMount(dir: string, files: Readonly<Record<string, st
   const previous = existsSync(join(dir, '..data')) ? readlinkSync(join(dir, '..data')) : undefined;
   const version = `..${new Date().toISOString().replace(/[-:T.Z]/g, '_')}${randomBytes(4).toString('hex')}`;
   mkdirSync(join(dir, version));
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, version, name), content, { mode: 0o600 });
+  for (const [name, content] of Object.entries(files))
+    writeFileSync(join(dir, version, name), content, { mode: 0o600 });
   symlinkSync(version, join(dir, '..data_tmp'));
   renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
-  for (const name of Object.keys(files)) if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name));
+  for (const name of Object.keys(files))
+    if (!existsSync(join(dir, name))) symlinkSync(join('..data', name), join(dir, name));
   if (previous !== undefined) rmSync(join(dir, previous), { recursive: true, force: true });
   // The path of each file as a consumer of the volume sees it.
   return Object.fromEntries(Object.keys(files).map((name) => [name, join(dir, name)]));

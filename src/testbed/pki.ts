@@ -6,7 +6,10 @@ import * as issue from '../core/pki/issue.ts';
 
 export type { CertificateSpec as CertificateRequestSpec, PemPair } from '../core/pki/issue.ts';
 
-const year = (now: Date) => ({ notBefore: new Date(now.getTime() - 60_000), notAfter: new Date(now.getTime() + 365 * 86_400_000) });
+const year = (now: Date) => ({
+  notBefore: new Date(now.getTime() - 60_000),
+  notAfter: new Date(now.getTime() + 365 * 86_400_000),
+});
 
 export function createCertificateAuthority(commonName: string, now = new Date()): issue.PemPair {
   return issue.createCertificateAuthority(commonName, year(now));

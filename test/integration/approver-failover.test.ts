@@ -9,7 +9,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_TIMING } from '../../src/io/kube/leader-election.ts';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
-import { agentRequest, approverAccount, ApproverProcess, createCsr, deleteRunCsrs, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import {
+  agentRequest,
+  approverAccount,
+  ApproverProcess,
+  createCsr,
+  deleteRunCsrs,
+  waitForDecision,
+  type ApproverAccount,
+} from '../support/approver-process.ts';
 import { writeKubeletMount } from '../../src/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
@@ -26,7 +34,9 @@ const createAgentCsr = (as: KubeConfig) => createCsr(as, run, { pem: agentReques
 
 async function approvals(name: string): Promise<number> {
   const csr = await certificates.readCertificateSigningRequest({ name });
-  return (csr.status?.conditions ?? []).filter((condition) => condition.type === 'Approved' || condition.type === 'Denied').length;
+  return (csr.status?.conditions ?? []).filter(
+    (condition) => condition.type === 'Approved' || condition.type === 'Denied',
+  ).length;
 }
 
 describe('two approver replicas on one Lease', () => {
@@ -36,7 +46,10 @@ describe('two approver replicas on one Lease', () => {
 
   before(async () => {
     const bootstrap = await createBootstrapToken(admin);
-    asBootstrap = kubeConfigFor({ server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') }, { token: bootstrap.value });
+    asBootstrap = kubeConfigFor(
+      { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') },
+      { token: bootstrap.value },
+    );
     account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
     const policy =
       writeKubeletMount(join(dir, 'policy'), {
@@ -46,7 +59,11 @@ describe('two approver replicas on one Lease', () => {
       new ApproverProcess({ account, policy, logDir: dir, leaseName: run, identity: `${run}-a` }),
       new ApproverProcess({ account, policy, logDir: dir, leaseName: run, identity: `${run}-b` }),
     ];
-    await Promise.all(replicas.map((replica) => replica.waitForLog((line) => line.msg === 'lease holder observed' && line.holder !== '(none)')));
+    await Promise.all(
+      replicas.map((replica) =>
+        replica.waitForLog((line) => line.msg === 'lease holder observed' && line.holder !== '(none)'),
+      ),
+    );
   });
 
   after(async () => {
@@ -67,14 +84,19 @@ describe('two approver replicas on one Lease', () => {
     const { leader, follower } = await leaderAndFollower();
     const names = await eventually(() => Promise.all(Array.from({ length: 5 }, () => createAgentCsr(asBootstrap))));
     for (const name of names) assert.equal((await waitForDecision(admin, name)).type, 'Approved');
-    assert.deepEqual(names.map((name) => [leader.decisionsWritten(name), follower.decisionsWritten(name)]), names.map(() => [1, 0]));
+    assert.deepEqual(
+      names.map((name) => [leader.decisionsWritten(name), follower.decisionsWritten(name)]),
+      names.map(() => [1, 0]),
+    );
     // Readiness is the informer's first sync, which a loaded machine may finish a moment after the lease.
     for (const replica of replicas) {
       await eventually(async () => {
         assert.equal((await replica.get('/readyz')).status, 200);
       });
     }
-    const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: run, namespace: account.namespace });
+    const lease = await admin
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: run, namespace: account.namespace });
     assert.equal(lease.spec?.holderIdentity, leader.identity);
     assert.equal(lease.spec.leaseDurationSeconds, 15);
   });
@@ -94,14 +116,18 @@ describe('two approver replicas on one Lease', () => {
       await sleep(400);
     }
     const takeoverMs = tookOver - killedAt;
-    t.diagnostic(`takeover ${String(takeoverMs)} ms after kill -9 (lease ${String(DEFAULT_TIMING.leaseDurationMs)} ms, retry ${String(DEFAULT_TIMING.retryPeriodMs)} ms); ${String(created.length)} CSRs created meanwhile`);
+    t.diagnostic(
+      `takeover ${String(takeoverMs)} ms after kill -9 (lease ${String(DEFAULT_TIMING.leaseDurationMs)} ms, retry ${String(DEFAULT_TIMING.retryPeriodMs)} ms); ${String(created.length)} CSRs created meanwhile`,
+    );
     assert.ok(takeoverMs <= TAKEOVER_BOUND_MS, `takeover took ${String(takeoverMs)} ms`);
     for (const name of created) assert.equal((await waitForDecision(admin, name)).type, 'Approved', name);
     for (const name of created) {
       assert.equal(await approvals(name), 1, `${name} carries one decision`);
       assert.equal(follower.decisionsWritten(name) + leader.decisionsWritten(name), 1, `${name} was decided once`);
     }
-    const lease = await admin.makeApiClient(CoordinationV1Api).readNamespacedLease({ name: run, namespace: account.namespace });
+    const lease = await admin
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ name: run, namespace: account.namespace });
     assert.equal(lease.spec?.holderIdentity, follower.identity);
     assert.ok((lease.spec.leaseTransitions ?? 0) >= 1);
     assert.equal(await follower.metric('leader'), 1);

@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
-import { agentRequest, approverAccount, ApproverProcess, createCsr, deleteRunCsrs, waitForDecision, type ApproverAccount } from '../support/approver-process.ts';
+import {
+  agentRequest,
+  approverAccount,
+  ApproverProcess,
+  createCsr,
+  deleteRunCsrs,
+  waitForDecision,
+  type ApproverAccount,
+} from '../support/approver-process.ts';
 import { writeKubeletMount } from '../../src/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
@@ -56,9 +64,17 @@ describe('policy hot reload in a running approver', () => {
   });
 
   it('an invalid new file is rejected, logged and counted, and the policy in force keeps working', async () => {
-    writeKubeletMount(policyDir, { 'policy.yaml': 'policies:\n  - name: source-0\n    bootstrap: { groups: [] }\n    identity: { commonNames: [] }\n    colour: blue\n' });
-    const rejected = await approver.waitForLog((line) => line.msg === 'new policy file rejected; the current policy stays in force');
-    assert.deepEqual(rejected.problems, ['policies[0].identity.commonNames: must allow at least one common name (line 4)', 'policies[0].colour: unknown field (line 5)']);
+    writeKubeletMount(policyDir, {
+      'policy.yaml':
+        'policies:\n  - name: source-0\n    bootstrap: { groups: [] }\n    identity: { commonNames: [] }\n    colour: blue\n',
+    });
+    const rejected = await approver.waitForLog(
+      (line) => line.msg === 'new policy file rejected; the current policy stays in force',
+    );
+    assert.deepEqual(rejected.problems, [
+      'policies[0].identity.commonNames: must allow at least one common name (line 4)',
+      'policies[0].colour: unknown field (line 5)',
+    ]);
     assert.equal(await approver.metric('policy_reload_errors_total'), 1);
     assert.equal(await approver.metric('policy_generation'), 2);
     for (const token of [first, second]) {

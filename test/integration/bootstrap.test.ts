@@ -13,7 +13,14 @@ import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
 import { freePorts } from '../../src/testbed/processes.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
-import { writeKubeletMount, rotated, sidecarTestFile, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import {
+  writeKubeletMount,
+  rotated,
+  sidecarTestFile,
+  TestApprover,
+  writeSidecarConfig,
+  type PreparedTarget,
+} from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -32,12 +39,22 @@ async function bootstrap(...args: string[]): Promise<{ code: number; stdout: str
 }
 
 const clusters = (sourceName: string, targetName: string, ...more: string[]) => [
-  '--source-name', sourceName, '--target-name', targetName,
-  '--target-kubeconfig', target.state.kubeconfig, '--source-kubeconfig', source.state.kubeconfig, ...more,
+  '--source-name',
+  sourceName,
+  '--target-name',
+  targetName,
+  '--target-kubeconfig',
+  target.state.kubeconfig,
+  '--source-kubeconfig',
+  source.state.kubeconfig,
+  ...more,
 ];
 
 async function tokenSecretsOf(sourceName: string) {
-  const list = await target.admin().makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: 'kube-system', labelSelector: `kubeconfig-rotator.io/source=${sourceName}` });
+  const list = await target
+    .admin()
+    .makeApiClient(CoreV1Api)
+    .listNamespacedSecret({ namespace: 'kube-system', labelSelector: `kubeconfig-rotator.io/source=${sourceName}` });
   return list.items;
 }
 
@@ -61,21 +78,33 @@ describe('kubeconfig-rotator bootstrap', () => {
     const [tokenSecret] = await tokenSecretsOf(sourceName);
     const tokenValue = `${Buffer.from(tokenSecret?.data?.['token-id'] ?? '', 'base64').toString()}.${Buffer.from(tokenSecret?.data?.['token-secret'] ?? '', 'base64').toString()}`;
     secrets.push(tokenValue);
-    assert.ok(!result.stdout.includes(tokenValue.split('.')[1] ?? '-') && !result.stderr.includes(tokenValue.split('.')[1] ?? '-'), 'no secret printed');
+    assert.ok(
+      !result.stdout.includes(tokenValue.split('.')[1] ?? '-') &&
+        !result.stderr.includes(tokenValue.split('.')[1] ?? '-'),
+      'no secret printed',
+    );
 
     // What the approver chart would grant the issued identity: renewing its own certificate.
     const identity = { commonName: `kcr-agent-${sourceName}`, organizations: ['kcr-agents'] };
-    await target.admin().makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-      body: {
-        metadata: { name: `kcr-test-renewal-${sourceName}` },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CSR_REQUESTER_ROLE },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: identity.commonName }],
-      },
-    });
+    await target
+      .admin()
+      .makeApiClient(RbacAuthorizationV1Api)
+      .createClusterRoleBinding({
+        body: {
+          metadata: { name: `kcr-test-renewal-${sourceName}` },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CSR_REQUESTER_ROLE },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: identity.commonName }],
+        },
+      });
     // The sidecar reads the Secret as the kubelet mounts it.
-    const secret = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace, name: `kubeconfig-rotator-bootstrap-${targetName}` });
+    const secret = await source
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ namespace, name: `kubeconfig-rotator-bootstrap-${targetName}` });
     const dir = join(scratch.path, sourceName);
-    writeKubeletMount(join(dir, 'bootstrap'), { kubeconfig: Buffer.from(secret.data?.kubeconfig ?? '', 'base64').toString() });
+    writeKubeletMount(join(dir, 'bootstrap'), {
+      kubeconfig: Buffer.from(secret.data?.kubeconfig ?? '', 'base64').toString(),
+    });
     const prepared: PreparedTarget = {
       name: targetName,
       identity,
@@ -90,10 +119,18 @@ describe('kubeconfig-rotator bootstrap', () => {
       assert.equal(first.authenticatedWith, 'bootstrap');
       assert.match(String(approver.seen.get(String(first.csr))?.spec.username), /^system:bootstrap:[a-z0-9]{6}$/);
 
-      const expires = Date.parse(secret.metadata?.annotations?.['kubeconfig-rotator.io/bootstrap-token-expiration'] ?? '');
+      const expires = Date.parse(
+        secret.metadata?.annotations?.['kubeconfig-rotator.io/bootstrap-token-expiration'] ?? '',
+      );
       await sleep(Math.max(0, expires - Date.now()) + 1_000);
-      const asToken = kubeConfigFor({ server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') }, { token: tokenValue });
-      await assert.rejects(asToken.makeApiClient(CertificatesV1Api).listCertificateSigningRequest(), (error) => statusCode(error) === 401);
+      const asToken = kubeConfigFor(
+        { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') },
+        { token: tokenValue },
+      );
+      await assert.rejects(
+        asToken.makeApiClient(CertificatesV1Api).listCertificateSigningRequest(),
+        (error) => statusCode(error) === 401,
+      );
 
       const marker = sidecar.lines.length;
       const renewal = await sidecar.waitForLog(rotated, 20_000, marker);
@@ -115,32 +152,88 @@ describe('kubeconfig-rotator bootstrap', () => {
     const id = Buffer.from(tokens[0]?.data?.['token-id'] ?? '', 'base64').toString();
     assert.match(second.stdout, new RegExp(`bootstrap token ${id} `));
     assert.match(second.stdout, /removed older tokens of this source: [a-z0-9]{6}/);
-    const secret = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: 'kubeconfig-rotator', name: 'kubeconfig-rotator-bootstrap-east' });
-    assert.ok(Buffer.from(secret.data?.kubeconfig ?? '', 'base64').toString().includes(`token: ${id}.`));
+    const secret = await source
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ namespace: 'kubeconfig-rotator', name: 'kubeconfig-rotator-bootstrap-east' });
+    assert.ok(
+      Buffer.from(secret.data?.kubeconfig ?? '', 'base64')
+        .toString()
+        .includes(`token: ${id}.`),
+    );
     secrets.push(Buffer.from(tokens[0]?.data?.['token-secret'] ?? '', 'base64').toString());
   });
 
   it('says clearly when a cluster cannot be reached or the credential may not do the job', async () => {
     const unreachable = join(scratch.path, 'unreachable.kubeconfig');
     const [closedPort] = await freePorts(1);
-    writeFileSync(unreachable, renderKubeconfig({ name: 'x', server: `https://127.0.0.1:${String(closedPort)}`, certificateAuthority: { file: target.state.caCertFile }, credential: { token: 'abcdef.0123456789abcdef' } }));
-    const down = await bootstrap('--source-name', 'west', '--target-name', 'east', '--target-kubeconfig', unreachable, '--source-kubeconfig', source.state.kubeconfig);
+    writeFileSync(
+      unreachable,
+      renderKubeconfig({
+        name: 'x',
+        server: `https://127.0.0.1:${String(closedPort)}`,
+        certificateAuthority: { file: target.state.caCertFile },
+        credential: { token: 'abcdef.0123456789abcdef' },
+      }),
+    );
+    const down = await bootstrap(
+      '--source-name',
+      'west',
+      '--target-name',
+      'east',
+      '--target-kubeconfig',
+      unreachable,
+      '--source-kubeconfig',
+      source.state.kubeconfig,
+    );
     assert.equal(down.code, 1);
-    assert.match(down.stderr, new RegExp(`cannot reach the target cluster at https://127\\.0\\.0\\.1:${String(closedPort)}: .*ECONNREFUSED`));
+    assert.match(
+      down.stderr,
+      new RegExp(`cannot reach the target cluster at https://127\\.0\\.0\\.1:${String(closedPort)}: .*ECONNREFUSED`),
+    );
 
     // A credential that can only request CSRs, used as if it were an admin one.
     const limited = await createBootstrapToken(target.admin());
     secrets.push(limited.token.secret);
     const weak = join(scratch.path, 'weak.kubeconfig');
-    writeFileSync(weak, renderKubeconfig({ name: 'x', server: target.state.server, certificateAuthority: { file: target.state.caCertFile }, credential: { token: limited.value } }));
+    writeFileSync(
+      weak,
+      renderKubeconfig({
+        name: 'x',
+        server: target.state.server,
+        certificateAuthority: { file: target.state.caCertFile },
+        credential: { token: limited.value },
+      }),
+    );
     const denied = await eventually(async () => {
-      const result = await bootstrap('--source-name', uniqueName('west'), '--target-name', 'east', '--target-kubeconfig', weak, '--source-kubeconfig', source.state.kubeconfig);
-      assert.match(result.stderr, /is not allowed to apply Secret kube-system\/bootstrap-token-[a-z0-9]{6} in the target cluster: HTTP 403/);
+      const result = await bootstrap(
+        '--source-name',
+        uniqueName('west'),
+        '--target-name',
+        'east',
+        '--target-kubeconfig',
+        weak,
+        '--source-kubeconfig',
+        source.state.kubeconfig,
+      );
+      assert.match(
+        result.stderr,
+        /is not allowed to apply Secret kube-system\/bootstrap-token-[a-z0-9]{6} in the target cluster: HTTP 403/,
+      );
       return result;
     });
     assert.equal(denied.code, 1);
 
-    const bad = await bootstrap('--source-name', 'West_1', '--target-name', 'east', '--ttl', 'forever', '--target-kubeconfig', '/nonexistent');
+    const bad = await bootstrap(
+      '--source-name',
+      'West_1',
+      '--target-name',
+      'east',
+      '--ttl',
+      'forever',
+      '--target-kubeconfig',
+      '/nonexistent',
+    );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--source-name "West_1" must be a DNS label/);
     assert.match(bad.stderr, /--ttl: "forever" is not a duration/);

@@ -34,7 +34,11 @@ const examples = (chart: string) =>
     .filter((file) => file.endsWith('.yaml'))
     .map((file) => join(chartDir(chart), 'examples', file));
 
-async function run(command: string, args: string[], options: { cwd?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await execute(command, args, options);
     return { code: 0, stdout, stderr };
@@ -87,10 +91,19 @@ for (const chart of CHARTS) {
       for (const values of [[], ...examples(chart).map((file) => ['-f', file])]) {
         const manifests = await template(chartDir(chart), values);
         for (const manifest of manifests.filter((one) => one.kind === 'Deployment')) {
-          const pod = (manifest.spec?.template as { spec: { securityContext: Record<string, unknown>; containers: { securityContext: Record<string, unknown> }[]; initContainers?: { securityContext: Record<string, unknown> }[] } }).spec;
+          const pod = (
+            manifest.spec?.template as {
+              spec: {
+                securityContext: Record<string, unknown>;
+                containers: { securityContext: Record<string, unknown> }[];
+                initContainers?: { securityContext: Record<string, unknown> }[];
+              };
+            }
+          ).spec;
           assert.equal(pod.securityContext.runAsNonRoot, true);
           assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
-          for (const container of [...pod.containers, ...(pod.initContainers ?? [])]) assertSecureContainer(container.securityContext);
+          for (const container of [...pod.containers, ...(pod.initContainers ?? [])])
+            assertSecureContainer(container.securityContext);
         }
       }
     });
@@ -114,7 +127,17 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
   const chart = chartDir('kubeconfig-rotator-sidecar');
 
   it('the schema rejects bad values, naming each', async () => {
-    const result = await run(helm, ['template', 'rel', chart, '--set', 'mode=bogus', '--set', 'targets[0].name=East', '--set', 'targets[0].expirationSeconds=60']);
+    const result = await run(helm, [
+      'template',
+      'rel',
+      chart,
+      '--set',
+      'mode=bogus',
+      '--set',
+      'targets[0].name=East',
+      '--set',
+      'targets[0].expirationSeconds=60',
+    ]);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /at '\/mode': value must be one of 'standalone', 'sidecar'/);
     assert.match(result.stderr, /at '\/targets\/0\/name': 'East' does not match pattern/);
@@ -122,7 +145,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     assert.match(result.stderr, /at '\/targets\/0': missing properties 'identity', 'bootstrapSecret', 'sinks'/);
   });
 
-  it('renders each target\'s config with its bootstrap Secret mounted and Secret sinks in the release namespace by default', async () => {
+  it("renders each target's config with its bootstrap Secret mounted and Secret sinks in the release namespace by default", async () => {
     const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml')]);
     const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
     const config = parseAllDocuments(String((configMap?.data as Record<string, string>)['config.yaml']))[0]?.toJS() as {
@@ -131,53 +154,112 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     assert.deepEqual(
       config.targets.map((target) => [target.name, target.bootstrapKubeconfig, target.sinks.secret]),
       [
-        ['east', '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig', { key: 'config', name: 'east-kubeconfig', namespace: 'admiralty' }],
-        ['north', '/var/run/kubeconfig-rotator/bootstrap/north/kubeconfig', { key: 'config', name: 'north-kubeconfig', namespace: 'admiralty' }],
+        [
+          'east',
+          '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig',
+          { key: 'config', name: 'east-kubeconfig', namespace: 'admiralty' },
+        ],
+        [
+          'north',
+          '/var/run/kubeconfig-rotator/bootstrap/north/kubeconfig',
+          { key: 'config', name: 'north-kubeconfig', namespace: 'admiralty' },
+        ],
       ],
     );
-    const secretsRole = manifests.find((manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'));
+    const secretsRole = manifests.find(
+      (manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'),
+    );
     assert.equal(secretsRole?.metadata.namespace, 'admiralty');
-    assert.deepEqual((secretsRole.rules as { resourceNames?: string[] }[])[0]?.resourceNames, ['east-kubeconfig', 'north-kubeconfig']);
+    assert.deepEqual((secretsRole.rules as { resourceNames?: string[] }[])[0]?.resourceNames, [
+      'east-kubeconfig',
+      'north-kubeconfig',
+    ]);
   });
 
-  it('the injector: a config the injector itself accepts, a webhook that never sees the injector\'s own pods, RBAC limited to its CA Secret and webhook', async () => {
+  it("the injector: a config the injector itself accepts, a webhook that never sees the injector's own pods, RBAC limited to its CA Secret and webhook", async () => {
     for (const mode of ['self-managed', 'cert-manager']) {
-      const manifests = await template(chart, ['-f', join(chart, 'examples', 'injector.yaml'), '--set', `injector.certificates.mode=${mode}`]);
-      const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector');
-      const config = injectorConfigSchema.safeParse(parseAllDocuments(String((configMap?.data as Record<string, string>)['injector.yaml']))[0]?.toJS());
+      const manifests = await template(chart, [
+        '-f',
+        join(chart, 'examples', 'injector.yaml'),
+        '--set',
+        `injector.certificates.mode=${mode}`,
+      ]);
+      const configMap = manifests.find(
+        (manifest) =>
+          manifest.kind === 'ConfigMap' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector',
+      );
+      const config = injectorConfigSchema.safeParse(
+        parseAllDocuments(String((configMap?.data as Record<string, string>)['injector.yaml']))[0]?.toJS(),
+      );
       assert.ok(config.success, JSON.stringify(config.error?.issues));
       assert.equal(config.data.tls.mode, mode === 'self-managed' ? 'self-managed' : 'files');
-      assert.deepEqual(config.data.targets.map((target) => [target.name, target.embed]), [['east', false], ['north', true]]);
+      assert.deepEqual(
+        config.data.targets.map((target) => [target.name, target.embed]),
+        [
+          ['east', false],
+          ['north', true],
+        ],
+      );
       assertSecureContainer(config.data.sidecar.securityContext);
-      const webhook = manifests.find((manifest) => manifest.kind === 'MutatingWebhookConfiguration') as { webhooks: { objectSelector: { matchExpressions: unknown[] }; failurePolicy: string }[] } | undefined;
-      assert.deepEqual(webhook?.webhooks[0]?.objectSelector.matchExpressions, [{ key: 'app.kubernetes.io/component', operator: 'NotIn', values: ['injector'] }]);
+      const webhook = manifests.find((manifest) => manifest.kind === 'MutatingWebhookConfiguration') as
+        { webhooks: { objectSelector: { matchExpressions: unknown[] }; failurePolicy: string }[] } | undefined;
+      assert.deepEqual(webhook?.webhooks[0]?.objectSelector.matchExpressions, [
+        { key: 'app.kubernetes.io/component', operator: 'NotIn', values: ['injector'] },
+      ]);
       assert.equal(webhook.webhooks[0].failurePolicy, 'Fail');
       const sorted = (rules: unknown[]) => rules.map((rule) => JSON.stringify(rule)).sort();
-      const rules = manifests.filter((manifest) => (manifest.kind === 'Role' || manifest.kind === 'ClusterRole') && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector').flatMap((role) => role.rules as unknown[]);
+      const rules = manifests
+        .filter(
+          (manifest) =>
+            (manifest.kind === 'Role' || manifest.kind === 'ClusterRole') &&
+            manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector',
+        )
+        .flatMap((role) => role.rules as unknown[]);
       assert.deepEqual(
         sorted(rules),
         sorted(
-        mode === 'cert-manager'
-          ? []
-          : [
-              { apiGroups: [''], resources: ['secrets'], resourceNames: ['rel-kubeconfig-rotator-sidecar-injector-ca'], verbs: ['get', 'update'] },
-              { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
-              { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['rel-kubeconfig-rotator-sidecar-injector'], verbs: ['get', 'update'] },
-            ]),
+          mode === 'cert-manager'
+            ? []
+            : [
+                {
+                  apiGroups: [''],
+                  resources: ['secrets'],
+                  resourceNames: ['rel-kubeconfig-rotator-sidecar-injector-ca'],
+                  verbs: ['get', 'update'],
+                },
+                { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+                {
+                  apiGroups: ['admissionregistration.k8s.io'],
+                  resources: ['mutatingwebhookconfigurations'],
+                  resourceNames: ['rel-kubeconfig-rotator-sidecar-injector'],
+                  verbs: ['get', 'update'],
+                },
+              ],
+        ),
       );
-      assert.equal(manifests.some((manifest) => manifest.kind === 'Certificate'), mode === 'cert-manager');
+      assert.equal(
+        manifests.some((manifest) => manifest.kind === 'Certificate'),
+        mode === 'cert-manager',
+      );
     }
   });
 
-  it('standalone with the injector: the sidecar\'s Deployment, Service and ServiceMonitor select its own pods and Service, never the injector\'s', async () => {
-    const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml'), '--set', 'injector.enabled=true']);
+  it("standalone with the injector: the sidecar's Deployment, Service and ServiceMonitor select its own pods and Service, never the injector's", async () => {
+    const manifests = await template(chart, [
+      '-f',
+      join(chart, 'examples', 'admiralty-standalone.yaml'),
+      '--set',
+      'injector.enabled=true',
+    ]);
     const find = (kind: string, name: string) => {
       const found = manifests.find((manifest) => manifest.kind === kind && manifest.metadata.name === name);
       assert.ok(found !== undefined, `${kind}/${name} is rendered`);
       return found as Manifest & { metadata: { labels: Record<string, string> } };
     };
-    const podLabels = (deployment: Manifest) => (deployment.spec?.template as { metadata: { labels: Record<string, string> } }).metadata.labels;
-    const selects = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([key, value]) => labels[key] === value);
+    const podLabels = (deployment: Manifest) =>
+      (deployment.spec?.template as { metadata: { labels: Record<string, string> } }).metadata.labels;
+    const selects = (selector: Record<string, string>, labels: Record<string, string>) =>
+      Object.entries(selector).every(([key, value]) => labels[key] === value);
     const sidecar = find('Deployment', 'rel-kubeconfig-rotator-sidecar');
     const injector = find('Deployment', 'rel-kubeconfig-rotator-sidecar-injector');
     const sidecarService = find('Service', 'rel-kubeconfig-rotator-sidecar');
@@ -189,17 +271,32 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     };
     for (const [what, selector] of Object.entries(selectors)) {
       assert.ok(selects(selector, podLabels(sidecar)), `the ${what} selects the sidecar's pods`);
-      assert.ok(!selects(selector, podLabels(injector)), `the ${what} (${JSON.stringify(selector)}) does not select the injector's pods (${JSON.stringify(podLabels(injector))})`);
+      assert.ok(
+        !selects(selector, podLabels(injector)),
+        `the ${what} (${JSON.stringify(selector)}) does not select the injector's pods (${JSON.stringify(podLabels(injector))})`,
+      );
     }
     const monitorSelector = (monitor.spec?.selector as { matchLabels: Record<string, string> }).matchLabels;
-    assert.ok(selects(monitorSelector, sidecarService.metadata.labels), 'the ServiceMonitor selects the sidecar\'s Service');
-    assert.ok(!selects(monitorSelector, injectorService.metadata.labels), `the ServiceMonitor (${JSON.stringify(monitorSelector)}) does not select the injector's Service`);
+    assert.ok(
+      selects(monitorSelector, sidecarService.metadata.labels),
+      "the ServiceMonitor selects the sidecar's Service",
+    );
+    assert.ok(
+      !selects(monitorSelector, injectorService.metadata.labels),
+      `the ServiceMonitor (${JSON.stringify(monitorSelector)}) does not select the injector's Service`,
+    );
     const injectorSelector = (injector.spec?.selector as { matchLabels: Record<string, string> }).matchLabels;
-    assert.ok(!selects(injectorSelector, podLabels(sidecar)), 'the injector\'s Deployment does not select the sidecar\'s pods');
-    assert.ok(!selects(injectorService.spec?.selector as Record<string, string>, podLabels(sidecar)), 'the injector\'s Service does not select the sidecar\'s pods');
+    assert.ok(
+      !selects(injectorSelector, podLabels(sidecar)),
+      "the injector's Deployment does not select the sidecar's pods",
+    );
+    assert.ok(
+      !selects(injectorService.spec?.selector as Record<string, string>, podLabels(sidecar)),
+      "the injector's Service does not select the sidecar's pods",
+    );
   });
 
-  it('adds the native sidecar to another chart\'s pods through its named templates, and the apiserver accepts the result', async () => {
+  it("adds the native sidecar to another chart's pods through its named templates, and the apiserver accepts the result", async () => {
     const agent = join(scratch.path, 'example-agent');
     cpSync(join(REPO_ROOT, 'test', 'fixtures', 'charts', 'example-agent'), agent, { recursive: true });
     const chartFile = join(agent, 'Chart.yaml');
@@ -209,21 +306,56 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     const namespace = uniqueName('kcr-agent');
     const manifests = await template(agent, ['--namespace', namespace]);
     const deployment = manifests.find((manifest) => manifest.kind === 'Deployment');
-    const pod = (deployment?.spec?.template as { spec: Record<string, { name: string; restartPolicy?: string; startupProbe?: Record<string, unknown>; volumeMounts?: { name: string; readOnly?: boolean }[] }[]> }).spec;
+    const pod = (
+      deployment?.spec?.template as {
+        spec: Record<
+          string,
+          {
+            name: string;
+            restartPolicy?: string;
+            startupProbe?: Record<string, unknown>;
+            volumeMounts?: { name: string; readOnly?: boolean }[];
+          }[]
+        >;
+      }
+    ).spec;
     const [sidecar] = pod.initContainers ?? [];
     assert.equal(sidecar?.restartPolicy, 'Always');
     assertSecureContainer((sidecar as { securityContext?: Record<string, unknown> }).securityContext);
-    assert.deepEqual(sidecar.startupProbe, { httpGet: { path: '/readyz', port: 'http-metrics' }, periodSeconds: 2, failureThreshold: 150 });
-    assert.deepEqual(pod.containers?.[0]?.volumeMounts, [{ name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true }]);
+    assert.deepEqual(sidecar.startupProbe, {
+      httpGet: { path: '/readyz', port: 'http-metrics' },
+      periodSeconds: 2,
+      failureThreshold: 150,
+    });
+    assert.deepEqual(pod.containers?.[0]?.volumeMounts, [
+      { name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true },
+    ]);
     assert.deepEqual(
       (pod.volumes as unknown as { name: string }[]).map((volume) => volume.name),
-      ['kubeconfig-rotator-config', 'kubeconfig-rotator-state', 'kubeconfig-rotator-out', 'kubeconfig-rotator-bootstrap-east'],
+      [
+        'kubeconfig-rotator-config',
+        'kubeconfig-rotator-state',
+        'kubeconfig-rotator-out',
+        'kubeconfig-rotator-bootstrap-east',
+      ],
     );
     const source = testCluster('source');
     const rendered = join(scratch.path, 'agent.yaml');
     writeFileSync(rendered, manifests.map((manifest) => stringify(manifest)).join('---\n'));
-    assert.equal((await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'create', 'namespace', namespace])).code, 0);
-    const accepted = await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'apply', '--dry-run=server', '-n', namespace, '-f', rendered]);
+    assert.equal(
+      (await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'create', 'namespace', namespace])).code,
+      0,
+    );
+    const accepted = await run(kubectl, [
+      '--kubeconfig',
+      source.state.kubeconfig,
+      'apply',
+      '--dry-run=server',
+      '-n',
+      namespace,
+      '-f',
+      rendered,
+    ]);
     assert.equal(accepted.code, 0, accepted.stderr);
     assert.match(accepted.stdout, /deployment\.apps\/example-agent created \(server dry run\)/);
   });
@@ -239,7 +371,12 @@ describe('chart kubeconfig-rotator-approver values', () => {
     const parsed = parsePolicyFile(String((configMap?.data as Record<string, string>)['policy.yaml']));
     assert.ok(parsed.ok, parsed.ok ? '' : JSON.stringify(parsed.problems));
     assert.deepEqual(
-      parsed.value.policies.map((policy) => [policy.name, policy.bootstrap.groups, policy.identity.commonNames, policy.subjectAccessReview]),
+      parsed.value.policies.map((policy) => [
+        policy.name,
+        policy.bootstrap.groups,
+        policy.identity.commonNames,
+        policy.subjectAccessReview,
+      ]),
       [
         ['west', ['system:bootstrappers:kubeconfig-rotator:west'], ['admiralty-source-west'], false],
         ['north', ['system:bootstrappers:kubeconfig-rotator:north'], ['admiralty-source-north'], true],
@@ -249,46 +386,111 @@ describe('chart kubeconfig-rotator-approver values', () => {
 
   it('gives the approver exactly the RBAC the program declares it needs', async () => {
     const manifests = await template(chart, example);
-    const expected = approverRbac({ name: 'x', signerName: 'kubernetes.io/kube-apiserver-client', namespace: 'kcr', serviceAccount: 'x' });
-    const clusterRole = manifests.find((manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === 'rel-kubeconfig-rotator-approver');
+    const expected = approverRbac({
+      name: 'x',
+      signerName: 'kubernetes.io/kube-apiserver-client',
+      namespace: 'kcr',
+      serviceAccount: 'x',
+    });
+    const clusterRole = manifests.find(
+      (manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === 'rel-kubeconfig-rotator-approver',
+    );
     assert.deepEqual(clusterRole?.rules, expected.clusterRole.rules);
-    const roles = manifests.filter((manifest) => manifest.kind === 'Role').map((role) => [role.metadata.namespace, role.rules]);
+    const roles = manifests
+      .filter((manifest) => manifest.kind === 'Role')
+      .map((role) => [role.metadata.namespace, role.rules]);
     assert.deepEqual(roles, [
       [expected.events.role.metadata.namespace, expected.events.role.rules],
       [expected.lease.role.metadata.namespace, expected.lease.role.rules],
     ]);
   });
 
-  it('grants each source\'s bootstrap group CSR requests only, and its identity renewal and the chosen roles', async () => {
+  it("grants each source's bootstrap group CSR requests only, and its identity renewal and the chosen roles", async () => {
     const manifests = await template(chart, example);
     const bindings = manifests
-      .filter((manifest) => (manifest.kind === 'ClusterRoleBinding' || manifest.kind === 'RoleBinding') && (manifest.metadata as { labels?: Record<string, string> }).labels?.['kubeconfig-rotator.io/source'] === 'west')
-      .map((binding) => [binding.kind, binding.metadata.namespace ?? '', (binding.roleRef as { name: string }).name, (binding.subjects as { kind: string; name: string }[]).map((subject) => `${subject.kind}:${subject.name}`)]);
+      .filter(
+        (manifest) =>
+          (manifest.kind === 'ClusterRoleBinding' || manifest.kind === 'RoleBinding') &&
+          (manifest.metadata as { labels?: Record<string, string> }).labels?.['kubeconfig-rotator.io/source'] ===
+            'west',
+      )
+      .map((binding) => [
+        binding.kind,
+        binding.metadata.namespace ?? '',
+        (binding.roleRef as { name: string }).name,
+        (binding.subjects as { kind: string; name: string }[]).map((subject) => `${subject.kind}:${subject.name}`),
+      ]);
     assert.deepEqual(bindings, [
-      ['ClusterRoleBinding', '', 'rel-kubeconfig-rotator-approver-csr-requester', ['Group:system:bootstrappers:kubeconfig-rotator:west']],
+      [
+        'ClusterRoleBinding',
+        '',
+        'rel-kubeconfig-rotator-approver-csr-requester',
+        ['Group:system:bootstrappers:kubeconfig-rotator:west'],
+      ],
       ['ClusterRoleBinding', '', 'rel-kubeconfig-rotator-approver-csr-requester', ['User:admiralty-source-west']],
       ['ClusterRoleBinding', '', 'view', ['User:admiralty-source-west']],
       ['RoleBinding', 'team-a', 'edit', ['User:admiralty-source-west']],
     ]);
-    const requester = manifests.find((manifest) => manifest.metadata.name === 'rel-kubeconfig-rotator-approver-csr-requester');
-    assert.deepEqual(requester?.rules, [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }]);
+    const requester = manifests.find(
+      (manifest) => manifest.metadata.name === 'rel-kubeconfig-rotator-approver-csr-requester',
+    );
+    assert.deepEqual(requester?.rules, [
+      {
+        apiGroups: ['certificates.k8s.io'],
+        resources: ['certificatesigningrequests'],
+        verbs: ['create', 'get', 'list', 'watch'],
+      },
+    ]);
   });
 
-  it('renders no RBAC at all with rbac.create=false, neither the approver\'s nor any source\'s', async () => {
+  it("renders no RBAC at all with rbac.create=false, neither the approver's nor any source's", async () => {
     const manifests = await template(chart, [...example, '--set', 'rbac.create=false']);
-    assert.ok(manifests.some((manifest) => manifest.kind === 'Deployment'), 'the approver itself is still rendered');
+    assert.ok(
+      manifests.some((manifest) => manifest.kind === 'Deployment'),
+      'the approver itself is still rendered',
+    );
     const rbacKinds = new Set(['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
-    assert.deepEqual(manifests.filter((manifest) => rbacKinds.has(manifest.kind)).map((manifest) => `${manifest.kind}/${manifest.metadata.name}`), []);
+    assert.deepEqual(
+      manifests
+        .filter((manifest) => rbacKinds.has(manifest.kind))
+        .map((manifest) => `${manifest.kind}/${manifest.metadata.name}`),
+      [],
+    );
   });
 
   it('refuses bad values with clear messages: schema errors, and system: identities at render time', async () => {
-    const bad = await run(helm, ['template', 'rel', chart, '--set', 'replicaCount=0', '--set', 'sources[0].name=West', '--set', 'sources[0].identity.commonNames[0]=a', '--set', 'workers=1000']);
+    const bad = await run(helm, [
+      'template',
+      'rel',
+      chart,
+      '--set',
+      'replicaCount=0',
+      '--set',
+      'sources[0].name=West',
+      '--set',
+      'sources[0].identity.commonNames[0]=a',
+      '--set',
+      'workers=1000',
+    ]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /at '\/replicaCount': minimum: got 0, want 1/);
     assert.match(bad.stderr, /at '\/sources\/0\/name': 'West' does not match pattern/);
     assert.match(bad.stderr, /at '\/workers': maximum: got 1,000, want 100/);
-    const system = await run(helm, ['template', 'rel', chart, '--set', 'sources[0].name=west', '--set', 'sources[0].identity.commonNames[0]=a', '--set', 'sources[0].identity.organizations[0]=system:masters']);
+    const system = await run(helm, [
+      'template',
+      'rel',
+      chart,
+      '--set',
+      'sources[0].name=west',
+      '--set',
+      'sources[0].identity.commonNames[0]=a',
+      '--set',
+      'sources[0].identity.organizations[0]=system:masters',
+    ]);
     assert.notEqual(system.code, 0);
-    assert.match(system.stderr, /sources\[0\]\.identity\.organizations: "system:masters" starts with "system:": system identities are never approved/);
+    assert.match(
+      system.stderr,
+      /sources\[0\]\.identity\.organizations: "system:masters" starts with "system:": system identities are never approved/,
+    );
   });
 });

@@ -10,7 +10,14 @@ import { clientUsagesFor, generateKeyPair, type KeyPair } from '../../src/core/p
 import type { Subject } from '../../src/core/pki/subject.ts';
 import { kubeConfigFor, type ClusterEndpoint } from '../../src/io/kube/kubeconfig.ts';
 import { testCluster } from '../support/clusters.ts';
-import { approveCsr, createBootstrapToken, eventually, statusCode, uniqueName, waitForCertificate } from '../support/kube.ts';
+import {
+  approveCsr,
+  createBootstrapToken,
+  eventually,
+  statusCode,
+  uniqueName,
+  waitForCertificate,
+} from '../support/kube.ts';
 
 const target = testCluster('target');
 const admin = target.admin();
@@ -49,10 +56,18 @@ describe('the target control plane issues client certificates through the CSR AP
 
     // RBAC bindings reach the authorizer's cache a moment after they are written.
     const { name, created } = await eventually(() =>
-      createCsr(asBootstrap, { subject, keys, signerName: 'kubernetes.io/kube-apiserver-client', expirationSeconds: 900 }),
+      createCsr(asBootstrap, {
+        subject,
+        keys,
+        signerName: 'kubernetes.io/kube-apiserver-client',
+        expirationSeconds: 900,
+      }),
     );
     assert.equal(created.spec.username, `system:bootstrap:${bootstrap.token.id}`);
-    assert.ok(created.spec.groups?.includes(bootstrap.group), `CSR groups ${String(created.spec.groups)} lack ${bootstrap.group}`);
+    assert.ok(
+      created.spec.groups?.includes(bootstrap.group),
+      `CSR groups ${String(created.spec.groups)} lack ${bootstrap.group}`,
+    );
 
     await approveCsr(admin, name);
     const issued = await waitForCertificate(asBootstrap, name);
@@ -62,7 +77,10 @@ describe('the target control plane issues client certificates through the CSR AP
     // kube-controller-manager backdates NotBefore by 5 minutes and honours expirationSeconds.
     assert.ok(lifetimeSeconds <= 900 + 300 + 1 && lifetimeSeconds >= 900, `lifetime ${String(lifetimeSeconds)} s`);
 
-    const asIssued = kubeConfigFor(endpoint, { certPem: issued.certificatePem, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+    const asIssued = kubeConfigFor(endpoint, {
+      certPem: issued.certificatePem,
+      keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    });
     const user = await whoAmI(asIssued);
     assert.equal(user?.username, subject.commonName);
     assert.deepEqual([...(user.groups ?? [])].sort(), ['kcr-proof-group', 'system:authenticated']);
@@ -90,7 +108,10 @@ describe('the target control plane issues client certificates through the CSR AP
     await assert.rejects(
       api.replaceCertificateSigningRequestApproval({
         name,
-        body: { ...csr, status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Self', message: 'self' }] } },
+        body: {
+          ...csr,
+          status: { conditions: [{ type: 'Approved', status: 'True', reason: 'Self', message: 'self' }] },
+        },
       }),
       (error) => statusCode(error) === 403,
     );
@@ -99,7 +120,10 @@ describe('the target control plane issues client certificates through the CSR AP
   it('an expired bootstrap token is rejected with 401', async () => {
     const bootstrap = await createBootstrapToken(admin, { expiration: new Date(Date.now() - 60_000) });
     const asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
-    await assert.rejects(asBootstrap.makeApiClient(CertificatesV1Api).listCertificateSigningRequest(), (error) => statusCode(error) === 401);
+    await assert.rejects(
+      asBootstrap.makeApiClient(CertificatesV1Api).listCertificateSigningRequest(),
+      (error) => statusCode(error) === 401,
+    );
   });
 
   it('a request for O=system:masters is rejected by the apiserver at create', async () => {

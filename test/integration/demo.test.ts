@@ -25,7 +25,8 @@ function leftovers(): string[] {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
       const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
-      if (state !== 'Z' && /kcr-demo-|clusters\/demo-(source|target)/.test(cmdline)) found.push(`${pid}: ${cmdline.slice(0, 120)}`);
+      if (state !== 'Z' && /kcr-demo-|clusters\/demo-(source|target)/.test(cmdline))
+        found.push(`${pid}: ${cmdline.slice(0, 120)}`);
     } catch {
       // gone meanwhile
     }
@@ -47,12 +48,20 @@ describe('npm run demo', () => {
     const output = demo.output();
     assert.equal(code, 0, output);
     assert.match(output, /building the control plane if needed/);
-    assert.match(output, /bootstrap token [a-z0-9]{6} \(user system:bootstrap:[a-z0-9]{6}, group system:bootstrappers:kubeconfig-rotator:west\)/);
+    assert.match(
+      output,
+      /bootstrap token [a-z0-9]{6} \(user system:bootstrap:[a-z0-9]{6}, group system:bootstrappers:kubeconfig-rotator:west\)/,
+    );
     const rotations = Number(/rotations: (\d+) \(failed 0\)/.exec(output)?.[1] ?? 0);
     assert.ok(rotations >= 4, `${String(rotations)} rotations`);
-    const calls = /agent: (\d+) client-node and (\d+) kubectl calls through the published kubeconfig, 0 failed/.exec(output);
+    const calls = /agent: (\d+) client-node and (\d+) kubectl calls through the published kubeconfig, 0 failed/.exec(
+      output,
+    );
     assert.ok(calls !== null && Number(calls[1]) > 50 && Number(calls[2]) > 5, output);
-    assert.match(output, /rogue sidecar \(CN=demo-agent-north, O=demo-agents\): [1-9]\d* requests denied: .*identity\.commonName: "demo-agent-north" is not an identity this policy allows/);
+    assert.match(
+      output,
+      /rogue sidecar \(CN=demo-agent-north, O=demo-agents\): [1-9]\d* requests denied: .*identity\.commonName: "demo-agent-north" is not an identity this policy allows/,
+    );
     assert.deepEqual(leftovers(), []);
     assert.deepEqual(demoClustersRunning(), []);
   });

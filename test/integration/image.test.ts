@@ -16,17 +16,33 @@ const execute = promisify(execFile);
 const scratch = scratchDir('image');
 const app = join(scratch.path, 'app');
 // A HOME and TMPDIR that do not exist: a write there would fail, as on a read-only root filesystem.
-const imageEnv = { PATH: process.env.PATH ?? '', HOME: '/nonexistent-home', TMPDIR: '/nonexistent-tmp', NODE_ENV: 'production' };
+const imageEnv = {
+  PATH: process.env.PATH ?? '',
+  HOME: '/nonexistent-home',
+  TMPDIR: '/nonexistent-tmp',
+  NODE_ENV: 'production',
+};
 /** The image's entrypoint, with this checkout's Node 24. */
-const entrypoint = (...args: string[]) => execute(process.execPath, ['--optimize-for-size', join(app, 'dist/cli.js'), ...args], { env: imageEnv, cwd: '/' });
+const entrypoint = (...args: string[]) =>
+  execute(process.execPath, ['--optimize-for-size', join(app, 'dist/cli.js'), ...args], { env: imageEnv, cwd: '/' });
 
 before(async () => {
   const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
   // The steps below mirror these Dockerfile lines; if they change, this test must change with them.
-  for (const line of ['RUN npm run build', 'RUN npm ci --omit=dev --ignore-scripts', 'COPY --from=build /src/dist ./dist', 'ENTRYPOINT ["node", "--optimize-for-size", "/app/dist/cli.js"]']) {
+  for (const line of [
+    'RUN npm run build',
+    'RUN npm ci --omit=dev --ignore-scripts',
+    'COPY --from=build /src/dist ./dist',
+    'ENTRYPOINT ["node", "--optimize-for-size", "/app/dist/cli.js"]',
+  ]) {
     assert.ok(dockerfile.includes(line), `Dockerfile has "${line}"`);
   }
-  await execute(join(REPO_ROOT, 'node_modules/.bin/tsc'), ['-p', join(REPO_ROOT, 'tsconfig.build.json'), '--outDir', join(app, 'dist')]);
+  await execute(join(REPO_ROOT, 'node_modules/.bin/tsc'), [
+    '-p',
+    join(REPO_ROOT, 'tsconfig.build.json'),
+    '--outDir',
+    join(app, 'dist'),
+  ]);
   for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(REPO_ROOT, file), join(app, file));
   await execute('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app });
 });
@@ -38,8 +54,10 @@ after(() => {
 describe('the image runtime (final Dockerfile stage)', () => {
   it('holds production dependencies only', () => {
     const installed = readdirSync(join(app, 'node_modules'));
-    for (const dev of ['typescript', 'eslint', 'typescript-eslint', 'node']) assert.ok(!installed.includes(dev), `${dev} is not installed`);
-    for (const runtime of ['chokidar', 'pino', 'prom-client', 'yaml', 'zod', 'node-forge']) assert.ok(installed.includes(runtime), `${runtime} is installed`);
+    for (const dev of ['typescript', 'eslint', 'typescript-eslint', 'node'])
+      assert.ok(!installed.includes(dev), `${dev} is not installed`);
+    for (const runtime of ['chokidar', 'pino', 'prom-client', 'yaml', 'zod', 'node-forge'])
+      assert.ok(installed.includes(runtime), `${runtime} is installed`);
     assert.ok(existsSync(join(app, 'node_modules/@kubernetes/client-node')));
   });
 
@@ -47,7 +65,10 @@ describe('the image runtime (final Dockerfile stage)', () => {
     const help = await entrypoint('--help');
     assert.match(help.stdout, /usage: kubeconfig-rotator <command>/);
     const version = await entrypoint('--version');
-    assert.equal(version.stdout.trim(), (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    assert.equal(
+      version.stdout.trim(),
+      (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    );
   });
 
   it('sidecar --once gets a certificate from the test cluster and exits 0', async () => {
@@ -61,7 +82,10 @@ describe('the image runtime (final Dockerfile stage)', () => {
       assert.match(readFileSync(join(outputDir(prepared), 'kubeconfig'), 'utf8'), /client-certificate: tls.crt/);
       const log = join(scratch.path, 'once.log');
       writeFileSync(log, result.stdout + result.stderr);
-      assertNoSecretsInLogs([log], [prepared.bootstrap.token.secret, readFileSync(join(outputDir(prepared), 'tls.key'), 'utf8')]);
+      assertNoSecretsInLogs(
+        [log],
+        [prepared.bootstrap.token.secret, readFileSync(join(outputDir(prepared), 'tls.key'), 'utf8')],
+      );
     } finally {
       await approver.stop();
     }

@@ -35,7 +35,10 @@ let configPath = '';
 let injector: CliProcess | undefined;
 
 function startInjector(): CliProcess {
-  injector = new CliProcess(['injector', '--config', configPath, '--kubeconfig', source.state.kubeconfig], { label: 'injector', logFile: join(scratch.path, `${uniqueName('injector')}.log`) });
+  injector = new CliProcess(['injector', '--config', configPath, '--kubeconfig', source.state.kubeconfig], {
+    label: 'injector',
+    logFile: join(scratch.path, `${uniqueName('injector')}.log`),
+  });
   return injector;
 }
 
@@ -55,7 +58,9 @@ const agentPod = (annotations?: Record<string, string>, spec?: Partial<V1Pod['sp
 
 before(async () => {
   [port] = (await freePorts(1)) as [number];
-  await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'kubeconfig-rotator.test/run': run } } } });
+  await core.createNamespace({
+    body: { metadata: { name: namespace, labels: { 'kubeconfig-rotator.test/run': run } } },
+  });
   configPath = join(scratch.path, 'injector.yaml');
   writeFileSync(
     configPath,
@@ -72,8 +77,16 @@ before(async () => {
       },
       sidecar: { image: 'ghcr.io/kubeconfig-rotator/kubeconfig-rotator:0.1.0' },
       targets: [
-        { name: 'east', bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' }, identity: { commonName: 'agent-east' } },
-        { name: 'north', bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-north' }, identity: { commonName: 'agent-north' } },
+        {
+          name: 'east',
+          bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
+          identity: { commonName: 'agent-east' },
+        },
+        {
+          name: 'north',
+          bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-north' },
+          identity: { commonName: 'agent-north' },
+        },
       ],
       profiles: { all: ['east', 'north'] },
     }),
@@ -86,7 +99,9 @@ before(async () => {
         {
           name: 'inject.kubeconfig-rotator.io',
           clientConfig: { url: `https://127.0.0.1:${String(port)}/mutate` },
-          rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
+          rules: [
+            { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' },
+          ],
           namespaceSelector: { matchLabels: { 'kubeconfig-rotator.test/run': run } },
           failurePolicy: 'Fail',
           sideEffects: 'None',
@@ -107,19 +122,34 @@ after(async () => {
 });
 
 /** Creates a pod once the webhook answers (its caBundle may take a moment to be published). */
-const create = (pod: V1Pod, dryRun?: 'All') => eventually(() => core.createNamespacedPod({ namespace, body: pod, ...(dryRun === undefined ? {} : { dryRun }) }), 15_000, 200);
+const create = (pod: V1Pod, dryRun?: 'All') =>
+  eventually(
+    () => core.createNamespacedPod({ namespace, body: pod, ...(dryRun === undefined ? {} : { dryRun }) }),
+    15_000,
+    200,
+  );
 
 describe('the injector, called by the apiserver', () => {
   it('stores an annotated Pod with the native sidecar, its volumes, and the kubeconfig for the agent', async () => {
-    const stored = await create(agentPod({ [ANNOTATIONS.inject]: 'all' }, { securityContext: { runAsUser: 65532, runAsNonRoot: true } }));
+    const stored = await create(
+      agentPod({ [ANNOTATIONS.inject]: 'all' }, { securityContext: { runAsUser: 65532, runAsNonRoot: true } }),
+    );
     const [sidecar, ...others] = stored.spec?.initContainers ?? [];
     assert.equal(sidecar?.name, SIDECAR_NAME);
     assert.equal(sidecar.restartPolicy, 'Always');
     assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz');
     assert.equal(sidecar.securityContext?.runAsUser, 65532);
     assert.equal(others.length, 0);
-    assert.deepEqual(plain(stored.spec?.containers[0]?.env), [{ name: 'KUBECONFIG', value: '/var/run/kubeconfig-rotator/out/east/kubeconfig:/var/run/kubeconfig-rotator/out/north/kubeconfig' }]);
-    assert.deepEqual(plain(stored.spec?.containers[0]?.volumeMounts?.find((mount) => mount.name === 'kubeconfig-rotator-out')), { name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true });
+    assert.deepEqual(plain(stored.spec?.containers[0]?.env), [
+      {
+        name: 'KUBECONFIG',
+        value: '/var/run/kubeconfig-rotator/out/east/kubeconfig:/var/run/kubeconfig-rotator/out/north/kubeconfig',
+      },
+    ]);
+    assert.deepEqual(
+      plain(stored.spec?.containers[0]?.volumeMounts?.find((mount) => mount.name === 'kubeconfig-rotator-out')),
+      { name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true },
+    );
     const config = sidecarConfigSchema.safeParse(parse(stored.metadata?.annotations?.[ANNOTATIONS.config] ?? ''));
     assert.ok(config.success, 'the annotation holds a valid sidecar config');
     assert.equal(stored.metadata?.annotations?.[ANNOTATIONS.injected], 'east,north');
@@ -134,37 +164,88 @@ describe('the injector, called by the apiserver', () => {
 
   it('refuses a Pod with a bad annotation, with a message that says what is wrong', async () => {
     await create(agentPod()); // the webhook is up
-    await assert.rejects(core.createNamespacedPod({ namespace, body: agentPod({ [ANNOTATIONS.inject]: 'nope' }) }), (error) => {
-      assert.equal(statusCode(error), 400);
-      assert.match(kubeStatus(error)?.message ?? '', /admission webhook "inject\.kubeconfig-rotator\.io" denied the request: kubeconfig-rotator injection refused: kubeconfig-rotator\.io\/inject: unknown target or profile "nope" \(targets: east, north; profiles: all\)/);
-      return true;
-    });
+    await assert.rejects(
+      core.createNamespacedPod({ namespace, body: agentPod({ [ANNOTATIONS.inject]: 'nope' }) }),
+      (error) => {
+        assert.equal(statusCode(error), 400);
+        assert.match(
+          kubeStatus(error)?.message ?? '',
+          /admission webhook "inject\.kubeconfig-rotator\.io" denied the request: kubeconfig-rotator injection refused: kubeconfig-rotator\.io\/inject: unknown target or profile "nope" \(targets: east, north; profiles: all\)/,
+        );
+        return true;
+      },
+    );
   });
 
   it('a dry-run annotation leaves the Pod alone and warns what it would do', async () => {
     const file = join(scratch.path, 'dry-run.yaml');
-    writeFileSync(file, stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: uniqueName('dry'), annotations: { [ANNOTATIONS.inject]: 'east', [ANNOTATIONS.dryRun]: 'true' } }, spec: agentPod().spec }));
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: uniqueName('dry'),
+          annotations: { [ANNOTATIONS.inject]: 'east', [ANNOTATIONS.dryRun]: 'true' },
+        },
+        spec: agentPod().spec,
+      }),
+    );
     const kubectl = join(await ensureControlPlane(), 'kubectl');
-    const { stderr } = await execute(kubectl, ['--kubeconfig', source.state.kubeconfig, 'create', '-n', namespace, '-f', file, '-o', 'name']);
-    assert.match(stderr, /Warning: dry run: would add the kubeconfig-rotator sidecar for east and mount \/var\/run\/kubeconfig-rotator\/out in agent/);
+    const { stderr } = await execute(kubectl, [
+      '--kubeconfig',
+      source.state.kubeconfig,
+      'create',
+      '-n',
+      namespace,
+      '-f',
+      file,
+      '-o',
+      'name',
+    ]);
+    assert.match(
+      stderr,
+      /Warning: dry run: would add the kubeconfig-rotator sidecar for east and mount \/var\/run\/kubeconfig-rotator\/out in agent/,
+    );
   });
 
   it('random Pods (init containers, volumes, env, several containers) are patched into Pods the apiserver accepts', async () => {
     let seed = 11;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const count = (max: number) => Math.floor(random() * (max + 1));
     let accepted = 0;
     for (let i = 0; i < 60; i++) {
       const containers = Array.from({ length: 1 + count(2) }, (_, index) => ({
         name: `c${String(index)}`,
         image: 'example/app:1',
-        ...(random() < 0.5 ? { env: Array.from({ length: count(3) }, (__, n) => ({ name: n === 0 && random() < 0.3 ? 'KUBECONFIG' : `VAR_${String(n)}`, value: 'x' })) } : {}),
+        ...(random() < 0.5
+          ? {
+              env: Array.from({ length: count(3) }, (__, n) => ({
+                name: n === 0 && random() < 0.3 ? 'KUBECONFIG' : `VAR_${String(n)}`,
+                value: 'x',
+              })),
+            }
+          : {}),
         ...(random() < 0.5 ? { volumeMounts: [{ name: 'data', mountPath: '/data' }] } : {}),
       }));
-      const initContainers = random() < 0.5 ? Array.from({ length: 1 + count(1) }, (_, index) => ({ name: `init${String(index)}`, image: 'example/init:1' })) : undefined;
+      const initContainers =
+        random() < 0.5
+          ? Array.from({ length: 1 + count(1) }, (_, index) => ({
+              name: `init${String(index)}`,
+              image: 'example/init:1',
+            }))
+          : undefined;
       const pod = agentPod(
-        { [ANNOTATIONS.inject]: random() < 0.5 ? 'east' : 'all', ...(random() < 0.3 ? { [ANNOTATIONS.containers]: 'c0' } : {}), ...(random() < 0.2 ? { other: 'annotation' } : {}) },
-        { containers, ...(initContainers === undefined ? {} : { initContainers }), volumes: [{ name: 'data', emptyDir: {} }] },
+        {
+          [ANNOTATIONS.inject]: random() < 0.5 ? 'east' : 'all',
+          ...(random() < 0.3 ? { [ANNOTATIONS.containers]: 'c0' } : {}),
+          ...(random() < 0.2 ? { other: 'annotation' } : {}),
+        },
+        {
+          containers,
+          ...(initContainers === undefined ? {} : { initContainers }),
+          volumes: [{ name: 'data', emptyDir: {} }],
+        },
       );
       const stored = await create(pod, 'All');
       assert.equal(stored.spec?.initContainers?.[0]?.name, SIDECAR_NAME);
@@ -181,7 +262,11 @@ describe('the injector, called by the apiserver', () => {
     let calls = 0;
     // Serving certificates live 15 s and are renewed at 10 s: 25 s of calls cross at least two renewals.
     while (Date.now() - started < 25_000) {
-      const stored = await core.createNamespacedPod({ namespace, body: agentPod({ [ANNOTATIONS.inject]: 'east' }), dryRun: 'All' });
+      const stored = await core.createNamespacedPod({
+        namespace,
+        body: agentPod({ [ANNOTATIONS.inject]: 'east' }),
+        dryRun: 'All',
+      });
       assert.equal(stored.spec?.initContainers?.[0]?.name, SIDECAR_NAME);
       calls++;
       await sleep(100);

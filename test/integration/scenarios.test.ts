@@ -14,7 +14,14 @@ import { ensureControlPlane } from '../../src/testbed/binaries.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
 import { testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
-import { outputDir, prepareTarget, rotated, sidecarTestFile, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import {
+  outputDir,
+  prepareTarget,
+  rotated,
+  sidecarTestFile,
+  writeSidecarConfig,
+  type PreparedTarget,
+} from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const target = testCluster('target');
@@ -55,7 +62,14 @@ after(async () => {
 });
 
 async function whoAmI(kubeconfig: string): Promise<string> {
-  const { stdout } = await execute(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+  const { stdout } = await execute(kubectl, [
+    '--kubeconfig',
+    kubeconfig,
+    'auth',
+    'whoami',
+    '-o',
+    'jsonpath={.status.userInfo.username}',
+  ]);
   return stdout;
 }
 
@@ -65,8 +79,20 @@ describe('three source clusters against one target', () => {
     assert.ok(first !== undefined);
     const secretName = `${first.name}-kubeconfig`;
     const running = [
-      { prepared: first, sidecar: startSidecar(writeSidecarConfig(first, { forceIntervalSeconds: 3, secret: { namespace: 'default', name: secretName }, sourceKubeconfig: source.state.kubeconfig })) },
-      ...others.map((prepared) => ({ prepared, sidecar: startSidecar(writeSidecarConfig(prepared, { forceIntervalSeconds: 3 })) })),
+      {
+        prepared: first,
+        sidecar: startSidecar(
+          writeSidecarConfig(first, {
+            forceIntervalSeconds: 3,
+            secret: { namespace: 'default', name: secretName },
+            sourceKubeconfig: source.state.kubeconfig,
+          }),
+        ),
+      },
+      ...others.map((prepared) => ({
+        prepared,
+        sidecar: startSidecar(writeSidecarConfig(prepared, { forceIntervalSeconds: 3 })),
+      })),
     ];
     for (const { prepared, sidecar } of running) {
       await sidecar.waitForLog((line) => rotated(line) && line.authenticatedWith === 'current', 60_000);
@@ -88,31 +114,52 @@ describe('three source clusters against one target', () => {
     const fromSecret = join(scratch.path, 'admiralty.kubeconfig');
     while (sidecar.count(rotated) < until) {
       try {
-        const secret = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: 'default', name: secretName });
+        const secret = await source
+          .admin()
+          .makeApiClient(CoreV1Api)
+          .readNamespacedSecret({ namespace: 'default', name: secretName });
         writeFileSync(fromSecret, Buffer.from(secret.data?.config ?? '', 'base64'), { mode: 0o600 });
-        if ((await whoAmI(fromSecret)) !== first.identity.commonName) failures.push('the Secret\'s kubeconfig is another identity');
+        if ((await whoAmI(fromSecret)) !== first.identity.commonName)
+          failures.push("the Secret's kubeconfig is another identity");
         secretReads++;
         const review = await api.createSelfSubjectReview({ body: {} });
-        if (review.status?.userInfo?.username !== first.identity.commonName) failures.push('client-node saw another identity');
+        if (review.status?.userInfo?.username !== first.identity.commonName)
+          failures.push('client-node saw another identity');
         clientCalls++;
       } catch (error) {
         failures.push((error as Error).message);
       }
     }
     assert.deepEqual(failures, []);
-    assert.ok(secretReads >= 3 && clientCalls >= 3, `${String(secretReads)} Secret reads, ${String(clientCalls)} client calls`);
+    assert.ok(
+      secretReads >= 3 && clientCalls >= 3,
+      `${String(secretReads)} Secret reads, ${String(clientCalls)} client calls`,
+    );
     for (const { prepared } of running) secrets.push(readFileSync(join(outputDir(prepared), 'tls.key'), 'utf8'));
   });
 
-  it('one source\'s bootstrap token cannot obtain another source\'s identity', async () => {
+  it("one source's bootstrap token cannot obtain another source's identity", async () => {
     const [compromised, victim] = sources;
     assert.ok(compromised !== undefined && victim !== undefined);
     // A sidecar holding only the compromised source's bootstrap token, asking for the victim's identity.
-    const impostor: PreparedTarget = { ...compromised, name: uniqueName('impostor'), identity: victim.identity, dir: join(scratch.path, 'impostor') };
+    const impostor: PreparedTarget = {
+      ...compromised,
+      name: uniqueName('impostor'),
+      identity: victim.identity,
+      dir: join(scratch.path, 'impostor'),
+    };
     mkdirSync(impostor.dir);
     const sidecar = startSidecar(writeSidecarConfig(impostor));
-    const denied = await sidecar.waitForLog((line) => line.msg === 'rotation failed; the current certificate stays' && line.result === 'denied', 30_000);
-    assert.match(String(denied.error), new RegExp(`was denied: .*${compromised.name}.*"${victim.identity.commonName}" is not an identity this policy allows`));
+    const denied = await sidecar.waitForLog(
+      (line) => line.msg === 'rotation failed; the current certificate stays' && line.result === 'denied',
+      30_000,
+    );
+    assert.match(
+      String(denied.error),
+      new RegExp(
+        `was denied: .*${compromised.name}.*"${victim.identity.commonName}" is not an identity this policy allows`,
+      ),
+    );
     assert.equal(sidecar.count(rotated), 0, 'no certificate was obtained');
     await sidecar.stop();
   });

@@ -9,7 +9,15 @@ import { it } from 'node:test';
 import { parseKubeconfig } from '../../src/core/kubeconfig/parse.ts';
 import { keyMatchesCertificate, readCertificate } from '../../src/core/pki/certificate.ts';
 import { testCluster } from '../support/clusters.ts';
-import { outputDir, prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig, type PreparedTarget } from '../support/sidecar.ts';
+import {
+  outputDir,
+  prepareTarget,
+  rotated,
+  sidecarTestFile,
+  TestApprover,
+  writeSidecarConfig,
+  type PreparedTarget,
+} from '../support/sidecar.ts';
 
 const STEPS = [
   'pending-key-saved',
@@ -56,7 +64,10 @@ function inspect(prepared: PreparedTarget): OutputSet {
   const facts = readCertificate(files['tls.crt'] ?? '');
   assert.ok(keyMatchesCertificate(files['tls.key'] ?? '', facts), 'the certificate matches the key');
   const kubeconfig = parseKubeconfig(files.kubeconfig ?? '');
-  assert.deepEqual([kubeconfig.clientCertificate, kubeconfig.clientKey, kubeconfig.certificateAuthority], [{ file: 'tls.crt' }, { file: 'tls.key' }, { file: 'ca.crt' }]);
+  assert.deepEqual(
+    [kubeconfig.clientCertificate, kubeconfig.clientKey, kubeconfig.certificateAuthority],
+    [{ file: 'tls.crt' }, { file: 'tls.key' }, { file: 'ca.crt' }],
+  );
   assert.equal(kubeconfig.server, target.state.server);
   assert.equal(files['ca.crt'], readFileSync(target.state.caCertFile, 'utf8'));
   return { serial: facts.serial, notBefore: facts.notBefore, files };
@@ -75,7 +86,10 @@ type Plan = { kind: 'failpoint'; step: string } | { kind: 'random'; delayMs: num
 it(`the output is always the old or the new complete set across ${String(STEPS.length * KILLS_PER_STEP + RANDOM_KILLS)} kill -9`, async () => {
   const plans: Plan[] = [
     ...STEPS.flatMap((step) => Array.from({ length: KILLS_PER_STEP }, () => ({ kind: 'failpoint' as const, step }))),
-    ...Array.from({ length: RANDOM_KILLS }, () => ({ kind: 'random' as const, delayMs: Math.floor(Math.random() * 1500) })),
+    ...Array.from({ length: RANDOM_KILLS }, () => ({
+      kind: 'random' as const,
+      delayMs: Math.floor(Math.random() * 1500),
+    })),
   ];
   const killedAfter = new Map<string, number>();
   const outcomes = { unchanged: 0, replaced: 0 };
@@ -84,7 +98,11 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
     const prepared = await prepareTarget(target);
     secrets.push(prepared.bootstrap.token.secret);
     const approver = new TestApprover(target.admin(), prepared.name, { pollMs: 25 });
-    const config = writeSidecarConfig(prepared, { forceIntervalSeconds: 1, logLevel: 'trace', rereadIntervalSeconds: 3600 });
+    const config = writeSidecarConfig(prepared, {
+      forceIntervalSeconds: 1,
+      logLevel: 'trace',
+      rereadIntervalSeconds: 3600,
+    });
     const start = (env: NodeJS.ProcessEnv = {}) => startSidecar(config, { env });
     try {
       const first = start();
@@ -99,7 +117,11 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
           sidecar.child.kill('SIGKILL');
         }
         const exit = await Promise.race([sidecar.exited, sleep(30_000).then(() => undefined)]);
-        assert.equal(exit?.signal, 'SIGKILL', `${JSON.stringify(plan)}: the sidecar was killed (exit ${JSON.stringify(exit)})`);
+        assert.equal(
+          exit?.signal,
+          'SIGKILL',
+          `${JSON.stringify(plan)}: the sidecar was killed (exit ${JSON.stringify(exit)})`,
+        );
         const steps = sidecar.lines.filter((line) => line.msg === 'step');
         const last = steps.length === 0 ? '(before any step)' : String(steps[steps.length - 1]?.step);
         if (plan.kind === 'failpoint') assert.equal(last, plan.step, 'died right after the failpoint');
@@ -108,7 +130,11 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
         const now = inspect(prepared);
         pendingKeyIsPrivate(prepared);
         if (now.serial === before.serial) {
-          assert.deepEqual(now.files, before.files, `${JSON.stringify(plan)}: same certificate, so the same complete set`);
+          assert.deepEqual(
+            now.files,
+            before.files,
+            `${JSON.stringify(plan)}: same certificate, so the same complete set`,
+          );
           outcomes.unchanged++;
         } else {
           assert.ok(now.notBefore >= before.notBefore, 'a replaced set holds a newer certificate');
@@ -127,7 +153,9 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
     }
   }
 
-  await Promise.all(Array.from({ length: LANES }, (_, lane_) => lane(plans.filter((_, index) => index % LANES === lane_))));
+  await Promise.all(
+    Array.from({ length: LANES }, (_, lane_) => lane(plans.filter((_, index) => index % LANES === lane_))),
+  );
   const total = outcomes.unchanged + outcomes.replaced;
   process.stderr.write(
     `crash consistency: ${String(total)} kills (${String(STEPS.length * KILLS_PER_STEP)} at failpoints, ${String(RANDOM_KILLS)} at random times); ` +
@@ -135,5 +163,6 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
       `kills by last step reached: ${[...killedAfter.entries()].map(([step, count]) => `${step}=${String(count)}`).join(', ')}\n`,
   );
   assert.equal(total, plans.length);
-  for (const step of STEPS) assert.ok((killedAfter.get(step) ?? 0) >= KILLS_PER_STEP, `at least ${String(KILLS_PER_STEP)} kills after ${step}`);
+  for (const step of STEPS)
+    assert.ok((killedAfter.get(step) ?? 0) >= KILLS_PER_STEP, `at least ${String(KILLS_PER_STEP)} kills after ${step}`);
 });

@@ -10,7 +10,16 @@ import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-n
 import { ensureControlPlane } from '../../src/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { statusCode } from '../support/kube.ts';
-import { outputDir, prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig, type PreparedTarget, type SidecarProcess } from '../support/sidecar.ts';
+import {
+  outputDir,
+  prepareTarget,
+  rotated,
+  sidecarTestFile,
+  TestApprover,
+  writeSidecarConfig,
+  type PreparedTarget,
+  type SidecarProcess,
+} from '../support/sidecar.ts';
 
 const run = promisify(execFile);
 const target = testCluster('target');
@@ -27,7 +36,6 @@ async function whoAmI(kubeconfig: string): Promise<{ username: string; groups: s
 before(async () => {
   kubectl = join(await ensureControlPlane(), 'kubectl');
 });
-
 
 describe('first certificate and renewals', () => {
   let prepared: PreparedTarget;
@@ -68,7 +76,10 @@ describe('first certificate and renewals', () => {
   });
 
   it('publishes the same credential to the Secret, whose config key works as a kubeconfig', async () => {
-    const secret = await source.admin().makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: 'default', name: `${secretName}-${prepared.name}` });
+    const secret = await source
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ namespace: 'default', name: `${secretName}-${prepared.name}` });
     assert.equal(secret.metadata?.labels?.['app.kubernetes.io/managed-by'], 'kubeconfig-rotator');
     assert.match(secret.metadata.annotations?.['kubeconfig-rotator.io/serial'] ?? '', /^[0-9A-F]+$/);
     const kubeconfig = join(prepared.dir, 'from-secret.kubeconfig');
@@ -78,24 +89,41 @@ describe('first certificate and renewals', () => {
   });
 
   it('renews with the current certificate, not the bootstrap token, which can then be deleted', async () => {
-    await target.admin().makeApiClient(CoreV1Api).deleteNamespacedSecret({ namespace: 'kube-system', name: `bootstrap-token-${prepared.bootstrap.token.id}` });
+    await target
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .deleteNamespacedSecret({ namespace: 'kube-system', name: `bootstrap-token-${prepared.bootstrap.token.id}` });
     const countBefore = sidecar.count(rotated);
-    const renewal = await sidecar.waitForLog((line) => rotated(line) && line.authenticatedWith === 'current', 30_000, 1);
+    const renewal = await sidecar.waitForLog(
+      (line) => rotated(line) && line.authenticatedWith === 'current',
+      30_000,
+      1,
+    );
     await sidecar.waitForLog(rotated, 30_000, sidecar.lines.indexOf(renewal) + 1);
     assert.ok(sidecar.count(rotated) >= countBefore + 1);
     const renewals = sidecar.lines.filter((line) => rotated(line) && line.authenticatedWith === 'current');
     assert.ok(renewals.length >= 2);
-    for (const line of renewals) assert.equal(approver.seen.get(String(line.csr))?.spec.username, prepared.identity.commonName);
+    for (const line of renewals)
+      assert.equal(approver.seen.get(String(line.csr))?.spec.username, prepared.identity.commonName);
     assert.equal((await whoAmI(join(outputDir(prepared), 'kubeconfig'))).username, prepared.identity.commonName);
   });
 
-  it('`status` describes the directory and the Secret, the Secret with the sidecar\'s own next rotation', async () => {
+  it("`status` describes the directory and the Secret, the Secret with the sidecar's own next rotation", async () => {
     const cli = new URL('../../src/cli.ts', import.meta.url).pathname;
-    const fromDirectory = JSON.parse((await run(process.execPath, [cli, 'status', outputDir(prepared), '--json'])).stdout) as Record<string, unknown>;
+    const fromDirectory = JSON.parse(
+      (await run(process.execPath, [cli, 'status', outputDir(prepared), '--json'])).stdout,
+    ) as Record<string, unknown>;
     assert.equal(fromDirectory.identity, `CN=${prepared.identity.commonName}, O=kcr-agents`);
     assert.equal(fromDirectory.keyMatches, true);
     assert.equal(fromDirectory.nextRotationFrom, 'default rule');
-    const { stdout } = await run(process.execPath, [cli, 'status', '--secret', `default/${secretName}-${prepared.name}`, '--kubeconfig', source.state.kubeconfig]);
+    const { stdout } = await run(process.execPath, [
+      cli,
+      'status',
+      '--secret',
+      `default/${secretName}-${prepared.name}`,
+      '--kubeconfig',
+      source.state.kubeconfig,
+    ]);
     assert.match(stdout, new RegExp(`^identity: +CN=${prepared.identity.commonName}, O=kcr-agents$`, 'm'));
     assert.match(stdout, /^not after: +\S+ \(\d+m \d+s left\)$/m);
     assert.match(stdout, /^next rotation: +\S+ \((in|due) .*; sidecar\)$/m);
@@ -108,11 +136,26 @@ describe('first certificate and renewals', () => {
     assert.match(await ready.text(), new RegExp(`^ok\\n${prepared.name}: ready: CN=${prepared.identity.commonName}`));
     const metrics = await (await fetch(`http://127.0.0.1:${String(port)}/metrics`)).text();
     assert.match(metrics, new RegExp(`kubeconfig_rotator_ready\\{target="${prepared.name}"\\} 1`));
-    assert.match(metrics, new RegExp(`kubeconfig_rotator_rotations_total\\{target="${prepared.name}",result="success"\\} [1-9]`));
-    assert.match(metrics, new RegExp(`kubeconfig_rotator_certificate_not_after_timestamp_seconds\\{target="${prepared.name}"\\} \\d{10}`));
-    assert.match(metrics, new RegExp(`kubeconfig_rotator_next_rotation_timestamp_seconds\\{target="${prepared.name}"\\} \\d{10}`));
-    assert.match(metrics, new RegExp(`kubeconfig_rotator_last_success_timestamp_seconds\\{target="${prepared.name}"\\} \\d{10}`));
-    assert.match(metrics, new RegExp(`kubeconfig_rotator_rotation_duration_seconds_count\\{target="${prepared.name}"\\} [1-9]`));
+    assert.match(
+      metrics,
+      new RegExp(`kubeconfig_rotator_rotations_total\\{target="${prepared.name}",result="success"\\} [1-9]`),
+    );
+    assert.match(
+      metrics,
+      new RegExp(`kubeconfig_rotator_certificate_not_after_timestamp_seconds\\{target="${prepared.name}"\\} \\d{10}`),
+    );
+    assert.match(
+      metrics,
+      new RegExp(`kubeconfig_rotator_next_rotation_timestamp_seconds\\{target="${prepared.name}"\\} \\d{10}`),
+    );
+    assert.match(
+      metrics,
+      new RegExp(`kubeconfig_rotator_last_success_timestamp_seconds\\{target="${prepared.name}"\\} \\d{10}`),
+    );
+    assert.match(
+      metrics,
+      new RegExp(`kubeconfig_rotator_rotation_duration_seconds_count\\{target="${prepared.name}"\\} [1-9]`),
+    );
   });
 
   it('stops on SIGTERM within seconds, exit status 0', async () => {
@@ -193,7 +236,8 @@ describe('a long-lived client of the published kubeconfig', () => {
         while (sidecar.count(rotated) < stopAt) {
           try {
             const review = await api.createSelfSubjectReview({ body: {} });
-            if (review.status?.userInfo?.username !== prepared.identity.commonName) failures.push(`client-node saw ${String(review.status?.userInfo?.username)}`);
+            if (review.status?.userInfo?.username !== prepared.identity.commonName)
+              failures.push(`client-node saw ${String(review.status?.userInfo?.username)}`);
             calls++;
           } catch (error) {
             failures.push(`client-node: ${String(statusCode(error) ?? (error as Error).message)}`);

@@ -25,7 +25,10 @@ describe('test control plane start failures', () => {
     chmodSync(broken, 0o755);
 
     await assert.rejects(startClusters(['broken'], { binDir, root }), (error: Error) => {
-      assert.match(error.message, /^cluster broken: kube-apiserver exited with code 3; last lines of .*kube-apiserver\.log:/);
+      assert.match(
+        error.message,
+        /^cluster broken: kube-apiserver exited with code 3; last lines of .*kube-apiserver\.log:/,
+      );
       assert.match(error.message, /unable to load client CA file: boom/);
       return true;
     });

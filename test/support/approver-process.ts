@@ -17,7 +17,13 @@ export type { ApproverAccount };
 /** A namespace of its own, the ServiceAccount and the approver's RBAC for `signerName`, a 2-hour token. */
 export async function approverAccount(target: TestCluster, signerName: string, dir: string): Promise<ApproverAccount> {
   const name = uniqueName('kcr-approver');
-  return createApproverAccount(target.admin(), target.state, { namespace: name, name, signerName, tokenSeconds: 7200, kubeconfig: join(dir, `${name}.kubeconfig`) });
+  return createApproverAccount(target.admin(), target.state, {
+    namespace: name,
+    name,
+    signerName,
+    tokenSeconds: 7200,
+    kubeconfig: join(dir, `${name}.kubeconfig`),
+  });
 }
 
 export interface ApproverProcessOptions {
@@ -44,16 +50,28 @@ export class ApproverProcess extends CliProcess {
     super(
       [
         'approver',
-        '--policy', options.policy,
-        '--kubeconfig', options.account.kubeconfig,
-        '--lease-namespace', options.account.namespace,
-        '--lease-name', options.leaseName,
-        '--identity', identity,
-        '--listen', '127.0.0.1:0',
-        '--log-level', 'debug',
+        '--policy',
+        options.policy,
+        '--kubeconfig',
+        options.account.kubeconfig,
+        '--lease-namespace',
+        options.account.namespace,
+        '--lease-name',
+        options.leaseName,
+        '--identity',
+        identity,
+        '--listen',
+        '127.0.0.1:0',
+        '--log-level',
+        'debug',
         ...(options.args ?? []),
       ],
-      { logFile, label: `approver ${identity}`, ...(options.cli === undefined ? {} : { entry: options.cli }), ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }) },
+      {
+        logFile,
+        label: `approver ${identity}`,
+        ...(options.cli === undefined ? {} : { entry: options.cli }),
+        ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }),
+      },
     );
     this.identity = identity;
     this.logFile = logFile;
@@ -75,11 +93,14 @@ export class ApproverProcess extends CliProcess {
     const { body } = await this.get('/metrics');
     return sampleValue(parseMetrics(body), `kubeconfig_rotator_approver_${name}`, parseLabels(labels));
   }
-
 }
 
 /** The Approved or Denied condition of a CSR once it has one. */
-export async function waitForDecision(admin: KubeConfig, name: string, timeoutMs = 30_000): Promise<{ type: string; reason: string; message: string }> {
+export async function waitForDecision(
+  admin: KubeConfig,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<{ type: string; reason: string; message: string }> {
   const api = admin.makeApiClient(CertificatesV1Api);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -91,9 +112,13 @@ export async function waitForDecision(admin: KubeConfig, name: string, timeoutMs
   }
 }
 
-export function decisionOf(csr: V1CertificateSigningRequest): { type: string; reason: string; message: string } | undefined {
+export function decisionOf(
+  csr: V1CertificateSigningRequest,
+): { type: string; reason: string; message: string } | undefined {
   const found = csr.status?.conditions?.find((entry) => entry.type === 'Approved' || entry.type === 'Denied');
-  return found === undefined ? undefined : { type: found.type, reason: found.reason ?? '', message: found.message ?? '' };
+  return found === undefined
+    ? undefined
+    : { type: found.type, reason: found.reason ?? '', message: found.message ?? '' };
 }
 
 export interface CsrInput {
@@ -129,5 +154,7 @@ export function agentRequest(commonName: string, organizations: readonly string[
 }
 
 export async function deleteRunCsrs(admin: KubeConfig, run: string): Promise<void> {
-  await admin.makeApiClient(CertificatesV1Api).deleteCollectionCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` });
+  await admin
+    .makeApiClient(CertificatesV1Api)
+    .deleteCollectionCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` });
 }

@@ -60,7 +60,8 @@ export class VirtualClock implements Clock {
     for (;;) {
       await settle();
       let next: Sleeper | undefined;
-      for (const sleeper of this.#sleepers) if (sleeper.at <= target && (next === undefined || sleeper.at < next.at)) next = sleeper;
+      for (const sleeper of this.#sleepers)
+        if (sleeper.at <= target && (next === undefined || sleeper.at < next.at)) next = sleeper;
       if (next === undefined) break;
       this.#sleepers.delete(next);
       this.#time = next.at;

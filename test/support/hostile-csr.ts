@@ -83,7 +83,10 @@ export interface RequestShape {
 }
 
 export function subject(commonName: string, organizations: readonly string[] = []): NameAttribute[][] {
-  return [...organizations.map((o) => [{ oid: ATTRIBUTE.organizationName, value: o }]), [{ oid: ATTRIBUTE.commonName, value: commonName }]];
+  return [
+    ...organizations.map((o) => [{ oid: ATTRIBUTE.organizationName, value: o }]),
+    [{ oid: ATTRIBUTE.commonName, value: commonName }],
+  ];
 }
 
 const sequence = (items: forge.asn1.Asn1[]) => asn1.create(Class.UNIVERSAL, Type.SEQUENCE, true, items);
@@ -94,7 +97,13 @@ const der = (value: forge.asn1.Asn1) => Buffer.from(asn1.toDer(value).getBytes()
 
 // GeneralName choices are context tags [1] email, [2] DNS, [6] URI, [7] IP, [8] registeredID. forge types every
 // tag number with its universal Type enum, so those are named by the universal types of the same number.
-const GENERAL_NAME_TAG = { email: Type.BOOLEAN, dns: Type.INTEGER, uri: Type.OID, ip: Type.ODESC, registeredId: Type.EXTERNAL } as const;
+const GENERAL_NAME_TAG = {
+  email: Type.BOOLEAN,
+  dns: Type.INTEGER,
+  uri: Type.OID,
+  ip: Type.ODESC,
+  registeredId: Type.EXTERNAL,
+} as const;
 
 function generalName(name: GeneralName): forge.asn1.Asn1 {
   const context = (tag: forge.asn1.Type, bytes: string) => asn1.create(Class.CONTEXT_SPECIFIC, tag, false, bytes);
@@ -135,7 +144,10 @@ export function requestDer(shape: RequestShape = {}): Buffer {
   const family = keys.publicKey.asymmetricKeyType ?? 'ec';
   // Ed25519 signs the message itself: no digest applies.
   const digest = family === 'ed25519' ? null : (shape.digest ?? 'sha256');
-  const extensions = [...(shape.subjectAltNames === undefined ? [] : [subjectAltNameExtension(shape.subjectAltNames)]), ...(shape.extensions ?? [])];
+  const extensions = [
+    ...(shape.subjectAltNames === undefined ? [] : [subjectAltNameExtension(shape.subjectAltNames)]),
+    ...(shape.extensions ?? []),
+  ];
   const attributes = [
     ...(extensions.length === 0
       ? []
@@ -147,7 +159,9 @@ export function requestDer(shape: RequestShape = {}): Buffer {
                 extensions.map((extension) =>
                   sequence([
                     oid(extension.oid),
-                    ...(extension.critical === true ? [asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, '\u00ff')] : []),
+                    ...(extension.critical === true
+                      ? [asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, '\u00ff')]
+                      : []),
                     asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, asn1.toDer(extension.value).getBytes()),
                   ]),
                 ),
@@ -158,7 +172,9 @@ export function requestDer(shape: RequestShape = {}): Buffer {
     ...(shape.attributes ?? []).map((attribute) => sequence([oid(attribute.oid), set([utf8(attribute.value)])])),
   ];
   const name = sequence(
-    (shape.subject ?? subject('agent')).map((rdn) => set(rdn.map((attribute) => sequence([oid(attribute.oid), utf8(attribute.value)])))),
+    (shape.subject ?? subject('agent')).map((rdn) =>
+      set(rdn.map((attribute) => sequence([oid(attribute.oid), utf8(attribute.value)]))),
+    ),
   );
   const info = sequence([
     asn1.create(Class.UNIVERSAL, Type.INTEGER, false, asn1.integerToDer(shape.version ?? 0).getBytes()),
@@ -199,5 +215,8 @@ export function unusualRsaKey(modulusBits: number, exponent: bigint): RawKeyPair
     sequence([oid(OID.rsaEncryption), asn1.create(Class.UNIVERSAL, Type.NULL, false, '')]),
     asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, '\u0000' + asn1.toDer(rsaPublicKey).getBytes()),
   ]);
-  return { publicKey: createPublicKey({ key: der(spki), format: 'der', type: 'spki' }), privateKey: keyPair('rsa2048').privateKey };
+  return {
+    publicKey: createPublicKey({ key: der(spki), format: 'der', type: 'spki' }),
+    privateKey: keyPair('rsa2048').privateKey,
+  };
 }

@@ -13,13 +13,17 @@ export function applyPatch<T>(document: T, operations: readonly { op: string; pa
     if (last === undefined) throw new Error('empty path');
     let parent: unknown = result;
     for (const segment of segments) {
-      const next: unknown = Array.isArray(parent) ? parent[Number(segment)] : (parent as Record<string, unknown> | undefined)?.[segment];
-      if (typeof next !== 'object' || next === null) throw new Error(`path ${operation.path} does not exist at "${segment}"`);
+      const next: unknown = Array.isArray(parent)
+        ? parent[Number(segment)]
+        : (parent as Record<string, unknown> | undefined)?.[segment];
+      if (typeof next !== 'object' || next === null)
+        throw new Error(`path ${operation.path} does not exist at "${segment}"`);
       parent = next;
     }
     if (Array.isArray(parent)) {
       const index = last === '-' ? parent.length : Number(last);
-      if (!Number.isInteger(index) || index < 0 || index > parent.length) throw new Error(`bad array index in ${operation.path}`);
+      if (!Number.isInteger(index) || index < 0 || index > parent.length)
+        throw new Error(`bad array index in ${operation.path}`);
       parent.splice(index, 0, structuredClone(operation.value));
     } else if (typeof parent === 'object' && parent !== null) {
       (parent as Record<string, unknown>)[last] = structuredClone(operation.value);

@@ -78,18 +78,31 @@ export async function approveCsr(admin: KubeConfig, name: string): Promise<void>
   const api = admin.makeApiClient(CertificatesV1Api);
   const csr = await api.readCertificateSigningRequest({ name });
   const conditions = csr.status?.conditions ?? [];
-  conditions.push({ type: 'Approved', status: 'True', reason: 'IntegrationTest', message: 'approved by the test', lastUpdateTime: new Date() });
+  conditions.push({
+    type: 'Approved',
+    status: 'True',
+    reason: 'IntegrationTest',
+    message: 'approved by the test',
+    lastUpdateTime: new Date(),
+  });
   await api.replaceCertificateSigningRequestApproval({ name, body: { ...csr, status: { ...csr.status, conditions } } });
 }
 
 /** Polls until the CSR carries a certificate (or fails/denied, which throws). */
-export async function waitForCertificate(kubeConfig: KubeConfig, name: string, timeoutMs = 30_000): Promise<V1CertificateSigningRequest & { certificatePem: string }> {
+export async function waitForCertificate(
+  kubeConfig: KubeConfig,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<V1CertificateSigningRequest & { certificatePem: string }> {
   const api = kubeConfig.makeApiClient(CertificatesV1Api);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const csr = await api.readCertificateSigningRequest({ name });
-    const finished = csr.status?.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
-    if (finished !== undefined) throw new Error(`CSR ${name} ${finished.type}: ${finished.reason ?? ''} ${finished.message ?? ''}`);
+    const finished = csr.status?.conditions?.find(
+      (c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True',
+    );
+    if (finished !== undefined)
+      throw new Error(`CSR ${name} ${finished.type}: ${finished.reason ?? ''} ${finished.message ?? ''}`);
     if (csr.status?.certificate !== undefined && csr.status.certificate !== '') {
       return Object.assign(csr, { certificatePem: Buffer.from(csr.status.certificate, 'base64').toString('utf8') });
     }

@@ -2,12 +2,21 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
-const FORBIDDEN_PATTERNS = [/PRIVATE KEY/, /client-key-data/, /client-certificate-data/, /certificate-authority-data/, /token-secret/, /"token":"[^[]/];
+const FORBIDDEN_PATTERNS = [
+  /PRIVATE KEY/,
+  /client-key-data/,
+  /client-certificate-data/,
+  /certificate-authority-data/,
+  /token-secret/,
+  /"token":"[^[]/,
+];
 
 /** Each secret is searched as given and, for PEM documents, by its base64 body lines. */
 export function assertNoSecretsInLogs(logFiles: readonly string[], secrets: readonly string[]): void {
   const needles = secrets.flatMap((secret) =>
-    secret.includes('-----BEGIN') ? secret.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----')) : [secret],
+    secret.includes('-----BEGIN')
+      ? secret.split('\n').filter((line) => line.length >= 40 && !line.startsWith('-----'))
+      : [secret],
   );
   for (const file of logFiles) {
     const text = readFileSync(file, 'utf8');

@@ -21,8 +21,25 @@ const asn1Time = (date: Date) => `${date.toISOString().replace(/[-:T]/g, '').sli
 
 export function opensslCa(name = 'test-ca'): OpensslCa {
   const dir = mkdtempSync(join(tmpdir(), 'kcr-ca-'));
-  const run = (args: string[], input?: string) => execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', `/CN=${name}`]);
+  const run = (args: string[], input?: string) =>
+    execFileSync('openssl', args, { cwd: dir, encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '3650',
+    '-subj',
+    `/CN=${name}`,
+  ]);
   // `openssl ca` is the one that takes explicit start and end dates.
   writeFileSync(
     join(dir, 'ca.cnf'),
@@ -35,10 +52,30 @@ export function opensslCa(name = 'test-ca'): OpensslCa {
     certPem,
     sign(csrPem, options = {}) {
       writeFileSync(join(dir, 'req.csr'), csrPem);
-      writeFileSync(join(dir, 'ext.cnf'), `${(options.extensions ?? ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature']).join('\n')}\n`);
+      writeFileSync(
+        join(dir, 'ext.cnf'),
+        `${(options.extensions ?? ['extendedKeyUsage=clientAuth', 'keyUsage=critical,digitalSignature']).join('\n')}\n`,
+      );
       const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
       const notAfter = options.notAfter ?? new Date(Date.now() + 86_400_000);
-      run(['ca', '-batch', '-config', 'ca.cnf', '-in', 'req.csr', '-out', 'out.crt', '-extfile', 'ext.cnf', '-notext', '-preserveDN', '-startdate', asn1Time(notBefore), '-enddate', asn1Time(notAfter)]);
+      run([
+        'ca',
+        '-batch',
+        '-config',
+        'ca.cnf',
+        '-in',
+        'req.csr',
+        '-out',
+        'out.crt',
+        '-extfile',
+        'ext.cnf',
+        '-notext',
+        '-preserveDN',
+        '-startdate',
+        asn1Time(notBefore),
+        '-enddate',
+        asn1Time(notAfter),
+      ]);
       return run(['x509', '-in', 'out.crt']);
     },
     dispose() {

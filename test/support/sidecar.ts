@@ -5,7 +5,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertificatesV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type V1CertificateSigningRequest,
+} from '@kubernetes/client-node';
 import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { assertNoSecretsInLogs } from './log-hygiene.ts';
@@ -16,7 +21,6 @@ import { writeKubeletMount } from '../../src/testbed/mount.ts';
 export { writeKubeletMount };
 import type { TestCluster } from './clusters.ts';
 import { createBootstrapToken, uniqueName, type TestBootstrapToken } from './kube.ts';
-
 
 export interface Identity {
   readonly commonName: string;
@@ -40,11 +44,18 @@ export async function prepareTarget(target: TestCluster, options: { expiration?:
   const admin = target.admin();
   const name = uniqueName('t');
   const identity = { commonName: `kcr-agent-${name}`, organizations: ['kcr-agents'] };
-  const bootstrap = await createBootstrapToken(admin, options.expiration === undefined ? {} : { expiration: options.expiration });
+  const bootstrap = await createBootstrapToken(
+    admin,
+    options.expiration === undefined ? {} : { expiration: options.expiration },
+  );
   await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
     body: {
       metadata: { name: `kcr-test-renewal-${name}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `kcr-test-csr-requester-${bootstrap.token.id}` },
+      roleRef: {
+        apiGroup: 'rbac.authorization.k8s.io',
+        kind: 'ClusterRole',
+        name: `kcr-test-csr-requester-${bootstrap.token.id}`,
+      },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: identity.commonName }],
     },
   });
@@ -63,7 +74,6 @@ export function bootstrapKubeconfigFor(target: TestCluster, token: string): stri
   });
 }
 
-
 export interface SidecarConfigOptions {
   readonly directory?: boolean | { embed: boolean };
   readonly secret?: { namespace: string; name: string };
@@ -81,7 +91,10 @@ export interface SidecarConfigOptions {
  * Writes a config for prepared targets (the first one's directory holds the config and the state); returns
  * its path. Each target publishes to its own DIR/out.
  */
-export function writeSidecarConfig(prepared: PreparedTarget | readonly PreparedTarget[], options: SidecarConfigOptions = {}): string {
+export function writeSidecarConfig(
+  prepared: PreparedTarget | readonly PreparedTarget[],
+  options: SidecarConfigOptions = {},
+): string {
   const all: readonly PreparedTarget[] = 'dir' in prepared ? [prepared] : prepared;
   const [home] = all;
   if (home === undefined) throw new Error('no target to configure');
@@ -98,10 +111,17 @@ export function writeSidecarConfig(prepared: PreparedTarget | readonly PreparedT
       identity: one.identity,
       expirationSeconds: options.expirationSeconds ?? 600,
       ...(options.keyAlgorithm === undefined ? {} : { keyAlgorithm: options.keyAlgorithm }),
-      ...(options.approvalTimeoutSeconds === undefined ? {} : { approvalTimeoutSeconds: options.approvalTimeoutSeconds }),
-      rotation: { minRemainingSeconds: 60, ...(options.forceIntervalSeconds === undefined ? {} : { forceIntervalSeconds: options.forceIntervalSeconds }) },
+      ...(options.approvalTimeoutSeconds === undefined
+        ? {}
+        : { approvalTimeoutSeconds: options.approvalTimeoutSeconds }),
+      rotation: {
+        minRemainingSeconds: 60,
+        ...(options.forceIntervalSeconds === undefined ? {} : { forceIntervalSeconds: options.forceIntervalSeconds }),
+      },
       sinks: {
-        ...(directory === false ? {} : { directory: { path: outputDir(one), embed: typeof directory === 'object' && directory.embed } }),
+        ...(directory === false
+          ? {}
+          : { directory: { path: outputDir(one), embed: typeof directory === 'object' && directory.embed } }),
         ...(options.secret === undefined ? {} : { secret: options.secret }),
       },
     })),
@@ -158,7 +178,9 @@ export class TestApprover {
   async #run(): Promise<void> {
     while (this.#running) {
       try {
-        const list = await this.#api.listCertificateSigningRequest({ labelSelector: `kubeconfig-rotator.io/target=${this.#target}` });
+        const list = await this.#api.listCertificateSigningRequest({
+          labelSelector: `kubeconfig-rotator.io/target=${this.#target}`,
+        });
         for (const csr of list.items) {
           const name = csr.metadata?.name ?? '';
           this.seen.set(name, csr);
@@ -168,7 +190,19 @@ export class TestApprover {
           const type = decision === 'approve' ? 'Approved' : 'Denied';
           await this.#api.replaceCertificateSigningRequestApproval({
             name,
-            body: { ...csr, status: { conditions: [{ type, status: 'True', reason: `Test${type}`, message: `${type.toLowerCase()} by the test approver` }] } },
+            body: {
+              ...csr,
+              status: {
+                conditions: [
+                  {
+                    type,
+                    status: 'True',
+                    reason: `Test${type}`,
+                    message: `${type.toLowerCase()} by the test approver`,
+                  },
+                ],
+              },
+            },
           });
         }
       } catch {
@@ -208,7 +242,10 @@ export function sidecarTestFile(prefix: string) {
   const tracked: { readonly logFile: string; stop(): Promise<unknown> }[] = [];
   const secrets: string[] = [];
   after(async () => {
-    await Promise.all([...processes.map((sidecar) => sidecar.stop('SIGKILL')), ...tracked.map((other) => other.stop())]);
+    await Promise.all([
+      ...processes.map((sidecar) => sidecar.stop('SIGKILL')),
+      ...tracked.map((other) => other.stop()),
+    ]);
     assertNoSecretsInLogs(
       [...processes, ...tracked].map((one) => one.logFile),
       secrets,

@@ -21,7 +21,9 @@ describe('kubeconfig-rotator CLI', () => {
   });
 
   it('--version prints the package version', () => {
-    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
     const { status, stdout } = run('--version');
     assert.equal(status, 0);
     assert.equal(stdout, `${version}\n`);

@@ -14,11 +14,17 @@ describe('chart values schemas', () => {
   }
 
   it('a chart target reuses the sidecar target fields, with the bootstrap Secret instead of a path', () => {
-    const schema = JSON.parse(renderValuesSchema(CHART_SCHEMAS['kubeconfig-rotator-sidecar'] ?? assert.fail('no sidecar chart schema'))) as {
+    const schema = JSON.parse(
+      renderValuesSchema(CHART_SCHEMAS['kubeconfig-rotator-sidecar'] ?? assert.fail('no sidecar chart schema')),
+    ) as {
       properties: { targets: { items: { properties: Record<string, unknown>; required: string[] } } };
     };
     const target = schema.properties.targets.items;
-    assert.ok('keyAlgorithm' in target.properties && 'rotation' in target.properties && 'expirationSeconds' in target.properties);
+    assert.ok(
+      'keyAlgorithm' in target.properties &&
+        'rotation' in target.properties &&
+        'expirationSeconds' in target.properties,
+    );
     assert.ok(!('bootstrapKubeconfig' in target.properties));
     assert.deepEqual(target.required.sort(), ['bootstrapSecret', 'identity', 'name', 'sinks']);
   });

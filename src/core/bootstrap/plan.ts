@@ -2,7 +2,13 @@
 // group for one source cluster and the RBAC that lets only that group request CSRs; in the source, a Secret
 // holding the bootstrap kubeconfig. Server-side apply of the same plan converges to the same state.
 import { renderKubeconfig } from '../kubeconfig/render.ts';
-import { BOOTSTRAP_GROUP_PREFIX, bootstrapTokenSecret, bootstrapTokenString, csrRequesterRbac, type BootstrapToken } from './token.ts';
+import {
+  BOOTSTRAP_GROUP_PREFIX,
+  bootstrapTokenSecret,
+  bootstrapTokenString,
+  csrRequesterRbac,
+  type BootstrapToken,
+} from './token.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = { [MANAGED_BY_LABEL]: 'kubeconfig-rotator' } as const;
@@ -92,7 +98,13 @@ export function bootstrapPlan(input: BootstrapPlanInput): BootstrapPlan {
 }
 
 // Keys of the token Secret that are not secret; everything else is redacted in --dry-run output.
-const PUBLIC_KEYS = new Set(['token-id', 'description', 'expiration', 'auth-extra-groups', 'usage-bootstrap-authentication']);
+const PUBLIC_KEYS = new Set([
+  'token-id',
+  'description',
+  'expiration',
+  'auth-extra-groups',
+  'usage-bootstrap-authentication',
+]);
 
 /**
  * The plan for --dry-run output: Secrets shown with readable stringData, every credential replaced by a
@@ -103,7 +115,10 @@ export function redactPlan(plan: BootstrapPlan): BootstrapPlan {
     if (object.kind !== 'Secret') return object;
     const { data, ...rest } = object as KubeObject & { data: Record<string, string> };
     const stringData = Object.fromEntries(
-      Object.entries(data).map(([key, value]) => [key, PUBLIC_KEYS.has(key) ? Buffer.from(value, 'base64').toString('utf8') : '<redacted>']),
+      Object.entries(data).map(([key, value]) => [
+        key,
+        PUBLIC_KEYS.has(key) ? Buffer.from(value, 'base64').toString('utf8') : '<redacted>',
+      ]),
     );
     return { ...rest, stringData };
   };

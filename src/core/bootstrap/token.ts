@@ -49,7 +49,8 @@ export interface BootstrapTokenSecretOptions {
 
 export function bootstrapTokenSecret(token: BootstrapToken, options: BootstrapTokenSecretOptions) {
   const badGroup = options.extraGroups.find((group) => !group.startsWith(BOOTSTRAP_GROUP_PREFIX));
-  if (badGroup !== undefined) throw new Error(`bootstrap token group "${badGroup}" must start with "${BOOTSTRAP_GROUP_PREFIX}"`);
+  if (badGroup !== undefined)
+    throw new Error(`bootstrap token group "${badGroup}" must start with "${BOOTSTRAP_GROUP_PREFIX}"`);
   return {
     apiVersion: 'v1',
     kind: 'Secret',

@@ -2,7 +2,10 @@
 import { z } from 'zod';
 
 /** A DNS label (RFC 1123), as Kubernetes requires of namespaces, many object names and label values. */
-export const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (a-z, 0-9, -)').max(63);
+export const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (a-z, 0-9, -)')
+  .max(63);
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export const logLevel = z.enum(LOG_LEVELS);

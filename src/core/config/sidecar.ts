@@ -12,11 +12,15 @@ const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 
 export const directorySinkSchema = z
   .strictObject({
-    path: absolutePath.describe('Directory (a shared volume) to publish into, with the projected-volume ..data layout.'),
+    path: absolutePath.describe(
+      'Directory (a shared volume) to publish into, with the projected-volume ..data layout.',
+    ),
     embed: z
       .boolean()
       .default(false)
-      .describe('Write a self-contained kubeconfig (data embedded) instead of one that references tls.crt/tls.key/ca.crt by path.'),
+      .describe(
+        'Write a self-contained kubeconfig (data embedded) instead of one that references tls.crt/tls.key/ca.crt by path.',
+      ),
   })
   .describe('Publish into a directory shared with the agent.');
 
@@ -31,7 +35,9 @@ export const secretSinkSchema = z
     key: z
       .string()
       .regex(/^[-._a-zA-Z0-9]+$/, 'must be a valid Secret key')
-      .refine((key) => !['tls.crt', 'tls.key', 'ca.crt'].includes(key), { error: 'must not be tls.crt, tls.key or ca.crt (the Secret holds those too)' })
+      .refine((key) => !['tls.crt', 'tls.key', 'ca.crt'].includes(key), {
+        error: 'must not be tls.crt, tls.key or ca.crt (the Secret holds those too)',
+      })
       .default('config')
       .describe('Key holding the self-contained kubeconfig (Admiralty reads "config").'),
   })
@@ -39,7 +45,12 @@ export const secretSinkSchema = z
 
 export const rotationSchema = z
   .strictObject({
-    minFraction: z.number().gt(0).lt(1).default(0.7).describe('Earliest rotation point, as a fraction of the lifetime.'),
+    minFraction: z
+      .number()
+      .gt(0)
+      .lt(1)
+      .default(0.7)
+      .describe('Earliest rotation point, as a fraction of the lifetime.'),
     maxFraction: z.number().gt(0).lt(1).default(0.9).describe('Latest rotation point, as a fraction of the lifetime.'),
     minRemainingSeconds: z
       .number()
@@ -54,43 +65,63 @@ export const rotationSchema = z
       .optional()
       .describe('Rotate at least this often, counted from when a certificate was obtained (demos and tests).'),
   })
-  .refine((rule) => rule.minFraction <= rule.maxFraction, { error: 'minFraction must not exceed maxFraction', path: ['minFraction'] })
+  .refine((rule) => rule.minFraction <= rule.maxFraction, {
+    error: 'minFraction must not exceed maxFraction',
+    path: ['minFraction'],
+  })
   .describe('When to renew: at a uniform random point between minFraction and maxFraction of the lifetime.');
 
 /** A target's fields without the cross-field check (the Helm chart's values reuse and adapt them). */
 export const targetFields = z.strictObject({
-    name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
-    bootstrapKubeconfig: absolutePath.describe(
-      'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
-    ),
-    identity: z
-      .strictObject({
-        commonName: z.string().regex(IDENTITY_NAME, 'must be 1-253 printable characters').describe('User name in the target (certificate CN).'),
-        organizations: z
-          .array(z.string().regex(IDENTITY_NAME, 'must be 1-253 printable characters'))
-          .default([])
-          .describe('Groups in the target (certificate O).'),
-      })
-      .describe('The identity the target cluster will see.'),
-    signerName: z.string().regex(SIGNER_NAME, 'must look like domain/name').default('kubernetes.io/kube-apiserver-client').describe('CSR signer.'),
-    keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ecdsa-p256').describe('Key pair generated for each certificate.'),
-    expirationSeconds: z.number().int().min(600).default(3600).describe('Requested certificate lifetime; the signer may shorten it.'),
-    rotation: rotationSchema.default({ minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 }),
-    approvalTimeoutSeconds: z
-      .number()
-      .int()
-      .min(5)
-      .default(900)
-      .describe('Give up on a CSR nobody decided within this time, and try again with a new one.'),
-    signerCA: absolutePath.optional().describe('PEM CA the issued certificate must chain to (optional).'),
-    server: z.url({ protocol: /^https$/ }).optional().describe('Target API server URL; default: the bootstrap kubeconfig\'s.'),
-    sinks: z
-      .strictObject({
-        directory: directorySinkSchema.optional(),
-        secret: secretSinkSchema.optional(),
-      })
-      .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, { error: 'at least one sink (directory or secret) is required' })
-      .describe('Where the kubeconfig is published.'),
+  name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
+  bootstrapKubeconfig: absolutePath.describe(
+    'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
+  ),
+  identity: z
+    .strictObject({
+      commonName: z
+        .string()
+        .regex(IDENTITY_NAME, 'must be 1-253 printable characters')
+        .describe('User name in the target (certificate CN).'),
+      organizations: z
+        .array(z.string().regex(IDENTITY_NAME, 'must be 1-253 printable characters'))
+        .default([])
+        .describe('Groups in the target (certificate O).'),
+    })
+    .describe('The identity the target cluster will see.'),
+  signerName: z
+    .string()
+    .regex(SIGNER_NAME, 'must look like domain/name')
+    .default('kubernetes.io/kube-apiserver-client')
+    .describe('CSR signer.'),
+  keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ecdsa-p256').describe('Key pair generated for each certificate.'),
+  expirationSeconds: z
+    .number()
+    .int()
+    .min(600)
+    .default(3600)
+    .describe('Requested certificate lifetime; the signer may shorten it.'),
+  rotation: rotationSchema.default({ minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 }),
+  approvalTimeoutSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .default(900)
+    .describe('Give up on a CSR nobody decided within this time, and try again with a new one.'),
+  signerCA: absolutePath.optional().describe('PEM CA the issued certificate must chain to (optional).'),
+  server: z
+    .url({ protocol: /^https$/ })
+    .optional()
+    .describe("Target API server URL; default: the bootstrap kubeconfig's."),
+  sinks: z
+    .strictObject({
+      directory: directorySinkSchema.optional(),
+      secret: secretSinkSchema.optional(),
+    })
+    .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
+      error: 'at least one sink (directory or secret) is required',
+    })
+    .describe('Where the kubeconfig is published.'),
 });
 
 /**
@@ -100,20 +131,29 @@ export const targetFields = z.strictObject({
 export const mountedTargetFields = targetFields.omit({ bootstrapKubeconfig: true, sinks: true }).extend({
   bootstrapSecret: z
     .strictObject({
-      name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name').describe('Secret made by `kubeconfig-rotator bootstrap`, in the pod\'s namespace.'),
+      name: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
+        .describe("Secret made by `kubeconfig-rotator bootstrap`, in the pod's namespace."),
       key: z.string().min(1).default('kubeconfig'),
     })
     .describe("The bootstrap kubeconfig, mounted as the target's bootstrapKubeconfig."),
 });
 
-export const targetSchema = targetFields.refine((target) => target.rotation.minRemainingSeconds < target.expirationSeconds, {
-  error: 'must be less than expirationSeconds',
-  path: ['rotation', 'minRemainingSeconds'],
-});
+export const targetSchema = targetFields.refine(
+  (target) => target.rotation.minRemainingSeconds < target.expirationSeconds,
+  {
+    error: 'must be less than expirationSeconds',
+    path: ['rotation', 'minRemainingSeconds'],
+  },
+);
 
 export const sidecarConfigSchema = z
   .strictObject({
-    targets: z.array(targetSchema).min(1, 'at least one target is required').describe('Target clusters to keep kubeconfigs for.'),
+    targets: z
+      .array(targetSchema)
+      .min(1, 'at least one target is required')
+      .describe('Target clusters to keep kubeconfigs for.'),
     stateDir: absolutePath
       .default('/var/lib/kubeconfig-rotator')
       .describe('Private directory for keys of requests still pending (mode 0700; an emptyDir).'),
@@ -139,17 +179,32 @@ export const sidecarConfigSchema = z
     const seen = new Map<string, number>();
     config.targets.forEach((target, index) => {
       const first = seen.get(target.name);
-      if (first !== undefined) context.addIssue({ code: 'custom', path: ['targets', index, 'name'], message: `duplicates targets[${String(first)}].name` });
+      if (first !== undefined)
+        context.addIssue({
+          code: 'custom',
+          path: ['targets', index, 'name'],
+          message: `duplicates targets[${String(first)}].name`,
+        });
       else seen.set(target.name, index);
     });
     const outputs = new Map<string, string>();
     config.targets.forEach((target, index) => {
       const claims: [string, string[]][] = [];
-      if (target.sinks.directory !== undefined) claims.push([`dir:${target.sinks.directory.path}`, ['sinks', 'directory', 'path']]);
-      if (target.sinks.secret !== undefined) claims.push([`secret:${target.sinks.secret.namespace}/${target.sinks.secret.name}`, ['sinks', 'secret', 'name']]);
+      if (target.sinks.directory !== undefined)
+        claims.push([`dir:${target.sinks.directory.path}`, ['sinks', 'directory', 'path']]);
+      if (target.sinks.secret !== undefined)
+        claims.push([
+          `secret:${target.sinks.secret.namespace}/${target.sinks.secret.name}`,
+          ['sinks', 'secret', 'name'],
+        ]);
       for (const [key, path] of claims) {
         const owner = outputs.get(key);
-        if (owner !== undefined) context.addIssue({ code: 'custom', path: ['targets', index, ...path], message: `is also the output of ${owner}` });
+        if (owner !== undefined)
+          context.addIssue({
+            code: 'custom',
+            path: ['targets', index, ...path],
+            message: `is also the output of ${owner}`,
+          });
         else outputs.set(key, `targets[${String(index)}]`);
       }
     });

@@ -11,7 +11,8 @@ export interface Problem {
   readonly column?: number;
 }
 
-export type Validated<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly Problem[] };
+export type Validated<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly problems: readonly Problem[] };
 
 export class ConfigError extends Error {
   readonly problems: readonly Problem[];
@@ -33,7 +34,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
 
 export function formatProblems(source: string, problems: readonly Problem[]): string {
   const lines = problems.map((problem) => {
-    const where = problem.line === undefined ? source : `${source}:${String(problem.line)}:${String(problem.column ?? 1)}`;
+    const where =
+      problem.line === undefined ? source : `${source}:${String(problem.line)}:${String(problem.column ?? 1)}`;
     return `  ${where}: ${problem.path === '' ? '' : `${problem.path}: `}${problem.message}`;
   });
   return `${source}: ${String(problems.length)} problem${problems.length === 1 ? '' : 's'}\n${lines.join('\n')}`;
@@ -50,7 +52,8 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
 
 function describeIssue(issue: z.core.$ZodIssue, data: unknown): { path: PropertyKey[]; message: string }[] {
   const path = [...issue.path];
-  if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...path, key], message: 'unknown field' }));
+  if (issue.code === 'unrecognized_keys')
+    return issue.keys.map((key) => ({ path: [...path, key], message: 'unknown field' }));
   if (issue.code === 'invalid_type' && valueAt(data, path) === undefined) return [{ path, message: 'is required' }];
   return [{ path, message: issue.message }];
 }
@@ -67,18 +70,25 @@ export function parseAndValidate<S extends z.ZodType>(text: string, schema: S): 
   if (document.errors.length > 0) {
     return {
       ok: false,
-      problems: document.errors.map((error) => ({ path: '', message: `invalid YAML: ${error.message.split('\n')[0] ?? ''}`, ...position(error.pos[0]) })),
+      problems: document.errors.map((error) => ({
+        path: '',
+        message: `invalid YAML: ${error.message.split('\n')[0] ?? ''}`,
+        ...position(error.pos[0]),
+      })),
     };
   }
   const data: unknown = document.toJS({ maxAliasCount: 100 });
   const result = schema.safeParse(data);
   if (result.success) return { ok: true, value: result.data };
-  const problems = result.error.issues.flatMap((issue) => describeIssue(issue, data)).map(({ path, message }) => {
-    // The node at the path, or the nearest parent that exists (a missing field points at its parent).
-    let node: unknown;
-    for (let length = path.length; length >= 0 && !isNode(node); length--) node = document.getIn(path.slice(0, length), true);
-    const offset = isNode(node) ? node.range?.[0] : undefined;
-    return { path: formatPath(path), message, ...position(offset) };
-  });
+  const problems = result.error.issues
+    .flatMap((issue) => describeIssue(issue, data))
+    .map(({ path, message }) => {
+      // The node at the path, or the nearest parent that exists (a missing field points at its parent).
+      let node: unknown;
+      for (let length = path.length; length >= 0 && !isNode(node); length--)
+        node = document.getIn(path.slice(0, length), true);
+      const offset = isNode(node) ? node.range?.[0] : undefined;
+      return { path: formatPath(path), message, ...position(offset) };
+    });
   return { ok: false, problems };
 }

@@ -16,7 +16,11 @@ export const ANNOTATIONS = {
 } as const;
 
 export const SIDECAR_NAME = 'kubeconfig-rotator';
-export const VOLUMES = { config: 'kubeconfig-rotator-config', state: 'kubeconfig-rotator-state', output: 'kubeconfig-rotator-out' } as const;
+export const VOLUMES = {
+  config: 'kubeconfig-rotator-config',
+  state: 'kubeconfig-rotator-state',
+  output: 'kubeconfig-rotator-out',
+} as const;
 const BOOTSTRAP_DIR = '/var/run/kubeconfig-rotator/bootstrap';
 const CONFIG_DIR = '/etc/kubeconfig-rotator';
 const STATE_DIR = '/var/lib/kubeconfig-rotator';
@@ -46,7 +50,12 @@ export type InjectionPlan =
   | { readonly kind: 'skip'; readonly reason: string }
   | { readonly kind: 'reject'; readonly message: string }
   | { readonly kind: 'dry-run'; readonly warnings: readonly string[] }
-  | { readonly kind: 'inject'; readonly patch: readonly JsonPatchOperation[]; readonly warnings: readonly string[]; readonly targets: readonly string[] };
+  | {
+      readonly kind: 'inject';
+      readonly patch: readonly JsonPatchOperation[];
+      readonly warnings: readonly string[];
+      readonly targets: readonly string[];
+    };
 
 /** JSON Pointer escaping of one path segment (RFC 6901). */
 const pointer = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
@@ -63,38 +72,52 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
   if (requested === undefined) return { kind: 'skip', reason: `no ${ANNOTATIONS.inject} annotation` };
   const containers = pod.spec?.containers ?? [];
   const initContainers = pod.spec?.initContainers ?? [];
-  if (annotations[ANNOTATIONS.injected] !== undefined || initContainers.some((container) => container.name === SIDECAR_NAME)) {
+  if (
+    annotations[ANNOTATIONS.injected] !== undefined ||
+    initContainers.some((container) => container.name === SIDECAR_NAME)
+  ) {
     return { kind: 'skip', reason: 'already injected' };
   }
 
   const problems: string[] = [];
   const targets = resolveTargets(requested, config, problems);
   const envName = annotations[ANNOTATIONS.kubeconfigEnv] ?? 'KUBECONFIG';
-  if (envName !== '' && !ENV_NAME.test(envName)) problems.push(`${ANNOTATIONS.kubeconfigEnv}: "${envName}" is not an environment variable name (or "" for none)`);
+  if (envName !== '' && !ENV_NAME.test(envName))
+    problems.push(`${ANNOTATIONS.kubeconfigEnv}: "${envName}" is not an environment variable name (or "" for none)`);
   const mountPath = annotations[ANNOTATIONS.mountPath] ?? config.sidecar.outputPath;
-  if (!mountPath.startsWith('/') || mountPath.includes('..')) problems.push(`${ANNOTATIONS.mountPath}: "${mountPath}" must be an absolute path without ".."`);
+  if (!mountPath.startsWith('/') || mountPath.includes('..'))
+    problems.push(`${ANNOTATIONS.mountPath}: "${mountPath}" must be an absolute path without ".."`);
   const containerList = annotations[ANNOTATIONS.containers];
-  const chosen = containerList === undefined ? containers.map((container) => container.name ?? '') : list(containerList);
+  const chosen =
+    containerList === undefined ? containers.map((container) => container.name ?? '') : list(containerList);
   for (const name of chosen) {
-    if (!containers.some((container) => container.name === name)) problems.push(`${ANNOTATIONS.containers}: the pod has no container "${name}"`);
+    if (!containers.some((container) => container.name === name))
+      problems.push(`${ANNOTATIONS.containers}: the pod has no container "${name}"`);
   }
   const dryRun = annotations[ANNOTATIONS.dryRun];
   if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
     problems.push(`${ANNOTATIONS.dryRun}: must be "true" or "false"`);
   }
   const ourVolumes = [VOLUMES.config, VOLUMES.state, VOLUMES.output, ...targets.map(bootstrapVolume)];
-  for (const volume of pod.spec?.volumes ?? []) if (ourVolumes.includes(volume.name)) problems.push(`the pod already has a volume named "${volume.name}", which the injector adds`);
+  for (const volume of pod.spec?.volumes ?? [])
+    if (ourVolumes.includes(volume.name))
+      problems.push(`the pod already has a volume named "${volume.name}", which the injector adds`);
   for (const container of [...containers, ...initContainers]) {
     if (container.name === SIDECAR_NAME) problems.push(`the pod already has a container named "${SIDECAR_NAME}"`);
     if (container.ports?.some((port) => port.containerPort === config.sidecar.port)) {
-      problems.push(`container "${String(container.name)}" uses port ${String(config.sidecar.port)}, which the sidecar listens on (change the injector's sidecar.port)`);
+      problems.push(
+        `container "${String(container.name)}" uses port ${String(config.sidecar.port)}, which the sidecar listens on (change the injector's sidecar.port)`,
+      );
     }
   }
-  if (problems.length > 0) return { kind: 'reject', message: `kubeconfig-rotator injection refused: ${problems.join('; ')}` };
+  if (problems.length > 0)
+    return { kind: 'reject', message: `kubeconfig-rotator injection refused: ${problems.join('; ')}` };
 
   const kubeconfigs = targets.map((target) => `${mountPath}/${target.name}/kubeconfig`);
   const warnings: string[] = [];
-  const selected = containers.map((container, index) => ({ container, index })).filter(({ container }) => chosen.includes(container.name ?? ''));
+  const selected = containers
+    .map((container, index) => ({ container, index }))
+    .filter(({ container }) => chosen.includes(container.name ?? ''));
   if (dryRun === 'true') {
     return {
       kind: 'dry-run',
@@ -112,15 +135,23 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
     else if (prepend) items.toReversed().forEach((item) => patch.push({ op: 'add', path: `${path}/0`, value: item }));
     else items.forEach((item) => patch.push({ op: 'add', path: `${path}/-`, value: item }));
   };
-  const newAnnotations = { [ANNOTATIONS.injected]: targets.map((target) => target.name).join(','), [ANNOTATIONS.config]: sidecarConfig(targets, config) };
-  if (pod.metadata?.annotations === undefined) patch.push({ op: 'add', path: '/metadata/annotations', value: newAnnotations });
-  else for (const [key, value] of Object.entries(newAnnotations)) patch.push({ op: 'add', path: `/metadata/annotations/${pointer(key)}`, value });
+  const newAnnotations = {
+    [ANNOTATIONS.injected]: targets.map((target) => target.name).join(','),
+    [ANNOTATIONS.config]: sidecarConfig(targets, config),
+  };
+  if (pod.metadata?.annotations === undefined)
+    patch.push({ op: 'add', path: '/metadata/annotations', value: newAnnotations });
+  else
+    for (const [key, value] of Object.entries(newAnnotations))
+      patch.push({ op: 'add', path: `/metadata/annotations/${pointer(key)}`, value });
 
   const runAs = runAsOf(pod, selected[0]?.container);
   append('/spec/initContainers', pod.spec?.initContainers, [sidecarContainer(targets, config, runAs)], true);
   append('/spec/volumes', pod.spec?.volumes, volumes(targets));
   for (const { container, index } of selected) {
-    append(`/spec/containers/${String(index)}/volumeMounts`, container.volumeMounts, [{ name: VOLUMES.output, mountPath, readOnly: true }]);
+    append(`/spec/containers/${String(index)}/volumeMounts`, container.volumeMounts, [
+      { name: VOLUMES.output, mountPath, readOnly: true },
+    ]);
     if (envName === '') continue;
     if (container.env?.some((variable) => variable.name === envName)) {
       warnings.push(`container "${String(container.name)}" already sets ${envName}; it was left as it is`);
@@ -134,7 +165,9 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
 function resolveTargets(requested: string, config: InjectorConfig, problems: string[]): InjectedTarget[] {
   const names = list(requested);
   if (names.length === 0) {
-    problems.push(`${ANNOTATIONS.inject}: empty; name targets (${config.targets.map((target) => target.name).join(', ')}) or a profile`);
+    problems.push(
+      `${ANNOTATIONS.inject}: empty; name targets (${config.targets.map((target) => target.name).join(', ')}) or a profile`,
+    );
     return [];
   }
   const expanded = names.flatMap((name) => config.profiles[name] ?? [name]);
@@ -188,7 +221,11 @@ function sidecarContainer(targets: readonly InjectedTarget[], config: InjectorCo
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
     ],
-    startupProbe: { ...probe('/readyz'), periodSeconds: 2, failureThreshold: Math.max(1, Math.floor(config.sidecar.startupTimeoutSeconds / 2)) },
+    startupProbe: {
+      ...probe('/readyz'),
+      periodSeconds: 2,
+      failureThreshold: Math.max(1, Math.floor(config.sidecar.startupTimeoutSeconds / 2)),
+    },
     readinessProbe: { ...probe('/readyz'), periodSeconds: 10 },
     livenessProbe: { ...probe('/healthz'), periodSeconds: 20, failureThreshold: 3 },
     resources: config.sidecar.resources,
@@ -197,7 +234,11 @@ function sidecarContainer(targets: readonly InjectedTarget[], config: InjectorCo
       { name: VOLUMES.config, mountPath: CONFIG_DIR, readOnly: true },
       { name: VOLUMES.state, mountPath: STATE_DIR },
       { name: VOLUMES.output, mountPath: config.sidecar.outputPath },
-      ...targets.map((target) => ({ name: bootstrapVolume(target), mountPath: `${BOOTSTRAP_DIR}/${target.name}`, readOnly: true })),
+      ...targets.map((target) => ({
+        name: bootstrapVolume(target),
+        mountPath: `${BOOTSTRAP_DIR}/${target.name}`,
+        readOnly: true,
+      })),
     ],
   };
 }
@@ -206,7 +247,9 @@ function volumes(targets: readonly InjectedTarget[]) {
   return [
     {
       name: VOLUMES.config,
-      downwardAPI: { items: [{ path: 'config.yaml', fieldRef: { fieldPath: `metadata.annotations['${ANNOTATIONS.config}']` } }] },
+      downwardAPI: {
+        items: [{ path: 'config.yaml', fieldRef: { fieldPath: `metadata.annotations['${ANNOTATIONS.config}']` } }],
+      },
     },
     // In memory: the private key never touches the node's disk.
     { name: VOLUMES.state, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },

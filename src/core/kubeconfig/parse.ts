@@ -13,7 +13,12 @@ export interface ParsedKubeconfig {
 
 export class KubeconfigParseError extends Error {}
 
-type Entries = { name?: unknown; cluster?: Record<string, unknown>; user?: Record<string, unknown>; context?: Record<string, unknown> }[];
+type Entries = {
+  name?: unknown;
+  cluster?: Record<string, unknown>;
+  user?: Record<string, unknown>;
+  context?: Record<string, unknown>;
+}[];
 
 function pemSource(section: Record<string, unknown> | undefined, field: string): PemSource | undefined {
   const data = section?.[`${field}-data`];
@@ -27,17 +32,24 @@ export function parseKubeconfig(text: string): ParsedKubeconfig {
   try {
     document = parse(text);
   } catch (error) {
-    throw new KubeconfigParseError(`not YAML: ${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)}`, { cause: error });
+    throw new KubeconfigParseError(
+      `not YAML: ${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)}`,
+      { cause: error },
+    );
   }
-  if (typeof document !== 'object' || document === null) throw new KubeconfigParseError('not a kubeconfig (no mapping at the top)');
+  if (typeof document !== 'object' || document === null)
+    throw new KubeconfigParseError('not a kubeconfig (no mapping at the top)');
   const config = document as Record<string, unknown>;
-  const find = (list: string, name: unknown) => (Array.isArray(config[list]) ? (config[list] as Entries) : []).find((entry) => entry.name === name);
+  const find = (list: string, name: unknown) =>
+    (Array.isArray(config[list]) ? (config[list] as Entries) : []).find((entry) => entry.name === name);
   const contextName = config['current-context'];
-  if (typeof contextName !== 'string' || contextName === '') throw new KubeconfigParseError('current-context is not set');
+  if (typeof contextName !== 'string' || contextName === '')
+    throw new KubeconfigParseError('current-context is not set');
   const context = find('contexts', contextName)?.context;
   if (context === undefined) throw new KubeconfigParseError(`context "${contextName}" does not exist`);
   const cluster = find('clusters', context.cluster)?.cluster;
-  if (typeof cluster?.server !== 'string') throw new KubeconfigParseError(`cluster of context "${contextName}" has no server`);
+  if (typeof cluster?.server !== 'string')
+    throw new KubeconfigParseError(`cluster of context "${contextName}" has no server`);
   const user = find('users', context.user)?.user;
   const certificateAuthority = pemSource(cluster, 'certificate-authority');
   const clientCertificate = pemSource(user, 'client-certificate');

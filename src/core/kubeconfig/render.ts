@@ -6,8 +6,7 @@ import { stringify } from 'yaml';
 export type PemSource = { readonly file: string } | { readonly pem: string };
 
 export type KubeconfigCredential =
-  | { readonly clientCertificate: PemSource; readonly clientKey: PemSource }
-  | { readonly token: string };
+  { readonly clientCertificate: PemSource; readonly clientKey: PemSource } | { readonly token: string };
 
 export interface KubeconfigSpec {
   /** Used for the cluster, user and context entries. */
@@ -35,12 +34,21 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
   const document = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: spec.name, cluster: { server: spec.server, ...pemField('certificate-authority', spec.certificateAuthority) } }],
+    clusters: [
+      {
+        name: spec.name,
+        cluster: { server: spec.server, ...pemField('certificate-authority', spec.certificateAuthority) },
+      },
+    ],
     users: [{ name: spec.name, user }],
     contexts: [
       {
         name: spec.name,
-        context: { cluster: spec.name, user: spec.name, ...(spec.namespace === undefined ? {} : { namespace: spec.namespace }) },
+        context: {
+          cluster: spec.name,
+          user: spec.name,
+          ...(spec.namespace === undefined ? {} : { namespace: spec.namespace }),
+        },
       },
     ],
     'current-context': spec.name,

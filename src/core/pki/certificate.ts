@@ -27,7 +27,9 @@ export function readCertificate(pem: string): CertificateFacts {
   try {
     x509 = new X509Certificate(pem);
   } catch (error) {
-    throw new CertificateError(`not a PEM certificate: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new CertificateError(`not a PEM certificate: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   return {
     subject: subjectOf(x509),
@@ -57,7 +59,8 @@ function subjectOf(x509: X509Certificate): Subject {
     const name = parseName(expectTag(subject, TAG.SEQUENCE, 'subject'), 2, limits);
     return { commonName: name.commonNames.join(','), organizations: name.organizations };
   } catch (error) {
-    if (error instanceof DerError) throw new CertificateError(`certificate subject cannot be read: ${error.message}`, { cause: error });
+    if (error instanceof DerError)
+      throw new CertificateError(`certificate subject cannot be read: ${error.message}`, { cause: error });
     throw error;
   }
 }
@@ -81,7 +84,10 @@ export function certificateProblems(facts: CertificateFacts, expected: Expectati
   if (!facts.extendedKeyUsages.includes(CLIENT_AUTH)) problems.push('extended key usage lacks client auth');
   if (expected.now < facts.notBefore) problems.push(`not valid before ${new Date(facts.notBefore).toISOString()}`);
   if (expected.now >= facts.notAfter) problems.push(`expired at ${new Date(facts.notAfter).toISOString()}`);
-  if (expected.issuer !== undefined && !(facts.x509.checkIssued(expected.issuer) && facts.x509.verify(expected.issuer.publicKey))) {
+  if (
+    expected.issuer !== undefined &&
+    !(facts.x509.checkIssued(expected.issuer) && facts.x509.verify(expected.issuer.publicKey))
+  ) {
     problems.push(`not signed by the configured signer CA (${expected.issuer.subject.replaceAll('\n', ', ')})`);
   }
   return problems;

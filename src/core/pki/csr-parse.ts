@@ -72,7 +72,10 @@ export type ParseResult =
 const PEM_LABEL = 'CERTIFICATE REQUEST';
 const SUBJECT_ALT_NAME = '2.5.29.17';
 
-export function parseCertificationRequest(input: string | Uint8Array, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): ParseResult {
+export function parseCertificationRequest(
+  input: string | Uint8Array,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+): ParseResult {
   try {
     const der = decodePem(input, limits);
     return { ok: true, request: parseDer(der, limits) };
@@ -80,7 +83,11 @@ export function parseCertificationRequest(input: string | Uint8Array, limits: Re
     if (error instanceof RequestError) return { ok: false, problem: error.message, stage: error.stage };
     if (error instanceof DerError) return { ok: false, problem: error.message, stage: 'der' };
     // Anything else is a bug in this parser, not in the request; still never let it escape as a crash.
-    return { ok: false, problem: `unparseable request: ${error instanceof Error ? error.message : String(error)}`, stage: 'der' };
+    return {
+      ok: false,
+      problem: `unparseable request: ${error instanceof Error ? error.message : String(error)}`,
+      stage: 'der',
+    };
   }
 }
 
@@ -94,15 +101,24 @@ class RequestError extends Error {
 
 function decodePem(input: string | Uint8Array, limits: RequestLimits): Uint8Array {
   const size = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
-  if (size > limits.maxPemBytes) throw new RequestError(`request is ${String(size)} bytes, more than the limit of ${String(limits.maxPemBytes)}`, 'size');
+  if (size > limits.maxPemBytes)
+    throw new RequestError(
+      `request is ${String(size)} bytes, more than the limit of ${String(limits.maxPemBytes)}`,
+      'size',
+    );
   const text = typeof input === 'string' ? input : Buffer.from(input).toString('latin1');
-  if (!/^[\t\n\r\x20-\x7e]*$/.test(text)) throw new RequestError('request PEM contains non-ASCII or control characters', 'pem');
+  if (!/^[\t\n\r\x20-\x7e]*$/.test(text))
+    throw new RequestError('request PEM contains non-ASCII or control characters', 'pem');
   const blocks = [...text.matchAll(/-----BEGIN ([^-]*)-----/g)];
   if (blocks.length === 0) throw new RequestError('request has no PEM block', 'pem');
-  if (blocks.length > 1) throw new RequestError(`request has ${String(blocks.length)} PEM blocks, expected exactly one`, 'pem');
+  if (blocks.length > 1)
+    throw new RequestError(`request has ${String(blocks.length)} PEM blocks, expected exactly one`, 'pem');
   const match = /^\s*-----BEGIN ([^-]*)-----\r?\n([A-Za-z0-9+/=\r\n]*?)\r?\n?-----END ([^-]*)-----\s*$/.exec(text);
   if (match === null) {
-    throw new RequestError('request PEM is malformed (data outside the block, headers, or characters outside base64)', 'pem');
+    throw new RequestError(
+      'request PEM is malformed (data outside the block, headers, or characters outside base64)',
+      'pem',
+    );
   }
   const [, label, body = '', endLabel] = match;
   if (label !== PEM_LABEL) throw new RequestError(`PEM block is "${String(label)}", expected "${PEM_LABEL}"`, 'pem');
@@ -118,12 +134,17 @@ function parseDer(der: Uint8Array, limits: RequestLimits): ParsedCertificationRe
   const [info, algorithm, signatureElement, ...extra] = children(outer, 0, limits);
   if (extra.length > 0) throw new RequestError('CertificationRequest has more than three elements');
   expectTag(info, TAG.SEQUENCE, 'certificationRequestInfo');
-  const signatureAlgorithm = parseAlgorithmIdentifier(expectTag(algorithm, TAG.SEQUENCE, 'signatureAlgorithm'), 1, limits);
+  const signatureAlgorithm = parseAlgorithmIdentifier(
+    expectTag(algorithm, TAG.SEQUENCE, 'signatureAlgorithm'),
+    1,
+    limits,
+  );
   const signature = decodeOctetAlignedBitString(expectTag(signatureElement, TAG.BIT_STRING, 'signature'));
 
   const [version, name, spki, attributes, ...rest] = children(info as DerElement, 1, limits);
   if (rest.length > 0) throw new RequestError('certificationRequestInfo has more than four elements');
-  if (decodeSmallInteger(expectTag(version, TAG.INTEGER, 'version')) !== 0) throw new RequestError('request version is not v1 (0)');
+  if (decodeSmallInteger(expectTag(version, TAG.INTEGER, 'version')) !== 0)
+    throw new RequestError('request version is not v1 (0)');
   const subject = parseName(expectTag(name, TAG.SEQUENCE, 'subject'), 2, limits);
   const spkiElement = expectTag(spki, TAG.SEQUENCE, 'subjectPKInfo');
   const { facts, key } = parsePublicKey(spkiElement, 2, limits);
@@ -152,22 +173,33 @@ interface AlgorithmIdentifier {
 
 function parseAlgorithmIdentifier(element: DerElement, depth: number, limits: RequestLimits): AlgorithmIdentifier {
   const [oid, parameters, ...rest] = children(element, depth, limits);
-  if (rest.length > 0) throw new RequestError(`algorithm identifier at offset ${String(element.offset)} has extra elements`);
+  if (rest.length > 0)
+    throw new RequestError(`algorithm identifier at offset ${String(element.offset)} has extra elements`);
   return { oid: decodeOid(expectTag(oid, TAG.OID, 'algorithm')), ...(parameters === undefined ? {} : { parameters }) };
 }
 
-export function parseName(element: DerElement, depth: number, limits: RequestLimits): ParsedCertificationRequest['subject'] {
+export function parseName(
+  element: DerElement,
+  depth: number,
+  limits: RequestLimits,
+): ParsedCertificationRequest['subject'] {
   const commonNames: string[] = [];
   const organizations: string[] = [];
   const otherAttributes: string[] = [];
   let multiValuedRdns = 0;
   for (const rdn of children(element, depth, limits)) {
     const values = children(expectTag(rdn, TAG.SET, 'relative distinguished name'), depth + 1, limits);
-    if (values.length === 0) throw new RequestError(`empty relative distinguished name at offset ${String(rdn.offset)}`);
+    if (values.length === 0)
+      throw new RequestError(`empty relative distinguished name at offset ${String(rdn.offset)}`);
     if (values.length > 1) multiValuedRdns++;
     for (const pair of values) {
-      const [type, value, ...rest] = children(expectTag(pair, TAG.SEQUENCE, 'attribute type and value'), depth + 2, limits);
-      if (rest.length > 0 || value === undefined) throw new RequestError(`malformed subject attribute at offset ${String(pair.offset)}`);
+      const [type, value, ...rest] = children(
+        expectTag(pair, TAG.SEQUENCE, 'attribute type and value'),
+        depth + 2,
+        limits,
+      );
+      if (rest.length > 0 || value === undefined)
+        throw new RequestError(`malformed subject attribute at offset ${String(pair.offset)}`);
       const oid = decodeOid(expectTag(type, TAG.OID, 'attribute type'));
       if (oid === OID.commonName) commonNames.push(decodeString(value));
       else if (oid === OID.organizationName) organizations.push(decodeString(value));
@@ -184,10 +216,18 @@ const CURVES: Record<string, string> = {
   '1.3.132.0.10': 'secp256k1',
 };
 
-function parsePublicKey(spki: DerElement, depth: number, limits: RequestLimits): { facts: PublicKeyFacts; key?: KeyObject } {
+function parsePublicKey(
+  spki: DerElement,
+  depth: number,
+  limits: RequestLimits,
+): { facts: PublicKeyFacts; key?: KeyObject } {
   const [algorithmElement, keyBits, ...rest] = children(spki, depth, limits);
   if (rest.length > 0) throw new RequestError('subjectPublicKeyInfo has extra elements');
-  const algorithm = parseAlgorithmIdentifier(expectTag(algorithmElement, TAG.SEQUENCE, 'public key algorithm'), depth + 1, limits);
+  const algorithm = parseAlgorithmIdentifier(
+    expectTag(algorithmElement, TAG.SEQUENCE, 'public key algorithm'),
+    depth + 1,
+    limits,
+  );
   decodeOctetAlignedBitString(expectTag(keyBits, TAG.BIT_STRING, 'subjectPublicKey'));
   let curve: string | undefined;
   if (algorithm.oid === OID.ecPublicKey) {
@@ -200,7 +240,9 @@ function parsePublicKey(spki: DerElement, depth: number, limits: RequestLimits):
     key = createPublicKey({ key: Buffer.from(spki.bytes), format: 'der', type: 'spki' });
   } catch {
     // A key this runtime cannot load (an unknown curve, say) is reported, not fatal: the policy denies it.
-    return { facts: { type: 'unsupported', algorithm: curve === undefined ? algorithm.oid : `${algorithm.oid} (${curve})` } };
+    return {
+      facts: { type: 'unsupported', algorithm: curve === undefined ? algorithm.oid : `${algorithm.oid} (${curve})` },
+    };
   }
   switch (key.asymmetricKeyType) {
     case 'rsa':
@@ -223,7 +265,8 @@ const MAX_RSA_EXPONENT = 0xffff_ffffn;
 function checkRsaCost(key: KeyObject): number {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
-  if (bits > MAX_RSA_BITS) throw new RequestError(`RSA modulus of ${String(bits)} bits is larger than ${String(MAX_RSA_BITS)}`, 'key');
+  if (bits > MAX_RSA_BITS)
+    throw new RequestError(`RSA modulus of ${String(bits)} bits is larger than ${String(MAX_RSA_BITS)}`, 'key');
   if (exponent > MAX_RSA_EXPONENT) throw new RequestError('RSA public exponent is larger than 32 bits', 'key');
   return bits;
 }
@@ -242,18 +285,25 @@ function parseAttributes(element: DerElement, depth: number, limits: RequestLimi
       otherAttributes.push(oid);
       continue;
     }
-    if (++extensionRequests > 1 || valueList.length !== 1) throw new RequestError('request has more than one extensionRequest');
+    if (++extensionRequests > 1 || valueList.length !== 1)
+      throw new RequestError('request has more than one extensionRequest');
     for (const extension of children(expectTag(valueList[0], TAG.SEQUENCE, 'extensions'), depth + 3, limits)) {
       const parts = children(expectTag(extension, TAG.SEQUENCE, 'extension'), depth + 4, limits);
-      if (parts.length < 2 || parts.length > 3) throw new RequestError(`extension at offset ${String(extension.offset)} is malformed`);
+      if (parts.length < 2 || parts.length > 3)
+        throw new RequestError(`extension at offset ${String(extension.offset)} is malformed`);
       const extensionOid = decodeOid(expectTag(parts[0], TAG.OID, 'extension id'));
       const critical = parts.length === 3 ? decodeBoolean(expectTag(parts[1], TAG.BOOLEAN, 'critical')) : false;
       const value = expectTag(parts[parts.length - 1], TAG.OCTET_STRING, 'extension value');
-      if (extensions.some((seen) => seen.oid === extensionOid)) throw new RequestError(`extension ${extensionOid} appears twice`);
+      if (extensions.some((seen) => seen.oid === extensionOid))
+        throw new RequestError(`extension ${extensionOid} appears twice`);
       extensions.push({ oid: extensionOid, critical });
       if (extensionOid === SUBJECT_ALT_NAME) {
         const headerLength = value.bytes.length - value.contents.length;
-        subjectAltNames = parseGeneralNames(readElement(value.contents, value.offset + headerLength), depth + 5, limits);
+        subjectAltNames = parseGeneralNames(
+          readElement(value.contents, value.offset + headerLength),
+          depth + 5,
+          limits,
+        );
       }
     }
   }
@@ -261,7 +311,13 @@ function parseAttributes(element: DerElement, depth: number, limits: RequestLimi
 }
 
 function parseGeneralNames(element: DerElement, depth: number, limits: RequestLimits): SubjectAltNames {
-  const names = { dnsNames: [] as string[], emailAddresses: [] as string[], uris: [] as string[], ipAddresses: [] as string[], otherNames: 0 };
+  const names = {
+    dnsNames: [] as string[],
+    emailAddresses: [] as string[],
+    uris: [] as string[],
+    ipAddresses: [] as string[],
+    otherNames: 0,
+  };
   const ascii = (name: DerElement) => Buffer.from(name.contents).toString('latin1');
   for (const name of children(expectTag(element, TAG.SEQUENCE, 'subjectAltName'), depth, limits)) {
     switch (name.tag) {
@@ -286,7 +342,10 @@ function parseGeneralNames(element: DerElement, depth: number, limits: RequestLi
 
 function formatIp(bytes: Uint8Array): string {
   if (bytes.length === 4) return [...bytes].join('.');
-  if (bytes.length === 16) return Buffer.from(bytes).toString('hex').replace(/(.{4})(?!$)/g, '$1:');
+  if (bytes.length === 16)
+    return Buffer.from(bytes)
+      .toString('hex')
+      .replace(/(.{4})(?!$)/g, '$1:');
   return `(${String(bytes.length)}-byte address)`;
 }
 
@@ -300,20 +359,48 @@ const SIGNATURES: Record<string, { family: 'rsa' | 'ec' | 'ed25519'; digest: str
   '1.3.101.112': { family: 'ed25519', digest: null },
 };
 
-function checkSignature(algorithm: AlgorithmIdentifier, facts: PublicKeyFacts, key: KeyObject | undefined, signed: Uint8Array, signature: Uint8Array): void {
+function checkSignature(
+  algorithm: AlgorithmIdentifier,
+  facts: PublicKeyFacts,
+  key: KeyObject | undefined,
+  signed: Uint8Array,
+  signature: Uint8Array,
+): void {
   const scheme = SIGNATURES[algorithm.oid];
-  if (scheme === undefined) throw new RequestError(`signature algorithm ${algorithm.oid} is not supported (SHA-1, RSA-PSS and others are refused)`, 'signature');
-  const nullOrAbsent = algorithm.parameters === undefined || (algorithm.parameters.tag === TAG.NULL && algorithm.parameters.contents.length === 0);
+  if (scheme === undefined)
+    throw new RequestError(
+      `signature algorithm ${algorithm.oid} is not supported (SHA-1, RSA-PSS and others are refused)`,
+      'signature',
+    );
+  const nullOrAbsent =
+    algorithm.parameters === undefined ||
+    (algorithm.parameters.tag === TAG.NULL && algorithm.parameters.contents.length === 0);
   if (scheme.family === 'rsa' ? !nullOrAbsent : algorithm.parameters !== undefined) {
     throw new RequestError(`signature algorithm ${algorithm.oid} has unexpected parameters`, 'signature');
   }
-  if (key === undefined) throw new RequestError(`signature cannot be checked: public key type ${facts.type === 'unsupported' ? facts.algorithm : facts.type} is not supported`, 'key');
-  if (facts.type !== scheme.family) throw new RequestError(`signature algorithm ${algorithm.oid} does not match the ${facts.type} public key`, 'signature');
+  if (key === undefined)
+    throw new RequestError(
+      `signature cannot be checked: public key type ${facts.type === 'unsupported' ? facts.algorithm : facts.type} is not supported`,
+      'key',
+    );
+  if (facts.type !== scheme.family)
+    throw new RequestError(
+      `signature algorithm ${algorithm.oid} does not match the ${facts.type} public key`,
+      'signature',
+    );
   let valid: boolean;
   try {
     valid = verify(scheme.digest, signed, key, signature);
   } catch (error) {
-    throw new RequestError(`signature is malformed: ${error instanceof Error ? error.message : String(error)}`, 'signature', { cause: error });
+    throw new RequestError(
+      `signature is malformed: ${error instanceof Error ? error.message : String(error)}`,
+      'signature',
+      { cause: error },
+    );
   }
-  if (!valid) throw new RequestError('signature does not verify with the request\'s public key (no proof of possession)', 'signature');
+  if (!valid)
+    throw new RequestError(
+      "signature does not verify with the request's public key (no proof of possession)",
+      'signature',
+    );
 }

@@ -16,11 +16,7 @@ export function buildCertificationRequest(subject: Subject, keys: KeyPair): stri
   const infoDer = Buffer.from(asn1.toDer(info).getBytes(), 'binary');
   const scheme = signatureSchemeFor(keys.algorithm);
   const signature = sign(scheme.digest, infoDer, keys.privateKey);
-  const request = sequence([
-    info,
-    algorithmIdentifier(scheme.oid, scheme.nullParameters),
-    bitString(signature),
-  ]);
+  const request = sequence([info, algorithmIdentifier(scheme.oid, scheme.nullParameters), bitString(signature)]);
   return toPem('CERTIFICATE REQUEST', Buffer.from(asn1.toDer(request).getBytes(), 'binary'));
 }
 

@@ -42,7 +42,9 @@ export interface DerLimits {
 export function readElement(input: Uint8Array, offset = 0): DerElement {
   const element = readAt(input, 0, offset);
   if (element.bytes.length !== input.length) {
-    throw new DerError(`${String(input.length - element.bytes.length)} bytes after the element at offset ${String(offset)}`);
+    throw new DerError(
+      `${String(input.length - element.bytes.length)} bytes after the element at offset ${String(offset)}`,
+    );
   }
   return element;
 }
@@ -70,7 +72,10 @@ function readAt(input: Uint8Array, start: number, base: number): DerElement {
     headerLength = 2 + count;
   }
   const end = start + headerLength + length;
-  if (end > input.length) throw new DerError(`element at offset ${String(at)} claims ${String(length)} bytes, ${String(input.length - start - headerLength)} remain`);
+  if (end > input.length)
+    throw new DerError(
+      `element at offset ${String(at)} claims ${String(length)} bytes, ${String(input.length - start - headerLength)} remain`,
+    );
   return {
     tag,
     bytes: input.subarray(start, end),
@@ -86,7 +91,8 @@ export function isConstructed(element: DerElement): boolean {
 /** The elements inside a constructed element; `depth` is the parent's depth. */
 export function children(element: DerElement, depth: number, limits: DerLimits): DerElement[] {
   if (!isConstructed(element)) throw new DerError(`element at offset ${String(element.offset)} is not constructed`);
-  if (depth + 1 > limits.maxDepth) throw new DerError(`nesting deeper than ${String(limits.maxDepth)} at offset ${String(element.offset)}`);
+  if (depth + 1 > limits.maxDepth)
+    throw new DerError(`nesting deeper than ${String(limits.maxDepth)} at offset ${String(element.offset)}`);
   const headerLength = element.bytes.length - element.contents.length;
   const out: DerElement[] = [];
   let position = 0;
@@ -101,21 +107,26 @@ export function children(element: DerElement, depth: number, limits: DerLimits):
 export function expectTag(element: DerElement | undefined, tag: number, what: string): DerElement {
   if (element === undefined) throw new DerError(`${what} is missing`);
   if (element.tag !== tag) {
-    throw new DerError(`${what} at offset ${String(element.offset)} has tag 0x${element.tag.toString(16)}, expected 0x${tag.toString(16)}`);
+    throw new DerError(
+      `${what} at offset ${String(element.offset)} has tag 0x${element.tag.toString(16)}, expected 0x${tag.toString(16)}`,
+    );
   }
   return element;
 }
 
 export function decodeOid(element: DerElement): string {
   const bytes = expectTag(element, TAG.OID, 'object identifier').contents;
-  if (bytes.length === 0 || bytes.length > 64) throw new DerError(`object identifier at offset ${String(element.offset)} has ${String(bytes.length)} bytes`);
+  if (bytes.length === 0 || bytes.length > 64)
+    throw new DerError(`object identifier at offset ${String(element.offset)} has ${String(bytes.length)} bytes`);
   const arcs: number[] = [];
   let value = 0;
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i] ?? 0;
-    if (value === 0 && byte === 0x80) throw new DerError(`object identifier at offset ${String(element.offset)} has a padded arc`);
+    if (value === 0 && byte === 0x80)
+      throw new DerError(`object identifier at offset ${String(element.offset)} has a padded arc`);
     value = value * 128 + (byte & 0x7f);
-    if (value > Number.MAX_SAFE_INTEGER / 128) throw new DerError(`object identifier at offset ${String(element.offset)} has an arc too large`);
+    if (value > Number.MAX_SAFE_INTEGER / 128)
+      throw new DerError(`object identifier at offset ${String(element.offset)} has an arc too large`);
     if ((byte & 0x80) === 0) {
       arcs.push(value);
       value = 0;
@@ -138,7 +149,8 @@ export function decodeOctetAlignedBitString(element: DerElement): Uint8Array {
 
 export function decodeSmallInteger(element: DerElement): number {
   const contents = expectTag(element, TAG.INTEGER, 'integer').contents;
-  if (contents.length === 0 || contents.length > 4) throw new DerError(`integer at offset ${String(element.offset)} has ${String(contents.length)} bytes`);
+  if (contents.length === 0 || contents.length > 4)
+    throw new DerError(`integer at offset ${String(element.offset)} has ${String(contents.length)} bytes`);
   if (contents.length > 1 && contents[0] === 0 && ((contents[1] ?? 0) & 0x80) === 0) {
     throw new DerError(`integer at offset ${String(element.offset)} is not minimally encoded`);
   }
@@ -173,14 +185,17 @@ export function decodeString(element: DerElement): string {
       }
       return latin1.decode(contents);
     case TAG.IA5_STRING:
-      if (!contents.every((byte) => byte < 0x80)) throw new DerError(`IA5String at offset ${String(element.offset)} is not ASCII`);
+      if (!contents.every((byte) => byte < 0x80))
+        throw new DerError(`IA5String at offset ${String(element.offset)} is not ASCII`);
       return latin1.decode(contents);
     case TAG.T61_STRING:
       return latin1.decode(contents);
     case TAG.BMP_STRING: {
-      if (contents.length % 2 !== 0) throw new DerError(`BMPString at offset ${String(element.offset)} has an odd length`);
+      if (contents.length % 2 !== 0)
+        throw new DerError(`BMPString at offset ${String(element.offset)} has an odd length`);
       let text = '';
-      for (let i = 0; i < contents.length; i += 2) text += String.fromCharCode(((contents[i] ?? 0) << 8) | (contents[i + 1] ?? 0));
+      for (let i = 0; i < contents.length; i += 2)
+        text += String.fromCharCode(((contents[i] ?? 0) << 8) | (contents[i + 1] ?? 0));
       return text;
     }
     default:

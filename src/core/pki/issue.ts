@@ -22,7 +22,9 @@ export interface CertificateSpec {
 }
 
 function newKey(): { pem: string; publicKey: forge.pki.rsa.PublicKey } {
-  const pem = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+  const pem = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    .privateKey.export({ type: 'pkcs1', format: 'pem' })
+    .toString();
   const key = forge.pki.privateKeyFromPem(pem);
   return { pem, publicKey: forge.pki.setRsaPublicKey(key.n, key.e) };
 }
@@ -63,7 +65,10 @@ export function issueCertificate(ca: PemPair, spec: CertificateSpec, validity: V
     { name: 'commonName', value: spec.commonName },
   ]);
   cert.setIssuer(caCert.subject.attributes);
-  const altNames = [...(spec.dnsNames ?? []).map((value) => ({ type: 2, value })), ...(spec.ipAddresses ?? []).map((ip) => ({ type: 7, ip }))];
+  const altNames = [
+    ...(spec.dnsNames ?? []).map((value) => ({ type: 2, value })),
+    ...(spec.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
+  ];
   cert.setExtensions([
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },

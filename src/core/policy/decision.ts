@@ -103,14 +103,22 @@ function bounded(message: string): string {
 }
 
 /** The condition written on the CSR: the policy and path for an approval, every finding for a denial. */
-export function conditionFor(decision: Approved | Denied, requester: string): { type: 'Approved' | 'Denied'; reason: string; message: string } {
+export function conditionFor(
+  decision: Approved | Denied,
+  requester: string,
+): { type: 'Approved' | 'Denied'; reason: string; message: string } {
   if (decision.result === 'approved') {
     const path = decision.path === 'firstCertificate' ? 'a first certificate' : 'a renewal';
-    const groups = decision.identity.organizations.length === 0 ? 'no groups' : `groups ${decision.identity.organizations.map((o) => JSON.stringify(o)).join(', ')}`;
+    const groups =
+      decision.identity.organizations.length === 0
+        ? 'no groups'
+        : `groups ${decision.identity.organizations.map((o) => JSON.stringify(o)).join(', ')}`;
     return {
       type: 'Approved',
       reason: CONDITION_REASONS.approved,
-      message: bounded(`policy ${decision.policy} allows ${path} for ${JSON.stringify(decision.identity.commonName)} (${groups}) requested by ${JSON.stringify(requester)}`),
+      message: bounded(
+        `policy ${decision.policy} allows ${path} for ${JSON.stringify(decision.identity.commonName)} (${groups}) requested by ${JSON.stringify(requester)}`,
+      ),
     };
   }
   return {
@@ -125,7 +133,11 @@ export function eventFor(decision: Decision): { type: 'Normal' | 'Warning'; reas
   switch (decision.result) {
     case 'approved':
       return decision.dryRun
-        ? { type: 'Normal', reason: 'DryRunApproved', message: `dry run: policy ${decision.policy} would approve (${decision.path})` }
+        ? {
+            type: 'Normal',
+            reason: 'DryRunApproved',
+            message: `dry run: policy ${decision.policy} would approve (${decision.path})`,
+          }
         : { type: 'Normal', reason: 'Approved', message: `approved by policy ${decision.policy} (${decision.path})` };
     case 'denied': {
       const checks = [...new Set(decision.findings.map((finding) => finding.check))].join(', ');
@@ -134,6 +146,10 @@ export function eventFor(decision: Decision): { type: 'Normal' | 'Warning'; reas
         : { type: 'Warning', reason: 'Denied', message: `denied: failed ${checks}` };
     }
     case 'unprocessed':
-      return { type: 'Warning', reason: 'Unprocessed', message: 'no approver policy applies to this requester; left pending' };
+      return {
+        type: 'Warning',
+        reason: 'Unprocessed',
+        message: 'no approver policy applies to this requester; left pending',
+      };
   }
 }

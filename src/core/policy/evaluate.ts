@@ -47,14 +47,26 @@ export type Evaluation = Decision | NeedsReview;
 export function evaluate(facts: RequestFacts, file: PolicyFile): Evaluation {
   if (facts.signerName !== file.signerName) return { result: 'unprocessed', reason: 'otherSigner' };
   const order = file.policies.map((policy) => policy.name);
-  const live = evaluateWith(file.policies.filter((policy) => !policy.dryRun), facts, order, false);
+  const live = evaluateWith(
+    file.policies.filter((policy) => !policy.dryRun),
+    facts,
+    order,
+    false,
+  );
   if (live !== undefined) return live;
-  const dryRun = evaluateWith(file.policies.filter((policy) => policy.dryRun), facts, order, true);
+  const dryRun = evaluateWith(
+    file.policies.filter((policy) => policy.dryRun),
+    facts,
+    order,
+    true,
+  );
   if (dryRun !== undefined) return dryRun;
   if (!file.denyUnmatched) return { result: 'unprocessed', reason: 'noPolicy' };
   return {
     result: 'denied',
-    findings: [{ check: 'policy.unmatched', message: `no policy applies to requester ${quote(facts.requester.username)}` }],
+    findings: [
+      { check: 'policy.unmatched', message: `no policy applies to requester ${quote(facts.requester.username)}` },
+    ],
     dryRun: false,
   };
 }
@@ -81,7 +93,12 @@ function describeAttributes(attributes: ReviewAttributes): string {
 function applicablePath(policy: Policy, requester: Requester): ApprovalPath | undefined {
   if (policy.bootstrap.users.includes(requester.username)) return 'firstCertificate';
   if (requester.groups.some((group) => policy.bootstrap.groups.includes(group))) return 'firstCertificate';
-  if (policy.renewal && !isSystemName(requester.username) && matchesAny(policy.identity.commonNames, requester.username)) return 'renewal';
+  if (
+    policy.renewal &&
+    !isSystemName(requester.username) &&
+    matchesAny(policy.identity.commonNames, requester.username)
+  )
+    return 'renewal';
   return undefined;
 }
 
@@ -92,7 +109,12 @@ function reviewAttributesFor(policy: Policy): ReviewAttributes | undefined {
   return { ...attributes, name: name ?? policy.name };
 }
 
-function evaluateWith(policies: readonly Policy[], facts: RequestFacts, order: readonly string[], dryRun: boolean): Evaluation | undefined {
+function evaluateWith(
+  policies: readonly Policy[],
+  facts: RequestFacts,
+  order: readonly string[],
+  dryRun: boolean,
+): Evaluation | undefined {
   const applicable = policies.flatMap((policy) => {
     const path = applicablePath(policy, facts.requester);
     return path === undefined ? [] : [{ policy, path }];
@@ -112,27 +134,51 @@ function evaluateWith(policies: readonly Policy[], facts: RequestFacts, order: r
     const passing = judged.filter((entry) => entry.findings.length === 0);
     const direct = passing.find((entry) => entry.review === undefined);
     if (direct !== undefined) return approve(direct.policy, direct.path, identity, dryRun);
-    const candidates = passing.flatMap(({ policy, path, review }) => (review === undefined ? [] : [{ policy, path, attributes: review }]));
+    const candidates = passing.flatMap(({ policy, path, review }) =>
+      review === undefined ? [] : [{ policy, path, attributes: review }],
+    );
     if (candidates.length > 0) {
-      return { result: 'review', candidates, identity, dryRun, policy: first.policy.name, otherFindings: failing, policyOrder: order };
+      return {
+        result: 'review',
+        candidates,
+        identity,
+        dryRun,
+        policy: first.policy.name,
+        otherFindings: failing,
+        policyOrder: order,
+      };
     }
   }
   return deny([...shared, ...failing], order, dryRun, first.policy.name);
 }
 
-function policyFindings(policy: Policy, path: ApprovalPath, facts: RequestFacts, identity: RequestedIdentity | undefined): Finding[] {
+function policyFindings(
+  policy: Policy,
+  path: ApprovalPath,
+  facts: RequestFacts,
+  identity: RequestedIdentity | undefined,
+): Finding[] {
   const findings: Finding[] = [];
   const add = (check: Finding['check'], message: string) => findings.push({ check, message, policy: policy.name });
   if (facts.expirationSeconds !== undefined && facts.expirationSeconds > policy.maxExpirationSeconds) {
-    add('spec.expirationSeconds', `${String(facts.expirationSeconds)} is above this policy's maximum of ${String(policy.maxExpirationSeconds)}`);
+    add(
+      'spec.expirationSeconds',
+      `${String(facts.expirationSeconds)} is above this policy's maximum of ${String(policy.maxExpirationSeconds)}`,
+    );
   }
   if (identity === undefined) return findings;
-  if (!matchesAny(policy.identity.commonNames, identity.commonName)) add('identity.commonName', `${quote(identity.commonName)} is not an identity this policy allows`);
+  if (!matchesAny(policy.identity.commonNames, identity.commonName))
+    add('identity.commonName', `${quote(identity.commonName)} is not an identity this policy allows`);
   const groups = identity.organizations.filter((o) => !matchesAny(policy.identity.organizations, o));
-  if (groups.length > 0) add('identity.organizations', `${groups.map(quote).join(', ')} ${groups.length === 1 ? 'is' : 'are'} not allowed by this policy`);
+  if (groups.length > 0)
+    add(
+      'identity.organizations',
+      `${groups.map(quote).join(', ')} ${groups.length === 1 ? 'is' : 'are'} not allowed by this policy`,
+    );
   if (path === 'renewal') {
     const { username, groups: requesterGroups } = facts.requester;
-    if (identity.commonName !== username) add('renewal.commonName', `renews ${quote(identity.commonName)} but the requester is ${quote(username)}`);
+    if (identity.commonName !== username)
+      add('renewal.commonName', `renews ${quote(identity.commonName)} but the requester is ${quote(username)}`);
     const foreign = identity.organizations.filter((o) => !requesterGroups.includes(o));
     if (foreign.length > 0) add('renewal.organizations', `the requester is not in ${foreign.map(quote).join(', ')}`);
   }

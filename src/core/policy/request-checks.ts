@@ -45,8 +45,13 @@ export function sharedFindings(facts: RequestFacts): Finding[] {
   if (facts.request.ok) checkRequest(facts.request.request, add);
   else add(`request.${facts.request.stage}`, facts.request.problem);
   checkUsages(facts.usages, add);
-  if (facts.expirationSeconds === undefined) add('spec.expirationSeconds', 'is not set: every certificate must have a bounded lifetime');
-  else if (facts.expirationSeconds < MIN_EXPIRATION_SECONDS) add('spec.expirationSeconds', `${String(facts.expirationSeconds)} is below the minimum of ${String(MIN_EXPIRATION_SECONDS)}`);
+  if (facts.expirationSeconds === undefined)
+    add('spec.expirationSeconds', 'is not set: every certificate must have a bounded lifetime');
+  else if (facts.expirationSeconds < MIN_EXPIRATION_SECONDS)
+    add(
+      'spec.expirationSeconds',
+      `${String(facts.expirationSeconds)} is below the minimum of ${String(MIN_EXPIRATION_SECONDS)}`,
+    );
   return findings;
 }
 
@@ -65,11 +70,22 @@ function checkRequest(request: ParsedCertificationRequest, add: Add): void {
       ['other names', sans.otherNames],
     ] as const;
     const present = kinds.filter(([, count]) => count > 0).map(([kind, count]) => `${kind} (${String(count)})`);
-    add('request.subjectAltNames', present.length === 0 ? 'the request carries an empty subjectAltName extension' : `the request carries ${present.join(', ')}; no subjectAltName is allowed`);
+    add(
+      'request.subjectAltNames',
+      present.length === 0
+        ? 'the request carries an empty subjectAltName extension'
+        : `the request carries ${present.join(', ')}; no subjectAltName is allowed`,
+    );
   }
-  const extensions = request.extensions.filter((extension) => !TOLERATED_EXTENSIONS.has(extension.oid)).map((extension) => extension.oid);
+  const extensions = request.extensions
+    .filter((extension) => !TOLERATED_EXTENSIONS.has(extension.oid))
+    .map((extension) => extension.oid);
   if (extensions.length > 0) add('request.extensions', `extensions ${extensions.join(', ')} are not allowed`);
-  if (request.otherAttributes.length > 0) add('request.attributes', `attributes ${request.otherAttributes.join(', ')} are not allowed (only extensionRequest)`);
+  if (request.otherAttributes.length > 0)
+    add(
+      'request.attributes',
+      `attributes ${request.otherAttributes.join(', ')} are not allowed (only extensionRequest)`,
+    );
   for (const name of [...request.subject.commonNames, ...request.subject.organizations].filter(isSystemName)) {
     add('identity.system', `${quote(name)} is a system identity: never approved`);
   }
@@ -78,10 +94,12 @@ function checkRequest(request: ParsedCertificationRequest, add: Add): void {
 function checkKey(key: ParsedCertificationRequest['publicKey'], add: Add): void {
   switch (key.type) {
     case 'rsa':
-      if (key.bits < MIN_RSA_BITS) add('request.key', `RSA key of ${String(key.bits)} bits; at least ${String(MIN_RSA_BITS)} required`);
+      if (key.bits < MIN_RSA_BITS)
+        add('request.key', `RSA key of ${String(key.bits)} bits; at least ${String(MIN_RSA_BITS)} required`);
       return;
     case 'ec':
-      if (!ALLOWED_CURVES.has(key.curve)) add('request.key', `ECDSA curve ${key.curve} is not allowed (P-256 or P-384)`);
+      if (!ALLOWED_CURVES.has(key.curve))
+        add('request.key', `ECDSA curve ${key.curve} is not allowed (P-256 or P-384)`);
       return;
     case 'ed25519':
     case 'ed448':
@@ -93,8 +111,10 @@ function checkKey(key: ParsedCertificationRequest['publicKey'], add: Add): void 
 }
 
 function checkSubject(subject: ParsedCertificationRequest['subject'], add: Add): void {
-  if (subject.commonNames.length !== 1) add('request.subject', `has ${String(subject.commonNames.length)} common names, expected exactly one`);
-  if (subject.otherAttributes.length > 0) add('request.subject', `attributes ${subject.otherAttributes.join(', ')} are not allowed (only CN and O)`);
+  if (subject.commonNames.length !== 1)
+    add('request.subject', `has ${String(subject.commonNames.length)} common names, expected exactly one`);
+  if (subject.otherAttributes.length > 0)
+    add('request.subject', `attributes ${subject.otherAttributes.join(', ')} are not allowed (only CN and O)`);
   if (subject.multiValuedRdns > 0) add('request.subject', 'has multi-valued relative distinguished names');
   for (const name of [...subject.commonNames, ...subject.organizations]) {
     if (name.trim() === '') add('request.subject', 'has an empty or blank CN or O');
@@ -105,6 +125,10 @@ function checkSubject(subject: ParsedCertificationRequest['subject'], add: Add):
 function checkUsages(usages: readonly string[], add: Add): void {
   if (!usages.includes(REQUIRED_USAGE)) add('spec.usages', `"${REQUIRED_USAGE}" is required`);
   const extra = [...new Set(usages.filter((usage) => !ALLOWED_USAGES.has(usage)))];
-  if (extra.length > 0) add('spec.usages', `${extra.map(quote).join(', ')} ${extra.length === 1 ? 'is' : 'are'} not allowed (only client auth, digital signature, key encipherment)`);
+  if (extra.length > 0)
+    add(
+      'spec.usages',
+      `${extra.map(quote).join(', ')} ${extra.length === 1 ? 'is' : 'are'} not allowed (only client auth, digital signature, key encipherment)`,
+    );
   if (new Set(usages).size !== usages.length) add('spec.usages', 'lists a usage twice');
 }

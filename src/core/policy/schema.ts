@@ -17,7 +17,10 @@ const POLICY_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 const nonEmpty = z.string().min(1, 'must not be empty');
 
 /** An exact name, or a pattern in which each `*` matches any run of characters. */
-const namePattern = nonEmpty.refine((value) => !value.startsWith(SYSTEM_PREFIX), `must not start with "${SYSTEM_PREFIX}": system identities are never approved`);
+const namePattern = nonEmpty.refine(
+  (value) => !value.startsWith(SYSTEM_PREFIX),
+  `must not start with "${SYSTEM_PREFIX}": system identities are never approved`,
+);
 
 /** What `subjectAccessReview: true` asks: may the requester create certificatesigningrequests/kubeconfig-rotator? */
 export const REVIEW_DEFAULTS = {
@@ -38,7 +41,12 @@ const reviewAttributes = z.strictObject({
 
 const policy = z
   .strictObject({
-    name: z.string().regex(POLICY_NAME, 'must be lowercase letters, digits, "-" or "." (at most 63), starting and ending alphanumeric'),
+    name: z
+      .string()
+      .regex(
+        POLICY_NAME,
+        'must be lowercase letters, digits, "-" or "." (at most 63), starting and ending alphanumeric',
+      ),
     /** Decide and report, but never write the decision. */
     dryRun: z.boolean().default(false),
     /** Who may request a first certificate: bootstrap token users/groups, or TokenRequest service accounts. */
@@ -61,13 +69,20 @@ const policy = z
   })
   .superRefine((value, context) => {
     if (value.bootstrap.users.length === 0 && value.bootstrap.groups.length === 0 && !value.renewal) {
-      context.addIssue({ code: 'custom', path: ['bootstrap'], message: 'names no bootstrap user or group, and renewal is off: the policy can never apply' });
+      context.addIssue({
+        code: 'custom',
+        path: ['bootstrap'],
+        message: 'names no bootstrap user or group, and renewal is off: the policy can never apply',
+      });
     }
   });
 
 export const policyFileSchema = z.strictObject({
   /** The one signer this approver serves; CSRs of other signers are never touched. */
-  signerName: z.string().regex(SIGNER_NAME, 'must be <domain>/<path>, e.g. kubernetes.io/kube-apiserver-client').default(DEFAULT_SIGNER),
+  signerName: z
+    .string()
+    .regex(SIGNER_NAME, 'must be <domain>/<path>, e.g. kubernetes.io/kube-apiserver-client')
+    .default(DEFAULT_SIGNER),
   /** Deny this signer's CSRs that no policy applies to (otherwise they are left pending). */
   denyUnmatched: z.boolean().default(false),
   policies: z.array(policy).superRefine(
@@ -76,7 +91,8 @@ export const policyFileSchema = z.strictObject({
       policies.forEach((entry: { name?: unknown } | undefined, index) => {
         const name = entry?.name;
         if (typeof name !== 'string') return;
-        if (seen.has(name)) context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the policy name "${name}"` });
+        if (seen.has(name))
+          context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the policy name "${name}"` });
         seen.add(name);
       });
     },

@@ -21,8 +21,12 @@ export const MIN_SPACING_MS = 1_000;
 export function rotationDeadline(validity: Validity, obtainedAt: number, rule: RotationRule, random: number): number {
   const lifetime = validity.notAfter - validity.notBefore;
   const fraction = rule.minFraction + (rule.maxFraction - rule.minFraction) * random;
-  let deadline = Math.min(validity.notBefore + lifetime * fraction, validity.notAfter - rule.minRemainingSeconds * 1000);
-  if (rule.forceIntervalSeconds !== undefined) deadline = Math.min(deadline, obtainedAt + rule.forceIntervalSeconds * 1000);
+  let deadline = Math.min(
+    validity.notBefore + lifetime * fraction,
+    validity.notAfter - rule.minRemainingSeconds * 1000,
+  );
+  if (rule.forceIntervalSeconds !== undefined)
+    deadline = Math.min(deadline, obtainedAt + rule.forceIntervalSeconds * 1000);
   const earliest = obtainedAt + Math.min(MIN_SPACING_MS, Math.max(0, (validity.notAfter - obtainedAt) / 2));
   return Math.max(deadline, earliest);
 }
@@ -43,7 +47,9 @@ export const BACKOFF_CAP_MS = 5 * 60_000;
  * by a random 80-100% so that sidecars failing together do not retry together.
  */
 export function retryDelay(failures: number, random: number): number {
-  return Math.round(backoffDelay(failures, { initialMs: BACKOFF_BASE_MS, maxMs: BACKOFF_CAP_MS }) * (0.8 + 0.2 * random));
+  return Math.round(
+    backoffDelay(failures, { initialMs: BACKOFF_BASE_MS, maxMs: BACKOFF_CAP_MS }) * (0.8 + 0.2 * random),
+  );
 }
 
 export type AuthChoice = 'current' | 'bootstrap';
@@ -52,7 +58,10 @@ export type AuthChoice = 'current' | 'bootstrap';
  * The credential to request with: the current certificate while it is valid and carries the configured
  * identity (a renewal must come from the identity it renews); the bootstrap credential otherwise.
  */
-export function chooseAuthentication(current: { readonly validity: Validity; readonly matchesIdentity: boolean } | undefined, now: number): AuthChoice {
+export function chooseAuthentication(
+  current: { readonly validity: Validity; readonly matchesIdentity: boolean } | undefined,
+  now: number,
+): AuthChoice {
   if (current === undefined || !current.matchesIdentity) return 'bootstrap';
   return now >= current.validity.notBefore && now < current.validity.notAfter ? 'current' : 'bootstrap';
 }

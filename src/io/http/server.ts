@@ -44,7 +44,10 @@ export async function startProbeServer(options: ProbeServerOptions): Promise<Pro
       }
       case '/readyz': {
         const readiness = options.readiness();
-        reply(readiness.ready ? 200 : 503, `${readiness.ready ? 'ok' : 'not ready'}\n${readiness.details.map((line) => `${line}\n`).join('')}`);
+        reply(
+          readiness.ready ? 200 : 503,
+          `${readiness.ready ? 'ok' : 'not ready'}\n${readiness.details.map((line) => `${line}\n`).join('')}`,
+        );
         return;
       }
       case '/metrics':

@@ -23,7 +23,11 @@ export function kubeStatus(error: unknown): KubeStatus | undefined {
   const text = (key: string) => (typeof status[key] === 'string' ? status[key] : undefined);
   const reason = text('reason');
   const message = text('message') ?? (error.code === 401 ? 'Unauthorized' : undefined);
-  return { code: error.code, ...(reason === undefined ? {} : { reason }), ...(message === undefined ? {} : { message }) };
+  return {
+    code: error.code,
+    ...(reason === undefined ? {} : { reason }),
+    ...(message === undefined ? {} : { message }),
+  };
 }
 
 export const httpStatus = (error: unknown): number | undefined => kubeStatus(error)?.code;

@@ -49,7 +49,12 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
   const recent = new Map<string, { name: string; namespace: string; count: number; at: number }>();
   const inFlight = new Set<Promise<void>>();
 
-  async function emit(type: 'Normal' | 'Warning', reason: string, message: string, involved: InvolvedObject): Promise<void> {
+  async function emit(
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    involved: InvolvedObject,
+  ): Promise<void> {
     const namespace = involved.namespace ?? 'default';
     const key = [type, reason, message, involved.kind, namespace, involved.name].join('\u0000');
     const time = now();

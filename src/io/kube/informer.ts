@@ -27,7 +27,11 @@ export interface ListWatchSource<T> {
    * Starts a watch from `resourceVersion`; `onEvent` gets each event and `onDone` is called exactly once when
    * it ends (no error: closed normally or by the inactivity timer). Returns a handle to stop it early.
    */
-  watch(resourceVersion: string, onEvent: (type: WatchEventType, object: unknown) => void, onDone: (error?: unknown) => void): Promise<{ abort(): void }>;
+  watch(
+    resourceVersion: string,
+    onEvent: (type: WatchEventType, object: unknown) => void,
+    onDone: (error?: unknown) => void,
+  ): Promise<{ abort(): void }>;
 }
 
 export interface InformerHandlers<R> {
@@ -120,7 +124,10 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     let page: ListPage<T> | undefined;
     do {
       const continueToken = page?.continue;
-      page = await withTimeout(options.source.list({ limit: pageSize, ...(continueToken === undefined ? {} : { continue: continueToken }) }), 'list');
+      page = await withTimeout(
+        options.source.list({ limit: pageSize, ...(continueToken === undefined ? {} : { continue: continueToken }) }),
+        'list',
+      );
       if (stopped()) return;
       for (const object of page.items) {
         const key = options.key(object);
@@ -147,7 +154,9 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     heard();
     if (type === 'ERROR') {
       const code = (object as { code?: unknown } | undefined)?.code;
-      throw code === 410 ? new Expired('resourceVersion expired') : new Error(`watch error event: ${JSON.stringify(object).slice(0, 200)}`);
+      throw code === 410
+        ? new Expired('resourceVersion expired')
+        : new Error(`watch error event: ${JSON.stringify(object).slice(0, 200)}`);
     }
     const typed = object as T;
     if (type !== 'BOOKMARK') {
@@ -194,7 +203,8 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
         }
       };
       const onDone = (error?: unknown) => {
-        if (error === undefined || error === null || (error instanceof Error && error.name === 'TimeoutError')) finish('closed');
+        if (error === undefined || error === null || (error instanceof Error && error.name === 'TimeoutError'))
+          finish('closed');
         else if (httpStatus(error) === 410 || (error as { statusCode?: unknown }).statusCode === 410) finish('expired');
         else finish(new Error(`watch failed: ${describeError(error)}`, { cause: error }));
       };
@@ -233,7 +243,10 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
         if (stopped()) return;
         failures++;
         const delay = backoffDelay(failures, backoff) * (0.5 + random() / 2);
-        logger.warn({ informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) }, 'informer failed; relisting after a backoff');
+        logger.warn(
+          { informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) },
+          'informer failed; relisting after a backoff',
+        );
         options.onRestart?.('error');
         try {
           await clock.sleep(delay, stopping.signal);
@@ -255,7 +268,10 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
       const silentFor = clock.monotonic() - lastHeard;
       if (silentFor < watchdogMs || watchdogFiredAt !== undefined) continue;
       watchdogFiredAt = clock.monotonic();
-      logger.error({ informer: options.describe, silentForMs: Math.round(silentFor) }, 'informer heard nothing for too long; relisting');
+      logger.error(
+        { informer: options.describe, silentForMs: Math.round(silentFor) },
+        'informer heard nothing for too long; relisting',
+      );
       options.onRestart?.('watchdog');
       endSession?.('relist');
     }
@@ -306,7 +322,11 @@ export function kubeListWatchSource<T>(options: {
   readonly kubeConfig: KubeConfig;
   readonly path: string;
   readonly fieldSelector?: string;
-  readonly list: (options: { limit: number; _continue?: string; fieldSelector?: string }) => Promise<{ items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }>;
+  readonly list: (options: {
+    limit: number;
+    _continue?: string;
+    fieldSelector?: string;
+  }) => Promise<{ items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }>;
   readonly random?: () => number;
 }): ListWatchSource<T> {
   const watcher = new Watch(options.kubeConfig);
@@ -316,7 +336,11 @@ export function kubeListWatchSource<T>(options: {
     async list({ limit, continue: token }) {
       const page = await options.list({ limit, ...selector, ...(token === undefined ? {} : { _continue: token }) });
       const next = page.metadata?._continue;
-      return { items: page.items, resourceVersion: page.metadata?.resourceVersion ?? '', ...(next === undefined ? {} : { continue: next }) };
+      return {
+        items: page.items,
+        resourceVersion: page.metadata?.resourceVersion ?? '',
+        ...(next === undefined ? {} : { continue: next }),
+      };
     },
     watch(resourceVersion, onEvent, onDone) {
       // Like client-go, ask the server to end each watch after a random 5-10 minutes, so connections rotate.

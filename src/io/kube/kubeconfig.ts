@@ -13,7 +13,10 @@ const base64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64');
 
 export function kubeConfigFor(endpoint: ClusterEndpoint, credential: Credential, name = 'target'): KubeConfig {
   const kubeConfig = new KubeConfig();
-  const user = 'token' in credential ? { name, token: credential.token } : { name, certData: base64(credential.certPem), keyData: base64(credential.keyPem) };
+  const user =
+    'token' in credential
+      ? { name, token: credential.token }
+      : { name, certData: base64(credential.certPem), keyData: base64(credential.keyPem) };
   kubeConfig.loadFromOptions({
     clusters: [{ name, server: endpoint.server, caData: base64(endpoint.caPem), skipTLSVerify: false }],
     users: [user],

@@ -40,7 +40,11 @@ export interface ElectionTiming {
 }
 
 /** client-go's defaults, which the design asks for. */
-export const DEFAULT_TIMING: ElectionTiming = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+export const DEFAULT_TIMING: ElectionTiming = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
 
 export interface Clock {
   /** Wall-clock milliseconds, written into the Lease for people to read. */
@@ -108,7 +112,10 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   function observe(lease: ObservedLease): void {
     if (lease.version === observed?.version) return;
     if (lease.record.holderIdentity !== observed?.record.holderIdentity) {
-      logger.info({ lease: store.description, holder: lease.record.holderIdentity || '(none)' }, 'lease holder observed');
+      logger.info(
+        { lease: store.description, holder: lease.record.holderIdentity || '(none)' },
+        'lease holder observed',
+      );
     }
     observed = lease;
     observedAt = clock.monotonic();
@@ -118,7 +125,15 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     const now = microTime(clock.wall());
     const current = await store.get();
     if (current === undefined) {
-      observe(await store.create({ holderIdentity: identity, leaseDurationSeconds: timing.leaseDurationMs / 1000, acquireTime: now, renewTime: now, leaseTransitions: 0 }));
+      observe(
+        await store.create({
+          holderIdentity: identity,
+          leaseDurationSeconds: timing.leaseDurationMs / 1000,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: 0,
+        }),
+      );
       return;
     }
     observe(current);
@@ -209,7 +224,10 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       if (current?.record.holderIdentity !== identity) return;
       const now = microTime(clock.wall());
       try {
-        await store.update({ ...current.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now }, current.version);
+        await store.update(
+          { ...current.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
+          current.version,
+        );
         logger.info({ lease: store.description }, 'lease released');
         return;
       } catch (error) {
@@ -237,7 +255,10 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       try {
         await release();
       } catch (error) {
-        logger.warn({ lease: store.description, error: describeError(error) }, 'could not release the lease; another replica takes over when it expires');
+        logger.warn(
+          { lease: store.description, error: describeError(error) },
+          'could not release the lease; another replica takes over when it expires',
+        );
       }
     },
   };
@@ -286,11 +307,17 @@ export function kubeLeaseStore(kubeConfig: KubeConfig, namespace: string, name: 
       }
     },
     async create(record) {
-      return fromLease(await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record) } }));
+      return fromLease(
+        await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record) } }),
+      );
     },
     async update(record, version) {
       return fromLease(
-        await api.replaceNamespacedLease({ name, namespace, body: { metadata: { name, namespace, resourceVersion: version }, spec: toSpec(record) } }),
+        await api.replaceNamespacedLease({
+          name,
+          namespace,
+          body: { metadata: { name, namespace, resourceVersion: version }, spec: toSpec(record) },
+        }),
       );
     },
   };

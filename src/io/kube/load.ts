@@ -16,14 +16,21 @@ export function loadKubeConfig(path: string | undefined, context?: string): Kube
     }
   } catch (error) {
     if (error instanceof KubeConfigError) throw error;
-    throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} cannot be loaded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new KubeConfigError(
+      `kubeconfig ${path ?? '(default)'} cannot be loaded: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   if (context !== undefined) {
-    if (kubeConfig.getContextObject(context) === null) throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} has no context "${context}"`);
+    if (kubeConfig.getContextObject(context) === null)
+      throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} has no context "${context}"`);
     kubeConfig.setCurrentContext(context);
   }
   if (kubeConfig.getCurrentCluster() === null) {
-    const missing = context === undefined ? 'has no current cluster (set current-context)' : `has no cluster for context "${context}"`;
+    const missing =
+      context === undefined
+        ? 'has no current cluster (set current-context)'
+        : `has no cluster for context "${context}"`;
     throw new KubeConfigError(`kubeconfig ${path ?? '(default)'} ${missing}`);
   }
   return kubeConfig;

@@ -44,7 +44,10 @@ export async function watchObject<T extends KubeObject>(options: ObjectWatchOpti
       const listed = await options.list();
       failures = 0;
       let version = listed.metadata?.resourceVersion ?? '';
-      options.onState(listed.items.find((item) => item.metadata?.name === options.name), 'LIST');
+      options.onState(
+        listed.items.find((item) => item.metadata?.name === options.name),
+        'LIST',
+      );
       while (!aborted()) version = await watchOnce(watcher, options, version);
     } catch (error) {
       if (aborted()) break;
@@ -57,7 +60,11 @@ export async function watchObject<T extends KubeObject>(options: ObjectWatchOpti
 }
 
 /** One watch request; resolves with the last resourceVersion seen when the server ends it cleanly. */
-function watchOnce<T extends KubeObject>(watcher: Watch, options: ObjectWatchOptions<T>, from: string): Promise<string> {
+function watchOnce<T extends KubeObject>(
+  watcher: Watch,
+  options: ObjectWatchOptions<T>,
+  from: string,
+): Promise<string> {
   return new Promise<string>((resolve, reject) => {
     let version = from;
     let controller: AbortController | undefined;
@@ -71,12 +78,21 @@ function watchOnce<T extends KubeObject>(watcher: Watch, options: ObjectWatchOpt
     watcher
       .watch(
         options.watchPath,
-        { fieldSelector: `metadata.name=${options.name}`, resourceVersion: version, allowWatchBookmarks: true, timeoutSeconds: WATCH_TIMEOUT_SECONDS },
+        {
+          fieldSelector: `metadata.name=${options.name}`,
+          resourceVersion: version,
+          allowWatchBookmarks: true,
+          timeoutSeconds: WATCH_TIMEOUT_SECONDS,
+        },
         (type: string, object: T & { code?: number }) => {
           if (type === 'ERROR') {
             // A Status object: 410 Gone means our version is too old to resume from.
             controller?.abort();
-            finish(object.code === 410 ? new ExpiredVersion('resource version expired') : new Error(`watch error ${String(object.code)}`));
+            finish(
+              object.code === 410
+                ? new ExpiredVersion('resource version expired')
+                : new Error(`watch error ${String(object.code)}`),
+            );
             return;
           }
           version = object.metadata?.resourceVersion ?? version;
@@ -85,12 +101,9 @@ function watchOnce<T extends KubeObject>(watcher: Watch, options: ObjectWatchOpt
         },
         finish,
       )
-      .then(
-        (started) => {
-          controller = started;
-          if (options.signal.aborted) started.abort();
-        },
-        finish,
-      );
+      .then((started) => {
+        controller = started;
+        if (options.signal.aborted) started.abort();
+      }, finish);
   });
 }

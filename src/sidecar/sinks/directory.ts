@@ -118,7 +118,8 @@ export class DirectorySink implements Sink {
     }
     const certPem = await readFile(join(versionPath, FILE_NAMES.cert), 'utf8');
     const keyPem = await readFile(join(versionPath, FILE_NAMES.key), 'utf8');
-    if (!keyMatchesCertificate(keyPem, readCertificate(certPem))) throw new Error(`${versionPath}: the key read back does not match the certificate`);
+    if (!keyMatchesCertificate(keyPem, readCertificate(certPem)))
+      throw new Error(`${versionPath}: the key read back does not match the certificate`);
   }
 
   async #ensureStableLink(name: string): Promise<void> {

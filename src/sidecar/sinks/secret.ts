@@ -60,7 +60,9 @@ export class SecretSink implements Sink {
       metadata: {
         name,
         namespace,
-        ...(existing?.metadata?.resourceVersion === undefined ? {} : { resourceVersion: existing.metadata.resourceVersion }),
+        ...(existing?.metadata?.resourceVersion === undefined
+          ? {}
+          : { resourceVersion: existing.metadata.resourceVersion }),
         labels: { ...existing?.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY },
         annotations: {
           ...existing?.metadata?.annotations,
@@ -68,10 +70,17 @@ export class SecretSink implements Sink {
           [ANNOTATIONS.serial]: facts.serial,
           [ANNOTATIONS.identity]: facts.subject.commonName,
           [ANNOTATIONS.target]: bundle.name,
-          ...(bundle.nextRotation === undefined ? {} : { [ANNOTATIONS.nextRotation]: new Date(bundle.nextRotation).toISOString() }),
+          ...(bundle.nextRotation === undefined
+            ? {}
+            : { [ANNOTATIONS.nextRotation]: new Date(bundle.nextRotation).toISOString() }),
         },
       },
-      data: Object.fromEntries(Object.entries(secretData(bundle, this.#options.key)).map(([key, value]) => [key, Buffer.from(value).toString('base64')])),
+      data: Object.fromEntries(
+        Object.entries(secretData(bundle, this.#options.key)).map(([key, value]) => [
+          key,
+          Buffer.from(value).toString('base64'),
+        ]),
+      ),
     });
     for (let attempt = 1; ; attempt++) {
       const existing = await this.#get();
@@ -128,7 +137,9 @@ export class SecretSink implements Sink {
 }
 
 function decode(secret: V1Secret): Record<string, string> {
-  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
+  );
 }
 
 function sameData(actual: Record<string, string>, expected: Record<string, string>): boolean {

@@ -31,7 +31,10 @@ export interface Sink {
 }
 
 /** A stored set from its files, if it is complete and its key matches its certificate. */
-export function storedCredential(files: Readonly<Record<string, string | undefined>>, kubeconfigKey: string): StoredCredential | undefined {
+export function storedCredential(
+  files: Readonly<Record<string, string | undefined>>,
+  kubeconfigKey: string,
+): StoredCredential | undefined {
   const { 'tls.crt': certPem, 'tls.key': keyPem, 'ca.crt': caPem, [kubeconfigKey]: kubeconfig } = files;
   if (certPem === undefined || keyPem === undefined || caPem === undefined) return undefined;
   try {

@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
-import { ApproverController, csrRecord, type Condition, type CsrRecord, type CurrentPolicy, type WriteOutcome } from '../../../src/approver/controller.ts';
+import {
+  ApproverController,
+  csrRecord,
+  type Condition,
+  type CsrRecord,
+  type CurrentPolicy,
+  type WriteOutcome,
+} from '../../../src/approver/controller.ts';
 import { approverMetrics } from '../../../src/approver/metrics.ts';
 import type { ReviewAttributes } from '../../../src/core/policy/evaluate.ts';
 import type { Requester } from '../../../src/core/policy/request-checks.ts';
@@ -28,11 +35,19 @@ ${extra}`);
 }
 
 let serial = 0;
-function csr(options: { cn?: string; requester?: Requester; conditions?: { type: string }[] } = {}): V1CertificateSigningRequest {
+function csr(
+  options: { cn?: string; requester?: Requester; conditions?: { type: string }[] } = {},
+): V1CertificateSigningRequest {
   const name = `csr-${String(++serial)}`;
   const requester = options.requester ?? BOOTSTRAP;
   return {
-    metadata: { name, uid: `uid-${name}`, resourceVersion: '1', creationTimestamp: new Date(Date.parse('2026-01-01T00:00:00Z') - 2_000), managedFields: [{ manager: 'kubectl' }] },
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      resourceVersion: '1',
+      creationTimestamp: new Date(Date.parse('2026-01-01T00:00:00Z') - 2_000),
+      managedFields: [{ manager: 'kubectl' }],
+    },
     spec: {
       request: Buffer.from(requestPem({ subject: subject(options.cn ?? 'agent-a', ['team-a']) })).toString('base64'),
       signerName: 'kubernetes.io/kube-apiserver-client',
@@ -95,7 +110,10 @@ function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
     controller.handlers.upsert(record.name, record);
     return record;
   };
-  const metric = async (name: string) => (await registry.getSingleMetricAsString(`kubeconfig_rotator_approver_${name}`)).split('\n').filter((line) => !line.startsWith('#'));
+  const metric = async (name: string) =>
+    (await registry.getSingleMetricAsString(`kubeconfig_rotator_approver_${name}`))
+      .split('\n')
+      .filter((line) => !line.startsWith('#'));
   const setPolicy = (file: PolicyFile) => {
     policy = { file, generation: policy.generation + 1 };
     controller.policyChanged();
@@ -117,10 +135,23 @@ describe('the approver controller', () => {
     put(csr({ cn: 'agent-b' }));
     controller.handlers.upsert(record.name, record);
     await clock.advance(0);
-    assert.deepEqual(writes.map((write) => write.name), [record.name, 'csr-2'], 'the first one is not written again before the cache catches up');
-    assert.deepEqual(events, [`Normal Approved ${record.name}: approved by policy cluster-a (firstCertificate)`, 'Normal Approved csr-2: approved by policy cluster-a (firstCertificate)']);
-    assert.deepEqual(await metric('decisions_total'), ['kubeconfig_rotator_approver_decisions_total{policy="cluster-a",result="approved",reason="firstCertificate",dry_run="false"} 2']);
-    assert.ok((await metric('decision_latency_seconds')).includes('kubeconfig_rotator_approver_decision_latency_seconds_bucket{le="2",result="approved"} 2'));
+    assert.deepEqual(
+      writes.map((write) => write.name),
+      [record.name, 'csr-2'],
+      'the first one is not written again before the cache catches up',
+    );
+    assert.deepEqual(events, [
+      `Normal Approved ${record.name}: approved by policy cluster-a (firstCertificate)`,
+      'Normal Approved csr-2: approved by policy cluster-a (firstCertificate)',
+    ]);
+    assert.deepEqual(await metric('decisions_total'), [
+      'kubeconfig_rotator_approver_decisions_total{policy="cluster-a",result="approved",reason="firstCertificate",dry_run="false"} 2',
+    ]);
+    assert.ok(
+      (await metric('decision_latency_seconds')).includes(
+        'kubeconfig_rotator_approver_decision_latency_seconds_bucket{le="2",result="approved"} 2',
+      ),
+    );
     assert.deepEqual(await metric('leader'), ['kubeconfig_rotator_approver_leader 1']);
   });
 
@@ -144,7 +175,9 @@ describe('the approver controller', () => {
   });
 
   it('losing the lease stops work at once: a decision still under review is never written', async () => {
-    const { clock, controller, writes, behaviour, put, metric } = setup({ policy: policyFile('    subjectAccessReview: true') });
+    const { clock, controller, writes, behaviour, put, metric } = setup({
+      policy: policyFile('    subjectAccessReview: true'),
+    });
     let answer: (allowed: boolean) => void = () => undefined;
     behaviour.review = () => new Promise((resolve) => (answer = resolve));
     controller.lead();
@@ -159,7 +192,9 @@ describe('the approver controller', () => {
   });
 
   it('asks the SubjectAccessReview the policy wants, and denies naming it when refused', async () => {
-    const { clock, controller, writes, reviews, behaviour, put } = setup({ policy: policyFile('    subjectAccessReview: true') });
+    const { clock, controller, writes, reviews, behaviour, put } = setup({
+      policy: policyFile('    subjectAccessReview: true'),
+    });
     behaviour.review = () => Promise.resolve(false);
     controller.lead();
     put(csr());
@@ -167,7 +202,13 @@ describe('the approver controller', () => {
     assert.deepEqual(reviews, [
       {
         user: BOOTSTRAP.username,
-        attributes: { verb: 'create', group: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource: 'kubeconfig-rotator', name: 'cluster-a' },
+        attributes: {
+          verb: 'create',
+          group: 'certificates.k8s.io',
+          resource: 'certificatesigningrequests',
+          subresource: 'kubeconfig-rotator',
+          name: 'cluster-a',
+        },
       },
     ]);
     const [write] = writes;
@@ -176,7 +217,9 @@ describe('the approver controller', () => {
   });
 
   it('an API failure is retried with backoff and counted, never turned into a denial', async () => {
-    const { clock, controller, writes, behaviour, put, metric } = setup({ policy: policyFile('    subjectAccessReview: true') });
+    const { clock, controller, writes, behaviour, put, metric } = setup({
+      policy: policyFile('    subjectAccessReview: true'),
+    });
     let reviewFailures = 1;
     behaviour.review = () => (reviewFailures-- > 0 ? Promise.reject(new Error('timeout')) : Promise.resolve(true));
     behaviour.writeFailures = 2;
@@ -189,7 +232,10 @@ describe('the approver controller', () => {
     await clock.advance(2_000);
     assert.equal(writes.length, 0, 'the third attempt waits 4 s');
     await clock.advance(4_000);
-    assert.deepEqual(writes.map((write) => write.condition.type), ['Approved']);
+    assert.deepEqual(
+      writes.map((write) => write.condition.type),
+      ['Approved'],
+    );
     assert.deepEqual(await metric('errors_total'), [
       'kubeconfig_rotator_approver_errors_total{operation="review"} 1',
       'kubeconfig_rotator_approver_errors_total{operation="write"} 2',
@@ -207,7 +253,10 @@ describe('the approver controller', () => {
   });
 
   it('reports an unprocessed CSR once per policy generation, and decides it when a new policy applies', async () => {
-    const stranger: Requester = { username: 'system:bootstrap:zzzzzz', groups: ['system:bootstrappers', 'system:bootstrappers:kcr:other'] };
+    const stranger: Requester = {
+      username: 'system:bootstrap:zzzzzz',
+      groups: ['system:bootstrappers', 'system:bootstrappers:kcr:other'],
+    };
     const { clock, controller, writes, events, put, setPolicy, metric } = setup();
     controller.lead();
     const record = put(csr({ requester: stranger }));
@@ -215,8 +264,12 @@ describe('the approver controller', () => {
     controller.handlers.synced();
     await clock.advance(0);
     assert.equal(writes.length, 0);
-    assert.deepEqual(events, [`Warning Unprocessed ${record.name}: no approver policy applies to this requester; left pending`]);
-    assert.deepEqual(await metric('decisions_total'), ['kubeconfig_rotator_approver_decisions_total{policy="",result="unprocessed",reason="noPolicy",dry_run="false"} 1']);
+    assert.deepEqual(events, [
+      `Warning Unprocessed ${record.name}: no approver policy applies to this requester; left pending`,
+    ]);
+    assert.deepEqual(await metric('decisions_total'), [
+      'kubeconfig_rotator_approver_decisions_total{policy="",result="unprocessed",reason="noPolicy",dry_run="false"} 1',
+    ]);
     const parsed = parsePolicyFile(`
 policies:
   - name: other
@@ -226,7 +279,10 @@ policies:
     assert.ok(parsed.ok);
     setPolicy(parsed.value);
     await clock.advance(0);
-    assert.deepEqual(writes.map((write) => write.condition.reason), ['PolicyApproved']);
+    assert.deepEqual(
+      writes.map((write) => write.condition.reason),
+      ['PolicyApproved'],
+    );
   });
 
   it('a dry-run decision is reported once and never written', async () => {
@@ -241,7 +297,9 @@ policies:
   });
 
   it('a resync does not ask again the SubjectAccessReview of a dry-run decision already reported', async () => {
-    const { clock, controller, writes, events, reviews, put } = setup({ policy: policyFile('    dryRun: true\n    subjectAccessReview: true') });
+    const { clock, controller, writes, events, reviews, put } = setup({
+      policy: policyFile('    dryRun: true\n    subjectAccessReview: true'),
+    });
     controller.lead();
     const record = put(csr());
     await clock.advance(0);
@@ -251,7 +309,9 @@ policies:
     await clock.advance(0);
     assert.equal(reviews.length, 1);
     assert.deepEqual(writes, []);
-    assert.deepEqual(events, [`Normal DryRunApproved ${record.name}: dry run: policy cluster-a would approve (firstCertificate)`]);
+    assert.deepEqual(events, [
+      `Normal DryRunApproved ${record.name}: dry run: policy cluster-a would approve (firstCertificate)`,
+    ]);
   });
 
   it('many pending CSRs over several workers: each is written exactly once', async () => {
@@ -259,7 +319,8 @@ policies:
     controller.lead();
     const names = Array.from({ length: 200 }, () => put(csr()).name);
     controller.handlers.synced();
-    for (const name of names.slice(0, 50)) put({ ...csr(), metadata: { name, uid: `uid-${name}`, resourceVersion: '2' } });
+    for (const name of names.slice(0, 50))
+      put({ ...csr(), metadata: { name, uid: `uid-${name}`, resourceVersion: '2' } });
     await clock.advance(0);
     assert.equal(writes.length, 200);
     assert.equal(new Set(writes.map((write) => write.name)).size, 200);

@@ -43,7 +43,11 @@ class ScriptedApi implements ListWatchSource<Obj> {
     const all = [...this.objects.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     const start = Number(token ?? 0);
     const next = start + limit < all.length ? String(start + limit) : undefined;
-    return Promise.resolve({ items: all.slice(start, start + limit), resourceVersion: String(this.version), ...(next === undefined ? {} : { continue: next }) });
+    return Promise.resolve({
+      items: all.slice(start, start + limit),
+      resourceVersion: String(this.version),
+      ...(next === undefined ? {} : { continue: next }),
+    });
   }
 
   watch(from: string, onEvent: (type: WatchEventType, object: unknown) => void, onDone: (error?: unknown) => void) {
@@ -115,7 +119,16 @@ describe('the informer', () => {
     api.current.emit('DELETED', api.objects.get('b'));
     api.current.emit('BOOKMARK', { metadata: { resourceVersion: '200' } });
     api.current.emit('ADDED', api.put('f', 'f1'));
-    assert.deepEqual(seen, ['add a=a1', 'add b=b1', 'add c=c1', 'add d=d1', 'add e=e1', 'update a=a2', 'remove b', 'add f=f1']);
+    assert.deepEqual(seen, [
+      'add a=a1',
+      'add b=b1',
+      'add c=c1',
+      'add d=d1',
+      'add e=e1',
+      'update a=a2',
+      'remove b',
+      'add f=f1',
+    ]);
     assert.deepEqual([...informer.values()].sort(), ['a2', 'c1', 'd1', 'e1', 'f1']);
     assert.equal(informer.get('a'), 'a2');
     await informer.stop();
@@ -132,7 +145,10 @@ describe('the informer', () => {
     api.current.close();
     await clock.advance(0);
     assert.equal(api.lists, 1);
-    assert.deepEqual(api.watches.map((watch) => watch.from), ['101', '102']);
+    assert.deepEqual(
+      api.watches.map((watch) => watch.from),
+      ['101', '102'],
+    );
     await informer.stop();
   });
 
@@ -146,7 +162,10 @@ describe('the informer', () => {
     api.put('c', 'c1');
     api.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
     await clock.advance(0);
-    assert.ok(!api.current.aborted && api.watches[0]?.aborted === true, 'the old watch was stopped and a new one started');
+    assert.ok(
+      !api.current.aborted && api.watches[0]?.aborted === true,
+      'the old watch was stopped and a new one started',
+    );
     assert.deepEqual(seen, ['add a=a1', 'add b=b1', 'add c=c1', 'remove a']);
     assert.deepEqual(restarts, [], 'an expired resourceVersion is routine, not a failure');
     await informer.stop();

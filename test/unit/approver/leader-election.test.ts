@@ -84,7 +84,11 @@ function setup(names: readonly string[], random = () => 0.5) {
     const current = new Set<string>();
     for (const entry of timeline) {
       if (entry.event === 'started') {
-        assert.equal(current.size, 0, `${entry.who} started leading at ${String(entry.at)} ms while ${[...current].join()} led`);
+        assert.equal(
+          current.size,
+          0,
+          `${entry.who} started leading at ${String(entry.at)} ms while ${[...current].join()} led`,
+        );
         current.add(entry.who);
       } else current.delete(entry.who);
     }
@@ -119,7 +123,10 @@ describe('leader election on a Lease', () => {
     for (const candidate of candidates) candidate.elector.start();
     await clock.advance(60_000);
     assert.deepEqual(leaders(), ['a']);
-    assert.deepEqual(timeline.map((entry) => `${entry.who} ${entry.event}`), ['a started']);
+    assert.deepEqual(
+      timeline.map((entry) => `${entry.who} ${entry.event}`),
+      ['a started'],
+    );
     const renewals = lease.writes.filter((record) => record.holderIdentity === 'a').length;
     assert.equal(renewals, 31, 'created at 0 and renewed every 2 s for 60 s');
     assert.equal(lease.lease?.record.renewTime, '2026-01-01T00:01:00.000000Z');
@@ -146,7 +153,11 @@ describe('leader election on a Lease', () => {
     await clock.advance(2_000 * 2.2 + 100);
     assert.deepEqual(leaders(), ['b']);
     const started = timeline.find((entry) => entry.who === 'b' && entry.event === 'started');
-    assert.equal(started?.at, 21_450, 'b saw the 4 s renewal at 6.4 s (its retries come every 3.2 s here) and retried 50 ms after that lease expired');
+    assert.equal(
+      started?.at,
+      21_450,
+      'b saw the 4 s renewal at 6.4 s (its retries come every 3.2 s here) and retried 50 ms after that lease expired',
+    );
     assert.equal(lease.lease?.record.leaseTransitions, 1);
     assertNeverTwoLeaders();
   });
@@ -158,7 +169,12 @@ describe('leader election on a Lease', () => {
     at(candidates, 0).state.mode = 'hanging';
     await clock.advance(20_000);
     const stopped = timeline.find((entry) => entry.who === 'a' && entry.event === 'stopped');
-    assert.deepEqual(stopped, { at: 14_000, who: 'a', event: 'stopped', reason: 'could not renew the lease within 10000 ms' });
+    assert.deepEqual(stopped, {
+      at: 14_000,
+      who: 'a',
+      event: 'stopped',
+      reason: 'could not renew the lease within 10000 ms',
+    });
     const started = timeline.find((entry) => entry.who === 'b' && entry.event === 'started');
     assert.ok(started !== undefined && started.at >= 4_000 + 15_000, `b started at ${String(started?.at)}`);
     assertNeverTwoLeaders();
@@ -177,7 +193,10 @@ describe('leader election on a Lease', () => {
     await clock.advance(5_000);
     assert.ok(a.elector.isLeader, 'its own lease: no need to wait for expiry');
     // As a candidate again it retries every 3.2 s here (2 s with client-go's jitter at 0.5): 10 s failed, 13.2 s won.
-    assert.deepEqual(timeline.map((entry) => `${String(entry.at)} ${entry.event}`), ['0 started', '10000 stopped', '13200 started']);
+    assert.deepEqual(
+      timeline.map((entry) => `${String(entry.at)} ${entry.event}`),
+      ['0 started', '10000 stopped', '13200 started'],
+    );
   });
 
   it('on shutdown the leader releases the Lease and the other candidate takes over at its next retry', async () => {

@@ -25,10 +25,14 @@ policies:
 
 /** Waits until `check` stops throwing (the watcher and its debounce take a moment). */
 async function until(check: () => void): Promise<void> {
-  await eventually(async () => {
-    await Promise.resolve();
-    check();
-  }, 5_000, 20);
+  await eventually(
+    async () => {
+      await Promise.resolve();
+      check();
+    },
+    5_000,
+    20,
+  );
 }
 
 function start(name: string, content: string) {
@@ -75,7 +79,10 @@ describe('the policy file is hot-reloaded', () => {
     // Several periodic re-reads later, still one report.
     await new Promise((resolve) => setTimeout(resolve, 700));
     assert.equal(rejections.length, 1);
-    assert.deepEqual(rejections[0]?.map((problem) => problem.path), ['policies[0].identity.commonNames']);
+    assert.deepEqual(
+      rejections[0]?.map((problem) => problem.path),
+      ['policies[0].identity.commonNames'],
+    );
     assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
     writeKubeletMount(dir, { 'policy.yaml': policy('agent-b') });
     await until(() => {
@@ -90,7 +97,10 @@ describe('the policy file is hot-reloaded', () => {
     await until(() => {
       assert.equal(rejections.length, 1);
     });
-    assert.match(rejections[0]?.[0]?.message ?? '', /changes from kubernetes.io\/kube-apiserver-client; a new signer needs a restart/);
+    assert.match(
+      rejections[0]?.[0]?.message ?? '',
+      /changes from kubernetes.io\/kube-apiserver-client; a new signer needs a restart/,
+    );
     assert.deepEqual(commonNames(), ['agent-a']);
     await source.close();
   });
@@ -108,13 +118,22 @@ describe('the policy file is hot-reloaded', () => {
 
   it('a bad file at start is refused with every problem by field path and line', () => {
     const dir = join(root, 'bad-start');
-    const path = writeKubeletMount(dir, { 'policy.yaml': 'policies:\n  - name: A\n    identity: { commonNames: [x] }\n    colour: blue\n' })['policy.yaml'] ?? assert.fail();
-    assert.throws(() => readPolicy(path), (error: Error) => {
-      assert.match(error.message, /policy.yaml: 2 problems\n/);
-      assert.match(error.message, /policy.yaml:2:11: policies\[0\]\.name: must be lowercase/);
-      assert.match(error.message, /policy.yaml:4:13: policies\[0\]\.colour: unknown field/);
-      return true;
-    });
-    assert.throws(() => readPolicy(join(dir, 'missing.yaml')), /missing.yaml: 1 problem\n {2}.*missing.yaml: cannot be read: ENOENT/);
+    const path =
+      writeKubeletMount(dir, {
+        'policy.yaml': 'policies:\n  - name: A\n    identity: { commonNames: [x] }\n    colour: blue\n',
+      })['policy.yaml'] ?? assert.fail();
+    assert.throws(
+      () => readPolicy(path),
+      (error: Error) => {
+        assert.match(error.message, /policy.yaml: 2 problems\n/);
+        assert.match(error.message, /policy.yaml:2:11: policies\[0\]\.name: must be lowercase/);
+        assert.match(error.message, /policy.yaml:4:13: policies\[0\]\.colour: unknown field/);
+        return true;
+      },
+    );
+    assert.throws(
+      () => readPolicy(join(dir, 'missing.yaml')),
+      /missing.yaml: 1 problem\n {2}.*missing.yaml: cannot be read: ENOENT/,
+    );
   });
 });

@@ -17,7 +17,11 @@ describe('the client rate limit', () => {
     assert.equal(passed.length, 31, 'one more after 50 ms at 20 qps');
     await clock.advance(450);
     await Promise.all(requests);
-    assert.deepEqual(passed, Array.from({ length: 40 }, (_, i) => i), 'first come, first served');
+    assert.deepEqual(
+      passed,
+      Array.from({ length: 40 }, (_, i) => i),
+      'first come, first served',
+    );
   });
 
   it('refills while idle, up to the burst and no more', async () => {
@@ -94,7 +98,10 @@ describe('the work queue', () => {
   it('retries a failing key after a per-key exponential backoff, reset by forget()', async () => {
     const clock = new VirtualClock();
     const queue = new WorkQueue({ clock, retry: { initialMs: 1_000, maxMs: 4_000 } });
-    assert.deepEqual([1, 2, 3, 4].map(() => queue.retryLater('a')), [1_000, 2_000, 4_000, 4_000]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => queue.retryLater('a')),
+      [1_000, 2_000, 4_000, 4_000],
+    );
     assert.equal(queue.retryLater('b'), 1_000, 'each key has its own backoff');
     queue.forget('a');
     assert.equal(queue.retryLater('a'), 1_000);

@@ -18,7 +18,10 @@ describe('withWorkers', () => {
       done.push(item);
     });
     assert.equal(most, 7);
-    assert.deepEqual([...done].sort((a, b) => a - b), items);
+    assert.deepEqual(
+      [...done].sort((a, b) => a - b),
+      items,
+    );
   });
 
   it('after a failure no worker takes another item; it ends once the others finish and throws that error', async () => {
@@ -26,13 +29,17 @@ describe('withWorkers', () => {
     const started: number[] = [];
     let finished = 0;
     await assert.rejects(
-      withWorkers(Array.from({ length: 100 }, (_, index) => index), 4, async (item) => {
-        started.push(item);
-        await tick();
-        if (item === 3) throw failure;
-        await tick();
-        finished++;
-      }),
+      withWorkers(
+        Array.from({ length: 100 }, (_, index) => index),
+        4,
+        async (item) => {
+          started.push(item);
+          await tick();
+          if (item === 3) throw failure;
+          await tick();
+          finished++;
+        },
+      ),
       (error) => error === failure,
     );
     assert.deepEqual(started, [0, 1, 2, 3]);

@@ -16,7 +16,13 @@ after(() => {
 });
 
 const caFile = join(dir, 'ca.crt');
-writeFileSync(caFile, createCertificateAuthority('test-ca', { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000) }).cert);
+writeFileSync(
+  caFile,
+  createCertificateAuthority('test-ca', {
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + 3_600_000),
+  }).cert,
+);
 
 /** A kubeconfig file with one context per cluster (the first one current), each authenticated with a token. */
 function kubeconfig(name: string, ...clusters: Record<string, unknown>[]): string {
@@ -27,7 +33,10 @@ function kubeconfig(name: string, ...clusters: Record<string, unknown>[]): strin
     stringify({
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: clusters.map((cluster, index) => ({ name: names[index], cluster: { server: `https://127.0.0.1:${String(index + 1)}`, ...cluster } })),
+      clusters: clusters.map((cluster, index) => ({
+        name: names[index],
+        cluster: { server: `https://127.0.0.1:${String(index + 1)}`, ...cluster },
+      })),
       users: [{ name, user: { token: 'not-used' } }],
       contexts: names.map((context) => ({ name: context, context: { cluster: context, user: name } })),
       'current-context': names[0],
@@ -72,14 +81,21 @@ describe('bootstrap before it contacts a cluster', () => {
   });
 
   it('--target-context picks a context other than the current one', async () => {
-    const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('two', { 'certificate-authority': caFile }, { 'certificate-authority': caFile }), targetContext: 'two-1' });
+    const { code, out, err } = await bootstrap({
+      targetKubeconfig: kubeconfig('two', { 'certificate-authority': caFile }, { 'certificate-authority': caFile }),
+      targetContext: 'two-1',
+    });
     assert.equal(code, 0, err);
     assert.match(out, /^# target cluster \(https:\/\/127\.0\.0\.1:2\)/m);
   });
 
   it('a kubeconfig that does not exist or lacks the context is a listed problem naming the flag', async () => {
     const path = kubeconfig('one', { 'certificate-authority': caFile });
-    const { code, out, err } = await bootstrap({ targetKubeconfig: '/nonexistent', sourceKubeconfig: path, sourceContext: 'elsewhere' });
+    const { code, out, err } = await bootstrap({
+      targetKubeconfig: '/nonexistent',
+      sourceKubeconfig: path,
+      sourceContext: 'elsewhere',
+    });
     assert.equal(code, 2);
     assert.equal(out, '');
     assert.equal(
@@ -97,14 +113,19 @@ describe('bootstrap before it contacts a cluster', () => {
     assert.equal(
       err,
       'kubeconfig-rotator bootstrap: 3 problems\n' +
-        ['--source-name', '--target-name', '--namespace'].map((flag) => `  ${flag} "${long}" must be a DNS label (a-z, 0-9, -; at most 63 characters)\n`).join(''),
+        ['--source-name', '--target-name', '--namespace']
+          .map((flag) => `  ${flag} "${long}" must be a DNS label (a-z, 0-9, -; at most 63 characters)\n`)
+          .join(''),
     );
     assert.equal((await bootstrap({ source: long.slice(1), target: long.slice(1), namespace: long.slice(1) })).code, 0);
   });
 
   it('a target CA file that cannot be read is one of the listed problems (exit 2), not a crash', async () => {
     const missing = join(dir, 'missing-ca.crt');
-    const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('missing-ca', { 'certificate-authority': missing }), source: 'West' });
+    const { code, out, err } = await bootstrap({
+      targetKubeconfig: kubeconfig('missing-ca', { 'certificate-authority': missing }),
+      source: 'West',
+    });
     assert.equal(code, 2);
     assert.equal(out, '');
     assert.match(err, /^kubeconfig-rotator bootstrap: 2 problems\n/);
@@ -113,9 +134,14 @@ describe('bootstrap before it contacts a cluster', () => {
   });
 
   it('a target kubeconfig without a CA is one of the listed problems (exit 2), with --dry-run too', async () => {
-    const { code, out, err } = await bootstrap({ targetKubeconfig: kubeconfig('no-ca', { 'insecure-skip-tls-verify': true }) });
+    const { code, out, err } = await bootstrap({
+      targetKubeconfig: kubeconfig('no-ca', { 'insecure-skip-tls-verify': true }),
+    });
     assert.equal(code, 2);
     assert.equal(out, '');
-    assert.match(err, /^kubeconfig-rotator bootstrap: 1 problem\n {2}the target kubeconfig has no CA for https:\/\/127\.0\.0\.1:1; the bootstrap kubeconfig must verify the server\n$/);
+    assert.match(
+      err,
+      /^kubeconfig-rotator bootstrap: 1 problem\n {2}the target kubeconfig has no CA for https:\/\/127\.0\.0\.1:1; the bootstrap kubeconfig must verify the server\n$/,
+    );
   });
 });

@@ -15,7 +15,11 @@ let takenPort = 0;
 
 before(async () => {
   const validity = { notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 3_600_000) };
-  const serving = issueCertificate(createCertificateAuthority('test-ca', validity), { commonName: 'injector', usage: 'server', ipAddresses: ['127.0.0.1'] }, validity);
+  const serving = issueCertificate(
+    createCertificateAuthority('test-ca', validity),
+    { commonName: 'injector', usage: 'server', ipAddresses: ['127.0.0.1'] },
+    validity,
+  );
   writeFileSync(join(dir, 'tls.crt'), serving.cert);
   writeFileSync(join(dir, 'tls.key'), serving.key);
   taken = createServer();

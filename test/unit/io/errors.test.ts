@@ -5,7 +5,12 @@ import { ApiException } from '@kubernetes/client-node';
 import { describeError } from '../../../src/io/kube/errors.ts';
 
 const conflict = () =>
-  new ApiException(409, 'PUT /apis/x', JSON.stringify({ kind: 'Status', reason: 'Conflict', message: 'the object has been modified' }), { authorization: 'Bearer secret-token' });
+  new ApiException(
+    409,
+    'PUT /apis/x',
+    JSON.stringify({ kind: 'Status', reason: 'Conflict', message: 'the object has been modified' }),
+    { authorization: 'Bearer secret-token' },
+  );
 
 describe('describeError', () => {
   it('gives an API error as its status, reason and message, never its headers or body', () => {
@@ -16,7 +21,10 @@ describe('describeError', () => {
 
   it('follows the cause chain, adding a system error code the message lacks', () => {
     const refused = Object.assign(new Error('connect failed'), { code: 'ECONNREFUSED' });
-    assert.equal(describeError(new Error('watch could not start', { cause: refused })), 'watch could not start: connect failed (ECONNREFUSED)');
+    assert.equal(
+      describeError(new Error('watch could not start', { cause: refused })),
+      'watch could not start: connect failed (ECONNREFUSED)',
+    );
   });
 
   it('does not repeat a cause the wrapper already quotes', () => {

@@ -30,10 +30,14 @@ describe('watchDebounced', () => {
   it('calls once for a ..data swap (a burst of events), after it has been quiet', async () => {
     const { dir, watching, calls } = await watched('swap', DEBOUNCE_MS);
     writeKubeletMount(dir, { 'config.yaml': 'a: 2\n' });
-    await eventually(async () => {
-      await Promise.resolve();
-      assert.equal(calls(), 1);
-    }, 5_000, 20);
+    await eventually(
+      async () => {
+        await Promise.resolve();
+        assert.equal(calls(), 1);
+      },
+      5_000,
+      20,
+    );
     await sleep(DEBOUNCE_MS * 2);
     assert.equal(calls(), 1);
     await watching.close();

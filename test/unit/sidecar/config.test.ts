@@ -31,7 +31,10 @@ current-context: east
 
 function writeConfig(name: string, targets: { name: string; bootstrap: string }[]): string {
   const path = join(dir, `${name}.yaml`);
-  const lines = targets.map((target) => `  - { name: ${target.name}, bootstrapKubeconfig: ${target.bootstrap}, identity: { commonName: agent-a }, sinks: { directory: { path: ${join(dir, 'out', target.name)} } } }`);
+  const lines = targets.map(
+    (target) =>
+      `  - { name: ${target.name}, bootstrapKubeconfig: ${target.bootstrap}, identity: { commonName: agent-a }, sinks: { directory: { path: ${join(dir, 'out', target.name)} } } }`,
+  );
   writeFileSync(path, `targets:\n${lines.join('\n')}\n`);
   return path;
 }
@@ -55,11 +58,17 @@ describe('loading the sidecar config', () => {
   it('refuses a config whose bootstrap kubeconfig is unusable, naming the field', () => {
     writeFileSync(join(dir, 'plain.kubeconfig'), bootstrapKubeconfig('http://east.example:6443'));
     const path = writeConfig('plain', [{ name: 'east', bootstrap: join(dir, 'plain.kubeconfig') }]);
-    assert.throws(() => loadSidecarConfig(path), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.deepEqual(error.problems.map((problem) => problem.path), ['targets[0].bootstrapKubeconfig']);
-      assert.match(error.problems[0]?.message ?? '', /server: must be an https URL/);
-      return true;
-    });
+    assert.throws(
+      () => loadSidecarConfig(path),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(
+          error.problems.map((problem) => problem.path),
+          ['targets[0].bootstrapKubeconfig'],
+        );
+        assert.match(error.problems[0]?.message ?? '', /server: must be an https URL/);
+        return true;
+      },
+    );
   });
 });

@@ -77,7 +77,12 @@ class FakeApi {
     }
     if (request.method === 'GET' && url.pathname === CSRS) {
       this.requests.push('list');
-      send(200, { kind: 'CertificateSigningRequestList', apiVersion: 'certificates.k8s.io/v1', metadata: { resourceVersion: '1' }, items: this.csr === undefined ? [] : [this.csr] });
+      send(200, {
+        kind: 'CertificateSigningRequestList',
+        apiVersion: 'certificates.k8s.io/v1',
+        metadata: { resourceVersion: '1' },
+        items: this.csr === undefined ? [] : [this.csr],
+      });
       return;
     }
     send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 });
@@ -119,10 +124,20 @@ function issuer(pending: PendingStore, approvalTimeoutMs: number): CsrIssuer {
 function earlierRequest(createdAt: number, status: V1CertificateSigningRequest['status'] = {}) {
   const keys = generateKeyPair('ecdsa-p256');
   const store = new MemoryPendingStore();
-  store.saved = { ...spec, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), algorithm: 'ecdsa-p256', csrName: 'kcr-agent-a-earlier', createdAt };
+  store.saved = {
+    ...spec,
+    keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    algorithm: 'ecdsa-p256',
+    csrName: 'kcr-agent-a-earlier',
+    createdAt,
+  };
   const csr: V1CertificateSigningRequest = {
     metadata: { name: 'kcr-agent-a-earlier', uid: 'uid-0', resourceVersion: '1' },
-    spec: { request: Buffer.from(buildCertificationRequest(spec.subject, keys)).toString('base64'), signerName: spec.signerName, usages: ['client auth'] },
+    spec: {
+      request: Buffer.from(buildCertificationRequest(spec.subject, keys)).toString('base64'),
+      signerName: spec.signerName,
+      usages: ['client auth'],
+    },
     status,
   };
   return { store, csr };
@@ -146,43 +161,59 @@ describe('the CSR issuer', () => {
     await api.stop();
   });
 
-  it('gives up waiting at once when shutdown came before the wait began, keeping the pending key', { timeout: 10_000 }, async () => {
-    api.csr = undefined;
-    const pending = new MemoryPendingStore();
-    const shutdown = new AbortController();
-    shutdown.abort();
-    await assert.rejects(issuer(pending, 600_000).obtain(kubeConfig, shutdown.signal), (error: unknown) => {
-      assert.ok(error instanceof RotationError);
-      assert.match(error.message, /^waiting for CSR .* was interrupted by shutdown$/);
-      assert.equal(error.requestFinished, false);
-      return true;
-    });
-    const created = api.stored() ?? assert.fail('the CSR was not created');
-    assert.equal(pending.saved?.csrName, created.metadata?.name, 'the next start completes the same request');
-  });
+  it(
+    'gives up waiting at once when shutdown came before the wait began, keeping the pending key',
+    { timeout: 10_000 },
+    async () => {
+      api.csr = undefined;
+      const pending = new MemoryPendingStore();
+      const shutdown = new AbortController();
+      shutdown.abort();
+      await assert.rejects(issuer(pending, 600_000).obtain(kubeConfig, shutdown.signal), (error: unknown) => {
+        assert.ok(error instanceof RotationError);
+        assert.match(error.message, /^waiting for CSR .* was interrupted by shutdown$/);
+        assert.equal(error.requestFinished, false);
+        return true;
+      });
+      const created = api.stored() ?? assert.fail('the CSR was not created');
+      assert.equal(pending.saved?.csrName, created.metadata?.name, 'the next start completes the same request');
+    },
+  );
 
-  it('an adopted request gets only what is left of its approval timeout, not a fresh one', { timeout: 10_000 }, async () => {
-    const { store, csr } = earlierRequest(NOW - 600_000 + 200);
-    api.csr = csr;
-    api.requests.length = 0;
-    await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
-    assert.deepEqual(api.requests.slice(0, 3), ['create', 'read', 'list'], 'adopted, not created anew');
-  });
+  it(
+    'an adopted request gets only what is left of its approval timeout, not a fresh one',
+    { timeout: 10_000 },
+    async () => {
+      const { store, csr } = earlierRequest(NOW - 600_000 + 200);
+      api.csr = csr;
+      api.requests.length = 0;
+      await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
+      assert.deepEqual(api.requests.slice(0, 3), ['create', 'read', 'list'], 'adopted, not created anew');
+    },
+  );
 
-  it('an adopted request already out of time gets one look: undecided, it times out at once', { timeout: 10_000 }, async () => {
-    const { store, csr } = earlierRequest(NOW - 3_600_000);
-    api.csr = csr;
-    await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
-  });
+  it(
+    'an adopted request already out of time gets one look: undecided, it times out at once',
+    { timeout: 10_000 },
+    async () => {
+      const { store, csr } = earlierRequest(NOW - 3_600_000);
+      api.csr = csr;
+      await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
+    },
+  );
 
-  it('an adopted request already out of time gets one look: issued meanwhile, its certificate is taken', { timeout: 10_000 }, async () => {
-    const { store, csr } = earlierRequest(NOW - 3_600_000, {
-      conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'approved' }],
-      certificate: Buffer.from('CERTIFICATE').toString('base64'),
-    });
-    api.csr = csr;
-    const issued = await issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal);
-    assert.equal(issued.certPem, 'CERTIFICATE');
-    assert.equal(issued.csrName, 'kcr-agent-a-earlier');
-  });
+  it(
+    'an adopted request already out of time gets one look: issued meanwhile, its certificate is taken',
+    { timeout: 10_000 },
+    async () => {
+      const { store, csr } = earlierRequest(NOW - 3_600_000, {
+        conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'approved' }],
+        certificate: Buffer.from('CERTIFICATE').toString('base64'),
+      });
+      api.csr = csr;
+      const issued = await issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal);
+      assert.equal(issued.certPem, 'CERTIFICATE');
+      assert.equal(issued.csrName, 'kcr-agent-a-earlier');
+    },
+  );
 });

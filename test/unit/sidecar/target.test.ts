@@ -44,9 +44,13 @@ class ManualClock implements Clock {
     return new Promise((resolve) => {
       const sleeper = { at: this.current + ms, wake: resolve };
       this.#sleepers.push(sleeper);
-      signal.addEventListener('abort', () => {
-        resolve();
-      }, { once: true });
+      signal.addEventListener(
+        'abort',
+        () => {
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 
@@ -102,7 +106,12 @@ class ScriptedIssuer implements CredentialIssuer {
       notBefore: new Date(now - 300_000),
       notAfter: new Date(now + 86_400_000),
     });
-    return Promise.resolve({ certPem, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), csrName: `csr-${String(this.calls.length)}`, timings: {} });
+    return Promise.resolve({
+      certPem,
+      keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      csrName: `csr-${String(this.calls.length)}`,
+      timings: {},
+    });
   }
 }
 
@@ -167,7 +176,14 @@ class FailingSink extends MemorySink {
   }
 }
 
-function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sink?: MemorySink; clock?: ManualClock; once?: boolean } = {}) {
+function setup(
+  options: {
+    bootstrap?: () => BootstrapCredential | undefined;
+    sink?: MemorySink;
+    clock?: ManualClock;
+    once?: boolean;
+  } = {},
+) {
   const clock = options.clock ?? new ManualClock();
   const issuer = new ScriptedIssuer(clock);
   const sink = options.sink ?? new MemorySink();
@@ -175,13 +191,22 @@ function setup(options: { bootstrap?: () => BootstrapCredential | undefined; sin
   const observer: TargetObserver = {
     loaded: () => events.push('loaded'),
     rotated: (event) => events.push(`rotated with ${event.auth}`),
-    rotationFailed: (event) => events.push(`failed ${event.result} #${String(event.failures)} retry in ${String(event.retryAt - clock.now())} ms`),
+    rotationFailed: (event) =>
+      events.push(
+        `failed ${event.result} #${String(event.failures)} retry in ${String(event.retryAt - clock.now())} ms`,
+      ),
     rebootstrapNeeded: (needed) => events.push(`rebootstrap ${String(needed)}`),
     outputRepaired: (_, state) => events.push(`repaired ${state}`),
     publishFailed: (_, message) => events.push(`publish failed ${message}`),
     readinessChanged: (ready) => events.push(`ready ${String(ready)}`),
   };
-  const bootstrap: BootstrapCredential = { path: '/bootstrap/kubeconfig', server: endpoint.server, caPem: endpoint.caPem, kubeConfig: kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }), fingerprint: '1' };
+  const bootstrap: BootstrapCredential = {
+    path: '/bootstrap/kubeconfig',
+    server: endpoint.server,
+    caPem: endpoint.caPem,
+    kubeConfig: kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }),
+    fingerprint: '1',
+  };
   const rotator = new TargetRotator({
     config,
     sinks: [sink],
@@ -234,14 +259,23 @@ describe('the rotation loop', () => {
     const { clock, issuer, events, rotator, stop, done } = setup();
     await settle();
     const first = rotator.status().current ?? assert.fail();
-    issuer.outcomes.push(new RotationError('denied', 'no'), new RotationError('error', 'down'), new RotationError('timeout', 'slow'));
+    issuer.outcomes.push(
+      new RotationError('denied', 'no'),
+      new RotationError('error', 'down'),
+      new RotationError('timeout', 'slow'),
+    );
     await clock.advanceTo(first.deadline);
     for (const delay of [2_000, 4_000, 8_000]) {
       assert.equal(rotator.status().current?.certPem, first.certPem, 'the current certificate stays');
       assert.equal(clock.nextWake(), clock.now() + delay);
       await clock.advanceTo(clock.now() + delay);
     }
-    assert.deepEqual(events.slice(2), ['failed denied #1 retry in 2000 ms', 'failed error #2 retry in 4000 ms', 'failed timeout #3 retry in 8000 ms', 'rotated with current']);
+    assert.deepEqual(events.slice(2), [
+      'failed denied #1 retry in 2000 ms',
+      'failed error #2 retry in 4000 ms',
+      'failed timeout #3 retry in 8000 ms',
+      'rotated with current',
+    ]);
     stop.abort();
     await done;
   });
@@ -250,11 +284,17 @@ describe('the rotation loop', () => {
     const { clock, issuer, events, rotator, stop, done } = setup();
     await settle();
     const first = rotator.status().current ?? assert.fail();
-    issuer.outcomes.push(new RotationError('unauthorized', 'token expired'), new RotationError('unauthorized', 'token expired'));
+    issuer.outcomes.push(
+      new RotationError('unauthorized', 'token expired'),
+      new RotationError('unauthorized', 'token expired'),
+    );
     await clock.advanceTo(first.facts.notAfter + 1);
     assert.deepEqual(issuer.calls, ['token', 'token'], 'an expired certificate is not used to authenticate');
     assert.ok(events.includes('rebootstrap true'));
-    assert.match(rotator.status().detail, /^re-bootstrap needed: certificate expired at .*, and the bootstrap credential is not accepted$/);
+    assert.match(
+      rotator.status().detail,
+      /^re-bootstrap needed: certificate expired at .*, and the bootstrap credential is not accepted$/,
+    );
     await clock.advanceTo(clock.now() + 2_000);
     assert.equal(issuer.calls.length, 3);
     // A new bootstrap kubeconfig: no waiting out the 4 s backoff.
@@ -300,7 +340,10 @@ describe('the rotation loop', () => {
     assert.deepEqual(issuer.calls, []);
     assert.match(events[0] ?? '', /^failed unauthorized #1 retry in 2000 ms$/);
     assert.equal(rotator.status().ready, false);
-    assert.match(rotator.status().detail, /re-bootstrap needed: no certificate, and the bootstrap credential is not accepted/);
+    assert.match(
+      rotator.status().detail,
+      /re-bootstrap needed: no certificate, and the bootstrap credential is not accepted/,
+    );
     stop.abort();
     await done;
   });
@@ -309,7 +352,10 @@ describe('the rotation loop', () => {
     const { issuer, events, sink, stop, done } = setup();
     // Swap the key: the issuer returns a certificate whose key is not the one it hands back.
     const original = issuer.obtain.bind(issuer);
-    issuer.obtain = async (kubeConfig) => ({ ...(await original(kubeConfig)), keyPem: generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() });
+    issuer.obtain = async (kubeConfig) => ({
+      ...(await original(kubeConfig)),
+      keyPem: generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    });
     await settle();
     assert.equal(sink.stored, undefined);
     assert.match(events[0] ?? '', /^failed rejected #1/);
@@ -353,7 +399,10 @@ describe('the rotation loop', () => {
     assert.equal(rotator.status().ready, true);
     assert.equal(sink.writes, 1);
     assert.deepEqual(issuer.calls, [], 'the loaded certificate is published, not replaced');
-    assert.deepEqual(events.filter((event) => event.startsWith('publish failed')), ['publish failed read-only file system', 'publish failed read-only file system']);
+    assert.deepEqual(
+      events.filter((event) => event.startsWith('publish failed')),
+      ['publish failed read-only file system', 'publish failed read-only file system'],
+    );
   });
 
   it('--once fails when stopped before any retry could publish', async () => {

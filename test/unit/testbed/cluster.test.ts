@@ -18,7 +18,9 @@ after(() => {
 function writeState(name: string, pid: number): void {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
-  const processes = Object.fromEntries(COMPONENTS.map((component) => [component, { pid, bin: 'x', args: [], log: 'x' }]));
+  const processes = Object.fromEntries(
+    COMPONENTS.map((component) => [component, { pid, bin: 'x', args: [], log: 'x' }]),
+  );
   writeFileSync(join(dir, 'state.json'), JSON.stringify({ name, dir, processes }));
 }
 

@@ -21,7 +21,11 @@ describe('Prometheus text parsing', () => {
 
   it('reads every sample with its labels, skipping comments, a timestamp and blank lines', () => {
     assert.equal(samples.length, 7);
-    assert.deepEqual(samples[0], { name: 'kubeconfig_rotator_approver_decisions_total', labels: { policy: 'a', result: 'approved', dry_run: 'false' }, value: 3 });
+    assert.deepEqual(samples[0], {
+      name: 'kubeconfig_rotator_approver_decisions_total',
+      labels: { policy: 'a', result: 'approved', dry_run: 'false' },
+      value: 3,
+    });
     assert.deepEqual(samples[3], { name: 'kubeconfig_rotator_approver_leader', labels: {}, value: 1 });
     assert.deepEqual(samples[4], { name: 'apiserver_request_total', labels: { code: '200', verb: 'GET' }, value: 10 });
     assert.deepEqual(samples[6]?.labels, { reason: 'a "quoted"\nline' });

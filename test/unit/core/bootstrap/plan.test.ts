@@ -20,7 +20,7 @@ const decode = (value: unknown) => Buffer.from(String(value), 'base64').toString
 describe('the bootstrap plan', () => {
   const plan = bootstrapPlan(input);
 
-  it('puts a token in the target, in the source\'s own bootstrap group, with an expiration', () => {
+  it("puts a token in the target, in the source's own bootstrap group, with an expiration", () => {
     const [token] = plan.target;
     const data = token?.data as Record<string, string>;
     assert.equal(token?.metadata.name, 'bootstrap-token-abcdef');
@@ -33,9 +33,17 @@ describe('the bootstrap plan', () => {
   it('binds only that group to a role that may only create, get, list and watch CSRs', () => {
     const [, role, binding] = plan.target;
     assert.equal(role?.metadata.name, CSR_REQUESTER_ROLE);
-    assert.deepEqual(role.rules, [{ apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] }]);
+    assert.deepEqual(role.rules, [
+      {
+        apiGroups: ['certificates.k8s.io'],
+        resources: ['certificatesigningrequests'],
+        verbs: ['create', 'get', 'list', 'watch'],
+      },
+    ]);
     assert.equal(binding?.metadata.name, 'kubeconfig-rotator:bootstrap:west');
-    assert.deepEqual(binding.subjects, [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: bootstrapGroup('west') }]);
+    assert.deepEqual(binding.subjects, [
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: bootstrapGroup('west') },
+    ]);
   });
 
   it('gives the source a Secret with a kubeconfig for the token, verifying the server with its CA', () => {
@@ -68,6 +76,7 @@ describe('durations', () => {
     assert.equal(parseDuration('1.5h'), 5_400_000);
   });
   it('refuses anything else, saying what it got', () => {
-    for (const text of ['', '10', 'h', '1 h', '1x', '-1h']) assert.throws(() => parseDuration(text), new RegExp(`"${text}" is not a duration`));
+    for (const text of ['', '10', 'h', '1 h', '1x', '-1h'])
+      assert.throws(() => parseDuration(text), new RegExp(`"${text}" is not a duration`));
   });
 });

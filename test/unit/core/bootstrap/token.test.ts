@@ -50,7 +50,11 @@ describe('bootstrap tokens', () => {
 
   it('refuses an extra group the apiserver would ignore', () => {
     assert.throws(
-      () => bootstrapTokenSecret({ id: 'abcdef', secret: '0123456789abcdef' }, { expiration: new Date(0), extraGroups: ['east'], description: '' }),
+      () =>
+        bootstrapTokenSecret(
+          { id: 'abcdef', secret: '0123456789abcdef' },
+          { expiration: new Date(0), extraGroups: ['east'], description: '' },
+        ),
       /group "east" must start with "system:bootstrappers:"/,
     );
   });
@@ -58,9 +62,15 @@ describe('bootstrap tokens', () => {
   it('grants the group only create/get/list/watch on CSRs', () => {
     const { clusterRole, clusterRoleBinding } = csrRequesterRbac('requester', 'system:bootstrappers:x');
     assert.deepEqual(clusterRole.rules, [
-      { apiGroups: ['certificates.k8s.io'], resources: ['certificatesigningrequests'], verbs: ['create', 'get', 'list', 'watch'] },
+      {
+        apiGroups: ['certificates.k8s.io'],
+        resources: ['certificatesigningrequests'],
+        verbs: ['create', 'get', 'list', 'watch'],
+      },
     ]);
-    assert.deepEqual(clusterRoleBinding.subjects, [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:bootstrappers:x' }]);
+    assert.deepEqual(clusterRoleBinding.subjects, [
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:bootstrappers:x' },
+    ]);
     assert.equal(clusterRoleBinding.roleRef.name, 'requester');
   });
 });

@@ -38,7 +38,10 @@ describe('sidecar configuration', () => {
   });
 
   it('the Secret sink key defaults to "config", what Admiralty reads', () => {
-    const result = parseAndValidate(minimal.replace('{ directory: { path: /var/run/kcr/east } }', '{ secret: { namespace: ns, name: east } }'), sidecarConfigSchema);
+    const result = parseAndValidate(
+      minimal.replace('{ directory: { path: /var/run/kcr/east } }', '{ secret: { namespace: ns, name: east } }'),
+      sidecarConfigSchema,
+    );
     assert.ok(result.ok);
     assert.deepEqual(result.value.targets[0]?.sinks.secret, { namespace: 'ns', name: 'east', key: 'config' });
   });
@@ -69,10 +72,24 @@ extra: true
 
   it('refuses a Secret sink namespace longer than a DNS label may be (63 characters)', () => {
     const namespace = 'n'.repeat(64);
-    assert.deepEqual(problems(minimal.replace('{ directory: { path: /var/run/kcr/east } }', `{ secret: { namespace: ${namespace}, name: east } }`)), [
-      '6:targets[0].sinks.secret.namespace: Too big: expected string to have <=63 characters',
-    ]);
-    assert.ok(parseAndValidate(minimal.replace('{ directory: { path: /var/run/kcr/east } }', `{ secret: { namespace: ${namespace.slice(1)}, name: east } }`), sidecarConfigSchema).ok);
+    assert.deepEqual(
+      problems(
+        minimal.replace(
+          '{ directory: { path: /var/run/kcr/east } }',
+          `{ secret: { namespace: ${namespace}, name: east } }`,
+        ),
+      ),
+      ['6:targets[0].sinks.secret.namespace: Too big: expected string to have <=63 characters'],
+    );
+    assert.ok(
+      parseAndValidate(
+        minimal.replace(
+          '{ directory: { path: /var/run/kcr/east } }',
+          `{ secret: { namespace: ${namespace.slice(1)}, name: east } }`,
+        ),
+        sidecarConfigSchema,
+      ).ok,
+    );
   });
 
   it('refuses two targets with one name or one output', () => {
@@ -81,13 +98,22 @@ extra: true
     identity: { commonName: other }
     sinks: { directory: { path: /var/run/kcr/east } }
 `;
-    assert.deepEqual(problems(twice), ['7:targets[1].name: duplicates targets[0].name', '10:targets[1].sinks.directory.path: is also the output of targets[0]']);
+    assert.deepEqual(problems(twice), [
+      '7:targets[1].name: duplicates targets[0].name',
+      '10:targets[1].sinks.directory.path: is also the output of targets[0]',
+    ]);
   });
 
   it('refuses a minimum remaining lifetime as long as the certificate', () => {
-    assert.deepEqual(problems(minimal.replace('identity:', 'expirationSeconds: 600\n    rotation: { minRemainingSeconds: 600 }\n    identity:')), [
-      '6:targets[0].rotation.minRemainingSeconds: must be less than expirationSeconds',
-    ]);
+    assert.deepEqual(
+      problems(
+        minimal.replace(
+          'identity:',
+          'expirationSeconds: 600\n    rotation: { minRemainingSeconds: 600 }\n    identity:',
+        ),
+      ),
+      ['6:targets[0].rotation.minRemainingSeconds: must be less than expirationSeconds'],
+    );
   });
 
   it('refuses a missing target list and YAML that does not parse', () => {
@@ -97,7 +123,10 @@ extra: true
 
   it('formats problems as file:line:column: path: message', () => {
     assert.equal(
-      formatProblems('/etc/kcr/config.yaml', [{ path: 'targets[0].name', message: 'is required', line: 3, column: 5 }, { path: '', message: 'invalid YAML: x' }]),
+      formatProblems('/etc/kcr/config.yaml', [
+        { path: 'targets[0].name', message: 'is required', line: 3, column: 5 },
+        { path: '', message: 'invalid YAML: x' },
+      ]),
       '/etc/kcr/config.yaml: 2 problems\n  /etc/kcr/config.yaml:3:5: targets[0].name: is required\n  /etc/kcr/config.yaml: invalid YAML: x',
     );
   });

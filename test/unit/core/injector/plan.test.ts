@@ -10,19 +10,39 @@ const config: InjectorConfig = injectorConfigSchema.parse({
   tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
   sidecar: { image: 'kcr:1' },
   targets: [
-    { name: 'east', bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' }, identity: { commonName: 'agent-east' } },
-    { name: 'north', bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-north', key: 'config' }, identity: { commonName: 'agent-north', organizations: ['agents'] }, embed: true },
+    {
+      name: 'east',
+      bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
+      identity: { commonName: 'agent-east' },
+    },
+    {
+      name: 'north',
+      bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-north', key: 'config' },
+      identity: { commonName: 'agent-north', organizations: ['agents'] },
+      embed: true,
+    },
   ],
   profiles: { all: ['east', 'north'] },
 });
 
-function pod(annotations: Record<string, string> | undefined, spec: PodLike['spec'] = { containers: [{ name: 'agent', securityContext: { runAsUser: 65532 } }] }): PodLike {
+function pod(
+  annotations: Record<string, string> | undefined,
+  spec: PodLike['spec'] = { containers: [{ name: 'agent', securityContext: { runAsUser: 65532 } }] },
+): PodLike {
   return { metadata: annotations === undefined ? {} : { annotations }, spec };
 }
 
 interface Injected {
   metadata: { annotations: Record<string, string> };
-  spec: { initContainers: Record<string, unknown>[]; containers: { name: string; env?: { name: string; value?: string }[]; volumeMounts?: { name: string; mountPath: string }[] }[]; volumes: { name: string }[] };
+  spec: {
+    initContainers: Record<string, unknown>[];
+    containers: {
+      name: string;
+      env?: { name: string; value?: string }[];
+      volumeMounts?: { name: string; mountPath: string }[];
+    }[];
+    volumes: { name: string }[];
+  };
 }
 
 function inject(input: PodLike): Injected {
@@ -33,7 +53,10 @@ function inject(input: PodLike): Injected {
 
 describe('injection plan', () => {
   it('leaves a pod without the annotation alone', () => {
-    assert.deepEqual(planInjection(pod(undefined), config), { kind: 'skip', reason: 'no kubeconfig-rotator.io/inject annotation' });
+    assert.deepEqual(planInjection(pod(undefined), config), {
+      kind: 'skip',
+      reason: 'no kubeconfig-rotator.io/inject annotation',
+    });
   });
 
   it('adds the native sidecar first, its volumes, and the kubeconfig mount and env to the agent', () => {
@@ -41,16 +64,43 @@ describe('injection plan', () => {
     const [sidecar] = result.spec.initContainers;
     assert.equal(sidecar?.name, SIDECAR_NAME);
     assert.equal(sidecar.restartPolicy, 'Always');
-    assert.deepEqual(sidecar.startupProbe, { httpGet: { path: '/readyz', port: 9571 }, periodSeconds: 2, failureThreshold: 150 });
-    assert.deepEqual((sidecar.securityContext as Record<string, unknown>).runAsUser, 65532, 'runs as the agent, to read its key');
+    assert.deepEqual(sidecar.startupProbe, {
+      httpGet: { path: '/readyz', port: 9571 },
+      periodSeconds: 2,
+      failureThreshold: 150,
+    });
+    assert.deepEqual(
+      (sidecar.securityContext as Record<string, unknown>).runAsUser,
+      65532,
+      'runs as the agent, to read its key',
+    );
     assert.deepEqual(
       sidecar.securityContext,
-      { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' }, runAsUser: 65532 },
+      {
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+        runAsUser: 65532,
+      },
       'confined by default, whatever the agent pod sets',
     );
-    assert.deepEqual(result.spec.volumes.map((volume) => volume.name), ['kubeconfig-rotator-config', 'kubeconfig-rotator-state', 'kubeconfig-rotator-out', 'kubeconfig-rotator-bootstrap-east']);
-    assert.deepEqual(result.spec.containers[0]?.env, [{ name: 'KUBECONFIG', value: '/var/run/kubeconfig-rotator/out/east/kubeconfig' }]);
-    assert.deepEqual(result.spec.containers[0].volumeMounts, [{ name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true }]);
+    assert.deepEqual(
+      result.spec.volumes.map((volume) => volume.name),
+      [
+        'kubeconfig-rotator-config',
+        'kubeconfig-rotator-state',
+        'kubeconfig-rotator-out',
+        'kubeconfig-rotator-bootstrap-east',
+      ],
+    );
+    assert.deepEqual(result.spec.containers[0]?.env, [
+      { name: 'KUBECONFIG', value: '/var/run/kubeconfig-rotator/out/east/kubeconfig' },
+    ]);
+    assert.deepEqual(result.spec.containers[0].volumeMounts, [
+      { name: 'kubeconfig-rotator-out', mountPath: '/var/run/kubeconfig-rotator/out', readOnly: true },
+    ]);
     assert.equal(result.metadata.annotations[ANNOTATIONS.injected], 'east');
   });
 
@@ -61,24 +111,53 @@ describe('injection plan', () => {
     assert.deepEqual(
       parsed.data.targets.map((target) => [target.name, target.bootstrapKubeconfig, target.sinks.directory]),
       [
-        ['east', '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig', { path: '/var/run/kubeconfig-rotator/out/east', embed: false }],
-        ['north', '/var/run/kubeconfig-rotator/bootstrap/north/config', { path: '/var/run/kubeconfig-rotator/out/north', embed: true }],
+        [
+          'east',
+          '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig',
+          { path: '/var/run/kubeconfig-rotator/out/east', embed: false },
+        ],
+        [
+          'north',
+          '/var/run/kubeconfig-rotator/bootstrap/north/config',
+          { path: '/var/run/kubeconfig-rotator/out/north', embed: true },
+        ],
       ],
     );
-    assert.equal(result.spec.containers[0]?.env?.[0]?.value, '/var/run/kubeconfig-rotator/out/east/kubeconfig:/var/run/kubeconfig-rotator/out/north/kubeconfig');
+    assert.equal(
+      result.spec.containers[0]?.env?.[0]?.value,
+      '/var/run/kubeconfig-rotator/out/east/kubeconfig:/var/run/kubeconfig-rotator/out/north/kubeconfig',
+    );
   });
 
   it('honours the mount path, env name and container annotations, and never overwrites an existing variable', () => {
     const result = inject(
       pod(
-        { [ANNOTATIONS.inject]: 'east', [ANNOTATIONS.mountPath]: '/etc/kube', [ANNOTATIONS.kubeconfigEnv]: 'TARGET_KUBECONFIG', [ANNOTATIONS.containers]: 'b' },
-        { containers: [{ name: 'a' }, { name: 'b', env: [{ name: 'X' }] }], initContainers: [{ name: 'setup' }], volumes: [{ name: 'data' }] },
+        {
+          [ANNOTATIONS.inject]: 'east',
+          [ANNOTATIONS.mountPath]: '/etc/kube',
+          [ANNOTATIONS.kubeconfigEnv]: 'TARGET_KUBECONFIG',
+          [ANNOTATIONS.containers]: 'b',
+        },
+        {
+          containers: [{ name: 'a' }, { name: 'b', env: [{ name: 'X' }] }],
+          initContainers: [{ name: 'setup' }],
+          volumes: [{ name: 'data' }],
+        },
       ),
     );
     assert.equal(result.spec.containers[0]?.env, undefined, 'container a was not chosen');
-    assert.deepEqual(result.spec.containers[1]?.env, [{ name: 'X' }, { name: 'TARGET_KUBECONFIG', value: '/etc/kube/east/kubeconfig' }]);
-    assert.deepEqual(result.spec.initContainers.map((container) => container.name), [SIDECAR_NAME, 'setup']);
-    const plan = planInjection(pod({ [ANNOTATIONS.inject]: 'east' }, { containers: [{ name: 'a', env: [{ name: 'KUBECONFIG' }] }] }), config);
+    assert.deepEqual(result.spec.containers[1]?.env, [
+      { name: 'X' },
+      { name: 'TARGET_KUBECONFIG', value: '/etc/kube/east/kubeconfig' },
+    ]);
+    assert.deepEqual(
+      result.spec.initContainers.map((container) => container.name),
+      [SIDECAR_NAME, 'setup'],
+    );
+    const plan = planInjection(
+      pod({ [ANNOTATIONS.inject]: 'east' }, { containers: [{ name: 'a', env: [{ name: 'KUBECONFIG' }] }] }),
+      config,
+    );
     assert.equal(plan.kind, 'inject');
     assert.deepEqual(plan.warnings, ['container "a" already sets KUBECONFIG; it was left as it is']);
   });
@@ -91,15 +170,26 @@ describe('injection plan', () => {
   it('a dry run changes nothing and says what it would do', () => {
     assert.deepEqual(planInjection(pod({ [ANNOTATIONS.inject]: 'east', [ANNOTATIONS.dryRun]: 'true' }), config), {
       kind: 'dry-run',
-      warnings: ['dry run: would add the kubeconfig-rotator sidecar for east and mount /var/run/kubeconfig-rotator/out in agent with KUBECONFIG=/var/run/kubeconfig-rotator/out/east/kubeconfig'],
+      warnings: [
+        'dry run: would add the kubeconfig-rotator sidecar for east and mount /var/run/kubeconfig-rotator/out in agent with KUBECONFIG=/var/run/kubeconfig-rotator/out/east/kubeconfig',
+      ],
     });
   });
 
   it('rejects bad annotations and conflicts with one message naming each problem', () => {
     const plan = planInjection(
       pod(
-        { [ANNOTATIONS.inject]: 'east,nope', [ANNOTATIONS.kubeconfigEnv]: '1BAD', [ANNOTATIONS.mountPath]: 'relative', [ANNOTATIONS.containers]: 'ghost', [ANNOTATIONS.dryRun]: 'maybe' },
-        { containers: [{ name: 'agent', ports: [{ containerPort: 9571 }] }], volumes: [{ name: 'kubeconfig-rotator-out' }] },
+        {
+          [ANNOTATIONS.inject]: 'east,nope',
+          [ANNOTATIONS.kubeconfigEnv]: '1BAD',
+          [ANNOTATIONS.mountPath]: 'relative',
+          [ANNOTATIONS.containers]: 'ghost',
+          [ANNOTATIONS.dryRun]: 'maybe',
+        },
+        {
+          containers: [{ name: 'agent', ports: [{ containerPort: 9571 }] }],
+          volumes: [{ name: 'kubeconfig-rotator-out' }],
+        },
       ),
       config,
     );
@@ -119,7 +209,7 @@ describe('injection plan', () => {
 
   it('survives random pods: either a clear rejection, or a patch that applies and yields unique names', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
     const maybe = <T>(value: T): T | undefined => (random() < 0.5 ? value : undefined);
     let injected = 0;
@@ -127,16 +217,21 @@ describe('injection plan', () => {
       const names = ['agent', 'web', 'side', 'a/b'];
       const containers = Array.from({ length: 1 + Math.floor(random() * 3) }, (_, index) => ({
         name: `${pick(names)}${String(index)}`,
-        ...(maybe({ env: Array.from({ length: Math.floor(random() * 3) }, () => ({ name: pick(['KUBECONFIG', 'A', 'B']) })) }) ?? {}),
+        ...(maybe({
+          env: Array.from({ length: Math.floor(random() * 3) }, () => ({ name: pick(['KUBECONFIG', 'A', 'B']) })),
+        }) ?? {}),
         ...(maybe({ volumeMounts: [{ name: 'data', mountPath: '/data' }] }) ?? {}),
         ...(random() < 0.2 ? { ports: [{ containerPort: pick([80, 9571, 8080]) }] } : {}),
       }));
-      const annotations = random() < 0.1 ? undefined : ({
-        // Mostly valid requests, so most cases reach the patch; the rest must be refused cleanly.
-        [ANNOTATIONS.inject]: pick(['east', 'north', 'all', 'east,north', 'east,,north', 'east', 'all', 'x', '']),
-        ...(random() < 0.2 ? { [ANNOTATIONS.containers]: pick(['agent0', 'web1', 'nope']) } : {}),
-        ...(maybe({ [ANNOTATIONS.kubeconfigEnv]: pick(['KUBECONFIG', '', 'OTHER', 'X-Y']) }) ?? {}),
-      });
+      const annotations =
+        random() < 0.1
+          ? undefined
+          : {
+              // Mostly valid requests, so most cases reach the patch; the rest must be refused cleanly.
+              [ANNOTATIONS.inject]: pick(['east', 'north', 'all', 'east,north', 'east,,north', 'east', 'all', 'x', '']),
+              ...(random() < 0.2 ? { [ANNOTATIONS.containers]: pick(['agent0', 'web1', 'nope']) } : {}),
+              ...(maybe({ [ANNOTATIONS.kubeconfigEnv]: pick(['KUBECONFIG', '', 'OTHER', 'X-Y']) }) ?? {}),
+            };
       const input = pod(annotations, {
         containers,
         ...(maybe({ initContainers: [{ name: pick(['init', 'init', 'init', 'kubeconfig-rotator']) }] }) ?? {}),
@@ -149,7 +244,10 @@ describe('injection plan', () => {
       const result = applyPatch(input, plan.patch) as Injected;
       const unique = (values: string[]) => new Set(values).size === values.length;
       assert.ok(unique(result.spec.volumes.map((volume) => volume.name)), 'volume names are unique');
-      assert.ok(unique([...result.spec.initContainers, ...result.spec.containers].map((container) => String(container.name))), 'container names are unique');
+      assert.ok(
+        unique([...result.spec.initContainers, ...result.spec.containers].map((container) => String(container.name))),
+        'container names are unique',
+      );
       assert.equal(result.spec.initContainers[0]?.name, SIDECAR_NAME);
       assert.equal(planInjection(result, config).kind, 'skip', 'a second pass changes nothing');
     }

@@ -28,7 +28,12 @@ describe('kubeconfig files of a bundle', () => {
   });
 
   it('a Secret holds the embedded kubeconfig under its key, plus the PEM files', () => {
-    assert.deepEqual(secretData(bundle, 'config'), { config: embeddedKubeconfig(bundle), 'tls.crt': 'CERT\n', 'tls.key': 'KEY\n', 'ca.crt': 'CA\n' });
+    assert.deepEqual(secretData(bundle, 'config'), {
+      config: embeddedKubeconfig(bundle),
+      'tls.crt': 'CERT\n',
+      'tls.key': 'KEY\n',
+      'ca.crt': 'CA\n',
+    });
   });
 });
 
@@ -36,7 +41,13 @@ describe('parsing a kubeconfig', () => {
   it('names what is missing', () => {
     assert.throws(() => parseKubeconfig('apiVersion: v1\n'), /current-context is not set/);
     assert.throws(() => parseKubeconfig('current-context: x\ncontexts: []\n'), /context "x" does not exist/);
-    assert.throws(() => parseKubeconfig('current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {}}]\n'), /has no server/);
+    assert.throws(
+      () =>
+        parseKubeconfig(
+          'current-context: x\ncontexts: [{name: x, context: {cluster: c}}]\nclusters: [{name: c, cluster: {}}]\n',
+        ),
+      /has no server/,
+    );
     assert.throws(() => parseKubeconfig('- a\n- b\n: :'), /not YAML|not a kubeconfig/);
   });
 });

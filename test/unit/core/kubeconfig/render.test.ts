@@ -12,14 +12,27 @@ describe('kubeconfig rendering', () => {
         name: 'east',
         server: 'https://10.0.0.1:6443',
         certificateAuthority: { file: '/var/run/kcr/east/ca.crt' },
-        credential: { clientCertificate: { file: '/var/run/kcr/east/tls.crt' }, clientKey: { file: '/var/run/kcr/east/tls.key' } },
+        credential: {
+          clientCertificate: { file: '/var/run/kcr/east/tls.crt' },
+          clientKey: { file: '/var/run/kcr/east/tls.key' },
+        },
       }),
     ) as Record<string, unknown>;
     assert.deepEqual(parsed, {
       apiVersion: 'v1',
       kind: 'Config',
-      clusters: [{ name: 'east', cluster: { server: 'https://10.0.0.1:6443', 'certificate-authority': '/var/run/kcr/east/ca.crt' } }],
-      users: [{ name: 'east', user: { 'client-certificate': '/var/run/kcr/east/tls.crt', 'client-key': '/var/run/kcr/east/tls.key' } }],
+      clusters: [
+        {
+          name: 'east',
+          cluster: { server: 'https://10.0.0.1:6443', 'certificate-authority': '/var/run/kcr/east/ca.crt' },
+        },
+      ],
+      users: [
+        {
+          name: 'east',
+          user: { 'client-certificate': '/var/run/kcr/east/tls.crt', 'client-key': '/var/run/kcr/east/tls.key' },
+        },
+      ],
       contexts: [{ name: 'east', context: { cluster: 'east', user: 'east' } }],
       'current-context': 'east',
       preferences: {},
@@ -28,8 +41,18 @@ describe('kubeconfig rendering', () => {
 
   it('embeds base64 PEM data for a self-contained file, and tokens as they are', () => {
     const parsed = parse(
-      renderKubeconfig({ name: 'b', server: 'https://h', certificateAuthority: { pem: CA }, credential: { token: 'abcdef.0123456789abcdef' }, namespace: 'ns' }),
-    ) as { clusters: [{ cluster: Record<string, string> }]; users: [{ user: Record<string, string> }]; contexts: [{ context: Record<string, string> }] };
+      renderKubeconfig({
+        name: 'b',
+        server: 'https://h',
+        certificateAuthority: { pem: CA },
+        credential: { token: 'abcdef.0123456789abcdef' },
+        namespace: 'ns',
+      }),
+    ) as {
+      clusters: [{ cluster: Record<string, string> }];
+      users: [{ user: Record<string, string> }];
+      contexts: [{ context: Record<string, string> }];
+    };
     assert.equal(Buffer.from(parsed.clusters[0].cluster['certificate-authority-data'] ?? '', 'base64').toString(), CA);
     assert.deepEqual(parsed.users[0].user, { token: 'abcdef.0123456789abcdef' });
     assert.equal(parsed.contexts[0].context.namespace, 'ns');

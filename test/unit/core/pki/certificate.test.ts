@@ -36,13 +36,16 @@ describe('checking an issued certificate before use', () => {
   });
 
   it('refuses a certificate for another key', () => {
-    assert.deepEqual(certificateProblems(good, expectations({ publicKey: generateKeyPair('ecdsa-p256').publicKey })), ['public key is not the one we generated']);
+    assert.deepEqual(certificateProblems(good, expectations({ publicKey: generateKeyPair('ecdsa-p256').publicKey })), [
+      'public key is not the one we generated',
+    ]);
   });
 
   it('refuses another subject, naming both', () => {
-    assert.deepEqual(certificateProblems(good, expectations({ subject: { commonName: 'agent-b', organizations: ['team-1'] } })), [
-      'subject is "CN=agent-a, O=team-1, O=team-2", expected "CN=agent-b, O=team-1"',
-    ]);
+    assert.deepEqual(
+      certificateProblems(good, expectations({ subject: { commonName: 'agent-b', organizations: ['team-1'] } })),
+      ['subject is "CN=agent-a, O=team-1, O=team-2", expected "CN=agent-b, O=team-1"'],
+    );
   });
 
   it('refuses a certificate without the client auth usage', () => {
@@ -60,7 +63,10 @@ describe('checking an issued certificate before use', () => {
   it('refuses a certificate from another CA when a signer CA is configured', () => {
     const other = opensslCa('other-ca');
     try {
-      const [problem] = certificateProblems(readCertificate(other.sign(csr)), expectations({ issuer: new X509Certificate(ca.certPem) }));
+      const [problem] = certificateProblems(
+        readCertificate(other.sign(csr)),
+        expectations({ issuer: new X509Certificate(ca.certPem) }),
+      );
       assert.match(problem ?? '', /not signed by the configured signer CA \(CN=test-ca\)/);
     } finally {
       other.dispose();
@@ -68,21 +74,32 @@ describe('checking an issued certificate before use', () => {
   });
 
   it('reports every problem at once', () => {
-    const problems = certificateProblems(readCertificate(ca.sign(csr, { extensions: ['extendedKeyUsage=serverAuth'] })), {
-      publicKey: generateKeyPair('ecdsa-p256').publicKey,
-      subject: { commonName: 'x', organizations: [] },
-      now: 0,
-    });
+    const problems = certificateProblems(
+      readCertificate(ca.sign(csr, { extensions: ['extendedKeyUsage=serverAuth'] })),
+      {
+        publicKey: generateKeyPair('ecdsa-p256').publicKey,
+        subject: { commonName: 'x', organizations: [] },
+        now: 0,
+      },
+    );
     assert.equal(problems.length, 4);
   });
 
   it('tells whether a PEM key belongs to the certificate', () => {
     assert.ok(keyMatchesCertificate(keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), good));
-    assert.ok(!keyMatchesCertificate(generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), good));
+    assert.ok(
+      !keyMatchesCertificate(
+        generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        good,
+      ),
+    );
     assert.ok(!keyMatchesCertificate('not a key', good));
   });
 
   it('rejects what is not a certificate', () => {
-    assert.throws(() => readCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), /not a PEM certificate/);
+    assert.throws(
+      () => readCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'),
+      /not a PEM certificate/,
+    );
   });
 });

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { buildCertificationRequest } from '../../../../src/core/pki/csr.ts';
-import { DEFAULT_REQUEST_LIMITS, parseCertificationRequest, type ParsedCertificationRequest } from '../../../../src/core/pki/csr-parse.ts';
+import {
+  DEFAULT_REQUEST_LIMITS,
+  parseCertificationRequest,
+  type ParsedCertificationRequest,
+} from '../../../../src/core/pki/csr-parse.ts';
 import { generateKeyPair, KEY_ALGORITHMS } from '../../../../src/core/pki/keys.ts';
 import { requestPem, unusualRsaKey } from '../../../support/hostile-csr.ts';
 
@@ -36,8 +40,16 @@ describe('parsing PKCS#10 requests', () => {
     it(`reads back our own ${algorithm} request: subject, key and a valid signature`, () => {
       const keys = generateKeyPair(algorithm);
       const request = parsed(buildCertificationRequest(SUBJECT, keys));
-      assert.deepEqual(request.subject, { commonNames: ['agent-a'], organizations: ['team-1', 'team-2'], otherAttributes: [], multiValuedRdns: 0 });
-      assert.deepEqual(Buffer.from(request.subjectPublicKeyInfo), keys.publicKey.export({ type: 'spki', format: 'der' }));
+      assert.deepEqual(request.subject, {
+        commonNames: ['agent-a'],
+        organizations: ['team-1', 'team-2'],
+        otherAttributes: [],
+        multiValuedRdns: 0,
+      });
+      assert.deepEqual(
+        Buffer.from(request.subjectPublicKeyInfo),
+        keys.publicKey.export({ type: 'spki', format: 'der' }),
+      );
       const expectedKey = algorithm.startsWith('rsa-')
         ? { type: 'rsa', bits: Number(algorithm.slice(4)) }
         : { type: 'ec', curve: algorithm === 'ecdsa-p256' ? 'P-256' : 'P-384' };
@@ -55,9 +67,14 @@ describe('parsing PKCS#10 requests', () => {
   it('reports every kind of subjectAltName and other subject attributes of an openssl request', () => {
     const request = parsed(
       opensslRequest([
-        '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
-        '-subj', '/CN=agent-a/O=team-1/OU=unit/C=DE',
-        '-addext', 'subjectAltName=DNS:evil.example,IP:10.0.0.1,email:a@b.c,URI:spiffe://x/y,IP:::1',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-subj',
+        '/CN=agent-a/O=team-1/OU=unit/C=DE',
+        '-addext',
+        'subjectAltName=DNS:evil.example,IP:10.0.0.1,email:a@b.c,URI:spiffe://x/y,IP:::1',
       ]),
     );
     assert.deepEqual(request.subject.commonNames, ['agent-a']);
@@ -73,17 +90,26 @@ describe('parsing PKCS#10 requests', () => {
   });
 
   it('reads an RSA-1024 key size and an unusual curve so policy can refuse them', () => {
-    assert.deepEqual(parsed(opensslRequest(['-newkey', 'rsa:1024', '-subj', '/CN=a'])).publicKey, { type: 'rsa', bits: 1024 });
-    assert.deepEqual(parsed(opensslRequest(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-subj', '/CN=a'])).publicKey, {
-      type: 'ec',
-      curve: 'secp256k1',
+    assert.deepEqual(parsed(opensslRequest(['-newkey', 'rsa:1024', '-subj', '/CN=a'])).publicKey, {
+      type: 'rsa',
+      bits: 1024,
     });
+    assert.deepEqual(
+      parsed(opensslRequest(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-subj', '/CN=a'])).publicKey,
+      {
+        type: 'ec',
+        curve: 'secp256k1',
+      },
+    );
     assert.deepEqual(parsed(opensslRequest(['-newkey', 'ed25519', '-subj', '/CN=a'])).publicKey, { type: 'ed25519' });
   });
 
   it('refuses a request whose signature was made by another key', () => {
     const keys = generateKeyPair('ecdsa-p256');
-    const forged = buildCertificationRequest(SUBJECT, { ...keys, privateKey: generateKeyPair('ecdsa-p256').privateKey });
+    const forged = buildCertificationRequest(SUBJECT, {
+      ...keys,
+      privateKey: generateKeyPair('ecdsa-p256').privateKey,
+    });
     assert.match(problem(forged), /signature does not verify/);
   });
 
@@ -94,25 +120,44 @@ describe('parsing PKCS#10 requests', () => {
       problem: 'RSA modulus of 16392 bits is larger than 16384',
       stage: 'key',
     });
-    assert.deepEqual(refusal(requestPem({ keys: unusualRsaKey(2048, (1n << 40n) + 1n) })), { ok: false, problem: 'RSA public exponent is larger than 32 bits', stage: 'key' });
+    assert.deepEqual(refusal(requestPem({ keys: unusualRsaKey(2048, (1n << 40n) + 1n) })), {
+      ok: false,
+      problem: 'RSA public exponent is larger than 32 bits',
+      stage: 'key',
+    });
   });
 
   it('says at which stage a request was refused', () => {
     const pem = buildCertificationRequest(SUBJECT, generateKeyPair('ecdsa-p256'));
-    const forged = buildCertificationRequest(SUBJECT, { ...generateKeyPair('ecdsa-p256'), privateKey: generateKeyPair('ecdsa-p256').privateKey });
+    const forged = buildCertificationRequest(SUBJECT, {
+      ...generateKeyPair('ecdsa-p256'),
+      privateKey: generateKeyPair('ecdsa-p256').privateKey,
+    });
     const truncated = Buffer.from(pem.split('\n').slice(1, -2).join(''), 'base64').subarray(0, 40).toString('base64');
     const stages = [
       pem.padEnd(20_000, ' '),
       pem + pem,
       `-----BEGIN CERTIFICATE REQUEST-----\n${truncated}\n-----END CERTIFICATE REQUEST-----\n`,
-      opensslRequest(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-pkeyopt', 'ec_param_enc:explicit', '-subj', '/CN=a']),
+      opensslRequest([
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-pkeyopt',
+        'ec_param_enc:explicit',
+        '-subj',
+        '/CN=a',
+      ]),
       forged,
     ].map((input) => refusal(input).stage);
     assert.deepEqual(stages, ['size', 'pem', 'der', 'key', 'signature']);
   });
 
   it('refuses a SHA-1 signature', () => {
-    assert.match(problem(opensslRequest(['-newkey', 'rsa:2048', '-sha1', '-subj', '/CN=a'])), /signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not supported/);
+    assert.match(
+      problem(opensslRequest(['-newkey', 'rsa:2048', '-sha1', '-subj', '/CN=a'])),
+      /signature algorithm 1\.2\.840\.113549\.1\.1\.5 is not supported/,
+    );
   });
 
   describe('form', () => {
@@ -133,11 +178,17 @@ describe('parsing PKCS#10 requests', () => {
     });
     it('refuses bytes after the DER structure inside the block', () => {
       const der = Buffer.concat([Buffer.from(body, 'base64'), Buffer.from([0, 0])]);
-      assert.match(problem(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`), /2 bytes after the element/);
+      assert.match(
+        problem(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`),
+        /2 bytes after the element/,
+      );
     });
     it('refuses a truncated structure', () => {
       const der = Buffer.from(body, 'base64').subarray(0, 50);
-      assert.match(problem(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`), /claims \d+ bytes/);
+      assert.match(
+        problem(`-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`),
+        /claims \d+ bytes/,
+      );
     });
     it('refuses nesting deeper than the limit (the parser only descends into known structure, never deeper)', () => {
       const result = parseCertificationRequest(pem, { maxPemBytes: 16_384, maxDepth: 3 });

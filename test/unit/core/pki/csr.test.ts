@@ -28,14 +28,20 @@ describe('PKCS#10 requests', () => {
   it('a request signed by another key fails openssl verification', () => {
     const keys = generateKeyPair('ecdsa-p256');
     const other = generateKeyPair('ecdsa-p256');
-    const forged = buildCertificationRequest({ commonName: 'agent-a', organizations: [] }, { ...keys, privateKey: other.privateKey });
+    const forged = buildCertificationRequest(
+      { commonName: 'agent-a', organizations: [] },
+      { ...keys, privateKey: other.privateKey },
+    );
     const text = openssl(['req', '-verify', '-noout'], forged);
     assert.match(text, /self-signature verify failure/);
     assert.doesNotMatch(text, /verify OK/);
   });
 
   it('UTF-8 names survive encoding', () => {
-    const pem = buildCertificationRequest({ commonName: 'agent-é', organizations: ['ümlaut'] }, generateKeyPair('ecdsa-p256'));
+    const pem = buildCertificationRequest(
+      { commonName: 'agent-é', organizations: ['ümlaut'] },
+      generateKeyPair('ecdsa-p256'),
+    );
     const text = openssl(['req', '-noout', '-subject', '-nameopt', 'RFC2253,-esc_msb,utf8'], pem);
     assert.match(text, /^subject=CN=agent-é,O=ümlaut$/m);
   });

@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 import { buildCertificationRequest } from '../../../../src/core/pki/csr.ts';
 import { parseCertificationRequest } from '../../../../src/core/pki/csr-parse.ts';
 import { generateKeyPair } from '../../../../src/core/pki/keys.ts';
-import { conditionFor, eventFor, metricLabels, type Check, type Decision } from '../../../../src/core/policy/decision.ts';
+import {
+  conditionFor,
+  eventFor,
+  metricLabels,
+  type Check,
+  type Decision,
+} from '../../../../src/core/policy/decision.ts';
 import { completeReview, evaluate, type Evaluation } from '../../../../src/core/policy/evaluate.ts';
 import type { RequestFacts, Requester } from '../../../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../../../src/core/policy/schema.ts';
@@ -38,9 +44,15 @@ policies:
     identity: { commonNames: [agent-b], organizations: [team-b, 'shared-*'] }
 `);
 
-const BOOTSTRAP_A: Requester = { username: 'system:bootstrap:aaaaaa', groups: ['system:bootstrappers', GROUP_A, 'system:authenticated'] };
+const BOOTSTRAP_A: Requester = {
+  username: 'system:bootstrap:aaaaaa',
+  groups: ['system:bootstrappers', GROUP_A, 'system:authenticated'],
+};
 const BOOTSTRAP_B: Requester = { username: USER_B, groups: ['system:bootstrappers', 'system:authenticated'] };
-const STRANGER: Requester = { username: 'system:bootstrap:zzzzzz', groups: ['system:bootstrappers', 'system:authenticated'] };
+const STRANGER: Requester = {
+  username: 'system:bootstrap:zzzzzz',
+  groups: ['system:bootstrappers', 'system:authenticated'],
+};
 const RENEWING_A: Requester = { username: 'agent-a', groups: ['team-a', 'system:authenticated'] };
 
 interface Case {
@@ -76,26 +88,68 @@ function checksOf(decision: Evaluation): { check: Check; policy: string | undefi
 describe('policy evaluation', () => {
   describe('approvals', () => {
     const approvals: [string, Case, { policy: string; path: 'firstCertificate' | 'renewal' }][] = [
-      ['a bootstrap group member asking for an allowed CN and O gets a first certificate from that policy', {}, { policy: 'cluster-a', path: 'firstCertificate' }],
-      ['a CN matching a pattern of the policy is approved', { shape: { subject: subject('cluster-a-scheduler', ['team-a']) } }, { policy: 'cluster-a', path: 'firstCertificate' }],
-      ['a request with no O at all is approved', { shape: { subject: subject('agent-a') } }, { policy: 'cluster-a', path: 'firstCertificate' }],
+      [
+        'a bootstrap group member asking for an allowed CN and O gets a first certificate from that policy',
+        {},
+        { policy: 'cluster-a', path: 'firstCertificate' },
+      ],
+      [
+        'a CN matching a pattern of the policy is approved',
+        { shape: { subject: subject('cluster-a-scheduler', ['team-a']) } },
+        { policy: 'cluster-a', path: 'firstCertificate' },
+      ],
+      [
+        'a request with no O at all is approved',
+        { shape: { subject: subject('agent-a') } },
+        { policy: 'cluster-a', path: 'firstCertificate' },
+      ],
       [
         'a bootstrap user named by the second policy is approved by the second policy',
         { requester: BOOTSTRAP_B, shape: { subject: subject('agent-b', ['team-b', 'shared-mesh']) } },
         { policy: 'cluster-b', path: 'firstCertificate' },
       ],
-      ['a renewal by the same identity, in the requested group, is approved', { requester: RENEWING_A }, { policy: 'cluster-a', path: 'renewal' }],
+      [
+        'a renewal by the same identity, in the requested group, is approved',
+        { requester: RENEWING_A },
+        { policy: 'cluster-a', path: 'renewal' },
+      ],
       [
         'an RSA-2048 request with key encipherment is approved',
-        { pem: buildCertificationRequest({ commonName: 'agent-a', organizations: ['team-a'] }, generateKeyPair('rsa-2048')), usages: ['digital signature', 'key encipherment', 'client auth'] },
+        {
+          pem: buildCertificationRequest(
+            { commonName: 'agent-a', organizations: ['team-a'] },
+            generateKeyPair('rsa-2048'),
+          ),
+          usages: ['digital signature', 'key encipherment', 'client auth'],
+        },
         { policy: 'cluster-a', path: 'firstCertificate' },
       ],
-      ['a P-384 request is approved', { shape: { keys: keyPair('p384'), digest: 'sha384', subject: subject('agent-a') } }, { policy: 'cluster-a', path: 'firstCertificate' }],
-      ['a lifetime exactly at the policy maximum is approved', { expirationSeconds: 3600 }, { policy: 'cluster-a', path: 'firstCertificate' }],
-      ['usages of client auth alone are enough', { usages: ['client auth'] }, { policy: 'cluster-a', path: 'firstCertificate' }],
+      [
+        'a P-384 request is approved',
+        { shape: { keys: keyPair('p384'), digest: 'sha384', subject: subject('agent-a') } },
+        { policy: 'cluster-a', path: 'firstCertificate' },
+      ],
+      [
+        'a lifetime exactly at the policy maximum is approved',
+        { expirationSeconds: 3600 },
+        { policy: 'cluster-a', path: 'firstCertificate' },
+      ],
+      [
+        'usages of client auth alone are enough',
+        { usages: ['client auth'] },
+        { policy: 'cluster-a', path: 'firstCertificate' },
+      ],
       [
         'key usage extensions that tools add are tolerated (signers ignore them)',
-        { shape: { subject: subject('agent-a'), extensions: [{ oid: EXTENSION.keyUsage, critical: true, value: anyExtensionValue() }, { oid: EXTENSION.extKeyUsage, value: anyExtensionValue() }] } },
+        {
+          shape: {
+            subject: subject('agent-a'),
+            extensions: [
+              { oid: EXTENSION.keyUsage, critical: true, value: anyExtensionValue() },
+              { oid: EXTENSION.extKeyUsage, value: anyExtensionValue() },
+            ],
+          },
+        },
         { policy: 'cluster-a', path: 'firstCertificate' },
       ],
     ];
@@ -103,7 +157,10 @@ describe('policy evaluation', () => {
       it(name, () => {
         const decision = decided(evaluate(facts(input), POLICIES));
         assert.equal(decision.result, 'approved', JSON.stringify(decision));
-        assert.deepEqual({ policy: decision.policy, path: decision.path, dryRun: decision.dryRun }, { ...expected, dryRun: false });
+        assert.deepEqual(
+          { policy: decision.policy, path: decision.path, dryRun: decision.dryRun },
+          { ...expected, dryRun: false },
+        );
       });
     }
 
@@ -113,7 +170,8 @@ describe('policy evaluation', () => {
       assert.deepEqual(conditionFor(decision, BOOTSTRAP_A.username), {
         type: 'Approved',
         reason: 'PolicyApproved',
-        message: 'policy cluster-a allows a first certificate for "agent-a" (groups "team-a") requested by "system:bootstrap:aaaaaa"',
+        message:
+          'policy cluster-a allows a first certificate for "agent-a" (groups "team-a") requested by "system:bootstrap:aaaaaa"',
       });
       assert.deepEqual(metricLabels(decision), { policy: 'cluster-a', result: 'approved', reason: 'firstCertificate' });
     });
@@ -122,61 +180,197 @@ describe('policy evaluation', () => {
   describe('denials name every failing check', () => {
     const rsa1024 = keyPair('rsa1024');
     const denials: [string, Case, [Check, string | undefined][]][] = [
-      ['a CN of another source cluster', { shape: { subject: subject('agent-b', ['team-a']) } }, [['identity.commonName', 'cluster-a']]],
-      ['an O the policy does not allow', { shape: { subject: subject('agent-a', ['team-a', 'team-b']) } }, [['identity.organizations', 'cluster-a']]],
+      [
+        'a CN of another source cluster',
+        { shape: { subject: subject('agent-b', ['team-a']) } },
+        [['identity.commonName', 'cluster-a']],
+      ],
+      [
+        'an O the policy does not allow',
+        { shape: { subject: subject('agent-a', ['team-a', 'team-b']) } },
+        [['identity.organizations', 'cluster-a']],
+      ],
       [
         'O=system:masters',
         { shape: { subject: subject('agent-a', ['system:masters']) } },
-        [['identity.system', undefined], ['identity.organizations', 'cluster-a']],
+        [
+          ['identity.system', undefined],
+          ['identity.organizations', 'cluster-a'],
+        ],
       ],
       [
         'any system: group',
         { shape: { subject: subject('agent-a', ['system:nodes']) } },
-        [['identity.system', undefined], ['identity.organizations', 'cluster-a']],
+        [
+          ['identity.system', undefined],
+          ['identity.organizations', 'cluster-a'],
+        ],
       ],
       [
         'a system: user',
         { shape: { subject: subject('system:kube-controller-manager', ['team-a']) } },
-        [['identity.system', undefined], ['identity.commonName', 'cluster-a']],
+        [
+          ['identity.system', undefined],
+          ['identity.commonName', 'cluster-a'],
+        ],
       ],
-      ['a DNS subjectAltName', { shape: { subject: subject('agent-a'), subjectAltNames: [{ dns: 'kubernetes.default' }] } }, [['request.subjectAltNames', undefined]]],
-      ['an IP subjectAltName', { shape: { subject: subject('agent-a'), subjectAltNames: [{ ip: [10, 0, 0, 1] }] } }, [['request.subjectAltNames', undefined]]],
-      ['an email subjectAltName', { shape: { subject: subject('agent-a'), subjectAltNames: [{ email: 'a@example.com' }] } }, [['request.subjectAltNames', undefined]]],
-      ['a URI subjectAltName', { shape: { subject: subject('agent-a'), subjectAltNames: [{ uri: 'spiffe://cluster/agent' }] } }, [['request.subjectAltNames', undefined]]],
-      ['a registeredID subjectAltName', { shape: { subject: subject('agent-a'), subjectAltNames: [{ registeredId: '1.2.3.4' }] } }, [['request.subjectAltNames', undefined]]],
-      ['an empty subjectAltName extension', { shape: { subject: subject('agent-a'), subjectAltNames: [] } }, [['request.subjectAltNames', undefined]]],
-      ['the server auth usage', { usages: ['digital signature', 'client auth', 'server auth'] }, [['spec.usages', undefined]]],
+      [
+        'a DNS subjectAltName',
+        { shape: { subject: subject('agent-a'), subjectAltNames: [{ dns: 'kubernetes.default' }] } },
+        [['request.subjectAltNames', undefined]],
+      ],
+      [
+        'an IP subjectAltName',
+        { shape: { subject: subject('agent-a'), subjectAltNames: [{ ip: [10, 0, 0, 1] }] } },
+        [['request.subjectAltNames', undefined]],
+      ],
+      [
+        'an email subjectAltName',
+        { shape: { subject: subject('agent-a'), subjectAltNames: [{ email: 'a@example.com' }] } },
+        [['request.subjectAltNames', undefined]],
+      ],
+      [
+        'a URI subjectAltName',
+        { shape: { subject: subject('agent-a'), subjectAltNames: [{ uri: 'spiffe://cluster/agent' }] } },
+        [['request.subjectAltNames', undefined]],
+      ],
+      [
+        'a registeredID subjectAltName',
+        { shape: { subject: subject('agent-a'), subjectAltNames: [{ registeredId: '1.2.3.4' }] } },
+        [['request.subjectAltNames', undefined]],
+      ],
+      [
+        'an empty subjectAltName extension',
+        { shape: { subject: subject('agent-a'), subjectAltNames: [] } },
+        [['request.subjectAltNames', undefined]],
+      ],
+      [
+        'the server auth usage',
+        { usages: ['digital signature', 'client auth', 'server auth'] },
+        [['spec.usages', undefined]],
+      ],
       ['no client auth usage', { usages: ['digital signature', 'key encipherment'] }, [['spec.usages', undefined]]],
       ['a usage listed twice', { usages: ['client auth', 'client auth'] }, [['spec.usages', undefined]]],
       ['a lifetime above the policy maximum', { expirationSeconds: 3601 }, [['spec.expirationSeconds', 'cluster-a']]],
       ['no lifetime at all', { expirationSeconds: null }, [['spec.expirationSeconds', undefined]]],
       ['an RSA-1024 key', { shape: { keys: rsa1024, subject: subject('agent-a') } }, [['request.key', undefined]]],
-      ['a secp256k1 key', { shape: { keys: keyPair('secp256k1'), subject: subject('agent-a') } }, [['request.key', undefined]]],
-      ['a P-521 key', { shape: { keys: keyPair('p521'), subject: subject('agent-a') } }, [['request.key', undefined]]],
-      ['an Ed25519 key', { shape: { keys: keyPair('ed25519'), subject: subject('agent-a') } }, [['request.key', undefined]]],
-      ['a signature by another key', { shape: { subject: subject('agent-a'), signingKey: keyPair('p256').privateKey } }, [['request.signature', undefined]]],
-      ['a SHA-1 signature', { shape: { subject: subject('agent-a'), digest: 'sha1' } }, [['request.signature', undefined]]],
-      ['a second PEM block', { pem: requestPem({ subject: subject('agent-a') }) + requestPem({ subject: subject('agent-b') }) }, [['request.pem', undefined]]],
-      ['trailing garbage after the PEM block', { pem: `${requestPem({ subject: subject('agent-a') })}garbage\n` }, [['request.pem', undefined]]],
-      ['an oversized request', { pem: requestPem({ subject: subject('agent-a', Array.from({ length: 1000 }, (_, i) => `team-${String(i)}`)) }) }, [['request.size', undefined]]],
-      ['a truncated DER structure', { pem: `-----BEGIN CERTIFICATE REQUEST-----\nMIIBAAIBAA==\n-----END CERTIFICATE REQUEST-----\n` }, [['request.der', undefined]]],
-      ['an OU in the subject', { shape: { subject: [...subject('agent-a'), [{ oid: ATTRIBUTE.organizationalUnit, value: 'unit' }]] } }, [['request.subject', undefined]]],
-      ['two common names', { shape: { subject: [...subject('agent-a'), [{ oid: ATTRIBUTE.commonName, value: 'agent-a' }]] } }, [['request.subject', undefined]]],
-      ['no common name', { shape: { subject: [[{ oid: ATTRIBUTE.organizationName, value: 'team-a' }]] } }, [['request.subject', undefined]]],
       [
-        'a multi-valued RDN hiding an O beside the CN',
-        { shape: { subject: [[{ oid: ATTRIBUTE.commonName, value: 'agent-a' }, { oid: ATTRIBUTE.organizationName, value: 'team-a' }]] } },
+        'a secp256k1 key',
+        { shape: { keys: keyPair('secp256k1'), subject: subject('agent-a') } },
+        [['request.key', undefined]],
+      ],
+      ['a P-521 key', { shape: { keys: keyPair('p521'), subject: subject('agent-a') } }, [['request.key', undefined]]],
+      [
+        'an Ed25519 key',
+        { shape: { keys: keyPair('ed25519'), subject: subject('agent-a') } },
+        [['request.key', undefined]],
+      ],
+      [
+        'a signature by another key',
+        { shape: { subject: subject('agent-a'), signingKey: keyPair('p256').privateKey } },
+        [['request.signature', undefined]],
+      ],
+      [
+        'a SHA-1 signature',
+        { shape: { subject: subject('agent-a'), digest: 'sha1' } },
+        [['request.signature', undefined]],
+      ],
+      [
+        'a second PEM block',
+        { pem: requestPem({ subject: subject('agent-a') }) + requestPem({ subject: subject('agent-b') }) },
+        [['request.pem', undefined]],
+      ],
+      [
+        'trailing garbage after the PEM block',
+        { pem: `${requestPem({ subject: subject('agent-a') })}garbage\n` },
+        [['request.pem', undefined]],
+      ],
+      [
+        'an oversized request',
+        {
+          pem: requestPem({
+            subject: subject(
+              'agent-a',
+              Array.from({ length: 1000 }, (_, i) => `team-${String(i)}`),
+            ),
+          }),
+        },
+        [['request.size', undefined]],
+      ],
+      [
+        'a truncated DER structure',
+        { pem: `-----BEGIN CERTIFICATE REQUEST-----\nMIIBAAIBAA==\n-----END CERTIFICATE REQUEST-----\n` },
+        [['request.der', undefined]],
+      ],
+      [
+        'an OU in the subject',
+        { shape: { subject: [...subject('agent-a'), [{ oid: ATTRIBUTE.organizationalUnit, value: 'unit' }]] } },
         [['request.subject', undefined]],
       ],
-      ['a control character in the CN', { shape: { subject: subject('agent-a\nadmin') } }, [['request.subject', undefined], ['identity.commonName', 'cluster-a']]],
-      ['a challengePassword attribute', { shape: { subject: subject('agent-a'), attributes: [{ oid: ATTRIBUTE.challengePassword, value: 'secret' }] } }, [['request.attributes', undefined]]],
-      ['a basicConstraints extension', { shape: { subject: subject('agent-a'), extensions: [{ oid: EXTENSION.basicConstraints, value: anyExtensionValue() }] } }, [['request.extensions', undefined]]],
-      ['a renewal for another CN than the requester', { requester: RENEWING_A, shape: { subject: subject('cluster-a-other', ['team-a']) } }, [['renewal.commonName', 'cluster-a']]],
-      ['a renewal adding a group the requester is not in', { requester: { ...RENEWING_A, groups: ['system:authenticated'] } }, [['renewal.organizations', 'cluster-a']]],
+      [
+        'two common names',
+        { shape: { subject: [...subject('agent-a'), [{ oid: ATTRIBUTE.commonName, value: 'agent-a' }]] } },
+        [['request.subject', undefined]],
+      ],
+      [
+        'no common name',
+        { shape: { subject: [[{ oid: ATTRIBUTE.organizationName, value: 'team-a' }]] } },
+        [['request.subject', undefined]],
+      ],
+      [
+        'a multi-valued RDN hiding an O beside the CN',
+        {
+          shape: {
+            subject: [
+              [
+                { oid: ATTRIBUTE.commonName, value: 'agent-a' },
+                { oid: ATTRIBUTE.organizationName, value: 'team-a' },
+              ],
+            ],
+          },
+        },
+        [['request.subject', undefined]],
+      ],
+      [
+        'a control character in the CN',
+        { shape: { subject: subject('agent-a\nadmin') } },
+        [
+          ['request.subject', undefined],
+          ['identity.commonName', 'cluster-a'],
+        ],
+      ],
+      [
+        'a challengePassword attribute',
+        { shape: { subject: subject('agent-a'), attributes: [{ oid: ATTRIBUTE.challengePassword, value: 'secret' }] } },
+        [['request.attributes', undefined]],
+      ],
+      [
+        'a basicConstraints extension',
+        {
+          shape: {
+            subject: subject('agent-a'),
+            extensions: [{ oid: EXTENSION.basicConstraints, value: anyExtensionValue() }],
+          },
+        },
+        [['request.extensions', undefined]],
+      ],
+      [
+        'a renewal for another CN than the requester',
+        { requester: RENEWING_A, shape: { subject: subject('cluster-a-other', ['team-a']) } },
+        [['renewal.commonName', 'cluster-a']],
+      ],
+      [
+        'a renewal adding a group the requester is not in',
+        { requester: { ...RENEWING_A, groups: ['system:authenticated'] } },
+        [['renewal.organizations', 'cluster-a']],
+      ],
     ];
     for (const [name, input, expected] of denials) {
       it(`denies ${name}`, () => {
-        assert.deepEqual(checksOf(evaluate(facts(input), POLICIES)), expected.map(([check, policy]) => ({ check, policy })));
+        assert.deepEqual(
+          checksOf(evaluate(facts(input), POLICIES)),
+          expected.map(([check, policy]) => ({ check, policy })),
+        );
       });
     }
 
@@ -188,13 +382,19 @@ policies:
     identity: { commonNames: ['*'], organizations: ['*'] }
 `);
       for (const identity of [subject('system:admin'), subject('agent', ['system:masters'])]) {
-        assert.deepEqual(checksOf(evaluate(facts({ shape: { subject: identity } }), permissive)), [{ check: 'identity.system', policy: undefined }]);
+        assert.deepEqual(checksOf(evaluate(facts({ shape: { subject: identity } }), permissive)), [
+          { check: 'identity.system', policy: undefined },
+        ]);
       }
     });
 
     it('lists every failing check at once, shared checks first, in a stable order', () => {
       const input = facts({
-        shape: { keys: rsa1024, subject: [...subject('agent-b', ['system:masters', 'team-x']), [{ oid: ATTRIBUTE.country, value: 'DE' }]], subjectAltNames: [{ dns: 'evil' }] },
+        shape: {
+          keys: rsa1024,
+          subject: [...subject('agent-b', ['system:masters', 'team-x']), [{ oid: ATTRIBUTE.country, value: 'DE' }]],
+          subjectAltNames: [{ dns: 'evil' }],
+        },
         usages: ['server auth'],
         expirationSeconds: 86_400,
       });
@@ -215,15 +415,32 @@ policies:
     });
 
     it('a denial condition carries every finding, untrusted names quoted, and its event only the check names', () => {
-      const decision = decided(evaluate(facts({ shape: { subject: subject('agent-b\u001b[31m', ['team-a']) }, usages: ['server auth', 'client auth'] }), POLICIES));
+      const decision = decided(
+        evaluate(
+          facts({
+            shape: { subject: subject('agent-b\u001b[31m', ['team-a']) },
+            usages: ['server auth', 'client auth'],
+          }),
+          POLICIES,
+        ),
+      );
       assert.equal(decision.result, 'denied');
       const condition = conditionFor(decision, BOOTSTRAP_A.username);
       assert.equal(condition.type, 'Denied');
       assert.equal(condition.reason, 'PolicyDenied');
       assert.ok(condition.message.includes('spec.usages: "server auth" is not allowed'), condition.message);
-      assert.ok(condition.message.includes('cluster-a: identity.commonName: "agent-b\\u001b[31m" is not an identity this policy allows'), condition.message);
+      assert.ok(
+        condition.message.includes(
+          'cluster-a: identity.commonName: "agent-b\\u001b[31m" is not an identity this policy allows',
+        ),
+        condition.message,
+      );
       assert.ok(!condition.message.includes('\u001b'), 'no raw control characters');
-      assert.deepEqual(eventFor(decision), { type: 'Warning', reason: 'Denied', message: 'denied: failed request.subject, spec.usages, identity.commonName' });
+      assert.deepEqual(eventFor(decision), {
+        type: 'Warning',
+        reason: 'Denied',
+        message: 'denied: failed request.subject, spec.usages, identity.commonName',
+      });
     });
 
     it('a policy that applies to the requester is the one named, even when another would allow the identity', () => {
@@ -235,7 +452,10 @@ policies:
 
   describe('requests no policy applies to', () => {
     it('a bootstrap requester named by no policy is left unprocessed, whatever the request holds', () => {
-      for (const input of [facts({ requester: STRANGER }), facts({ requester: STRANGER, usages: ['server auth'], shape: { subject: subject('system:admin') } })]) {
+      for (const input of [
+        facts({ requester: STRANGER }),
+        facts({ requester: STRANGER, usages: ['server auth'], shape: { subject: subject('system:admin') } }),
+      ]) {
         assert.deepEqual(evaluate(input, POLICIES), { result: 'unprocessed', reason: 'noPolicy' });
       }
     });
@@ -251,7 +471,10 @@ policies:
     });
 
     it('another signer is ignored, even with denyUnmatched', () => {
-      assert.deepEqual(evaluate(facts({ signerName: 'example.com/other' }), { ...POLICIES, denyUnmatched: true }), { result: 'unprocessed', reason: 'otherSigner' });
+      assert.deepEqual(evaluate(facts({ signerName: 'example.com/other' }), { ...POLICIES, denyUnmatched: true }), {
+        result: 'unprocessed',
+        reason: 'otherSigner',
+      });
     });
 
     it('a system: requester is never taken for a renewing identity, even by a catch-all pattern', () => {
@@ -261,23 +484,45 @@ policies:
     identity: { commonNames: ['*'] }
 `);
       const requester = { username: 'system:kube-controller-manager', groups: ['system:authenticated'] };
-      assert.deepEqual(evaluate(facts({ requester, shape: { subject: subject('system:kube-controller-manager') } }), permissive), { result: 'unprocessed', reason: 'noPolicy' });
+      assert.deepEqual(
+        evaluate(facts({ requester, shape: { subject: subject('system:kube-controller-manager') } }), permissive),
+        { result: 'unprocessed', reason: 'noPolicy' },
+      );
     });
 
     it('an identity cannot renew under a policy with renewal off', () => {
-      const noRenewal: PolicyFile = { ...POLICIES, policies: POLICIES.policies.map((policy) => ({ ...policy, renewal: false })) };
-      assert.deepEqual(evaluate(facts({ requester: RENEWING_A }), noRenewal), { result: 'unprocessed', reason: 'noPolicy' });
+      const noRenewal: PolicyFile = {
+        ...POLICIES,
+        policies: POLICIES.policies.map((policy) => ({ ...policy, renewal: false })),
+      };
+      assert.deepEqual(evaluate(facts({ requester: RENEWING_A }), noRenewal), {
+        result: 'unprocessed',
+        reason: 'noPolicy',
+      });
     });
   });
 
   describe('dry run', () => {
-    const dryRunB: PolicyFile = { ...POLICIES, policies: POLICIES.policies.map((policy) => ({ ...policy, dryRun: policy.name === 'cluster-b' })) };
+    const dryRunB: PolicyFile = {
+      ...POLICIES,
+      policies: POLICIES.policies.map((policy) => ({ ...policy, dryRun: policy.name === 'cluster-b' })),
+    };
 
     it('a dry-run policy decides when no live policy applies, and says so', () => {
-      const approved = decided(evaluate(facts({ requester: BOOTSTRAP_B, shape: { subject: subject('agent-b') } }), dryRunB));
-      assert.deepEqual(approved, { result: 'approved', policy: 'cluster-b', path: 'firstCertificate', dryRun: true, identity: { commonName: 'agent-b', organizations: [] } });
+      const approved = decided(
+        evaluate(facts({ requester: BOOTSTRAP_B, shape: { subject: subject('agent-b') } }), dryRunB),
+      );
+      assert.deepEqual(approved, {
+        result: 'approved',
+        policy: 'cluster-b',
+        path: 'firstCertificate',
+        dryRun: true,
+        identity: { commonName: 'agent-b', organizations: [] },
+      });
       assert.equal(eventFor(approved).reason, 'DryRunApproved');
-      const denied = decided(evaluate(facts({ requester: BOOTSTRAP_B, shape: { subject: subject('agent-x') } }), dryRunB));
+      const denied = decided(
+        evaluate(facts({ requester: BOOTSTRAP_B, shape: { subject: subject('agent-x') } }), dryRunB),
+      );
       assert.equal(denied.result, 'denied');
       assert.equal(denied.dryRun, true);
       assert.equal(eventFor(denied).message, 'dry run: would deny: failed identity.commonName');
@@ -294,7 +539,12 @@ policies:
     });
 
     it('a dry-run policy is not a match for denyUnmatched: the request is left to the dry run', () => {
-      const decision = decided(evaluate(facts({ requester: BOOTSTRAP_B, shape: { subject: subject('agent-b') } }), { ...dryRunB, denyUnmatched: true }));
+      const decision = decided(
+        evaluate(facts({ requester: BOOTSTRAP_B, shape: { subject: subject('agent-b') } }), {
+          ...dryRunB,
+          denyUnmatched: true,
+        }),
+      );
       assert.deepEqual([decision.result, 'dryRun' in decision && decision.dryRun], ['approved', true]);
     });
   });
@@ -318,8 +568,26 @@ policies:
       assert.deepEqual(
         evaluation.candidates.map((candidate) => [candidate.policy, candidate.attributes]),
         [
-          ['reviewed', { verb: 'create', group: 'certificates.k8s.io', resource: 'certificatesigningrequests', subresource: 'kubeconfig-rotator', name: 'reviewed' }],
-          ['custom', { verb: 'use', group: 'policy.example.com', resource: 'approverpolicies', subresource: '', name: 'special' }],
+          [
+            'reviewed',
+            {
+              verb: 'create',
+              group: 'certificates.k8s.io',
+              resource: 'certificatesigningrequests',
+              subresource: 'kubeconfig-rotator',
+              name: 'reviewed',
+            },
+          ],
+          [
+            'custom',
+            {
+              verb: 'use',
+              group: 'policy.example.com',
+              resource: 'approverpolicies',
+              subresource: '',
+              name: 'special',
+            },
+          ],
         ],
       );
     });
@@ -327,7 +595,13 @@ policies:
     it('the first candidate the review allows approves', () => {
       const evaluation = evaluate(facts(), reviewed);
       assert.equal(evaluation.result, 'review');
-      assert.deepEqual(completeReview(evaluation, [false, true]), { result: 'approved', policy: 'custom', path: 'firstCertificate', dryRun: false, identity: { commonName: 'agent-a', organizations: ['team-a'] } });
+      assert.deepEqual(completeReview(evaluation, [false, true]), {
+        result: 'approved',
+        policy: 'custom',
+        path: 'firstCertificate',
+        dryRun: false,
+        identity: { commonName: 'agent-a', organizations: ['team-a'] },
+      });
     });
 
     it('when every review refuses, the CSR is denied and each refusal names its check', () => {
@@ -336,18 +610,32 @@ policies:
       const decision = completeReview(evaluation, [false, false]);
       assert.equal(decision.result, 'denied');
       assert.deepEqual(decision.findings, [
-        { check: 'subjectAccessReview', policy: 'reviewed', message: 'the requester may not create certificatesigningrequests/kubeconfig-rotator.certificates.k8s.io "reviewed"' },
-        { check: 'subjectAccessReview', policy: 'custom', message: 'the requester may not use approverpolicies.policy.example.com "special"' },
+        {
+          check: 'subjectAccessReview',
+          policy: 'reviewed',
+          message:
+            'the requester may not create certificatesigningrequests/kubeconfig-rotator.certificates.k8s.io "reviewed"',
+        },
+        {
+          check: 'subjectAccessReview',
+          policy: 'custom',
+          message: 'the requester may not use approverpolicies.policy.example.com "special"',
+        },
       ]);
       assert.equal(decision.policy, 'reviewed');
     });
 
     it('a request failing the checks is denied without asking for a review', () => {
-      assert.deepEqual(checksOf(evaluate(facts({ usages: ['server auth', 'client auth'] }), reviewed)), [{ check: 'spec.usages', policy: undefined }]);
+      assert.deepEqual(checksOf(evaluate(facts({ usages: ['server auth', 'client auth'] }), reviewed)), [
+        { check: 'spec.usages', policy: undefined },
+      ]);
     });
 
     it('a passing policy that needs no review approves without one', () => {
-      const mixed: PolicyFile = { ...reviewed, policies: [...reviewed.policies, { ...(POLICIES.policies[0] ?? assert.fail()), name: 'plain' }] };
+      const mixed: PolicyFile = {
+        ...reviewed,
+        policies: [...reviewed.policies, { ...(POLICIES.policies[0] ?? assert.fail()), name: 'plain' }],
+      };
       const decision = decided(evaluate(facts(), mixed));
       assert.equal(decision.result, 'approved');
       assert.equal(decision.policy, 'plain');

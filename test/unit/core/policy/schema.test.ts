@@ -85,7 +85,9 @@ policies:
   });
 
   it('a file that is not YAML is refused with its line', () => {
-    assert.deepEqual(problems('policies: [\n'), ['2: : invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]']);
+    assert.deepEqual(problems('policies: [\n'), [
+      '2: : invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
+    ]);
   });
 
   it('no policies key is a problem; an empty list is allowed (the approver then leaves everything pending)', () => {

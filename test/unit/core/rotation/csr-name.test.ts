@@ -11,7 +11,11 @@ const base: RequestIdentity = {
 
 describe('deterministic CSR names', () => {
   it('the same request always gets the same name, whatever the order of O and usages', () => {
-    const reordered = { ...base, subject: { ...base.subject, organizations: ['a', 'b'] }, usages: ['client auth', 'digital signature'] };
+    const reordered = {
+      ...base,
+      subject: { ...base.subject, organizations: ['a', 'b'] },
+      usages: ['client auth', 'digital signature'],
+    };
     assert.equal(csrName(base), csrName(reordered));
     assert.equal(csrName(base), 'kcr-admiralty-source-east-' + csrName(base).slice(-20));
   });
@@ -30,7 +34,10 @@ describe('deterministic CSR names', () => {
   });
 
   it('fields cannot run into each other (O "a,b" is not O "a" plus O "b")', () => {
-    assert.notEqual(csrName({ ...base, subject: { ...base.subject, organizations: ['ab'] } }), csrName({ ...base, subject: { ...base.subject, organizations: ['a', 'b'] } }));
+    assert.notEqual(
+      csrName({ ...base, subject: { ...base.subject, organizations: ['ab'] } }),
+      csrName({ ...base, subject: { ...base.subject, organizations: ['a', 'b'] } }),
+    );
   });
 
   it('is a valid object name for any common name', () => {

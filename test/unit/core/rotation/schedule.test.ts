@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BACKOFF_CAP_MS, chooseAuthentication, jitterFromSerial, retryDelay, rotationDeadline } from '../../../../src/core/rotation/schedule.ts';
+import {
+  BACKOFF_CAP_MS,
+  chooseAuthentication,
+  jitterFromSerial,
+  retryDelay,
+  rotationDeadline,
+} from '../../../../src/core/rotation/schedule.ts';
 
 const HOUR = 3_600_000;
 const rule = { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 };
@@ -10,17 +16,33 @@ const validity = { notBefore: issuedAt - 300_000, notAfter: issuedAt + HOUR };
 const lifetime = validity.notAfter - validity.notBefore;
 
 describe('rotation deadline', () => {
-  const cases: [string, { random: number; rule?: Partial<typeof rule> & { forceIntervalSeconds?: number }; obtainedAt?: number }, number][] = [
+  const cases: [
+    string,
+    { random: number; rule?: Partial<typeof rule> & { forceIntervalSeconds?: number }; obtainedAt?: number },
+    number,
+  ][] = [
     ['the smallest random draw renews at 70% of the lifetime', { random: 0 }, validity.notBefore + lifetime * 0.7],
-    ['the largest random draw renews at 90% of the lifetime', { random: 0.999999 }, validity.notBefore + lifetime * (0.7 + 0.2 * 0.999999)],
+    [
+      'the largest random draw renews at 90% of the lifetime',
+      { random: 0.999999 },
+      validity.notBefore + lifetime * (0.7 + 0.2 * 0.999999),
+    ],
     ['a middle draw renews at 80%', { random: 0.5 }, validity.notBefore + lifetime * 0.8],
     [
       'a minimum remaining lifetime larger than 10% wins over a late draw',
       { random: 0.999999, rule: { minRemainingSeconds: 900 } },
       validity.notAfter - 900_000,
     ],
-    ['a forced interval shorter than the draw wins', { random: 0.5, rule: { forceIntervalSeconds: 20 } }, issuedAt + 20_000],
-    ['a forced interval longer than the draw does nothing', { random: 0, rule: { forceIntervalSeconds: 7200 } }, validity.notBefore + lifetime * 0.7],
+    [
+      'a forced interval shorter than the draw wins',
+      { random: 0.5, rule: { forceIntervalSeconds: 20 } },
+      issuedAt + 20_000,
+    ],
+    [
+      'a forced interval longer than the draw does nothing',
+      { random: 0, rule: { forceIntervalSeconds: 7200 } },
+      validity.notBefore + lifetime * 0.7,
+    ],
     [
       'a certificate loaded late in its life is not renewed in a hot loop: at least 1 s after it was obtained',
       { random: 0, obtainedAt: validity.notAfter - 60_000 },
@@ -34,7 +56,10 @@ describe('rotation deadline', () => {
   ];
   for (const [name, input, expected] of cases) {
     it(name, () => {
-      assert.equal(rotationDeadline(validity, input.obtainedAt ?? issuedAt, { ...rule, ...input.rule }, input.random), expected);
+      assert.equal(
+        rotationDeadline(validity, input.obtainedAt ?? issuedAt, { ...rule, ...input.rule }, input.random),
+        expected,
+      );
     });
   }
 
@@ -54,7 +79,10 @@ describe('rotation deadline', () => {
 
 describe('retry backoff', () => {
   it('starts at 2 s and doubles', () => {
-    assert.deepEqual([1, 2, 3, 4, 5].map((failures) => retryDelay(failures, 1)), [2_000, 4_000, 8_000, 16_000, 32_000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((failures) => retryDelay(failures, 1)),
+      [2_000, 4_000, 8_000, 16_000, 32_000],
+    );
   });
   it('is capped at 5 minutes however many failures', () => {
     assert.equal(retryDelay(9, 1), BACKOFF_CAP_MS);
