@@ -150,7 +150,7 @@ async function benchFleet(scratch: string): Promise<void> {
       member,
       at: rotationDeadline(
         { notBefore: start - 0.7 * lifetimeMs, notAfter: start + 0.3 * lifetimeMs },
-        start - 0.7 * lifetimeMs,
+        { at: start - 0.7 * lifetimeMs, issued: true },
         { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 0 },
         Math.random(),
       ),

@@ -2,14 +2,16 @@
 // and JSON logs. Nothing here carries a key, token or kubeconfig content.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { formatSubject } from '../core/pki/subject.ts';
+import { CONSUMER_RELOAD_MS, reloadMarginShortfall } from '../core/rotation/schedule.ts';
 import type { EventRecorder } from '../io/kube/events.ts';
 import type { Logger } from '../io/log.ts';
-import type { TargetObserver } from './target.ts';
+import type { CurrentCertificate, TargetObserver } from './target.ts';
 
 export interface SidecarMetrics {
   readonly notBefore: Gauge<'target'>;
   readonly notAfter: Gauge<'target'>;
   readonly nextRotation: Gauge<'target'>;
+  readonly reloadMargin: Gauge<'target'>;
   readonly rotations: Counter<'target' | 'result'>;
   readonly lastSuccess: Gauge<'target'>;
   readonly rotationDuration: Histogram<'target'>;
@@ -38,6 +40,12 @@ export function sidecarMetrics(registry: Registry): SidecarMetrics {
     nextRotation: new Gauge({
       name: 'kubeconfig_rotator_next_rotation_timestamp_seconds',
       help: 'When the certificate will be renewed.',
+      labelNames: ['target'],
+      registers,
+    }),
+    reloadMargin: new Gauge({
+      name: 'kubeconfig_rotator_reload_margin_seconds',
+      help: 'Time between the planned renewal and the expiry of the published certificate: what Go consumers have to pick up its successor (client-go re-reads certificate files every 300 s).',
       labelNames: ['target'],
       registers,
     }),
@@ -106,11 +114,15 @@ export function targetObserver(
   metrics.rebootstrapNeeded.set({ target }, 0);
   for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error'])
     metrics.rotations.inc({ target, result }, 0);
+  const scheduled = (current: CurrentCertificate) => {
+    metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
+    metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
+    metrics.nextRotation.set({ target }, seconds(current.deadline));
+    metrics.reloadMargin.set({ target }, seconds(current.facts.notAfter - current.deadline));
+  };
   return {
     loaded(current, from) {
-      metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
-      metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
-      metrics.nextRotation.set({ target }, seconds(current.deadline));
+      scheduled(current);
       log.info(
         {
           serial: current.facts.serial,
@@ -129,9 +141,7 @@ export function targetObserver(
       metrics.rotations.inc({ target, result: 'success' });
       metrics.rotationDuration.observe({ target }, seconds(durationMs));
       metrics.lastSuccess.set({ target }, seconds(Date.now()));
-      metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
-      metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
-      metrics.nextRotation.set({ target }, seconds(current.deadline));
+      scheduled(current);
       log.info(
         {
           csr: csrName,
@@ -149,6 +159,13 @@ export function targetObserver(
         'CertificateRotated',
         `${target}: new certificate ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`,
       );
+      const shortfall = reloadMarginShortfall(current.facts, current.deadline);
+      if (shortfall > 0) {
+        const margin = Math.round(seconds(current.facts.notAfter - current.deadline));
+        const message = `${target}: the certificate lives too short for its successor to be published ${seconds(CONSUMER_RELOAD_MS)} s before it expires (${margin} s): Go consumers, which re-read certificate files every ${seconds(CONSUMER_RELOAD_MS)} s, may call with an expired certificate: ask the signer for longer certificates`;
+        log.warn({ reloadMarginSeconds: margin, nextRotation: new Date(current.deadline).toISOString() }, message);
+        events.warning('CertificateTooShort', message);
+      }
     },
     rotationFailed({ result, message, auth, failures, retryAt }) {
       metrics.rotations.inc({ target, result });

@@ -51,7 +51,9 @@ export function report(
   }
   const deadline =
     nextRotation ??
-    new Date(rotationDeadline(facts, facts.notBefore, DEFAULT_RULE, jitterFromSerial(facts.serial))).toISOString();
+    new Date(
+      rotationDeadline(facts, { at: facts.notBefore, issued: true }, DEFAULT_RULE, jitterFromSerial(facts.serial)),
+    ).toISOString();
   return {
     source,
     server: parsed.server,

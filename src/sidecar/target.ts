@@ -15,6 +15,7 @@ import {
   retryDelay,
   rotationDeadline,
   type AuthChoice,
+  type Obtained,
 } from '../core/rotation/schedule.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
@@ -217,7 +218,10 @@ export class TargetRotator {
     if (best !== undefined) {
       this.#server ??= best.stored.server;
       this.#caPem ??= best.stored.caPem;
-      this.#current = this.#currentFrom(best.stored.certPem, best.stored.keyPem, best.facts, now);
+      this.#current = this.#currentFrom(best.stored.certPem, best.stored.keyPem, best.facts, {
+        at: now,
+        issued: false,
+      });
       this.#deps.observer.loaded(this.#current, best.from.description);
     }
     // Through the maintenance queue: the sinks' watches already run, and two writes at once would race.
@@ -225,14 +229,14 @@ export class TargetRotator {
     await this.#maintenance;
   }
 
-  #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtainedAt: number): CurrentCertificate {
+  #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtained: Obtained): CurrentCertificate {
     const { config } = this.#deps;
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const fitsConfig = sameSubject(facts.subject, identity) && keyAlgorithmOf(facts.publicKey) === config.keyAlgorithm;
     const deadline = fitsConfig
-      ? rotationDeadline(facts, obtainedAt, config.rotation, jitterFromSerial(facts.serial))
-      : obtainedAt;
-    return { certPem, keyPem, facts, obtainedAt, deadline, fitsConfig };
+      ? rotationDeadline(facts, obtained, config.rotation, jitterFromSerial(facts.serial))
+      : obtained.at;
+    return { certPem, keyPem, facts, obtainedAt: obtained.at, deadline, fitsConfig };
   }
 
   /** Server and CA: configured server first, then the bootstrap kubeconfig, then what was published last. */
@@ -267,7 +271,7 @@ export class TargetRotator {
       const facts = this.#checkIssued(issued.certPem, issued.keyPem);
       this.#deps.onStep?.('certificate-checked');
       const publishStarted = clock.now();
-      const next = this.#currentFrom(issued.certPem, issued.keyPem, facts, clock.now());
+      const next = this.#currentFrom(issued.certPem, issued.keyPem, facts, { at: clock.now(), issued: true });
       this.#current = next;
       // Before publishing, so that the readiness it computes reflects the new certificate.
       if (this.#rebootstrapNeeded) {

@@ -56,8 +56,10 @@ export const rotationSchema = z
       .number()
       .int()
       .min(0)
-      .default(300)
-      .describe('Rotate no later than this many seconds before expiry, whatever the fractions say.'),
+      .default(420)
+      .describe(
+        'Rotate no later than this many seconds before expiry, whatever the fractions say. The default leaves Go consumers their 300 s certificate reload (client-go) plus 2 minutes for retries.',
+      ),
     forceIntervalSeconds: z
       .number()
       .int()
@@ -101,7 +103,7 @@ export const targetFields = z.strictObject({
     .min(600)
     .default(3600)
     .describe('Requested certificate lifetime; the signer may shorten it.'),
-  rotation: rotationSchema.default({ minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 }),
+  rotation: rotationSchema.default({ minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 }),
   approvalTimeoutSeconds: z
     .number()
     .int()

@@ -10,25 +10,56 @@ export interface Validity {
   readonly notAfter: number;
 }
 
-/** A freshly obtained credential is never renewed sooner than this (unless it expires first): no hot loop. */
+/** A credential is never renewed sooner than this after it was obtained (unless it expires first): no hot loop. */
 export const MIN_SPACING_MS = 1_000;
+
+/**
+ * How long Go consumers may take to start using a new certificate: client-go re-reads certificate files every
+ * 5 minutes (`CertCallbackRefreshDuration` in client-go's transport/cert_rotation.go).
+ */
+export const CONSUMER_RELOAD_MS = 5 * 60_000;
+
+/**
+ * A certificate just issued is used for at least this fraction of the time it has left before it is renewed, so
+ * a signer issuing certificates shorter than the configured floor causes a renewal every quarter lifetime rather
+ * than a loop (the floor cannot be honoured; `reloadMarginShortfall` reports it).
+ */
+export const MIN_USE_FRACTION = 0.25;
+
+/** When and how this process came to hold the credential. */
+export interface Obtained {
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+  /** Issued just now (true), or found in a sink at start (false: one late in its life is renewed at once). */
+  readonly issued: boolean;
+}
 
 /**
  * The moment to renew: NotBefore plus a uniformly random 70-90% (by default) of the lifetime, so a fleet that
  * started together does not renew together; never later than minRemaining before expiry; with a forced
  * interval, never later than that long after the credential was obtained.
  */
-export function rotationDeadline(validity: Validity, obtainedAt: number, rule: RotationRule, random: number): number {
+export function rotationDeadline(validity: Validity, obtained: Obtained, rule: RotationRule, random: number): number {
   const lifetime = validity.notAfter - validity.notBefore;
+  const left = Math.max(0, validity.notAfter - obtained.at);
   const fraction = rule.minFraction + (rule.maxFraction - rule.minFraction) * random;
   let deadline = Math.min(
     validity.notBefore + lifetime * fraction,
     validity.notAfter - rule.minRemainingSeconds * 1000,
   );
+  if (obtained.issued) deadline = Math.max(deadline, obtained.at + left * MIN_USE_FRACTION);
   if (rule.forceIntervalSeconds !== undefined)
-    deadline = Math.min(deadline, obtainedAt + rule.forceIntervalSeconds * 1000);
-  const earliest = obtainedAt + Math.min(MIN_SPACING_MS, Math.max(0, (validity.notAfter - obtainedAt) / 2));
-  return Math.max(deadline, earliest);
+    deadline = Math.min(deadline, obtained.at + rule.forceIntervalSeconds * 1000);
+  return Math.max(deadline, obtained.at + Math.min(MIN_SPACING_MS, left / 2));
+}
+
+/**
+ * How far short of `CONSUMER_RELOAD_MS` the time between a renewal and the old certificate's expiry falls (0
+ * when consumers have time to reload): a positive figure means a Go consumer may still use the old certificate
+ * when it expires.
+ */
+export function reloadMarginShortfall(validity: Validity, deadline: number): number {
+  return Math.max(0, CONSUMER_RELOAD_MS - (validity.notAfter - deadline));
 }
 
 /**

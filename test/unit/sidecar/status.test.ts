@@ -33,10 +33,10 @@ describe('status', () => {
     assert.equal(status.keyMatches, true);
   });
 
-  it('without an annotation, the next rotation is at least 300 s before expiry', () => {
-    // 70% of 1000 s leaves exactly 300 s, so every draw of the jitter lands on the same moment.
-    const { certPem, keyPem } = certificateLasting(1_000);
+  it('without an annotation, the next rotation is at least 420 s before expiry (the default floor)', () => {
+    // 70% of 1400 s leaves exactly 420 s, so every draw of the jitter lands on the same moment.
+    const { certPem, keyPem } = certificateLasting(1_400);
     const status = report('test', parsed, certPem, keyPem, notBefore);
-    assert.equal(status.nextRotation, new Date(notBefore + 700_000).toISOString());
+    assert.equal(status.nextRotation, new Date(notBefore + 980_000).toISOString());
   });
 });

@@ -79,7 +79,10 @@ class ScriptedIssuer implements CredentialIssuer {
   readonly outcomes: Outcome[] = [];
   readonly #clock: Clock;
 
-  /** Certificates are valid for a day from the manual clock's now, as a signer would issue them. */
+  /** How long certificates live from the manual clock's now (a day, unless a test plays a stingy signer). */
+  lifetimeMs = 86_400_000;
+
+  /** Certificates are backdated 5 minutes, as kube-controller-manager issues them. */
   constructor(clock: Clock) {
     this.#clock = clock;
   }
@@ -104,7 +107,7 @@ class ScriptedIssuer implements CredentialIssuer {
     const now = this.#clock.now();
     const certPem = ca.sign(buildCertificationRequest({ commonName: 'agent-a', organizations: ['agents'] }, keys), {
       notBefore: new Date(now - 300_000),
-      notAfter: new Date(now + 86_400_000),
+      notAfter: new Date(now + this.lifetimeMs),
     });
     return Promise.resolve({
       certPem,
@@ -251,6 +254,22 @@ describe('the rotation loop', () => {
     assert.deepEqual(issuer.calls, ['token', 'certificate']);
     assert.notEqual(rotator.status().current?.certPem, first.certPem);
     assert.equal(sink.writes, 2);
+    stop.abort();
+    await done;
+  });
+
+  it('a signer issuing certificates shorter than minRemainingSeconds: each is used for a quarter of its life, not renewed every second', async () => {
+    const { clock, issuer, rotator, stop, done } = setup();
+    await settle();
+    issuer.lifetimeMs = 240_000;
+    const first = rotator.status().current ?? assert.fail('no current certificate');
+    await clock.advanceTo(first.deadline);
+    const short = rotator.status().current ?? assert.fail('no current certificate');
+    // A quarter of the 4 minutes it has left (less the milliseconds the certificate's whole-second expiry drops).
+    const used = short.deadline - short.obtainedAt;
+    assert.ok(used > 59_000 && used <= 60_000, `renewed ${String(used)} ms after it was issued`);
+    for (let i = 0; i < 10; i++) await clock.advanceTo(clock.nextWake() ?? assert.fail('nothing scheduled'));
+    assert.equal(issuer.calls.length, 12, 'one renewal a minute, not one a second');
     stop.abort();
     await done;
   });

@@ -29,7 +29,7 @@ describe('sidecar configuration', () => {
       signerName: 'kubernetes.io/kube-apiserver-client',
       keyAlgorithm: 'ecdsa-p256',
       expirationSeconds: 3600,
-      rotation: { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 300 },
+      rotation: { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 },
       approvalTimeoutSeconds: 900,
       sinks: { directory: { path: '/var/run/kcr/east', embed: false } },
     });

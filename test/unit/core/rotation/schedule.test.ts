@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   BACKOFF_CAP_MS,
+  CONSUMER_RELOAD_MS,
   chooseAuthentication,
   jitterFromSerial,
+  reloadMarginShortfall,
   retryDelay,
   rotationDeadline,
 } from '../../../../src/core/rotation/schedule.ts';
@@ -18,7 +20,12 @@ const lifetime = validity.notAfter - validity.notBefore;
 describe('rotation deadline', () => {
   const cases: [
     string,
-    { random: number; rule?: Partial<typeof rule> & { forceIntervalSeconds?: number }; obtainedAt?: number },
+    {
+      random: number;
+      rule?: Partial<typeof rule> & { forceIntervalSeconds?: number };
+      obtainedAt?: number;
+      loaded?: boolean;
+    },
     number,
   ][] = [
     ['the smallest random draw renews at 70% of the lifetime', { random: 0 }, validity.notBefore + lifetime * 0.7],
@@ -45,26 +52,48 @@ describe('rotation deadline', () => {
     ],
     [
       'a certificate loaded late in its life is not renewed in a hot loop: at least 1 s after it was obtained',
-      { random: 0, obtainedAt: validity.notAfter - 60_000 },
+      { random: 0, obtainedAt: validity.notAfter - 60_000, loaded: true },
       validity.notAfter - 60_000 + 1_000,
     ],
     [
       'a certificate about to expire is renewed halfway to its expiry when that is sooner than 1 s',
-      { random: 0, obtainedAt: validity.notAfter - 1_000 },
+      { random: 0, obtainedAt: validity.notAfter - 1_000, loaded: true },
       validity.notAfter - 500,
+    ],
+    [
+      'a certificate just issued with less life than the floor is used for a quarter of it, not renewed every second',
+      { random: 0, obtainedAt: validity.notAfter - 240_000 },
+      validity.notAfter - 240_000 + 60_000,
+    ],
+    [
+      'a certificate just issued barely longer than the floor is used for a quarter of its life, not 2 s',
+      { random: 0, obtainedAt: validity.notAfter - 302_000 },
+      validity.notAfter - 302_000 + 75_500,
+    ],
+    [
+      'a forced interval still wins over the quarter-life rule (demos and tests rotate every few seconds)',
+      { random: 0, obtainedAt: validity.notAfter - 240_000, rule: { forceIntervalSeconds: 3 } },
+      validity.notAfter - 240_000 + 3_000,
     ],
   ];
   for (const [name, input, expected] of cases) {
     it(name, () => {
       assert.equal(
-        rotationDeadline(validity, input.obtainedAt ?? issuedAt, { ...rule, ...input.rule }, input.random),
+        rotationDeadline(
+          validity,
+          { at: input.obtainedAt ?? issuedAt, issued: input.loaded !== true },
+          { ...rule, ...input.rule },
+          input.random,
+        ),
         expected,
       );
     });
   }
 
   it('spreads a fleet that started together uniformly over the window', () => {
-    const deadlines = Array.from({ length: 1000 }, (_, i) => rotationDeadline(validity, issuedAt, rule, i / 1000));
+    const deadlines = Array.from({ length: 1000 }, (_, i) =>
+      rotationDeadline(validity, { at: issuedAt, issued: true }, rule, i / 1000),
+    );
     const start = validity.notBefore + lifetime * 0.7;
     const end = validity.notBefore + lifetime * 0.9;
     assert.ok(deadlines.every((deadline) => deadline >= start && deadline < end));
@@ -74,6 +103,29 @@ describe('rotation deadline', () => {
       buckets[bucket] = (buckets[bucket] ?? 0) + 1;
     }
     assert.deepEqual(buckets, new Array<number>(10).fill(100));
+  });
+});
+
+describe('time left for consumers to reload', () => {
+  // kube-controller-manager backdates NotBefore by 5 minutes and, below 8 h, keeps NotAfter at issue + TTL.
+  const issuedBy = (ttlSeconds: number) => ({ notBefore: issuedAt - 300_000, notAfter: issuedAt + ttlSeconds * 1000 });
+  const defaults = { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 };
+  for (const ttl of [600, 601, 900, 1800, 3600, 7200, 86_400, 7 * 86_400]) {
+    it(`the default rule publishes a ${ttl} s certificate's successor over 5 minutes before it expires, for every draw`, () => {
+      for (const random of [0, 0.25, 0.5, 0.75, 0.999999]) {
+        const validity = issuedBy(ttl);
+        const deadline = rotationDeadline(validity, { at: issuedAt, issued: true }, defaults, random);
+        assert.ok(validity.notAfter - deadline >= CONSUMER_RELOAD_MS + 120_000, `${ttl} s, draw ${random}`);
+        assert.ok(deadline - issuedAt >= 150_000, `${ttl} s, draw ${random}: renewed too soon`);
+        assert.equal(reloadMarginShortfall(validity, deadline), 0);
+      }
+    });
+  }
+  it('a signer issuing 4-minute certificates leaves consumers 3 minutes: 2 minutes short', () => {
+    const validity = issuedBy(240);
+    const deadline = rotationDeadline(validity, { at: issuedAt, issued: true }, defaults, 0.5);
+    assert.equal(deadline, issuedAt + 60_000);
+    assert.equal(reloadMarginShortfall(validity, deadline), 120_000);
   });
 });
 

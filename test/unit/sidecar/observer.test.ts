@@ -1,0 +1,84 @@
+// What the sidecar reports per target: the reload margin it leaves consumers, and a warning (log and Event)
+// when a certificate lives too short for Go consumers to pick up its successor in time.
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { readCertificate } from '../../../src/core/pki/certificate.ts';
+import { createCertificateAuthority, issueCertificate } from '../../../src/core/pki/issue.ts';
+import { rotationDeadline } from '../../../src/core/rotation/schedule.ts';
+import type { EventRecorder } from '../../../src/io/kube/events.ts';
+import { createLogger } from '../../../src/io/log.ts';
+import { sidecarMetrics, targetObserver } from '../../../src/sidecar/observer.ts';
+import type { CurrentCertificate } from '../../../src/sidecar/target.ts';
+
+// Whole seconds: certificates carry no milliseconds.
+const issuedAt = Math.floor(Date.now() / 1000) * 1000;
+const ca = createCertificateAuthority('observer-ca', {
+  notBefore: new Date(issuedAt - 3_600_000),
+  notAfter: new Date(issuedAt + 86_400_000),
+});
+const rule = { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 };
+
+/** A certificate as kube-controller-manager issues it (NotBefore backdated 5 minutes), scheduled by the rule. */
+function issuedFor(ttlSeconds: number): CurrentCertificate {
+  const pair = issueCertificate(
+    ca,
+    { commonName: 'agent-a', usage: 'client' },
+    { notBefore: new Date(issuedAt - 300_000), notAfter: new Date(issuedAt + ttlSeconds * 1000) },
+  );
+  const facts = readCertificate(pair.cert);
+  const deadline = rotationDeadline(facts, { at: issuedAt, issued: true }, rule, 0.5);
+  return { certPem: pair.cert, keyPem: pair.key, facts, obtainedAt: issuedAt, deadline, fitsConfig: true };
+}
+
+function observe(current: CurrentCertificate) {
+  const registry = new Registry();
+  const events: { type: string; reason: string; message: string }[] = [];
+  const recorder: EventRecorder = {
+    normal: (reason, message) => events.push({ type: 'Normal', reason, message }),
+    warning: (reason, message) => events.push({ type: 'Warning', reason, message }),
+    flush: () => Promise.resolve(),
+  };
+  const lines: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString());
+      done();
+    },
+  });
+  const observer = targetObserver(
+    'east',
+    sidecarMetrics(registry),
+    recorder,
+    createLogger({ name: 'test', destination }),
+  );
+  observer.rotated({ current, auth: 'current', csrName: 'csr-1', durationMs: 40, timings: {} });
+  return { registry, events, logs: lines.map((line) => JSON.parse(line) as { level: string; msg: string }) };
+}
+
+async function marginSeconds(registry: Registry): Promise<number | undefined> {
+  const metric = await registry.getSingleMetric('kubeconfig_rotator_reload_margin_seconds')?.get();
+  return metric?.values.find((value) => value.labels.target === 'east')?.value;
+}
+
+describe('reload margin', () => {
+  it('a 10-minute certificate leaves consumers 7 minutes: reported, no warning', async () => {
+    const { registry, events, logs } = observe(issuedFor(600));
+    assert.equal(await marginSeconds(registry), 420);
+    assert.deepEqual(
+      events.map((event) => event.reason),
+      ['CertificateRotated'],
+    );
+    assert.ok(logs.every((line) => line.level !== 'warn'));
+  });
+
+  it('a 4-minute certificate is reported as too short in the log, an Event and the metric', async () => {
+    const { registry, events, logs } = observe(issuedFor(240));
+    assert.equal(await marginSeconds(registry), 180);
+    const warning = events.find((event) => event.reason === 'CertificateTooShort');
+    assert.equal(warning?.type, 'Warning');
+    assert.match(warning.message, /^east: .*300 s before it expires \(180 s\)/);
+    assert.ok(logs.some((line) => line.level === 'warn' && line.msg === warning.message));
+  });
+});
