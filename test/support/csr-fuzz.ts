@@ -6,10 +6,17 @@ import type { RequestFacts, Requester } from '../../src/core/policy/request-chec
 import { parsePolicyFile, type PolicyFile } from '../../src/core/policy/schema.ts';
 import {
   ATTRIBUTE,
+  EXTENDED_KEY_USAGE,
   EXTENSION,
+  KEY_USAGE_BIT,
   anyExtensionValue,
+  extendedKeyUsageValue,
   keyPair,
+  keyUsageValue,
+  requestDer,
   requestPem,
+  type ExtensionShape,
+  type StringType,
   type GeneralName,
   type KeyKind,
   type NameAttribute,
@@ -83,6 +90,26 @@ export const NAMES = [
   '*',
   'cluster-a-\u0000',
   'r-',
+  // Names that look like allowed ones: a byte-order mark, zero-width and bidi control characters (Unicode Cf).
+  '\ufeffagent-a',
+  '\ufeffteam-a',
+  'cluster-a-\u200bx',
+  'shared-\u202emesh',
+  'x\u2060-b',
+  // A character outside the Basic Multilingual Plane: UTF-16 surrogates in a BMPString, which Go refuses.
+  'cluster-a-\u{1f600}',
+];
+// Every string type a subject value can have; UTF8String most often, as real requests have it.
+const STRING_TYPES: readonly (StringType | undefined)[] = [
+  undefined,
+  undefined,
+  undefined,
+  'printable',
+  'ia5',
+  'numeric',
+  't61',
+  'bmp',
+  'universal',
 ];
 export const GROUPS = [
   'system:bootstrappers',
@@ -119,6 +146,8 @@ export const KEY_KINDS: KeyKind[] = [
   'p256',
   'p384',
   'rsa2048',
+  'rsa2048-e3',
+  'rsa2048-e65539',
   'rsa1024',
   'ed25519',
   'p521',
@@ -135,12 +164,18 @@ export function keyPool(): Map<KeyKind, RawKeyPair[]> {
   return pool;
 }
 
+/** A CN or O with a name drawn from NAMES, written as a random string type now and then. */
+export function randomNameAttribute(random: Random, oid: string): NameAttribute {
+  const type = random.chance(0.15) ? random.pick(STRING_TYPES) : undefined;
+  return { oid, value: random.pick(NAMES), ...(type === undefined ? {} : { type }) };
+}
+
 export function randomSubject(random: Random): NameAttribute[][] {
   const rdns: NameAttribute[][] = [];
   const count = random.int(5);
-  for (let i = 0; i < count; i++) rdns.push([{ oid: ATTRIBUTE.organizationName, value: random.pick(NAMES) }]);
-  if (!random.chance(0.05)) rdns.push([{ oid: ATTRIBUTE.commonName, value: random.pick(NAMES) }]);
-  if (random.chance(0.05)) rdns.push([{ oid: ATTRIBUTE.commonName, value: random.pick(NAMES) }]);
+  for (let i = 0; i < count; i++) rdns.push([randomNameAttribute(random, ATTRIBUTE.organizationName)]);
+  if (!random.chance(0.05)) rdns.push([randomNameAttribute(random, ATTRIBUTE.commonName)]);
+  if (random.chance(0.05)) rdns.push([randomNameAttribute(random, ATTRIBUTE.commonName)]);
   if (random.chance(0.05))
     rdns.push([
       {
@@ -174,20 +209,42 @@ export function randomShape(random: Random, pool: Map<KeyKind, RawKeyPair[]>): R
       ? { digest: random.pick(['sha1', 'sha384'] as const) }
       : {}),
     ...(random.chance(0.08) ? { subjectAltNames: names.filter(() => random.chance(0.4)) } : {}),
-    ...(random.chance(0.08)
-      ? {
-          extensions: [
-            {
-              oid: random.pick([EXTENSION.keyUsage, EXTENSION.extKeyUsage, EXTENSION.basicConstraints, '1.2.3.4.5']),
-              critical: random.chance(0.5),
-              value: anyExtensionValue(),
-            },
-          ],
-        }
-      : {}),
+    ...(random.chance(0.12) ? { extensions: [randomExtension(random)] } : {}),
     ...(random.chance(0.04) ? { attributes: [{ oid: ATTRIBUTE.challengePassword, value: 'pw' }] } : {}),
     ...(random.chance(0.02) ? { version: random.int(3) } : {}),
   };
+}
+
+/** keyUsage and extendedKeyUsage asking for assorted usages (or malformed), or an extension never allowed. */
+function randomExtension(random: Random): ExtensionShape {
+  const critical = random.chance(0.5);
+  switch (random.int(4)) {
+    case 0:
+      return {
+        oid: EXTENSION.keyUsage,
+        critical,
+        value: keyUsageValue(Object.values(KEY_USAGE_BIT).filter(() => random.chance(0.4))),
+      };
+    case 1:
+      return {
+        oid: EXTENSION.extKeyUsage,
+        critical,
+        value: extendedKeyUsageValue(Object.values(EXTENDED_KEY_USAGE).filter(() => random.chance(0.4))),
+      };
+    default:
+      return {
+        oid: random.pick([EXTENSION.keyUsage, EXTENSION.extKeyUsage, EXTENSION.basicConstraints, '1.2.3.4.5']),
+        critical,
+        value: anyExtensionValue(),
+      };
+  }
+}
+
+/** Well-formed, correctly signed requests with assorted subjects and keys: the material for mutations. */
+export function mutationSeeds(random: Random, pool: Map<KeyKind, RawKeyPair[]>): Buffer[] {
+  return Array.from({ length: 16 }, () =>
+    requestDer({ subject: randomSubject(random), keys: random.pick(pool.get(random.pick(KEY_KINDS)) ?? []) }),
+  );
 }
 
 /** Byte-level damage to a valid DER request: flips, overwrites, insertions, deletions, truncation, splices. */
@@ -337,7 +394,7 @@ export function nearValid(random: Random, pool: Map<KeyKind, RawKeyPair[]>): Gen
           ...shape,
           subject: [
             ...(shape.subject ?? []),
-            [{ oid: random.pick([ATTRIBUTE.commonName, ATTRIBUTE.organizationName]), value: random.pick(NAMES) }],
+            [randomNameAttribute(random, random.pick([ATTRIBUTE.commonName, ATTRIBUTE.organizationName]))],
           ],
         };
         break;

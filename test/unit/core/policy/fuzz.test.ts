@@ -10,16 +10,8 @@ import { CHECKS, sortFindings, type Approved, type Decision } from '../../../../
 import { completeReview, evaluate } from '../../../../src/core/policy/evaluate.ts';
 import type { RequestFacts } from '../../../../src/core/policy/request-checks.ts';
 import type { Policy } from '../../../../src/core/policy/schema.ts';
-import {
-  KEY_KINDS,
-  POLICIES,
-  keyPool,
-  prng,
-  randomCase,
-  randomRequester,
-  randomSubject,
-} from '../../../support/csr-fuzz.ts';
-import { EXTENSION, requestDer } from '../../../support/hostile-csr.ts';
+import { POLICIES, keyPool, mutationSeeds, prng, randomCase, randomRequester } from '../../../support/csr-fuzz.ts';
+import { EXTENDED_KEY_USAGE, EXTENSION } from '../../../support/hostile-csr.ts';
 
 // --- The oracle: what an approval requires, restated independently of src/core/policy. ---
 
@@ -44,7 +36,7 @@ function violations(approved: Approved, facts: RequestFacts, policy: Policy): st
   const request = facts.request.request;
   const key = request.publicKey;
   if (!(
-    (key.type === 'rsa' && key.bits >= 2048) ||
+    (key.type === 'rsa' && key.bits >= 2048 && key.exponent === 65_537) ||
     (key.type === 'ec' && (key.curve === 'P-256' || key.curve === 'P-384'))
   ))
     fail(`key ${JSON.stringify(key)}`);
@@ -56,6 +48,9 @@ function violations(approved: Approved, facts: RequestFacts, policy: Policy): st
   )
     fail('extensions');
   if (request.otherAttributes.length > 0) fail('attributes');
+  if (request.keyUsages?.some((usage) => usage !== 'digitalSignature' && usage !== 'keyEncipherment'))
+    fail('key usages');
+  if (request.extendedKeyUsages?.some((usage) => usage !== EXTENDED_KEY_USAGE.clientAuth)) fail('extended key usages');
   const { commonNames, organizations, otherAttributes, multiValuedRdns } = request.subject;
   if (commonNames.length !== 1 || otherAttributes.length > 0 || multiValuedRdns > 0) fail('subject shape');
   const commonName = commonNames[0] ?? '';
@@ -63,6 +58,7 @@ function violations(approved: Approved, facts: RequestFacts, policy: Policy): st
     if (name.startsWith('system:')) fail(`system name ${name}`);
     if (
       name.trim() === '' ||
+      /\p{Cf}/u.test(name) ||
       [...name].some(
         (char) =>
           (char.codePointAt(0) ?? 0) < 0x20 ||
@@ -114,10 +110,7 @@ describe('fuzzing the parser and the evaluator', () => {
       t.diagnostic(`seed ${String(seed)} (FUZZ_SEED=${String(seed)} repeats this run)`);
       const random = prng(seed);
       const pool = keyPool();
-      // Well-formed, correctly signed requests with assorted subjects and keys: the material for mutations.
-      const seeds = Array.from({ length: 16 }, () =>
-        requestDer({ subject: randomSubject(random), keys: random.pick(pool.get(random.pick(KEY_KINDS)) ?? []) }),
-      );
+      const seeds = mutationSeeds(random, pool);
       const kinds = new Map<string, number>();
       const results = new Map<string, number>();
       const started = performance.now();
