@@ -13,15 +13,7 @@ import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import type { Check, Decision } from '../../src/core/policy/decision.ts';
 import { completeReview, evaluate } from '../../src/core/policy/evaluate.ts';
 import type { RequestFacts, Requester } from '../../src/core/policy/request-checks.ts';
-import {
-  POLICIES,
-  keyPool,
-  mutationSeeds,
-  prng,
-  randomCase,
-  randomRequester,
-  type Random,
-} from '../support/csr-fuzz.ts';
+import { POLICIES, keyPool, mutationSeeds, prng, parsedCase, type Random } from '../support/csr-fuzz.ts';
 import { startCsrProbe, type CsrProbe, type ProbeAnswer } from '../support/csr-probe.ts';
 import {
   ATTRIBUTE,
@@ -357,16 +349,7 @@ describe('the approver reads a request as Kubernetes does (differential test aga
       const count = (label: string) => tally.set(label, (tally.get(label) ?? 0) + 1);
       const problems: string[] = [];
       for (let done = 0; done < cases;) {
-        const batch = Array.from({ length: Math.min(500, cases - done) }, () => {
-          const generated = randomCase(random, pool, seeds);
-          const request = parseCertificationRequest(generated.input);
-          const facts: RequestFacts = {
-            ...generated.facts,
-            request,
-            requester: generated.requester ?? randomRequester(random, request.ok ? request.request : undefined),
-          };
-          return { input: generated.input, facts, kind: generated.kind };
-        });
+        const batch = Array.from({ length: Math.min(500, cases - done) }, () => parsedCase(random, pool, seeds));
         const judged = await judge(probed(), batch, random);
         judged.forEach((entry, index) => {
           const problem = disagreement(entry);

@@ -1,7 +1,7 @@
 // Generators of random, near-valid and mutated CSRs and specs, shared by the fuzz test of the parser and the
 // evaluator and the differential test against Kubernetes' own reading of a request.
 import assert from 'node:assert/strict';
-import type { ParsedCertificationRequest } from '../../src/core/pki/csr-parse.ts';
+import { parseCertificationRequest, type ParsedCertificationRequest } from '../../src/core/pki/csr-parse.ts';
 import type { RequestFacts, Requester } from '../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../src/core/policy/schema.ts';
 import {
@@ -213,6 +213,18 @@ export function randomShape(random: Random, pool: Map<KeyKind, RawKeyPair[]>): R
     ...(random.chance(0.04) ? { attributes: [{ oid: ATTRIBUTE.challengePassword, value: 'pw' }] } : {}),
     ...(random.chance(0.02) ? { version: random.int(3) } : {}),
   };
+}
+
+/** A generated case parsed as the approver parses it, with a requester drawn when the case brings none. */
+export function parsedCase(
+  random: Random,
+  pool: Map<KeyKind, RawKeyPair[]>,
+  seeds: readonly Buffer[],
+): { readonly kind: Kind; readonly input: string | Uint8Array; readonly facts: RequestFacts } {
+  const generated = randomCase(random, pool, seeds);
+  const request = parseCertificationRequest(generated.input);
+  const requester = generated.requester ?? randomRequester(random, request.ok ? request.request : undefined);
+  return { kind: generated.kind, input: generated.input, facts: { ...generated.facts, request, requester } };
 }
 
 /** keyUsage and extendedKeyUsage asking for assorted usages (or malformed), or an extension never allowed. */

@@ -454,6 +454,12 @@ describe('policy evaluation', () => {
       });
     }
 
+    it('names the invisible characters of a CN or O by code point, since a message cannot show them', () => {
+      const decision = evaluate(facts({ shape: { subject: subject('cluster-a-\u202ex\u200b\u202e') } }), POLICIES);
+      if (decision.result !== 'denied') assert.fail(JSON.stringify(decision));
+      assert.match(decision.findings[0]?.message ?? '', /contains invisible format characters \(U\+202E, U\+200B\)$/);
+    });
+
     it('denies a CN that is a system: name even when a policy pattern allows it', () => {
       const permissive = policyFile(`
 policies:

@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { parseCertificationRequest } from '../../../../src/core/pki/csr-parse.ts';
 import { CHECKS, sortFindings, type Approved, type Decision } from '../../../../src/core/policy/decision.ts';
 import { completeReview, evaluate } from '../../../../src/core/policy/evaluate.ts';
 import type { RequestFacts } from '../../../../src/core/policy/request-checks.ts';
 import type { Policy } from '../../../../src/core/policy/schema.ts';
-import { POLICIES, keyPool, mutationSeeds, prng, randomCase, randomRequester } from '../../../support/csr-fuzz.ts';
+import { POLICIES, keyPool, mutationSeeds, parsedCase, prng } from '../../../support/csr-fuzz.ts';
 import { EXTENDED_KEY_USAGE, EXTENSION } from '../../../support/hostile-csr.ts';
 
 // --- The oracle: what an approval requires, restated independently of src/core/policy. ---
@@ -115,14 +114,9 @@ describe('fuzzing the parser and the evaluator', () => {
       const results = new Map<string, number>();
       const started = performance.now();
       for (let i = 0; i < cases; i++) {
-        const generated = randomCase(random, pool, seeds);
-        const request = parseCertificationRequest(generated.input);
-        const facts: RequestFacts = {
-          ...generated.facts,
-          request,
-          requester: generated.requester ?? randomRequester(random, request.ok ? request.request : undefined),
-        };
-        const context = () => `case ${String(i)} (${generated.kind}, seed ${String(seed)})`;
+        const { kind, facts } = parsedCase(random, pool, seeds);
+        const { request } = facts;
+        const context = () => `case ${String(i)} (${kind}, seed ${String(seed)})`;
         const evaluation = evaluate(facts, POLICIES);
         assert.deepEqual(evaluate(facts, POLICIES), evaluation, `${context()}: the same facts, another decision`);
         const decision: Decision =
@@ -157,7 +151,7 @@ describe('fuzzing the parser and the evaluator', () => {
             `${context()}: findings out of order`,
           );
         }
-        kinds.set(generated.kind, (kinds.get(generated.kind) ?? 0) + 1);
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
         const label = `${decision.result}${'dryRun' in decision && decision.dryRun ? ' (dry run)' : ''}${request.ok ? '' : ` [${request.stage}]`}`;
         results.set(label, (results.get(label) ?? 0) + 1);
       }
