@@ -318,9 +318,10 @@ describe('the approver reads a request as Kubernetes does (differential test aga
       prng(1),
     );
     const problems = cases.flatMap((entry, index) => {
-      const { decision, answer } = judged[index] ?? assert.fail();
+      const both = judged[index] ?? assert.fail(`no judgement for ${entry.name}`);
+      const { decision, answer } = both;
       const found = [
-        disagreement({ ...(judged[index] ?? assert.fail()) }),
+        disagreement(both),
         entry.expected === 'approved'
           ? decision.result === 'approved'
             ? undefined
