@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and helm from the
-# Go module proxy, at the versions pinned in scripts/controlplane/go.mod and scripts/helm/go.mod.
+# Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl), helm, and csrprobe
+# (scripts/controlplane/csrprobe: Kubernetes' own reading of a CSR, for the approver's differential test) from
+# the Go module proxy, at the versions pinned in scripts/controlplane/go.mod and scripts/helm/go.mod.
 #
 # Binaries are cached outside the repository, one directory per component and version, and built only
 # when missing, so CI runs and later sessions on the same machine reuse them. Prints the bin directory.
@@ -53,11 +54,17 @@ for cmd in kube-apiserver kube-controller-manager kubectl; do
   build "$here/controlplane" "k8s.io/kubernetes/cmd/$cmd" "$k8s_dir/$cmd" "$k8s_ldflags"
 done
 build "$here/helm" helm.sh/helm/v3/cmd/helm "$cache/helm-$helm/helm" "$helm_ldflags"
+# csrprobe is our own source, so its cache key is a hash of that source and of the module's pins.
+probe_hash=$(cat "$here"/controlplane/csrprobe/*.go "$here/controlplane/go.mod" "$here/controlplane/go.sum" |
+  sha256sum | cut -c1-12)
+probe="$cache/csrprobe-$probe_hash/csrprobe"
+build "$here/controlplane" ./csrprobe "$probe" ""
 
 # One directory of links per pinned set of versions; tests and the demo put it first on PATH.
-bin="$cache/bin-$k8s-etcd-$etcd-helm-$helm"
+bin="$cache/bin-$k8s-etcd-$etcd-helm-$helm-csrprobe-$probe_hash"
 mkdir -p "$bin"
 ln -sfn "$cache/etcd-$etcd/etcd" "$bin/etcd"
 for cmd in kube-apiserver kube-controller-manager kubectl; do ln -sfn "$k8s_dir/$cmd" "$bin/$cmd"; done
 ln -sfn "$cache/helm-$helm/helm" "$bin/helm"
+ln -sfn "$probe" "$bin/csrprobe"
 echo "$bin"

@@ -1,6 +1,7 @@
 // Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the Go
 // module proxy. k8s.io/kubernetes points its staging modules at ./staging, so each is replaced here with
-// the published v0.36.3 of the same release. Build with scripts/build-controlplane.sh.
+// the published v0.36.3 of the same release. Build with scripts/build-controlplane.sh, which also builds
+// ./csrprobe (Kubernetes' own reading of a CSR, for the approver's differential test) against these pins.
 module kubeconfig-rotator/scripts/controlplane
 
 go 1.26.0

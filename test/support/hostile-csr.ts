@@ -31,7 +31,8 @@ export interface RawKeyPair {
   readonly privateKey: KeyObject;
 }
 
-export type KeyKind = 'p256' | 'p384' | 'p521' | 'secp256k1' | 'rsa1024' | 'rsa2048' | 'ed25519';
+export type KeyKind =
+  'p256' | 'p384' | 'p521' | 'secp256k1' | 'rsa1024' | 'rsa2048' | 'rsa2048-e3' | 'rsa2048-e65539' | 'ed25519';
 
 export function keyPair(kind: KeyKind): RawKeyPair {
   switch (kind) {
@@ -47,15 +48,64 @@ export function keyPair(kind: KeyKind): RawKeyPair {
       return generateKeyPairSync('rsa', { modulusLength: 1024 });
     case 'rsa2048':
       return generateKeyPairSync('rsa', { modulusLength: 2048 });
+    case 'rsa2048-e3':
+      return generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 3 });
+    case 'rsa2048-e65539':
+      return generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 65_539 });
     case 'ed25519':
       return generateKeyPairSync('ed25519');
   }
 }
 
+/** ASN.1 string types a subject value can be written as; the default is UTF8String. */
+export type StringType = 'utf8' | 'printable' | 'ia5' | 'numeric' | 't61' | 'bmp' | 'universal';
+
 /** One attribute of a relative distinguished name. */
 export interface NameAttribute {
   readonly oid: string;
   readonly value: string;
+  readonly type?: StringType;
+}
+
+// Universal tag numbers of the string types.
+const STRING_TAGS: Record<StringType, number> = {
+  utf8: 0x0c,
+  printable: 0x13,
+  ia5: 0x16,
+  numeric: 0x12,
+  t61: 0x14,
+  bmp: 0x1e,
+  universal: 0x1c,
+};
+
+/** The value's bytes as its type encodes them: one byte per character, UTF-16BE or UTF-32BE code units. */
+function encodeString(value: string, type: StringType): string {
+  switch (type) {
+    case 'utf8':
+      return forge.util.encodeUtf8(value);
+    case 'bmp':
+      return Buffer.from(value, 'utf16le').swap16().toString('binary');
+    case 'universal':
+      return [...value].map(codePoint32).join('');
+    default:
+      return Buffer.from(value, 'latin1').toString('binary');
+  }
+}
+
+function codePoint32(char: string): string {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(char.codePointAt(0) ?? 0);
+  return bytes.toString('binary');
+}
+
+// forge's Type enum names no NumericString, T61String or UniversalString: write the element as an OCTET
+// STRING and read it back with the string type's tag.
+function nameValue(attribute: NameAttribute): forge.asn1.Asn1 {
+  const type = attribute.type ?? 'utf8';
+  const written = asn1.toDer(
+    asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, encodeString(attribute.value, type)),
+  );
+  return asn1.fromDer(String.fromCharCode(STRING_TAGS[type]) + written.getBytes().slice(1));
 }
 
 export type GeneralName =
@@ -173,7 +223,7 @@ export function requestDer(shape: RequestShape = {}): Buffer {
   ];
   const name = sequence(
     (shape.subject ?? subject('agent')).map((rdn) =>
-      set(rdn.map((attribute) => sequence([oid(attribute.oid), utf8(attribute.value)]))),
+      set(rdn.map((attribute) => sequence([oid(attribute.oid), nameValue(attribute)]))),
     ),
   );
   const info = sequence([
@@ -196,6 +246,28 @@ export function requestDer(shape: RequestShape = {}): Buffer {
 /** An extension value that is just some DER (for extensions whose content does not matter to a check). */
 export function anyExtensionValue(): forge.asn1.Asn1 {
   return sequence([]);
+}
+
+export const KEY_USAGE_BIT = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
+
+export const EXTENDED_KEY_USAGE = {
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+  codeSigning: '1.3.6.1.5.5.7.3.3',
+} as const;
+
+/** A keyUsage extension value setting these bits (0 = digitalSignature), in DER (no trailing zero bits). */
+export function keyUsageValue(bits: readonly number[]): forge.asn1.Asn1 {
+  const length = bits.length === 0 ? 0 : Math.max(...bits) + 1;
+  const bytes = Buffer.alloc(Math.ceil(length / 8));
+  for (const bit of bits) bytes[bit >> 3] = (bytes[bit >> 3] ?? 0) | (0x80 >> (bit & 7));
+  const unused = bytes.length * 8 - length;
+  return asn1.create(Class.UNIVERSAL, Type.BITSTRING, false, String.fromCharCode(unused) + bytes.toString('binary'));
+}
+
+/** An extendedKeyUsage extension value listing these OIDs. */
+export function extendedKeyUsageValue(oids: readonly string[]): forge.asn1.Asn1 {
+  return sequence(oids.map(oid));
 }
 
 /**

@@ -7,6 +7,7 @@ import {
   contextTag,
   DerError,
   decodeBoolean,
+  decodeNamedBits,
   decodeOctetAlignedBitString,
   decodeOid,
   decodeSmallInteger,
@@ -14,6 +15,7 @@ import {
   expectTag,
   readElement,
   TAG,
+  UnsupportedStringError,
   type DerElement,
   type DerLimits,
 } from './der.ts';
@@ -28,7 +30,7 @@ export interface RequestLimits extends DerLimits {
 export const DEFAULT_REQUEST_LIMITS: RequestLimits = { maxPemBytes: 16 * 1024, maxDepth: 10 };
 
 export type PublicKeyFacts =
-  | { readonly type: 'rsa'; readonly bits: number }
+  | { readonly type: 'rsa'; readonly bits: number; readonly exponent: number }
   | { readonly type: 'ec'; readonly curve: string }
   | { readonly type: 'ed25519' | 'ed448' }
   | { readonly type: 'unsupported'; readonly algorithm: string };
@@ -56,14 +58,21 @@ export interface ParsedCertificationRequest {
   readonly subjectPublicKeyInfo: Uint8Array;
   readonly signatureAlgorithm: string;
   readonly extensions: readonly { readonly oid: string; readonly critical: boolean }[];
+  /** Names of the bits a keyUsage extension sets ("digitalSignature", "keyCertSign"... or "bit 9"). */
+  readonly keyUsages?: readonly string[];
+  /** OIDs an extendedKeyUsage extension lists. */
+  readonly extendedKeyUsages?: readonly string[];
   /** Present when the request carries a subjectAltName extension. */
   readonly subjectAltNames?: SubjectAltNames;
   /** OIDs of request attributes other than extensionRequest (challengePassword...). */
   readonly otherAttributes: readonly string[];
 }
 
-/** Where a refused request failed: its size, its PEM form, its DER structure, its key, or its signature. */
-export type ParseStage = 'size' | 'pem' | 'der' | 'key' | 'signature';
+/**
+ * Where a refused request failed: its size, its PEM form, its DER structure, a CN or O string type Go reads
+ * differently, its key, or its signature.
+ */
+export type ParseStage = 'size' | 'pem' | 'der' | 'subject' | 'key' | 'signature';
 
 export type ParseResult =
   | { readonly ok: true; readonly request: ParsedCertificationRequest }
@@ -71,6 +80,20 @@ export type ParseResult =
 
 const PEM_LABEL = 'CERTIFICATE REQUEST';
 const SUBJECT_ALT_NAME = '2.5.29.17';
+const KEY_USAGE = '2.5.29.15';
+const EXTENDED_KEY_USAGE = '2.5.29.37';
+// RFC 5280 4.2.1.3, in bit order.
+const KEY_USAGE_BITS = [
+  'digitalSignature',
+  'contentCommitment',
+  'keyEncipherment',
+  'dataEncipherment',
+  'keyAgreement',
+  'keyCertSign',
+  'cRLSign',
+  'encipherOnly',
+  'decipherOnly',
+];
 
 export function parseCertificationRequest(
   input: string | Uint8Array,
@@ -81,6 +104,7 @@ export function parseCertificationRequest(
     return { ok: true, request: parseDer(der, limits) };
   } catch (error) {
     if (error instanceof RequestError) return { ok: false, problem: error.message, stage: error.stage };
+    if (error instanceof UnsupportedStringError) return { ok: false, problem: error.message, stage: 'subject' };
     if (error instanceof DerError) return { ok: false, problem: error.message, stage: 'der' };
     // Anything else is a bug in this parser, not in the request; still never let it escape as a crash.
     return {
@@ -148,7 +172,7 @@ function parseDer(der: Uint8Array, limits: RequestLimits): ParsedCertificationRe
   const subject = parseName(expectTag(name, TAG.SEQUENCE, 'subject'), 2, limits);
   const spkiElement = expectTag(spki, TAG.SEQUENCE, 'subjectPKInfo');
   const { facts, key } = parsePublicKey(spkiElement, 2, limits);
-  const { extensions, subjectAltNames, otherAttributes } = parseAttributes(
+  const { extensions, subjectAltNames, keyUsages, extendedKeyUsages, otherAttributes } = parseAttributes(
     expectTag(attributes, contextTag(0, true), 'attributes [0]'),
     2,
     limits,
@@ -162,6 +186,8 @@ function parseDer(der: Uint8Array, limits: RequestLimits): ParsedCertificationRe
     signatureAlgorithm: signatureAlgorithm.oid,
     extensions,
     ...(subjectAltNames === undefined ? {} : { subjectAltNames }),
+    ...(keyUsages === undefined ? {} : { keyUsages }),
+    ...(extendedKeyUsages === undefined ? {} : { extendedKeyUsages }),
     otherAttributes,
   };
 }
@@ -201,8 +227,8 @@ export function parseName(
       if (rest.length > 0 || value === undefined)
         throw new RequestError(`malformed subject attribute at offset ${String(pair.offset)}`);
       const oid = decodeOid(expectTag(type, TAG.OID, 'attribute type'));
-      if (oid === OID.commonName) commonNames.push(decodeString(value));
-      else if (oid === OID.organizationName) organizations.push(decodeString(value));
+      if (oid === OID.commonName) commonNames.push(decodeString(value, 'CN'));
+      else if (oid === OID.organizationName) organizations.push(decodeString(value, 'O'));
       else otherAttributes.push(oid);
     }
   }
@@ -246,7 +272,7 @@ function parsePublicKey(
   }
   switch (key.asymmetricKeyType) {
     case 'rsa':
-      return { facts: { type: 'rsa', bits: checkRsaCost(key) }, key };
+      return { facts: { type: 'rsa', ...checkRsaCost(key) }, key };
     case 'ec':
       return { facts: { type: 'ec', curve: curve ?? 'unknown' }, key };
     case 'ed25519':
@@ -262,19 +288,21 @@ function parsePublicKey(
 const MAX_RSA_BITS = 16_384;
 const MAX_RSA_EXPONENT = 0xffff_ffffn;
 
-function checkRsaCost(key: KeyObject): number {
+function checkRsaCost(key: KeyObject): { bits: number; exponent: number } {
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   const exponent = key.asymmetricKeyDetails?.publicExponent ?? 0n;
   if (bits > MAX_RSA_BITS)
     throw new RequestError(`RSA modulus of ${String(bits)} bits is larger than ${String(MAX_RSA_BITS)}`, 'key');
   if (exponent > MAX_RSA_EXPONENT) throw new RequestError('RSA public exponent is larger than 32 bits', 'key');
-  return bits;
+  return { bits, exponent: Number(exponent) };
 }
 
 function parseAttributes(element: DerElement, depth: number, limits: RequestLimits) {
   const extensions: { oid: string; critical: boolean }[] = [];
   const otherAttributes: string[] = [];
   let subjectAltNames: SubjectAltNames | undefined;
+  let keyUsages: string[] | undefined;
+  let extendedKeyUsages: string[] | undefined;
   let extensionRequests = 0;
   for (const attribute of children(element, depth, limits)) {
     const [type, values, ...rest] = children(expectTag(attribute, TAG.SEQUENCE, 'attribute'), depth + 1, limits);
@@ -297,17 +325,17 @@ function parseAttributes(element: DerElement, depth: number, limits: RequestLimi
       if (extensions.some((seen) => seen.oid === extensionOid))
         throw new RequestError(`extension ${extensionOid} appears twice`);
       extensions.push({ oid: extensionOid, critical });
-      if (extensionOid === SUBJECT_ALT_NAME) {
-        const headerLength = value.bytes.length - value.contents.length;
-        subjectAltNames = parseGeneralNames(
-          readElement(value.contents, value.offset + headerLength),
-          depth + 5,
-          limits,
+      const inner = () => readElement(value.contents, value.offset + value.bytes.length - value.contents.length);
+      if (extensionOid === SUBJECT_ALT_NAME) subjectAltNames = parseGeneralNames(inner(), depth + 5, limits);
+      else if (extensionOid === KEY_USAGE)
+        keyUsages = decodeNamedBits(inner()).map((bit) => KEY_USAGE_BITS[bit] ?? `bit ${String(bit)}`);
+      else if (extensionOid === EXTENDED_KEY_USAGE)
+        extendedKeyUsages = children(expectTag(inner(), TAG.SEQUENCE, 'extendedKeyUsage'), depth + 5, limits).map(
+          decodeOid,
         );
-      }
     }
   }
-  return { extensions, subjectAltNames, otherAttributes };
+  return { extensions, subjectAltNames, keyUsages, extendedKeyUsages, otherAttributes };
 }
 
 function parseGeneralNames(element: DerElement, depth: number, limits: RequestLimits): SubjectAltNames {

@@ -24,9 +24,6 @@ export const TAG = {
   OID: 0x06,
   UTF8_STRING: 0x0c,
   PRINTABLE_STRING: 0x13,
-  T61_STRING: 0x14,
-  IA5_STRING: 0x16,
-  BMP_STRING: 0x1e,
   SEQUENCE: 0x30,
   SET: 0x31,
 } as const;
@@ -147,6 +144,19 @@ export function decodeOctetAlignedBitString(element: DerElement): Uint8Array {
   return contents.subarray(1);
 }
 
+/** The numbers of the bits set in a named-bit BIT STRING (keyUsage); bit 0 is the first byte's high bit. */
+export function decodeNamedBits(element: DerElement): number[] {
+  const contents = expectTag(element, TAG.BIT_STRING, 'bit string').contents;
+  const unused = contents[0];
+  if (unused === undefined || unused > 7 || (contents.length === 1 && unused !== 0))
+    throw new DerError(`bit string at offset ${String(element.offset)} has a bad unused-bits count`);
+  const bits: number[] = [];
+  const length = (contents.length - 1) * 8 - unused;
+  for (let bit = 0; bit < length; bit++)
+    if (((contents[1 + (bit >> 3)] ?? 0) & (0x80 >> (bit & 7))) !== 0) bits.push(bit);
+  return bits;
+}
+
 export function decodeSmallInteger(element: DerElement): number {
   const contents = expectTag(element, TAG.INTEGER, 'integer').contents;
   if (contents.length === 0 || contents.length > 4)
@@ -166,39 +176,54 @@ export function decodeBoolean(element: DerElement): boolean {
   return contents[0] === 0xff;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-const latin1 = new TextDecoder('latin1');
+// As Go's encoding/asn1: a leading U+FEFF is part of the string, not a byte-order mark to drop.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** A directory string (UTF8String, PrintableString, IA5String, T61String, BMPString) as text. */
-export function decodeString(element: DerElement): string {
+/** A directory string of a type Go (the apiserver's crypto/x509) reads differently from us, or at all. */
+export class UnsupportedStringError extends DerError {}
+
+const STRING_TYPE_NAMES: Record<number, string> = {
+  0x12: 'NumericString',
+  0x14: 'T61String',
+  0x15: 'VideotexString',
+  0x16: 'IA5String',
+  0x19: 'GraphicString',
+  0x1a: 'VisibleString',
+  0x1b: 'GeneralString',
+  0x1c: 'UniversalString',
+  0x1e: 'BMPString',
+};
+
+// Go's PrintableString set, which also admits '*' and '&' (encoding/asn1 isPrintable, as the apiserver parses).
+const PRINTABLE = /^[A-Za-z0-9 '()*+,\-./:=?&]*$/;
+
+/**
+ * A CN or O value as text, decoded exactly as Go's encoding/asn1 decodes it. Only UTF8String and
+ * PrintableString are read, the two types Go writes into the certificates it issues; the others
+ * (T61String read as Latin-1, BMPString with its terminator stripped...) are refused rather than guessed.
+ */
+export function decodeString(element: DerElement, what: string): string {
   const { contents } = element;
   switch (element.tag) {
     case TAG.UTF8_STRING:
       try {
         return utf8.decode(contents);
       } catch (error) {
-        throw new DerError(`invalid UTF-8 at offset ${String(element.offset)}`, { cause: error });
+        throw new DerError(`${what} at offset ${String(element.offset)} is invalid UTF-8`, { cause: error });
       }
-    case TAG.PRINTABLE_STRING:
-      if (!contents.every((byte) => /[A-Za-z0-9 '()+,\-./:=?]/.test(String.fromCharCode(byte)))) {
-        throw new DerError(`PrintableString at offset ${String(element.offset)} has a character outside its set`);
-      }
-      return latin1.decode(contents);
-    case TAG.IA5_STRING:
-      if (!contents.every((byte) => byte < 0x80))
-        throw new DerError(`IA5String at offset ${String(element.offset)} is not ASCII`);
-      return latin1.decode(contents);
-    case TAG.T61_STRING:
-      return latin1.decode(contents);
-    case TAG.BMP_STRING: {
-      if (contents.length % 2 !== 0)
-        throw new DerError(`BMPString at offset ${String(element.offset)} has an odd length`);
-      let text = '';
-      for (let i = 0; i < contents.length; i += 2)
-        text += String.fromCharCode(((contents[i] ?? 0) << 8) | (contents[i + 1] ?? 0));
+    case TAG.PRINTABLE_STRING: {
+      const text = Buffer.from(contents).toString('latin1');
+      if (!PRINTABLE.test(text))
+        throw new DerError(
+          `${what} at offset ${String(element.offset)} is a PrintableString with a character outside its set`,
+        );
       return text;
     }
-    default:
-      throw new DerError(`unsupported string type 0x${element.tag.toString(16)} at offset ${String(element.offset)}`);
+    default: {
+      const type = STRING_TYPE_NAMES[element.tag] ?? `tag 0x${element.tag.toString(16)}`;
+      throw new UnsupportedStringError(
+        `${what} at offset ${String(element.offset)} is a ${type}: only UTF8String and PrintableString are accepted`,
+      );
+    }
   }
 }

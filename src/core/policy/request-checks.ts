@@ -26,11 +26,25 @@ const REQUIRED_USAGE = 'client auth';
 const ALLOWED_USAGES = new Set([REQUIRED_USAGE, 'digital signature', 'key encipherment']);
 const ALLOWED_CURVES = new Set(['P-256', 'P-384']);
 const MIN_RSA_BITS = 2048;
+// What every key generator uses (ours included); small exponents such as 3 are what attacks on RSA exploit.
+const RSA_EXPONENT = 65_537;
 // Signers copy only the subject and subjectAltName from a request, so key usage extensions that tools add are
-// harmless; subjectAltName has its own check.
+// harmless; subjectAltName has its own check. What they ask for must still be what a client certificate is.
 const TOLERATED_EXTENSIONS = new Set(['2.5.29.15', '2.5.29.37', '2.5.29.17']);
+const ALLOWED_KEY_USAGES = new Set(['digitalSignature', 'keyEncipherment']);
+const CLIENT_AUTH_EKU = '1.3.6.1.5.5.7.3.2';
 // eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+// Format characters (BOM, zero-width, bidi controls) make one name look like another in every display.
+const FORMAT_CHARACTERS = /\p{Cf}/u;
+
+/** The distinct format characters of a name as code points ("U+FEFF, U+202E"), since they cannot be seen. */
+function formatCharacters(name: string): string {
+  const found = new Set(name.match(/\p{Cf}/gu));
+  return [...found]
+    .map((char) => `U+${(char.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`)
+    .join(', ');
+}
 
 /** The identity a well-formed request asks for: exactly one CN, any number of O. */
 export function requestedIdentity(request: ParseResult): RequestedIdentity | undefined {
@@ -81,6 +95,18 @@ function checkRequest(request: ParsedCertificationRequest, add: Add): void {
     .filter((extension) => !TOLERATED_EXTENSIONS.has(extension.oid))
     .map((extension) => extension.oid);
   if (extensions.length > 0) add('request.extensions', `extensions ${extensions.join(', ')} are not allowed`);
+  const keyUsages = (request.keyUsages ?? []).filter((usage) => !ALLOWED_KEY_USAGES.has(usage));
+  if (keyUsages.length > 0)
+    add(
+      'request.extensions',
+      `keyUsage asks for ${keyUsages.join(', ')}; only digitalSignature and keyEncipherment are allowed`,
+    );
+  const extendedKeyUsages = (request.extendedKeyUsages ?? []).filter((usage) => usage !== CLIENT_AUTH_EKU);
+  if (extendedKeyUsages.length > 0)
+    add(
+      'request.extensions',
+      `extendedKeyUsage asks for ${extendedKeyUsages.join(', ')}; only clientAuth (${CLIENT_AUTH_EKU}) is allowed`,
+    );
   if (request.otherAttributes.length > 0)
     add(
       'request.attributes',
@@ -96,6 +122,8 @@ function checkKey(key: ParsedCertificationRequest['publicKey'], add: Add): void 
     case 'rsa':
       if (key.bits < MIN_RSA_BITS)
         add('request.key', `RSA key of ${String(key.bits)} bits; at least ${String(MIN_RSA_BITS)} required`);
+      if (key.exponent !== RSA_EXPONENT)
+        add('request.key', `RSA public exponent ${String(key.exponent)}; only ${String(RSA_EXPONENT)} is allowed`);
       return;
     case 'ec':
       if (!ALLOWED_CURVES.has(key.curve))
@@ -119,6 +147,8 @@ function checkSubject(subject: ParsedCertificationRequest['subject'], add: Add):
   for (const name of [...subject.commonNames, ...subject.organizations]) {
     if (name.trim() === '') add('request.subject', 'has an empty or blank CN or O');
     else if (CONTROL_CHARACTERS.test(name)) add('request.subject', `${quote(name)} contains control characters`);
+    else if (FORMAT_CHARACTERS.test(name))
+      add('request.subject', `${quote(name)} contains invisible format characters (${formatCharacters(name)})`);
   }
 }
 

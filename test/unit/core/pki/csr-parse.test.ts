@@ -8,7 +8,19 @@ import {
   type ParsedCertificationRequest,
 } from '../../../../src/core/pki/csr-parse.ts';
 import { generateKeyPair, KEY_ALGORITHMS } from '../../../../src/core/pki/keys.ts';
-import { requestPem, unusualRsaKey } from '../../../support/hostile-csr.ts';
+import {
+  ATTRIBUTE,
+  EXTENDED_KEY_USAGE,
+  EXTENSION,
+  KEY_USAGE_BIT,
+  extendedKeyUsageValue,
+  keyPair,
+  keyUsageValue,
+  requestPem,
+  subject,
+  unusualRsaKey,
+  type StringType,
+} from '../../../support/hostile-csr.ts';
 
 const SUBJECT = { commonName: 'agent-a', organizations: ['team-1', 'team-2'] };
 
@@ -51,7 +63,7 @@ describe('parsing PKCS#10 requests', () => {
         keys.publicKey.export({ type: 'spki', format: 'der' }),
       );
       const expectedKey = algorithm.startsWith('rsa-')
-        ? { type: 'rsa', bits: Number(algorithm.slice(4)) }
+        ? { type: 'rsa', bits: Number(algorithm.slice(4)), exponent: 65_537 }
         : { type: 'ec', curve: algorithm === 'ecdsa-p256' ? 'P-256' : 'P-384' };
       assert.deepEqual(request.publicKey, expectedKey);
       assert.deepEqual(request.extensions, []);
@@ -93,6 +105,7 @@ describe('parsing PKCS#10 requests', () => {
     assert.deepEqual(parsed(opensslRequest(['-newkey', 'rsa:1024', '-subj', '/CN=a'])).publicKey, {
       type: 'rsa',
       bits: 1024,
+      exponent: 65_537,
     });
     assert.deepEqual(
       parsed(opensslRequest(['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:secp256k1', '-subj', '/CN=a'])).publicKey,
@@ -102,6 +115,84 @@ describe('parsing PKCS#10 requests', () => {
       },
     );
     assert.deepEqual(parsed(opensslRequest(['-newkey', 'ed25519', '-subj', '/CN=a'])).publicKey, { type: 'ed25519' });
+  });
+
+  describe('CN and O strings, read as Go reads them (issue 11)', () => {
+    it('keeps a leading byte-order mark in a UTF8String, as Go does, instead of dropping it', () => {
+      const request = parsed(requestPem({ subject: subject('\ufeffagent-a', ['\ufeffteam-a']) }));
+      assert.deepEqual(request.subject.commonNames, ['\ufeffagent-a']);
+      assert.deepEqual(request.subject.organizations, ['\ufeffteam-a']);
+    });
+    it("reads a PrintableString with Go's set, '*' and '&' included", () => {
+      const request = parsed(
+        requestPem({ subject: [[{ oid: ATTRIBUTE.commonName, value: "a-*&'()+,-./:=? Z9", type: 'printable' }]] }),
+      );
+      assert.deepEqual(request.subject.commonNames, ["a-*&'()+,-./:=? Z9"]);
+      assert.match(
+        problem(requestPem({ subject: [[{ oid: ATTRIBUTE.commonName, value: 'a_b', type: 'printable' }]] })),
+        /CN .* is a PrintableString with a character outside its set/,
+      );
+    });
+    const refusedTypes: [StringType, string][] = [
+      ['bmp', 'BMPString'],
+      ['t61', 'T61String'],
+      ['ia5', 'IA5String'],
+      ['numeric', 'NumericString'],
+      ['universal', 'UniversalString'],
+    ];
+    for (const [type, name] of refusedTypes) {
+      it(`refuses a ${name} CN or O at stage subject, naming the type`, () => {
+        for (const [attribute, label] of [
+          [ATTRIBUTE.commonName, 'CN'],
+          [ATTRIBUTE.organizationName, 'O'],
+        ] as const) {
+          const result = refusal(requestPem({ subject: [[{ oid: attribute, value: '1234', type }]] }));
+          assert.equal(result.stage, 'subject');
+          assert.match(
+            result.problem,
+            new RegExp(`^${label} at offset \\d+ is a ${name}: only UTF8String and PrintableString are accepted$`),
+          );
+        }
+      });
+    }
+  });
+
+  it('reads the RSA public exponent, so policy can refuse any but 65537', () => {
+    assert.deepEqual(parsed(requestPem({ keys: keyPair('rsa2048-e3') })).publicKey, {
+      type: 'rsa',
+      bits: 2048,
+      exponent: 3,
+    });
+  });
+
+  it('reads the key usages and extended key usages a request asks for', () => {
+    const request = parsed(
+      requestPem({
+        extensions: [
+          {
+            oid: EXTENSION.keyUsage,
+            critical: true,
+            value: keyUsageValue([KEY_USAGE_BIT.digitalSignature, KEY_USAGE_BIT.keyCertSign, 9]),
+          },
+          {
+            oid: EXTENSION.extKeyUsage,
+            value: extendedKeyUsageValue([EXTENDED_KEY_USAGE.clientAuth, EXTENDED_KEY_USAGE.serverAuth]),
+          },
+        ],
+      }),
+    );
+    assert.deepEqual(request.keyUsages, ['digitalSignature', 'keyCertSign', 'bit 9']);
+    assert.deepEqual(request.extendedKeyUsages, [EXTENDED_KEY_USAGE.clientAuth, EXTENDED_KEY_USAGE.serverAuth]);
+    const plain = parsed(requestPem());
+    assert.equal(plain.keyUsages, undefined);
+    assert.equal(plain.extendedKeyUsages, undefined);
+  });
+
+  it('refuses a keyUsage extension that is not a bit string', () => {
+    assert.match(
+      problem(requestPem({ extensions: [{ oid: EXTENSION.keyUsage, value: extendedKeyUsageValue([]) }] })),
+      /has tag 0x30, expected 0x3/,
+    );
   });
 
   it('refuses a request whose signature was made by another key', () => {

@@ -16,8 +16,12 @@ import { parsePolicyFile, type PolicyFile } from '../../../../src/core/policy/sc
 import {
   anyExtensionValue,
   ATTRIBUTE,
+  EXTENDED_KEY_USAGE,
   EXTENSION,
+  extendedKeyUsageValue,
+  KEY_USAGE_BIT,
   keyPair,
+  keyUsageValue,
   requestPem,
   subject,
   type RequestShape,
@@ -140,13 +144,17 @@ describe('policy evaluation', () => {
         { policy: 'cluster-a', path: 'firstCertificate' },
       ],
       [
-        'key usage extensions that tools add are tolerated (signers ignore them)',
+        'key usage extensions that tools add, asking for what a client certificate is, are tolerated',
         {
           shape: {
             subject: subject('agent-a'),
             extensions: [
-              { oid: EXTENSION.keyUsage, critical: true, value: anyExtensionValue() },
-              { oid: EXTENSION.extKeyUsage, value: anyExtensionValue() },
+              {
+                oid: EXTENSION.keyUsage,
+                critical: true,
+                value: keyUsageValue([KEY_USAGE_BIT.digitalSignature, KEY_USAGE_BIT.keyEncipherment]),
+              },
+              { oid: EXTENSION.extKeyUsage, value: extendedKeyUsageValue([EXTENDED_KEY_USAGE.clientAuth]) },
             ],
           },
         },
@@ -340,6 +348,78 @@ describe('policy evaluation', () => {
         ],
       ],
       [
+        'a byte-order mark leading the CN (Go keeps it)',
+        { shape: { subject: subject('\ufeffagent-a', ['team-a']) } },
+        [
+          ['request.subject', undefined],
+          ['identity.commonName', 'cluster-a'],
+        ],
+      ],
+      [
+        'a byte-order mark leading an O (Go keeps it)',
+        { shape: { subject: subject('agent-a', ['\ufeffteam-a']) } },
+        [
+          ['request.subject', undefined],
+          ['identity.organizations', 'cluster-a'],
+        ],
+      ],
+      [
+        'a zero-width space in a CN the policy pattern allows',
+        { shape: { subject: subject('cluster-a-\u200bx') } },
+        [['request.subject', undefined]],
+      ],
+      [
+        'a bidi override in the CN',
+        { shape: { subject: subject('cluster-a-\u202ex') } },
+        [['request.subject', undefined]],
+      ],
+      [
+        'a BMPString CN',
+        { shape: { subject: [[{ oid: ATTRIBUTE.commonName, value: 'agent-a', type: 'bmp' }]] } },
+        [['request.subject', undefined]],
+      ],
+      [
+        'a T61String O',
+        {
+          shape: {
+            subject: [
+              [{ oid: ATTRIBUTE.organizationName, value: 'team-a', type: 't61' }],
+              [{ oid: ATTRIBUTE.commonName, value: 'agent-a' }],
+            ],
+          },
+        },
+        [['request.subject', undefined]],
+      ],
+      [
+        'an RSA public exponent of 3',
+        { shape: { keys: keyPair('rsa2048-e3'), subject: subject('agent-a') } },
+        [['request.key', undefined]],
+      ],
+      [
+        'an RSA public exponent of 65539',
+        { shape: { keys: keyPair('rsa2048-e65539'), subject: subject('agent-a') } },
+        [['request.key', undefined]],
+      ],
+      ...(
+        [
+          [
+            'extendedKeyUsage serverAuth',
+            EXTENSION.extKeyUsage,
+            extendedKeyUsageValue([EXTENDED_KEY_USAGE.serverAuth]),
+          ],
+          [
+            'extendedKeyUsage codeSigning',
+            EXTENSION.extKeyUsage,
+            extendedKeyUsageValue([EXTENDED_KEY_USAGE.codeSigning]),
+          ],
+          ['keyUsage keyCertSign', EXTENSION.keyUsage, keyUsageValue([KEY_USAGE_BIT.keyCertSign])],
+        ] as const
+      ).map(([name, oid, value]): [string, Case, [Check, string | undefined][]] => [
+        `a request asking for ${name}`,
+        { shape: { subject: subject('agent-a', ['team-a']), extensions: [{ oid, value }] } },
+        [['request.extensions', undefined]],
+      ]),
+      [
         'a challengePassword attribute',
         { shape: { subject: subject('agent-a'), attributes: [{ oid: ATTRIBUTE.challengePassword, value: 'secret' }] } },
         [['request.attributes', undefined]],
@@ -373,6 +453,12 @@ describe('policy evaluation', () => {
         );
       });
     }
+
+    it('names the invisible characters of a CN or O by code point, since a message cannot show them', () => {
+      const decision = evaluate(facts({ shape: { subject: subject('cluster-a-\u202ex\u200b\u202e') } }), POLICIES);
+      if (decision.result !== 'denied') assert.fail(JSON.stringify(decision));
+      assert.match(decision.findings[0]?.message ?? '', /contains invisible format characters \(U\+202E, U\+200B\)$/);
+    });
 
     it('denies a CN that is a system: name even when a policy pattern allows it', () => {
       const permissive = policyFile(`
