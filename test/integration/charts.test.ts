@@ -10,7 +10,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { approverRbac } from '../../src/approver/rbac.ts';
 import { injectorConfigSchema } from '../../src/core/config/injector.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
-import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
+import { ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
 import { scratchDir } from '../support/sidecar.ts';

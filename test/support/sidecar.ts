@@ -15,8 +15,8 @@ import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { assertNoSecretsInLogs } from './log-hygiene.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
-import { CliProcess, type LogLine } from '../../src/testbed/cli-process.ts';
-import { writeKubeletMount } from '../../src/testbed/mount.ts';
+import { CliProcess, type LogLine } from '../../scripts/testbed/cli-process.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 
 export { writeKubeletMount };
 import type { TestCluster } from './clusters.ts';
@@ -133,7 +133,7 @@ export function writeSidecarConfig(
 
 export const outputDir = (prepared: PreparedTarget) => join(prepared.dir, 'out');
 
-export type { LogLine } from '../../src/testbed/cli-process.ts';
+export type { LogLine } from '../../scripts/testbed/cli-process.ts';
 
 /** A running `kubeconfig-rotator sidecar` process, its output kept in a log file under `logDir`. */
 export class SidecarProcess extends CliProcess {
