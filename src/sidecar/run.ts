@@ -24,6 +24,7 @@ import { FilePendingStore } from './pending-store.ts';
 import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
+import { stepReporter } from './steps.ts';
 import { TargetRotator, type Clock } from './target.ts';
 
 export const EXIT_OK = 0;
@@ -39,18 +40,6 @@ const systemClock: Clock = {
 
 /** Uniform in [0, 1) from the CSPRNG (jitter must not be predictable across a fleet started together). */
 const random = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
-
-/**
- * Traces each step of a rotation at trace level. KCR_FAILPOINT=<step> makes the process kill itself with
- * SIGKILL right after that step: fault injection for the crash-consistency test, inert unless set.
- */
-function stepTracer(logger: Logger, env: NodeJS.ProcessEnv): (step: string) => void {
-  const failpoint = env.KCR_FAILPOINT;
-  return (step) => {
-    logger.trace({ step }, 'step');
-    if (step === failpoint) process.kill(process.pid, 'SIGKILL');
-  };
-}
 
 interface RunningTarget {
   readonly config: TargetConfig;
@@ -214,7 +203,7 @@ class Sidecar {
   }
 
   #rotator(config: TargetConfig): TargetRotator {
-    const onStep = stepTracer(this.#logger.child({ target: config.name }), this.#options.env);
+    const onStep = stepReporter(this.#logger.child({ target: config.name }), config.name);
     const sinks: Sink[] = [];
     if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
     if (config.sinks.secret !== undefined) {

@@ -139,12 +139,16 @@ export type { LogLine } from '../../scripts/testbed/cli-process.ts';
 export class SidecarProcess extends CliProcess {
   readonly logFile: string;
 
-  constructor(configPath: string, options: { once?: boolean; env?: NodeJS.ProcessEnv; logDir: string }) {
+  constructor(
+    configPath: string,
+    options: { once?: boolean; env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[]; logDir: string },
+  ) {
     const logFile = join(options.logDir, `${uniqueName('sidecar')}.log`);
     super(['sidecar', '--config', configPath, ...(options.once === true ? ['--once'] : [])], {
       logFile,
       label: 'sidecar',
       ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }),
     });
     this.logFile = logFile;
   }
@@ -255,7 +259,10 @@ export function sidecarTestFile(prefix: string) {
   return {
     scratch,
     secrets,
-    startSidecar: (configPath: string, options: { once?: boolean; env?: NodeJS.ProcessEnv } = {}): SidecarProcess => {
+    startSidecar: (
+      configPath: string,
+      options: { once?: boolean; env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[] } = {},
+    ): SidecarProcess => {
       const sidecar = new SidecarProcess(configPath, { ...options, logDir: scratch.path });
       processes.push(sidecar);
       return sidecar;
