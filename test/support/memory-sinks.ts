@@ -33,7 +33,11 @@ export class MemorySink implements Sink {
     return this.stored;
   }
 
-  watch(): Promise<{ close(): Promise<void> }> {
+  /** The last watch's callback: a test calls it to say the output changed. */
+  onChange: (() => void) | undefined;
+
+  watch(onChange: () => void): Promise<{ close(): Promise<void> }> {
+    this.onChange = onChange;
     return Promise.resolve({ close: () => Promise.resolve() });
   }
 }
