@@ -4,10 +4,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { CredentialBundle } from '../../../src/core/kubeconfig/bundle.ts';
-import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
-import { generateKeyPair } from '../../../src/core/pki/keys.ts';
 import { Publisher } from '../../../src/sidecar/publisher.ts';
 import type { Sink } from '../../../src/sidecar/sinks/sink.ts';
+import { credentialBundle } from '../../support/credential-bundle.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
 
@@ -19,21 +18,7 @@ after(() => {
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 
 /** A complete set whose certificate expires at `notAfter`. */
-function bundleUntil(notAfter: number, name = 'east'): CredentialBundle {
-  const keys = generateKeyPair('ecdsa-p256');
-  const certPem = ca.sign(buildCertificationRequest({ commonName: 'agent-a', organizations: ['agents'] }, keys), {
-    notBefore: new Date(NOW - 300_000),
-    notAfter: new Date(notAfter),
-  });
-  return {
-    name,
-    server: 'https://east.example:6443',
-    caPem: ca.certPem,
-    certPem,
-    keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    nextRotation: notAfter - 600_000,
-  };
-}
+const bundleUntil = (notAfter: number) => credentialBundle(ca, { notBefore: NOW - 300_000, notAfter });
 
 const current = bundleUntil(NOW + 86_400_000);
 
