@@ -26,7 +26,7 @@ import { kubeConfigFor } from '../src/io/kube/kubeconfig.ts';
 import { createLogger } from '../src/io/log.ts';
 import { CSR_PATH } from '../src/approver/kube.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/support/approver-process.ts';
-import { writeKubeletMount } from '../src/testbed/mount.ts';
+import { writeKubeletMount } from '../scripts/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';

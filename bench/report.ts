@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../src/testbed/binaries.ts';
+import { REPO_ROOT } from '../scripts/testbed/binaries.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
 import { latencyChart, type Series } from './chart.ts';
 import type { Figure } from './samples.ts';

@@ -36,6 +36,10 @@ const commonPodFields = {
   nodeSelector: stringMap,
   tolerations: z.array(passThrough),
   affinity: passThrough,
+  topologySpreadConstraints: z.array(passThrough),
+  strategy: passThrough.describe("The Deployment's update strategy."),
+  extraArgs: z.array(z.string()).describe("Arguments added after the program's own."),
+  extraEnv: z.array(passThrough).describe('Environment variables (EnvVar objects) added to the container.'),
   nameOverride: z.string(),
   fullnameOverride: z.string(),
   // Helm passes parent charts' globals to subcharts.

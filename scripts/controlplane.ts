@@ -1,8 +1,8 @@
 // Local test clusters: `node scripts/controlplane.ts build | up NAME... | down NAME...|--all | status`.
 // `up` prints each cluster's admin kubeconfig path on stdout (progress goes to stderr).
 import { readdirSync } from 'node:fs';
-import { clustersRoot, ensureControlPlane } from '../src/testbed/binaries.ts';
-import { isClusterRunning, readClusterState, startClusters, stopCluster } from '../src/testbed/cluster.ts';
+import { clustersRoot, ensureControlPlane } from './testbed/binaries.ts';
+import { isClusterRunning, readClusterState, startClusters, stopCluster } from './testbed/cluster.ts';
 
 const USAGE = `usage: npm run cluster -- <command>
   build              build (or reuse) the pinned control-plane binaries; prints their directory

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { sidecarConfigSchema } from '../src/core/config/sidecar.ts';
 import { policyFileSchema } from '../src/core/policy/schema.ts';
-import { REPO_ROOT } from '../src/testbed/binaries.ts';
+import { REPO_ROOT } from './testbed/binaries.ts';
 
 interface JsonSchema {
   type?: string | string[];

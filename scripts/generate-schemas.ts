@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { REPO_ROOT } from '../src/testbed/binaries.ts';
+import { REPO_ROOT } from './testbed/binaries.ts';
 import { CHART_SCHEMAS } from './chart-schemas.ts';
 
 export function renderValuesSchema(schema: z.ZodType): string {

@@ -152,38 +152,6 @@ const COMMANDS: Record<string, Command> = {
       return withShutdownSignal((signal) => runInjector({ configPath, kubeconfig, signal, stderr: process.stderr }));
     },
   },
-  demo: {
-    summary: 'run the two-cluster demo on this machine (from a checkout: builds the control plane with Go)',
-    usage: 'demo [--duration SECONDS] [--rotate-every SECONDS] [--keep-clusters]',
-    options: {
-      duration: { type: 'string' },
-      'rotate-every': { type: 'string', default: '15' },
-      'keep-clusters': { type: 'boolean' },
-    },
-    allowPositionals: false,
-    run: async (values) => {
-      const seconds = (name: string, minimum: number) => {
-        const text = values[name];
-        if (text === undefined) return undefined;
-        const value = Number(text);
-        if (!Number.isInteger(value) || value < minimum)
-          throw new UsageError(`--${name} must be a whole number of seconds >= ${String(minimum)}`);
-        return value;
-      };
-      const rotateEvery = seconds('rotate-every', 5) ?? 15;
-      const durationSeconds = seconds('duration', 10);
-      const { runDemo } = await import('./demo/run.ts');
-      return withShutdownSignal((signal) =>
-        runDemo({
-          durationSeconds,
-          rotateEverySeconds: rotateEvery,
-          keepClusters: values['keep-clusters'] === true,
-          signal,
-          out: process.stdout,
-        }),
-      );
-    },
-  },
 };
 
 export function packageVersion(): string {

@@ -1,6 +1,6 @@
 // `kubeconfig-rotator sidecar`: wiring. Loads the config (exit 2 when bad), builds one TargetRotator per
-// target, watches the config, the bootstrap kubeconfigs and the outputs, serves probes and metrics, and
-// stops everything on SIGTERM.
+// target (run by RunningTargets), watches the config and the bootstrap kubeconfigs, serves probes and
+// metrics, and stops everything on SIGTERM.
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,7 +24,9 @@ import { FilePendingStore } from './pending-store.ts';
 import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
+import { stepReporter } from './steps.ts';
 import { TargetRotator, type Clock } from './target.ts';
+import { configChange, RunningTargets } from './targets.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -39,26 +41,6 @@ const systemClock: Clock = {
 
 /** Uniform in [0, 1) from the CSPRNG (jitter must not be predictable across a fleet started together). */
 const random = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
-
-/**
- * Traces each step of a rotation at trace level. KCR_FAILPOINT=<step> makes the process kill itself with
- * SIGKILL right after that step: fault injection for the crash-consistency test, inert unless set.
- */
-function stepTracer(logger: Logger, env: NodeJS.ProcessEnv): (step: string) => void {
-  const failpoint = env.KCR_FAILPOINT;
-  return (step) => {
-    logger.trace({ step }, 'step');
-    if (step === failpoint) process.kill(process.pid, 'SIGKILL');
-  };
-}
-
-interface RunningTarget {
-  readonly config: TargetConfig;
-  readonly rotator: TargetRotator;
-  readonly stop: AbortController;
-  readonly done: Promise<void>;
-  readonly closeWatches: () => Promise<void>;
-}
 
 export interface SidecarOptions {
   readonly configPath: string;
@@ -104,15 +86,13 @@ class Sidecar {
   readonly #registry = new Registry();
   readonly #metrics: SidecarMetrics;
   readonly #events: EventRecorder;
-  readonly #targets = new Map<string, RunningTarget>();
+  readonly #targets: RunningTargets;
   readonly #bootstraps: Map<string, BootstrapCredential | undefined>;
   #loaded: LoadedConfig;
   #configWatch: DebouncedWatch | undefined;
   /** The problems of the last rejected config, so the same bad file is reported once, not at every re-read. */
   #lastRejected: string | undefined;
   #crashed = false;
-  /** Target restarts after a config change, in order; awaited at shutdown. */
-  #reconfiguring: Promise<void> = Promise.resolve();
   #bootstrapWatch: DebouncedWatch | undefined;
 
   constructor(loaded: LoadedConfig, logger: Logger, source: KubeConfig | undefined, options: SidecarOptions) {
@@ -122,6 +102,14 @@ class Sidecar {
     this.#source = source;
     this.#options = options;
     this.#metrics = sidecarMetrics(this.#registry);
+    this.#targets = new RunningTargets({
+      create: (config) => this.#rotator(config),
+      signal: options.signal,
+      logger,
+      crashed: () => {
+        this.#crashed = true;
+      },
+    });
     // Event-loop lag sampled every 100 ms, not the default 10 ms: an idle sidecar should cost nothing.
     collectDefaultMetrics({
       register: this.#registry,
@@ -160,7 +148,7 @@ class Sidecar {
         host: this.#config.listen.host,
         port: this.#config.listen.port,
         registry: this.#registry,
-        readiness: () => this.#readiness(),
+        readiness: () => this.#targets.readiness(),
         alive: () => !this.#crashed,
       });
       this.#logger.info(
@@ -171,7 +159,7 @@ class Sidecar {
     let reread: NodeJS.Timeout | undefined;
     try {
       if (once) return await this.#runOnce();
-      for (const target of this.#config.targets) await this.#start(target);
+      for (const target of this.#config.targets) await this.#targets.start(target);
       // Only now: a reload during the starts above could start a target a second time.
       this.#watchInputs();
       reread = setInterval(() => {
@@ -185,8 +173,7 @@ class Sidecar {
       // Inputs first: a reload that ran later could restart a target while the targets are stopped.
       await this.#configWatch?.close();
       await this.#bootstrapWatch?.close();
-      await this.#reconfiguring;
-      await Promise.all([...this.#targets.keys()].map((name) => this.#stop(name)));
+      await this.#targets.stopAll();
       await server?.close();
       await this.#events.flush();
       this.#logger.info('stopped');
@@ -214,7 +201,7 @@ class Sidecar {
   }
 
   #rotator(config: TargetConfig): TargetRotator {
-    const onStep = stepTracer(this.#logger.child({ target: config.name }), this.#options.env);
+    const onStep = stepReporter(this.#logger.child({ target: config.name }), config.name);
     const sinks: Sink[] = [];
     if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
     if (config.sinks.secret !== undefined) {
@@ -255,52 +242,6 @@ class Sidecar {
     });
   }
 
-  async #start(config: TargetConfig): Promise<void> {
-    const rotator = this.#rotator(config);
-    const stop = new AbortController();
-    const watches = await Promise.all(
-      rotator.sinks().map((sink) =>
-        sink.watch(() => {
-          rotator.checkOutputs();
-        }),
-      ),
-    );
-    const done = rotator.run(AbortSignal.any([stop.signal, this.#options.signal])).catch((error: unknown) => {
-      // A bug, not a rotation failure (those are retried inside): fail liveness so the container restarts.
-      this.#crashed = true;
-      this.#logger.error(
-        { target: config.name, error: describeError(error) },
-        'target loop stopped unexpectedly; /healthz now fails',
-      );
-    });
-    this.#targets.set(config.name, {
-      config,
-      rotator,
-      stop,
-      done,
-      closeWatches: async () => {
-        await Promise.all(watches.map((watcher) => watcher.close()));
-      },
-    });
-  }
-
-  async #stop(name: string): Promise<void> {
-    const running = this.#targets.get(name);
-    if (running === undefined) return;
-    this.#targets.delete(name);
-    running.stop.abort();
-    await running.done;
-    await running.closeWatches();
-  }
-
-  #readiness() {
-    const statuses = [...this.#targets.values()].map((target) => target.rotator.status());
-    return {
-      ready: statuses.length > 0 && statuses.every((status) => status.ready),
-      details: statuses.map((status) => `${status.name}: ${status.ready ? 'ready' : 'not ready'}: ${status.detail}`),
-    };
-  }
-
   /** Re-reads a bootstrap kubeconfig; a broken new file keeps the last good one. Returns whether it changed. */
   #refreshBootstrap(config: TargetConfig): boolean {
     const before = this.#bootstraps.get(config.name);
@@ -324,14 +265,14 @@ class Sidecar {
     for (const config of this.#config.targets) {
       if (!this.#refreshBootstrap(config)) continue;
       this.#logger.info({ target: config.name }, 'bootstrap kubeconfig changed');
-      this.#targets.get(config.name)?.rotator.bootstrapChanged();
+      this.#targets.rotator(config.name)?.bootstrapChanged();
     }
   }
 
   #reread(): void {
     this.#reloadConfig();
     this.#refreshBootstraps();
-    for (const { rotator } of this.#targets.values()) rotator.checkOutputs();
+    for (const rotator of this.#targets.rotators()) rotator.checkOutputs();
   }
 
   #watchInputs(): void {
@@ -365,13 +306,7 @@ class Sidecar {
       return;
     }
     this.#lastRejected = undefined;
-    const before = new Map(this.#config.targets.map((target) => [target.name, JSON.stringify(target)]));
-    const after = new Map(next.config.targets.map((target) => [target.name, JSON.stringify(target)]));
-    const changed = [...new Set([...before.keys(), ...after.keys()])].filter(
-      (name) => before.get(name) !== after.get(name),
-    );
-    const globalChange =
-      JSON.stringify({ ...this.#config, targets: [] }) !== JSON.stringify({ ...next.config, targets: [] });
+    const { targets: changed, global: globalChange } = configChange(this.#config, next.config);
     if (changed.length === 0 && !globalChange) return;
     if (globalChange) {
       this.#logger.level = next.config.logLevel;
@@ -387,17 +322,6 @@ class Sidecar {
     for (const name of changed) if (next.bootstraps.has(name)) this.#bootstraps.set(name, next.bootstraps.get(name));
     this.#metrics.configReloads.inc({ result: 'applied' });
     this.#logger.info({ changed }, 'configuration reloaded');
-    this.#reconfiguring = this.#reconfiguring.then(() => this.#applyTargetChanges(changed, next.config.targets));
-  }
-
-  async #applyTargetChanges(names: readonly string[], targets: readonly TargetConfig[]): Promise<void> {
-    for (const name of names) {
-      await this.#stop(name);
-      const config = targets.find((target) => target.name === name);
-      if (config === undefined || this.#options.signal.aborted) continue;
-      await this.#start(config).catch((error: unknown) => {
-        this.#logger.error({ target: name, error: describeError(error) }, 'could not start target');
-      });
-    }
+    this.#targets.apply(changed, next.config.targets);
   }
 }

@@ -1,7 +1,7 @@
-// One target's life: keep a valid certificate for the configured identity published in every sink, renew it
-// on schedule, retry failures with backoff while the current certificate stays in place, and repair outputs
-// that someone deleted or changed. Two activities share the state: the rotation loop (which may wait minutes
-// for an approval) and output maintenance (which must answer a deleted file within seconds).
+// One target's rotation loop: keep a valid certificate for the configured identity published in every sink,
+// renew it on schedule, and retry failures with backoff while the current certificate stays in place. The
+// loop may wait minutes for an approval; publishing and repairing outputs (which must answer a deleted file
+// within seconds) run beside it, in the Publisher's queue.
 import { createPrivateKey, createPublicKey, type X509Certificate } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { TargetConfig } from '../core/config/sidecar.ts';
@@ -22,7 +22,8 @@ import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
 import { classify, type CredentialIssuer } from './csr-issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
-import type { OutputState, Sink, StoredCredential } from './sinks/sink.ts';
+import { Publisher, type PublisherObserver } from './publisher.ts';
+import type { Sink } from './sinks/sink.ts';
 
 export interface Clock {
   now(): number;
@@ -41,7 +42,7 @@ export interface CurrentCertificate {
   readonly fitsConfig: boolean;
 }
 
-export interface TargetObserver {
+export interface TargetObserver extends PublisherObserver {
   loaded(current: CurrentCertificate, from: string): void;
   rotated(event: {
     current: CurrentCertificate;
@@ -58,8 +59,6 @@ export interface TargetObserver {
     retryAt: number;
   }): void;
   rebootstrapNeeded(needed: boolean, message: string): void;
-  outputRepaired(sink: Sink, state: Exclude<OutputState, 'current'>): void;
-  publishFailed(sink: Sink, message: string): void;
   readinessChanged(ready: boolean, detail: string): void;
 }
 
@@ -96,14 +95,19 @@ export class TargetRotator {
   #rebootstrapNeeded = false;
   #ready = false;
   #readyDetail = 'starting';
-  /** Sinks whose last write or check failed; maintenance keeps retrying them. */
-  #stale = new Set<Sink>();
+  readonly #publisher: Publisher;
   #wake: AbortController = new AbortController();
-  #maintenance: Promise<void> = Promise.resolve();
-  #maintenanceQueued = false;
 
   constructor(deps: TargetDependencies) {
     this.#deps = deps;
+    this.#publisher = new Publisher({
+      sinks: deps.sinks,
+      bundle: () => (this.#current === undefined ? undefined : this.#bundle(this.#current)),
+      observer: deps.observer,
+      settled: () => {
+        this.#updateReadiness();
+      },
+    });
   }
 
   get name(): string {
@@ -127,12 +131,7 @@ export class TargetRotator {
 
   /** Output may have changed (a watch fired, the periodic re-read): check the sinks soon. */
   checkOutputs(): void {
-    if (this.#maintenanceQueued) return;
-    this.#maintenanceQueued = true;
-    this.#maintenance = this.#maintenance.then(async () => {
-      this.#maintenanceQueued = false;
-      await this.#ensurePublished();
-    });
+    this.#publisher.repairSoon();
   }
 
   /** The bootstrap credential changed: a failing target retries now instead of waiting out its backoff. */
@@ -150,7 +149,7 @@ export class TargetRotator {
       const deadline = await this.#step(signal);
       if (deadline !== undefined) await this.#sleep(deadline - this.#deps.clock.now(), signal);
     }
-    await this.#maintenance;
+    await this.#publisher.idle();
   }
 
   /** Runs until every sink holds a valid certificate, or fails (for --once). */
@@ -166,7 +165,7 @@ export class TargetRotator {
         publishRetries++;
         await this.#republishAfter(retryDelay(publishRetries, this.#deps.random()), signal);
       }
-      await this.#maintenance;
+      await this.#publisher.idle();
     }
   }
 
@@ -200,21 +199,7 @@ export class TargetRotator {
   /** The newest valid set among the sinks becomes current; sinks holding anything else are rewritten. */
   async #load(): Promise<void> {
     const now = this.#deps.clock.now();
-    let best: { stored: StoredCredential; facts: CertificateFacts; from: Sink } | undefined;
-    for (const sink of this.#deps.sinks) {
-      let stored: StoredCredential | undefined;
-      try {
-        stored = await sink.read();
-      } catch (error) {
-        this.#stale.add(sink);
-        this.#deps.observer.publishFailed(sink, `cannot read: ${describeError(error)}`);
-        continue;
-      }
-      if (stored === undefined) continue;
-      // The latest expiry wins; an expired set is kept too (to report it), and renewed at once.
-      const facts = readCertificate(stored.certPem);
-      if (best === undefined || facts.notAfter > best.facts.notAfter) best = { stored, facts, from: sink };
-    }
+    const best = await this.#publisher.newest();
     if (best !== undefined) {
       this.#server ??= best.stored.server;
       this.#caPem ??= best.stored.caPem;
@@ -224,9 +209,9 @@ export class TargetRotator {
       });
       this.#deps.observer.loaded(this.#current, best.from.description);
     }
-    // Through the maintenance queue: the sinks' watches already run, and two writes at once would race.
+    // Through the publisher's queue: the sinks' watches already run, and two writes at once would race.
     this.checkOutputs();
-    await this.#maintenance;
+    await this.#publisher.idle();
   }
 
   #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtained: Obtained): CurrentCertificate {
@@ -278,7 +263,7 @@ export class TargetRotator {
         this.#rebootstrapNeeded = false;
         observer.rebootstrapNeeded(false, 'a certificate was obtained');
       }
-      await this.#publish();
+      await this.#publisher.publish();
       this.#deps.onStep?.('published');
       await issuer.finish();
       this.#deps.onStep?.('pending-cleared');
@@ -372,69 +357,6 @@ export class TargetRotator {
     };
   }
 
-  /** Writes the current certificate to every sink; throws only when no sink could take it. */
-  async #publish(): Promise<void> {
-    const result = this.#maintenance.then(() => this.#writeAll());
-    this.#maintenance = result.then(
-      () => undefined,
-      () => undefined,
-    );
-    await result;
-  }
-
-  async #writeAll(): Promise<void> {
-    const current = this.#current;
-    const bundle = current === undefined ? undefined : this.#bundle(current);
-    if (bundle === undefined) return;
-    const failures: string[] = [];
-    for (const sink of this.#deps.sinks) {
-      try {
-        await sink.write(bundle);
-        this.#stale.delete(sink);
-      } catch (error) {
-        this.#stale.add(sink);
-        failures.push(`${sink.description}: ${describeError(error)}`);
-        this.#deps.observer.publishFailed(sink, describeError(error));
-      }
-    }
-    this.#updateReadiness();
-    if (failures.length === this.#deps.sinks.length) {
-      throw new RotationError('error', `publishing failed everywhere: ${failures.join('; ')}`);
-    }
-  }
-
-  async #ensurePublished(): Promise<void> {
-    const current = this.#current;
-    const bundle = current === undefined ? undefined : this.#bundle(current);
-    if (bundle === undefined) {
-      this.#updateReadiness();
-      return;
-    }
-    for (const sink of this.#deps.sinks) {
-      let state: OutputState;
-      try {
-        state = await sink.check(bundle);
-      } catch (error) {
-        this.#stale.add(sink);
-        this.#deps.observer.publishFailed(sink, `cannot check: ${describeError(error)}`);
-        continue;
-      }
-      if (state === 'current') {
-        this.#stale.delete(sink);
-        continue;
-      }
-      try {
-        await sink.write(bundle);
-        this.#stale.delete(sink);
-        this.#deps.observer.outputRepaired(sink, state);
-      } catch (error) {
-        this.#stale.add(sink);
-        this.#deps.observer.publishFailed(sink, describeError(error));
-      }
-    }
-    this.#updateReadiness();
-  }
-
   #updateReadiness(): void {
     const now = this.#deps.clock.now();
     const current = this.#current;
@@ -448,8 +370,8 @@ export class TargetRotator {
       detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
     else if (current === undefined) detail = 'no certificate yet';
     else if (now >= current.facts.notAfter) detail = expiry;
-    else if (this.#stale.size > 0)
-      detail = `not published to ${[...this.#stale].map((sink) => sink.description).join(', ')}`;
+    else if (this.#publisher.stale.length > 0)
+      detail = `not published to ${this.#publisher.stale.map((sink) => sink.description).join(', ')}`;
     else {
       ready = true;
       detail = `${formatSubject(current.facts.subject)} serial ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`;

@@ -18,7 +18,7 @@ import {
   waitForDecision,
   type ApproverAccount,
 } from '../support/approver-process.ts';
-import { writeKubeletMount } from '../../src/testbed/mount.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
 

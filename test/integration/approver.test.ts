@@ -33,7 +33,7 @@ import {
   type ApproverAccount,
   type CsrInput,
 } from '../support/approver-process.ts';
-import { writeKubeletMount } from '../../src/testbed/mount.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { approverClient } from '../../src/approver/kube-client.ts';
 import { kubeDecisionWriter } from '../../src/approver/kube.ts';
 import { describeError } from '../../src/io/kube/errors.ts';

@@ -10,7 +10,7 @@ import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernete
 import { CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
-import { freePorts } from '../../src/testbed/processes.ts';
+import { freePorts } from '../../scripts/testbed/processes.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
 import {

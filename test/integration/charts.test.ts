@@ -10,7 +10,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { approverRbac } from '../../src/approver/rbac.ts';
 import { injectorConfigSchema } from '../../src/core/config/injector.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
-import { ensureControlPlane, REPO_ROOT } from '../../src/testbed/binaries.ts';
+import { ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
 import { scratchDir } from '../support/sidecar.ts';
@@ -122,6 +122,74 @@ for (const chart of CHARTS) {
     });
   });
 }
+
+// Values people expect of a well-kept chart, set all at once, each asserted where it must land.
+const POD_VALUES = {
+  extraArgs: ['--extra-flag=1'],
+  extraEnv: [{ name: 'EXTRA', value: 'extra-value' }],
+  podAnnotations: { 'example.com/annotated': 'annotation-value' },
+  podLabels: { 'example.com/labelled': 'label-value' },
+  priorityClassName: 'high-priority',
+  topologySpreadConstraints: [
+    { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' },
+  ],
+  strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+};
+
+interface PodTemplate {
+  metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    priorityClassName?: string;
+    topologySpreadConstraints?: unknown[];
+    containers: { name: string; args: string[]; env: { name: string; value?: string }[] }[];
+  };
+}
+
+describe('both charts: extraArgs, extraEnv, podAnnotations, podLabels, priorityClassName, topologySpreadConstraints, strategy', () => {
+  const cases = [
+    {
+      chart: 'kubeconfig-rotator-sidecar',
+      example: 'admiralty-standalone.yaml',
+      deployment: 'rel-kubeconfig-rotator-sidecar',
+      container: 'kubeconfig-rotator',
+      ownArgs: ['sidecar', '--config'],
+    },
+    {
+      chart: 'kubeconfig-rotator-approver',
+      example: 'admiralty.yaml',
+      deployment: 'rel-kubeconfig-rotator-approver',
+      container: 'approver',
+      ownArgs: ['approver'],
+    },
+  ];
+  for (const { chart, example, deployment, container, ownArgs } of cases) {
+    it(`${chart}: each value lands in its Deployment, its pod template or its container`, async () => {
+      const values = join(scratch.path, `${chart}-pod-values.yaml`);
+      writeFileSync(values, stringify(POD_VALUES));
+      const dir = chartDir(chart);
+      const manifests = await template(dir, ['-f', join(dir, 'examples', example), '-f', values]);
+      const found = manifests.find(
+        (manifest) => manifest.kind === 'Deployment' && manifest.metadata.name === deployment,
+      );
+      assert.ok(found?.spec !== undefined, `Deployment ${deployment} is rendered`);
+      assert.deepEqual(found.spec.strategy, POD_VALUES.strategy);
+      const pod = found.spec.template as PodTemplate;
+      assert.equal(pod.metadata.labels['example.com/labelled'], 'label-value');
+      assert.equal(pod.metadata.annotations?.['example.com/annotated'], 'annotation-value');
+      assert.equal(pod.spec.priorityClassName, 'high-priority');
+      assert.deepEqual(pod.spec.topologySpreadConstraints, POD_VALUES.topologySpreadConstraints);
+      const main = pod.spec.containers.find((one) => one.name === container);
+      assert.ok(main !== undefined, `container ${container}`);
+      assert.deepEqual(main.args.slice(0, ownArgs.length), ownArgs, 'its own arguments first');
+      assert.equal(main.args.at(-1), '--extra-flag=1', 'the extra arguments last');
+      assert.deepEqual(main.env.at(-1), { name: 'EXTRA', value: 'extra-value' });
+      assert.ok(
+        main.env.some((variable) => variable.name === 'POD_NAMESPACE'),
+        'its own variables kept',
+      );
+    });
+  }
+});
 
 describe('chart kubeconfig-rotator-sidecar values', () => {
   const chart = chartDir('kubeconfig-rotator-sidecar');

@@ -1,15 +1,17 @@
-// `kubeconfig-rotator demo`, run as `npm run demo` runs it: a bounded run that must end with no failed
+// The demo (scripts/demo/main.ts), run as `npm run demo` runs it: a bounded run that must end with no failed
 // call and several rotations, and an interrupted run; both must leave no process behind.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { clustersRoot } from '../../src/testbed/binaries.ts';
-import { CLI_PATH } from '../../src/testbed/cli-process.ts';
-import { isClusterRunning, readClusterState } from '../../src/testbed/cluster.ts';
+import { fileURLToPath } from 'node:url';
+import { clustersRoot } from '../../scripts/testbed/binaries.ts';
+import { isClusterRunning, readClusterState } from '../../scripts/testbed/cluster.ts';
+
+const DEMO = fileURLToPath(new URL('../../scripts/demo/main.ts', import.meta.url));
 
 function runDemo(args: string[]) {
-  const child = spawn(process.execPath, [CLI_PATH, 'demo', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));

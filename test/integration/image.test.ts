@@ -1,13 +1,14 @@
 // The container image's final stage, reproduced without Docker (there is no engine here): the compiled
 // JavaScript plus a production-only install in a clean directory, run with the same Node. Proves the
-// runtime needs no dev dependency and writes nothing outside the paths it is configured with.
+// runtime needs no dev dependency, imports nothing that does not ship (the testbed, the demo), and writes
+// nothing outside the paths it is configured with.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { REPO_ROOT } from '../../src/testbed/binaries.ts';
+import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
 import { outputDir, prepareTarget, scratchDir, TestApprover, writeSidecarConfig } from '../support/sidecar.ts';
@@ -59,6 +60,39 @@ describe('the image runtime (final Dockerfile stage)', () => {
     for (const runtime of ['chokidar', 'pino', 'prom-client', 'yaml', 'zod', 'node-forge'])
       assert.ok(installed.includes(runtime), `${runtime} is installed`);
     assert.ok(existsSync(join(app, 'node_modules/@kubernetes/client-node')));
+  });
+
+  it('imports only its own files, Node built-ins and production dependencies: no testbed, demo or dev tool', () => {
+    const dist = join(app, 'dist');
+    const { dependencies } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    const files = readdirSync(dist, { recursive: true, encoding: 'utf8' }).filter((file) => file.endsWith('.js'));
+    assert.ok(
+      files.includes('cli.js') && files.length > 20,
+      `dist holds the compiled sources (${String(files.length)} files)`,
+    );
+    const problems: string[] = [];
+    for (const file of files) {
+      if (/(^|\/)(testbed|demo)(\/|$)/.test(file)) problems.push(`${file} is shipped`);
+      const source = readFileSync(join(dist, file), 'utf8');
+      // Static imports and re-exports (`from '...'`, `import '...'`) and dynamic `import('...')`.
+      for (const [, specifier = ''] of source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)['"]([^'"]+)['"]/gm)) {
+        if (specifier.startsWith('node:')) continue;
+        if (specifier.startsWith('.')) {
+          const target = resolve(dirname(join(dist, file)), specifier);
+          if (!target.startsWith(dist + sep) || !existsSync(target))
+            problems.push(`${file} imports ${specifier} (${relative(dist, target)}), which is not in dist`);
+          continue;
+        }
+        const name = specifier
+          .split('/')
+          .slice(0, specifier.startsWith('@') ? 2 : 1)
+          .join('/');
+        if (!(name in dependencies)) problems.push(`${file} imports ${specifier}, not a production dependency`);
+      }
+    }
+    assert.deepEqual(problems, []);
   });
 
   it('runs the CLI: --help and --version', async () => {

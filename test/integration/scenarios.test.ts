@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { readCertificate } from '../../src/core/pki/certificate.ts';
-import { ensureControlPlane } from '../../src/testbed/binaries.ts';
+import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
 import { testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';

@@ -1,4 +1,5 @@
-// Crash consistency: the sidecar killed with SIGKILL at every step of a rotation (by fault injection) and at
+// Crash consistency: the sidecar killed with SIGKILL at every step of a rotation (by fault injection: a
+// failpoint preloaded with node --import, test/support/failpoint.ts, on the sidecar's step channel) and at
 // random moments, hundreds of times. After each kill the directory output must hold either the previous
 // complete set or a new complete set, with the certificate matching the key; the next start carries on.
 import assert from 'node:assert/strict';
@@ -6,6 +7,7 @@ import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parseKubeconfig } from '../../src/core/kubeconfig/parse.ts';
 import { keyMatchesCertificate, readCertificate } from '../../src/core/pki/certificate.ts';
 import { testCluster } from '../support/clusters.ts';
@@ -37,6 +39,7 @@ const STEPS = [
   'published',
   'pending-cleared',
 ];
+const FAILPOINT = fileURLToPath(new URL('../support/failpoint.ts', import.meta.url));
 const KILLS_PER_STEP = 8;
 const RANDOM_KILLS = 84;
 const LANES = 4;
@@ -103,7 +106,7 @@ it(`the output is always the old or the new complete set across ${String(STEPS.l
       logLevel: 'trace',
       rereadIntervalSeconds: 3600,
     });
-    const start = (env: NodeJS.ProcessEnv = {}) => startSidecar(config, { env });
+    const start = (env: NodeJS.ProcessEnv = {}) => startSidecar(config, { env, nodeOptions: ['--import', FAILPOINT] });
     try {
       const first = start();
       await first.waitForLog(rotated);

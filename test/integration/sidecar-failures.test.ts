@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { DirectorySink } from '../../src/sidecar/sinks/directory.ts';
-import { clustersRoot, ensureControlPlane } from '../../src/testbed/binaries.ts';
-import { startClusters, startComponent, stopCluster, stopComponent } from '../../src/testbed/cluster.ts';
-import { issueCertificate } from '../../src/testbed/pki.ts';
+import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
+import { issueCertificate } from '../../scripts/testbed/pki.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
 import {

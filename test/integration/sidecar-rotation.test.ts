@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { ensureControlPlane } from '../../src/testbed/binaries.ts';
+import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { statusCode } from '../support/kube.ts';
 import {

@@ -5,8 +5,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ensureControlPlane } from '../../src/testbed/binaries.ts';
-import { isComponentRunning, readClusterState, startClusters } from '../../src/testbed/cluster.ts';
+import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { isComponentRunning, readClusterState, startClusters } from '../../scripts/testbed/cluster.ts';
 
 describe('test control plane start failures', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'kcr-testbed-'));

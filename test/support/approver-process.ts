@@ -6,9 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
-import { createApproverAccount, type ApproverAccount } from '../../src/testbed/approver-account.ts';
-import { CliProcess } from '../../src/testbed/cli-process.ts';
-import { parseLabels, parseMetrics, sampleValue } from '../../src/testbed/metrics.ts';
+import { createApproverAccount, type ApproverAccount } from '../../scripts/testbed/approver-account.ts';
+import { CliProcess } from '../../scripts/testbed/cli-process.ts';
+import { parseLabels, parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import type { TestCluster } from './clusters.ts';
 import { uniqueName } from './kube.ts';
 

@@ -1,7 +1,7 @@
 // The two test clusters (source and target), started once per test run by global-setup.ts.
 import { KubeConfig } from '@kubernetes/client-node';
-import { clustersRoot } from '../../src/testbed/binaries.ts';
-import { isClusterRunning, readClusterState, type ClusterState } from '../../src/testbed/cluster.ts';
+import { clustersRoot } from '../../scripts/testbed/binaries.ts';
+import { isClusterRunning, readClusterState, type ClusterState } from '../../scripts/testbed/cluster.ts';
 
 export const CLUSTER_NAMES = ['source', 'target'] as const;
 export type ClusterName = (typeof CLUSTER_NAMES)[number];

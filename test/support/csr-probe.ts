@@ -4,7 +4,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ensureControlPlane } from '../../src/testbed/binaries.ts';
+import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 
 export interface ProbeQuestion {
   /** spec.request: the bytes as the apiserver receives them. */

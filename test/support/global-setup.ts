@@ -1,7 +1,7 @@
 // node --test global setup: start (or reuse) the source and target clusters once for the whole run, and
 // stop at the end only the ones this run started, so clusters started by hand stay up.
-import { clustersRoot, ensureControlPlane } from '../../src/testbed/binaries.ts';
-import { runningClusters, startClusters, stopCluster } from '../../src/testbed/cluster.ts';
+import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { runningClusters, startClusters, stopCluster } from '../../scripts/testbed/cluster.ts';
 import { CLUSTER_NAMES } from './clusters.ts';
 
 const startedHere: string[] = [];

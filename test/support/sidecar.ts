@@ -15,8 +15,8 @@ import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { assertNoSecretsInLogs } from './log-hygiene.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
-import { CliProcess, type LogLine } from '../../src/testbed/cli-process.ts';
-import { writeKubeletMount } from '../../src/testbed/mount.ts';
+import { CliProcess, type LogLine } from '../../scripts/testbed/cli-process.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 
 export { writeKubeletMount };
 import type { TestCluster } from './clusters.ts';
@@ -133,18 +133,22 @@ export function writeSidecarConfig(
 
 export const outputDir = (prepared: PreparedTarget) => join(prepared.dir, 'out');
 
-export type { LogLine } from '../../src/testbed/cli-process.ts';
+export type { LogLine } from '../../scripts/testbed/cli-process.ts';
 
 /** A running `kubeconfig-rotator sidecar` process, its output kept in a log file under `logDir`. */
 export class SidecarProcess extends CliProcess {
   readonly logFile: string;
 
-  constructor(configPath: string, options: { once?: boolean; env?: NodeJS.ProcessEnv; logDir: string }) {
+  constructor(
+    configPath: string,
+    options: { once?: boolean; env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[]; logDir: string },
+  ) {
     const logFile = join(options.logDir, `${uniqueName('sidecar')}.log`);
     super(['sidecar', '--config', configPath, ...(options.once === true ? ['--once'] : [])], {
       logFile,
       label: 'sidecar',
       ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }),
     });
     this.logFile = logFile;
   }
@@ -255,7 +259,10 @@ export function sidecarTestFile(prefix: string) {
   return {
     scratch,
     secrets,
-    startSidecar: (configPath: string, options: { once?: boolean; env?: NodeJS.ProcessEnv } = {}): SidecarProcess => {
+    startSidecar: (
+      configPath: string,
+      options: { once?: boolean; env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[] } = {},
+    ): SidecarProcess => {
       const sidecar = new SidecarProcess(configPath, { ...options, logDir: scratch.path });
       processes.push(sidecar);
       return sidecar;

@@ -15,9 +15,16 @@ describe('kubeconfig-rotator CLI', () => {
   it('--help lists every subcommand and exits 0', () => {
     const { status, stdout } = run('--help');
     assert.equal(status, 0);
-    for (const command of ['sidecar', 'approver', 'bootstrap', 'status', 'demo']) {
+    for (const command of ['sidecar', 'approver', 'bootstrap', 'status', 'injector']) {
       assert.match(stdout, new RegExp(`^  ${command} `, 'm'));
     }
+  });
+
+  it('has no demo command: the demo is a development script (npm run demo), not part of what ships', () => {
+    const { status, stderr } = run('demo');
+    assert.equal(status, 2);
+    assert.match(stderr, /unknown command "demo"/);
+    assert.doesNotMatch(run('--help').stdout, /demo/);
   });
 
   it('--version prints the package version', () => {

@@ -6,11 +6,20 @@ Call with this chart's context.
 name: kubeconfig-rotator
 image: {{ include "kubeconfig-rotator-sidecar.image" . | quote }}
 imagePullPolicy: {{ .Values.image.pullPolicy }}
-args: ["sidecar", "--config", "{{ include "kubeconfig-rotator-sidecar.configDir" . }}/config.yaml"]
+args:
+  - sidecar
+  - --config
+  - "{{ include "kubeconfig-rotator-sidecar.configDir" . }}/config.yaml"
+  {{- with .Values.extraArgs }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 env:
   - { name: POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
   - { name: POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
   - { name: POD_UID, valueFrom: { fieldRef: { fieldPath: metadata.uid } } }
+  {{- with .Values.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 ports:
   - { name: http-metrics, containerPort: {{ .Values.config.port }}, protocol: TCP }
 readinessProbe:

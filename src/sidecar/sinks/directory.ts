@@ -77,7 +77,8 @@ export class DirectorySink implements Sink {
 
     // The swap: a new link under a temporary name, renamed over ..data (rename replaces atomically).
     const temporary = join(this.#path, `${DATA_LINK}_tmp`);
-    await rm(temporary, { force: true });
+    // Recursive: a stray directory under that name (not one we make) must not block every write after it.
+    await rm(temporary, { recursive: true, force: true });
     await symlink(version, temporary);
     this.#onStep('data-link-created');
     await rename(temporary, join(this.#path, DATA_LINK));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { approverClient } from '../../../src/approver/kube-client.ts';
-import { createCertificateAuthority, issueCertificate } from '../../../src/testbed/pki.ts';
+import { createCertificateAuthority, issueCertificate } from '../../../scripts/testbed/pki.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kcr-kube-client-'));
 after(() => {

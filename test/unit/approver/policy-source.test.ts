@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test';
 import { readPolicy, watchPolicyFile } from '../../../src/approver/policy-source.ts';
 import type { Problem } from '../../../src/core/config/validate.ts';
 import { createLogger } from '../../../src/io/log.ts';
-import { writeKubeletMount } from '../../../src/testbed/mount.ts';
+import { writeKubeletMount } from '../../../scripts/testbed/mount.ts';
 import { eventually } from '../../support/kube.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kcr-policy-'));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { createCertificateAuthority, issueCertificate } from '../../../src/core/pki/issue.ts';
-import { CliProcess } from '../../../src/testbed/cli-process.ts';
+import { CliProcess } from '../../../scripts/testbed/cli-process.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kcr-injector-run-'));
 let taken: Server;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { watchDebounced } from '../../../src/io/watch.ts';
-import { writeKubeletMount } from '../../../src/testbed/mount.ts';
+import { writeKubeletMount } from '../../../scripts/testbed/mount.ts';
 import { eventually } from '../../support/kube.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kcr-watch-'));

@@ -6,7 +6,6 @@ import { after, describe, it } from 'node:test';
 import { setImmediate as tick } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
-import type { CredentialBundle } from '../../../src/core/kubeconfig/bundle.ts';
 import { readCertificate } from '../../../src/core/pki/certificate.ts';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
@@ -14,8 +13,8 @@ import { kubeConfigFor } from '../../../src/io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
 import type { CredentialIssuer, IssuedCertificate } from '../../../src/sidecar/csr-issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
-import type { OutputState, Sink, StoredCredential } from '../../../src/sidecar/sinks/sink.ts';
 import { TargetRotator, type Clock, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
 
 const ca = opensslCa('target-ca');
@@ -115,67 +114,6 @@ class ScriptedIssuer implements CredentialIssuer {
       csrName: `csr-${String(this.calls.length)}`,
       timings: {},
     });
-  }
-}
-
-class MemorySink implements Sink {
-  readonly kind = 'directory';
-  readonly description = 'memory';
-  stored: CredentialBundle | undefined;
-  writes = 0;
-
-  read(): Promise<StoredCredential | undefined> {
-    return Promise.resolve(this.stored);
-  }
-
-  check(bundle: CredentialBundle): Promise<OutputState> {
-    if (this.stored === undefined) return Promise.resolve('missing');
-    return Promise.resolve(JSON.stringify(this.stored) === JSON.stringify(bundle) ? 'current' : 'damaged');
-  }
-
-  write(bundle: CredentialBundle): Promise<void> {
-    this.stored = bundle;
-    this.writes++;
-    return Promise.resolve();
-  }
-
-  /** What it holds now (read through a method: tests change `stored` behind the loop's back). */
-  current(): CredentialBundle | undefined {
-    return this.stored;
-  }
-
-  watch(): Promise<{ close(): Promise<void> }> {
-    return Promise.resolve({ close: () => Promise.resolve() });
-  }
-}
-
-/** A sink whose writes wait until the test releases them, counting how many run at once. */
-class GatedSink extends MemorySink {
-  active = 0;
-  mostActive = 0;
-  #waiting: (() => void)[] = [];
-
-  override async write(bundle: CredentialBundle): Promise<void> {
-    this.active++;
-    this.mostActive = Math.max(this.mostActive, this.active);
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    this.active--;
-    await super.write(bundle);
-  }
-
-  release(): void {
-    for (const resolve of this.#waiting.splice(0)) resolve();
-  }
-}
-
-/** A sink whose next `failWrites` writes fail. */
-class FailingSink extends MemorySink {
-  failWrites = 0;
-
-  override write(bundle: CredentialBundle): Promise<void> {
-    if (this.failWrites === 0) return super.write(bundle);
-    this.failWrites--;
-    return Promise.reject(new Error('read-only file system'));
   }
 }
 

@@ -1,7 +1,7 @@
 // Prometheus text exposition as the demo, the approver tests and the fleet benchmark read it.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseLabels, parseMetrics, sampleValue, total } from '../../../src/testbed/metrics.ts';
+import { parseLabels, parseMetrics, sampleValue, total } from '../../../../scripts/testbed/metrics.ts';
 
 const TEXT = [
   '# HELP kubeconfig_rotator_approver_decisions_total Decisions.',

@@ -7,9 +7,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { approverRbac } from '../approver/rbac.ts';
-import { renderKubeconfig } from '../core/kubeconfig/render.ts';
-import { describeError, isConflict } from '../io/kube/errors.ts';
+import { approverRbac } from '../../src/approver/rbac.ts';
+import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import { describeError, isConflict } from '../../src/io/kube/errors.ts';
 import { ensureControlPlane } from './binaries.ts';
 import type { ClusterState } from './cluster.ts';
 

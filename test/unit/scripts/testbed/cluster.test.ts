@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { COMPONENTS, runningClusters } from '../../../src/testbed/cluster.ts';
+import { COMPONENTS, runningClusters } from '../../../../scripts/testbed/cluster.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kcr-clusters-'));
 const children: ReturnType<typeof spawn>[] = [];

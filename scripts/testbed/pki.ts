@@ -2,9 +2,9 @@
 // kube-controller-manager to sign CSRs), the apiserver's serving certificate and admin client certificates,
 // valid for a year from `now`, and the service-account signing keys.
 import { generateKeyPairSync } from 'node:crypto';
-import * as issue from '../core/pki/issue.ts';
+import * as issue from '../../src/core/pki/issue.ts';
 
-export type { CertificateSpec as CertificateRequestSpec, PemPair } from '../core/pki/issue.ts';
+export type { CertificateSpec as CertificateRequestSpec, PemPair } from '../../src/core/pki/issue.ts';
 
 const year = (now: Date) => ({
   notBefore: new Date(now.getTime() - 60_000),

@@ -6,7 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { renderKubeconfig } from '../core/kubeconfig/render.ts';
+import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { createCertificateAuthority, createServiceAccountKeys, issueCertificate, type PemPair } from './pki.ts';
 import { freePorts, isRunning, spawnDetached, stopProcess, tailOfFile } from './processes.ts';
 

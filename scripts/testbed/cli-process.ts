@@ -5,7 +5,7 @@ import { createWriteStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
-export const CLI_PATH = fileURLToPath(new URL('../cli.ts', import.meta.url));
+const CLI_PATH = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
 export interface LogLine {
   readonly level: string;

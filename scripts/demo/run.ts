@@ -1,4 +1,4 @@
-// `kubeconfig-rotator demo` (npm run demo): the whole product on this machine. Builds or reuses the control
+// `npm run demo` (scripts/demo/main.ts): the whole product on this machine. Builds or reuses the control
 // plane, starts a source and a target cluster, runs `bootstrap`, an approver in the target with only its own
 // RBAC, a sidecar in the source with short lifetimes, a stand-in agent calling the target through the
 // published kubeconfig, and a rogue sidecar asking for another cluster's identity. Works from a checkout
@@ -12,11 +12,11 @@ import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { runBootstrap } from '../bootstrap/run.ts';
-import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, CSR_REQUESTER_ROLE } from '../core/bootstrap/plan.ts';
-import { readCertificate } from '../core/pki/certificate.ts';
-import { formatSubject } from '../core/pki/subject.ts';
-import { describeError } from '../io/kube/errors.ts';
+import { runBootstrap } from '../../src/bootstrap/run.ts';
+import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
+import { readCertificate } from '../../src/core/pki/certificate.ts';
+import { formatSubject } from '../../src/core/pki/subject.ts';
+import { describeError } from '../../src/io/kube/errors.ts';
 import { createApproverAccount, createUnlessExists } from '../testbed/approver-account.ts';
 import { clustersRoot, ensureControlPlane } from '../testbed/binaries.ts';
 import { CliProcess } from '../testbed/cli-process.ts';
