@@ -13,7 +13,7 @@ import type { EventRecorder, InvolvedObject } from '../io/kube/events.ts';
 import type { Clock } from '../io/kube/leader-election.ts';
 import type { Logger } from '../io/log.ts';
 import type { ApproverMetrics } from './metrics.ts';
-import { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
+import { WorkQueue, type WorkQueueOptions } from '../io/kube/work-queue.ts';
 
 /** What the cache keeps of a CSR: the whole object only while it is undecided. */
 export interface CsrRecord {

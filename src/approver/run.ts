@@ -17,7 +17,7 @@ import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
 import { approverClient, type ApproverClient } from './kube-client.ts';
-import { tokenBucket } from './rate-limit.ts';
+import { tokenBucket } from '../io/kube/rate-limit.ts';
 
 const EXIT_OK = 0;
 const EXIT_CONFIG = 2;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { tokenBucket } from '../../../src/approver/rate-limit.ts';
-import { QueueClosed, WorkQueue } from '../../../src/approver/work-queue.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+import { tokenBucket } from '../../../../src/io/kube/rate-limit.ts';
+import { QueueClosed, WorkQueue } from '../../../../src/io/kube/work-queue.ts';
+import { VirtualClock } from '../../../support/approver-virtual-clock.ts';
 
 describe('the client rate limit', () => {
   it('lets a burst through at once, then one request per 1/qps seconds, in order', async () => {

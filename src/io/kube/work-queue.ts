@@ -1,8 +1,8 @@
 // A work queue of object keys with client-go's guarantees: a key is queued at most once however often it is
 // added, never handed to two workers at once (added while in process, it is queued again when done), and a
 // failing key is retried after a per-key exponential backoff.
-import { systemClock, type Clock } from '../io/kube/leader-election.ts';
-import { backoffDelay, type Backoff } from '../core/backoff.ts';
+import { systemClock, type Clock } from './leader-election.ts';
+import { backoffDelay, type Backoff } from '../../core/backoff.ts';
 
 export interface WorkQueueOptions {
   readonly clock?: Pick<Clock, 'sleep'>;

@@ -10,9 +10,9 @@ import {
   type LeaseRecord,
   type LeaseStore,
   type ObservedLease,
-} from '../../../src/io/kube/leader-election.ts';
-import { createLogger } from '../../../src/io/log.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+} from '../../../../src/io/kube/leader-election.ts';
+import { createLogger } from '../../../../src/io/log.ts';
+import { VirtualClock } from '../../../support/approver-virtual-clock.ts';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const conflict = () => new ApiException(409, 'Conflict', { reason: 'Conflict' }, {});

@@ -2,9 +2,9 @@
 // apiserver is exercised by the approver integration tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createInformer, type ListWatchSource, type WatchEventType } from '../../../src/io/kube/informer.ts';
-import { createLogger } from '../../../src/io/log.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+import { createInformer, type ListWatchSource, type WatchEventType } from '../../../../src/io/kube/informer.ts';
+import { createLogger } from '../../../../src/io/log.ts';
+import { VirtualClock } from '../../../support/approver-virtual-clock.ts';
 
 interface Obj {
   readonly metadata: { readonly name: string; readonly resourceVersion: string };
