@@ -3,12 +3,12 @@
 // stops everything on SIGTERM.
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
+import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeEventRecorder, noEvents, type EventRecorder } from '../io/kube/events.ts';
@@ -24,18 +24,13 @@ import { FilePendingStore } from './pending-store.ts';
 import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
-import { TargetRotator, type Clock } from './target.ts';
+import { TargetRotator } from './target.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_CONFIG = 2;
 
 const WATCH_DEBOUNCE_MS = 300;
-
-const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => undefined),
-};
 
 /** Uniform in [0, 1) from the CSPRNG (jitter must not be predictable across a fleet started together). */
 const random = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;

@@ -17,18 +17,13 @@ import {
   type AuthChoice,
   type Obtained,
 } from '../core/rotation/schedule.ts';
+import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
 import { classify, type CredentialIssuer } from './csr-issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
 import type { OutputState, Sink, StoredCredential } from './sinks/sink.ts';
-
-export interface Clock {
-  now(): number;
-  /** Resolves after `ms`, or early (without error) when the signal aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
 
 export interface CurrentCertificate {
   readonly certPem: string;

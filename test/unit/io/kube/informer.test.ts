@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createInformer, type ListWatchSource, type WatchEventType } from '../../../../src/io/kube/informer.ts';
 import { createLogger } from '../../../../src/io/log.ts';
-import { VirtualClock } from '../../../support/approver-virtual-clock.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 
 interface Obj {
   readonly metadata: { readonly name: string; readonly resourceVersion: string };
@@ -78,7 +78,7 @@ class ScriptedApi implements ListWatchSource<Obj> {
 const listCount = (api: ScriptedApi) => api.lists;
 
 function setup(options: { watchdogMs?: number; relistIntervalMs?: number } = {}) {
-  const clock = new VirtualClock();
+  const clock = new ManualClock();
   const api = new ScriptedApi();
   const seen: string[] = [];
   const restarts: string[] = [];
