@@ -209,13 +209,14 @@ class Sidecar {
   }
 
   #rotator(config: TargetConfig): TargetRotator {
-    const onStep = stepTracer(this.#logger.child({ target: config.name }), this.#options.env);
+    const targetLogger = this.#logger.child({ target: config.name });
+    const onStep = stepTracer(targetLogger, this.#options.env);
     const sinks: Sink[] = [];
     if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
     if (config.sinks.secret !== undefined) {
       if (this.#source === undefined)
         throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
-      sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret }));
+      sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret, logger: targetLogger }));
     }
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const signerCA = this.#loaded.signerCAs.get(config.name);
@@ -231,7 +232,8 @@ class Sidecar {
           approvalTimeoutMs: config.approvalTimeoutSeconds * 1000,
         },
         pending: new FilePendingStore(this.#config.stateDir, config.name),
-        now: () => systemClock.now(),
+        clock: systemClock,
+        logger: targetLogger,
         labels: {
           'app.kubernetes.io/managed-by': 'kubeconfig-rotator',
           'kubeconfig-rotator.io/target': config.name,

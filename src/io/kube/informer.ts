@@ -61,8 +61,8 @@ export interface InformerOptions<T, R> {
   /** A list page taking longer than this is a failure. */
   readonly requestTimeoutMs?: number;
   readonly backoff?: Backoff;
-  /** Called when the informer restarts after a failure or the watchdog fires (for metrics). */
-  onRestart?(reason: 'error' | 'watchdog'): void;
+  /** Called when the informer restarts after a failure (with that failure) or the watchdog fires. */
+  onRestart?(reason: 'error' | 'watchdog', error?: unknown): void;
 }
 
 export interface Informer<R> {
@@ -249,7 +249,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
           { informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) },
           'informer failed; relisting after a backoff',
         );
-        options.onRestart?.('error');
+        options.onRestart?.('error', error);
         await clock.sleep(delay, stopping.signal);
       }
     }
