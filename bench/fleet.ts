@@ -11,7 +11,9 @@ import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { rotationDeadline } from '../src/core/rotation/schedule.ts';
+import { systemClock } from '../src/io/clock.ts';
 import { kubeConfigFor, type ClusterEndpoint } from '../src/io/kube/kubeconfig.ts';
+import { createLogger } from '../src/io/log.ts';
 import { CsrIssuer } from '../src/sidecar/csr-issuer.ts';
 import type { PendingRequest, PendingStore } from '../src/sidecar/pending-store.ts';
 import { get } from '../scripts/testbed/cluster.ts';
@@ -44,6 +46,9 @@ class MemoryPendingStore implements PendingStore {
   }
 }
 
+// The issuers' watch failures, as the sidecar would log them.
+const logger = createLogger({ name: 'bench-fleet', level: 'warn' });
+
 interface Member {
   readonly commonName: string;
   certPem: string;
@@ -60,7 +65,8 @@ function issuerFor(member: Member, run: string): CsrIssuer {
       approvalTimeoutMs: 600_000,
     },
     pending: new MemoryPendingStore(),
-    now: () => Date.now(),
+    clock: systemClock,
+    logger,
     labels: { 'kubeconfig-rotator.bench/run': run },
   });
 }

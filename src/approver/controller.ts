@@ -8,12 +8,12 @@ import { conditionFor, eventFor, formatFinding, metricLabels, type Decision } fr
 import { completeReview, evaluate, type NeedsReview, type ReviewAttributes } from '../core/policy/evaluate.ts';
 import type { RequestFacts, Requester } from '../core/policy/request-checks.ts';
 import type { PolicyFile } from '../core/policy/schema.ts';
+import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { EventRecorder, InvolvedObject } from '../io/kube/events.ts';
-import type { Clock } from '../io/kube/leader-election.ts';
+import { WorkQueue, type WorkQueueOptions } from '../io/kube/work-queue.ts';
 import type { Logger } from '../io/log.ts';
 import type { ApproverMetrics } from './metrics.ts';
-import { WorkQueue, type WorkQueueOptions } from './work-queue.ts';
 
 /** What the cache keeps of a CSR: the whole object only while it is undecided. */
 export interface CsrRecord {
@@ -62,7 +62,7 @@ export interface ControllerOptions {
   readonly metrics: ApproverMetrics;
   readonly logger: Logger;
   readonly workers: number;
-  readonly clock: Pick<Clock, 'wall'> & WorkQueueOptions['clock'];
+  readonly clock: Pick<Clock, 'now'> & WorkQueueOptions['clock'];
   readonly retry?: WorkQueueOptions['retry'];
 }
 
@@ -259,7 +259,7 @@ export class ApproverController {
       return;
     }
     this.#written.add(record.uid);
-    const latency = (this.#options.clock.wall() - record.createdAt) / 1000;
+    const latency = (this.#options.clock.now() - record.createdAt) / 1000;
     if (Number.isFinite(latency))
       this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
     this.#report(record, facts.requester, decision, started);

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { ApiException, HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
 import { Agent, request } from 'undici';
-import type { RateLimiter } from './rate-limit.ts';
+import type { RateLimiter } from '../io/kube/rate-limit.ts';
 
 type DispatcherOptions = ReturnType<KubeConfig['createDispatcherOptions']>;
 type ConnectOptions = Extract<DispatcherOptions, { type: 'agent' }>['connect'];

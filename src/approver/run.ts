@@ -4,11 +4,13 @@
 import type { KubeConfig, V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { ConfigError } from '../core/config/validate.ts';
+import { systemClock } from '../io/clock.ts';
 import { startProbeServer } from '../io/http/server.ts';
 import { kubeEventRecorder } from '../io/kube/events.ts';
 import { createInformer } from '../io/kube/informer.ts';
-import { createLeaderElector, kubeLeaseStore, systemClock } from '../io/kube/leader-election.ts';
+import { createLeaderElector, kubeLeaseStore } from '../io/kube/leader-election.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { tokenBucket } from '../io/kube/rate-limit.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { ApproverController, csrRecord, type CsrRecord } from './controller.ts';
@@ -17,7 +19,6 @@ import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
 import { approverClient, type ApproverClient } from './kube-client.ts';
-import { tokenBucket } from './rate-limit.ts';
 
 const EXIT_OK = 0;
 const EXIT_CONFIG = 2;

@@ -5,10 +5,10 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { InjectorConfig } from '../core/config/injector.ts';
 import { createCertificateAuthority, issueCertificate, type PemPair } from '../core/pki/issue.ts';
+import { systemClock, type Clock } from '../io/clock.ts';
 import { describeError, isConflict, isNotFound } from '../io/kube/errors.ts';
 import type { Logger } from '../io/log.ts';
 import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
@@ -36,11 +36,11 @@ export function servingCertificates(
   tls: InjectorConfig['tls'],
   kubeConfig: KubeConfig | undefined,
   logger: Logger,
-  now: () => number = Date.now,
+  clock: Pick<Clock, 'now' | 'sleep'> = systemClock,
 ): ServingCertificates {
   if (tls.mode === 'files') return fileCertificates(tls, logger);
   if (kubeConfig === undefined) throw new Error('self-managed TLS needs the Kubernetes API');
-  return selfManagedCertificates(tls, kubeConfig, logger, now);
+  return selfManagedCertificates(tls, kubeConfig, logger, clock);
 }
 
 interface CaState {
@@ -53,7 +53,7 @@ function selfManagedCertificates(
   tls: SelfManaged,
   kubeConfig: KubeConfig,
   logger: Logger,
-  now: () => number,
+  clock: Pick<Clock, 'now' | 'sleep'>,
 ): ServingCertificates {
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
@@ -64,8 +64,8 @@ function selfManagedCertificates(
   const decode = (secret: V1Secret, key: string) =>
     secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8');
   const lifetime = (seconds: number) => ({
-    notBefore: new Date(now() - 60_000),
-    notAfter: new Date(now() + seconds * 1000),
+    notBefore: new Date(clock.now() - 60_000),
+    notAfter: new Date(clock.now() + seconds * 1000),
   });
 
   /** The CA from the Secret, creating or replacing it when missing or due; replicas race safely. */
@@ -79,9 +79,9 @@ function selfManagedCertificates(
       }
       const cert = secret === undefined ? undefined : decode(secret, CA_CERT);
       const key = secret === undefined ? undefined : decode(secret, CA_KEY);
-      if (secret !== undefined && cert !== undefined && key !== undefined && now() < renewalTime(cert)) {
+      if (secret !== undefined && cert !== undefined && key !== undefined && clock.now() < renewalTime(cert)) {
         const previous = decode(secret, PREVIOUS_CA_CERT);
-        const stillTrusted = previous !== undefined && now() < notAfter(previous) ? previous : '';
+        const stillTrusted = previous !== undefined && clock.now() < notAfter(previous) ? previous : '';
         return { ca: { cert, key }, bundle: cert + stillTrusted };
       }
       const fresh = createCertificateAuthority('kubeconfig-rotator-injector-ca', lifetime(tls.caLifetimeSeconds));
@@ -172,7 +172,7 @@ function selfManagedCertificates(
         let renewAt = first.renewAt;
         const stopped = () => stop.signal.aborted;
         while (!stopped()) {
-          await sleep(Math.max(0, renewAt - now()), undefined, { signal: stop.signal }).catch(() => undefined);
+          await clock.sleep(Math.max(0, renewAt - clock.now()), stop.signal);
           if (stopped()) break;
           try {
             const next = await issue();
@@ -180,7 +180,7 @@ function selfManagedCertificates(
             onChange(next.pair);
           } catch (error) {
             logger.error({ error: describeError(error) }, 'could not renew the serving certificate; retrying');
-            renewAt = now() + RETRY_MS;
+            renewAt = clock.now() + RETRY_MS;
           }
         }
       })();

@@ -8,8 +8,11 @@ import { buildCertificationRequest } from '../core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair, type KeyAlgorithm, type KeyPair } from '../core/pki/keys.ts';
 import { sameSubject, type Subject } from '../core/pki/subject.ts';
 import { csrName } from '../core/rotation/csr-name.ts';
+import type { Clock } from '../io/clock.ts';
 import { describeError, httpStatus, kubeStatus } from '../io/kube/errors.ts';
-import { watchObject } from '../io/kube/watch-object.ts';
+import { kubeListWatchSource } from '../io/kube/informer.ts';
+import { until } from '../io/kube/until.ts';
+import type { Logger } from '../io/log.ts';
 import { RotationError } from './errors.ts';
 import type { PendingRequest, PendingStore } from './pending-store.ts';
 
@@ -51,7 +54,10 @@ export interface CsrIssuedCertificate extends IssuedCertificate {
 export interface CsrIssuerOptions {
   readonly spec: CertificateRequestSpec;
   readonly pending: PendingStore;
-  readonly now: () => number;
+  /** Wall time for the request's age; the wait for approval sleeps on it. */
+  readonly clock: Clock;
+  /** The wait's informer reports its failures here. */
+  readonly logger: Logger;
   /** Labels the CSR carries, for operators and the approver's events. */
   readonly labels: Readonly<Record<string, string>>;
   /** Called after each step (traced in logs; the crash-consistency test kills at each). */
@@ -76,13 +82,13 @@ export class CsrIssuer implements CredentialIssuer {
   }
 
   async obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<CsrIssuedCertificate> {
-    const started = this.#options.now();
+    const started = this.#options.clock.now();
     const pending = (await this.#usablePending()) ?? (await this.#newRequest());
     const keys = keyPairOf(pending);
-    const keygenDone = this.#options.now();
+    const keygenDone = this.#options.clock.now();
     const api = kubeConfig.makeApiClient(CertificatesV1Api);
     const uid = await this.#createOrAdopt(api, pending, keys);
-    const created = this.#options.now();
+    const created = this.#options.clock.now();
     this.#options.onStep?.('csr-created');
     const certificate = await this.#waitForCertificate(kubeConfig, api, pending, uid, signal);
     this.#options.onStep?.('certificate-issued');
@@ -90,7 +96,11 @@ export class CsrIssuer implements CredentialIssuer {
       certPem: certificate,
       keyPem: pending.keyPem,
       csrName: pending.csrName,
-      timings: { keygen: keygenDone - started, create: created - keygenDone, wait: this.#options.now() - created },
+      timings: {
+        keygen: keygenDone - started,
+        create: created - keygenDone,
+        wait: this.#options.clock.now() - created,
+      },
     };
   }
 
@@ -122,7 +132,7 @@ export class CsrIssuer implements CredentialIssuer {
         usages: clientUsagesFor(spec.keyAlgorithm),
         signerName: spec.signerName,
       }),
-      createdAt: this.#options.now(),
+      createdAt: this.#options.clock.now(),
     };
     // Persisted before the CSR exists: a restart in between finds the key for the request it may have made.
     await this.#options.pending.save(pending);
@@ -169,70 +179,72 @@ export class CsrIssuer implements CredentialIssuer {
     return existing.metadata?.uid ?? '';
   }
 
-  #waitForCertificate(
+  async #waitForCertificate(
     kubeConfig: KubeConfig,
     api: CertificatesV1Api,
     pending: PendingRequest,
     uid: string,
-    outer: AbortSignal,
+    shutdown: AbortSignal,
   ): Promise<string> {
     const name = pending.csrName;
+    const { clock, logger } = this.#options;
     const { approvalTimeoutMs } = this.#options.spec;
     // Counted from the request's creation: a restart must not grant an adopted request a fresh timeout.
-    const remainingMs = Math.max(0, pending.createdAt + approvalTimeoutMs - this.#options.now());
-    const controller = new AbortController();
-    const stop = () => {
-      controller.abort();
-    };
-    outer.addEventListener('abort', stop, { once: true });
-    // A shutdown that came before the listener (during the create) fires no event.
-    if (outer.aborted) stop();
+    const remainingMs = Math.max(0, pending.createdAt + approvalTimeoutMs - clock.now());
+    const outOfTime = new AbortController();
+    const finished = new AbortController();
     let lastError: unknown;
     let looked = false;
     let expired = false;
-    return new Promise<string>((resolve, reject) => {
-      const timedOut = () => {
-        const detail = lastError === undefined ? '' : ` (last watch error: ${describeError(lastError)})`;
-        return new RotationError(
-          'timeout',
-          `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`,
-          { requestFinished: true },
-        );
-      };
-      const timer = setTimeout(() => {
-        // Out of time before the first look (after a long restart): that look may still find it issued.
-        if (looked) reject(timedOut());
-        else expired = true;
-      }, remainingMs);
-      const settle = (outcome: { certificate: string } | { error: Error }) => {
-        clearTimeout(timer);
-        if ('certificate' in outcome) resolve(outcome.certificate);
-        else reject(outcome.error);
-      };
-      const watching = watchObject<V1CertificateSigningRequest>({
-        kubeConfig,
-        name,
-        signal: controller.signal,
-        watchPath: CSR_WATCH_PATH,
-        list: () => api.listCertificateSigningRequest({ fieldSelector: `metadata.name=${name}` }),
-        onError: (error) => {
-          lastError = error;
-          if (expired) settle({ error: timedOut() });
-        },
-        onState: (csr) => {
-          looked = true;
-          const outcome = outcomeOf(csr, name, uid) ?? (expired ? { error: timedOut() } : undefined);
-          if (outcome !== undefined) settle(outcome);
-        },
-      });
-      void watching.then(() => {
-        if (outer.aborted)
-          settle({ error: new RotationError('error', `waiting for CSR ${name} was interrupted by shutdown`) });
-      });
-    }).finally(() => {
-      outer.removeEventListener('abort', stop);
-      controller.abort();
+    const timedOut = () => {
+      const detail = lastError === undefined ? '' : ` (last watch error: ${describeError(lastError)})`;
+      return new RotationError(
+        'timeout',
+        `CSR ${name} was not decided within ${String(approvalTimeoutMs / 1000)} s${detail}`,
+        { requestFinished: true },
+      );
+    };
+    void clock.sleep(remainingMs, finished.signal).then(() => {
+      if (finished.signal.aborted) return;
+      expired = true;
+      // Out of time before the first look (after a long restart): that look may still find it issued.
+      if (looked) outOfTime.abort();
     });
+    try {
+      const outcome = await until<V1CertificateSigningRequest, CsrOutcome>(
+        {
+          source: kubeListWatchSource({
+            kubeConfig,
+            path: CSR_WATCH_PATH,
+            fieldSelector: `metadata.name=${name}`,
+            list: (options) => api.listCertificateSigningRequest(options),
+          }),
+          name,
+          describe: `CSR ${name}`,
+          logger,
+          clock,
+          onRestart: (_reason, error) => {
+            if (error !== undefined) lastError = error;
+            if (expired) outOfTime.abort();
+          },
+        },
+        (csr) => {
+          looked = true;
+          return outcomeOf(csr, name, uid) ?? (expired ? { error: timedOut() } : undefined);
+        },
+        // A shutdown that came during the create has already aborted: the wait ends at once.
+        AbortSignal.any([shutdown, outOfTime.signal]),
+      );
+      if (outcome === undefined) {
+        throw shutdown.aborted
+          ? new RotationError('error', `waiting for CSR ${name} was interrupted by shutdown`)
+          : timedOut();
+      }
+      if ('error' in outcome) throw outcome.error;
+      return outcome.certificate;
+    } finally {
+      finished.abort();
+    }
   }
 }
 
@@ -241,12 +253,10 @@ function keyPairOf(pending: PendingRequest): KeyPair {
   return { algorithm: pending.algorithm, privateKey, publicKey: createPublicKey(privateKey) };
 }
 
+type CsrOutcome = { readonly certificate: string } | { readonly error: Error };
+
 /** Undefined while the CSR is still undecided. */
-function outcomeOf(
-  csr: V1CertificateSigningRequest | undefined,
-  name: string,
-  uid: string,
-): { certificate: string } | { error: Error } | undefined {
+function outcomeOf(csr: V1CertificateSigningRequest | undefined, name: string, uid: string): CsrOutcome | undefined {
   if (csr === undefined)
     return {
       error: new RotationError('failed', `CSR ${name} was deleted before it was issued`, { requestFinished: true }),

@@ -3,12 +3,12 @@
 // metrics, and stops everything on SIGTERM.
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
+import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeEventRecorder, noEvents, type EventRecorder } from '../io/kube/events.ts';
@@ -25,7 +25,7 @@ import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
-import { TargetRotator, type Clock } from './target.ts';
+import { TargetRotator } from './target.ts';
 import { configChange, RunningTargets } from './targets.ts';
 
 export const EXIT_OK = 0;
@@ -33,11 +33,6 @@ export const EXIT_FAILURE = 1;
 export const EXIT_CONFIG = 2;
 
 const WATCH_DEBOUNCE_MS = 300;
-
-const systemClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) => sleep(ms, undefined, { signal }).catch(() => undefined),
-};
 
 /** Uniform in [0, 1) from the CSPRNG (jitter must not be predictable across a fleet started together). */
 const random = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
@@ -201,13 +196,14 @@ class Sidecar {
   }
 
   #rotator(config: TargetConfig): TargetRotator {
-    const onStep = stepReporter(this.#logger.child({ target: config.name }), config.name);
+    const targetLogger = this.#logger.child({ target: config.name });
+    const onStep = stepReporter(targetLogger, config.name);
     const sinks: Sink[] = [];
     if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
     if (config.sinks.secret !== undefined) {
       if (this.#source === undefined)
         throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
-      sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret }));
+      sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret, logger: targetLogger }));
     }
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const signerCA = this.#loaded.signerCAs.get(config.name);
@@ -223,7 +219,8 @@ class Sidecar {
           approvalTimeoutMs: config.approvalTimeoutSeconds * 1000,
         },
         pending: new FilePendingStore(this.#config.stateDir, config.name),
-        now: () => systemClock.now(),
+        clock: systemClock,
+        logger: targetLogger,
         labels: {
           'app.kubernetes.io/managed-by': 'kubeconfig-rotator',
           'kubeconfig-rotator.io/target': config.name,

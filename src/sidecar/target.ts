@@ -17,6 +17,7 @@ import {
   type AuthChoice,
   type Obtained,
 } from '../core/rotation/schedule.ts';
+import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
@@ -24,12 +25,6 @@ import { classify, type CredentialIssuer } from './csr-issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
 import { Publisher, type PublisherObserver } from './publisher.ts';
 import type { Sink } from './sinks/sink.ts';
-
-export interface Clock {
-  now(): number;
-  /** Resolves after `ms`, or early (without error) when the signal aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
 
 export interface CurrentCertificate {
   readonly certPem: string;

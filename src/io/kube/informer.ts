@@ -8,9 +8,9 @@
 // Objects are stored through a transform, so a cache of thousands keeps only what its user needs.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { backoffDelay, type Backoff } from '../../core/backoff.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { describeError, httpStatus } from './errors.ts';
-import { systemClock, type Clock } from './leader-election.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
@@ -61,8 +61,8 @@ export interface InformerOptions<T, R> {
   /** A list page taking longer than this is a failure. */
   readonly requestTimeoutMs?: number;
   readonly backoff?: Backoff;
-  /** Called when the informer restarts after a failure or the watchdog fires (for metrics). */
-  onRestart?(reason: 'error' | 'watchdog'): void;
+  /** Called when the informer restarts after a failure (with that failure) or the watchdog fires. */
+  onRestart?(reason: 'error' | 'watchdog', error?: unknown): void;
 }
 
 export interface Informer<R> {
@@ -111,7 +111,9 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
       return await Promise.race([
         promise,
         clock.sleep(requestTimeoutMs, AbortSignal.any([timeout.signal, stopping.signal])).then(() => {
-          throw new Error(`${what} took longer than ${String(requestTimeoutMs)} ms`);
+          throw new Error(
+            stopped() ? `${what} abandoned: stopping` : `${what} took longer than ${String(requestTimeoutMs)} ms`,
+          );
         }),
       ]);
     } finally {
@@ -247,12 +249,8 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
           { informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) },
           'informer failed; relisting after a backoff',
         );
-        options.onRestart?.('error');
-        try {
-          await clock.sleep(delay, stopping.signal);
-        } catch {
-          return;
-        }
+        options.onRestart?.('error', error);
+        await clock.sleep(delay, stopping.signal);
       }
     }
   }
@@ -260,11 +258,8 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   async function watchdog(): Promise<void> {
     const period = Math.min(watchdogMs / 4, 15_000);
     for (;;) {
-      try {
-        await clock.sleep(period, stopping.signal);
-      } catch {
-        return;
-      }
+      await clock.sleep(period, stopping.signal);
+      if (stopped()) return;
       const silentFor = clock.monotonic() - lastHeard;
       if (silentFor < watchdogMs || watchdogFiredAt !== undefined) continue;
       watchdogFiredAt = clock.monotonic();
@@ -281,11 +276,8 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   // watch that never closes.
   async function relistTimer(): Promise<void> {
     for (;;) {
-      try {
-        await clock.sleep(relistIntervalMs, stopping.signal);
-      } catch {
-        return;
-      }
+      await clock.sleep(relistIntervalMs, stopping.signal);
+      if (stopped()) return;
       endSession?.('relist');
     }
   }

@@ -3,8 +3,8 @@
 // the record change, so clock skew between replicas does not matter); the leader renews every retryPeriod and
 // steps down as soon as renewDeadline passes without a successful renewal, which is before anyone else may
 // take over. Every write uses the Lease's resourceVersion, so two candidates never both win.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { describeError, isConflict, isNotFound } from './errors.ts';
 
@@ -44,23 +44,6 @@ export const DEFAULT_TIMING: ElectionTiming = {
   leaseDurationMs: 15_000,
   renewDeadlineMs: 10_000,
   retryPeriodMs: 2_000,
-};
-
-export interface Clock {
-  /** Wall-clock milliseconds, written into the Lease for people to read. */
-  wall(): number;
-  /** Monotonic milliseconds, for every duration the elector measures. */
-  monotonic(): number;
-  /** Resolves after `ms`, or rejects when `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
-export const systemClock: Clock = {
-  wall: () => Date.now(),
-  monotonic: () => performance.now(),
-  sleep: async (ms, signal) => {
-    await sleep(ms, undefined, { signal });
-  },
 };
 
 export interface LeaderElectorOptions {
@@ -122,7 +105,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   }
 
   async function tryAcquireOrRenew(): Promise<void> {
-    const now = microTime(clock.wall());
+    const now = microTime(clock.now());
     const current = await store.get();
     if (current === undefined) {
       observe(
@@ -174,10 +157,9 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       },
     );
     const timeout = new AbortController();
-    const timer = clock.sleep(Math.max(0, budgetMs), AbortSignal.any([timeout.signal, stopping.signal])).then(
-      () => 'timedOut' as const,
-      () => 'timedOut' as const,
-    );
+    const timer = clock
+      .sleep(Math.max(0, budgetMs), AbortSignal.any([timeout.signal, stopping.signal]))
+      .then(() => 'timedOut' as const);
     const outcome = await Promise.race([pending, timer]);
     timeout.abort();
     return outcome;
@@ -210,11 +192,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       } else if (leading && clock.monotonic() - renewedAt >= timing.renewDeadlineMs) {
         stepDown(`could not renew the lease within ${String(timing.renewDeadlineMs)} ms`);
       }
-      try {
-        await clock.sleep(nextDelay(), stopping.signal);
-      } catch {
-        return;
-      }
+      await clock.sleep(nextDelay(), stopping.signal);
     }
   }
 
@@ -222,7 +200,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     for (let tries = 0; tries < 2; tries++) {
       const current = tries === 0 ? observed : await store.get();
       if (current?.record.holderIdentity !== identity) return;
-      const now = microTime(clock.wall());
+      const now = microTime(clock.now());
       try {
         await store.update(
           { ...current.record, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now },

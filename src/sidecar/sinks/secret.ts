@@ -5,7 +5,9 @@ import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-no
 import { secretData, type CredentialBundle } from '../../core/kubeconfig/bundle.ts';
 import { readCertificate } from '../../core/pki/certificate.ts';
 import { isConflict, isNotFound } from '../../io/kube/errors.ts';
-import { watchObject } from '../../io/kube/watch-object.ts';
+import { kubeListWatchSource } from '../../io/kube/informer.ts';
+import { objectInformer } from '../../io/kube/until.ts';
+import type { Logger } from '../../io/log.ts';
 import { storedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
@@ -25,6 +27,8 @@ export interface SecretSinkOptions {
   readonly namespace: string;
   readonly name: string;
   readonly key: string;
+  /** The watch's informer reports its failures here. */
+  readonly logger: Logger;
 }
 
 export class SecretSink implements Sink {
@@ -105,25 +109,26 @@ export class SecretSink implements Sink {
   }
 
   watch(onChange: () => void): Promise<{ close(): Promise<void> }> {
-    const { namespace, name, kubeConfig } = this.#options;
-    const controller = new AbortController();
-    const done = watchObject<V1Secret>({
-      kubeConfig,
-      name,
-      signal: controller.signal,
-      watchPath: `/api/v1/namespaces/${namespace}/secrets`,
-      list: () => this.#api.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${name}` }),
+    const { namespace, name, kubeConfig, logger } = this.#options;
+    const informer = objectInformer<V1Secret>(
+      {
+        source: kubeListWatchSource({
+          kubeConfig,
+          path: `/api/v1/namespaces/${namespace}/secrets`,
+          fieldSelector: `metadata.name=${name}`,
+          list: (options) => this.#api.listNamespacedSecret({ namespace, ...options }),
+        }),
+        name,
+        describe: this.description,
+        logger,
+      },
       // Every state is worth a check: the owner compares it with what it published.
-      onState: () => {
+      () => {
         onChange();
       },
-    });
-    return Promise.resolve({
-      close: async () => {
-        controller.abort();
-        await done;
-      },
-    });
+    );
+    informer.start();
+    return Promise.resolve({ close: () => informer.stop() });
   }
 
   async #get(): Promise<V1Secret | undefined> {

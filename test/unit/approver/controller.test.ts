@@ -18,7 +18,7 @@ import type { Requester } from '../../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../../src/core/policy/schema.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { requestPem, subject } from '../../support/hostile-csr.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 const GROUP = 'system:bootstrappers:kcr:cluster-a';
 const BOOTSTRAP: Requester = { username: 'system:bootstrap:aaaaaa', groups: ['system:bootstrappers', GROUP] };
@@ -62,7 +62,7 @@ function csr(
 
 /** The fakes behind the controller's interfaces, and what they saw. */
 function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
-  const clock = new VirtualClock();
+  const clock = new ManualClock();
   const cache = new Map<string, CsrRecord>();
   const writes: { name: string; condition: Condition }[] = [];
   const events: string[] = [];

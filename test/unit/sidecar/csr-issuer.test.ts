@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
+import { systemClock } from '../../../src/io/clock.ts';
+import { createLogger } from '../../../src/io/log.ts';
 import { CsrIssuer, type CertificateRequestSpec } from '../../../src/sidecar/csr-issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
 import type { PendingRequest, PendingStore } from '../../../src/sidecar/pending-store.ts';
@@ -117,7 +119,14 @@ const spec: Omit<CertificateRequestSpec, 'approvalTimeoutMs'> = {
 };
 
 function issuer(pending: PendingStore, approvalTimeoutMs: number): CsrIssuer {
-  return new CsrIssuer({ spec: { ...spec, approvalTimeoutMs }, pending, now: () => NOW, labels: {} });
+  return new CsrIssuer({
+    spec: { ...spec, approvalTimeoutMs },
+    pending,
+    // Real sleeps, from a fixed wall-clock time.
+    clock: { ...systemClock, now: () => NOW },
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    labels: {},
+  });
 }
 
 /** A request saved by an earlier process at `createdAt`, and its CSR as the API holds it. */

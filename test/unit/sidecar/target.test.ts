@@ -3,17 +3,18 @@
 // backoff, re-bootstrap and output repair exactly.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setImmediate as tick } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
 import { readCertificate } from '../../../src/core/pki/certificate.ts';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
+import type { Clock } from '../../../src/io/clock.ts';
 import { kubeConfigFor } from '../../../src/io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
 import type { CredentialIssuer, IssuedCertificate } from '../../../src/sidecar/csr-issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
-import { TargetRotator, type Clock, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { TargetRotator, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { ManualClock, settle } from '../../support/manual-clock.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
 
@@ -29,48 +30,6 @@ const config = targetSchema.parse({
   sinks: { directory: { path: '/out' } },
 });
 const endpoint = { server: 'https://east.example:6443', caPem: ca.certPem };
-
-/** Time moves only when the test says; sleepers wake in order. */
-class ManualClock implements Clock {
-  current = Date.now();
-  #sleepers: { at: number; wake: () => void }[] = [];
-
-  now(): number {
-    return this.current;
-  }
-
-  sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const sleeper = { at: this.current + ms, wake: resolve };
-      this.#sleepers.push(sleeper);
-      signal.addEventListener(
-        'abort',
-        () => {
-          resolve();
-        },
-        { once: true },
-      );
-    });
-  }
-
-  /** The earliest time a sleeper waits for. */
-  nextWake(): number | undefined {
-    return Math.min(...this.#sleepers.map((sleeper) => sleeper.at));
-  }
-
-  async advanceTo(time: number): Promise<void> {
-    this.current = time;
-    const due = this.#sleepers.filter((sleeper) => sleeper.at <= time);
-    this.#sleepers = this.#sleepers.filter((sleeper) => sleeper.at > time);
-    for (const sleeper of due) sleeper.wake();
-    await settle();
-  }
-}
-
-/** Lets promise chains and the openssl-backed issuer finish. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 50; i++) await tick();
-}
 
 type Outcome = 'issue' | RotationError;
 
@@ -186,9 +145,9 @@ describe('the rotation loop', () => {
     assert.ok(fraction >= 0.7 && fraction <= 0.9, `deadline at ${String(fraction)}`);
     assert.equal(clock.nextWake(), first.deadline);
 
-    await clock.advanceTo(first.deadline - 1);
+    await clock.jumpTo(first.deadline - 1);
     assert.deepEqual(issuer.calls, ['token'], 'nothing before the deadline');
-    await clock.advanceTo(first.deadline);
+    await clock.jumpTo(first.deadline);
     assert.deepEqual(issuer.calls, ['token', 'certificate']);
     assert.notEqual(rotator.status().current?.certPem, first.certPem);
     assert.equal(sink.writes, 2);
@@ -201,12 +160,12 @@ describe('the rotation loop', () => {
     await settle();
     issuer.lifetimeMs = 240_000;
     const first = rotator.status().current ?? assert.fail('no current certificate');
-    await clock.advanceTo(first.deadline);
+    await clock.jumpTo(first.deadline);
     const short = rotator.status().current ?? assert.fail('no current certificate');
     // A quarter of the 4 minutes it has left (less the milliseconds the certificate's whole-second expiry drops).
     const used = short.deadline - short.obtainedAt;
     assert.ok(used > 59_000 && used <= 60_000, `renewed ${String(used)} ms after it was issued`);
-    for (let i = 0; i < 10; i++) await clock.advanceTo(clock.nextWake() ?? assert.fail('nothing scheduled'));
+    for (let i = 0; i < 10; i++) await clock.jumpTo(clock.nextWake() ?? assert.fail('nothing scheduled'));
     assert.equal(issuer.calls.length, 12, 'one renewal a minute, not one a second');
     stop.abort();
     await done;
@@ -221,11 +180,11 @@ describe('the rotation loop', () => {
       new RotationError('error', 'down'),
       new RotationError('timeout', 'slow'),
     );
-    await clock.advanceTo(first.deadline);
+    await clock.jumpTo(first.deadline);
     for (const delay of [2_000, 4_000, 8_000]) {
       assert.equal(rotator.status().current?.certPem, first.certPem, 'the current certificate stays');
       assert.equal(clock.nextWake(), clock.now() + delay);
-      await clock.advanceTo(clock.now() + delay);
+      await clock.jumpTo(clock.now() + delay);
     }
     assert.deepEqual(events.slice(2), [
       'failed denied #1 retry in 2000 ms',
@@ -245,14 +204,14 @@ describe('the rotation loop', () => {
       new RotationError('unauthorized', 'token expired'),
       new RotationError('unauthorized', 'token expired'),
     );
-    await clock.advanceTo(first.facts.notAfter + 1);
+    await clock.jumpTo(first.facts.notAfter + 1);
     assert.deepEqual(issuer.calls, ['token', 'token'], 'an expired certificate is not used to authenticate');
     assert.ok(events.includes('rebootstrap true'));
     assert.match(
       rotator.status().detail,
       /^re-bootstrap needed: certificate expired at .*, and the bootstrap credential is not accepted$/,
     );
-    await clock.advanceTo(clock.now() + 2_000);
+    await clock.jumpTo(clock.now() + 2_000);
     assert.equal(issuer.calls.length, 3);
     // A new bootstrap kubeconfig: no waiting out the 4 s backoff.
     rotator.bootstrapChanged();
@@ -282,9 +241,9 @@ describe('the rotation loop', () => {
     const first = rotator.status().current ?? assert.fail();
     issuer.pending = true;
     rotator.bootstrapChanged();
-    await clock.advanceTo(clock.now() + 1);
+    await clock.jumpTo(clock.now() + 1);
     // Woken before its deadline, the loop sees the pending request and completes it.
-    await clock.advanceTo(Math.min(first.deadline, clock.nextWake() ?? first.deadline));
+    await clock.jumpTo(Math.min(first.deadline, clock.nextWake() ?? first.deadline));
     assert.equal(issuer.calls.length, 2);
     assert.equal(issuer.pending, false);
     stop.abort();
@@ -350,7 +309,7 @@ describe('the rotation loop', () => {
       assert.equal(finished, false);
       assert.equal(rotator.status().ready, false);
       assert.equal(clock.nextWake(), clock.now() + delay);
-      await clock.advanceTo(clock.now() + delay);
+      await clock.jumpTo(clock.now() + delay);
     }
     await done;
     assert.equal(rotator.status().ready, true);
@@ -367,7 +326,7 @@ describe('the rotation loop', () => {
     sink.failWrites = Number.POSITIVE_INFINITY;
     const { clock, stop, done } = await setupPublished(sink, { once: true });
     await settle();
-    await clock.advanceTo(clock.now() + 2_000);
+    await clock.jumpTo(clock.now() + 2_000);
     stop.abort();
     await assert.rejects(done, /^Error: east: interrupted before a valid certificate was published$/);
   });

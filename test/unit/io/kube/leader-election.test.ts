@@ -10,9 +10,9 @@ import {
   type LeaseRecord,
   type LeaseStore,
   type ObservedLease,
-} from '../../../src/io/kube/leader-election.ts';
-import { createLogger } from '../../../src/io/log.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+} from '../../../../src/io/kube/leader-election.ts';
+import { createLogger } from '../../../../src/io/log.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
 const conflict = () => new ApiException(409, 'Conflict', { reason: 'Conflict' }, {});
@@ -61,7 +61,7 @@ interface Candidate {
 }
 
 function setup(names: readonly string[], random = () => 0.5) {
-  const clock = new VirtualClock();
+  const clock = new ManualClock();
   const lease = new MemoryLease();
   /** Every start and stop of leadership, in order, with the virtual time. */
   const timeline: { at: number; who: string; event: 'started' | 'stopped'; reason?: string }[] = [];

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { tokenBucket } from '../../../src/approver/rate-limit.ts';
-import { QueueClosed, WorkQueue } from '../../../src/approver/work-queue.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
+import { tokenBucket } from '../../../../src/io/kube/rate-limit.ts';
+import { QueueClosed, WorkQueue } from '../../../../src/io/kube/work-queue.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 
 describe('the client rate limit', () => {
   it('lets a burst through at once, then one request per 1/qps seconds, in order', async () => {
-    const clock = new VirtualClock();
+    const clock = new ManualClock();
     const limiter = tokenBucket({ qps: 20, burst: 30, clock });
     const passed: number[] = [];
     const requests = Array.from({ length: 40 }, (_, i) => limiter.acquire().then(() => passed.push(i)));
@@ -25,7 +25,7 @@ describe('the client rate limit', () => {
   });
 
   it('refills while idle, up to the burst and no more', async () => {
-    const clock = new VirtualClock();
+    const clock = new ManualClock();
     const limiter = tokenBucket({ qps: 10, burst: 5, clock });
     for (let i = 0; i < 5; i++) await limiter.acquire();
     await clock.advance(60_000);
@@ -36,7 +36,7 @@ describe('the client rate limit', () => {
   });
 
   it('refuses requests beyond the waiting limit at once and says so', async () => {
-    const clock = new VirtualClock();
+    const clock = new ManualClock();
     let refused = 0;
     const limiter = tokenBucket({ qps: 1, burst: 1, maxWaiting: 2, clock, onRefused: () => refused++ });
     await limiter.acquire();
@@ -48,7 +48,7 @@ describe('the client rate limit', () => {
   });
 
   it('fails waiting requests when its signal aborts (shutdown)', async () => {
-    const clock = new VirtualClock();
+    const clock = new ManualClock();
     const stop = new AbortController();
     const limiter = tokenBucket({ qps: 1, burst: 1, clock, signal: stop.signal });
     await limiter.acquire();
@@ -96,7 +96,7 @@ describe('the work queue', () => {
   });
 
   it('retries a failing key after a per-key exponential backoff, reset by forget()', async () => {
-    const clock = new VirtualClock();
+    const clock = new ManualClock();
     const queue = new WorkQueue({ clock, retry: { initialMs: 1_000, maxMs: 4_000 } });
     assert.deepEqual(
       [1, 2, 3, 4].map(() => queue.retryLater('a')),
@@ -111,7 +111,7 @@ describe('the work queue', () => {
   });
 
   it('close() drops queued keys and retries and wakes every waiting worker', async () => {
-    const clock = new VirtualClock();
+    const clock = new ManualClock();
     const queue = new WorkQueue({ clock });
     const waiting = queue.next();
     queue.close();

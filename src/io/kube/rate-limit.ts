@@ -1,7 +1,7 @@
 // Client-side rate limiting of API requests, as client-go does it: a token bucket refilled at `qps` holding at
 // most `burst` tokens. Each request reserves the next token, so waiters are served in order; requests beyond
 // `maxWaiting` are refused at once instead of piling up in memory (best-effort traffic such as Events).
-import { systemClock, type Clock } from '../io/kube/leader-election.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface RateLimiter {
   /** Resolves when the request may go; rejects when too many already wait, or when `signal` aborts. */
@@ -53,6 +53,7 @@ export function tokenBucket(options: TokenBucketOptions): RateLimiter {
       } finally {
         waiting--;
       }
+      signal.throwIfAborted();
     },
     get waiting() {
       return waiting;

@@ -1,8 +1,8 @@
 // A work queue of object keys with client-go's guarantees: a key is queued at most once however often it is
 // added, never handed to two workers at once (added while in process, it is queued again when done), and a
 // failing key is retried after a per-key exponential backoff.
-import { systemClock, type Clock } from '../io/kube/leader-election.ts';
-import { backoffDelay, type Backoff } from '../core/backoff.ts';
+import { backoffDelay, type Backoff } from '../../core/backoff.ts';
+import { systemClock, type Clock } from '../clock.ts';
 
 export interface WorkQueueOptions {
   readonly clock?: Pick<Clock, 'sleep'>;
@@ -68,15 +68,11 @@ export class WorkQueue {
     this.#failures.set(key, failures);
     const delay = backoffDelay(failures, this.#retry);
     this.#delayed++;
-    this.#clock.sleep(delay, this.#cancelDelayed.signal).then(
-      () => {
-        this.#delayed--;
-        this.add(key);
-      },
-      () => {
-        this.#delayed--;
-      },
-    );
+    // Cut short by close(), where add() is refused.
+    void this.#clock.sleep(delay, this.#cancelDelayed.signal).then(() => {
+      this.#delayed--;
+      this.add(key);
+    });
     return delay;
   }
 

@@ -2,83 +2,16 @@
 // apiserver is exercised by the approver integration tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createInformer, type ListWatchSource, type WatchEventType } from '../../../src/io/kube/informer.ts';
-import { createLogger } from '../../../src/io/log.ts';
-import { VirtualClock } from '../../support/approver-virtual-clock.ts';
-
-interface Obj {
-  readonly metadata: { readonly name: string; readonly resourceVersion: string };
-  readonly value: string;
-}
-
-interface OpenWatch {
-  readonly from: string;
-  emit(type: WatchEventType, object: unknown): void;
-  close(error?: unknown): void;
-  aborted: boolean;
-}
-
-/** An API with one collection: lists in pages, watches, and breaks on request. */
-class ScriptedApi implements ListWatchSource<Obj> {
-  readonly objects = new Map<string, Obj>();
-  version = 100;
-  lists = 0;
-  failLists = 0;
-  hangLists = false;
-  readonly watches: OpenWatch[] = [];
-
-  put(name: string, value: string): Obj {
-    const object = { metadata: { name, resourceVersion: String(++this.version) }, value };
-    this.objects.set(name, object);
-    return object;
-  }
-
-  list({ limit, continue: token }: { limit: number; continue?: string }) {
-    this.lists++;
-    if (this.hangLists) return new Promise<never>(() => undefined);
-    if (this.failLists > 0) {
-      this.failLists--;
-      return Promise.reject(new Error('connection refused'));
-    }
-    const all = [...this.objects.values()].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-    const start = Number(token ?? 0);
-    const next = start + limit < all.length ? String(start + limit) : undefined;
-    return Promise.resolve({
-      items: all.slice(start, start + limit),
-      resourceVersion: String(this.version),
-      ...(next === undefined ? {} : { continue: next }),
-    });
-  }
-
-  watch(from: string, onEvent: (type: WatchEventType, object: unknown) => void, onDone: (error?: unknown) => void) {
-    const open: OpenWatch = {
-      from,
-      aborted: false,
-      emit: (type, object) => {
-        onEvent(type, object);
-      },
-      close: (error) => {
-        onDone(error);
-      },
-    };
-    this.watches.push(open);
-    return Promise.resolve({
-      abort: () => {
-        open.aborted = true;
-      },
-    });
-  }
-
-  get current(): OpenWatch {
-    return this.watches.at(-1) ?? assert.fail('no watch');
-  }
-}
+import { createInformer } from '../../../../src/io/kube/informer.ts';
+import { createLogger } from '../../../../src/io/log.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
+import { ScriptedApi, type Obj } from '../../../support/scripted-list-watch.ts';
 
 /** Read through a call: the count changes behind the compiler's back while the clock advances. */
 const listCount = (api: ScriptedApi) => api.lists;
 
 function setup(options: { watchdogMs?: number; relistIntervalMs?: number } = {}) {
-  const clock = new VirtualClock();
+  const clock = new ManualClock();
   const api = new ScriptedApi();
   const seen: string[] = [];
   const restarts: string[] = [];
