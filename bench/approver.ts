@@ -31,7 +31,13 @@ import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/
 import { writeKubeletMount } from '../src/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
-import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
+import {
+  createBootstrapToken,
+  eventually,
+  statusCode,
+  uniqueName,
+  type TestBootstrapToken,
+} from '../test/support/kube.ts';
 import { quantile, recordFigure, recordSamples, withWorkers } from './samples.ts';
 
 const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
@@ -594,20 +600,23 @@ async function benchHostile(cluster: TargetCluster, clock: ApprovalClock, dir: s
       600_000,
       1_000,
     );
+  const hostile: string[] = [];
   let approver = start();
   try {
     await approver.waitForLog((line) => line.msg === 'started leading');
     const request = hostileRequest(HOSTILE_BYTES);
     const createdAt = performance.now();
     // Few at a time: each create carries a megabyte through the apiserver into etcd.
-    await withWorkers(Array.from({ length: HOSTILE_CSRS }), 8, () =>
-      certificates.createCertificateSigningRequest({
+    await withWorkers(Array.from({ length: HOSTILE_CSRS }), 8, async () => {
+      const name = uniqueName(run);
+      hostile.push(name);
+      await certificates.createCertificateSigningRequest({
         body: {
-          metadata: { name: uniqueName(run), labels: { [HOSTILE_LABEL]: run } },
+          metadata: { name, labels: { [HOSTILE_LABEL]: run } },
           spec: { request, signerName, usages: ['client auth'], expirationSeconds: 3600 },
         },
-      }),
-    );
+      });
+    });
     out(`creating them took ${((performance.now() - createdAt) / 1000).toFixed(1)} s`);
     await synced(approver, HOSTILE_CSRS);
     const budget = (how: string, rss: number) => {
@@ -637,7 +646,12 @@ async function benchHostile(cluster: TargetCluster, clock: ApprovalClock, dir: s
     });
   } finally {
     await approver.stop();
-    await certificates.deleteCollectionCertificateSigningRequest({ labelSelector: `${HOSTILE_LABEL}=${run}` });
+    // One by one: a collection delete answers with every deleted object, a gigabyte here.
+    await withWorkers(hostile, 8, (name) =>
+      certificates.deleteCertificateSigningRequest({ name }).catch((error: unknown) => {
+        if (statusCode(error) !== 404) throw error;
+      }),
+    );
     await account.delete();
   }
   out();
