@@ -3,7 +3,9 @@
 // and ratios (ours / reference), never asserts on time:
 //   1. decision latency, CSR created -> Approved condition seen by a watch, p50 and p99;
 //   2. a burst of 1,000 CSRs created at once: time until every one is approved;
-//   3. approver RSS with 10,000 CSRs in its cache, beside kube-controller-manager's RSS holding the same.
+//   3. approver RSS with 10,000 CSRs in its cache, beside kube-controller-manager's RSS holding the same;
+//   4. approver RSS with 1,000 hostile pending CSRs of about 1 MiB each (a valid request followed by junk, which
+//      Go's PEM decoder accepts), and its decision latency for new CSRs meanwhile, against the reference's.
 // Under the same client rate limit (20 requests/s, burst 30: kube-controller-manager by its defaults, ours by
 // its flags), ours runs a policy with a SubjectAccessReview (the same API work per CSR as the reference: one
 // review, one approval update) and one without (one update per CSR).
@@ -29,13 +31,24 @@ import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/
 import { writeKubeletMount } from '../scripts/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
-import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../test/support/kube.ts';
+import {
+  createBootstrapToken,
+  eventually,
+  statusCode,
+  uniqueName,
+  type TestBootstrapToken,
+} from '../test/support/kube.ts';
 import { quantile, recordFigure, recordSamples, withWorkers } from './samples.ts';
 
 const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
 const BURST_CSRS = Number(process.env.KCR_BENCH_BURST_CSRS ?? 1000);
 const CACHE_CSRS = Number(process.env.KCR_BENCH_CACHE_CSRS ?? 10_000);
-const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache').split(','));
+const HOSTILE_CSRS = Number(process.env.KCR_BENCH_HOSTILE_CSRS ?? 1000);
+const HOSTILE_BYTES = Number(process.env.KCR_BENCH_HOSTILE_BYTES ?? 1_000_000);
+const HOSTILE_LATENCY_CSRS = 20;
+// Memory the approver must stay under in the cache and hostile parts (the chart's limit is twice this).
+const RSS_BUDGET_MIB = 256;
+const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache,hostile').split(','));
 // Node options of the approver in the latency and burst parts: what docs/approver.md recommends for the image
 // (the cache part compares Node defaults with --optimize-for-size itself).
 const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size')
@@ -47,6 +60,8 @@ const BURST = 30;
 const CONCURRENCY = 50;
 const NODE_CLIENT_ROLE = 'system:certificates.k8s.io:certificatesigningrequests:nodeclient';
 const RUN_LABEL = 'kubeconfig-rotator.bench/run';
+// The hostile CSRs' own label: the approval clock's watch (RUN_LABEL) must not list a gigabyte of them.
+const HOSTILE_LABEL = 'kubeconfig-rotator.bench/hostile';
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
@@ -147,14 +162,18 @@ async function createCsr(side: Side): Promise<{ name: string }> {
 }
 
 /** Decision latency of each side, one CSR at a time, the sides taking turns so that all see the same load. */
-async function latencies(sides: readonly Side[], clock: ApprovalClock): Promise<number[][]> {
+async function latencies(
+  sides: readonly Side[],
+  clock: ApprovalClock,
+  count: number = LATENCY_CSRS,
+): Promise<number[][]> {
   // Five unmeasured CSRs per side first: the requester's RBAC reaches the authorizer, connections warm up.
   for (const side of sides) {
     await clock.until([(await eventually(() => createCsr(side))).name]);
     for (let i = 0; i < 4; i++) await clock.until([(await createCsr(side)).name]);
   }
   const samples = sides.map((): number[] => []);
-  for (let i = 0; i < LATENCY_CSRS; i++) {
+  for (let i = 0; i < count; i++) {
     for (const [index, side] of sides.entries()) {
       const { name } = await createCsr(side);
       await clock.until([name]);
@@ -525,6 +544,119 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
   out();
 }
 
+/** A valid request followed by junk up to `bytes`: the apiserver stores it whole (Go's PEM decoder ignores the rest). */
+function hostileRequest(bytes: number): string {
+  const pem = buildCertificationRequest(
+    { commonName: `${run}-hostile`, organizations: [] },
+    generateKeyPair('ecdsa-p256'),
+  );
+  return Buffer.concat([Buffer.from(pem), Buffer.alloc(Math.max(0, bytes - pem.length), 'A')]).toString('base64');
+}
+
+async function benchHostile(cluster: TargetCluster, clock: ApprovalClock, dir: string): Promise<void> {
+  const { target, admin, endpoint, certificates } = cluster;
+  const mib = (HOSTILE_BYTES / 2 ** 20).toFixed(2);
+  out(`## ${String(HOSTILE_CSRS)} hostile pending CSRs of ${mib} MiB each, and new CSRs decided meanwhile`);
+  const signerName = `kubeconfig-rotator.bench/${run}-hostile`;
+  const [account, token, reference] = await Promise.all([
+    approverAccount(target, signerName, dir),
+    createBootstrapToken(admin),
+    referenceSide(cluster),
+  ]);
+  // No policy applies to the admin who creates the hostile CSRs: they stay pending, the worst case.
+  const policy =
+    writeKubeletMount(join(dir, 'hostile-policy'), {
+      'policy.yaml': [
+        `signerName: ${signerName}`,
+        'policies:',
+        '  - name: plain',
+        `    bootstrap: { groups: ['${token.group}'] }`,
+        `    identity: { commonNames: ['${run}-*'] }`,
+        '',
+      ].join('\n'),
+    })['policy.yaml'] ?? '';
+  const start = () =>
+    new ApproverProcess({
+      account,
+      policy,
+      logDir: dir,
+      leaseName: uniqueName(run),
+      cli: join(COMPILED, 'cli.js'),
+      nodeOptions: NODE_OPTIONS,
+      args: ['--kube-api-qps', String(QPS), '--kube-api-burst', String(BURST)],
+    });
+  const ours: Side = {
+    name: 'kubeconfig-rotator approver, policy without review',
+    requester: kubeConfigFor(endpoint, { token: token.value }),
+    signerName,
+    subject: () => ({ commonName: `${run}-${uniqueName('agent')}`, organizations: [] }),
+  };
+  const synced = (approver: ApproverProcess, count: number) =>
+    eventually(
+      async () => {
+        const ready = await approver.get('/readyz');
+        if (!ready.body.includes(`synced, ${String(count)} CSRs`)) throw new Error(ready.body);
+      },
+      600_000,
+      1_000,
+    );
+  const hostile: string[] = [];
+  let approver = start();
+  try {
+    await approver.waitForLog((line) => line.msg === 'started leading');
+    const request = hostileRequest(HOSTILE_BYTES);
+    const createdAt = performance.now();
+    // Few at a time: each create carries a megabyte through the apiserver into etcd.
+    await withWorkers(Array.from({ length: HOSTILE_CSRS }), 8, async () => {
+      const name = uniqueName(run);
+      hostile.push(name);
+      await certificates.createCertificateSigningRequest({
+        body: {
+          metadata: { name, labels: { [HOSTILE_LABEL]: run } },
+          spec: { request, signerName, usages: ['client auth'], expirationSeconds: 3600 },
+        },
+      });
+    });
+    out(`creating them took ${((performance.now() - createdAt) / 1000).toFixed(1)} s`);
+    await synced(approver, HOSTILE_CSRS);
+    const budget = (how: string, rss: number) => {
+      out(
+        `approver RSS with them ${how}: ${rss.toFixed(1)} MiB (${rss < RSS_BUDGET_MIB ? 'below' : 'ABOVE'} the ${String(RSS_BUDGET_MIB)} MiB budget)`,
+      );
+    };
+    const watched = await settledRss(approver.child.pid ?? 0);
+    budget('received by the watch', watched);
+    const [referenceLatency = [], ourLatency = []] = await latencies([reference, ours], clock, HOSTILE_LATENCY_CSRS);
+    const [p50, p99] = [0.5, 0.99].map((q) => [quantile(ourLatency, q), quantile(referenceLatency, q)] as const);
+    out(
+      `decision latency meanwhile over ${String(HOSTILE_LATENCY_CSRS)} CSRs each: ours p50 ${ms(p50?.[0] ?? Number.NaN)}, p99 ${ms(p99?.[0] ?? Number.NaN)}; kube-controller-manager p50 ${ms(p50?.[1] ?? Number.NaN)}, p99 ${ms(p99?.[1] ?? Number.NaN)} (ratio p50 ${ratio(p50?.[0] ?? Number.NaN, p50?.[1] ?? Number.NaN)}, p99 ${ratio(p99?.[0] ?? Number.NaN, p99?.[1] ?? Number.NaN)})`,
+    );
+    await approver.stop();
+    // Restarted: the cache is filled by a paged list, as after any restart or failover.
+    approver = start();
+    await synced(approver, HOSTILE_CSRS + HOSTILE_LATENCY_CSRS + 5);
+    const listed = await settledRss(approver.child.pid ?? 0);
+    budget('after a restart (paged list)', listed);
+    recordFigure({
+      benchmark: 'approver',
+      measure: `RSS with ${String(HOSTILE_CSRS)} pending CSRs of ${mib} MiB (vs the budget)`,
+      ours: Math.max(watched, listed),
+      reference: RSS_BUDGET_MIB,
+      unit: 'MiB',
+    });
+  } finally {
+    await approver.stop();
+    // One by one: a collection delete answers with every deleted object, a gigabyte here.
+    await withWorkers(hostile, 8, (name) =>
+      certificates.deleteCertificateSigningRequest({ name }).catch((error: unknown) => {
+        if (statusCode(error) !== 404) throw error;
+      }),
+    );
+    await account.delete();
+  }
+  out();
+}
+
 async function main(): Promise<void> {
   out(`# approver benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String(cpus().length)} CPUs)`);
   out();
@@ -567,6 +699,7 @@ async function main(): Promise<void> {
     try {
       if (PARTS.has('latency') || PARTS.has('burst')) await benchAgainstReference(cluster, clock, dir);
       if (PARTS.has('cache')) await benchCache(cluster, dir);
+      if (PARTS.has('hostile')) await benchHostile(cluster, clock, dir);
     } finally {
       await clock.stop();
       await deleteRunCsrs(cluster);

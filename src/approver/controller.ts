@@ -2,7 +2,11 @@
 // current policy, ask the SubjectAccessReviews the evaluation wants, write the condition (leader only),
 // then count, log and record an Event. Every decision is in src/core/policy; every API call is behind the
 // small interfaces below.
-import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
+import type {
+  V1CertificateSigningRequest,
+  V1CertificateSigningRequestCondition,
+  V1ObjectMeta,
+} from '@kubernetes/client-node';
 import { parseCertificationRequest } from '../core/pki/csr-parse.ts';
 import { conditionFor, eventFor, formatFinding, metricLabels, type Decision } from '../core/policy/decision.ts';
 import { completeReview, evaluate, type NeedsReview, type ReviewAttributes } from '../core/policy/evaluate.ts';
@@ -15,16 +19,41 @@ import { WorkQueue, type WorkQueueOptions } from '../io/kube/work-queue.ts';
 import type { Logger } from '../io/log.ts';
 import type { ApproverMetrics } from './metrics.ts';
 
-/** What the cache keeps of a CSR: the whole object only while it is undecided. */
+/**
+ * What the cache keeps of a CSR, transformed at ingest: never the request bytes nor the whole object (anyone
+ * who may create CSRs could fill the approver's memory with megabyte requests that no policy matches).
+ */
 export interface CsrRecord {
   readonly name: string;
   readonly uid: string;
   /** metadata.creationTimestamp, in milliseconds. */
   readonly createdAt: number;
   readonly decided: boolean;
-  /** Present while undecided: the approval is written on it (without managedFields, which the server keeps). */
-  readonly object?: V1CertificateSigningRequest;
+  /** Present while undecided: what deciding it and writing the decision need. */
+  readonly pending?: PendingCsr;
 }
+
+export interface PendingCsr {
+  /** The request already parsed (or refused, an oversize one by its size alone). */
+  readonly facts: RequestFacts;
+  readonly write: WriteTarget;
+}
+
+/** What an approval update needs: the apiserver keeps the stored spec and status, and takes only conditions. */
+export interface WriteTarget {
+  readonly name: string;
+  /** The version the decision is made at: a write against any other fails with a conflict. */
+  readonly resourceVersion: string;
+  readonly conditions: readonly V1CertificateSigningRequestCondition[];
+  /**
+   * The metadata to send back (an update replaces labels and annotations), without managedFields, which the
+   * server keeps; absent when larger than MAX_KEPT_METADATA_BYTES: the writer then reads it again.
+   */
+  readonly metadata?: V1ObjectMeta;
+}
+
+// Labels and annotations are the requester's to choose (up to 256 KiB of annotations): a bounded amount is kept.
+const MAX_KEPT_METADATA_BYTES = 4096;
 
 export interface Condition {
   readonly type: 'Approved' | 'Denied';
@@ -36,7 +65,7 @@ export type WriteOutcome = 'written' | 'alreadyDecided' | 'gone';
 
 /** Writes a decision onto a CSR, with the resourceVersion it was judged at. */
 export interface DecisionWriter {
-  write(csr: V1CertificateSigningRequest, condition: Condition): Promise<WriteOutcome>;
+  write(target: WriteTarget, condition: Condition): Promise<WriteOutcome>;
 }
 
 /** Asks the apiserver whether the requester may do what a policy's SubjectAccessReview names. */
@@ -100,9 +129,25 @@ export function csrRecord(csr: V1CertificateSigningRequest): CsrRecord {
     createdAt: millis(csr.metadata?.creationTimestamp),
   };
   if (isDecided(csr)) return { ...base, decided: true };
-  const metadata = { ...csr.metadata };
-  delete metadata.managedFields;
-  return { ...base, decided: false, object: { ...csr, metadata } };
+  return { ...base, decided: false, pending: { facts: requestFacts(csr), write: writeTarget(csr) } };
+}
+
+/** Metadata as an update sends it back: without managedFields, which the server keeps. */
+export function withoutManagedFields(metadata: V1ObjectMeta | undefined): V1ObjectMeta {
+  const copy = { ...metadata };
+  delete copy.managedFields;
+  return copy;
+}
+
+export function writeTarget(csr: V1CertificateSigningRequest): WriteTarget {
+  const metadata = withoutManagedFields(csr.metadata);
+  const small = JSON.stringify(metadata).length <= MAX_KEPT_METADATA_BYTES;
+  return {
+    name: csr.metadata?.name ?? '',
+    resourceVersion: csr.metadata?.resourceVersion ?? '',
+    conditions: csr.status?.conditions ?? [],
+    ...(small ? { metadata } : {}),
+  };
 }
 
 export function requestFacts(csr: V1CertificateSigningRequest): RequestFacts {
@@ -231,38 +276,58 @@ export class ApproverController {
 
   async #process(name: string, ended: AbortSignal): Promise<void> {
     const record = this.#cache?.get(name);
-    const csr = record?.object;
-    if (record === undefined || csr === undefined || this.#written.has(record.uid)) return;
-    const { file, generation } = this.#options.policy();
-    // Within one policy generation an unprocessed or dry-run outcome cannot change (policies apply by requester,
-    // and a CSR's spec is immutable): a resync does not parse, review and evaluate it again.
-    if (this.#reported.get(record.uid) === generation) return;
-    const started = performance.now();
-    const facts = requestFacts(csr);
-    const evaluation = evaluate(facts, file);
-    const decision = evaluation.result === 'review' ? await this.#review(evaluation, facts.requester) : evaluation;
+    const pending = record?.pending;
+    if (record === undefined || pending === undefined || this.#written.has(record.uid)) return;
+    const { facts } = pending;
+    for (;;) {
+      const { file, generation } = this.#options.policy();
+      // Within one policy generation an unprocessed or dry-run outcome cannot change (policies apply by requester,
+      // and a CSR's spec is immutable): a resync does not review and evaluate it again.
+      if (this.#reported.get(record.uid) === generation) return;
+      const started = performance.now();
+      const evaluation = evaluate(facts, file);
+      const decision = evaluation.result === 'review' ? await this.#review(evaluation, facts.requester) : evaluation;
+      // The policy changed while the reviews were asked (a policy removed, say): decide again under the new one.
+      if (this.#options.policy().generation !== generation) continue;
+      await this.#conclude(record, pending, decision, generation, started, ended);
+      return;
+    }
+  }
+
+  async #conclude(
+    record: CsrRecord,
+    pending: PendingCsr,
+    decision: Decision,
+    generation: number,
+    started: number,
+    ended: AbortSignal,
+  ): Promise<void> {
+    const { requester } = pending.facts;
     if (decision.result === 'unprocessed' || decision.dryRun) {
       if (decision.result === 'unprocessed' && decision.reason === 'otherSigner') return;
       this.#reported.set(record.uid, generation);
-      this.#report(record, facts.requester, decision, started);
+      this.#report(record, requester, decision, started);
       return;
     }
     if (ended.aborted) return;
     let outcome: WriteOutcome;
     try {
-      outcome = await this.#options.writer.write(csr, conditionFor(decision, facts.requester.username));
+      outcome = await this.#options.writer.write(pending.write, conditionFor(decision, requester.username));
     } catch (error) {
       throw new OperationError('write', error);
     }
     if (outcome !== 'written') {
-      this.#options.logger.info({ csr: name, outcome }, 'CSR changed before the decision was written; nothing to do');
+      this.#options.logger.info(
+        { csr: record.name, outcome },
+        'CSR changed before the decision was written; nothing to do',
+      );
       return;
     }
     this.#written.add(record.uid);
     const latency = (this.#options.clock.now() - record.createdAt) / 1000;
     if (Number.isFinite(latency))
       this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
-    this.#report(record, facts.requester, decision, started);
+    this.#report(record, requester, decision, started);
   }
 
   async #review(evaluation: NeedsReview, requester: Requester): Promise<Decision> {

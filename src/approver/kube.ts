@@ -11,7 +11,15 @@ import type { Requester } from '../core/policy/request-checks.ts';
 import { isConflict, isNotFound } from '../io/kube/errors.ts';
 import { kubeListWatchSource, type ListWatchSource } from '../io/kube/informer.ts';
 import type { ApproverClient } from './kube-client.ts';
-import { csrRecord, type Condition, type DecisionWriter, type Reviewer } from './controller.ts';
+import {
+  csrRecord,
+  withoutManagedFields,
+  type Condition,
+  type DecisionWriter,
+  type Reviewer,
+  type WriteOutcome,
+  type WriteTarget,
+} from './controller.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
@@ -28,31 +36,44 @@ export function csrSource(kubeConfig: KubeConfig, signerName: string): ListWatch
 
 export function kubeDecisionWriter(client: ApproverClient): DecisionWriter {
   const api = client.kubeConfig.makeApiClient(CertificatesV1Api);
+  const read = (name: string) =>
+    api.readCertificateSigningRequest({ name }).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    });
+  const changed = async (name: string, current?: V1CertificateSigningRequest | null): Promise<WriteOutcome> => {
+    const now = current === null ? await read(name) : current;
+    if (now === undefined) return 'gone';
+    if (csrRecord(now).decided) return 'alreadyDecided';
+    throw new Error(`CSR ${name} changed while being decided; deciding it again`);
+  };
   return {
-    async write(csr, condition: Condition) {
-      const name = csr.metadata?.name ?? '';
-      const conditions = [...(csr.status?.conditions ?? []), { ...condition, status: 'True' }];
+    async write(target: WriteTarget, condition: Condition) {
+      const { name, resourceVersion } = target;
+      let { metadata } = target;
+      if (metadata === undefined) {
+        // Too large to keep in the cache: read again, and only if it is still the version that was judged.
+        const current = await read(name);
+        if (current?.metadata?.resourceVersion !== resourceVersion) return changed(name, current);
+        metadata = withoutManagedFields(current.metadata);
+      }
       try {
-        // An update of the approval subresource carries the resourceVersion the decision was made at: if the CSR
-        // changed since (another approver, a previous leader), the write fails with a conflict.
+        // The approval subresource keeps the stored spec and status and takes only the conditions, so the request is
+        // not sent back; the resourceVersion the decision was made at makes a write after any change (another
+        // approver, a previous leader) fail with a conflict. Metadata is sent as it was: an update replaces it.
         await client.send('PUT', `${CSR_PATH}/${encodeURIComponent(name)}/approval`, {
-          ...csr,
           apiVersion: 'certificates.k8s.io/v1',
           kind: 'CertificateSigningRequest',
-          status: { ...csr.status, conditions },
+          metadata: { ...metadata, name, resourceVersion },
+          spec: {},
+          status: { conditions: [...target.conditions, { ...condition, status: 'True' }] },
         });
         return 'written';
       } catch (error) {
         if (isNotFound(error)) return 'gone';
         if (!isConflict(error)) throw error;
       }
-      const current = await api.readCertificateSigningRequest({ name }).catch((error: unknown) => {
-        if (isNotFound(error)) return undefined;
-        throw error;
-      });
-      if (current === undefined) return 'gone';
-      if (csrRecord(current).decided) return 'alreadyDecided';
-      throw new Error(`CSR ${name} changed while being decided; deciding it again`);
+      return changed(name, null);
     },
   };
 }

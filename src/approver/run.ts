@@ -26,6 +26,8 @@ const EXIT_CONFIG = 2;
 const COMPONENT = 'kubeconfig-rotator-approver';
 // At most this many Events wait for their rate limit (client-go's event queue is as long); more are dropped.
 const MAX_WAITING_EVENTS = 1000;
+// CSRs per list page: a CSR can hold a request of megabytes, and a page is held whole while it is read.
+const CSR_PAGE_SIZE = 25;
 
 export interface ApproverRunOptions {
   readonly values: Readonly<Record<string, unknown>>;
@@ -132,6 +134,7 @@ async function serve(
     key: (csr) => csr.metadata?.name ?? '',
     version: (csr) => csr.metadata?.resourceVersion ?? '',
     transform: csrRecord,
+    pageSize: CSR_PAGE_SIZE,
     handlers: controller.handlers,
     logger,
     onRestart: (reason) => {

@@ -3,11 +3,13 @@
 // requesters no policy names left alone, other signers ignored, SubjectAccessReviews, denyUnmatched,
 // Events, metrics, probes, and SIGTERM.
 import assert from 'node:assert/strict';
+import { execFile as execFileCallback } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import {
   AuthenticationV1Api,
   AuthorizationV1Api,
@@ -29,12 +31,15 @@ import {
   createCsr,
   decisionOf,
   deleteRunCsrs,
+  RUN_LABEL,
   waitForDecision,
   type ApproverAccount,
   type CsrInput,
 } from '../support/approver-process.ts';
+import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { approverClient } from '../../src/approver/kube-client.ts';
+import { writeTarget } from '../../src/approver/controller.ts';
 import { kubeDecisionWriter } from '../../src/approver/kube.ts';
 import { describeError } from '../../src/io/kube/errors.ts';
 import { testCluster } from '../support/clusters.ts';
@@ -65,6 +70,7 @@ const run = uniqueName('kcr-it');
 const TEAM = `${run}-team`;
 const dir = mkdtempSync(join(tmpdir(), 'kcr-approver-it-'));
 const certificates = admin.makeApiClient(CertificatesV1Api);
+const execFile = promisify(execFileCallback);
 
 const create = (as: KubeConfig, input: CsrInput) => createCsr(as, run, input);
 
@@ -205,6 +211,49 @@ describe('the approver, as a process with only its own RBAC, against the target 
       .makeApiClient(AuthenticationV1Api)
       .createSelfSubjectReview({ body: {} });
     assert.equal(review.status?.userInfo?.username, issued.commonName);
+  });
+
+  it('denies a renewal made by an impersonated user of that name and group: only a client certificate proves one', async () => {
+    assert.ok(issued !== undefined, 'needs the identity issued by the first test');
+    const { commonName } = issued;
+    const name = uniqueName(run);
+    const body = JSON.stringify({
+      apiVersion: 'certificates.k8s.io/v1',
+      kind: 'CertificateSigningRequest',
+      metadata: { name, labels: { [RUN_LABEL]: run } },
+      spec: {
+        request: Buffer.from(ourPem(commonName, generateKeyPair('ecdsa-p256'))).toString('base64'),
+        signerName: SIGNER,
+        usages: ['digital signature', 'client auth'],
+        expirationSeconds: 3600,
+      },
+    });
+    // The admin acting as the identity (kubectl --as/--as-group): the apiserver records the impersonated user and
+    // group, but no credential-id, as for any token or older apiserver.
+    const kubectl = execFile(join(await ensureControlPlane(), 'kubectl'), [
+      '--kubeconfig',
+      target.state.kubeconfig,
+      '--as',
+      commonName,
+      '--as-group',
+      TEAM,
+      'create',
+      '-f',
+      '-',
+    ]);
+    kubectl.child.stdin?.end(body);
+    await kubectl;
+    const csr = await certificates.readCertificateSigningRequest({ name });
+    assert.deepEqual(
+      [csr.spec.username, csr.spec.groups?.includes(TEAM), csr.spec.extra],
+      [commonName, true, undefined],
+    );
+    const denied = await waitForDecision(admin, name);
+    assert.equal(denied.type, 'Denied');
+    assert.match(
+      denied.message,
+      /cluster-a: renewal\.credential: the apiserver recorded no authentication\.kubernetes\.io\/credential-id/,
+    );
   });
 
   describe('a hostile corpus: each request is denied, and the reason names every failing check', () => {
@@ -597,7 +646,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
       const name = await create(kubeConfigFor(endpoint, { token: stranger.value }), {
         pem: ourPem(`${run}-writer`, generateKeyPair('ecdsa-p256')),
       });
-      const stale = await certificates.readCertificateSigningRequest({ name });
+      const stale = writeTarget(await certificates.readCertificateSigningRequest({ name }));
       assert.equal(await writer.write(stale, condition), 'written');
       assert.deepEqual(decisionOf(await certificates.readCertificateSigningRequest({ name })), {
         type: 'Denied',
@@ -612,12 +661,49 @@ describe('the approver, as a process with only its own RBAC, against the target 
         signerName: `kubeconfig-rotator.test/${run}-writer`,
       });
       await assert.rejects(
-        writer.write(await certificates.readCertificateSigningRequest({ name: foreign }), condition),
+        writer.write(writeTarget(await certificates.readCertificateSigningRequest({ name: foreign })), condition),
         (error) => {
           assert.match(describeError(error), /^HTTP 403 Forbidden: .*kubeconfig-rotator\.test\//);
           return true;
         },
       );
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('its decision writer sends neither the request nor the spec, and keeps labels and annotations, large ones included', async () => {
+    const client = approverClient(kubeConfigFor(endpoint, { token: account.token }), {
+      acquire: () => Promise.resolve(),
+      waiting: 0,
+    });
+    const writer = kubeDecisionWriter(client);
+    const condition = { type: 'Denied', reason: 'Test', message: 'written without the request' } as const;
+    try {
+      for (const annotation of ['small', 'x'.repeat(16_384)]) {
+        const name = uniqueName(`${run}-metadata`);
+        const created = await certificates.createCertificateSigningRequest({
+          body: {
+            metadata: { name, labels: { [`${run}-label`]: 'kept' }, annotations: { note: annotation } },
+            spec: {
+              request: Buffer.from(ourPem(`${run}-metadata`, generateKeyPair('ecdsa-p256'))).toString('base64'),
+              signerName: 'kubernetes.io/kube-apiserver-client',
+              usages: ['client auth'],
+              expirationSeconds: 3600,
+            },
+          },
+        });
+        const target = writeTarget(created);
+        assert.equal(target.metadata === undefined, annotation.length > 4096, 'large metadata is not kept');
+        assert.equal(await writer.write(target, condition), 'written');
+        const written = await certificates.readCertificateSigningRequest({ name });
+        assert.deepEqual(decisionOf(written)?.message, 'written without the request');
+        assert.deepEqual(
+          [written.metadata?.labels, written.metadata?.annotations, written.spec],
+          [created.metadata?.labels, created.metadata?.annotations, created.spec],
+        );
+        await certificates.deleteCertificateSigningRequest({ name });
+      }
     } finally {
       await client.close();
     }

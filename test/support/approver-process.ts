@@ -129,7 +129,7 @@ export interface CsrInput {
   readonly signerName?: string;
 }
 
-const RUN_LABEL = 'kubeconfig-rotator.test/run';
+export const RUN_LABEL = 'kubeconfig-rotator.test/run';
 
 /** Creates a CSR named and labelled after the test run `run` (see deleteRunCsrs); returns its name. */
 export async function createCsr(as: KubeConfig, run: string, input: CsrInput): Promise<string> {

@@ -2,6 +2,7 @@
 // evaluator and the differential test against Kubernetes' own reading of a request.
 import assert from 'node:assert/strict';
 import { parseCertificationRequest, type ParsedCertificationRequest } from '../../src/core/pki/csr-parse.ts';
+import { CREDENTIAL_ID_KEY } from '../../src/core/policy/renewal.ts';
 import type { RequestFacts, Requester } from '../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../src/core/policy/schema.ts';
 import {
@@ -317,11 +318,19 @@ export function toPemText(der: Buffer): string {
   return `-----BEGIN CERTIFICATE REQUEST-----\n${(der.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
 }
 
-export function randomRequester(random: Random, request: ParsedCertificationRequest | undefined): Requester {
+export const CLIENT_CERTIFICATE_ID = `X509SHA256=${'0123456789abcdef'.repeat(4)}`;
+
+/** What the apiserver records of a renewing requester's credential: mostly a certificate, sometimes not. */
+function renewalExtra(random: Random): Pick<Requester, 'extra'> {
+  const credential = random.pick([[CLIENT_CERTIFICATE_ID], [CLIENT_CERTIFICATE_ID], ['JTI=abc'], [], undefined]);
+  return credential === undefined ? {} : { extra: { [CREDENTIAL_ID_KEY]: credential } };
+}
+
+function randomRequester(random: Random, request: ParsedCertificationRequest | undefined): Requester {
   // Often the requester renewing the very identity it asks for, to reach the renewal rules.
   if (request !== undefined && random.chance(0.2)) {
     const groups = [...request.subject.organizations.filter(() => random.chance(0.9)), 'system:authenticated'];
-    return { username: request.subject.commonNames[0] ?? '', groups };
+    return { username: request.subject.commonNames[0] ?? '', groups, ...renewalExtra(random) };
   }
   return { username: random.pick(USERS), groups: GROUPS.filter(() => random.chance(0.3)) };
 }
@@ -374,7 +383,7 @@ export function nearValid(random: Random, pool: Map<KeyKind, RawKeyPair[]>): Gen
     keys: random.pick(pool.get(random.pick(['p256', 'p384', 'rsa2048'] as const)) ?? []),
   };
   let requester: Requester = renewal
-    ? { username: commonName, groups: [...organizations, 'system:authenticated'] }
+    ? { username: commonName, groups: [...organizations, 'system:authenticated'], ...renewalExtra(random) }
     : valid.bootstrap;
   let usages = random.chance(0.5) ? ['client auth'] : ['digital signature', 'key encipherment', 'client auth'];
   let expirationSeconds: number | undefined = random.pick([600, 3600]);

@@ -58,8 +58,21 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): { path: Property
   return [{ path, message: issue.message }];
 }
 
-/** Parses YAML text and validates it; never throws for bad input. */
+// Aliases a document may resolve: enough for anchors reused by hand, far too few for an exponential alias bomb.
+const MAX_ALIAS_COUNT = 100;
+
+/** Parses YAML text and validates it; never throws for bad input (an alias bomb, a parser failure included). */
 export function parseAndValidate<S extends z.ZodType>(text: string, schema: S): Validated<z.output<S>> {
+  try {
+    return parseAndValidateOrThrow(text, schema);
+  } catch (error) {
+    // The yaml library throws (rather than reports) on excessive aliases, and any parser failure is the file's.
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, problems: [{ path: '', message: `invalid YAML: ${message.split('\n')[0] ?? ''}` }] };
+  }
+}
+
+function parseAndValidateOrThrow<S extends z.ZodType>(text: string, schema: S): Validated<z.output<S>> {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const position = (offset: number | undefined) => {
@@ -77,7 +90,7 @@ export function parseAndValidate<S extends z.ZodType>(text: string, schema: S): 
       })),
     };
   }
-  const data: unknown = document.toJS({ maxAliasCount: 100 });
+  const data: unknown = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
   const result = schema.safeParse(data);
   if (result.success) return { ok: true, value: result.data };
   const problems = result.error.issues

@@ -20,6 +20,7 @@ export const CHECKS = [
   'identity.organizations',
   'renewal.commonName',
   'renewal.organizations',
+  'renewal.credential',
   'subjectAccessReview',
   'policy.unmatched',
 ] as const;

@@ -2,7 +2,9 @@
 // policies, and performs any SubjectAccessReview the result asks for (completeReview finishes the decision).
 //
 // - A policy applies when the requester is one of its bootstrap users or groups (a first certificate), or when
-//   the requester's own username is an identity it allows and renewal is on (a renewal).
+//   the requester's own username is an identity it allows and renewal is on (a renewal). A renewal must be
+//   proven by a client certificate (renewal.ts), and asks for no longer than the strictest policy that allows
+//   the identity, so an identity first issued under a short-lived policy cannot renew under a broader one.
 // - Live policies are consulted first; dry-run policies only when no live one applies.
 // - Among the policies that apply, the first in file order that approves wins; if none does, the CSR is denied
 //   with every failing check of every policy that applied.
@@ -10,6 +12,7 @@
 import type { ApprovalPath, Approved, Decision, Denied, Finding, RequestedIdentity } from './decision.ts';
 import { sortFindings } from './decision.ts';
 import { isSystemName, matchesAny, quote } from './names.ts';
+import { renewalCredentialProblem } from './renewal.ts';
 import { requestedIdentity, sharedFindings, type RequestFacts, type Requester } from './request-checks.ts';
 import { REVIEW_DEFAULTS, type Policy, type PolicyFile } from './schema.ts';
 
@@ -47,15 +50,13 @@ export type Evaluation = Decision | NeedsReview;
 export function evaluate(facts: RequestFacts, file: PolicyFile): Evaluation {
   if (facts.signerName !== file.signerName) return { result: 'unprocessed', reason: 'otherSigner' };
   const order = file.policies.map((policy) => policy.name);
-  const live = evaluateWith(
-    file.policies.filter((policy) => !policy.dryRun),
-    facts,
-    order,
-    false,
-  );
+  const livePolicies = file.policies.filter((policy) => !policy.dryRun);
+  const live = evaluateWith(livePolicies, livePolicies, facts, order, false);
   if (live !== undefined) return live;
+  // A dry run shows what would happen were its policies live: the renewal bound then counts them too.
   const dryRun = evaluateWith(
     file.policies.filter((policy) => policy.dryRun),
+    file.policies,
     facts,
     order,
     true,
@@ -109,8 +110,31 @@ function reviewAttributesFor(policy: Policy): ReviewAttributes | undefined {
   return { ...attributes, name: name ?? policy.name };
 }
 
+/** The strictest maxExpirationSeconds among `policies` that allow `identity`, with the policy that sets it. */
+function strictestBound(
+  policies: readonly Policy[],
+  identity: RequestedIdentity,
+): { readonly policy: string; readonly maxExpirationSeconds: number } | undefined {
+  let strictest: { policy: string; maxExpirationSeconds: number } | undefined;
+  for (const policy of policies) {
+    if (!allowsIdentity(policy, identity)) continue;
+    if (strictest === undefined || policy.maxExpirationSeconds < strictest.maxExpirationSeconds)
+      strictest = { policy: policy.name, maxExpirationSeconds: policy.maxExpirationSeconds };
+  }
+  return strictest;
+}
+
+function allowsIdentity(policy: Policy, identity: RequestedIdentity): boolean {
+  return (
+    matchesAny(policy.identity.commonNames, identity.commonName) &&
+    identity.organizations.every((organization) => matchesAny(policy.identity.organizations, organization))
+  );
+}
+
+/** `policies` are judged; `bounds` (a superset) are the ones whose limits a renewal also keeps to. */
 function evaluateWith(
   policies: readonly Policy[],
+  bounds: readonly Policy[],
   facts: RequestFacts,
   order: readonly string[],
   dryRun: boolean,
@@ -127,7 +151,7 @@ function evaluateWith(
     policy: policy.name,
     path,
     review: reviewAttributesFor(policy),
-    findings: policyFindings(policy, path, facts, identity),
+    findings: policyFindings(policy, path, facts, identity, bounds),
   }));
   const failing = judged.flatMap((entry) => entry.findings);
   if (shared.length === 0 && identity !== undefined) {
@@ -157,6 +181,7 @@ function policyFindings(
   path: ApprovalPath,
   facts: RequestFacts,
   identity: RequestedIdentity | undefined,
+  bounds: readonly Policy[],
 ): Finding[] {
   const findings: Finding[] = [];
   const add = (check: Finding['check'], message: string) => findings.push({ check, message, policy: policy.name });
@@ -181,6 +206,19 @@ function policyFindings(
       add('renewal.commonName', `renews ${quote(identity.commonName)} but the requester is ${quote(username)}`);
     const foreign = identity.organizations.filter((o) => !requesterGroups.includes(o));
     if (foreign.length > 0) add('renewal.organizations', `the requester is not in ${foreign.map(quote).join(', ')}`);
+    const credential = renewalCredentialProblem(policy, facts.requester);
+    if (credential !== undefined) add('renewal.credential', credential);
+    const strictest = strictestBound(bounds, identity);
+    if (
+      strictest !== undefined &&
+      strictest.maxExpirationSeconds < policy.maxExpirationSeconds &&
+      facts.expirationSeconds !== undefined &&
+      facts.expirationSeconds > strictest.maxExpirationSeconds
+    )
+      add(
+        'spec.expirationSeconds',
+        `${String(facts.expirationSeconds)} is above the maximum of ${String(strictest.maxExpirationSeconds)} of policy ${strictest.policy}, which also allows this identity: a renewal keeps to the strictest`,
+      );
   }
   return findings;
 }

@@ -2,7 +2,7 @@
 // the types, the defaults and every problem of a bad file by field path (see docs/approver.md).
 import { z } from 'zod';
 import { parseAndValidate, type Validated } from '../config/validate.ts';
-import { SYSTEM_PREFIX } from './names.ts';
+import { isSystemName, matchesAny, SYSTEM_PREFIX } from './names.ts';
 
 const DEFAULT_SIGNER = 'kubernetes.io/kube-apiserver-client';
 const DEFAULT_MAX_EXPIRATION_SECONDS = 86_400;
@@ -15,6 +15,30 @@ const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9][-A-Za-z0-9_./]
 const POLICY_NAME = /^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/;
 
 const nonEmpty = z.string().min(1, 'must not be empty');
+
+// Groups whose members are not one source cluster's bootstrap identities: every authenticated (or anonymous)
+// requester, every kubeadm join token, every ServiceAccount (of a namespace), every node, every admin.
+const SHARED_GROUPS = new Set([
+  'system:authenticated',
+  'system:unauthenticated',
+  'system:bootstrappers',
+  'system:serviceaccounts',
+  'system:nodes',
+  'system:masters',
+]);
+const SERVICE_ACCOUNT_NAMESPACE_GROUP_PREFIX = 'system:serviceaccounts:';
+
+const bootstrapGroup = nonEmpty.refine(
+  (group) => !SHARED_GROUPS.has(group) && !group.startsWith(SERVICE_ACCOUNT_NAMESPACE_GROUP_PREFIX),
+  'admits requesters beyond one source cluster (every user, token, ServiceAccount, node or admin of that kind): name a group of your own bootstrap tokens',
+);
+
+/**
+ * `true`: a renewal needs the apiserver's proof that the requester authenticated with a client certificate (the
+ * credential-id it records, Kubernetes 1.32 and later). `trustUsername`: where the apiserver records no
+ * credential-id, the username alone counts (weaker: any credential of that name would do).
+ */
+export const RENEWAL_TRUST_USERNAME = 'trustUsername';
 
 /** An exact name, or a pattern in which each `*` matches any run of characters. */
 const namePattern = nonEmpty.refine(
@@ -53,7 +77,7 @@ const policy = z
     bootstrap: z
       .strictObject({
         users: z.array(nonEmpty).default([]),
-        groups: z.array(nonEmpty).default([]),
+        groups: z.array(bootstrapGroup).default([]),
       })
       .default({ users: [], groups: [] }),
     /** The identities this policy allows, for a first certificate and for renewal alike. */
@@ -62,13 +86,13 @@ const policy = z
       organizations: z.array(namePattern).default([]),
     }),
     /** Identities allowed above may renew their own certificate, authenticated by the current one. */
-    renewal: z.boolean().default(true),
+    renewal: z.union([z.boolean(), z.literal(RENEWAL_TRUST_USERNAME)]).default(true),
     maxExpirationSeconds: z.number().int().min(MIN_EXPIRATION_SECONDS).default(DEFAULT_MAX_EXPIRATION_SECONDS),
     /** Also ask the apiserver whether the requester may do this (RBAC as the policy language). */
     subjectAccessReview: z.union([z.boolean(), reviewAttributes]).default(false),
   })
   .superRefine((value, context) => {
-    if (value.bootstrap.users.length === 0 && value.bootstrap.groups.length === 0 && !value.renewal) {
+    if (value.bootstrap.users.length === 0 && value.bootstrap.groups.length === 0 && value.renewal === false) {
       context.addIssue({
         code: 'custom',
         path: ['bootstrap'],
@@ -88,18 +112,46 @@ export const policyFileSchema = z.strictObject({
   policies: z.array(policy).superRefine(
     (policies, context) => {
       const seen = new Set<string>();
-      policies.forEach((entry: { name?: unknown } | undefined, index) => {
+      policies.forEach((entry: PolicyInput | undefined, index) => {
         const name = entry?.name;
         if (typeof name !== 'string') return;
         if (seen.has(name))
           context.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicates the policy name "${name}"` });
         seen.add(name);
       });
+      refuseIssuedBootstrapGroups(policies, context);
     },
     // Reported even when other fields are wrong, so one pass shows every problem.
     { when: (payload) => Array.isArray(payload.value) },
   ),
 });
+
+/** A policy as the file gives it, before validation: only the fields the file-wide checks read. */
+interface PolicyInput {
+  readonly name?: unknown;
+  readonly bootstrap?: { readonly groups?: unknown };
+  readonly identity?: { readonly organizations?: unknown };
+}
+
+const list = (value: unknown): readonly unknown[] => (Array.isArray(value) ? value : []);
+
+// An identity issued with that O would be in the group, and so could bootstrap as any identity of that policy.
+function refuseIssuedBootstrapGroups(policies: readonly (PolicyInput | undefined)[], context: z.RefinementCtx): void {
+  const issued = policies
+    .flatMap((entry) => list(entry?.identity?.organizations))
+    .filter((organization) => typeof organization === 'string');
+  policies.forEach((entry, index) => {
+    list(entry?.bootstrap?.groups).forEach((group, position) => {
+      // A system: organization is never issued, whatever the patterns say.
+      if (typeof group === 'string' && !isSystemName(group) && matchesAny(issued, group))
+        context.addIssue({
+          code: 'custom',
+          path: [index, 'bootstrap', 'groups', position],
+          message: `is also an organization a policy issues: an issued identity could bootstrap as any identity of this policy`,
+        });
+    });
+  });
+}
 
 export type PolicyFile = z.output<typeof policyFileSchema>;
 export type Policy = PolicyFile['policies'][number];

@@ -77,13 +77,13 @@ function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
   const controller: ApproverController = new ApproverController({
     policy: () => policy,
     writer: {
-      write: (object, condition) => {
+      write: (target, condition) => {
         if (behaviour.writeFailures > 0) {
           behaviour.writeFailures--;
           return Promise.reject(new Error('connection reset'));
         }
-        assert.equal(object.metadata?.managedFields, undefined, 'managedFields are not sent back');
-        writes.push({ name: object.metadata?.name ?? '', condition });
+        assert.equal(target.metadata?.managedFields, undefined, 'managedFields are not sent back');
+        writes.push({ name: target.name, condition });
         return Promise.resolve(behaviour.writeOutcome);
       },
     },
@@ -189,6 +189,44 @@ describe('the approver controller', () => {
     assert.equal(writes.length, 0);
     assert.deepEqual(await metric('leader'), ['kubeconfig_rotator_approver_leader 0']);
     assert.equal(controller.queueDepth, 0);
+  });
+
+  it('a policy removed while its SubjectAccessReview is asked approves nothing: the CSR is evaluated again', async () => {
+    const { clock, controller, writes, events, reviews, behaviour, put, setPolicy } = setup({
+      policy: policyFile('    subjectAccessReview: true'),
+    });
+    let answer: (allowed: boolean) => void = () => undefined;
+    behaviour.review = () => new Promise((resolve) => (answer = resolve));
+    controller.lead();
+    const record = put(csr());
+    await clock.advance(0);
+    assert.equal(reviews.length, 1);
+    const withoutPolicy = parsePolicyFile('policies: []\n');
+    assert.ok(withoutPolicy.ok);
+    setPolicy(withoutPolicy.value);
+    answer(true);
+    await clock.advance(0);
+    assert.deepEqual(writes, []);
+    assert.deepEqual(events, [
+      `Warning Unprocessed ${record.name}: no approver policy applies to this requester; left pending`,
+    ]);
+  });
+
+  it('the cache keeps the parsed request, not its bytes nor the whole object', () => {
+    const object = csr();
+    const record = csrRecord(object);
+    assert.equal(JSON.stringify(record).includes(object.spec.request), false);
+    const { managedFields, ...metadata } = object.metadata ?? {};
+    assert.ok(managedFields !== undefined);
+    assert.deepEqual(record.pending?.write, {
+      name: object.metadata?.name,
+      resourceVersion: '1',
+      conditions: [],
+      metadata,
+    });
+    const large = csr();
+    large.metadata = { ...large.metadata, annotations: { note: 'x'.repeat(8192) } };
+    assert.equal(csrRecord(large).pending?.write.metadata, undefined, 'large metadata is read again at write time');
   });
 
   it('asks the SubjectAccessReview the policy wants, and denies naming it when refused', async () => {

@@ -8,6 +8,7 @@ import { readPolicy, watchPolicyFile } from '../../../src/approver/policy-source
 import type { Problem } from '../../../src/core/config/validate.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { writeKubeletMount } from '../../../scripts/testbed/mount.ts';
+import { ALIAS_BOMB } from '../../support/hostile-yaml.ts';
 import { eventually } from '../../support/kube.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kcr-policy-'));
@@ -91,6 +92,21 @@ describe('the policy file is hot-reloaded', () => {
     await source.close();
   });
 
+  it('a YAML alias bomb is rejected like any invalid file; the policy stays and later changes still apply', async () => {
+    const { dir, source, rejections, commonNames } = start('bomb', policy('agent-a'));
+    writeKubeletMount(dir, { 'policy.yaml': ALIAS_BOMB });
+    await until(() => {
+      assert.equal(rejections.length, 1);
+    });
+    assert.match(rejections[0]?.[0]?.message ?? '', /invalid YAML: Excessive alias count/);
+    assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
+    writeKubeletMount(dir, { 'policy.yaml': policy('agent-b') });
+    await until(() => {
+      assert.deepEqual(commonNames(), ['agent-b']);
+    });
+    await source.close();
+  });
+
   it('a new signer is refused: it needs a restart and RBAC of its own', async () => {
     const { dir, source, rejections, commonNames } = start('signer', policy('agent-a'));
     writeKubeletMount(dir, { 'policy.yaml': policy('agent-b', 'example.com/other') });
@@ -130,6 +146,11 @@ describe('the policy file is hot-reloaded', () => {
         assert.match(error.message, /policy.yaml:4:13: policies\[0\]\.colour: unknown field/);
         return true;
       },
+    );
+    const bomb = writeKubeletMount(join(root, 'bomb-start'), { 'policy.yaml': ALIAS_BOMB })['policy.yaml'] ?? '';
+    assert.throws(
+      () => readPolicy(bomb),
+      /policy.yaml: 1 problem\n {2}.*policy.yaml: invalid YAML: Excessive alias count/,
     );
     assert.throws(
       () => readPolicy(join(dir, 'missing.yaml')),

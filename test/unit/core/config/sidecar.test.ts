@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
 import { formatProblems, parseAndValidate } from '../../../../src/core/config/validate.ts';
+import { ALIAS_BOMB } from '../../../support/hostile-yaml.ts';
 
 const minimal = `
 targets:
@@ -119,6 +120,12 @@ extra: true
   it('refuses a missing target list and YAML that does not parse', () => {
     assert.deepEqual(problems('logLevel: info\n'), ['1:targets: is required']);
     assert.match(problems('targets: [\n')[0] ?? '', /^2:: invalid YAML/);
+  });
+
+  it('refuses a YAML alias bomb as a problem (the policy file shares this validator)', () => {
+    assert.deepEqual(problems(ALIAS_BOMB), [
+      'undefined:: invalid YAML: Excessive alias count indicates a resource exhaustion attack',
+    ]);
   });
 
   it('formats problems as file:line:column: path: message', () => {

@@ -11,6 +11,7 @@ import {
   type Decision,
 } from '../../../../src/core/policy/decision.ts';
 import { completeReview, evaluate, type Evaluation } from '../../../../src/core/policy/evaluate.ts';
+import { CREDENTIAL_ID_KEY } from '../../../../src/core/policy/renewal.ts';
 import type { RequestFacts, Requester } from '../../../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../../../src/core/policy/schema.ts';
 import {
@@ -57,7 +58,13 @@ const STRANGER: Requester = {
   username: 'system:bootstrap:zzzzzz',
   groups: ['system:bootstrappers', 'system:authenticated'],
 };
-const RENEWING_A: Requester = { username: 'agent-a', groups: ['team-a', 'system:authenticated'] };
+// As the apiserver records a requester that authenticated with a client certificate (Kubernetes 1.32+).
+const CLIENT_CERTIFICATE = { [CREDENTIAL_ID_KEY]: [`X509SHA256=${'ab'.repeat(32)}`] };
+const RENEWING_A: Requester = {
+  username: 'agent-a',
+  groups: ['team-a', 'system:authenticated'],
+  extra: CLIENT_CERTIFICATE,
+};
 
 interface Case {
   readonly shape?: RequestShape;
@@ -574,6 +581,111 @@ policies:
         evaluate(facts({ requester, shape: { subject: subject('system:kube-controller-manager') } }), permissive),
         { result: 'unprocessed', reason: 'noPolicy' },
       );
+    });
+
+    describe('a renewal must be proven by a client certificate', () => {
+      const renewing = (extra?: Requester['extra']): Requester => ({
+        username: 'agent-a',
+        groups: ['team-a', 'system:authenticated'],
+        ...(extra === undefined ? {} : { extra }),
+      });
+      const credentialFindings = (requester: Requester, file: PolicyFile = POLICIES) => {
+        const decision = decided(evaluate(facts({ requester }), file));
+        if (decision.result !== 'denied') assert.fail(`expected a denial, got ${JSON.stringify(decision)}`);
+        return decision.findings.map((finding) => `${finding.check}: ${finding.message}`);
+      };
+
+      it('a token of the allowed username (a ServiceAccount, OIDC or impersonated user) is denied', () => {
+        assert.deepEqual(credentialFindings(renewing({ [CREDENTIAL_ID_KEY]: ['JTI=7f6d1c2e'] })), [
+          'renewal.credential: the requester authenticated with a JTI credential, not a client certificate',
+        ]);
+      });
+
+      it('no recorded credential (an older apiserver, another authenticator) is denied by default', () => {
+        assert.deepEqual(credentialFindings(renewing()), [
+          'renewal.credential: the apiserver recorded no authentication.kubernetes.io/credential-id, so nothing shows the requester used a client certificate (renewal: trustUsername accepts the username alone)',
+        ]);
+        assert.deepEqual(credentialFindings(renewing({ [CREDENTIAL_ID_KEY]: [] })).length, 1);
+      });
+
+      it('anything but exactly one X509SHA256=<64 hex digits> is not a certificate', () => {
+        const id = `X509SHA256=${'ab'.repeat(32)}`;
+        for (const ids of [[id, id], [`${id}0`], [id.toUpperCase()], ['X509SHA256=']])
+          assert.equal(credentialFindings(renewing({ [CREDENTIAL_ID_KEY]: ids })).length, 1, JSON.stringify(ids));
+      });
+
+      it('renewal: trustUsername accepts an unrecorded credential, but never a recorded token', () => {
+        const trusting: PolicyFile = {
+          ...POLICIES,
+          policies: POLICIES.policies.map((policy) => ({ ...policy, renewal: 'trustUsername' as const })),
+        };
+        assert.deepEqual(decided(evaluate(facts({ requester: renewing() }), trusting)), {
+          result: 'approved',
+          policy: 'cluster-a',
+          path: 'renewal',
+          dryRun: false,
+          identity: { commonName: 'agent-a', organizations: ['team-a'] },
+        });
+        assert.deepEqual(
+          credentialFindings(renewing({ [CREDENTIAL_ID_KEY]: ['JTI=1'] }), trusting).map((line) => line.split(':')[0]),
+          ['renewal.credential'],
+        );
+      });
+    });
+
+    describe('a renewal keeps to the strictest maxExpirationSeconds of the policies that allow the identity', () => {
+      const overlapping = policyFile(`
+policies:
+  - name: short-lived
+    bootstrap: { groups: ['${GROUP_A}'] }
+    identity: { commonNames: [agent-a], organizations: [team-a] }
+    renewal: false
+    maxExpirationSeconds: 3600
+  - name: broad
+    identity: { commonNames: ['agent-*'], organizations: ['team-*'] }
+    maxExpirationSeconds: 86400
+`);
+
+      it('an identity first issued under a short-lived policy cannot renew for longer under a broader one', () => {
+        const decision = decided(evaluate(facts({ requester: RENEWING_A, expirationSeconds: 7200 }), overlapping));
+        if (decision.result !== 'denied') assert.fail(JSON.stringify(decision));
+        assert.deepEqual(
+          decision.findings.map((finding) => [finding.policy, finding.check, finding.message]),
+          [
+            [
+              'broad',
+              'spec.expirationSeconds',
+              '7200 is above the maximum of 3600 of policy short-lived, which also allows this identity: a renewal keeps to the strictest',
+            ],
+          ],
+        );
+      });
+
+      it('within the strictest bound the renewal is approved', () => {
+        assert.equal(
+          decided(evaluate(facts({ requester: RENEWING_A, expirationSeconds: 3600 }), overlapping)).result,
+          'approved',
+        );
+      });
+
+      it('a policy that does not allow the identity (another O) does not bound it', () => {
+        const renewingB: Requester = { ...RENEWING_A, username: 'agent-b', groups: ['team-b'] };
+        const request = { shape: { subject: subject('agent-b', ['team-b']) }, expirationSeconds: 7200 };
+        assert.equal(decided(evaluate(facts({ ...request, requester: renewingB }), overlapping)).result, 'approved');
+      });
+
+      it('a first certificate is bounded by its own policy only', () => {
+        const firstUnderBroad = policyFile(`
+policies:
+  - name: short-lived
+    identity: { commonNames: [agent-a], organizations: [team-a] }
+    maxExpirationSeconds: 3600
+  - name: broad
+    bootstrap: { groups: ['${GROUP_A}'] }
+    identity: { commonNames: ['agent-*'], organizations: ['team-*'] }
+`);
+        assert.equal(decided(evaluate(facts({ expirationSeconds: 7200 }), firstUnderBroad)).result, 'approved');
+      });
     });
 
     it('an identity cannot renew under a policy with renewal off', () => {

@@ -7,9 +7,17 @@ import { randomInt } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { CHECKS, sortFindings, type Approved, type Decision } from '../../../../src/core/policy/decision.ts';
 import { completeReview, evaluate } from '../../../../src/core/policy/evaluate.ts';
+import { CREDENTIAL_ID_KEY } from '../../../../src/core/policy/renewal.ts';
 import type { RequestFacts } from '../../../../src/core/policy/request-checks.ts';
 import type { Policy } from '../../../../src/core/policy/schema.ts';
-import { POLICIES, keyPool, mutationSeeds, parsedCase, prng } from '../../../support/csr-fuzz.ts';
+import {
+  CLIENT_CERTIFICATE_ID,
+  POLICIES,
+  keyPool,
+  mutationSeeds,
+  parsedCase,
+  prng,
+} from '../../../support/csr-fuzz.ts';
 import { EXTENDED_KEY_USAGE, EXTENSION } from '../../../support/hostile-csr.ts';
 
 // --- The oracle: what an approval requires, restated independently of src/core/policy. ---
@@ -92,7 +100,14 @@ function violations(approved: Approved, facts: RequestFacts, policy: Policy): st
     !username.startsWith('system:') &&
     allowedBy(policy.identity.commonNames, username) &&
     commonName === username &&
-    organizations.every((o) => groups.includes(o));
+    organizations.every((o) => groups.includes(o)) &&
+    facts.requester.extra?.[CREDENTIAL_ID_KEY]?.join() === CLIENT_CERTIFICATE_ID &&
+    POLICIES.policies.every(
+      (other) =>
+        !allowedBy(other.identity.commonNames, commonName) ||
+        !organizations.every((o) => allowedBy(other.identity.organizations, o)) ||
+        (facts.expirationSeconds ?? Infinity) <= other.maxExpirationSeconds,
+    );
   if (!bootstrap && !renewal) fail('requester');
   if (approved.dryRun !== policy.dryRun) fail('dry run');
   return problems;

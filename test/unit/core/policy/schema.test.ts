@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { matchesPattern, quote } from '../../../../src/core/policy/names.ts';
 import { parsePolicyFile } from '../../../../src/core/policy/schema.ts';
+import { ALIAS_BOMB } from '../../../support/hostile-yaml.ts';
 
 function problems(yaml: string): string[] {
   const parsed = parsePolicyFile(yaml);
@@ -88,6 +89,62 @@ policies:
     assert.deepEqual(problems('policies: [\n'), [
       '2: : invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]',
     ]);
+  });
+
+  it('a YAML alias bomb is an invalid file, not an exception', () => {
+    assert.deepEqual(problems(ALIAS_BOMB), [
+      'undefined: : invalid YAML: Excessive alias count indicates a resource exhaustion attack',
+    ]);
+  });
+
+  it('bootstrap groups that admit requesters beyond one source cluster are refused by field path', () => {
+    const shared = [
+      'system:authenticated',
+      'system:unauthenticated',
+      'system:bootstrappers',
+      'system:serviceaccounts',
+      'system:serviceaccounts:kube-system',
+      'system:nodes',
+      'system:masters',
+    ];
+    assert.deepEqual(
+      problems(`
+policies:
+  - name: a
+    bootstrap: { groups: [${shared.map((group) => `'${group}'`).join(', ')}, 'system:bootstrappers:kcr:a'] }
+    identity: { commonNames: [agent-a] }
+`),
+      shared.map(
+        (_group, index) =>
+          `4: policies[0].bootstrap.groups[${String(index)}]: admits requesters beyond one source cluster (every user, token, ServiceAccount, node or admin of that kind): name a group of your own bootstrap tokens`,
+      ),
+    );
+  });
+
+  it('a bootstrap group that some policy issues as an organization is refused', () => {
+    assert.deepEqual(
+      problems(`
+policies:
+  - name: a
+    bootstrap: { groups: ['system:bootstrappers:kcr:a', team-b] }
+    identity: { commonNames: [agent-a] }
+  - name: b
+    bootstrap: { groups: ['system:bootstrappers:kcr:b'] }
+    identity: { commonNames: [agent-b], organizations: ['team-*'] }
+`),
+      [
+        '4: policies[0].bootstrap.groups[1]: is also an organization a policy issues: an issued identity could bootstrap as any identity of this policy',
+      ],
+    );
+  });
+
+  it('renewal is on, off, or trustUsername (the weaker rule for apiservers that record no credential-id)', () => {
+    const renewal = (value: string) =>
+      parsePolicyFile(`policies:\n  - name: a\n    identity: { commonNames: [x] }\n    renewal: ${value}\n`);
+    const trusting = renewal('trustUsername');
+    assert.ok(trusting.ok);
+    assert.equal(trusting.value.policies[0]?.renewal, 'trustUsername');
+    assert.ok(!renewal('sometimes').ok);
   });
 
   it('no policies key is a problem; an empty list is allowed (the approver then leaves everything pending)', () => {
