@@ -38,8 +38,7 @@ build() {
 if [[ ${1:-} == consumers ]]; then
   consumers="$here/consumers"
   digest_of() { (cd "$consumers" && find "$1" probe -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | sort | xargs sha256sum | sha256sum | cut -c1-12); }
-  bin="$cache/consumers-bin"
-  mkdir -p "$bin"
+  built=()
   for dir in "$consumers"/*/; do
     tool=$(basename "$dir")
     [[ $tool == probe ]] && continue
@@ -47,8 +46,12 @@ if [[ ${1:-} == consumers ]]; then
     toolchain=local
     if grep -qE '^go 1\.(2[7-9]|[3-9][0-9])' "$dir/go.mod"; then toolchain=go1.27.3; fi
     GOTOOLCHAIN=$toolchain build "$dir" . "$out" ""
-    ln -sfn "$out" "$bin/$tool-probe"
+    built+=("$out")
   done
+  # One directory of links per set of probe versions, as for the control plane.
+  bin="$cache/consumers-bin-$(printf '%s\n' "${built[@]}" | sha256sum | cut -c1-12)"
+  mkdir -p "$bin"
+  for out in "${built[@]}"; do ln -sfn "$out" "$bin/$(basename "$out")"; done
   echo "$bin"
   exit 0
 fi
