@@ -5,14 +5,6 @@ go 1.27.0
 replace kcr.local/consumers/probe => ../probe
 
 require (
-	github.com/argoproj/argo-cd/v3 v3.6.1
-	k8s.io/api v0.37.0
-	k8s.io/apimachinery v0.37.0
-	k8s.io/client-go v0.37.0
-	kcr.local/consumers/probe v0.0.0
-)
-
-require (
 	cloud.google.com/go/compute/metadata v0.9.0 // indirect
 	cyphar.com/go-pathrs v0.2.5 // indirect
 	dario.cat/mergo v1.0.2 // indirect
@@ -144,6 +136,7 @@ require (
 	gopkg.in/inf.v0 v0.9.1 // indirect
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
+	k8s.io/api v0.37.0 // indirect
 	k8s.io/apiextensions-apiserver v0.37.0 // indirect
 	k8s.io/apiserver v0.37.0 // indirect
 	k8s.io/cli-runtime v0.37.0 // indirect
@@ -201,4 +194,14 @@ replace (
 	k8s.io/sample-apiserver => k8s.io/sample-apiserver v0.37.0
 	k8s.io/sample-cli-plugin => k8s.io/sample-cli-plugin v0.37.0
 	k8s.io/sample-controller => k8s.io/sample-controller v0.37.0
+)
+
+replace kcr.local/consumers/kube => ../kube
+
+require (
+	github.com/argoproj/argo-cd/v3 v3.6.1
+	k8s.io/apimachinery v0.37.0
+	k8s.io/client-go v0.37.0
+	kcr.local/consumers/kube v0.0.0
+	kcr.local/consumers/probe v0.0.0
 )

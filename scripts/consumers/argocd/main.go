@@ -7,47 +7,34 @@ import (
 	"fmt"
 
 	"github.com/argoproj/argo-cd/v3/util/db"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/rest"
 
+	"kcr.local/consumers/kube"
 	"kcr.local/consumers/probe"
 )
 
 func main() {
 	flags := probe.ParseFlags()
-	sourceConfig, err := clientcmd.BuildConfigFromFlags("", flags.SourceKubeconfig)
-	if err != nil {
-		probe.Fail("argocd", err)
-	}
-	source := kubernetes.NewForConfigOrDie(sourceConfig)
-	var target kubernetes.Interface
-	version := ""
+	source := kube.Source("argocd", flags.SourceKubeconfig)
+	var target kube.Cached
 	probe.Run("argocd", flags.Interval, func(ctx context.Context) (string, string, error) {
 		secret, err := source.CoreV1().Secrets(flags.Namespace).Get(ctx, flags.Name, metav1.GetOptions{})
 		if err != nil {
 			return "", "", fmt.Errorf("reading the cluster Secret: %w", err)
 		}
 		credential := probe.Digest(secret.Data["config"], secret.Data["server"])
-		if credential != version {
+		client, err := target.For(credential, func() (*rest.Config, error) {
 			cluster, err := db.SecretToCluster(secret)
 			if err != nil {
-				return "", credential, fmt.Errorf("SecretToCluster: %w", err)
+				return nil, fmt.Errorf("SecretToCluster: %w", err)
 			}
-			config, err := cluster.RESTConfig()
-			if err != nil {
-				return "", credential, fmt.Errorf("RESTConfig: %w", err)
-			}
-			if target, err = kubernetes.NewForConfig(config); err != nil {
-				return "", credential, err
-			}
-			version = credential
-		}
-		review, err := target.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			return cluster.RESTConfig()
+		})
 		if err != nil {
 			return "", credential, err
 		}
-		return review.Status.UserInfo.Username, credential, nil
+		user, err := kube.WhoAmI(ctx, client)
+		return user, credential, err
 	})
 }

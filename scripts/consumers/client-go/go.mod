@@ -5,7 +5,7 @@ go 1.26.0
 replace kcr.local/consumers/probe => ../probe
 
 require (
-	k8s.io/api v0.36.3
+	k8s.io/api v0.36.3 // indirect
 	k8s.io/apimachinery v0.36.3
 	k8s.io/client-go v0.36.3
 	kcr.local/consumers/probe v0.0.0
@@ -49,3 +49,7 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.3.3 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace kcr.local/consumers/kube => ../kube
+
+require kcr.local/consumers/kube v0.0.0

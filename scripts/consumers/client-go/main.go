@@ -11,12 +11,12 @@ import (
 	"fmt"
 	"os"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kcr.local/consumers/kube"
 	"kcr.local/consumers/probe"
 )
 
@@ -26,7 +26,7 @@ func main() {
 	certFile := flag.String("watch-cert", "", "certificate file whose content names the credential in use")
 	tool := flag.String("tool", "client-go", "name in the output")
 	flags := probe.ParseFlags()
-	config, err := targetConfig(*kubeconfigPath, flags, *key)
+	config, err := targetConfig(*tool, *kubeconfigPath, flags, *key)
 	if err != nil {
 		probe.Fail(*tool, err)
 	}
@@ -42,23 +42,16 @@ func main() {
 				credential = hex.EncodeToString(sum[:8])
 			}
 		}
-		review, err := target.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-		if err != nil {
-			return "", credential, err
-		}
-		return review.Status.UserInfo.Username, credential, nil
+		user, err := kube.WhoAmI(ctx, target)
+		return user, credential, err
 	})
 }
 
-func targetConfig(path string, flags probe.Flags, key string) (*rest.Config, error) {
+func targetConfig(tool string, path string, flags probe.Flags, key string) (*rest.Config, error) {
 	if path != "" {
 		return clientcmd.BuildConfigFromFlags("", path)
 	}
-	sourceConfig, err := clientcmd.BuildConfigFromFlags("", flags.SourceKubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := kubernetes.NewForConfigOrDie(sourceConfig).CoreV1().Secrets(flags.Namespace).Get(context.Background(), flags.Name, metav1.GetOptions{})
+	secret, err := kube.Source(tool, flags.SourceKubeconfig).CoreV1().Secrets(flags.Namespace).Get(context.Background(), flags.Name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("reading the Secret: %w", err)
 	}

@@ -5,8 +5,8 @@ go 1.26.0
 replace kcr.local/consumers/probe => ../probe
 
 require (
-	k8s.io/api v0.36.3
-	k8s.io/apimachinery v0.36.3
+	k8s.io/api v0.36.3 // indirect
+	k8s.io/apimachinery v0.36.3 // indirect
 	k8s.io/client-go v0.36.3
 	kcr.local/consumers/probe v0.0.0
 	sigs.k8s.io/controller-runtime v0.24.1
@@ -70,3 +70,7 @@ require (
 
 // Cluster API requires its api module at v0.0.0 with a local replace, which a dependent does not inherit.
 replace sigs.k8s.io/cluster-api/api => sigs.k8s.io/cluster-api/api v1.14.2
+
+replace kcr.local/consumers/kube => ../kube
+
+require kcr.local/consumers/kube v0.0.0

@@ -10,24 +10,19 @@ import (
 	"flag"
 	"fmt"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"kcr.local/consumers/kube"
 	"kcr.local/consumers/probe"
 )
 
 func main() {
 	key := flag.String("key", "kubeconfig", "key of the kubeconfig in the Secret (the ProviderConfig's secretRef.key)")
 	flags := probe.ParseFlags()
-	sourceConfig, err := clientcmd.BuildConfigFromFlags("", flags.SourceKubeconfig)
-	if err != nil {
-		probe.Fail("crossplane", err)
-	}
-	source := kubernetes.NewForConfigOrDie(sourceConfig)
-	var target kubernetes.Interface
-	version := ""
+	source := kube.Source("crossplane", flags.SourceKubeconfig)
+	var target kube.Cached
 	probe.Run("crossplane", flags.Interval, func(ctx context.Context) (string, string, error) {
 		secret, err := source.CoreV1().Secrets(flags.Namespace).Get(ctx, flags.Name, metav1.GetOptions{})
 		if err != nil {
@@ -38,27 +33,20 @@ func main() {
 			return "", "", fmt.Errorf("the Secret has no key %q", *key)
 		}
 		credential := probe.Digest(data)
-		if credential != version {
+		client, err := target.For(credential, func() (*rest.Config, error) {
 			loaded, err := clientcmd.Load(data)
 			if err != nil {
-				return "", credential, fmt.Errorf("failed to load kubeconfig: %w", err)
+				return nil, fmt.Errorf("failed to load kubeconfig: %w", err)
 			}
 			if loaded.CurrentContext == "" {
-				return "", credential, fmt.Errorf("currentContext not set in kubeconfig")
+				return nil, fmt.Errorf("currentContext not set in kubeconfig")
 			}
-			config, err := clientcmd.NewDefaultClientConfig(*loaded, &clientcmd.ConfigOverrides{}).ClientConfig()
-			if err != nil {
-				return "", credential, err
-			}
-			if target, err = kubernetes.NewForConfig(config); err != nil {
-				return "", credential, err
-			}
-			version = credential
-		}
-		review, err := target.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			return clientcmd.NewDefaultClientConfig(*loaded, &clientcmd.ConfigOverrides{}).ClientConfig()
+		})
 		if err != nil {
 			return "", credential, err
 		}
-		return review.Status.UserInfo.Username, credential, nil
+		user, err := kube.WhoAmI(ctx, client)
+		return user, credential, err
 	})
 }

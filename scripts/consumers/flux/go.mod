@@ -94,3 +94,7 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace kcr.local/consumers/kube => ../kube
+
+require kcr.local/consumers/kube v0.0.0

@@ -11,19 +11,15 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kcr.local/consumers/kube"
 	"kcr.local/consumers/probe"
 )
 
 func main() {
 	flags := probe.ParseFlags()
-	sourceConfig, err := clientcmd.BuildConfigFromFlags("", flags.SourceKubeconfig)
-	if err != nil {
-		probe.Fail("flux", err)
-	}
-	source, err := client.New(sourceConfig, client.Options{Scheme: scheme.Scheme})
+	source, err := client.New(kube.SourceConfig("flux", flags.SourceKubeconfig), client.Options{Scheme: scheme.Scheme})
 	if err != nil {
 		probe.Fail("flux", err)
 	}

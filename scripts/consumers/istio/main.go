@@ -10,28 +10,22 @@ import (
 	"sort"
 
 	"istio.io/istio/pkg/cluster"
-	"istio.io/istio/pkg/kube"
+	istiokube "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/kube/multicluster"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"kcr.local/consumers/kube"
 	"kcr.local/consumers/probe"
 )
 
 type remote struct {
 	sha    [32]byte
-	client kube.Client
+	client istiokube.Client
 }
 
 func main() {
 	flags := probe.ParseFlags()
-	sourceConfig, err := clientcmd.BuildConfigFromFlags("", flags.SourceKubeconfig)
-	if err != nil {
-		probe.Fail("istio", err)
-	}
-	source := kubernetes.NewForConfigOrDie(sourceConfig)
+	source := kube.Source("istio", flags.SourceKubeconfig)
 	remotes := map[string]*remote{}
 	probe.Run("istio", flags.Interval, func(ctx context.Context) (string, string, error) {
 		secret, err := source.CoreV1().Secrets(flags.Namespace).Get(ctx, flags.Name, metav1.GetOptions{})
@@ -59,11 +53,11 @@ func main() {
 				current = &remote{sha: sha, client: built}
 				remotes[id] = current
 			}
-			review, err := current.client.Kube().AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			user, err := kube.WhoAmI(ctx, current.client.Kube())
 			if err != nil {
 				return "", probe.Digest(kubeconfig), fmt.Errorf("cluster %s: %w", id, err)
 			}
-			users += review.Status.UserInfo.Username
+			users += user
 		}
 		if len(ids) != 1 {
 			return users, "", fmt.Errorf("the Secret holds %d cluster IDs, want exactly 1", len(ids))
