@@ -41,7 +41,7 @@ if [[ ${1:-} == consumers ]]; then
   built=()
   for dir in "$consumers"/*/; do
     tool=$(basename "$dir")
-    [[ $tool == probe ]] && continue
+    [[ $tool == probe || $tool == kube ]] && continue  # the shared packages, not probes
     out="$cache/consumer-$tool-$(digest_of "$tool")/$tool-probe"
     toolchain=local
     if grep -qE '^go 1\.(2[7-9]|[3-9][0-9])' "$dir/go.mod"; then toolchain=go1.27.3; fi
