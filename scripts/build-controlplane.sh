@@ -6,6 +6,11 @@
 # Binaries are cached outside the repository, one directory per component and version, and built only
 # when missing, so CI runs and later sessions on the same machine reuse them. Prints the bin directory.
 #
+# `build-controlplane.sh consumers` builds instead the consumer probes of scripts/consumers/ (one Go module
+# per tool, each pinning that tool's own modules), cached by a digest of each probe's sources, and prints
+# their bin directory. A probe whose go.mod needs Go 1.27 is built with the go1.27.3 toolchain, which the
+# go command fetches from the module proxy (this machine's Go is 1.26).
+#
 #   KCR_CACHE_DIR   cache root (default ~/.cache/kubeconfig-rotator)
 set -euo pipefail
 
@@ -29,6 +34,28 @@ build() {
   mv -f "$out.partial" "$out"
   log "built $(basename "$out") in $((SECONDS - start)) s"
 }
+
+# The consumer probes: a probe's cache directory is named by the digest of its sources and the shared loop's.
+if [[ ${1:-} == consumers ]]; then
+  consumers="$here/consumers"
+  digest_of() { (cd "$consumers" && find "$1" probe -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) | sort | xargs sha256sum | sha256sum | cut -c1-12); }
+  built=()
+  for dir in "$consumers"/*/; do
+    tool=$(basename "$dir")
+    [[ $tool == probe || $tool == kube ]] && continue  # the shared packages, not probes
+    out="$cache/consumer-$tool-$(digest_of "$tool")/$tool-probe"
+    toolchain=local
+    if grep -qE '^go 1\.(2[7-9]|[3-9][0-9])' "$dir/go.mod"; then toolchain=go1.27.3; fi
+    GOTOOLCHAIN=$toolchain build "$dir" . "$out" ""
+    built+=("$out")
+  done
+  # One directory of links per set of probe versions, as for the control plane.
+  bin="$cache/consumers-bin-$(printf '%s\n' "${built[@]}" | sha256sum | cut -c1-12)"
+  mkdir -p "$bin"
+  for out in "${built[@]}"; do ln -sfn "$out" "$bin/$(basename "$out")"; done
+  echo "$bin"
+  exit 0
+fi
 
 k8s=$(module_version "$here/controlplane" k8s.io/kubernetes)
 etcd=$(module_version "$here/controlplane" go.etcd.io/etcd/server/v3)

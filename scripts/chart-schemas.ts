@@ -5,7 +5,8 @@ import { z } from 'zod';
 import {
   directorySinkSchema,
   mountedTargetFields,
-  secretSinkSchema,
+  checkSecretSink,
+  secretSinkFields,
   sidecarConfigSchema,
 } from '../src/core/config/sidecar.ts';
 import { dnsLabel, LOG_LEVELS } from '../src/core/config/fields.ts';
@@ -53,8 +54,9 @@ const sidecarTarget = mountedTargetFields.extend({
         .partial({ path: true })
         .optional()
         .describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
-      secret: secretSinkSchema
+      secret: secretSinkFields
         .partial({ namespace: true })
+        .superRefine(checkSecretSink)
         .optional()
         .describe('Namespace defaults to the release namespace.'),
     })

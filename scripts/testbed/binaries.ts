@@ -17,9 +17,18 @@ export function clustersRoot(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Builds what is missing (a no-op when cached) and returns the directory of binaries. */
-export async function ensureControlPlane(onProgress: (line: string) => void = () => undefined): Promise<string> {
+export function ensureControlPlane(onProgress: (line: string) => void = () => undefined): Promise<string> {
+  return runBuildScript([], onProgress);
+}
+
+/** Builds the consumer probes of scripts/consumers/ that are missing and returns their directory. */
+export function ensureConsumerProbes(onProgress: (line: string) => void = () => undefined): Promise<string> {
+  return runBuildScript(['consumers'], onProgress);
+}
+
+async function runBuildScript(args: readonly string[], onProgress: (line: string) => void): Promise<string> {
   const script = join(REPO_ROOT, 'scripts', 'build-controlplane.sh');
-  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   createInterface({ input: child.stderr }).on('line', onProgress);
   let stdout = '';
   child.stdout.setEncoding('utf8');

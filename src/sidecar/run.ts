@@ -22,7 +22,7 @@ import { CsrIssuer } from './csr-issuer.ts';
 import { sidecarMetrics, targetObserver, type SidecarMetrics } from './observer.ts';
 import { FilePendingStore } from './pending-store.ts';
 import { DirectorySink } from './sinks/directory.ts';
-import { SecretSink } from './sinks/secret.ts';
+import { SecretSink, secretSinkOptions } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
 import { TargetRotator } from './target.ts';
@@ -203,7 +203,7 @@ class Sidecar {
     if (config.sinks.secret !== undefined) {
       if (this.#source === undefined)
         throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
-      sinks.push(new SecretSink({ kubeConfig: this.#source, ...config.sinks.secret, logger: targetLogger }));
+      sinks.push(new SecretSink(secretSinkOptions(this.#source, config, config.sinks.secret, targetLogger)));
     }
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const signerCA = this.#loaded.signerCAs.get(config.name);

@@ -79,7 +79,7 @@ goes to the release namespace.
 {{- $_ := set $sinks "directory" (dict "path" (default (printf "%s/%s" $root.Values.outputPath $target.name) .path) "embed" (default false .embed)) }}
 {{- end }}
 {{- with .sinks.secret }}
-{{- $_ := set $sinks "secret" (dict "namespace" (default $root.Release.Namespace .namespace) "name" .name "key" (default "config" .key)) }}
+{{- $_ := set $sinks "secret" (merge (dict "namespace" (default $root.Release.Namespace .namespace)) (omit . "namespace")) }}
 {{- end }}
 {{- $_ := set $target "sinks" $sinks }}
 {{- $targets = append $targets $target }}

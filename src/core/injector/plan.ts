@@ -13,6 +13,7 @@ export const ANNOTATIONS = {
   containers: 'kubeconfig-rotator.io/containers',
   injected: 'kubeconfig-rotator.io/injected',
   config: 'kubeconfig-rotator.io/config',
+  referenceSecret: 'kubeconfig-rotator.io/reference-secret',
 } as const;
 
 export const SIDECAR_NAME = 'kubeconfig-rotator';
@@ -25,6 +26,15 @@ const BOOTSTRAP_DIR = '/var/run/kubeconfig-rotator/bootstrap';
 const CONFIG_DIR = '/etc/kubeconfig-rotator';
 const STATE_DIR = '/var/lib/kubeconfig-rotator';
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const SECRET_REFERENCE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/;
+
+/** A reference-mode Secret the injected sidecar also publishes: its kubeconfig names the agent's files by path. */
+export interface ReferenceSecret {
+  readonly namespace: string;
+  readonly name: string;
+  /** The target's directory as the agent mounts it. */
+  readonly directory: string;
+}
 
 export interface ContainerLike {
   name?: string;
@@ -94,6 +104,7 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
     if (!containers.some((container) => container.name === name))
       problems.push(`${ANNOTATIONS.containers}: the pod has no container "${name}"`);
   }
+  const reference = referenceSecretOf(annotations[ANNOTATIONS.referenceSecret], targets, mountPath, problems);
   const dryRun = annotations[ANNOTATIONS.dryRun];
   if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
     problems.push(`${ANNOTATIONS.dryRun}: must be "true" or "false"`);
@@ -137,7 +148,7 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
   };
   const newAnnotations = {
     [ANNOTATIONS.injected]: targets.map((target) => target.name).join(','),
-    [ANNOTATIONS.config]: sidecarConfig(targets, config),
+    [ANNOTATIONS.config]: sidecarConfig(targets, config, reference),
   };
   if (pod.metadata?.annotations === undefined)
     patch.push({ op: 'add', path: '/metadata/annotations', value: newAnnotations });
@@ -188,7 +199,11 @@ function resolveTargets(requested: string, config: InjectorConfig, problems: str
 const bootstrapVolume = (target: InjectedTarget) => `kubeconfig-rotator-bootstrap-${target.name}`;
 
 /** The sidecar's own config file, carried in a pod annotation and mounted through the downward API. */
-export function sidecarConfig(targets: readonly InjectedTarget[], config: InjectorConfig): string {
+export function sidecarConfig(
+  targets: readonly InjectedTarget[],
+  config: InjectorConfig,
+  reference?: ReferenceSecret,
+): string {
   return stringify({
     stateDir: STATE_DIR,
     listen: { host: '0.0.0.0', port: config.sidecar.port },
@@ -196,9 +211,43 @@ export function sidecarConfig(targets: readonly InjectedTarget[], config: Inject
     targets: targets.map(({ bootstrapSecret, embed, ...target }) => ({
       ...target,
       bootstrapKubeconfig: `${BOOTSTRAP_DIR}/${target.name}/${bootstrapSecret.key}`,
-      sinks: { directory: { path: `${config.sidecar.outputPath}/${target.name}`, embed } },
+      sinks: {
+        directory: { path: `${config.sidecar.outputPath}/${target.name}`, embed },
+        ...(reference === undefined
+          ? {}
+          : {
+              secret: {
+                namespace: reference.namespace,
+                name: reference.name,
+                reference: { directory: reference.directory },
+              },
+            }),
+      },
     })),
   });
+}
+
+/** The reference-secret annotation: NAMESPACE/NAME, for a pod with exactly one target. */
+function referenceSecretOf(
+  value: string | undefined,
+  targets: readonly InjectedTarget[],
+  mountPath: string,
+  problems: string[],
+): ReferenceSecret | undefined {
+  if (value === undefined) return undefined;
+  const match = SECRET_REFERENCE.exec(value);
+  if (match?.[1] === undefined || match[3] === undefined || value.length > 253) {
+    problems.push(`${ANNOTATIONS.referenceSecret}: "${value}" must be NAMESPACE/NAME`);
+    return undefined;
+  }
+  const [target, ...others] = targets;
+  if (target === undefined || others.length > 0) {
+    problems.push(
+      `${ANNOTATIONS.referenceSecret}: needs exactly one target, the pod asks for ${String(targets.length)}`,
+    );
+    return undefined;
+  }
+  return { namespace: match[1], name: match[3], directory: `${mountPath}/${target.name}` };
 }
 
 /** The agent's user, so the sidecar writes a key the agent can read (0600). */

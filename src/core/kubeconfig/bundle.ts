@@ -50,13 +50,3 @@ export function directoryFiles(bundle: CredentialBundle, embed: boolean): Record
     [FILE_NAMES.kubeconfig]: { content: kubeconfig, mode: embed ? 0o600 : 0o644 },
   };
 }
-
-/** Data of a Secret sink: the self-contained kubeconfig under `key`, plus the PEM files. */
-export function secretData(bundle: CredentialBundle, key: string): Record<string, string> {
-  return {
-    [key]: embeddedKubeconfig(bundle),
-    [FILE_NAMES.cert]: bundle.certPem,
-    [FILE_NAMES.key]: bundle.keyPem,
-    [FILE_NAMES.ca]: bundle.caPem,
-  };
-}

@@ -1,17 +1,24 @@
-// Publishing into a Secret of the source cluster: the self-contained kubeconfig under `key` (what Admiralty
-// reads) plus tls.crt, tls.key and ca.crt, replaced as a whole with optimistic concurrency. A Secret of
-// the same name that kubeconfig-rotator did not create is never overwritten.
+// Publishing into a Secret of the source cluster, in the layout its consumer reads (src/core/secret-format),
+// replaced as a whole with optimistic concurrency. A Secret of the same name that kubeconfig-rotator did not
+// create, or of another type (a Secret's type cannot change), is never taken over.
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
-import { secretData, type CredentialBundle } from '../../core/kubeconfig/bundle.ts';
+import type { CredentialBundle } from '../../core/kubeconfig/bundle.ts';
+import type { TargetConfig } from '../../core/config/sidecar.ts';
 import { readCertificate } from '../../core/pki/certificate.ts';
+import {
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  matchesContent,
+  readSecretCredential,
+  renderSecret,
+  secretType,
+  type SecretFormatSettings,
+} from '../../core/secret-format/formats.ts';
 import { isConflict, isNotFound } from '../../io/kube/errors.ts';
 import { kubeListWatchSource } from '../../io/kube/informer.ts';
 import { objectInformer } from '../../io/kube/until.ts';
 import type { Logger } from '../../io/log.ts';
-import { storedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
-
-export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
-export const MANAGED_BY = 'kubeconfig-rotator';
+import { verifiedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
 export const ANNOTATIONS = {
   notAfter: 'kubeconfig-rotator.io/not-after',
   serial: 'kubeconfig-rotator.io/serial',
@@ -26,9 +33,36 @@ export interface SecretSinkOptions {
   readonly kubeConfig: KubeConfig;
   readonly namespace: string;
   readonly name: string;
-  readonly key: string;
+  readonly settings: SecretFormatSettings;
   /** The watch's informer reports its failures here. */
   readonly logger: Logger;
+}
+
+/** The sink a target's `sinks.secret` describes (reference mode defaults to the directory sink's path). */
+export function secretSinkOptions(
+  kubeConfig: KubeConfig,
+  target: TargetConfig,
+  sink: NonNullable<TargetConfig['sinks']['secret']>,
+  logger: Logger,
+): SecretSinkOptions {
+  const referenceDirectory =
+    sink.reference === undefined ? undefined : (sink.reference.directory ?? target.sinks.directory?.path);
+  return {
+    kubeConfig,
+    namespace: sink.namespace,
+    name: sink.name,
+    logger,
+    settings: {
+      format: sink.format,
+      targetName: target.name,
+      key: sink.key,
+      tlsKeys: sink.tlsKeys,
+      clusterName: sink.clusterName,
+      referenceDirectory,
+      labels: sink.labels,
+      annotations: sink.annotations,
+    },
+  };
 }
 
 export class SecretSink implements Sink {
@@ -45,31 +79,38 @@ export class SecretSink implements Sink {
 
   async read(): Promise<StoredCredential | undefined> {
     const secret = await this.#get();
-    return secret === undefined ? undefined : storedCredential(decode(secret), this.#options.key);
+    return secret === undefined
+      ? undefined
+      : verifiedCredential(readSecretCredential(decode(secret), this.#options.settings));
   }
 
   async check(bundle: CredentialBundle): Promise<OutputState> {
     const secret = await this.#get();
     if (secret === undefined) return 'missing';
-    return sameData(decode(secret), secretData(bundle, this.#options.key)) ? 'current' : 'damaged';
+    const actual = { type: secret.type, labels: secret.metadata?.labels, annotations: secret.metadata?.annotations };
+    return matchesContent({ ...actual, data: decode(secret) }, renderSecret(bundle, this.#options.settings))
+      ? 'current'
+      : 'damaged';
   }
 
   async write(bundle: CredentialBundle): Promise<void> {
     const { namespace, name } = this.#options;
     const facts = readCertificate(bundle.certPem);
+    const content = renderSecret(bundle, this.#options.settings);
     const desired = (existing?: V1Secret): V1Secret => ({
       apiVersion: 'v1',
       kind: 'Secret',
-      type: 'Opaque',
+      type: content.type,
       metadata: {
         name,
         namespace,
         ...(existing?.metadata?.resourceVersion === undefined
           ? {}
           : { resourceVersion: existing.metadata.resourceVersion }),
-        labels: { ...existing?.metadata?.labels, [MANAGED_BY_LABEL]: MANAGED_BY },
+        labels: { ...existing?.metadata?.labels, ...content.labels },
         annotations: {
           ...existing?.metadata?.annotations,
+          ...content.annotations,
           [ANNOTATIONS.notAfter]: new Date(facts.notAfter).toISOString(),
           [ANNOTATIONS.serial]: facts.serial,
           [ANNOTATIONS.identity]: facts.subject.commonName,
@@ -80,10 +121,7 @@ export class SecretSink implements Sink {
         },
       },
       data: Object.fromEntries(
-        Object.entries(secretData(bundle, this.#options.key)).map(([key, value]) => [
-          key,
-          Buffer.from(value).toString('base64'),
-        ]),
+        Object.entries(content.data).map(([key, value]) => [key, Buffer.from(value).toString('base64')]),
       ),
     });
     for (let attempt = 1; ; attempt++) {
@@ -92,11 +130,7 @@ export class SecretSink implements Sink {
         if (existing === undefined) {
           await this.#api.createNamespacedSecret({ namespace, body: desired() });
         } else {
-          if (existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) {
-            throw new Error(
-              `${this.description} exists and is not managed by kubeconfig-rotator (label ${MANAGED_BY_LABEL}=${MANAGED_BY}); delete it or choose another name`,
-            );
-          }
+          this.#refuseForeign(existing);
           await this.#api.replaceNamespacedSecret({ namespace, name, body: desired(existing) });
         }
         return;
@@ -131,6 +165,20 @@ export class SecretSink implements Sink {
     return Promise.resolve({ close: () => informer.stop() });
   }
 
+  /** Not ours, or of a type we cannot write: an error that says what to do, never a takeover. */
+  #refuseForeign(existing: V1Secret): void {
+    if (existing.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY)
+      throw new Error(
+        `${this.description} exists and is not managed by kubeconfig-rotator (label ${MANAGED_BY_LABEL}=${MANAGED_BY}); delete it or choose another name`,
+      );
+    const wanted = secretType(this.#options.settings.format);
+    const type = existing.type ?? 'Opaque';
+    if (type !== wanted)
+      throw new Error(
+        `${this.description} has type ${type}, format ${this.#options.settings.format} needs ${wanted} (a Secret's type cannot change); delete it or choose another name`,
+      );
+  }
+
   async #get(): Promise<V1Secret | undefined> {
     try {
       return await this.#api.readNamespacedSecret({ namespace: this.#options.namespace, name: this.#options.name });
@@ -145,8 +193,4 @@ function decode(secret: V1Secret): Record<string, string> {
   return Object.fromEntries(
     Object.entries(secret.data ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]),
   );
-}
-
-function sameData(actual: Record<string, string>, expected: Record<string, string>): boolean {
-  return Object.entries(expected).every(([key, value]) => actual[key] === value);
 }

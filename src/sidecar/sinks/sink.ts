@@ -36,17 +36,28 @@ export function storedCredential(
   kubeconfigKey: string,
 ): StoredCredential | undefined {
   const { 'tls.crt': certPem, 'tls.key': keyPem, 'ca.crt': caPem, [kubeconfigKey]: kubeconfig } = files;
-  if (certPem === undefined || keyPem === undefined || caPem === undefined) return undefined;
-  try {
-    if (!keyMatchesCertificate(keyPem, readCertificate(certPem))) return undefined;
-  } catch {
-    return undefined;
-  }
   let server: string | undefined;
   try {
     server = kubeconfig === undefined ? undefined : parseKubeconfig(kubeconfig).server;
   } catch {
     server = undefined;
+  }
+  return verifiedCredential({ certPem, keyPem, caPem, server });
+}
+
+/** The parts as a stored set, if they are complete and the key matches the certificate. */
+export function verifiedCredential(parts: {
+  readonly certPem?: string | undefined;
+  readonly keyPem?: string | undefined;
+  readonly caPem?: string | undefined;
+  readonly server?: string | undefined;
+}): StoredCredential | undefined {
+  const { certPem, keyPem, caPem, server } = parts;
+  if (certPem === undefined || keyPem === undefined || caPem === undefined) return undefined;
+  try {
+    if (!keyMatchesCertificate(keyPem, readCertificate(certPem))) return undefined;
+  } catch {
+    return undefined;
   }
   return { certPem, keyPem, caPem, ...(server === undefined ? {} : { server }) };
 }

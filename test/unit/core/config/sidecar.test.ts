@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
 import { formatProblems, parseAndValidate } from '../../../../src/core/config/validate.ts';
+import { kubeconfigKey } from '../../../../src/core/secret-format/formats.ts';
 import { ALIAS_BOMB } from '../../../support/hostile-yaml.ts';
 
 const minimal = `
@@ -44,7 +45,9 @@ describe('sidecar configuration', () => {
       sidecarConfigSchema,
     );
     assert.ok(result.ok);
-    assert.deepEqual(result.value.targets[0]?.sinks.secret, { namespace: 'ns', name: 'east', key: 'config' });
+    const sink = result.value.targets[0]?.sinks.secret;
+    assert.deepEqual(sink, { namespace: 'ns', name: 'east', format: 'kubeconfig', labels: {}, annotations: {} });
+    assert.equal(kubeconfigKey({ format: sink.format, targetName: 'east', key: sink.key }), 'config');
   });
 
   it('lists every problem with its field path and line', () => {

@@ -129,6 +129,37 @@ describe('injection plan', () => {
     );
   });
 
+  it('reference-secret: the sidecar also publishes a Secret naming the agent-side files by path', () => {
+    const result = inject(
+      pod({
+        [ANNOTATIONS.inject]: 'east',
+        [ANNOTATIONS.mountPath]: '/kcr',
+        [ANNOTATIONS.referenceSecret]: 'admiralty/east-kubeconfig',
+      }),
+    );
+    const parsed = sidecarConfigSchema.safeParse(parse(result.metadata.annotations[ANNOTATIONS.config] ?? ''));
+    assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
+    assert.deepEqual(parsed.data.targets[0]?.sinks.secret, {
+      namespace: 'admiralty',
+      name: 'east-kubeconfig',
+      format: 'kubeconfig',
+      reference: { directory: '/kcr/east' },
+      labels: {},
+      annotations: {},
+    });
+    for (const [annotations, message] of [
+      [{ [ANNOTATIONS.inject]: 'east', [ANNOTATIONS.referenceSecret]: 'no-namespace' }, /must be NAMESPACE\/NAME/],
+      [
+        { [ANNOTATIONS.inject]: 'all', [ANNOTATIONS.referenceSecret]: 'a/b' },
+        /needs exactly one target, the pod asks for 2/,
+      ],
+    ] as const) {
+      const plan = planInjection(pod(annotations), config);
+      assert.equal(plan.kind, 'reject');
+      assert.match(plan.message, message);
+    }
+  });
+
   it('honours the mount path, env name and container annotations, and never overwrites an existing variable', () => {
     const result = inject(
       pod(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { directoryFiles, embeddedKubeconfig, secretData } from '../../../../src/core/kubeconfig/bundle.ts';
+import { directoryFiles } from '../../../../src/core/kubeconfig/bundle.ts';
 import { parseKubeconfig } from '../../../../src/core/kubeconfig/parse.ts';
 
 const bundle = { name: 'east', server: 'https://east.example:6443', caPem: 'CA\n', certPem: 'CERT\n', keyPem: 'KEY\n' };
@@ -25,15 +25,6 @@ describe('kubeconfig files of a bundle', () => {
     const files = directoryFiles(bundle, true);
     assert.equal(files.kubeconfig?.mode, 0o600);
     assert.deepEqual(parseKubeconfig(files.kubeconfig.content).clientKey, { pem: 'KEY\n' });
-  });
-
-  it('a Secret holds the embedded kubeconfig under its key, plus the PEM files', () => {
-    assert.deepEqual(secretData(bundle, 'config'), {
-      config: embeddedKubeconfig(bundle),
-      'tls.crt': 'CERT\n',
-      'tls.key': 'KEY\n',
-      'ca.crt': 'CA\n',
-    });
   });
 });
 

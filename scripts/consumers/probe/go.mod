@@ -1,0 +1,3 @@
+module kcr.local/consumers/probe
+
+go 1.26
