@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { approverRbac } from '../../src/approver/rbac.ts';
 import { injectorConfigSchema } from '../../src/core/config/injector.ts';
+import { sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
+import { kubeconfigKey } from '../../src/core/secret-format/formats.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
@@ -225,14 +227,24 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
         [
           'east',
           '/var/run/kubeconfig-rotator/bootstrap/east/kubeconfig',
-          { key: 'config', name: 'east-kubeconfig', namespace: 'admiralty' },
+          { name: 'east-kubeconfig', namespace: 'admiralty' },
         ],
         [
           'north',
           '/var/run/kubeconfig-rotator/bootstrap/north/kubeconfig',
-          { key: 'config', name: 'north-kubeconfig', namespace: 'admiralty' },
+          { name: 'north-kubeconfig', namespace: 'admiralty' },
         ],
       ],
+    );
+    // The chart leaves the key to the program: as the sidecar reads the config, it is Admiralty's "config".
+    const parsed = sidecarConfigSchema.parse(config);
+    assert.deepEqual(
+      parsed.targets.map((target) =>
+        target.sinks.secret === undefined
+          ? undefined
+          : kubeconfigKey({ ...target.sinks.secret, targetName: target.name }),
+      ),
+      ['config', 'config'],
     );
     const secretsRole = manifests.find(
       (manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'),
