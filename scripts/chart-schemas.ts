@@ -5,9 +5,11 @@ import { z } from 'zod';
 import {
   directorySinkSchema,
   mountedTargetFields,
+  checkRestartList,
   checkSecretSink,
   secretSinkFields,
   sidecarConfigSchema,
+  workloadSchema,
 } from '../src/core/config/sidecar.ts';
 import { dnsLabel, LOG_LEVELS } from '../src/core/config/fields.ts';
 import { injectorConfigSchema } from '../src/core/config/injector.ts';
@@ -63,6 +65,15 @@ const sidecarTarget = mountedTargetFields.extend({
     .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
       error: 'at least one sink (directory or secret) is required',
     }),
+  restart: z
+    .array(workloadSchema.partial({ namespace: true }))
+    .superRefine((workloads, context) => {
+      checkRestartList(workloads, context, []);
+    })
+    .optional()
+    .describe(
+      `${String(mountedTargetFields.shape.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
+    ),
 });
 
 export const sidecarChartValues = z.strictObject({

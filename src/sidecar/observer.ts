@@ -2,9 +2,11 @@
 // and JSON logs. Nothing here carries a key, token or kubeconfig content.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { formatSubject } from '../core/pki/subject.ts';
+import { describeWorkload } from '../core/restart/workload.ts';
 import { CONSUMER_RELOAD_MS, reloadMarginShortfall } from '../core/rotation/schedule.ts';
 import type { EventRecorder } from '../io/kube/events.ts';
 import type { Logger } from '../io/log.ts';
+import { RESTART_RESULTS } from './restarter.ts';
 import type { CurrentCertificate, TargetObserver } from './target.ts';
 
 export interface SidecarMetrics {
@@ -20,6 +22,7 @@ export interface SidecarMetrics {
   readonly outputRepairs: Counter<'target' | 'sink'>;
   readonly publishFailures: Counter<'target' | 'sink'>;
   readonly configReloads: Counter<'result'>;
+  readonly restarts: Counter<'target' | 'result'>;
 }
 
 export function sidecarMetrics(registry: Registry): SidecarMetrics {
@@ -98,6 +101,12 @@ export function sidecarMetrics(registry: Registry): SidecarMetrics {
       labelNames: ['result'],
       registers,
     }),
+    restarts: new Counter({
+      name: 'kubeconfig_rotator_restarts_total',
+      help: 'Restart action: workload patches after a rotation, by result (success, not-found, forbidden, error).',
+      labelNames: ['target', 'result'],
+      registers,
+    }),
   };
 }
 
@@ -108,12 +117,14 @@ export function targetObserver(
   metrics: SidecarMetrics,
   events: EventRecorder,
   logger: Logger,
+  options: { restarts: boolean },
 ): TargetObserver {
   const log = logger.child({ target });
   metrics.ready.set({ target }, 0);
   metrics.rebootstrapNeeded.set({ target }, 0);
   for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error'])
     metrics.rotations.inc({ target, result }, 0);
+  if (options.restarts) for (const result of RESTART_RESULTS) metrics.restarts.inc({ target, result }, 0);
   const scheduled = (current: CurrentCertificate) => {
     metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
     metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
@@ -193,6 +204,29 @@ export function targetObserver(
     publishFailed(sink, message) {
       metrics.publishFailures.inc({ target, sink: sink.kind });
       log.warn({ sink: sink.description, error: message }, 'publishing failed');
+    },
+    restarted(workload, rotatedAt) {
+      metrics.restarts.inc({ target, result: 'success' });
+      const message = `${target}: restarted ${describeWorkload(workload)} for the certificate rotated at ${new Date(rotatedAt).toISOString()}`;
+      log.info(
+        { workload: describeWorkload(workload), rotatedAt: new Date(rotatedAt).toISOString() },
+        'workload restarted',
+      );
+      events.normal('WorkloadRestarted', message);
+    },
+    restartFailed({ workload, result, message, failures, retryAt }) {
+      metrics.restarts.inc({ target, result });
+      log.warn(
+        {
+          workload: describeWorkload(workload),
+          result,
+          failures,
+          retryAt: new Date(retryAt).toISOString(),
+          error: message,
+        },
+        'workload restart failed; retrying',
+      );
+      events.warning('WorkloadRestartFailed', `${target}: ${message}`);
     },
     readinessChanged(ready, detail) {
       metrics.ready.set({ target }, ready ? 1 : 0);

@@ -21,6 +21,7 @@ import { loadSidecarConfig, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
 import { sidecarMetrics, targetObserver, type SidecarMetrics } from './observer.ts';
 import { FilePendingStore } from './pending-store.ts';
+import { kubeWorkloadPatcher, WorkloadRestarter, type RestartObserver } from './restarter.ts';
 import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink, secretSinkOptions } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
@@ -57,7 +58,7 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   const { config } = loaded;
   const logger = createLogger({ name: 'kubeconfig-rotator-sidecar', level: config.logLevel });
   let source: KubeConfig | undefined;
-  const needsSource = config.targets.some((target) => target.sinks.secret !== undefined);
+  const needsSource = config.targets.some((target) => target.sinks.secret !== undefined || target.restart.length > 0);
   try {
     source =
       needsSource || config.sourceKubeconfig !== undefined || options.env.KUBERNETES_SERVICE_HOST !== undefined
@@ -66,7 +67,7 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   } catch (error) {
     if (!(error instanceof KubeConfigError) || !needsSource) throw error;
     options.stderr.write(
-      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks)\n`,
+      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks and the restart action)\n`,
     );
     return EXIT_CONFIG;
   }
@@ -207,6 +208,11 @@ class Sidecar {
     }
     const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
     const signerCA = this.#loaded.signerCAs.get(config.name);
+    const observer = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
+      restarts: config.restart.length > 0,
+    });
+    // --once publishes before the consumers start: there is nothing to restart.
+    const restarter = config.restart.length > 0 && !this.#options.once ? this.#restarter(config, observer) : undefined;
     return new TargetRotator({
       config,
       sinks,
@@ -235,7 +241,20 @@ class Sidecar {
       ...(signerCA === undefined ? {} : { signerCA }),
       clock: systemClock,
       random,
-      observer: targetObserver(config.name, this.#metrics, this.#events, this.#logger),
+      observer,
+      ...(restarter === undefined ? {} : { restarter }),
+    });
+  }
+
+  #restarter(config: TargetConfig, observer: RestartObserver): WorkloadRestarter {
+    if (this.#source === undefined)
+      throw new Error(`target ${config.name}: the restart action needs the source cluster's API`);
+    return new WorkloadRestarter({
+      workloads: config.restart,
+      patch: kubeWorkloadPatcher(this.#source),
+      clock: systemClock,
+      random,
+      observer,
     });
   }
 

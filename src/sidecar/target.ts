@@ -24,6 +24,7 @@ import type { BootstrapCredential } from './bootstrap.ts';
 import { classify, type CredentialIssuer } from './csr-issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
 import { Publisher, type PublisherObserver } from './publisher.ts';
+import type { RestartObserver, WorkloadRestarter } from './restarter.ts';
 import type { Sink } from './sinks/sink.ts';
 
 export interface CurrentCertificate {
@@ -37,7 +38,7 @@ export interface CurrentCertificate {
   readonly fitsConfig: boolean;
 }
 
-export interface TargetObserver extends PublisherObserver {
+export interface TargetObserver extends PublisherObserver, RestartObserver {
   loaded(current: CurrentCertificate, from: string): void;
   rotated(event: {
     current: CurrentCertificate;
@@ -71,6 +72,8 @@ export interface TargetDependencies {
   readonly observer: TargetObserver;
   /** Called after each step of a rotation (traced in logs; the crash-consistency test kills at each). */
   readonly onStep?: (step: string) => void;
+  /** The restart action: told of every rotation published (not of repairs, nor of a certificate loaded at start). */
+  readonly restarter?: Pick<WorkloadRestarter, 'request' | 'run'>;
 }
 
 export interface TargetStatus {
@@ -92,6 +95,8 @@ export class TargetRotator {
   #readyDetail = 'starting';
   readonly #publisher: Publisher;
   #wake: AbortController = new AbortController();
+  /** When the last rotation whose workloads are still to be restarted was published. */
+  #restartOwed: number | undefined;
 
   constructor(deps: TargetDependencies) {
     this.#deps = deps;
@@ -101,6 +106,7 @@ export class TargetRotator {
       observer: deps.observer,
       settled: () => {
         this.#updateReadiness();
+        this.#restartWhenPublished();
       },
     });
   }
@@ -139,6 +145,10 @@ export class TargetRotator {
 
   /** Runs until the signal aborts; in-flight publishing finishes first, so no output is left half-written. */
   async run(signal: AbortSignal): Promise<void> {
+    await Promise.all([this.#rotateUntil(signal), this.#deps.restarter?.run(signal)]);
+  }
+
+  async #rotateUntil(signal: AbortSignal): Promise<void> {
     await this.#load();
     while (!signal.aborted) {
       const deadline = await this.#step(signal);
@@ -271,6 +281,8 @@ export class TargetRotator {
         durationMs: clock.now() - started,
         timings: { ...issued.timings, publish: clock.now() - publishStarted },
       });
+      this.#restartOwed = clock.now();
+      this.#restartWhenPublished();
     } catch (caught) {
       if (signal.aborted) return;
       const error = classify(caught, `rotating ${config.name}`);
@@ -350,6 +362,13 @@ export class TargetRotator {
       keyPem: current.keyPem,
       nextRotation: current.deadline,
     };
+  }
+
+  /** Workloads restart only once every sink holds the new certificate: a sink that failed is repaired first. */
+  #restartWhenPublished(): void {
+    if (this.#restartOwed === undefined || this.#publisher.stale.length > 0) return;
+    this.#deps.restarter?.request(this.#restartOwed);
+    this.#restartOwed = undefined;
   }
 
   #updateReadiness(): void {

@@ -65,8 +65,8 @@ app.kubernetes.io/part-of: kubeconfig-rotator
 
 {{/*
 The sidecar's config file, from the values: each target's bootstrap Secret becomes a mounted file, a
-directory sink without a path publishes under outputPath/<target>, a Secret sink without a namespace
-goes to the release namespace.
+directory sink without a path publishes under outputPath/<target>, a Secret sink or a workload to
+restart without a namespace is in the release namespace.
 */}}
 {{- define "kubeconfig-rotator-sidecar.config" -}}
 {{- $root := . }}
@@ -82,6 +82,11 @@ goes to the release namespace.
 {{- $_ := set $sinks "secret" (merge (dict "namespace" (default $root.Release.Namespace .namespace)) (omit . "namespace")) }}
 {{- end }}
 {{- $_ := set $target "sinks" $sinks }}
+{{- $restart := list }}
+{{- range .restart }}
+{{- $restart = append $restart (merge (dict "namespace" (default $root.Release.Namespace .namespace)) (omit . "namespace")) }}
+{{- end }}
+{{- $_ := set $target "restart" $restart }}
 {{- $targets = append $targets $target }}
 {{- end }}
 {{- $config := dict "targets" $targets "stateDir" (include "kubeconfig-rotator-sidecar.stateDir" .) "listen" (dict "host" "0.0.0.0" "port" .Values.config.port) "logLevel" .Values.config.logLevel "rereadIntervalSeconds" .Values.config.rereadIntervalSeconds }}
@@ -100,6 +105,22 @@ goes to the release namespace.
 {{- keys $namespaces | sortAlpha | join "," }}
 {{- end }}
 
+{{/* The restart action's workloads: namespace -> resource (deployments...) -> names. */}}
+{{- define "kubeconfig-rotator-sidecar.restartWorkloads" -}}
+{{- $root := . }}
+{{- $restarts := dict }}
+{{- range .Values.targets }}
+{{- range .restart }}
+{{- $namespace := default $root.Release.Namespace .namespace }}
+{{- $byResource := get $restarts $namespace | default (dict) }}
+{{- $resource := printf "%ss" (lower .kind) }}
+{{- $_ := set $byResource $resource (append (get $byResource $resource | default (list)) .name | uniq | sortAlpha) }}
+{{- $_ := set $restarts $namespace $byResource }}
+{{- end }}
+{{- end }}
+{{- toJson $restarts }}
+{{- end }}
+
 {{- define "kubeconfig-rotator-sidecar.injectorName" -}}
 {{- printf "%s-injector" (include "kubeconfig-rotator-sidecar.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -113,7 +134,8 @@ app.kubernetes.io/component: injector
 {{- define "kubeconfig-rotator-sidecar.injectorConfig" -}}
 {{- $targets := list }}
 {{- range .Values.targets }}
-{{- $target := omit . "sinks" }}
+{{- /* Injected pods share the directory: they need no restart action. */}}
+{{- $target := omit . "sinks" "restart" }}
 {{- $_ := set $target "embed" (and .sinks .sinks.directory .sinks.directory.embed | default false) }}
 {{- $targets = append $targets $target }}
 {{- end }}

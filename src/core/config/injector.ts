@@ -12,7 +12,8 @@ const endpoint = (port: number) =>
     .strictObject({ host: z.string().default('0.0.0.0'), port: z.number().int().min(0).max(65535).default(port) })
     .default({ host: '0.0.0.0', port });
 
-export const injectedTargetSchema = mountedTargetFields.extend({
+// An injected sidecar shares its directory with the agent in its pod: no restart action to configure.
+export const injectedTargetSchema = mountedTargetFields.omit({ restart: true }).extend({
   embed: z
     .boolean()
     .default(false)

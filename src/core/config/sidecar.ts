@@ -2,7 +2,8 @@
 // defaults, and the checks that span fields.
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../pki/keys.ts';
-import { dnsLabel, logLevel } from './fields.ts';
+import { dnsLabel, dnsSubdomain, logLevel } from './fields.ts';
+import { WORKLOAD_KINDS, workloadKey } from '../restart/workload.ts';
 import { KEYED_FORMATS, REFERENCE_FORMATS, reservedMetadata, SECRET_FORMATS } from '../secret-format/formats.ts';
 
 const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -43,11 +44,7 @@ const labelValue = z
 /** A Secret sink's fields without the checks that span them (the chart's values make namespace optional). */
 export const secretSinkFields = z.strictObject({
   namespace: dnsLabel.describe('Namespace of the Secret in the source cluster.'),
-  name: z
-    .string()
-    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain')
-    .max(253)
-    .describe('Name of the Secret (Cluster API reads `<clusterName>-kubeconfig`).'),
+  name: dnsSubdomain.describe('Name of the Secret (Cluster API reads `<clusterName>-kubeconfig`).'),
   format: z
     .enum(SECRET_FORMATS)
     .default('kubeconfig')
@@ -148,6 +145,28 @@ export const rotationSchema = z
   })
   .describe('When to renew: at a uniform random point between minFraction and maxFraction of the lifetime.');
 
+/** A workload the restart action rolls (the chart's values make namespace optional). */
+export const workloadSchema = z.strictObject({
+  kind: z.enum(WORKLOAD_KINDS).describe('Kind of the workload (group apps).'),
+  namespace: dnsLabel.describe('Namespace of the workload in the source cluster.'),
+  name: dnsSubdomain.describe('Name of the workload.'),
+});
+
+/** The same workload named twice in one target's restart list: the path of each repeat and what it repeats. */
+export function checkRestartList(
+  workloads: readonly { kind: string; namespace?: string | undefined; name: string }[],
+  context: z.RefinementCtx,
+  path: readonly (string | number)[],
+): void {
+  const seen = new Map<string, number>();
+  workloads.forEach((workload, index) => {
+    const key = workloadKey({ kind: workload.kind, namespace: workload.namespace ?? '', name: workload.name });
+    const first = seen.get(key);
+    if (first === undefined) seen.set(key, index);
+    else context.addIssue({ code: 'custom', path: [...path, index], message: `duplicates restart[${String(first)}]` });
+  });
+}
+
 /** A target's fields without the cross-field check (the Helm chart's values reuse and adapt them). */
 export const targetFields = z.strictObject({
   name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
@@ -199,6 +218,12 @@ export const targetFields = z.strictObject({
       error: 'at least one sink (directory or secret) is required',
     })
     .describe('Where the kubeconfig is published.'),
+  restart: z
+    .array(workloadSchema)
+    .default([])
+    .describe(
+      'Restart action (opt-in), for consumers that read their credential once and cannot mount the directory sink: after each rotation is published to every sink, roll these workloads as `kubectl rollout restart` does (pod template annotation kubectl.kubernetes.io/restartedAt), once per rotation; never after a repair or a certificate found at start. Needs RBAC patch on each, by name.',
+    ),
 });
 
 /**
@@ -208,10 +233,7 @@ export const targetFields = z.strictObject({
 export const mountedTargetFields = targetFields.omit({ bootstrapKubeconfig: true, sinks: true }).extend({
   bootstrapSecret: z
     .strictObject({
-      name: z
-        .string()
-        .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name')
-        .describe("Secret made by `kubeconfig-rotator bootstrap`, in the pod's namespace."),
+      name: dnsSubdomain.describe("Secret made by `kubeconfig-rotator bootstrap`, in the pod's namespace."),
       key: z.string().min(1).default('kubeconfig'),
     })
     .describe("The bootstrap kubeconfig, mounted as the target's bootstrapKubeconfig."),
@@ -223,6 +245,7 @@ export const targetSchema = targetFields
     path: ['rotation', 'minRemainingSeconds'],
   })
   .superRefine((target, context) => {
+    checkRestartList(target.restart, context, ['restart']);
     const secret = target.sinks.secret;
     if (secret?.reference !== undefined && target.sinks.directory === undefined)
       context.addIssue({

@@ -52,6 +52,7 @@ function observe(current: CurrentCertificate) {
     sidecarMetrics(registry),
     recorder,
     createLogger({ name: 'test', destination }),
+    { restarts: false },
   );
   observer.rotated({ current, auth: 'current', csrName: 'csr-1', durationMs: 40, timings: {} });
   return { registry, events, logs: lines.map((line) => JSON.parse(line) as { level: string; msg: string }) };

@@ -10,6 +10,7 @@ import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
 import type { Clock } from '../../../src/io/clock.ts';
 import { kubeConfigFor } from '../../../src/io/kube/kubeconfig.ts';
+import { untilAborted } from '../../../src/io/lifecycle.ts';
 import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
 import type { CredentialIssuer, IssuedCertificate } from '../../../src/sidecar/csr-issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
@@ -80,6 +81,8 @@ function setup(
   options: {
     bootstrap?: () => BootstrapCredential | undefined;
     sink?: MemorySink;
+    /** Sinks after `sink`. */
+    more?: readonly MemorySink[];
     clock?: ManualClock;
     once?: boolean;
   } = {},
@@ -99,7 +102,11 @@ function setup(
     outputRepaired: (_, state) => events.push(`repaired ${state}`),
     publishFailed: (_, message) => events.push(`publish failed ${message}`),
     readinessChanged: (ready) => events.push(`ready ${String(ready)}`),
+    restarted: () => assert.fail('the restarter reports for itself'),
+    restartFailed: () => assert.fail('the restarter reports for itself'),
   };
+  /** The rotation times the restart action was asked to restart for. */
+  const restarts: number[] = [];
   const bootstrap: BootstrapCredential = {
     path: '/bootstrap/kubeconfig',
     server: endpoint.server,
@@ -109,17 +116,21 @@ function setup(
   };
   const rotator = new TargetRotator({
     config,
-    sinks: [sink],
+    sinks: [sink, ...(options.more ?? [])],
     issuer,
     bootstrap: options.bootstrap ?? (() => bootstrap),
     clock,
     // The largest draw: retry delays are exactly 2 s, 4 s, 8 s...
     random: () => 0.999999999,
     observer,
+    restarter: {
+      request: (rotatedAt) => restarts.push(rotatedAt),
+      run: (signal) => untilAborted(signal),
+    },
   });
   const stop = new AbortController();
   const done = options.once === true ? rotator.once(stop.signal) : rotator.run(stop.signal);
-  return { clock, issuer, sink, events, rotator, stop, done };
+  return { clock, issuer, sink, events, restarts, rotator, stop, done };
 }
 
 /** setup() with `sink` holding a complete set, valid for a day, that an earlier process published. */
@@ -231,6 +242,46 @@ describe('the rotation loop', () => {
     assert.equal(sink.current()?.certPem, rotator.status().current?.certPem);
     assert.deepEqual(issuer.calls, ['token']);
     assert.ok(events.includes('repaired missing'));
+    stop.abort();
+    await done;
+  });
+
+  it('asks the restart action once per rotation published: not for a certificate found at start, nor for a repair', async () => {
+    const { clock, restarts, rotator, sink, stop, done } = await setupPublished(new MemorySink());
+    await settle();
+    assert.deepEqual(restarts, [], 'a certificate found at start is what the workloads already read');
+    sink.stored = undefined;
+    rotator.checkOutputs();
+    await settle();
+    assert.ok(sink.current() !== undefined);
+    assert.deepEqual(restarts, [], 'a repair writes the same certificate again');
+    const first = rotator.status().current ?? assert.fail('no current certificate');
+    await clock.jumpTo(first.deadline);
+    assert.notEqual(rotator.status().current?.certPem, first.certPem);
+    assert.deepEqual(restarts, [first.deadline]);
+    const second = rotator.status().current ?? assert.fail('no current certificate');
+    await clock.jumpTo(second.deadline);
+    assert.deepEqual(restarts, [first.deadline, second.deadline]);
+    stop.abort();
+    await done;
+  });
+
+  it('restarts only once every sink holds the new certificate: after a failed write, when the repair lands', async () => {
+    const failing = new FailingSink('failing');
+    failing.failWrites = 1;
+    const { clock, restarts, rotator, stop, done } = setup({ more: [failing] });
+    await settle();
+    const issuedAt = clock.now();
+    assert.ok(rotator.status().current !== undefined);
+    assert.deepEqual(restarts, [], 'a sink still holds nothing');
+    await clock.advance(5_000);
+    rotator.checkOutputs();
+    await settle();
+    assert.equal(failing.current()?.certPem, rotator.status().current?.certPem);
+    assert.deepEqual(restarts, [issuedAt], 'for the rotation, once the repair made every sink current');
+    rotator.checkOutputs();
+    await settle();
+    assert.deepEqual(restarts, [issuedAt]);
     stop.abort();
     await done;
   });

@@ -34,6 +34,7 @@ describe('sidecar configuration', () => {
       rotation: { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 },
       approvalTimeoutSeconds: 900,
       sinks: { directory: { path: '/var/run/kcr/east', embed: false } },
+      restart: [],
     });
     assert.equal(result.value.stateDir, '/var/lib/kubeconfig-rotator');
     assert.deepEqual(result.value.listen, { host: '0.0.0.0', port: 8080 });
@@ -72,6 +73,37 @@ extra: true
       '9:listen.port: Too big: expected number to be <=65535',
       '10:extra: unknown field',
     ]);
+  });
+
+  it('restart action: each workload by kind, namespace and name; a bad kind, name or a repeat named by field path', () => {
+    const text = minimal.replace(
+      '    sinks:',
+      `    restart:
+      - { kind: Deployment, namespace: argocd, name: argocd-server }
+      - { kind: StatefulSet, namespace: argocd, name: argocd-application-controller }
+      - { kind: Job, namespace: argocd, name: once }
+      - { kind: Deployment, namespace: Argo, name: argocd-server }
+      - { kind: Deployment, namespace: argocd, name: argocd-server }
+      - { kind: DaemonSet, name: agent }
+    sinks:`,
+    );
+    assert.deepEqual(problems(text), [
+      '9:targets[0].restart[2].kind: Invalid option: expected one of "Deployment"|"StatefulSet"|"DaemonSet"',
+      '10:targets[0].restart[3].namespace: must be a DNS label (a-z, 0-9, -)',
+      '12:targets[0].restart[5].namespace: is required',
+    ]);
+    const valid = parseAndValidate(
+      text
+        .split('\n')
+        .filter((line) => !/Job|Argo|DaemonSet/.test(line))
+        .join('\n'),
+      sidecarConfigSchema,
+    );
+    assert.ok(!valid.ok);
+    assert.deepEqual(
+      valid.problems.map((problem) => `${problem.path}: ${problem.message}`),
+      ['targets[0].restart[2]: duplicates restart[0]'],
+    );
   });
 
   it('refuses a Secret sink namespace longer than a DNS label may be (63 characters)', () => {
