@@ -1,17 +1,11 @@
 // The approver's account in a target cluster, as its chart makes it, for the demo, tests and benchmarks: a
 // namespace, the ServiceAccount, exactly the RBAC of src/approver/rbac.ts, and a kubeconfig file holding a
-// token for that ServiceAccount from `kubectl create token`, as an operator would get it (never the admin
-// credential).
-import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+// token for that ServiceAccount (scripts/testbed/service-account.ts).
 import { CoreV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { approverRbac } from '../../src/approver/rbac.ts';
-import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { describeError, isConflict } from '../../src/io/kube/errors.ts';
-import { ensureControlPlane } from './binaries.ts';
 import type { ClusterState } from './cluster.ts';
+import { writeServiceAccountKubeconfig } from './service-account.ts';
 
 const SERVICE_ACCOUNT = 'approver';
 
@@ -72,29 +66,12 @@ export async function createApproverAccount(
       rbac.createNamespacedRoleBinding({ namespace: roleBinding.metadata.namespace, body: roleBinding }),
     );
   }
-  const kubectl = join(await ensureControlPlane(), 'kubectl');
-  const created = await promisify(execFile)(kubectl, [
-    '--kubeconfig',
-    target.kubeconfig,
-    'create',
-    'token',
-    SERVICE_ACCOUNT,
-    '--namespace',
+  const token = await writeServiceAccountKubeconfig(target, {
     namespace,
-    '--duration',
-    `${String(options.tokenSeconds)}s`,
-  ]);
-  const token = created.stdout.trim();
-  writeFileSync(
-    options.kubeconfig,
-    renderKubeconfig({
-      name: 'target',
-      server: target.server,
-      certificateAuthority: { file: target.caCertFile },
-      credential: { token },
-    }),
-    { mode: 0o600 },
-  );
+    serviceAccount: SERVICE_ACCOUNT,
+    tokenSeconds: options.tokenSeconds,
+    kubeconfig: options.kubeconfig,
+  });
   return {
     namespace,
     kubeconfig: options.kubeconfig,

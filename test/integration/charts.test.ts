@@ -256,6 +256,101 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     ]);
   });
 
+  it('restart action: workloads in the config (namespace defaulting to the release), patch granted on exactly those names, none for injected pods', async () => {
+    const targets = [
+      {
+        name: 'east',
+        bootstrapSecret: { name: 'bootstrap-east' },
+        identity: { commonName: 'east-user' },
+        sinks: { secret: { name: 'east-kubeconfig' } },
+        restart: [
+          { kind: 'Deployment', name: 'agent' },
+          { kind: 'StatefulSet', namespace: 'argocd', name: 'argocd-application-controller' },
+        ],
+      },
+      {
+        name: 'north',
+        bootstrapSecret: { name: 'bootstrap-north' },
+        identity: { commonName: 'north-user' },
+        sinks: { secret: { name: 'north-kubeconfig' } },
+        restart: [
+          { kind: 'Deployment', name: 'agent' },
+          { kind: 'Deployment', namespace: 'argocd', name: 'argocd-server' },
+        ],
+      },
+    ];
+    const manifests = await template(chart, [
+      '--namespace',
+      'fleet',
+      '--set-json',
+      `targets=${JSON.stringify(targets)}`,
+      '--set',
+      'injector.enabled=true',
+    ]);
+    const configMap = manifests.find(
+      (manifest) => manifest.kind === 'ConfigMap' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar',
+    );
+    const config = sidecarConfigSchema.parse(
+      parseAllDocuments(String((configMap?.data as Record<string, string>)['config.yaml']))[0]?.toJS(),
+    );
+    assert.deepEqual(
+      config.targets.map((target) => target.restart),
+      [
+        [
+          { kind: 'Deployment', namespace: 'fleet', name: 'agent' },
+          { kind: 'StatefulSet', namespace: 'argocd', name: 'argocd-application-controller' },
+        ],
+        [
+          { kind: 'Deployment', namespace: 'fleet', name: 'agent' },
+          { kind: 'Deployment', namespace: 'argocd', name: 'argocd-server' },
+        ],
+      ],
+    );
+    const roles = manifests.filter(
+      (manifest) => manifest.kind === 'Role' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-restart',
+    );
+    assert.deepEqual(
+      roles.map((role) => [role.metadata.namespace, role.rules]),
+      [
+        [
+          'argocd',
+          [
+            { apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['argocd-server'], verbs: ['patch'] },
+            {
+              apiGroups: ['apps'],
+              resources: ['statefulsets'],
+              resourceNames: ['argocd-application-controller'],
+              verbs: ['patch'],
+            },
+          ],
+        ],
+        ['fleet', [{ apiGroups: ['apps'], resources: ['deployments'], resourceNames: ['agent'], verbs: ['patch'] }]],
+      ],
+    );
+    const bindings = manifests.filter(
+      (manifest) =>
+        manifest.kind === 'RoleBinding' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-restart',
+    );
+    assert.deepEqual(
+      bindings.map((binding) => [binding.metadata.namespace, binding.subjects]),
+      [
+        ['argocd', [{ kind: 'ServiceAccount', name: 'rel-kubeconfig-rotator-sidecar', namespace: 'fleet' }]],
+        ['fleet', [{ kind: 'ServiceAccount', name: 'rel-kubeconfig-rotator-sidecar', namespace: 'fleet' }]],
+      ],
+    );
+    const injectorMap = manifests.find(
+      (manifest) =>
+        manifest.kind === 'ConfigMap' && manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-injector',
+    );
+    const injector = injectorConfigSchema.parse(
+      parseAllDocuments(String((injectorMap?.data as Record<string, string>)['injector.yaml']))[0]?.toJS(),
+    );
+    assert.deepEqual(
+      injector.targets.map((target) => 'restart' in target),
+      [false, false],
+    );
+  });
+
   it("the injector: a config the injector itself accepts, a webhook that never sees the injector's own pods, RBAC limited to its CA Secret and webhook", async () => {
     for (const mode of ['self-managed', 'cert-manager']) {
       const manifests = await template(chart, [

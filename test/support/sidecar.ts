@@ -15,6 +15,7 @@ import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { assertNoSecretsInLogs } from './log-hygiene.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import type { Workload } from '../../src/core/restart/workload.ts';
 import { CliProcess, type LogLine } from '../../scripts/testbed/cli-process.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 
@@ -85,6 +86,8 @@ export interface SidecarConfigOptions {
   readonly keyAlgorithm?: string;
   readonly port?: number;
   readonly logLevel?: 'debug' | 'trace';
+  /** The restart action's workloads (every target). */
+  readonly restart?: readonly Workload[];
 }
 
 /**
@@ -118,6 +121,7 @@ export function writeSidecarConfig(
         minRemainingSeconds: 60,
         ...(options.forceIntervalSeconds === undefined ? {} : { forceIntervalSeconds: options.forceIntervalSeconds }),
       },
+      ...(options.restart === undefined ? {} : { restart: options.restart }),
       sinks: {
         ...(directory === false
           ? {}
