@@ -3,6 +3,7 @@
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
 import {
+  checkCredentialFields,
   directorySinkSchema,
   mountedTargetFields,
   checkRestartList,
@@ -49,32 +50,34 @@ const commonPodFields = {
   global: passThrough.optional(),
 };
 
-const sidecarTarget = mountedTargetFields.extend({
-  sinks: z
-    .strictObject({
-      directory: directorySinkSchema
-        .partial({ path: true })
-        .optional()
-        .describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
-      secret: secretSinkFields
-        .partial({ namespace: true })
-        .superRefine(checkSecretSink)
-        .optional()
-        .describe('Namespace defaults to the release namespace.'),
-    })
-    .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
-      error: 'at least one sink (directory or secret) is required',
-    }),
-  restart: z
-    .array(workloadSchema.partial({ namespace: true }))
-    .superRefine((workloads, context) => {
-      checkRestartList(workloads, context, []);
-    })
-    .optional()
-    .describe(
-      `${String(mountedTargetFields.shape.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
-    ),
-});
+const sidecarTarget = mountedTargetFields
+  .extend({
+    sinks: z
+      .strictObject({
+        directory: directorySinkSchema
+          .partial({ path: true })
+          .optional()
+          .describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
+        secret: secretSinkFields
+          .partial({ namespace: true })
+          .superRefine(checkSecretSink)
+          .optional()
+          .describe('Namespace defaults to the release namespace.'),
+      })
+      .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
+        error: 'at least one sink (directory or secret) is required',
+      }),
+    restart: z
+      .array(workloadSchema.partial({ namespace: true }))
+      .superRefine((workloads, context) => {
+        checkRestartList(workloads, context, []);
+      })
+      .optional()
+      .describe(
+        `${String(mountedTargetFields.shape.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
+      ),
+  })
+  .superRefine(checkCredentialFields);
 
 export const sidecarChartValues = z.strictObject({
   ...commonPodFields,

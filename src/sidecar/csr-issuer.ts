@@ -9,11 +9,12 @@ import { clientUsagesFor, generateKeyPair, type KeyAlgorithm, type KeyPair } fro
 import { sameSubject, type Subject } from '../core/pki/subject.ts';
 import { csrName } from '../core/rotation/csr-name.ts';
 import type { Clock } from '../io/clock.ts';
-import { describeError, httpStatus, kubeStatus } from '../io/kube/errors.ts';
+import { describeError, kubeStatus } from '../io/kube/errors.ts';
 import { kubeListWatchSource } from '../io/kube/informer.ts';
 import { until } from '../io/kube/until.ts';
 import type { Logger } from '../io/log.ts';
 import { RotationError } from './errors.ts';
+import { classify, type CredentialIssuer, type IssuedCredential } from './issuer.ts';
 import type { PendingRequest, PendingStore } from './pending-store.ts';
 
 export interface CertificateRequestSpec {
@@ -24,30 +25,8 @@ export interface CertificateRequestSpec {
   readonly approvalTimeoutMs: number;
 }
 
-export interface IssuedCertificate {
-  readonly certPem: string;
-  readonly keyPem: string;
-  /** What names the request in logs (a CSR name). */
-  readonly csrName: string;
-  /** Milliseconds spent in each step. */
-  readonly timings: Readonly<Record<string, number>>;
-}
-
-/**
- * How a target obtains a credential with a lifetime: the rotation loop needs only this. The CSR API is one
- * implementation; a TokenRequest-based one (for targets that sign no client certificates) would be another.
- */
-export interface CredentialIssuer {
-  /** Whether a request from before a restart is waiting to be completed. */
-  hasPending(): Promise<boolean>;
-  /** Obtains a fresh credential, authenticating with `kubeConfig`. */
-  obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<IssuedCertificate>;
-  /** Forgets the pending request (once published, or when it can never complete). */
-  finish(): Promise<void>;
-}
-
 /** A certificate from the CSR API, with the time its three steps took. */
-export interface CsrIssuedCertificate extends IssuedCertificate {
+export interface CsrIssuedCertificate extends IssuedCredential {
   readonly timings: { readonly keygen: number; readonly create: number; readonly wait: number };
 }
 
@@ -93,9 +72,8 @@ export class CsrIssuer implements CredentialIssuer {
     const certificate = await this.#waitForCertificate(kubeConfig, api, pending, uid, signal);
     this.#options.onStep?.('certificate-issued');
     return {
-      certPem: certificate,
-      keyPem: pending.keyPem,
-      csrName: pending.csrName,
+      credential: { certPem: certificate, keyPem: pending.keyPem },
+      request: pending.csrName,
       timings: {
         keygen: keygenDone - started,
         create: created - keygenDone,
@@ -294,12 +272,4 @@ function outcomeOf(csr: V1CertificateSigningRequest | undefined, name: string, u
     return { certificate: Buffer.from(certificate, 'base64').toString('utf8') };
   }
   return undefined;
-}
-
-/** An API failure as a rotation error: 401/403 say the credential is not (or no longer) accepted. */
-export function classify(error: unknown, doing: string): RotationError {
-  if (error instanceof RotationError) return error;
-  const status = httpStatus(error);
-  const result = status === 401 || status === 403 ? 'unauthorized' : 'error';
-  return new RotationError(result, `${doing} failed: ${describeError(error)}`, { cause: error });
 }

@@ -1,13 +1,12 @@
 // What the sidecar tells the world about each target: Prometheus metrics, Kubernetes Events on its own Pod
 // and JSON logs. Nothing here carries a key, token or kubeconfig content.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { formatSubject } from '../core/pki/subject.ts';
 import { describeWorkload } from '../core/restart/workload.ts';
 import { CONSUMER_RELOAD_MS, reloadMarginShortfall } from '../core/rotation/schedule.ts';
 import type { EventRecorder } from '../io/kube/events.ts';
 import type { Logger } from '../io/log.ts';
 import { RESTART_RESULTS } from './restarter.ts';
-import type { CurrentCertificate, TargetObserver } from './target.ts';
+import type { CurrentCredential, TargetObserver } from './target.ts';
 
 export interface SidecarMetrics {
   readonly notBefore: Gauge<'target'>;
@@ -125,7 +124,7 @@ export function targetObserver(
   for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error'])
     metrics.rotations.inc({ target, result }, 0);
   if (options.restarts) for (const result of RESTART_RESULTS) metrics.restarts.inc({ target, result }, 0);
-  const scheduled = (current: CurrentCertificate) => {
+  const scheduled = (current: CurrentCredential) => {
     metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
     metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
     metrics.nextRotation.set({ target }, seconds(current.deadline));
@@ -148,16 +147,16 @@ export function targetObserver(
             : 'found a certificate that does not fit the configuration; replacing it',
       );
     },
-    rotated({ current, auth, csrName, durationMs, timings }) {
+    rotated({ current, auth, request, durationMs, timings }) {
       metrics.rotations.inc({ target, result: 'success' });
       metrics.rotationDuration.observe({ target }, seconds(durationMs));
       metrics.lastSuccess.set({ target }, seconds(Date.now()));
       scheduled(current);
       log.info(
         {
-          csr: csrName,
+          ...(current.facts.kind === 'certificate' ? { csr: request } : { tokenRequest: request }),
           authenticatedWith: auth,
-          subject: formatSubject(current.facts.subject),
+          subject: current.facts.identity,
           serial: current.facts.serial,
           notAfter: new Date(current.facts.notAfter).toISOString(),
           nextRotation: new Date(current.deadline).toISOString(),

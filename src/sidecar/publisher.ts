@@ -2,7 +2,7 @@
 // a sink never sees two writes at once (a rotation's publish and a watch's repair); the sinks whose last
 // write or check failed are kept as stale, and repair passes retry them until they hold the current set.
 import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
-import { readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
+import { readCredential, type CredentialFacts } from '../core/credential/credential.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { RotationError } from './errors.ts';
 import type { OutputState, Sink, StoredCredential } from './sinks/sink.ts';
@@ -24,7 +24,7 @@ export interface PublisherOptions {
 /** The newest complete set found in a sink, and where. */
 export interface FoundCredential {
   readonly stored: StoredCredential;
-  readonly facts: CertificateFacts;
+  readonly facts: CredentialFacts;
   readonly from: Sink;
 }
 
@@ -60,7 +60,7 @@ export class Publisher {
         continue;
       }
       if (stored === undefined) continue;
-      const facts = readCertificate(stored.certPem);
+      const facts = readCredential(stored.credential);
       if (best === undefined || facts.notAfter > best.facts.notAfter) best = { stored, facts, from: sink };
     }
     return best;

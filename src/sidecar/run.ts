@@ -8,6 +8,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
+import { certificateRules, tokenRules, type CredentialRules } from '../core/credential/rules.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
@@ -19,6 +20,8 @@ import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
 import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
 import { loadSidecarConfig, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
+import type { CredentialIssuer } from './issuer.ts';
+import { TokenIssuer } from './token-issuer.ts';
 import { sidecarMetrics, targetObserver, type SidecarMetrics } from './observer.ts';
 import { FilePendingStore } from './pending-store.ts';
 import { kubeWorkloadPatcher, WorkloadRestarter, type RestartObserver } from './restarter.ts';
@@ -28,6 +31,13 @@ import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
 import { TargetRotator } from './target.ts';
 import { configChange, RunningTargets } from './targets.ts';
+
+/** A field the config schema requires for this kind of target (its check ran when the file was loaded). */
+function required<T>(value: T | undefined, target: string, field: string): T {
+  if (value === undefined)
+    throw new Error(`target ${target}: ${field} is required (the config check should have said so)`);
+  return value;
+}
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -206,19 +216,53 @@ class Sidecar {
         throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
       sinks.push(new SecretSink(secretSinkOptions(this.#source, config, config.sinks.secret, targetLogger)));
     }
-    const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
-    const signerCA = this.#loaded.signerCAs.get(config.name);
     const observer = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
       restarts: config.restart.length > 0,
     });
     // --once publishes before the consumers start: there is nothing to restart.
     const restarter = config.restart.length > 0 && !this.#options.once ? this.#restarter(config, observer) : undefined;
+    const { issuer, rules } = this.#issuer(config, targetLogger, onStep);
     return new TargetRotator({
       config,
       sinks,
+      issuer,
+      rules,
+      onStep,
+      bootstrap: () => this.#bootstraps.get(config.name),
+      clock: systemClock,
+      random,
+      observer,
+      ...(restarter === undefined ? {} : { restarter }),
+    });
+  }
+
+  /** How the target's credential is obtained and what it must be, by its kind. */
+  #issuer(
+    config: TargetConfig,
+    logger: Logger,
+    onStep: (step: string) => void,
+  ): { issuer: CredentialIssuer; rules: CredentialRules } {
+    if (config.credential === 'token') {
+      const serviceAccount = required(config.serviceAccount, config.name, 'serviceAccount');
+      const leaseSecret = config.leaseSecret ?? `${serviceAccount.name}-lease`;
+      return {
+        issuer: new TokenIssuer({
+          serviceAccount,
+          leaseSecret,
+          expirationSeconds: config.expirationSeconds,
+          audiences: config.audiences ?? [],
+          clock: systemClock,
+          onStep,
+        }),
+        rules: tokenRules({ serviceAccount, leaseSecret }),
+      };
+    }
+    const { commonName, organizations } = required(config.identity, config.name, 'identity');
+    const subject = { commonName, organizations };
+    return {
       issuer: new CsrIssuer({
         spec: {
-          subject: identity,
+          subject,
           keyAlgorithm: config.keyAlgorithm,
           signerName: config.signerName,
           expirationSeconds: config.expirationSeconds,
@@ -226,7 +270,7 @@ class Sidecar {
         },
         pending: new FilePendingStore(this.#config.stateDir, config.name),
         clock: systemClock,
-        logger: targetLogger,
+        logger,
         labels: {
           'app.kubernetes.io/managed-by': 'kubeconfig-rotator',
           'kubeconfig-rotator.io/target': config.name,
@@ -236,14 +280,12 @@ class Sidecar {
         },
         onStep,
       }),
-      onStep,
-      bootstrap: () => this.#bootstraps.get(config.name),
-      ...(signerCA === undefined ? {} : { signerCA }),
-      clock: systemClock,
-      random,
-      observer,
-      ...(restarter === undefined ? {} : { restarter }),
-    });
+      rules: certificateRules({
+        subject,
+        keyAlgorithm: config.keyAlgorithm,
+        signerCA: this.#loaded.signerCAs.get(config.name),
+      }),
+    };
   }
 
   #restarter(config: TargetConfig, observer: RestartObserver): WorkloadRestarter {

@@ -2,13 +2,11 @@
 // renew it on schedule, and retry failures with backoff while the current certificate stays in place. The
 // loop may wait minutes for an approval; publishing and repairing outputs (which must answer a deleted file
 // within seconds) run beside it, in the Publisher's queue.
-import { createPrivateKey, createPublicKey, type X509Certificate } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { TargetConfig } from '../core/config/sidecar.ts';
+import { readCredential, type Credential, type CredentialFacts } from '../core/credential/credential.ts';
+import type { CredentialRules } from '../core/credential/rules.ts';
 import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
-import { certificateProblems, readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
-import { keyAlgorithmOf } from '../core/pki/keys.ts';
-import { formatSubject, sameSubject } from '../core/pki/subject.ts';
 import {
   chooseAuthentication,
   jitterFromSerial,
@@ -21,16 +19,15 @@ import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
-import { classify, type CredentialIssuer } from './csr-issuer.ts';
+import { classify, type CredentialIssuer } from './issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
 import { Publisher, type PublisherObserver } from './publisher.ts';
 import type { RestartObserver, WorkloadRestarter } from './restarter.ts';
 import type { Sink } from './sinks/sink.ts';
 
-export interface CurrentCertificate {
-  readonly certPem: string;
-  readonly keyPem: string;
-  readonly facts: CertificateFacts;
+export interface CurrentCredential {
+  readonly credential: Credential;
+  readonly facts: CredentialFacts;
   /** When this process obtained or first loaded it. */
   readonly obtainedAt: number;
   readonly deadline: number;
@@ -39,11 +36,11 @@ export interface CurrentCertificate {
 }
 
 export interface TargetObserver extends PublisherObserver, RestartObserver {
-  loaded(current: CurrentCertificate, from: string): void;
+  loaded(current: CurrentCredential, from: string): void;
   rotated(event: {
-    current: CurrentCertificate;
+    current: CurrentCredential;
     auth: AuthChoice;
-    csrName: string;
+    request: string;
     durationMs: number;
     timings: Record<string, number>;
   }): void;
@@ -64,8 +61,8 @@ export interface TargetDependencies {
   readonly issuer: CredentialIssuer;
   /** The bootstrap kubeconfig as last read; undefined when missing. */
   readonly bootstrap: () => BootstrapCredential | undefined;
-  /** The CA the issued certificate must chain to, when configured. */
-  readonly signerCA?: X509Certificate;
+  /** What the credential must be: its kind's checks (identity, key type, signer CA, lease binding). */
+  readonly rules: CredentialRules;
   readonly clock: Clock;
   /** Uniform in [0, 1): the jitter of retry delays. */
   readonly random: () => number;
@@ -80,12 +77,12 @@ export interface TargetStatus {
   readonly name: string;
   readonly ready: boolean;
   readonly detail: string;
-  readonly current?: CurrentCertificate;
+  readonly current?: CurrentCredential;
 }
 
 export class TargetRotator {
   readonly #deps: TargetDependencies;
-  #current: CurrentCertificate | undefined;
+  #current: CurrentCredential | undefined;
   #server: string | undefined;
   #caPem: string | undefined;
   #failures = 0;
@@ -113,6 +110,10 @@ export class TargetRotator {
 
   get name(): string {
     return this.#deps.config.name;
+  }
+
+  get #kind(): string {
+    return this.#deps.config.credential;
   }
 
   sinks(): readonly Sink[] {
@@ -208,10 +209,7 @@ export class TargetRotator {
     if (best !== undefined) {
       this.#server ??= best.stored.server;
       this.#caPem ??= best.stored.caPem;
-      this.#current = this.#currentFrom(best.stored.certPem, best.stored.keyPem, best.facts, {
-        at: now,
-        issued: false,
-      });
+      this.#current = this.#currentFrom(best.stored.credential, best.facts, { at: now, issued: false });
       this.#deps.observer.loaded(this.#current, best.from.description);
     }
     // Through the publisher's queue: the sinks' watches already run, and two writes at once would race.
@@ -219,14 +217,13 @@ export class TargetRotator {
     await this.#publisher.idle();
   }
 
-  #currentFrom(certPem: string, keyPem: string, facts: CertificateFacts, obtained: Obtained): CurrentCertificate {
-    const { config } = this.#deps;
-    const identity = { commonName: config.identity.commonName, organizations: config.identity.organizations };
-    const fitsConfig = sameSubject(facts.subject, identity) && keyAlgorithmOf(facts.publicKey) === config.keyAlgorithm;
+  #currentFrom(credential: Credential, facts: CredentialFacts, obtained: Obtained): CurrentCredential {
+    const { config, rules } = this.#deps;
+    const fitsConfig = rules.fits(credential);
     const deadline = fitsConfig
       ? rotationDeadline(facts, obtained, config.rotation, jitterFromSerial(facts.serial))
       : obtained.at;
-    return { certPem, keyPem, facts, obtainedAt: obtained.at, deadline, fitsConfig };
+    return { credential, facts, obtainedAt: obtained.at, deadline, fitsConfig };
   }
 
   /** Server and CA: configured server first, then the bootstrap kubeconfig, then what was published last. */
@@ -258,10 +255,10 @@ export class TargetRotator {
       }
       const kubeConfig = this.#authentication(auth, endpoint, current);
       const issued = await issuer.obtain(kubeConfig, signal);
-      const facts = this.#checkIssued(issued.certPem, issued.keyPem);
+      const facts = this.#checkIssued(issued.credential);
       this.#deps.onStep?.('certificate-checked');
       const publishStarted = clock.now();
-      const next = this.#currentFrom(issued.certPem, issued.keyPem, facts, { at: clock.now(), issued: true });
+      const next = this.#currentFrom(issued.credential, facts, { at: clock.now(), issued: true });
       this.#current = next;
       // Before publishing, so that the readiness it computes reflects the new certificate.
       if (this.#rebootstrapNeeded) {
@@ -277,7 +274,7 @@ export class TargetRotator {
       observer.rotated({
         current: next,
         auth,
-        csrName: issued.csrName,
+        request: issued.request,
         durationMs: clock.now() - started,
         timings: { ...issued.timings, publish: clock.now() - publishStarted },
       });
@@ -311,11 +308,9 @@ export class TargetRotator {
   #authentication(
     auth: AuthChoice,
     endpoint: { server: string; caPem: string },
-    current: CurrentCertificate | undefined,
+    current: CurrentCredential | undefined,
   ): KubeConfig {
-    if (auth === 'current' && current !== undefined) {
-      return kubeConfigFor(endpoint, { certPem: current.certPem, keyPem: current.keyPem }, this.name);
-    }
+    if (auth === 'current' && current !== undefined) return kubeConfigFor(endpoint, current.credential, this.name);
     const bootstrap = this.#deps.bootstrap();
     if (bootstrap === undefined) {
       throw new RotationError(
@@ -326,40 +321,35 @@ export class TargetRotator {
     return bootstrap.kubeConfig;
   }
 
-  #checkIssued(certPem: string, keyPem: string): CertificateFacts {
-    const { config, clock, signerCA } = this.#deps;
-    let facts: CertificateFacts;
+  #checkIssued(credential: Credential): CredentialFacts {
+    const { clock, rules } = this.#deps;
+    let facts: CredentialFacts;
+    let problems: string[];
     try {
-      facts = readCertificate(certPem);
+      facts = readCredential(credential);
+      problems = rules.problems(credential, clock.now());
     } catch (error) {
-      throw new RotationError('rejected', `the issued certificate cannot be read: ${describeError(error)}`, {
+      throw new RotationError('rejected', `the issued ${this.#kind} cannot be read: ${describeError(error)}`, {
         cause: error,
         requestFinished: true,
       });
     }
-    const problems = certificateProblems(facts, {
-      publicKey: createPublicKey(createPrivateKey(keyPem)),
-      subject: { commonName: config.identity.commonName, organizations: config.identity.organizations },
-      now: clock.now(),
-      ...(signerCA === undefined ? {} : { issuer: signerCA }),
-    });
     if (problems.length > 0) {
-      throw new RotationError('rejected', `the issued certificate was not used: ${problems.join('; ')}`, {
+      throw new RotationError('rejected', `the issued ${this.#kind} was not used: ${problems.join('; ')}`, {
         requestFinished: true,
       });
     }
     return facts;
   }
 
-  #bundle(current: CurrentCertificate): CredentialBundle | undefined {
+  #bundle(current: CurrentCredential): CredentialBundle | undefined {
     const endpoint = this.#endpoint();
     if (endpoint === undefined) return undefined;
     return {
       name: this.name,
       server: endpoint.server,
       caPem: endpoint.caPem,
-      certPem: current.certPem,
-      keyPem: current.keyPem,
+      credential: current.credential,
       nextRotation: current.deadline,
     };
   }
@@ -378,17 +368,17 @@ export class TargetRotator {
     let detail: string;
     const expiry =
       current === undefined
-        ? 'no certificate'
-        : `certificate expired at ${new Date(current.facts.notAfter).toISOString()}`;
+        ? `no ${this.#kind}`
+        : `${current.facts.kind} expired at ${new Date(current.facts.notAfter).toISOString()}`;
     if (this.#rebootstrapNeeded)
       detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
-    else if (current === undefined) detail = 'no certificate yet';
+    else if (current === undefined) detail = `no ${this.#kind} yet`;
     else if (now >= current.facts.notAfter) detail = expiry;
     else if (this.#publisher.stale.length > 0)
       detail = `not published to ${this.#publisher.stale.map((sink) => sink.description).join(', ')}`;
     else {
       ready = true;
-      detail = `${formatSubject(current.facts.subject)} serial ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`;
+      detail = `${current.facts.identity} serial ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`;
     }
     if (ready !== this.#ready || detail !== this.#readyDetail) {
       const changed = ready !== this.#ready;

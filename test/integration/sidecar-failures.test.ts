@@ -297,8 +297,7 @@ describe('expired credentials', () => {
       name: prepared.name,
       server: target.state.server,
       caPem: ca.cert,
-      certPem: expired.cert,
-      keyPem: expired.key,
+      credential: { certPem: expired.cert, keyPem: expired.key },
     });
     const approver = new TestApprover(target.admin(), prepared.name);
     // No periodic re-read: the new bootstrap kubeconfig must be noticed through the ..data swap.

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../pki/keys.ts';
 import { dnsLabel, dnsSubdomain, logLevel } from './fields.ts';
 import { WORKLOAD_KINDS, workloadKey } from '../restart/workload.ts';
+import { CREDENTIAL_KINDS } from '../credential/credential.ts';
 import { KEYED_FORMATS, REFERENCE_FORMATS, reservedMetadata, SECRET_FORMATS } from '../secret-format/formats.ts';
 
 const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -167,12 +168,25 @@ export function checkRestartList(
   });
 }
 
+/** Certificate-only fields' defaults: left as they are, they pass in a token target. */
+const CERTIFICATE_DEFAULTS = {
+  signerName: 'kubernetes.io/kube-apiserver-client',
+  keyAlgorithm: 'ecdsa-p256',
+  approvalTimeoutSeconds: 900,
+} as const;
+
 /** A target's fields without the cross-field check (the Helm chart's values reuse and adapt them). */
 export const targetFields = z.strictObject({
   name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
   bootstrapKubeconfig: absolutePath.describe(
     'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
   ),
+  credential: z
+    .enum(CREDENTIAL_KINDS)
+    .default('certificate')
+    .describe(
+      'What the target is served with: certificate (a client certificate through the CSR API and the approver) or token (a ServiceAccount token through the TokenRequest API, for targets that sign no client certificates, e.g. EKS). See docs/tokens.md.',
+    ),
   identity: z
     .strictObject({
       commonName: z
@@ -184,13 +198,35 @@ export const targetFields = z.strictObject({
         .default([])
         .describe('Groups in the target (certificate O).'),
     })
-    .describe('The identity the target cluster will see.'),
+    .optional()
+    .describe('Certificate targets: the identity the target cluster will see (required there).'),
+  serviceAccount: z
+    .strictObject({
+      namespace: dnsLabel.describe('Namespace of the ServiceAccount in the target.'),
+      name: dnsSubdomain.describe(
+        'Name of the ServiceAccount (`kubeconfig-rotator bootstrap --credential token` makes kcr-<source>).',
+      ),
+    })
+    .optional()
+    .describe('Token targets: the ServiceAccount in the target whose tokens are requested (required there).'),
+  leaseSecret: dnsSubdomain
+    .optional()
+    .describe(
+      'Token targets: the Secret beside the ServiceAccount every token is bound to (deleting it revokes them all); default: <serviceAccount.name>-lease.',
+    ),
+  audiences: z
+    .array(z.string().min(1))
+    .optional()
+    .describe("Token targets: the tokens' audiences; default: the target apiserver's own."),
   signerName: z
     .string()
     .regex(SIGNER_NAME, 'must look like domain/name')
-    .default('kubernetes.io/kube-apiserver-client')
+    .default(CERTIFICATE_DEFAULTS.signerName)
     .describe('CSR signer.'),
-  keyAlgorithm: z.enum(KEY_ALGORITHMS).default('ecdsa-p256').describe('Key pair generated for each certificate.'),
+  keyAlgorithm: z
+    .enum(KEY_ALGORITHMS)
+    .default(CERTIFICATE_DEFAULTS.keyAlgorithm)
+    .describe('Key pair generated for each certificate.'),
   expirationSeconds: z
     .number()
     .int()
@@ -202,7 +238,7 @@ export const targetFields = z.strictObject({
     .number()
     .int()
     .min(5)
-    .default(900)
+    .default(CERTIFICATE_DEFAULTS.approvalTimeoutSeconds)
     .describe('Give up on a CSR nobody decided within this time, and try again with a new one.'),
   signerCA: absolutePath.optional().describe('PEM CA the issued certificate must chain to (optional).'),
   server: z
@@ -239,12 +275,46 @@ export const mountedTargetFields = targetFields.omit({ bootstrapKubeconfig: true
     .describe("The bootstrap kubeconfig, mounted as the target's bootstrapKubeconfig."),
 });
 
+type CredentialFields = Pick<
+  z.output<typeof targetFields>,
+  | 'credential'
+  | 'identity'
+  | 'serviceAccount'
+  | 'leaseSecret'
+  | 'audiences'
+  | 'signerName'
+  | 'keyAlgorithm'
+  | 'approvalTimeoutSeconds'
+  | 'signerCA'
+>;
+
+/** Each kind's own fields: required for it, refused for the other (a default left as it is passes). */
+export function checkCredentialFields(target: CredentialFields, context: z.RefinementCtx): void {
+  const problem = (path: string, message: string) => {
+    context.addIssue({ code: 'custom', path: [path], message });
+  };
+  if (target.credential === 'certificate') {
+    if (target.identity === undefined) problem('identity', 'is required for a certificate target');
+    for (const field of ['serviceAccount', 'leaseSecret', 'audiences'] as const)
+      if (target[field] !== undefined) problem(field, 'is for token targets only (credential: token)');
+    return;
+  }
+  if (target.serviceAccount === undefined) problem('serviceAccount', 'is required for a token target');
+  const defaults = CERTIFICATE_DEFAULTS;
+  if (target.identity !== undefined)
+    problem('identity', 'is for certificate targets only: a token carries its ServiceAccount');
+  if (target.signerCA !== undefined) problem('signerCA', 'is for certificate targets only');
+  for (const field of ['signerName', 'keyAlgorithm', 'approvalTimeoutSeconds'] as const)
+    if (target[field] !== defaults[field]) problem(field, 'is for certificate targets only');
+}
+
 export const targetSchema = targetFields
   .refine((target) => target.rotation.minRemainingSeconds < target.expirationSeconds, {
     error: 'must be less than expirationSeconds',
     path: ['rotation', 'minRemainingSeconds'],
   })
   .superRefine((target, context) => {
+    checkCredentialFields(target, context);
     checkRestartList(target.restart, context, ['restart']);
     const secret = target.sinks.secret;
     if (secret?.reference !== undefined && target.sinks.directory === undefined)

@@ -8,7 +8,8 @@ export interface ParsedKubeconfig {
   readonly certificateAuthority?: PemSource;
   readonly clientCertificate?: PemSource;
   readonly clientKey?: PemSource;
-  readonly hasToken: boolean;
+  /** The token, inline or by path (tokenFile). */
+  readonly token?: { readonly value: string } | { readonly file: string };
 }
 
 export class KubeconfigParseError extends Error {}
@@ -60,6 +61,12 @@ export function parseKubeconfig(text: string): ParsedKubeconfig {
     ...(certificateAuthority === undefined ? {} : { certificateAuthority }),
     ...(clientCertificate === undefined ? {} : { clientCertificate }),
     ...(clientKey === undefined ? {} : { clientKey }),
-    hasToken: typeof user?.token === 'string' && user.token !== '',
+    ...tokenOf(user),
   };
+}
+
+function tokenOf(user: Record<string, unknown> | undefined): Pick<ParsedKubeconfig, 'token'> {
+  if (typeof user?.token === 'string' && user.token !== '') return { token: { value: user.token } };
+  if (typeof user?.tokenFile === 'string' && user.tokenFile !== '') return { token: { file: user.tokenFile } };
+  return {};
 }

@@ -6,7 +6,10 @@ import { stringify } from 'yaml';
 export type PemSource = { readonly file: string } | { readonly pem: string };
 
 export type KubeconfigCredential =
-  { readonly clientCertificate: PemSource; readonly clientKey: PemSource } | { readonly token: string };
+  | { readonly clientCertificate: PemSource; readonly clientKey: PemSource }
+  | { readonly token: string }
+  // client-go re-reads a token file about once a minute, so a rotated token needs no restart.
+  | { readonly tokenFile: string };
 
 export interface KubeconfigSpec {
   /** Used for the cluster, user and context entries. */
@@ -27,10 +30,12 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
   const user =
     'token' in spec.credential
       ? { token: spec.credential.token }
-      : {
-          ...pemField('client-certificate', spec.credential.clientCertificate),
-          ...pemField('client-key', spec.credential.clientKey),
-        };
+      : 'tokenFile' in spec.credential
+        ? { tokenFile: spec.credential.tokenFile }
+        : {
+            ...pemField('client-certificate', spec.credential.clientCertificate),
+            ...pemField('client-key', spec.credential.clientKey),
+          };
   const document = {
     apiVersion: 'v1',
     kind: 'Config',

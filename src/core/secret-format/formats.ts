@@ -1,13 +1,19 @@
 // What a Secret sink writes for each consumer: exactly the keys, type, labels and annotations that tool reads,
 // and nothing it would misread. Each format's comment names the source file its layout was read from.
-import { embeddedKubeconfig, FILE_NAMES, type CredentialBundle } from '../kubeconfig/bundle.ts';
+import {
+  credentialFiles,
+  embeddedKubeconfig,
+  FILE_NAMES,
+  referencedCredential,
+  type CredentialBundle,
+} from '../kubeconfig/bundle.ts';
 import { parseKubeconfig } from '../kubeconfig/parse.ts';
 import { renderKubeconfig, type PemSource } from '../kubeconfig/render.ts';
 
 export const SECRET_FORMATS = ['kubeconfig', 'argocd', 'istio', 'cluster-api', 'flux', 'linkerd'] as const;
 export type SecretFormat = (typeof SECRET_FORMATS)[number];
 
-/** Formats whose kubeconfig may name the certificate files by path (their consumers accept file paths). */
+/** Formats whose kubeconfig may name the credential's files by path (their consumers accept file paths). */
 export const REFERENCE_FORMATS: readonly SecretFormat[] = ['kubeconfig', 'linkerd'];
 /** Formats whose kubeconfig key the user may choose. */
 export const KEYED_FORMATS: readonly SecretFormat[] = ['kubeconfig', 'flux', 'linkerd'];
@@ -21,11 +27,11 @@ export interface SecretFormatSettings {
   readonly targetName: string;
   /** The kubeconfig's key (formats in KEYED_FORMATS); default per format. */
   readonly key?: string | undefined;
-  /** Also write tls.crt, tls.key and ca.crt (kubeconfig format only; default true there). */
+  /** Also write tls.crt and tls.key (a token: token), and ca.crt (kubeconfig format only; default true there). */
   readonly tlsKeys?: boolean | undefined;
   /** Argo CD's cluster name, Istio's cluster ID, Cluster API's cluster name; default the target's name. */
   readonly clusterName?: string | undefined;
-  /** Reference mode: the directory, as the consumer's pod mounts it, holding tls.crt and tls.key. */
+  /** Reference mode: the directory, as the consumer's pod mounts it, holding tls.crt and tls.key (or token). */
   readonly referenceDirectory?: string | undefined;
   readonly labels?: Readonly<Record<string, string>> | undefined;
   readonly annotations?: Readonly<Record<string, string>> | undefined;
@@ -44,6 +50,7 @@ export interface SecretContent {
 export interface SecretCredential {
   readonly certPem?: string;
   readonly keyPem?: string;
+  readonly token?: string;
   readonly caPem?: string;
   readonly server?: string;
 }
@@ -126,23 +133,19 @@ function referenceKubeconfig(bundle: CredentialBundle, directory: string): strin
     name: bundle.name,
     server: bundle.server,
     certificateAuthority: { pem: bundle.caPem },
-    credential: {
-      clientCertificate: { file: `${directory}/${FILE_NAMES.cert}` },
-      clientKey: { file: `${directory}/${FILE_NAMES.key}` },
-    },
+    credential: referencedCredential(bundle.credential, directory),
   });
 }
 
-/** Argo CD's ClusterConfig: []byte fields, so JSON carries base64 of each PEM. */
+/** Argo CD's ClusterConfig: bearerToken, or []byte TLS fields (so JSON carries base64 of each PEM). */
 function argoClusterConfig(bundle: CredentialBundle): string {
   const base64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64');
+  const { credential } = bundle;
+  const client =
+    'token' in credential ? {} : { certData: base64(credential.certPem), keyData: base64(credential.keyPem) };
   return JSON.stringify({
-    tlsClientConfig: {
-      insecure: false,
-      caData: base64(bundle.caPem),
-      certData: base64(bundle.certPem),
-      keyData: base64(bundle.keyPem),
-    },
+    ...('token' in credential ? { bearerToken: credential.token } : {}),
+    tlsClientConfig: { insecure: false, caData: base64(bundle.caPem), ...client },
   });
 }
 
@@ -164,8 +167,7 @@ export function renderSecret(bundle: CredentialBundle, settings: SecretFormatSet
     settings.format === 'kubeconfig' && settings.referenceDirectory === undefined && settings.tlsKeys !== false;
   const data: Record<string, string> = { [key]: kubeconfig };
   if (withTlsKeys) {
-    data[FILE_NAMES.cert] = bundle.certPem;
-    data[FILE_NAMES.key] = bundle.keyPem;
+    for (const [name, file] of Object.entries(credentialFiles(bundle.credential))) data[name] = file.content;
     data[FILE_NAMES.ca] = bundle.caPem;
   }
   return { type, labels, annotations, data };
@@ -186,6 +188,7 @@ function fromKubeconfig(text: string | undefined): SecretCredential {
       server: parsed.server,
       certPem: pemOf(parsed.clientCertificate),
       keyPem: pemOf(parsed.clientKey),
+      token: parsed.token !== undefined && 'value' in parsed.token ? parsed.token.value : undefined,
       caPem: pemOf(parsed.certificateAuthority),
     });
   } catch {
@@ -200,15 +203,23 @@ function fromArgoConfig(server: string | undefined, config: string | undefined):
   } catch {
     parsed = undefined;
   }
-  const tls = (parsed as { tlsClientConfig?: Record<string, unknown> } | undefined)?.tlsClientConfig;
+  const cluster = parsed as { tlsClientConfig?: Record<string, unknown>; bearerToken?: unknown } | undefined;
+  const tls = cluster?.tlsClientConfig;
   const decoded = (field: string) => {
     const value = tls?.[field];
     return typeof value === 'string' ? Buffer.from(value, 'base64').toString('utf8') : undefined;
   };
-  return present({ server, certPem: decoded('certData'), keyPem: decoded('keyData'), caPem: decoded('caData') });
+  const token = typeof cluster?.bearerToken === 'string' ? cluster.bearerToken : undefined;
+  return present({
+    server,
+    certPem: decoded('certData'),
+    keyPem: decoded('keyData'),
+    token,
+    caPem: decoded('caData'),
+  });
 }
 
-/** The credential a Secret's data holds, read as its format wrote it (the tls.* keys win where present). */
+/** The credential a Secret's data holds, read as its format wrote it (the tls.* and token keys win where present). */
 export function readSecretCredential(
   data: Readonly<Record<string, string>>,
   settings: SecretFormatSettings,
@@ -219,6 +230,7 @@ export function readSecretCredential(
     server: fromFormat.server,
     certPem: data[FILE_NAMES.cert] ?? fromFormat.certPem,
     keyPem: data[FILE_NAMES.key] ?? fromFormat.keyPem,
+    token: data[FILE_NAMES.token] ?? fromFormat.token,
     caPem: data[FILE_NAMES.ca] ?? fromFormat.caPem,
   });
 }

@@ -1,6 +1,7 @@
 // Publishing into a directory with the kubelet's projected-volume layout:
 //
 //   DIR/..2026_11_28_16_40_00.3f9a1c/{tls.crt,tls.key,ca.crt,kubeconfig}   one complete set per version
+//                                                                          (a token target: token, not tls.*)
 //   DIR/..data -> ..2026_11_28_16_40_00.3f9a1c                             swapped with one rename
 //   DIR/tls.crt -> ..data/tls.crt (and the other three)                    stable paths for readers
 //
@@ -12,7 +13,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { directoryFiles, FILE_NAMES, type CredentialBundle } from '../../core/kubeconfig/bundle.ts';
-import { keyMatchesCertificate, readCertificate } from '../../core/pki/certificate.ts';
 import { fsyncDirectory, writeFileDurably } from '../../io/fs.ts';
 import { watchDebounced } from '../../io/watch.ts';
 import { storedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
@@ -113,14 +113,17 @@ export class DirectorySink implements Sink {
   }
 
   async #verifyVersion(versionPath: string, files: Record<string, { content: string }>): Promise<void> {
+    const readBack: Record<string, string> = {};
     for (const [name, file] of Object.entries(files)) {
-      const content = await readFile(join(versionPath, name), 'utf8');
-      if (content !== file.content) throw new Error(`${join(versionPath, name)} does not read back as written`);
+      readBack[name] = await readFile(join(versionPath, name), 'utf8');
+      if (readBack[name] !== file.content) throw new Error(`${join(versionPath, name)} does not read back as written`);
     }
-    const certPem = await readFile(join(versionPath, FILE_NAMES.cert), 'utf8');
-    const keyPem = await readFile(join(versionPath, FILE_NAMES.key), 'utf8');
-    if (!keyMatchesCertificate(keyPem, readCertificate(certPem)))
-      throw new Error(`${versionPath}: the key read back does not match the certificate`);
+    if (storedCredential(readBack, FILE_NAMES.kubeconfig) === undefined)
+      throw new Error(
+        FILE_NAMES.token in files
+          ? `${versionPath}: the token read back is not a readable token`
+          : `${versionPath}: the key read back does not match the certificate`,
+      );
   }
 
   async #ensureStableLink(name: string): Promise<void> {

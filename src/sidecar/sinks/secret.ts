@@ -4,7 +4,7 @@
 import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
 import type { CredentialBundle } from '../../core/kubeconfig/bundle.ts';
 import type { TargetConfig } from '../../core/config/sidecar.ts';
-import { readCertificate } from '../../core/pki/certificate.ts';
+import { readCredential } from '../../core/credential/credential.ts';
 import {
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -95,7 +95,7 @@ export class SecretSink implements Sink {
 
   async write(bundle: CredentialBundle): Promise<void> {
     const { namespace, name } = this.#options;
-    const facts = readCertificate(bundle.certPem);
+    const facts = readCredential(bundle.credential);
     const content = renderSecret(bundle, this.#options.settings);
     const desired = (existing?: V1Secret): V1Secret => ({
       apiVersion: 'v1',
@@ -113,7 +113,7 @@ export class SecretSink implements Sink {
           ...content.annotations,
           [ANNOTATIONS.notAfter]: new Date(facts.notAfter).toISOString(),
           [ANNOTATIONS.serial]: facts.serial,
-          [ANNOTATIONS.identity]: facts.subject.commonName,
+          [ANNOTATIONS.identity]: facts.user,
           [ANNOTATIONS.target]: bundle.name,
           ...(bundle.nextRotation === undefined
             ? {}

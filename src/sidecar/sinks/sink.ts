@@ -1,13 +1,12 @@
 // Where a target's credential is published. Each sink is complete on its own: a reader of any one sink sees
 // either the previous set or the new one, never a mix.
 import type { CredentialBundle } from '../../core/kubeconfig/bundle.ts';
-import { keyMatchesCertificate, readCertificate } from '../../core/pki/certificate.ts';
+import { isComplete, type Credential } from '../../core/credential/credential.ts';
 import { parseKubeconfig } from '../../core/kubeconfig/parse.ts';
 
 /** What a sink holds, read back as a whole. */
 export interface StoredCredential {
-  readonly certPem: string;
-  readonly keyPem: string;
+  readonly credential: Credential;
   readonly caPem: string;
   /** The server its kubeconfig points at, when readable. */
   readonly server?: string;
@@ -30,34 +29,33 @@ export interface Sink {
   watch(onChange: () => void): Promise<{ close(): Promise<void> }>;
 }
 
-/** A stored set from its files, if it is complete and its key matches its certificate. */
+/** A stored set from its files, if it is complete (a certificate with its own key, or a readable token). */
 export function storedCredential(
   files: Readonly<Record<string, string | undefined>>,
   kubeconfigKey: string,
 ): StoredCredential | undefined {
-  const { 'tls.crt': certPem, 'tls.key': keyPem, 'ca.crt': caPem, [kubeconfigKey]: kubeconfig } = files;
+  const { 'tls.crt': certPem, 'tls.key': keyPem, token, 'ca.crt': caPem, [kubeconfigKey]: kubeconfig } = files;
   let server: string | undefined;
   try {
     server = kubeconfig === undefined ? undefined : parseKubeconfig(kubeconfig).server;
   } catch {
     server = undefined;
   }
-  return verifiedCredential({ certPem, keyPem, caPem, server });
+  return verifiedCredential({ certPem, keyPem, token, caPem, server });
 }
 
-/** The parts as a stored set, if they are complete and the key matches the certificate. */
+/** The parts as a stored set, if they are complete; a token wins over a certificate (a sink holds one kind). */
 export function verifiedCredential(parts: {
   readonly certPem?: string | undefined;
   readonly keyPem?: string | undefined;
+  readonly token?: string | undefined;
   readonly caPem?: string | undefined;
   readonly server?: string | undefined;
 }): StoredCredential | undefined {
-  const { certPem, keyPem, caPem, server } = parts;
-  if (certPem === undefined || keyPem === undefined || caPem === undefined) return undefined;
-  try {
-    if (!keyMatchesCertificate(keyPem, readCertificate(certPem))) return undefined;
-  } catch {
-    return undefined;
-  }
-  return { certPem, keyPem, caPem, ...(server === undefined ? {} : { server }) };
+  const { certPem, keyPem, token, caPem, server } = parts;
+  if (caPem === undefined) return undefined;
+  const credential: Credential | undefined =
+    token !== undefined ? { token } : certPem !== undefined && keyPem !== undefined ? { certPem, keyPem } : undefined;
+  if (credential === undefined || !isComplete(credential)) return undefined;
+  return { credential, caPem, ...(server === undefined ? {} : { server }) };
 }

@@ -219,10 +219,11 @@ describe('the CSR issuer', () => {
         conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'approved' }],
         certificate: Buffer.from('CERTIFICATE').toString('base64'),
       });
+      const keyPem = store.saved?.keyPem;
       api.csr = csr;
       const issued = await issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal);
-      assert.equal(issued.certPem, 'CERTIFICATE');
-      assert.equal(issued.csrName, 'kcr-agent-a-earlier');
+      assert.deepEqual(issued.credential, { certPem: 'CERTIFICATE', keyPem });
+      assert.equal(issued.request, 'kcr-agent-a-earlier');
     },
   );
 });

@@ -4,13 +4,13 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { readCertificate } from '../../../src/core/pki/certificate.ts';
+import { readCredential } from '../../../src/core/credential/credential.ts';
 import { createCertificateAuthority, issueCertificate } from '../../../src/core/pki/issue.ts';
 import { rotationDeadline } from '../../../src/core/rotation/schedule.ts';
 import type { EventRecorder } from '../../../src/io/kube/events.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { sidecarMetrics, targetObserver } from '../../../src/sidecar/observer.ts';
-import type { CurrentCertificate } from '../../../src/sidecar/target.ts';
+import type { CurrentCredential } from '../../../src/sidecar/target.ts';
 
 // Whole seconds: certificates carry no milliseconds.
 const issuedAt = Math.floor(Date.now() / 1000) * 1000;
@@ -21,18 +21,19 @@ const ca = createCertificateAuthority('observer-ca', {
 const rule = { minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 };
 
 /** A certificate as kube-controller-manager issues it (NotBefore backdated 5 minutes), scheduled by the rule. */
-function issuedFor(ttlSeconds: number): CurrentCertificate {
+function issuedFor(ttlSeconds: number): CurrentCredential {
   const pair = issueCertificate(
     ca,
     { commonName: 'agent-a', usage: 'client' },
     { notBefore: new Date(issuedAt - 300_000), notAfter: new Date(issuedAt + ttlSeconds * 1000) },
   );
-  const facts = readCertificate(pair.cert);
+  const credential = { certPem: pair.cert, keyPem: pair.key };
+  const facts = readCredential(credential);
   const deadline = rotationDeadline(facts, { at: issuedAt, issued: true }, rule, 0.5);
-  return { certPem: pair.cert, keyPem: pair.key, facts, obtainedAt: issuedAt, deadline, fitsConfig: true };
+  return { credential, facts, obtainedAt: issuedAt, deadline, fitsConfig: true };
 }
 
-function observe(current: CurrentCertificate) {
+function observe(current: CurrentCredential) {
   const registry = new Registry();
   const events: { type: string; reason: string; message: string }[] = [];
   const recorder: EventRecorder = {
@@ -54,7 +55,7 @@ function observe(current: CurrentCertificate) {
     createLogger({ name: 'test', destination }),
     { restarts: false },
   );
-  observer.rotated({ current, auth: 'current', csrName: 'csr-1', durationMs: 40, timings: {} });
+  observer.rotated({ current, auth: 'current', request: 'csr-1', durationMs: 40, timings: {} });
   return { registry, events, logs: lines.map((line) => JSON.parse(line) as { level: string; msg: string }) };
 }
 

@@ -6,7 +6,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import type { CredentialBundle } from '../../../src/core/kubeconfig/bundle.ts';
 import { Publisher } from '../../../src/sidecar/publisher.ts';
 import type { Sink } from '../../../src/sidecar/sinks/sink.ts';
-import { credentialBundle } from '../../support/credential-bundle.ts';
+import { certPemOf, credentialBundle } from '../../support/credential-bundle.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
 
@@ -181,7 +181,7 @@ describe('the publisher', () => {
     const { publisher, events } = setup([older, unreadable, newest, empty]);
     const found = await publisher.newest();
     assert.equal(found?.from, newest);
-    assert.equal(found.stored.certPem, newest.stored.certPem);
+    assert.equal(certPemOf(found.stored), certPemOf(newest.stored));
     assert.equal(found.facts.notAfter, NOW + 7_200_000);
     assert.deepEqual(
       publisher.stale.map((sink) => sink.description),

@@ -11,7 +11,7 @@ after(() => {
   ca.dispose();
 });
 
-const parsed = { context: 'east', server: 'https://east.example:6443', hasToken: false };
+const parsed = { context: 'east', server: 'https://east.example:6443' };
 const notBefore = Date.parse('2026-11-28T16:00:00Z');
 
 function certificateLasting(seconds: number) {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
+import { certificateRules } from '../../../src/core/credential/rules.ts';
 import { readCertificate } from '../../../src/core/pki/certificate.ts';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
@@ -12,9 +13,10 @@ import type { Clock } from '../../../src/io/clock.ts';
 import { kubeConfigFor } from '../../../src/io/kube/kubeconfig.ts';
 import { untilAborted } from '../../../src/io/lifecycle.ts';
 import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
-import type { CredentialIssuer, IssuedCertificate } from '../../../src/sidecar/csr-issuer.ts';
+import type { CredentialIssuer, IssuedCredential } from '../../../src/sidecar/issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
 import { TargetRotator, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { certPemOf } from '../../support/credential-bundle.ts';
 import { ManualClock, settle } from '../../support/manual-clock.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
@@ -57,7 +59,7 @@ class ScriptedIssuer implements CredentialIssuer {
     return Promise.resolve();
   }
 
-  obtain(kubeConfig: KubeConfig): Promise<IssuedCertificate> {
+  obtain(kubeConfig: KubeConfig): Promise<IssuedCredential> {
     const user = kubeConfig.getCurrentUser();
     this.calls.push(user?.token === undefined ? 'certificate' : 'token');
     const outcome = this.outcomes.shift() ?? 'issue';
@@ -69,9 +71,8 @@ class ScriptedIssuer implements CredentialIssuer {
       notAfter: new Date(now + this.lifetimeMs),
     });
     return Promise.resolve({
-      certPem,
-      keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-      csrName: `csr-${String(this.calls.length)}`,
+      credential: { certPem, keyPem: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+      request: `csr-${String(this.calls.length)}`,
       timings: {},
     });
   }
@@ -118,6 +119,10 @@ function setup(
     config,
     sinks: [sink, ...(options.more ?? [])],
     issuer,
+    rules: certificateRules({
+      subject: { commonName: 'agent-a', organizations: ['agents'] },
+      keyAlgorithm: 'ecdsa-p256',
+    }),
     bootstrap: options.bootstrap ?? (() => bootstrap),
     clock,
     // The largest draw: retry delays are exactly 2 s, 4 s, 8 s...
@@ -138,7 +143,7 @@ async function setupPublished(sink: MemorySink, options: { once?: boolean } = {}
   const clock = new ManualClock();
   const issued = await new ScriptedIssuer(clock).obtain(kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }));
   // An older next-rotation annotation: it loads as current, but the sink is rewritten.
-  sink.stored = { name: config.name, ...endpoint, certPem: issued.certPem, keyPem: issued.keyPem, nextRotation: 0 };
+  sink.stored = { name: config.name, ...endpoint, credential: issued.credential, nextRotation: 0 };
   return setup({ clock, sink, ...options });
 }
 
@@ -149,9 +154,9 @@ describe('the rotation loop', () => {
     assert.deepEqual(issuer.calls, ['token']);
     assert.deepEqual(events, ['ready true', 'rotated with bootstrap']);
     const first = rotator.status().current ?? assert.fail('no current certificate');
-    assert.equal(sink.stored?.certPem, first.certPem);
+    assert.equal(certPemOf(sink.stored), certPemOf(first));
     // The deadline lies in the 70-90% window of the certificate's life.
-    const facts = readCertificate(first.certPem);
+    const facts = readCertificate(certPemOf(first) ?? '');
     const fraction = (first.deadline - facts.notBefore) / (facts.notAfter - facts.notBefore);
     assert.ok(fraction >= 0.7 && fraction <= 0.9, `deadline at ${String(fraction)}`);
     assert.equal(clock.nextWake(), first.deadline);
@@ -160,7 +165,7 @@ describe('the rotation loop', () => {
     assert.deepEqual(issuer.calls, ['token'], 'nothing before the deadline');
     await clock.jumpTo(first.deadline);
     assert.deepEqual(issuer.calls, ['token', 'certificate']);
-    assert.notEqual(rotator.status().current?.certPem, first.certPem);
+    assert.notEqual(certPemOf(rotator.status().current), certPemOf(first));
     assert.equal(sink.writes, 2);
     stop.abort();
     await done;
@@ -193,7 +198,7 @@ describe('the rotation loop', () => {
     );
     await clock.jumpTo(first.deadline);
     for (const delay of [2_000, 4_000, 8_000]) {
-      assert.equal(rotator.status().current?.certPem, first.certPem, 'the current certificate stays');
+      assert.equal(certPemOf(rotator.status().current), certPemOf(first), 'the current certificate stays');
       assert.equal(clock.nextWake(), clock.now() + delay);
       await clock.jumpTo(clock.now() + delay);
     }
@@ -239,7 +244,7 @@ describe('the rotation loop', () => {
     sink.stored = undefined;
     rotator.checkOutputs();
     await settle();
-    assert.equal(sink.current()?.certPem, rotator.status().current?.certPem);
+    assert.equal(certPemOf(sink.current()), certPemOf(rotator.status().current));
     assert.deepEqual(issuer.calls, ['token']);
     assert.ok(events.includes('repaired missing'));
     stop.abort();
@@ -257,7 +262,7 @@ describe('the rotation loop', () => {
     assert.deepEqual(restarts, [], 'a repair writes the same certificate again');
     const first = rotator.status().current ?? assert.fail('no current certificate');
     await clock.jumpTo(first.deadline);
-    assert.notEqual(rotator.status().current?.certPem, first.certPem);
+    assert.notEqual(certPemOf(rotator.status().current), certPemOf(first));
     assert.deepEqual(restarts, [first.deadline]);
     const second = rotator.status().current ?? assert.fail('no current certificate');
     await clock.jumpTo(second.deadline);
@@ -277,7 +282,7 @@ describe('the rotation loop', () => {
     await clock.advance(5_000);
     rotator.checkOutputs();
     await settle();
-    assert.equal(failing.current()?.certPem, rotator.status().current?.certPem);
+    assert.equal(certPemOf(failing.current()), certPemOf(rotator.status().current));
     assert.deepEqual(restarts, [issuedAt], 'for the rotation, once the repair made every sink current');
     rotator.checkOutputs();
     await settle();
@@ -319,10 +324,11 @@ describe('the rotation loop', () => {
     const { issuer, events, sink, stop, done } = setup();
     // Swap the key: the issuer returns a certificate whose key is not the one it hands back.
     const original = issuer.obtain.bind(issuer);
-    issuer.obtain = async (kubeConfig) => ({
-      ...(await original(kubeConfig)),
-      keyPem: generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    });
+    issuer.obtain = async (kubeConfig) => {
+      const issued = await original(kubeConfig);
+      const keyPem = generateKeyPair('ecdsa-p256').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      return { ...issued, credential: { certPem: certPemOf(issued) ?? '', keyPem } };
+    };
     await settle();
     assert.equal(sink.stored, undefined);
     assert.match(events[0] ?? '', /^failed rejected #1/);

@@ -57,7 +57,7 @@ class StandInTarget implements ManagedTarget {
   constructor(config: TargetConfig, log: string[]) {
     this.name = config.name;
     this.#log = log;
-    this.sink = new WatchedSink(`${config.name}/${config.identity.commonName} sink`, log);
+    this.sink = new WatchedSink(`${config.name}/${String(config.identity?.commonName)} sink`, log);
   }
 
   sinks() {
@@ -105,7 +105,7 @@ function setup(options: { failFirstRun?: string; failWatch?: string } = {}) {
       const standIn = new StandInTarget(config, log);
       if (config.name === options.failFirstRun && created.every((one) => one.name !== config.name))
         standIn.failWith = new Error('a bug');
-      if (config.identity.commonName === options.failWatch)
+      if (config.identity?.commonName === options.failWatch)
         standIn.sink.watch = () => Promise.reject(new Error('cannot watch /out'));
       created.push(standIn);
       return standIn;

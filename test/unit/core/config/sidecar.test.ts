@@ -27,6 +27,7 @@ describe('sidecar configuration', () => {
     assert.deepEqual(target, {
       name: 'east',
       bootstrapKubeconfig: '/var/run/bootstrap/east/kubeconfig',
+      credential: 'certificate',
       identity: { commonName: 'agent-east', organizations: [] },
       signerName: 'kubernetes.io/kube-apiserver-client',
       keyAlgorithm: 'ecdsa-p256',

@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { directoryFiles } from '../../../../src/core/kubeconfig/bundle.ts';
 import { parseKubeconfig } from '../../../../src/core/kubeconfig/parse.ts';
 
-const bundle = { name: 'east', server: 'https://east.example:6443', caPem: 'CA\n', certPem: 'CERT\n', keyPem: 'KEY\n' };
+const bundle = {
+  name: 'east',
+  server: 'https://east.example:6443',
+  caPem: 'CA\n',
+  credential: { certPem: 'CERT\n', keyPem: 'KEY\n' },
+};
 
 describe('kubeconfig files of a bundle', () => {
   it('a directory kubeconfig references the three files by relative path and holds no secret', () => {
@@ -17,7 +22,6 @@ describe('kubeconfig files of a bundle', () => {
       certificateAuthority: { file: 'ca.crt' },
       clientCertificate: { file: 'tls.crt' },
       clientKey: { file: 'tls.key' },
-      hasToken: false,
     });
   });
 

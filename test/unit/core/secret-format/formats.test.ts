@@ -11,8 +11,13 @@ import {
   type SecretFormatSettings,
 } from '../../../../src/core/secret-format/formats.ts';
 
-const bundle = { name: 'east', server: 'https://east.example:6443', caPem: 'CA\n', certPem: 'CERT\n', keyPem: 'KEY\n' };
-const renewed = { ...bundle, certPem: 'CERT2\n', keyPem: 'KEY2\n' };
+const bundle = {
+  name: 'east',
+  server: 'https://east.example:6443',
+  caPem: 'CA\n',
+  credential: { certPem: 'CERT\n', keyPem: 'KEY\n' },
+};
+const renewed = { ...bundle, credential: { certPem: 'CERT2\n', keyPem: 'KEY2\n' } };
 const managed = { 'app.kubernetes.io/managed-by': 'kubeconfig-rotator' };
 const base64 = (text: string) => Buffer.from(text).toString('base64');
 

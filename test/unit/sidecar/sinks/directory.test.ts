@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import type { CredentialBundle } from '../../../../src/core/kubeconfig/bundle.ts';
 import { DirectorySink } from '../../../../src/sidecar/sinks/directory.ts';
-import { credentialBundle } from '../../../support/credential-bundle.ts';
+import { certPemOf, credentialBundle, keyPemOf } from '../../../support/credential-bundle.ts';
 import { opensslCa } from '../../../support/openssl-ca.ts';
 
 const ca = opensslCa('directory-sink-ca');
@@ -63,10 +63,10 @@ describe('the directory sink', () => {
     for (const name of FILES) assert.equal(readlinkSync(join(dir, name)), `..data/${name}`);
     assert.equal(statSync(join(dir, current(), 'tls.key')).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, current(), 'tls.crt')).mode & 0o777, 0o644);
-    assert.equal(readThroughStablePaths()['tls.crt'], first.certPem);
+    assert.equal(readThroughStablePaths()['tls.crt'], certPemOf(first));
     assert.match(readThroughStablePaths().kubeconfig ?? '', /client-certificate: tls.crt/);
     assert.equal(await sink.check(first), 'current');
-    assert.equal((await sink.read())?.certPem, first.certPem);
+    assert.equal(certPemOf(await sink.read()), certPemOf(first));
     assert.deepEqual(steps.slice(-4), [
       'data-link-created',
       'data-link-swapped',
@@ -88,7 +88,7 @@ describe('the directory sink', () => {
     );
     await sink.write(third);
     assert.deepEqual(versions().sort(), [secondVersion, current()].sort(), 'the oldest set is pruned');
-    assert.equal(readThroughStablePaths()['tls.key'], third.keyPem);
+    assert.equal(readThroughStablePaths()['tls.key'], keyPemOf(third));
     assert.equal(await sink.check(third), 'current');
     assert.equal(await sink.check(second), 'damaged', 'an older set is not the current one');
   });
@@ -100,7 +100,7 @@ describe('the directory sink', () => {
     assert.equal(await sink.check(first), 'missing');
     await sink.write(first);
     assert.equal(await sink.check(first), 'current');
-    assert.equal(readThroughStablePaths()['tls.crt'], first.certPem);
+    assert.equal(readThroughStablePaths()['tls.crt'], certPemOf(first));
   });
 
   it('..data redirected outside the version directories is not followed, and a write points it back', async () => {
@@ -113,7 +113,7 @@ describe('the directory sink', () => {
     assert.equal(await sink.check(first), 'missing');
     await sink.write(first);
     assert.match(current(), VERSION);
-    assert.equal(readThroughStablePaths()['tls.crt'], first.certPem);
+    assert.equal(readThroughStablePaths()['tls.crt'], certPemOf(first));
     assert.equal(readFileSync(join(elsewhere, 'tls.crt'), 'utf8'), 'planted', 'the link target is left alone');
   });
 
@@ -133,7 +133,7 @@ describe('the directory sink', () => {
     assert.equal(await sink.check(second), 'current');
 
     unlinkSync(join(dir, 'tls.crt'));
-    writeFileSync(join(dir, 'tls.crt'), second.certPem);
+    writeFileSync(join(dir, 'tls.crt'), certPemOf(second) ?? '');
     assert.equal(await sink.check(second), 'damaged', 'a stable path that is not a link into ..data');
     await sink.write(second);
     assert.equal(readlinkSync(join(dir, 'tls.crt')), '..data/tls.crt');
@@ -148,7 +148,7 @@ describe('the directory sink', () => {
     symlinkSync(orphan, join(dir, '..data_tmp'));
     symlinkSync('..data/tls.crt', join(dir, '.tls.crt.deadbeef.tmp'));
     assert.equal(await sink.check(first), 'current', 'leftovers do not change what readers see');
-    assert.equal((await sink.read())?.certPem, first.certPem);
+    assert.equal(certPemOf(await sink.read()), certPemOf(first));
     const before = current();
     await sink.write(second);
     assert.deepEqual(readdirSync(dir).sort(), ['..data', before, current(), ...FILES].sort());
@@ -159,7 +159,7 @@ describe('the directory sink', () => {
     mkdirSync(join(dir, '..data_tmp'));
     writeFileSync(join(dir, '..data_tmp', 'tls.crt'), 'stray');
     await sink.write(second);
-    assert.equal(readThroughStablePaths()['tls.crt'], second.certPem);
+    assert.equal(readThroughStablePaths()['tls.crt'], certPemOf(second));
     assert.equal(readdirSync(dir).includes('..data_tmp'), false);
   });
 
@@ -168,7 +168,7 @@ describe('the directory sink', () => {
     const before = current();
     // The key read back does not match the certificate: the write must stop before the swap.
     await assert.rejects(
-      sink.write({ ...second, keyPem: first.keyPem }),
+      sink.write({ ...second, credential: { certPem: certPemOf(second) ?? '', keyPem: keyPemOf(first) ?? '' } }),
       /the key read back does not match the certificate/,
     );
     assert.equal(current(), before);

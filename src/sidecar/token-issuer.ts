@@ -1,0 +1,94 @@
+// Token targets: a ServiceAccount token from the TokenRequest API, bound to the lease Secret (deleting it
+// revokes every token of this source at once), checked with a SelfSubjectReview before it is published.
+// A request is one call, so nothing is pending across a restart.
+import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { serviceAccountUser } from '../core/credential/token.ts';
+import type { Clock } from '../io/clock.ts';
+import { RotationError } from './errors.ts';
+import { classify, type CredentialIssuer, type IssuedCredential } from './issuer.ts';
+
+export interface TokenIssuerOptions {
+  readonly serviceAccount: { readonly namespace: string; readonly name: string };
+  readonly leaseSecret: string;
+  readonly expirationSeconds: number;
+  /** Empty: the apiserver's own audiences. */
+  readonly audiences: readonly string[];
+  readonly clock: Clock;
+  readonly onStep?: (step: string) => void;
+}
+
+export class TokenIssuer implements CredentialIssuer {
+  readonly #options: TokenIssuerOptions;
+
+  constructor(options: TokenIssuerOptions) {
+    this.#options = options;
+  }
+
+  hasPending(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
+
+  finish(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async obtain(kubeConfig: KubeConfig): Promise<IssuedCredential> {
+    const { serviceAccount, leaseSecret, expirationSeconds, audiences, clock } = this.#options;
+    const account = `${serviceAccount.namespace}/${serviceAccount.name}`;
+    const started = clock.monotonic();
+    let token: string | undefined;
+    try {
+      const response = await kubeConfig.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+        namespace: serviceAccount.namespace,
+        name: serviceAccount.name,
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: {
+            expirationSeconds,
+            audiences: [...audiences],
+            boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: leaseSecret },
+          },
+        },
+      });
+      token = response.status?.token;
+    } catch (error) {
+      throw classify(error, `requesting a token for ServiceAccount ${account}`);
+    }
+    if (token === undefined || token === '')
+      throw new RotationError('error', `the TokenRequest for ServiceAccount ${account} returned no token`);
+    const requested = clock.monotonic();
+    this.#options.onStep?.('token-issued');
+    await this.#checkWorks(kubeConfig, token, account);
+    return {
+      credential: { token },
+      request: `ServiceAccount ${account}`,
+      timings: { request: requested - started, check: clock.monotonic() - requested },
+    };
+  }
+
+  /** The target must accept the token as exactly our ServiceAccount before anyone is given it. */
+  async #checkWorks(authenticated: KubeConfig, token: string, account: string): Promise<void> {
+    const cluster = authenticated.getCurrentCluster();
+    if (cluster === null) throw new RotationError('error', 'the kubeconfig has no current cluster');
+    const withToken = new KubeConfig();
+    withToken.loadFromOptions({
+      clusters: [cluster],
+      users: [{ name: 'token', token }],
+      contexts: [{ name: 'token', cluster: cluster.name, user: 'token' }],
+      currentContext: 'token',
+    });
+    let user: string | undefined;
+    try {
+      const review = await withToken.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+      user = review.status?.userInfo?.username;
+    } catch (error) {
+      throw new RotationError('rejected', `the new token for ${account} is not accepted`, {
+        cause: classify(error, 'a SelfSubjectReview'),
+      });
+    }
+    const expected = serviceAccountUser(this.#options.serviceAccount);
+    if (user !== expected)
+      throw new RotationError('rejected', `the new token authenticates as "${String(user)}", expected "${expected}"`);
+  }
+}
