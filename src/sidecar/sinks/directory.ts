@@ -86,6 +86,10 @@ export class DirectorySink implements Sink {
     this.#onStep('data-link-swapped');
 
     for (const name of Object.keys(files)) await this.#ensureStableLink(name);
+    // A target that changed kind (certificate to token, say) leaves no link into files that are gone.
+    for (const name of Object.values(FILE_NAMES))
+      if (!(name in files) && (await readlink(join(this.#path, name)).catch(() => undefined)) === join(DATA_LINK, name))
+        await rm(join(this.#path, name), { force: true });
     await fsyncDirectory(this.#path);
     this.#onStep('links-ensured');
     await this.#removeVersionsExcept(new Set([version, ...(previous === undefined ? [] : [previous])]));

@@ -32,6 +32,24 @@ describe('kubeconfig files of a bundle', () => {
   });
 });
 
+describe('kubeconfig files of a token bundle', () => {
+  it('the token in its own 0600 file, named by tokenFile (client-go re-reads it): the kubeconfig never changes', () => {
+    const tokenBundle = { ...bundle, credential: { token: 'TOKEN' } };
+    const files = directoryFiles(tokenBundle, false);
+    assert.deepEqual(Object.keys(files).sort(), ['ca.crt', 'kubeconfig', 'token']);
+    assert.equal(files.token?.mode, 0o600);
+    assert.equal(files.kubeconfig?.mode, 0o644);
+    assert.deepEqual(parseKubeconfig(files.kubeconfig.content).token, { file: 'token' });
+    assert.equal(
+      directoryFiles({ ...tokenBundle, credential: { token: 'TOKEN2' } }, false).kubeconfig?.content,
+      files.kubeconfig.content,
+    );
+    const embedded = directoryFiles(tokenBundle, true);
+    assert.equal(embedded.kubeconfig?.mode, 0o600);
+    assert.deepEqual(parseKubeconfig(embedded.kubeconfig.content).token, { value: 'TOKEN' });
+  });
+});
+
 describe('parsing a kubeconfig', () => {
   it('names what is missing', () => {
     assert.throws(() => parseKubeconfig('apiVersion: v1\n'), /current-context is not set/);

@@ -117,6 +117,32 @@ describe('Secret formats', () => {
     assert.deepEqual(readSecretCredential({ value: 'a: [' }, settings({ format: 'flux' })), {});
   });
 
+  it('tokens: every format embeds the token (Argo CD as bearerToken), kubeconfig adds token and ca.crt, and reads it back', () => {
+    const tokenBundle = { ...bundle, credential: { token: 'TOKEN' } };
+    for (const format of ['kubeconfig', 'argocd', 'istio', 'cluster-api', 'flux', 'linkerd'] as const) {
+      const these = settings({ format });
+      assert.deepEqual(
+        readSecretCredential(renderSecret(tokenBundle, these).data, these),
+        { server: bundle.server, token: 'TOKEN', caPem: 'CA\n' },
+        format,
+      );
+    }
+    const kubeconfig = renderSecret(tokenBundle, settings({ format: 'kubeconfig' }));
+    assert.deepEqual(Object.keys(kubeconfig.data).sort(), ['ca.crt', 'config', 'token']);
+    assert.deepEqual(parseKubeconfig(kubeconfig.data.config ?? '').token, { value: 'TOKEN' });
+    assert.deepEqual(JSON.parse(renderSecret(tokenBundle, settings({ format: 'argocd' })).data.config ?? ''), {
+      bearerToken: 'TOKEN',
+      tlsClientConfig: { insecure: false, caData: base64('CA\n') },
+    });
+  });
+
+  it('tokens in reference mode: the kubeconfig names the token file, so a new token leaves the Secret as it was', () => {
+    const reference = settings({ format: 'kubeconfig', referenceDirectory: '/var/run/kcr/east' });
+    const content = renderSecret({ ...bundle, credential: { token: 'TOKEN' } }, reference);
+    assert.deepEqual(renderSecret({ ...bundle, credential: { token: 'TOKEN2' } }, reference), content);
+    assert.deepEqual(parseKubeconfig(content.data.config ?? '').token, { file: '/var/run/kcr/east/token' });
+  });
+
   it('a Secret matches only with the exact keys, the type and the labels the format needs', () => {
     const these = settings({ format: 'istio' });
     const content = renderSecret(bundle, these);

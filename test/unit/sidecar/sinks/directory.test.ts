@@ -22,6 +22,7 @@ import type { CredentialBundle } from '../../../../src/core/kubeconfig/bundle.ts
 import { DirectorySink } from '../../../../src/sidecar/sinks/directory.ts';
 import { certPemOf, credentialBundle, keyPemOf } from '../../../support/credential-bundle.ts';
 import { opensslCa } from '../../../support/openssl-ca.ts';
+import { leaseToken } from '../../../support/tokens.ts';
 
 const ca = opensslCa('directory-sink-ca');
 const scratch = mkdtempSync(join(tmpdir(), 'kcr-directory-sink-'));
@@ -199,5 +200,24 @@ describe('the directory sink', () => {
     assert.equal(statSync(join(dir, current(), 'kubeconfig')).mode & 0o777, 0o600);
     assert.equal(await embedded.check(first), 'current');
     assert.equal(await sink.check(first), 'damaged', 'a file-referencing sink sees the embedded file as different');
+  });
+
+  it('a token target: token (0600), ca.crt and a kubeconfig naming the token file; the links of the certificate files go', async () => {
+    await sink.write(first);
+    const token = leaseToken({ issuedAt: NOW, lifetimeSeconds: 3600 });
+    const tokenBundle: CredentialBundle = { ...first, credential: { token } };
+    await sink.write(tokenBundle);
+    assert.equal(readFileSync(join(dir, 'token'), 'utf8'), token);
+    assert.equal(statSync(join(dir, current(), 'token')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(dir, 'kubeconfig'), 'utf8'), /tokenFile: token/);
+    assert.deepEqual(
+      readdirSync(dir)
+        .filter((entry) => !entry.startsWith('..'))
+        .sort(),
+      ['ca.crt', 'kubeconfig', 'token'],
+    );
+    assert.deepEqual((await sink.read())?.credential, { token });
+    assert.equal(await sink.check(tokenBundle), 'current');
+    assert.equal(await sink.check(first), 'damaged');
   });
 });
