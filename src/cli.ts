@@ -68,7 +68,8 @@ const COMMANDS: Record<string, Command> = {
     summary: 'create the bootstrap token, its RBAC and the bootstrap kubeconfig Secret for one source cluster',
     usage:
       'bootstrap --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
-      '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run]',
+      '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run] ' +
+      '[--credential certificate|token] [--target-namespace kubeconfig-rotator]',
     options: {
       'target-kubeconfig': { type: 'string' },
       'target-context': { type: 'string' },
@@ -78,6 +79,8 @@ const COMMANDS: Record<string, Command> = {
       'target-name': { type: 'string' },
       ttl: { type: 'string', default: '1h' },
       namespace: { type: 'string', default: 'kubeconfig-rotator' },
+      credential: { type: 'string', default: 'certificate' },
+      'target-namespace': { type: 'string', default: 'kubeconfig-rotator' },
       'secret-name': { type: 'string' },
       server: { type: 'string' },
       'dry-run': { type: 'boolean' },
@@ -97,6 +100,8 @@ const COMMANDS: Record<string, Command> = {
         target: requireOption(values, 'target-name'),
         ttl: requireOption(values, 'ttl'),
         namespace: requireOption(values, 'namespace'),
+        credential: requireOption(values, 'credential'),
+        targetNamespace: requireOption(values, 'target-namespace'),
         dryRun: values['dry-run'] === true,
         out: process.stdout,
         err: process.stderr,

@@ -14,8 +14,18 @@ import {
   MANAGED_BY_LABEL,
   redactPlan,
   SOURCE_LABEL,
+  type BootstrapPlan,
   type KubeObject,
 } from '../core/bootstrap/plan.ts';
+import {
+  DEFAULT_TOKEN_NAMESPACE,
+  tokenIdentity,
+  tokenRequestBody,
+  tokenSourceObjects,
+  tokenTargetObjects,
+  type TokenIdentity,
+} from '../core/bootstrap/token-plan.ts';
+import { serviceAccountUser } from '../core/credential/token.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
@@ -30,6 +40,10 @@ export interface BootstrapOptions {
   readonly target: string;
   readonly ttl: string;
   readonly namespace: string;
+  /** certificate (default): a bootstrap token for the CSR API; token: a ServiceAccount and its first token. */
+  readonly credential?: string;
+  /** Token mode: the target namespace of the ServiceAccount and its lease Secret (default kubeconfig-rotator). */
+  readonly targetNamespace?: string;
   readonly secretName: string | undefined;
   readonly server: string | undefined;
   readonly dryRun: boolean;
@@ -43,21 +57,29 @@ const MAX_TTL_MS = 7 * 86_400_000;
 
 class BootstrapError extends Error {}
 
-export async function runBootstrap(options: BootstrapOptions): Promise<number> {
+export async function runBootstrap(given: BootstrapOptions): Promise<number> {
+  const options = { credential: 'certificate', targetNamespace: DEFAULT_TOKEN_NAMESPACE, ...given };
   const problems: string[] = [];
   // Each names objects and is a label value: at most 63 characters.
   for (const [flag, value] of [
     ['--source-name', options.source],
     ['--target-name', options.target],
     ['--namespace', options.namespace],
+    ['--target-namespace', options.targetNamespace],
   ] as const) {
     if (!dnsLabel.safeParse(value).success)
       problems.push(`${flag} "${value}" must be a DNS label (a-z, 0-9, -; at most 63 characters)`);
   }
+  const tokenMode = options.credential === 'token';
+  if (!['certificate', 'token'].includes(options.credential))
+    problems.push(`--credential ${options.credential} must be certificate or token`);
+  // The TokenRequest API issues nothing shorter than 10 minutes.
+  const minTtlMs = tokenMode ? 600_000 : 10_000;
   let ttlMs = 0;
   try {
     ttlMs = parseDuration(options.ttl);
-    if (ttlMs < 10_000 || ttlMs > MAX_TTL_MS) problems.push(`--ttl ${options.ttl} must be between 10s and 7d`);
+    if (ttlMs < minTtlMs || ttlMs > MAX_TTL_MS)
+      problems.push(`--ttl ${options.ttl} must be between ${tokenMode ? '10m' : '10s'} and 7d`);
   } catch (error) {
     problems.push(`--ttl: ${(error as Error).message}`);
   }
@@ -84,9 +106,10 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
 
   const cluster = target.getCurrentCluster();
   const server = options.server ?? cluster?.server ?? '';
+  const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
+  if (tokenMode) return bootstrapTokenMode(options, { target, source }, { server, caPem, ttlMs, secretName });
   const token = generateBootstrapToken((count) => randomBytes(count));
   const expiration = new Date(Date.now() + ttlMs);
-  const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
   const plan = bootstrapPlan({
     source: options.source,
     target: options.target,
@@ -99,11 +122,7 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
   });
 
   if (options.dryRun) {
-    const redacted = redactPlan(plan);
-    options.out.write(`# target cluster (${cluster?.server ?? '?'})\n`);
-    for (const object of redacted.target) options.out.write(`---\n${stringify(object)}`);
-    options.out.write(`# source cluster (${source.getCurrentCluster()?.server ?? '?'})\n`);
-    for (const object of redacted.source) options.out.write(`---\n${stringify(object)}`);
+    printPlan(options.out, redactPlan(plan), target, source);
     return 0;
   }
 
@@ -134,6 +153,102 @@ export async function runBootstrap(options: BootstrapOptions): Promise<number> {
     if (!(error instanceof BootstrapError)) throw error;
     options.err.write(`kubeconfig-rotator bootstrap: ${error.message}\n`);
     return 1;
+  }
+}
+
+function printPlan(out: NodeJS.WritableStream, plan: BootstrapPlan, target: KubeConfig, source: KubeConfig): void {
+  out.write(`# target cluster (${target.getCurrentCluster()?.server ?? '?'})\n`);
+  for (const object of plan.target) out.write(`---\n${stringify(object)}`);
+  out.write(`# source cluster (${source.getCurrentCluster()?.server ?? '?'})\n`);
+  for (const object of plan.source) out.write(`---\n${stringify(object)}`);
+}
+
+interface Endpoint {
+  readonly server: string;
+  readonly caPem: string;
+  readonly ttlMs: number;
+  readonly secretName: string;
+}
+
+/**
+ * Token mode: the ServiceAccount, its lease Secret and its self-token RBAC in the target, then a first token
+ * (bound to the lease) in the source's bootstrap Secret. A re-run converges and issues a fresh first token.
+ */
+async function bootstrapTokenMode(
+  options: BootstrapOptions & { readonly targetNamespace: string },
+  clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
+  endpoint: Endpoint,
+): Promise<number> {
+  const { target, source } = clusters;
+  const identity = tokenIdentity(options.source, options.targetNamespace);
+  const targetObjects = tokenTargetObjects(options.source, identity);
+  const expiration = new Date(Date.now() + endpoint.ttlMs);
+  const sourceObjects = (token: string) =>
+    tokenSourceObjects({
+      source: options.source,
+      target: options.target,
+      server: endpoint.server,
+      caPem: endpoint.caPem,
+      token,
+      expiration,
+      sourceNamespace: options.namespace,
+      secretName: endpoint.secretName,
+    });
+  if (options.dryRun) {
+    printPlan(options.out, redactPlan({ target: targetObjects, source: sourceObjects('<token>') }), target, source);
+    return 0;
+  }
+  try {
+    await reachable(target, 'target');
+    await reachable(source, 'source');
+    for (const object of targetObjects) await apply(target, object, 'target');
+    const token = await firstToken(target, identity, Math.floor(endpoint.ttlMs / 1000));
+    for (const object of sourceObjects(token.value)) await apply(source, object, 'source');
+    const write = (line: string) => options.out.write(`${line}\n`);
+    const account = `${identity.namespace}/${identity.serviceAccount}`;
+    write(`target ${endpoint.server}:`);
+    write(
+      `  ServiceAccount ${account}: the identity (${serviceAccountUser({ namespace: identity.namespace, name: identity.serviceAccount })}); grant it what the agent needs`,
+    );
+    write(
+      `  Secret ${identity.namespace}/${identity.leaseSecret}: every token of this source is bound to it; delete it to revoke them all`,
+    );
+    write(`  Role ${identity.namespace}/${identity.role} lets the ServiceAccount create tokens for itself only`);
+    write(`  first token expires ${token.expiration}`);
+    write(`source ${source.getCurrentCluster()?.server ?? ''}:`);
+    write(
+      `  Secret ${options.namespace}/${endpoint.secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the bootstrap kubeconfig; mount it as the sidecar's bootstrapKubeconfig`,
+    );
+    write(
+      `The sidecar's target: credential: token, serviceAccount: { namespace: ${identity.namespace}, name: ${identity.serviceAccount} }.`,
+    );
+    return 0;
+  } catch (error) {
+    if (!(error instanceof BootstrapError)) throw error;
+    options.err.write(`kubeconfig-rotator bootstrap: ${error.message}\n`);
+    return 1;
+  }
+}
+
+async function firstToken(
+  target: KubeConfig,
+  identity: TokenIdentity,
+  expirationSeconds: number,
+): Promise<{ value: string; expiration: string }> {
+  try {
+    const response = await target.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+      namespace: identity.namespace,
+      name: identity.serviceAccount,
+      body: tokenRequestBody(identity.leaseSecret, expirationSeconds),
+    });
+    const value = response.status?.token ?? '';
+    if (value === '') throw new Error('the TokenRequest returned no token');
+    return { value, expiration: response.status?.expirationTimestamp?.toISOString() ?? '?' };
+  } catch (error) {
+    throw new BootstrapError(
+      `could not request the first token for ServiceAccount ${identity.namespace}/${identity.serviceAccount}: ${describeError(error)}`,
+      { cause: error },
+    );
   }
 }
 

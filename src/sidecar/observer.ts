@@ -1,6 +1,7 @@
 // What the sidecar tells the world about each target: Prometheus metrics, Kubernetes Events on its own Pod
 // and JSON logs. Nothing here carries a key, token or kubeconfig content.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { CredentialKind } from '../core/credential/credential.ts';
 import { describeWorkload } from '../core/restart/workload.ts';
 import { CONSUMER_RELOAD_MS, reloadMarginShortfall } from '../core/rotation/schedule.ts';
 import type { EventRecorder } from '../io/kube/events.ts';
@@ -116,7 +117,7 @@ export function targetObserver(
   metrics: SidecarMetrics,
   events: EventRecorder,
   logger: Logger,
-  options: { restarts: boolean },
+  options: { restarts: boolean; kind: CredentialKind },
 ): TargetObserver {
   const log = logger.child({ target });
   metrics.ready.set({ target }, 0);
@@ -133,6 +134,7 @@ export function targetObserver(
   return {
     loaded(current, from) {
       scheduled(current);
+      const { kind } = current.facts;
       log.info(
         {
           serial: current.facts.serial,
@@ -141,10 +143,10 @@ export function targetObserver(
           from,
         },
         Date.now() >= current.facts.notAfter
-          ? 'found an expired certificate; renewing it'
+          ? `found an expired ${kind}; renewing it`
           : current.fitsConfig
-            ? 'found a valid certificate'
-            : 'found a certificate that does not fit the configuration; replacing it',
+            ? `found a valid ${kind}`
+            : `found a ${kind} that does not fit the configuration; replacing it`,
       );
     },
     rotated({ current, auth, request, durationMs, timings }) {
@@ -163,11 +165,12 @@ export function targetObserver(
           durationMs,
           timings,
         },
-        'certificate rotated',
+        current.facts.kind === 'certificate' ? 'certificate rotated' : 'token rotated',
       );
+      const certificate = current.facts.kind === 'certificate';
       events.normal(
-        'CertificateRotated',
-        `${target}: new certificate ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`,
+        certificate ? 'CertificateRotated' : 'TokenRotated',
+        `${target}: new ${current.facts.kind} ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`,
       );
       const shortfall = reloadMarginShortfall(current.facts, current.deadline);
       if (shortfall > 0) {
@@ -181,7 +184,7 @@ export function targetObserver(
       metrics.rotations.inc({ target, result });
       log.warn(
         { result, authenticatedWith: auth, failures, retryAt: new Date(retryAt).toISOString(), error: message },
-        'rotation failed; the current certificate stays',
+        `rotation failed; the current ${options.kind} stays`,
       );
       events.warning(result === 'denied' ? 'CertificateDenied' : 'RotationFailed', `${target}: ${message}`);
     },

@@ -92,6 +92,8 @@ export class TargetRotator {
   #readyDetail = 'starting';
   readonly #publisher: Publisher;
   #wake: AbortController = new AbortController();
+  /** The target answered 401/403 to the current credential: revoked (a token's lease Secret deleted). */
+  #currentRefused = false;
   /** When the last rotation whose workloads are still to be restarted was published. */
   #restartOwed: number | undefined;
 
@@ -241,8 +243,11 @@ export class TargetRotator {
     const { clock, config, issuer, observer } = this.#deps;
     const started = clock.now();
     const current = this.#current;
+    // A current credential the target refused (a deleted lease Secret revokes tokens) is not tried again.
     const auth = chooseAuthentication(
-      current === undefined ? undefined : { validity: current.facts, matchesIdentity: current.fitsConfig },
+      current === undefined
+        ? undefined
+        : { validity: current.facts, matchesIdentity: current.fitsConfig && !this.#currentRefused },
       started,
     );
     try {
@@ -260,6 +265,7 @@ export class TargetRotator {
       const publishStarted = clock.now();
       const next = this.#currentFrom(issued.credential, facts, { at: clock.now(), issued: true });
       this.#current = next;
+      this.#currentRefused = false;
       // Before publishing, so that the readiness it computes reflects the new certificate.
       if (this.#rebootstrapNeeded) {
         this.#rebootstrapNeeded = false;
@@ -293,12 +299,13 @@ export class TargetRotator {
         failures: this.#failures,
         retryAt: this.#retryAt,
       });
-      const stillValid = current !== undefined && clock.now() < current.facts.notAfter;
+      if (auth === 'current' && error.result === 'unauthorized') this.#currentRefused = true;
+      const stillValid = current !== undefined && clock.now() < current.facts.notAfter && !this.#currentRefused;
       if (auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid && !this.#rebootstrapNeeded) {
         this.#rebootstrapNeeded = true;
         observer.rebootstrapNeeded(
           true,
-          `no valid certificate and the bootstrap credential is not accepted: ${error.message}`,
+          `no valid ${this.#kind} the target accepts, and the bootstrap credential is not accepted: ${error.message}`,
         );
       }
       this.#updateReadiness();
@@ -374,6 +381,7 @@ export class TargetRotator {
       detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
     else if (current === undefined) detail = `no ${this.#kind} yet`;
     else if (now >= current.facts.notAfter) detail = expiry;
+    else if (this.#currentRefused) detail = `the target refuses the current ${this.#kind} (revoked?)`;
     else if (this.#publisher.stale.length > 0)
       detail = `not published to ${this.#publisher.stale.map((sink) => sink.description).join(', ')}`;
     else {

@@ -2,6 +2,7 @@
 // revokes every token of this source at once), checked with a SelfSubjectReview before it is published.
 // A request is one call, so nothing is pending across a restart.
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { tokenRequestBody } from '../core/bootstrap/token-plan.ts';
 import { serviceAccountUser } from '../core/credential/token.ts';
 import type { Clock } from '../io/clock.ts';
 import { RotationError } from './errors.ts';
@@ -41,15 +42,7 @@ export class TokenIssuer implements CredentialIssuer {
       const response = await kubeConfig.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
         namespace: serviceAccount.namespace,
         name: serviceAccount.name,
-        body: {
-          apiVersion: 'authentication.k8s.io/v1',
-          kind: 'TokenRequest',
-          spec: {
-            expirationSeconds,
-            audiences: [...audiences],
-            boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: leaseSecret },
-          },
-        },
+        body: tokenRequestBody(leaseSecret, expirationSeconds, audiences),
       });
       token = response.status?.token;
     } catch (error) {

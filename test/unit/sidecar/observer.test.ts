@@ -53,7 +53,7 @@ function observe(current: CurrentCredential) {
     sidecarMetrics(registry),
     recorder,
     createLogger({ name: 'test', destination }),
-    { restarts: false },
+    { restarts: false, kind: 'certificate' },
   );
   observer.rotated({ current, auth: 'current', request: 'csr-1', durationMs: 40, timings: {} });
   return { registry, events, logs: lines.map((line) => JSON.parse(line) as { level: string; msg: string }) };
