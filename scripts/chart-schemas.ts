@@ -77,7 +77,13 @@ const sidecarTarget = mountedTargetFields
         `${String(mountedTargetFields.shape.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
       ),
   })
-  .superRefine(checkCredentialFields);
+  .superRefine(checkCredentialFields)
+  // The refinement's required fields per credential kind, for Helm (JSON Schema carries no refinements).
+  .meta({
+    if: { properties: { credential: { const: 'token' } }, required: ['credential'] },
+    then: { required: ['serviceAccount'] },
+    else: { required: ['identity'] },
+  });
 
 export const sidecarChartValues = z.strictObject({
   ...commonPodFields,

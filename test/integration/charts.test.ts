@@ -207,12 +207,20 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
       'targets[0].name=East',
       '--set',
       'targets[0].expirationSeconds=60',
+      '--set',
+      'targets[1].name=west',
+      '--set',
+      'targets[1].credential=token',
     ]);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /at '\/mode': value must be one of 'standalone', 'sidecar'/);
     assert.match(result.stderr, /at '\/targets\/0\/name': 'East' does not match pattern/);
     assert.match(result.stderr, /at '\/targets\/0\/expirationSeconds': minimum: got 60, want 600/);
-    assert.match(result.stderr, /at '\/targets\/0': missing properties 'identity', 'bootstrapSecret', 'sinks'/);
+    assert.match(result.stderr, /at '\/targets\/0': missing properties 'bootstrapSecret', 'sinks'/);
+    // Each credential kind's own required field: identity for a certificate (the default), serviceAccount for a token.
+    assert.match(result.stderr, /at '\/targets\/0': missing property 'identity'/);
+    assert.match(result.stderr, /at '\/targets\/1': missing property 'serviceAccount'/);
+    assert.doesNotMatch(result.stderr, /at '\/targets\/1': missing property 'identity'/);
   });
 
   it("renders each target's config with its bootstrap Secret mounted and Secret sinks in the release namespace by default", async () => {
