@@ -25,6 +25,11 @@ function requireOption(values: Record<string, unknown>, name: string): string {
   return value;
 }
 
+function optionalString(values: Record<string, unknown>, name: string): string | undefined {
+  const value = values[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
 async function withShutdownSignal(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
   const { shutdownSignal } = await import('./io/lifecycle.ts');
   const shutdown = shutdownSignal();
@@ -69,7 +74,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'bootstrap --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
       '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run] ' +
-      '[--credential certificate|token] [--target-namespace kubeconfig-rotator]',
+      '[--credential certificate|token] [--target-namespace kubeconfig-rotator] [--max-token-ttl 24h] [--audience AUD]...',
     options: {
       'target-kubeconfig': { type: 'string' },
       'target-context': { type: 'string' },
@@ -81,6 +86,8 @@ const COMMANDS: Record<string, Command> = {
       namespace: { type: 'string', default: 'kubeconfig-rotator' },
       credential: { type: 'string', default: 'certificate' },
       'target-namespace': { type: 'string', default: 'kubeconfig-rotator' },
+      'max-token-ttl': { type: 'string' },
+      audience: { type: 'string', multiple: true },
       'secret-name': { type: 'string' },
       server: { type: 'string' },
       'dry-run': { type: 'boolean' },
@@ -88,7 +95,7 @@ const COMMANDS: Record<string, Command> = {
     allowPositionals: false,
     run: async (values) => {
       const { runBootstrap } = await import('./bootstrap/run.ts');
-      const given = (name: string) => (typeof values[name] === 'string' ? values[name] : undefined);
+      const given = (name: string) => optionalString(values, name);
       return runBootstrap({
         targetKubeconfig: given('target-kubeconfig'),
         targetContext: given('target-context'),
@@ -102,6 +109,34 @@ const COMMANDS: Record<string, Command> = {
         namespace: requireOption(values, 'namespace'),
         credential: requireOption(values, 'credential'),
         targetNamespace: requireOption(values, 'target-namespace'),
+        maxTokenTtl: given('max-token-ttl'),
+        audiences: values.audience as string[] | undefined,
+        dryRun: values['dry-run'] === true,
+        out: process.stdout,
+        err: process.stderr,
+      });
+    },
+  },
+  revoke: {
+    summary: 'token targets: invalidate every token of one source at once (deletes its lease Secret in the target)',
+    usage:
+      'revoke --source-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--target-namespace kubeconfig-rotator] [--dry-run]',
+    options: {
+      'source-name': { type: 'string' },
+      'target-kubeconfig': { type: 'string' },
+      'target-context': { type: 'string' },
+      'target-namespace': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+    allowPositionals: false,
+    run: async (values) => {
+      const { runRevoke } = await import('./bootstrap/revoke.ts');
+      const given = (name: string) => optionalString(values, name);
+      return runRevoke({
+        source: requireOption(values, 'source-name'),
+        targetKubeconfig: given('target-kubeconfig'),
+        targetContext: given('target-context'),
+        targetNamespace: given('target-namespace'),
         dryRun: values['dry-run'] === true,
         out: process.stdout,
         err: process.stderr,
@@ -119,7 +154,7 @@ const COMMANDS: Record<string, Command> = {
     },
     allowPositionals: true,
     run: async (values, positionals) => {
-      const secret = typeof values.secret === 'string' ? values.secret : undefined;
+      const secret = optionalString(values, 'secret');
       if ((secret === undefined) === (positionals.length === 0) || positionals.length > 1) {
         throw new UsageError('status takes one PATH or --secret NAMESPACE/NAME');
       }
@@ -131,8 +166,8 @@ const COMMANDS: Record<string, Command> = {
             ? statusOfPath(positionals[0] ?? '', now)
             : await statusOfSecret(
                 secret,
-                typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined,
-                typeof values.key === 'string' ? values.key : 'config',
+                optionalString(values, 'kubeconfig'),
+                optionalString(values, 'key') ?? 'config',
                 now,
               );
         process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatReport(status, now));
@@ -153,7 +188,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (values) => {
       const { runInjector } = await import('./injector/run.ts');
       const configPath = requireOption(values, 'config');
-      const kubeconfig = typeof values.kubeconfig === 'string' ? values.kubeconfig : undefined;
+      const kubeconfig = optionalString(values, 'kubeconfig');
       return withShutdownSignal((signal) => runInjector({ configPath, kubeconfig, signal, stderr: process.stderr }));
     },
   },

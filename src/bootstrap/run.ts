@@ -2,8 +2,7 @@
 // the short-lived bootstrap credential a source's sidecar needs for its first certificate. Applies the plan
 // with server-side apply (a re-run converges), then removes this source's older tokens. Prints no secret.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy, VersionApi, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { parseDuration } from '../core/bootstrap/duration.ts';
 import {
@@ -15,7 +14,6 @@ import {
   redactPlan,
   SOURCE_LABEL,
   type BootstrapPlan,
-  type KubeObject,
 } from '../core/bootstrap/plan.ts';
 import {
   DEFAULT_TOKEN_NAMESPACE,
@@ -25,11 +23,12 @@ import {
   tokenTargetObjects,
   type TokenIdentity,
 } from '../core/bootstrap/token-plan.ts';
-import { serviceAccountUser } from '../core/credential/token.ts';
+import { guardrailName, tokenGuardrailObjects, type GuardrailSettings } from '../core/bootstrap/token-guardrail.ts';
+import { readToken, serviceAccountUser } from '../core/credential/token.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
-import { describeError, httpStatus } from '../io/kube/errors.ts';
-import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { describeError } from '../io/kube/errors.ts';
+import { apply, BootstrapError, loadContext, reachable, targetCa, writeProblems } from './kube.ts';
 
 export interface BootstrapOptions {
   readonly targetKubeconfig: string | undefined;
@@ -44,6 +43,10 @@ export interface BootstrapOptions {
   readonly credential?: string;
   /** Token mode: the target namespace of the ServiceAccount and its lease Secret (default kubeconfig-rotator). */
   readonly targetNamespace?: string;
+  /** Token mode: the longest token the guardrail lets anyone request for the ServiceAccount (default 24h). */
+  readonly maxTokenTtl?: string | undefined;
+  /** Token mode: the audiences tokens may name (default: the target apiserver's own). */
+  readonly audiences?: readonly string[] | undefined;
   readonly secretName: string | undefined;
   readonly server: string | undefined;
   readonly dryRun: boolean;
@@ -51,14 +54,17 @@ export interface BootstrapOptions {
   readonly err: NodeJS.WritableStream;
 }
 
-const FIELD_MANAGER = 'kubeconfig-rotator-bootstrap';
 // Long enough to bootstrap; short enough that a leaked token soon stops mattering.
 const MAX_TTL_MS = 7 * 86_400_000;
 
-class BootstrapError extends Error {}
-
 export async function runBootstrap(given: BootstrapOptions): Promise<number> {
-  const options = { credential: 'certificate', targetNamespace: DEFAULT_TOKEN_NAMESPACE, ...given };
+  const options = {
+    ...given,
+    credential: given.credential ?? 'certificate',
+    targetNamespace: given.targetNamespace ?? DEFAULT_TOKEN_NAMESPACE,
+    maxTokenTtl: given.maxTokenTtl ?? '24h',
+    audiences: given.audiences ?? [],
+  };
   const problems: string[] = [];
   // Each names objects and is a label value: at most 63 characters.
   for (const [flag, value] of [
@@ -83,6 +89,27 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
   } catch (error) {
     problems.push(`--ttl: ${(error as Error).message}`);
   }
+  if (!tokenMode)
+    for (const [flag, value] of [
+      ['--max-token-ttl', given.maxTokenTtl],
+      ['--audience', given.audiences?.[0]],
+    ] as const)
+      if (value !== undefined) problems.push(`${flag} is for --credential token only`);
+  let maxTokenTtlMs = 0;
+  if (tokenMode) {
+    try {
+      maxTokenTtlMs = parseDuration(options.maxTokenTtl);
+      if (maxTokenTtlMs < 600_000 || maxTokenTtlMs % 1000 !== 0)
+        problems.push(`--max-token-ttl ${options.maxTokenTtl} must be whole seconds, at least 10m`);
+      else if (ttlMs > maxTokenTtlMs)
+        problems.push(`--ttl ${options.ttl} is longer than --max-token-ttl ${options.maxTokenTtl}`);
+    } catch (error) {
+      problems.push(`--max-token-ttl: ${(error as Error).message}`);
+    }
+    for (const audience of options.audiences)
+      if (audience === '' || /\p{Cc}/u.test(audience))
+        problems.push(`--audience ${JSON.stringify(audience)} must be non-empty, without control characters`);
+  }
   let target: KubeConfig | undefined;
   let source: KubeConfig | undefined;
   let caPem: string | undefined;
@@ -98,16 +125,20 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     problems.push((error as Error).message);
   }
   if (problems.length > 0 || target === undefined || source === undefined || caPem === undefined) {
-    options.err.write(
-      `kubeconfig-rotator bootstrap: ${String(problems.length)} problem${problems.length === 1 ? '' : 's'}\n${problems.map((line) => `  ${line}\n`).join('')}`,
-    );
+    writeProblems(options.err, 'bootstrap', problems);
     return 2;
   }
 
   const cluster = target.getCurrentCluster();
   const server = options.server ?? cluster?.server ?? '';
   const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
-  if (tokenMode) return bootstrapTokenMode(options, { target, source }, { server, caPem, ttlMs, secretName });
+  if (tokenMode)
+    return bootstrapTokenMode(
+      options,
+      { target, source },
+      { server, caPem, ttlMs, secretName },
+      { maxExpirationSeconds: maxTokenTtlMs / 1000, audiences: options.audiences },
+    );
   const token = generateBootstrapToken((count) => randomBytes(count));
   const expiration = new Date(Date.now() + ttlMs);
   const plan = bootstrapPlan({
@@ -178,6 +209,7 @@ async function bootstrapTokenMode(
   options: BootstrapOptions & { readonly targetNamespace: string },
   clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
   endpoint: Endpoint,
+  guardrail: GuardrailSettings,
 ): Promise<number> {
   const { target, source } = clusters;
   const identity = tokenIdentity(options.source, options.targetNamespace);
@@ -194,15 +226,27 @@ async function bootstrapTokenMode(
       sourceNamespace: options.namespace,
       secretName: endpoint.secretName,
     });
+  // Without --audience, the guardrail allows the apiserver's own audiences, read from the first token.
+  const guardrailObjects = (defaultAudiences: readonly string[]) =>
+    tokenGuardrailObjects(options.source, identity, {
+      ...guardrail,
+      audiences: guardrail.audiences.length > 0 ? guardrail.audiences : defaultAudiences,
+    });
   if (options.dryRun) {
-    printPlan(options.out, redactPlan({ target: targetObjects, source: sourceObjects('<token>') }), target, source);
+    const plan = {
+      target: [...targetObjects, ...guardrailObjects(['<the apiserver audiences>'])],
+      source: sourceObjects('<token>'),
+    };
+    printPlan(options.out, redactPlan(plan), target, source);
     return 0;
   }
   try {
     await reachable(target, 'target');
     await reachable(source, 'source');
     for (const object of targetObjects) await apply(target, object, 'target');
-    const token = await firstToken(target, identity, Math.floor(endpoint.ttlMs / 1000));
+    const token = await firstToken(target, identity, Math.floor(endpoint.ttlMs / 1000), guardrail.audiences);
+    const { audiences } = readToken(token.value);
+    for (const object of guardrailObjects(audiences)) await apply(target, object, 'target');
     for (const object of sourceObjects(token.value)) await apply(source, object, 'source');
     const write = (line: string) => options.out.write(`${line}\n`);
     const account = `${identity.namespace}/${identity.serviceAccount}`;
@@ -214,13 +258,17 @@ async function bootstrapTokenMode(
       `  Secret ${identity.namespace}/${identity.leaseSecret}: every token of this source is bound to it; delete it to revoke them all`,
     );
     write(`  Role ${identity.namespace}/${identity.role} lets the ServiceAccount create tokens for itself only`);
+    write(
+      `  ValidatingAdmissionPolicy ${guardrailName(options.source, identity)} refuses its tokens longer than ${String(guardrail.maxExpirationSeconds)} s, not bound to the lease, or for audiences other than ${(guardrail.audiences.length > 0 ? guardrail.audiences : audiences).join(', ')}`,
+    );
     write(`  first token expires ${token.expiration}`);
     write(`source ${source.getCurrentCluster()?.server ?? ''}:`);
     write(
       `  Secret ${options.namespace}/${endpoint.secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the bootstrap kubeconfig; mount it as the sidecar's bootstrapKubeconfig`,
     );
+    const audienceField = guardrail.audiences.length > 0 ? `, audiences: [${guardrail.audiences.join(', ')}]` : '';
     write(
-      `The sidecar's target: credential: token, serviceAccount: { namespace: ${identity.namespace}, name: ${identity.serviceAccount} }.`,
+      `The sidecar's target: credential: token, serviceAccount: { namespace: ${identity.namespace}, name: ${identity.serviceAccount} }${audienceField}, expirationSeconds at most ${String(guardrail.maxExpirationSeconds)}.`,
     );
     return 0;
   } catch (error) {
@@ -234,12 +282,13 @@ async function firstToken(
   target: KubeConfig,
   identity: TokenIdentity,
   expirationSeconds: number,
+  audiences: readonly string[],
 ): Promise<{ value: string; expiration: string }> {
   try {
     const response = await target.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
       namespace: identity.namespace,
       name: identity.serviceAccount,
-      body: tokenRequestBody(identity.leaseSecret, expirationSeconds),
+      body: tokenRequestBody(identity.leaseSecret, expirationSeconds, audiences),
     });
     const value = response.status?.token ?? '';
     if (value === '') throw new Error('the TokenRequest returned no token');
@@ -249,70 +298,6 @@ async function firstToken(
       `could not request the first token for ServiceAccount ${identity.namespace}/${identity.serviceAccount}: ${describeError(error)}`,
       { cause: error },
     );
-  }
-}
-
-function loadContext(path: string | undefined, context: string | undefined, role: 'target' | 'source'): KubeConfig {
-  try {
-    return loadKubeConfig(path, context);
-  } catch (error) {
-    if (!(error instanceof KubeConfigError)) throw error;
-    // The first line only: a YAML error's excerpt would break the list of problems.
-    throw new Error(
-      `--${role}-kubeconfig ${path ?? '(default)'}: cannot be loaded: ${error.message.split('\n')[0] ?? ''}`,
-      { cause: error },
-    );
-  }
-}
-
-function targetCa(target: KubeConfig): string {
-  const cluster = target.getCurrentCluster();
-  if (cluster?.caData !== undefined && cluster.caData !== '')
-    return Buffer.from(cluster.caData, 'base64').toString('utf8');
-  if (cluster?.caFile !== undefined && cluster.caFile !== '') {
-    try {
-      return readFileSync(cluster.caFile, 'utf8');
-    } catch (error) {
-      throw new Error(`the target kubeconfig's CA file ${cluster.caFile} cannot be read: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
-  throw new Error(
-    `the target kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`,
-  );
-}
-
-async function reachable(kubeConfig: KubeConfig, role: 'target' | 'source'): Promise<void> {
-  try {
-    await kubeConfig.makeApiClient(VersionApi).getCode();
-  } catch (error) {
-    const status = httpStatus(error);
-    const hint = status === 401 ? ' (the credential is not accepted)' : '';
-    throw new BootstrapError(
-      `cannot reach the ${role} cluster at ${kubeConfig.getCurrentCluster()?.server ?? '?'}${hint}: ${describeError(error)}`,
-      { cause: error },
-    );
-  }
-}
-
-async function apply(kubeConfig: KubeConfig, object: KubeObject, role: 'target' | 'source'): Promise<void> {
-  try {
-    await KubernetesObjectApi.makeApiClient(kubeConfig).patch(
-      object,
-      undefined,
-      undefined,
-      FIELD_MANAGER,
-      true,
-      PatchStrategy.ServerSideApply,
-    );
-  } catch (error) {
-    const where = `${object.kind} ${object.metadata.namespace === undefined ? '' : `${object.metadata.namespace}/`}${object.metadata.name}`;
-    const who = kubeConfig.getCurrentUser()?.name ?? '?';
-    const reason = httpStatus(error) === 403 ? `the ${role} kubeconfig's user "${who}" is not allowed to` : `could not`;
-    throw new BootstrapError(`${reason} apply ${where} in the ${role} cluster: ${describeError(error)}`, {
-      cause: error,
-    });
   }
 }
 

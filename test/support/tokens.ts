@@ -6,6 +6,7 @@ export interface TokenClaims {
   readonly nbf?: number;
   readonly exp?: number;
   readonly jti?: string;
+  readonly aud?: string | readonly string[];
   readonly 'kubernetes.io'?: Record<string, unknown>;
 }
 
@@ -24,6 +25,7 @@ export function leaseToken(options: { issuedAt: number; lifetimeSeconds: number;
     nbf: iat,
     exp: iat + options.lifetimeSeconds,
     jti: options.jti ?? 'b0e6c1a4-0000-4000-8000-000000000001',
+    aud: ['https://kubernetes.default.svc'],
     'kubernetes.io': {
       namespace: 'kubeconfig-rotator',
       serviceaccount: { name: 'kcr-west', uid: 'u1' },

@@ -112,7 +112,8 @@ const PUBLIC_KEYS = new Set([
  */
 export function redactPlan(plan: BootstrapPlan): BootstrapPlan {
   const redact = (object: KubeObject): KubeObject => {
-    if (object.kind !== 'Secret') return object;
+    // A Secret without data (a token lease) has nothing to hide.
+    if (object.kind !== 'Secret' || !('data' in object)) return object;
     const { data, ...rest } = object as KubeObject & { data: Record<string, string> };
     const stringData = Object.fromEntries(
       Object.entries(data).map(([key, value]) => [

@@ -12,6 +12,8 @@ export interface TokenFacts {
   readonly id: string;
   /** The user the apiserver sees: system:serviceaccount:<namespace>:<name>. */
   readonly subject: string;
+  /** The audiences the token is for (aud). */
+  readonly audiences: readonly string[];
   /** The object the token is bound to (kubernetes.io.secret, .pod or .node), when bound. */
   readonly boundTo?: { readonly kind: 'Secret' | 'Pod' | 'Node'; readonly name: string };
 }
@@ -52,7 +54,14 @@ export function readToken(token: string): TokenFacts {
   const id =
     typeof jti === 'string' && jti !== '' ? jti : createHash('sha256').update(token).digest('hex').slice(0, 32);
   const boundTo = boundObject(claims['kubernetes.io']);
-  return { notBefore, notAfter, id, subject, ...(boundTo === undefined ? {} : { boundTo }) };
+  const audiences = audiencesOf(claims.aud);
+  return { notBefore, notAfter, id, subject, audiences, ...(boundTo === undefined ? {} : { boundTo }) };
+}
+
+// RFC 7519: one string or an array of them.
+function audiencesOf(claim: unknown): string[] {
+  if (typeof claim === 'string') return [claim];
+  return Array.isArray(claim) ? claim.filter((entry): entry is string => typeof entry === 'string') : [];
 }
 
 function boundObject(claim: unknown): TokenFacts['boundTo'] {

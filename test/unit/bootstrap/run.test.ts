@@ -145,3 +145,46 @@ describe('bootstrap before it contacts a cluster', () => {
     );
   });
 });
+
+describe('bootstrap --credential token before it contacts a cluster', () => {
+  it('--dry-run prints the ServiceAccount, its lease, its Role and the guardrail, and no token', async () => {
+    const { code, out, err } = await bootstrap({ credential: 'token', maxTokenTtl: '2h', audiences: ['vault'] });
+    assert.equal(code, 0, err);
+    const kinds = [...out.matchAll(/^kind: (\w+)$/gm)].map((match) => match[1]);
+    assert.deepEqual(kinds, [
+      'Namespace',
+      'ServiceAccount',
+      'Secret',
+      'Role',
+      'RoleBinding',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+      'Namespace',
+      'Secret',
+    ]);
+    assert.match(out, /object\.spec\.expirationSeconds <= 7200/);
+    assert.match(out, /audience in \["vault"\]/);
+  });
+
+  it('lists every problem with the token flags at once; token flags are refused for certificates', async () => {
+    const token = await bootstrap({ credential: 'token', ttl: '5m', maxTokenTtl: '90s', audiences: ['', 'a\nb'] });
+    assert.equal(token.code, 2);
+    assert.equal(
+      token.err,
+      'kubeconfig-rotator bootstrap: 4 problems\n' +
+        '  --ttl 5m must be between 10m and 7d\n' +
+        '  --max-token-ttl 90s must be whole seconds, at least 10m\n' +
+        '  --audience "" must be non-empty, without control characters\n' +
+        '  --audience "a\\nb" must be non-empty, without control characters\n',
+    );
+    const longer = await bootstrap({ credential: 'token', ttl: '2h', maxTokenTtl: '1h' });
+    assert.match(longer.err, /--ttl 2h is longer than --max-token-ttl 1h/);
+    const certificate = await bootstrap({ maxTokenTtl: '1h', audiences: ['vault'] });
+    assert.equal(
+      certificate.err,
+      'kubeconfig-rotator bootstrap: 2 problems\n' +
+        '  --max-token-ttl is for --credential token only\n' +
+        '  --audience is for --credential token only\n',
+    );
+  });
+});

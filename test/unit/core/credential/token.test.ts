@@ -12,15 +12,19 @@ const rules = tokenRules({
 });
 
 describe('tokens', () => {
-  it('reads validity, ID, subject and the bound object from the claims', () => {
+  it('reads validity, ID, subject, audiences and the bound object from the claims', () => {
     const facts = readToken(leaseToken({ issuedAt, lifetimeSeconds: 3600 }));
     assert.deepEqual(facts, {
       notBefore: issuedAt,
       notAfter: issuedAt + 3_600_000,
       id: 'b0e6c1a4-0000-4000-8000-000000000001',
       subject: 'system:serviceaccount:kubeconfig-rotator:kcr-west',
+      audiences: ['https://kubernetes.default.svc'],
       boundTo: { kind: 'Secret', name: 'kcr-west-lease' },
     });
+    // RFC 7519 allows one audience as a plain string.
+    assert.deepEqual(readToken(fakeToken({ sub: 's', iat: 1, exp: 700, aud: 'vault' })).audiences, ['vault']);
+    assert.deepEqual(readToken(fakeToken({ sub: 's', iat: 1, exp: 700 })).audiences, []);
     assert.deepEqual(readCredential({ token: leaseToken({ issuedAt, lifetimeSeconds: 3600 }) }), {
       kind: 'token',
       notBefore: issuedAt,
