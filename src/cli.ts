@@ -158,7 +158,7 @@ const COMMANDS: Record<string, Command> = {
       if ((secret === undefined) === (positionals.length === 0) || positionals.length > 1) {
         throw new UsageError('status takes one PATH or --secret NAMESPACE/NAME');
       }
-      const { formatReport, StatusError, statusOfPath, statusOfSecret } = await import('./sidecar/status.ts');
+      const { formatReport, StatusError, statusOfPath, statusOfSecret, usable } = await import('./sidecar/status.ts');
       const now = Date.now();
       try {
         const status =
@@ -172,7 +172,7 @@ const COMMANDS: Record<string, Command> = {
               );
         process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatReport(status, now));
         // Exit 1 when the credential would not work: expired, or a key that does not match.
-        return status.secondsLeft > 0 && status.keyMatches ? 0 : 1;
+        return usable(status) ? 0 : 1;
       } catch (error) {
         if (!(error instanceof StatusError)) throw error;
         process.stderr.write(`kubeconfig-rotator status: ${error.message}\n`);

@@ -1,13 +1,20 @@
 // `kubeconfig-rotator status PATH | --secret NAMESPACE/NAME`: what a published kubeconfig holds (identity,
-// serial, expiry, time left, next rotation), read the way its consumer would read it.
+// serial or token ID, expiry, time left, next rotation), read the way its consumer would read it. The
+// token itself is never shown.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { rotationSchema } from '../core/config/sidecar.ts';
 import { parseKubeconfig, type ParsedKubeconfig } from '../core/kubeconfig/parse.ts';
 import type { PemSource } from '../core/kubeconfig/render.ts';
-import { keyMatchesCertificate, readCertificate, type CertificateFacts } from '../core/pki/certificate.ts';
-import { formatSubject } from '../core/pki/subject.ts';
+import {
+  isComplete,
+  readCredential,
+  type Credential,
+  type CredentialFacts,
+  type CredentialKind,
+} from '../core/credential/credential.ts';
+import { readCertificate } from '../core/pki/certificate.ts';
 import { jitterFromSerial, rotationDeadline } from '../core/rotation/schedule.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { loadKubeConfig } from '../io/kube/load.ts';
@@ -15,18 +22,25 @@ import { ANNOTATIONS } from './sinks/secret.ts';
 
 export interface StatusReport {
   readonly source: string;
+  readonly kind: CredentialKind;
   readonly server: string;
   readonly identity: string;
+  /** The certificate's serial or the token's ID. */
   readonly serial: string;
-  readonly issuer: string;
+  /** Certificates: the signer's subject. */
+  readonly issuer?: string;
   readonly notBefore: string;
   readonly notAfter: string;
   readonly secondsLeft: number;
   /** From the Secret's annotation, or the default rule (70-90% of the lifetime, jitter from the serial). */
   readonly nextRotation: string;
   readonly nextRotationFrom: 'sidecar' | 'default rule';
-  readonly keyMatches: boolean;
+  /** Certificates: whether the key belongs to the certificate. */
+  readonly keyMatches?: boolean;
 }
+
+/** Whether the credential would work now: unexpired, and a certificate with its own key. */
+export const usable = (status: StatusReport): boolean => status.secondsLeft > 0 && status.keyMatches !== false;
 
 export class StatusError extends Error {}
 
@@ -36,40 +50,45 @@ const DEFAULT_RULE = rotationSchema.parse({});
 export function report(
   source: string,
   parsed: ParsedKubeconfig,
-  certPem: string,
-  keyPem: string | undefined,
+  credential: Credential,
   now: number,
   nextRotation?: string,
 ): StatusReport {
-  let facts: CertificateFacts;
+  let facts: CredentialFacts;
   try {
-    facts = readCertificate(certPem);
+    facts = readCredential(credential);
   } catch (error) {
-    throw new StatusError(`${source}: the client certificate cannot be read: ${describeError(error)}`, {
-      cause: error,
-    });
+    const what = 'token' in credential ? 'token' : 'client certificate';
+    throw new StatusError(`${source}: the ${what} cannot be read: ${describeError(error)}`, { cause: error });
   }
   const deadline =
     nextRotation ??
     new Date(
       rotationDeadline(facts, { at: facts.notBefore, issued: true }, DEFAULT_RULE, jitterFromSerial(facts.serial)),
     ).toISOString();
+  const certificate =
+    'certPem' in credential
+      ? {
+          issuer: readCertificate(credential.certPem).x509.issuer.replaceAll('\n', ', '),
+          keyMatches: isComplete(credential),
+        }
+      : {};
   return {
     source,
+    kind: facts.kind,
     server: parsed.server,
-    identity: formatSubject(facts.subject),
+    identity: facts.identity,
     serial: facts.serial,
-    issuer: facts.x509.issuer.replaceAll('\n', ', '),
+    ...certificate,
     notBefore: new Date(facts.notBefore).toISOString(),
     notAfter: new Date(facts.notAfter).toISOString(),
     secondsLeft: Math.floor((facts.notAfter - now) / 1000),
     nextRotation: deadline,
     nextRotationFrom: nextRotation === undefined ? 'default rule' : 'sidecar',
-    keyMatches: keyPem !== undefined && keyMatchesCertificate(keyPem, facts),
   };
 }
 
-/** A published directory (its kubeconfig) or any kubeconfig file with a client certificate. */
+/** A published directory (its kubeconfig) or any kubeconfig file with a client certificate or a token. */
 export function statusOfPath(path: string, now: number): StatusReport {
   const file = statSync(path, { throwIfNoEntry: false })?.isDirectory() === true ? join(path, 'kubeconfig') : path;
   const read = (what: string, from: string) => {
@@ -80,19 +99,18 @@ export function statusOfPath(path: string, now: number): StatusReport {
     }
   };
   const parsed = parseOrFail(file, read('kubeconfig', file));
+  // Relative paths are relative to the kubeconfig, as client-go resolves them.
+  const fileNamed = (path: string, what: string) => read(what, isAbsolute(path) ? path : join(dirname(file), path));
   const pem = (source: PemSource | undefined, what: string) => {
     if (source === undefined) throw new StatusError(`${file}: the kubeconfig has no ${what}`);
-    return 'pem' in source
-      ? source.pem
-      : read(what, isAbsolute(source.file) ? source.file : join(dirname(file), source.file));
+    return 'pem' in source ? source.pem : fileNamed(source.file, what);
   };
-  return report(
-    file,
-    parsed,
-    pem(parsed.clientCertificate, 'client certificate'),
-    pem(parsed.clientKey, 'client key'),
-    now,
-  );
+  const { token } = parsed;
+  const credential: Credential =
+    token === undefined
+      ? { certPem: pem(parsed.clientCertificate, 'client certificate'), keyPem: pem(parsed.clientKey, 'client key') }
+      : { token: 'value' in token ? token.value : fileNamed(token.file, 'token file').trim() };
+  return report(file, parsed, credential, now);
 }
 
 export async function statusOfSecret(
@@ -119,17 +137,25 @@ export async function statusOfSecret(
   const config = data(key);
   if (config === undefined) throw new StatusError(`secret ${reference} has no key "${key}"`);
   const parsed = parseOrFail(`secret ${reference}`, config);
-  const certPem =
-    parsed.clientCertificate !== undefined && 'pem' in parsed.clientCertificate
-      ? parsed.clientCertificate.pem
-      : data('tls.crt');
-  if (certPem === undefined) throw new StatusError(`secret ${reference} holds no client certificate`);
-  const keyPem = parsed.clientKey !== undefined && 'pem' in parsed.clientKey ? parsed.clientKey.pem : data('tls.key');
+  const { token } = parsed;
+  let credential: Credential;
+  if (token !== undefined) {
+    if (!('value' in token))
+      throw new StatusError(`secret ${reference}: its kubeconfig names token file ${token.file}, not in the Secret`);
+    credential = { token: token.value };
+  } else {
+    const certPem =
+      parsed.clientCertificate !== undefined && 'pem' in parsed.clientCertificate
+        ? parsed.clientCertificate.pem
+        : data('tls.crt');
+    if (certPem === undefined) throw new StatusError(`secret ${reference} holds no client certificate or token`);
+    const keyPem = parsed.clientKey !== undefined && 'pem' in parsed.clientKey ? parsed.clientKey.pem : data('tls.key');
+    credential = { certPem, keyPem: keyPem ?? '' };
+  }
   return report(
     `secret ${reference}`,
     parsed,
-    certPem,
-    keyPem,
+    credential,
     now,
     secret.metadata?.annotations?.[ANNOTATIONS.nextRotation],
   );
@@ -165,10 +191,11 @@ export function formatReport(status: StatusReport, now: number): string {
   const untilRotation = Math.floor((Date.parse(status.nextRotation) - now) / 1000);
   const rows: [string, string][] = [
     ['source', status.source],
+    ['credential', status.kind],
     ['server', status.server],
     ['identity', status.identity],
-    ['serial', status.serial],
-    ['issuer', status.issuer],
+    [status.kind === 'token' ? 'token ID' : 'serial', status.serial],
+    ...(status.issuer === undefined ? [] : [['issuer', status.issuer] as [string, string]]),
     ['not before', status.notBefore],
     [
       'not after',
@@ -178,7 +205,8 @@ export function formatReport(status: StatusReport, now: number): string {
       'next rotation',
       `${status.nextRotation} (${untilRotation >= 0 ? `in ${duration(untilRotation)}` : `due ${duration(-untilRotation)} ago`}; ${status.nextRotationFrom})`,
     ],
-    ['key matches', status.keyMatches ? 'yes' : 'NO: the key does not belong to the certificate'],
   ];
+  if (status.keyMatches !== undefined)
+    rows.push(['key matches', status.keyMatches ? 'yes' : 'NO: the key does not belong to the certificate']);
   return rows.map(([label, value]) => `${`${label}:`.padEnd(15)}${value}\n`).join('');
 }

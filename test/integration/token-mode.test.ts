@@ -179,6 +179,17 @@ describe('token mode', () => {
     writeFileSync(fromSecret, data.config ?? '', { mode: 0o600 });
     assert.equal(await whoAmI(fromSecret), user);
     assert.equal(secret.metadata?.annotations?.['kubeconfig-rotator.io/identity'], user);
+
+    // `status` reads either publication: the token's ID and expiry, never the token.
+    const status = (...args: string[]) => execute(process.execPath, [CLI, 'status', ...args]);
+    const ofDirectory = await status(join(dir, 'out'));
+    assert.match(ofDirectory.stdout, /^credential: {4}token$/m);
+    assert.match(ofDirectory.stdout, new RegExp(`^identity: {6}${user}$`, 'm'));
+    const ofSecret = await status('--secret', `default/${secretName}`, '--kubeconfig', source.state.kubeconfig);
+    assert.match(ofSecret.stdout, /^next rotation: .*; sidecar\)$/m);
+    for (const output of [ofDirectory.stdout, ofSecret.stdout])
+      for (const token of [data.token ?? '', readFileSync(join(dir, 'out', 'token'), 'utf8')])
+        assert.ok(!output.includes(token), 'status never prints a token');
   });
 
   it('started again, reuses the valid token without requesting one', async () => {

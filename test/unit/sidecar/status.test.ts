@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
-import { report } from '../../../src/sidecar/status.ts';
+import { formatReport, report, usable } from '../../../src/sidecar/status.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
+import { leaseToken } from '../../support/tokens.ts';
 
 const ca = opensslCa('status-ca');
 after(() => {
@@ -26,7 +27,7 @@ function certificateLasting(seconds: number) {
 describe('status', () => {
   it('without an annotation, the next rotation lies 70-90% into the lifetime', () => {
     const { certPem, keyPem } = certificateLasting(36_000);
-    const status = report('test', parsed, certPem, keyPem, notBefore);
+    const status = report('test', parsed, { certPem, keyPem }, notBefore);
     assert.equal(status.nextRotationFrom, 'default rule');
     const fraction = (Date.parse(status.nextRotation) - notBefore) / 36_000_000;
     assert.ok(fraction >= 0.7 && fraction <= 0.9, `next rotation at ${String(fraction)} of the lifetime`);
@@ -36,7 +37,26 @@ describe('status', () => {
   it('without an annotation, the next rotation is at least 420 s before expiry (the default floor)', () => {
     // 70% of 1400 s leaves exactly 420 s, so every draw of the jitter lands on the same moment.
     const { certPem, keyPem } = certificateLasting(1_400);
-    const status = report('test', parsed, certPem, keyPem, notBefore);
+    const status = report('test', parsed, { certPem, keyPem }, notBefore);
     assert.equal(status.nextRotation, new Date(notBefore + 980_000).toISOString());
+  });
+
+  it('a token: its ID, subject and expiry, the default rule from its ID; never the token itself', () => {
+    const token = leaseToken({ issuedAt: notBefore, lifetimeSeconds: 3600 });
+    const status = report('test', parsed, { token }, notBefore + 60_000);
+    assert.equal(status.kind, 'token');
+    assert.equal(status.identity, 'system:serviceaccount:kubeconfig-rotator:kcr-west');
+    assert.equal(status.serial, 'b0e6c1a4-0000-4000-8000-000000000001');
+    assert.equal(status.secondsLeft, 3540);
+    assert.equal(status.keyMatches, undefined);
+    assert.equal(usable(status), true);
+    const fraction = (Date.parse(status.nextRotation) - notBefore) / 3_600_000;
+    assert.ok(fraction >= 0.7 && fraction <= 0.9, `next rotation at ${String(fraction)} of the lifetime`);
+    const text = formatReport(status, notBefore + 60_000);
+    assert.match(text, /^credential: {4}token$/m);
+    assert.match(text, /^token ID: {6}b0e6c1a4/m);
+    assert.doesNotMatch(text, /key matches|issuer/);
+    assert.ok(!text.includes(token) && !JSON.stringify(status).includes(token));
+    assert.equal(usable(report('test', parsed, { token }, notBefore + 3_600_000)), false);
   });
 });
