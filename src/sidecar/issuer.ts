@@ -20,6 +20,11 @@ export interface CredentialIssuer {
   obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<IssuedCredential>;
   /** Forgets the pending request (once published, or when it can never complete). */
   finish(): Promise<void>;
+  /**
+   * Where a credential can be revoked before it expires: asks the target whether it still accepts the one
+   * `kubeConfig` carries (throws a RotationError, 'unauthorized' when refused), every `intervalMs`.
+   */
+  readonly acceptance?: { readonly intervalMs: number; check(kubeConfig: KubeConfig): Promise<void> } | undefined;
 }
 
 /** An API failure as a rotation error: 401/403 say the credential is not (or no longer) accepted. */

@@ -198,6 +198,10 @@ export function targetObserver(
         events.warning('RebootstrapNeeded', `${target}: ${message}`);
       } else log.info('re-bootstrap no longer needed');
     },
+    currentRefused(message) {
+      log.warn({ error: message }, `the target refuses the current ${options.kind}: revoked? renewing now`);
+      events.warning('CredentialRefused', `${target}: ${message}`);
+    },
     outputRepaired(sink, state) {
       metrics.outputRepairs.inc({ target, sink: sink.kind });
       log.warn({ sink: sink.description, found: state }, 'output was missing or changed; rewrote it');

@@ -6,7 +6,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
+import { DEFAULT_REVOCATION_CHECK_SECONDS, type SidecarConfig, type TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
 import { certificateRules, tokenRules, type CredentialRules } from '../core/credential/rules.ts';
 import { systemClock } from '../io/clock.ts';
@@ -252,6 +252,7 @@ class Sidecar {
           leaseSecret,
           expirationSeconds: config.expirationSeconds,
           audiences: config.audiences ?? [],
+          revocationCheckSeconds: config.revocationCheckSeconds ?? DEFAULT_REVOCATION_CHECK_SECONDS,
           clock: systemClock,
           onStep,
         }),

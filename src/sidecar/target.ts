@@ -52,6 +52,8 @@ export interface TargetObserver extends PublisherObserver, RestartObserver {
     retryAt: number;
   }): void;
   rebootstrapNeeded(needed: boolean, message: string): void;
+  /** The periodic check found the target refusing the current credential (revoked). */
+  currentRefused(message: string): void;
   readinessChanged(ready: boolean, detail: string): void;
 }
 
@@ -94,6 +96,8 @@ export class TargetRotator {
   #wake: AbortController = new AbortController();
   /** The target answered 401/403 to the current credential: revoked (a token's lease Secret deleted). */
   #currentRefused = false;
+  /** When the target last said it accepts the current credential (the issuer's acceptance check). */
+  #acceptedAt = 0;
   /** When the last rotation whose workloads are still to be restarted was published. */
   #restartOwed: number | undefined;
 
@@ -189,14 +193,46 @@ export class TargetRotator {
     const pending = await this.#deps.issuer.hasPending();
     const current = this.#current;
     const renewDue =
-      current === undefined || !current.fitsConfig || now >= current.deadline || now >= current.facts.notAfter;
-    if (!pending && !renewDue) return current.deadline;
+      current === undefined ||
+      !current.fitsConfig ||
+      this.#currentRefused ||
+      now >= current.deadline ||
+      now >= current.facts.notAfter;
+    if (!pending && !renewDue) {
+      const acceptance = this.#deps.issuer.acceptance;
+      if (acceptance === undefined) return current.deadline;
+      const checkAt = Math.max(this.#acceptedAt, current.obtainedAt) + acceptance.intervalMs;
+      if (now < checkAt) return Math.min(current.deadline, checkAt);
+      await this.#checkAccepted(current, acceptance);
+      return undefined;
+    }
     if (now < this.#retryAt) {
       await this.#sleep(this.#retryAt - now, signal);
       return undefined;
     }
     await this.#rotate(signal);
     return undefined;
+  }
+
+  /** A refusal marks the current credential refused (the next step renews with the bootstrap one). */
+  async #checkAccepted(
+    current: CurrentCredential,
+    acceptance: NonNullable<CredentialIssuer['acceptance']>,
+  ): Promise<void> {
+    const { clock, observer } = this.#deps;
+    const endpoint = this.#endpoint();
+    this.#acceptedAt = clock.now();
+    if (endpoint === undefined) return;
+    try {
+      await acceptance.check(kubeConfigFor(endpoint, current.credential, this.name));
+    } catch (caught) {
+      const error = classify(caught, `checking ${this.name}'s current ${this.#kind}`);
+      // Unreachable or failing: the renewal's own retries deal with that; only a refusal means revoked.
+      if (error.result !== 'unauthorized') return;
+      this.#currentRefused = true;
+      observer.currentRefused(error.message);
+      this.#updateReadiness();
+    }
   }
 
   async #sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -14,6 +14,8 @@ export interface TokenIssuerOptions {
   readonly expirationSeconds: number;
   /** Empty: the apiserver's own audiences. */
   readonly audiences: readonly string[];
+  /** How often to check the target still accepts the current token; 0: never. */
+  readonly revocationCheckSeconds: number;
   readonly clock: Clock;
   readonly onStep?: (step: string) => void;
 }
@@ -21,8 +23,21 @@ export interface TokenIssuerOptions {
 export class TokenIssuer implements CredentialIssuer {
   readonly #options: TokenIssuerOptions;
 
+  readonly acceptance?: CredentialIssuer['acceptance'];
+
   constructor(options: TokenIssuerOptions) {
     this.#options = options;
+    if (options.revocationCheckSeconds > 0)
+      this.acceptance = {
+        intervalMs: options.revocationCheckSeconds * 1000,
+        check: async (kubeConfig) => {
+          const account = `${options.serviceAccount.namespace}/${options.serviceAccount.name}`;
+          const user = await whoIs(kubeConfig).catch((error: unknown) => {
+            throw classify(error, `checking the current token of ${account}`);
+          });
+          this.#expect(user);
+        },
+      };
   }
 
   hasPending(): Promise<boolean> {
@@ -71,17 +86,23 @@ export class TokenIssuer implements CredentialIssuer {
       contexts: [{ name: 'token', cluster: cluster.name, user: 'token' }],
       currentContext: 'token',
     });
-    let user: string | undefined;
-    try {
-      const review = await withToken.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
-      user = review.status?.userInfo?.username;
-    } catch (error) {
+    const user = await whoIs(withToken).catch((error: unknown) => {
       throw new RotationError('rejected', `the new token for ${account} is not accepted`, {
         cause: classify(error, 'a SelfSubjectReview'),
       });
-    }
+    });
+    this.#expect(user);
+  }
+
+  #expect(user: string | undefined): void {
     const expected = serviceAccountUser(this.#options.serviceAccount);
     if (user !== expected)
-      throw new RotationError('rejected', `the new token authenticates as "${String(user)}", expected "${expected}"`);
+      throw new RotationError('rejected', `the token authenticates as "${String(user)}", expected "${expected}"`);
   }
+}
+
+/** The user the target sees for this kubeconfig's credential. */
+async function whoIs(kubeConfig: KubeConfig): Promise<string | undefined> {
+  const review = await kubeConfig.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+  return review.status?.userInfo?.username;
 }

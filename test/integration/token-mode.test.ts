@@ -108,6 +108,10 @@ describe('token mode', () => {
     assert.match(stdout, new RegExp(`ServiceAccount ${targetNamespace}/${identity.serviceAccount}`));
     bootstrapKubeconfig = await mountBootstrapSecret();
     config = join(dir, 'config.yaml');
+    writeConfig({ minRemainingSeconds: 60, forceIntervalSeconds: 3 });
+  });
+  /** Forced renewals every few seconds, or (for revocation) none soon: only the periodic check can notice. */
+  function writeConfig(rotation: object, revocationCheckSeconds?: number) {
     writeFileSync(
       config,
       stringify({
@@ -123,13 +127,14 @@ describe('token mode', () => {
             credential: 'token',
             serviceAccount: { namespace: targetNamespace, name: identity.serviceAccount },
             expirationSeconds: 600,
-            rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 3 },
+            rotation,
+            ...(revocationCheckSeconds === undefined ? {} : { revocationCheckSeconds }),
             sinks: { directory: { path: join(dir, 'out') }, secret: { namespace: 'default', name: secretName } },
           },
         ],
       }),
     );
-  });
+  }
   after(async () => {
     await sidecar.stop();
     await target.admin().makeApiClient(CoreV1Api).deleteNamespace({ name: targetNamespace });
@@ -256,7 +261,13 @@ describe('token mode', () => {
     await sidecar.waitForLog((line) => tokenRotated(line) && sidecar.count(tokenRotated) > before, 30_000);
   });
 
-  it('`revoke` deletes the lease Secret, revoking every token at once: re-bootstrap is reported, and a new bootstrap restores it', async () => {
+  it('`revoke` deletes the lease Secret, revoking every token at once: the check notices, re-bootstrap is reported, and a new bootstrap restores it', async () => {
+    // Renewal minutes away: the token's refusal is noticed by the periodic check, not by a renewal.
+    await sidecar.stop();
+    writeConfig({ minRemainingSeconds: 60 }, 2);
+    sidecar = startSidecar(config);
+    await sidecar.waitForLog((line) => line.msg === 'ready', 30_000);
+
     // A Secret with a lease's name that is not ours is never deleted.
     const stranger = uniqueName('stranger');
     await target
@@ -283,8 +294,18 @@ describe('token mode', () => {
       15_000,
       200,
     );
-    const needed = await sidecar.waitForLog((line) => line.msg.startsWith('re-bootstrap needed'), 60_000);
+    const refused = await sidecar.waitForLog(
+      (line) => line.msg.startsWith('the target refuses the current token'),
+      10_000,
+    );
+    assert.match(String(refused.error), /401/);
+    const needed = await sidecar.waitForLog(
+      (line) => line.msg.startsWith('re-bootstrap needed'),
+      10_000,
+      sidecar.lines.indexOf(refused),
+    );
     assert.equal(needed.level, 'error');
+    assert.equal(sidecar.count(tokenRotated), 0, 'no renewal came first');
     const reported = await metrics();
     assert.equal(sampleValue(reported, 'kubeconfig_rotator_rebootstrap_needed', { target: 'east' }), 1);
     assert.equal(sampleValue(reported, 'kubeconfig_rotator_ready', { target: 'east' }), 0);

@@ -169,6 +169,8 @@ export function checkRestartList(
 }
 
 /** Certificate-only fields' defaults: left as they are, they pass in a token target. */
+export const DEFAULT_REVOCATION_CHECK_SECONDS = 60;
+
 const CERTIFICATE_DEFAULTS = {
   signerName: 'kubernetes.io/kube-apiserver-client',
   keyAlgorithm: 'ecdsa-p256',
@@ -218,6 +220,14 @@ export const targetFields = z.strictObject({
     .array(z.string().min(1))
     .optional()
     .describe("Token targets: the tokens' audiences; default: the target apiserver's own."),
+  revocationCheckSeconds: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe(
+      `Token targets: how often to ask the target whether it still accepts the current token (a SelfSubjectReview), so a revocation is reported within this time rather than at the next renewal; 0: never. Default ${String(DEFAULT_REVOCATION_CHECK_SECONDS)}.`,
+    ),
   signerName: z
     .string()
     .regex(SIGNER_NAME, 'must look like domain/name')
@@ -282,6 +292,7 @@ type CredentialFields = Pick<
   | 'serviceAccount'
   | 'leaseSecret'
   | 'audiences'
+  | 'revocationCheckSeconds'
   | 'signerName'
   | 'keyAlgorithm'
   | 'approvalTimeoutSeconds'
@@ -295,7 +306,7 @@ export function checkCredentialFields(target: CredentialFields, context: z.Refin
   };
   if (target.credential === 'certificate') {
     if (target.identity === undefined) problem('identity', 'is required for a certificate target');
-    for (const field of ['serviceAccount', 'leaseSecret', 'audiences'] as const)
+    for (const field of ['serviceAccount', 'leaseSecret', 'audiences', 'revocationCheckSeconds'] as const)
       if (target[field] !== undefined) problem(field, 'is for token targets only (credential: token)');
     return;
   }

@@ -49,6 +49,21 @@ class ScriptedIssuer implements CredentialIssuer {
   }
   readonly calls: ('token' | 'certificate')[] = [];
   pending = false;
+  /** Set by a test: the revocation check, answering from `refusals` (accepted when empty). */
+  acceptance?: CredentialIssuer['acceptance'];
+  readonly checks: number[] = [];
+  readonly refusals: RotationError[] = [];
+
+  acceptEvery(intervalMs: number): void {
+    this.acceptance = {
+      intervalMs,
+      check: () => {
+        this.checks.push(this.#clock.now());
+        const refusal = this.refusals.shift();
+        return refusal === undefined ? Promise.resolve() : Promise.reject(refusal);
+      },
+    };
+  }
 
   hasPending(): Promise<boolean> {
     return Promise.resolve(this.pending);
@@ -100,6 +115,7 @@ function setup(
         `failed ${event.result} #${String(event.failures)} retry in ${String(event.retryAt - clock.now())} ms`,
       ),
     rebootstrapNeeded: (needed) => events.push(`rebootstrap ${String(needed)}`),
+    currentRefused: (message) => events.push(`refused: ${message}`),
     outputRepaired: (_, state) => events.push(`repaired ${state}`),
     publishFailed: (_, message) => events.push(`publish failed ${message}`),
     readinessChanged: (ready) => events.push(`ready ${String(ready)}`),
@@ -234,6 +250,35 @@ describe('the rotation loop', () => {
     await settle();
     assert.equal(issuer.calls.length, 4);
     assert.deepEqual(events.slice(-3), ['rebootstrap false', 'ready true', 'rotated with bootstrap']);
+    stop.abort();
+    await done;
+  });
+
+  it('where credentials can be revoked, checks the current one every interval; a refusal renews at once with the bootstrap credential', async () => {
+    const { clock, issuer, events, rotator, stop, done } = setup();
+    issuer.acceptEvery(60_000);
+    await settle();
+    const first = rotator.status().current ?? assert.fail();
+    assert.equal(clock.nextWake(), first.obtainedAt + 60_000, 'the check comes before the renewal');
+    await clock.jumpTo(first.obtainedAt + 60_000);
+    await clock.jumpTo(first.obtainedAt + 120_000);
+    assert.deepEqual(issuer.checks, [first.obtainedAt + 60_000, first.obtainedAt + 120_000]);
+    // A failure that is not a refusal (the target unreachable) changes nothing: the next check is a minute on.
+    issuer.refusals.push(new RotationError('error', 'connection refused'));
+    await clock.jumpTo(first.obtainedAt + 180_000);
+    assert.equal(issuer.calls.length, 1);
+    assert.equal(clock.nextWake(), first.obtainedAt + 240_000);
+
+    issuer.refusals.push(new RotationError('unauthorized', 'HTTP 401 Unauthorized'));
+    await clock.jumpTo(first.obtainedAt + 240_000);
+    assert.deepEqual(issuer.calls, ['token', 'token'], 'renewed with the bootstrap credential, not the refused one');
+    assert.deepEqual(events.slice(2), [
+      'refused: HTTP 401 Unauthorized',
+      'ready false',
+      'ready true',
+      'rotated with bootstrap',
+    ]);
+    assert.notEqual(certPemOf(rotator.status().current), certPemOf(first));
     stop.abort();
     await done;
   });
