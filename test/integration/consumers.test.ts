@@ -2,9 +2,11 @@
 // tool's own code and calls the target with the client it builds), long-lived, against one sidecar with
 // 600-second certificates renewed every minute: no tool that reloads by itself fails a call, nor does a
 // long-lived client-go client on the directory sink or on the reference Secret, whose data never changes.
+// Each tool also reads a token target's publication (600-second tokens renewed every minute, through
+// `bootstrap --credential token`): its own format with the token embedded, or the directory's tokenFile.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -13,23 +15,36 @@ import { stringify } from 'yaml';
 import { ensureConsumerProbes } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually } from '../support/kube.ts';
-import {
-  outputDir,
-  prepareTarget,
-  rotated,
-  sidecarTestFile,
-  TestApprover,
-  type PreparedTarget,
-} from '../support/sidecar.ts';
+import { prepareTarget, sidecarTestFile, TestApprover, type PreparedTarget } from '../support/sidecar.ts';
+import { prepareTokenTarget, type PreparedTokenTarget } from '../support/token-target.ts';
 
 const target = testCluster('target');
 const source = testCluster('source');
-const { scratch, startSidecar, remember } = sidecarTestFile('consumers');
+const { scratch, startSidecar, remember, secrets } = sidecarTestFile('consumers');
 const EXPIRATION_SECONDS = 600;
 // Twelve minutes by default: past the first certificate's expiry, so every consumer must have moved on.
 const RUN_SECONDS = Number(process.env.KCR_CONSUMERS_TEST_SECONDS ?? '720');
 const ROTATE_EVERY_SECONDS = 60;
 const NAMESPACE = 'default';
+// client-go-reference is left out for tokens: its point is a Secret whose data never changes for certificates.
+const TOKEN_TOOLS = ['argocd', 'istio', 'cluster-api', 'flux', 'crossplane', 'client-go-directory'];
+
+/** One target of the sidecar, read by one tool's probe. */
+interface Case {
+  readonly tool: string;
+  readonly name: string;
+  readonly dir: string;
+  readonly bootstrapKubeconfig: string;
+  /** The user every call must be made as. */
+  readonly user: string;
+  /** The sidecar target's credential fields. */
+  readonly fields: Record<string, unknown>;
+  readonly certificate?: PreparedTarget;
+  readonly token?: PreparedTokenTarget & { readonly firstToken: string };
+}
+
+const outputDir = (one: Case) => join(one.dir, 'out');
+const rotated = (line: { msg: string }) => line.msg === 'certificate rotated' || line.msg === 'token rotated';
 
 interface ProbeLine {
   readonly tool: string;
@@ -73,14 +88,14 @@ class Probe {
 }
 
 describe('consumers read what the sidecar publishes, with their own code, across rotations', () => {
-  const prepared = new Map<string, PreparedTarget>();
+  const prepared = new Map<string, Case>();
   const probes = new Map<string, Probe>();
   let approvers: TestApprover[] = [];
   let sidecar: ReturnType<typeof startSidecar>;
   const referenceData: string[] = [];
 
   // What each tool's target publishes, and how its probe is started.
-  const tools: Record<string, { secret?: Record<string, unknown>; probe: (one: PreparedTarget) => string[] }> = {
+  const tools: Record<string, { secret?: Record<string, unknown>; probe: (one: Case) => string[] }> = {
     argocd: {
       secret: { format: 'argocd' },
       probe: (one) => ['-namespace', NAMESPACE, '-name', `${one.name}-argocd`],
@@ -110,14 +125,29 @@ describe('consumers read what the sidecar publishes, with their own code, across
       ],
     },
   };
-  const secretName = (tool: string, one: PreparedTarget) =>
+  const secretName = (tool: string, one: Case) =>
     tool === 'cluster-api' ? `${one.name}-kubeconfig` : `${one.name}-${tool}`;
   const binOf = (tool: string) => (tool.startsWith('client-go') ? 'client-go' : tool);
 
   before(async () => {
     const bin = await ensureConsumerProbes();
-    for (const tool of Object.keys(tools)) prepared.set(tool, await prepareTarget(target));
-    approvers = [...prepared.values()].map((one) => new TestApprover(target.admin(), one.name));
+    for (const tool of Object.keys(tools)) {
+      const certificate = await prepareTarget(target);
+      prepared.set(tool, {
+        tool,
+        ...certificate,
+        user: certificate.identity.commonName,
+        fields: { identity: certificate.identity },
+        certificate,
+      });
+    }
+    for (const tool of TOKEN_TOOLS) {
+      const token = await prepareTokenTarget(target, source, { targetNamespace: 'kcr-consumers' });
+      prepared.set(`${tool} (token)`, { tool, ...token, fields: token.targetFields, token });
+    }
+    approvers = [...prepared.values()].flatMap((one) =>
+      one.certificate === undefined ? [] : [new TestApprover(target.admin(), one.name)],
+    );
     const [home] = prepared.values();
     assert.ok(home !== undefined);
     const config = {
@@ -126,13 +156,13 @@ describe('consumers read what the sidecar publishes, with their own code, across
       logLevel: 'debug',
       rereadIntervalSeconds: 2,
       sourceKubeconfig: source.state.kubeconfig,
-      targets: Object.entries(tools).map(([tool, { secret }]) => {
-        const one = prepared.get(tool);
-        assert.ok(one !== undefined);
+      targets: [...prepared.values()].map((one) => {
+        const { secret } = tools[one.tool] ?? assert.fail(one.tool);
+        const tool = one.tool;
         return {
           name: one.name,
           bootstrapKubeconfig: one.bootstrapKubeconfig,
-          identity: one.identity,
+          ...one.fields,
           expirationSeconds: EXPIRATION_SECONDS,
           rotation: { minRemainingSeconds: 60, forceIntervalSeconds: ROTATE_EVERY_SECONDS },
           sinks: {
@@ -148,9 +178,9 @@ describe('consumers read what the sidecar publishes, with their own code, across
     writeFileSync(configPath, stringify(config));
     sidecar = startSidecar(configPath);
     const api = source.admin().makeApiClient(CoreV1Api);
-    for (const [tool, { secret }] of Object.entries(tools)) {
-      const one = prepared.get(tool);
-      assert.ok(one !== undefined);
+    for (const [key, one] of prepared) {
+      const { tool } = one;
+      const { secret, probe } = tools[tool] ?? assert.fail(tool);
       // Each probe starts once its input exists, as a tool would be installed after the sidecar.
       await eventually(
         async () => {
@@ -160,13 +190,20 @@ describe('consumers read what the sidecar publishes, with their own code, across
         60_000,
         500,
       );
-      probes.set(tool, new Probe(join(bin, `${binOf(tool)}-probe`), tool, tools[tool]?.probe(one) ?? []));
+      probes.set(key, new Probe(join(bin, `${binOf(tool)}-probe`), key.replace(/\W+/g, '-'), probe(one)));
     }
   });
 
   after(async () => {
     await Promise.all([...probes.values()].map((probe) => probe.stop()));
-    for (const one of prepared.values()) remember(one);
+    for (const one of prepared.values()) {
+      if (one.certificate !== undefined) remember(one.certificate);
+      if (one.token !== undefined) {
+        secrets.push(one.token.firstToken);
+        const token = join(outputDir(one), 'token');
+        if (existsSync(token)) secrets.push(readFileSync(token, 'utf8'));
+      }
+    }
     await sidecar.stop();
     await Promise.all(approvers.map((approver) => approver.stop()));
   });
@@ -211,13 +248,28 @@ describe('consumers read what the sidecar publishes, with their own code, across
       );
       assert.ok(calls.length >= RUN_SECONDS / 4, `${tool}: only ${String(calls.length)} calls`);
       assert.ok(
-        calls.every((line) => !line.ok || line.user === one.identity.commonName),
-        `${tool}: a call was made as someone other than ${one.identity.commonName}`,
+        calls.every((line) => !line.ok || line.user === one.user),
+        `${tool}: a call was made as someone other than ${one.user}`,
       );
     }
     context.diagnostic(`consumer probes: ${JSON.stringify(report)}`);
-    for (const tool of ['argocd', 'istio', 'cluster-api', 'flux', 'crossplane'])
-      assert.deepEqual(failed[tool], [], `${tool}: failed calls`);
+    // Trigger to published, per kind, as the sidecar measured it (the closing notes quote these).
+    for (const kind of ['certificate', 'token']) {
+      const durations = rotations
+        .filter((line) => line.msg === `${kind} rotated`)
+        .map((line) => Number(line.durationMs))
+        .sort((a, b) => a - b);
+      const at = (fraction: number) =>
+        durations[Math.min(durations.length - 1, Math.floor(durations.length * fraction))];
+      context.diagnostic(
+        `${kind} rotations: ${String(durations.length)}, p50 ${String(at(0.5))} ms, p99 ${String(at(0.99))} ms`,
+      );
+    }
+    const reloading = ['argocd', 'istio', 'cluster-api', 'flux', 'crossplane'];
+    // Tokens: every reader, the directory's tokenFile included (client-go re-reads it each minute, and the
+    // token it holds is still valid): not one failed call.
+    const tokenReaders = TOKEN_TOOLS.map((tool) => `${tool} (token)`);
+    for (const tool of [...reloading, ...tokenReaders]) assert.deepEqual(failed[tool], [], `${tool}: failed calls`);
     // client-go closes its connections when it reloads changed certificate files (transport/cert_rotation.go,
     // every 5 minutes at most): a request in flight at that moment fails. That race, and nothing else.
     const reloads = Math.ceil(RUN_SECONDS / 300);
@@ -226,8 +278,12 @@ describe('consumers read what the sidecar publishes, with their own code, across
       assert.ok(failures.length <= reloads, `${tool}: ${String(failures.length)} failed calls`);
       for (const failure of failures) assert.match(failure.error ?? '', /use of closed network connection/, tool);
     }
-    for (const tool of ['argocd', 'istio', 'cluster-api', 'flux', 'crossplane'])
+    for (const tool of [...reloading, ...tokenReaders.filter((key) => !key.startsWith('client-go'))])
       assert.ok((report[tool]?.rotationsSeen ?? 0) >= 3, `${tool} saw fewer than three rotations`);
+    assert.ok(
+      (report['client-go-directory (token)']?.rotationsPublished ?? 0) >= 3,
+      'fewer than three token rotations',
+    );
     assert.ok((report['client-go-reference']?.rotationsPublished ?? 0) >= 3, 'fewer than three rotations');
     // The reference Secret's data never changed: nothing that restarts on a change would have.
     assert.equal(new Set(referenceData).size, 1, 'the reference Secret changed during rotations');

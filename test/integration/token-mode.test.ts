@@ -18,6 +18,7 @@ import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { sidecarTestFile, writeKubeletMount, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+import { mountBootstrapSecret, tokenOf } from '../support/token-target.ts';
 
 const execute = promisify(execFile);
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -75,15 +76,13 @@ describe('token mode', () => {
       targetNamespace,
     ]);
 
-  /** What the kubelet would do with the bootstrap Secret: mount its kubeconfig in the sidecar's pod. */
-  async function mountBootstrapSecret(): Promise<string> {
-    const secret = await source
-      .admin()
-      .makeApiClient(CoreV1Api)
-      .readNamespacedSecret({ namespace: 'default', name: `${secretName}-bootstrap` });
-    const kubeconfig = Buffer.from(secret.data?.kubeconfig ?? '', 'base64').toString('utf8');
-    secrets.push(/token: (\S+)/.exec(kubeconfig)?.[1] ?? 'no token in the bootstrap kubeconfig');
-    writeKubeletMount(join(dir, 'bootstrap'), { kubeconfig });
+  async function mountBootstrap(): Promise<string> {
+    const kubeconfig = await mountBootstrapSecret(
+      source,
+      { namespace: 'default', name: `${secretName}-bootstrap` },
+      join(dir, 'bootstrap'),
+    );
+    secrets.push(tokenOf(kubeconfig));
     return kubeconfig;
   }
   let bootstrapKubeconfig = '';
@@ -106,7 +105,7 @@ describe('token mode', () => {
     dir = mkdtempSync(join(scratch.path, 'target-'));
     const { stdout } = await bootstrap();
     assert.match(stdout, new RegExp(`ServiceAccount ${targetNamespace}/${identity.serviceAccount}`));
-    bootstrapKubeconfig = await mountBootstrapSecret();
+    bootstrapKubeconfig = await mountBootstrap();
     config = join(dir, 'config.yaml');
     writeConfig({ minRemainingSeconds: 60, forceIntervalSeconds: 3 });
   });
@@ -311,7 +310,7 @@ describe('token mode', () => {
     assert.equal(sampleValue(reported, 'kubeconfig_rotator_ready', { target: 'east' }), 0);
 
     await bootstrap();
-    await mountBootstrapSecret();
+    await mountBootstrap();
     const restored = await sidecar.waitForLog(
       (line) => tokenRotated(line) && line.authenticatedWith === 'bootstrap',
       60_000,
