@@ -5,9 +5,11 @@ import { parseArgs } from 'node:util';
 import { shutdownSignal } from '../../src/io/lifecycle.ts';
 import { runDemo } from './run.ts';
 
-const DEMO_USAGE = 'usage: npm run demo -- [--duration SECONDS] [--rotate-every SECONDS] [--keep-clusters]';
+const DEMO_USAGE =
+  'usage: npm run demo -- [--credential certificate|token] [--duration SECONDS] [--rotate-every SECONDS] [--keep-clusters]';
 
 interface DemoArguments {
+  readonly credential: 'certificate' | 'token';
   readonly durationSeconds: number | undefined;
   readonly rotateEverySeconds: number;
   readonly keepClusters: boolean;
@@ -21,6 +23,7 @@ function parseDemoArguments(args: readonly string[]): DemoArguments {
       duration: { type: 'string' },
       'rotate-every': { type: 'string' },
       'keep-clusters': { type: 'boolean' },
+      credential: { type: 'string', default: 'certificate' },
     },
     strict: true,
   });
@@ -32,7 +35,11 @@ function parseDemoArguments(args: readonly string[]): DemoArguments {
       throw new Error(`--${name} must be a whole number of seconds >= ${String(minimum)}`);
     return value;
   };
+  const { credential } = values;
+  if (credential !== 'certificate' && credential !== 'token')
+    throw new Error(`--credential must be certificate or token, not "${credential}"`);
   return {
+    credential,
     durationSeconds: seconds('duration', 10),
     rotateEverySeconds: seconds('rotate-every', 5) ?? 15,
     keepClusters: values['keep-clusters'] === true,

@@ -1,20 +1,30 @@
 // `npm run demo` (scripts/demo/main.ts): the whole product on this machine. Builds or reuses the control
 // plane, starts a source and a target cluster, runs `bootstrap`, an approver in the target with only its own
 // RBAC, a sidecar in the source with short lifetimes, a stand-in agent calling the target through the
-// published kubeconfig, and a rogue sidecar asking for another cluster's identity. Works from a checkout
-// (it needs scripts/ and Go to build the control plane).
+// published kubeconfig, and a rogue sidecar asking for another cluster's identity. With `--credential
+// token`: no approver; the sidecar renews ServiceAccount tokens, and the impostor is the agent's own token
+// asking for an unbound day-long token, which the guardrail refuses. Works from a checkout (it needs
+// scripts/ and Go to build the control plane).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
-import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+  type RbacV1Subject,
+  type V1ClusterRoleBinding,
+} from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { runBootstrap } from '../../src/bootstrap/run.ts';
 import { BOOTSTRAP_SECRET_KEY, bootstrapGroup, CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
-import { readCertificate } from '../../src/core/pki/certificate.ts';
+import { tokenIdentity } from '../../src/core/bootstrap/token-plan.ts';
+import { readCredential } from '../../src/core/credential/credential.ts';
+import { serviceAccountUser } from '../../src/core/credential/token.ts';
 import { formatSubject } from '../../src/core/pki/subject.ts';
 import { describeError } from '../../src/io/kube/errors.ts';
 import { createApproverAccount, createUnlessExists } from '../testbed/approver-account.ts';
@@ -28,6 +38,7 @@ import { renderLine, renderView, type DemoSnapshot } from './view.ts';
 const execute = promisify(execFile);
 
 export interface DemoOptions {
+  readonly credential: 'certificate' | 'token';
   /** Run this long, print a summary and exit (0 only if the agent saw no failed call); else until Ctrl-C or MAX_RUN_SECONDS. */
   readonly durationSeconds: number | undefined;
   /** Forced rotation interval of the demo's sidecar. */
@@ -43,6 +54,8 @@ const SOURCE = 'west';
 const TARGET = 'east';
 const IDENTITY = { commonName: 'demo-agent-west', organizations: ['demo-agents'] };
 const ROGUE_IDENTITY = { commonName: 'demo-agent-north', organizations: ['demo-agents'] };
+const TOKEN_ACCOUNT = tokenIdentity(SOURCE, NAMESPACE);
+const TOKEN_USER = serviceAccountUser({ namespace: NAMESPACE, name: TOKEN_ACCOUNT.serviceAccount });
 // The approver's ServiceAccount token is requested once for the whole run (the demo does not renew it), so a
 // run without --duration still ends, before the token does.
 const MAX_RUN_SECONDS = 86_400;
@@ -70,6 +83,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const loops = new AbortController();
   const stopAll = AbortSignal.any([options.signal, loops.signal]);
   let agentDone: Promise<void> = Promise.resolve();
+  let rogueDone = () => Promise.resolve();
   const agent: Agent = { clientNodeCalls: 0, kubectlCalls: 0, failures: 0 };
   let keepLogs = false;
   try {
@@ -87,9 +101,13 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     });
     if (source === undefined || target === undefined) throw new Error('the demo clusters did not start');
 
-    say(`kubeconfig-rotator bootstrap --source-name ${SOURCE} --target-name ${TARGET} --ttl 30m ...`);
+    const tokens = options.credential === 'token';
+    say(
+      `kubeconfig-rotator bootstrap ${tokens ? '--credential token ' : ''}--source-name ${SOURCE} --target-name ${TARGET} --ttl 30m ...`,
+    );
     const bootstrapOutput: string[] = [];
     const code = await runBootstrap({
+      ...(tokens ? { credential: 'token', targetNamespace: NAMESPACE, maxTokenTtl: '1h' } : {}),
       targetKubeconfig: target.kubeconfig,
       targetContext: undefined,
       sourceKubeconfig: source.kubeconfig,
@@ -107,42 +125,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     for (const line of bootstrapOutput.join('').trimEnd().split('\n')) say(`  ${line}`);
     if (code !== 0) throw new Error('bootstrap failed');
 
-    say("target: the approver's ServiceAccount, its RBAC, and the RBAC the agent's identity gets...");
     const runSeconds = options.durationSeconds ?? MAX_RUN_SECONDS;
-    const approverKubeconfig = await prepareTarget(target, scratch, runSeconds + TOKEN_MARGIN_SECONDS);
-    const policy = join(scratch, 'policy.yaml');
-    writeFileSync(
-      policy,
-      stringify({
-        signerName: 'kubernetes.io/kube-apiserver-client',
-        policies: [
-          {
-            name: `source-${SOURCE}`,
-            bootstrap: { groups: [bootstrapGroup(SOURCE)] },
-            identity: { commonNames: [IDENTITY.commonName], organizations: IDENTITY.organizations },
-            maxExpirationSeconds: 3600,
-          },
-        ],
-      }),
-    );
-    const approver = new CliProcess(
-      [
-        'approver',
-        '--policy',
-        policy,
-        '--kubeconfig',
-        approverKubeconfig,
-        '--lease-namespace',
-        NAMESPACE,
-        '--listen',
-        '127.0.0.1:0',
-        '--identity',
-        'demo-approver',
-      ],
-      { logFile: join(scratch, 'approver.log'), label: 'approver' },
-    );
-    processes.push(approver);
-    await approver.port();
+    let approver: CliProcess | undefined;
+    if (tokens) {
+      say(
+        `target: the RBAC the agent's ServiceAccount ${TOKEN_ACCOUNT.namespace}/${TOKEN_ACCOUNT.serviceAccount} gets...`,
+      );
+      await bindAgent(target, { kind: 'ServiceAccount', name: TOKEN_ACCOUNT.serviceAccount, namespace: NAMESPACE }, []);
+    } else {
+      say("target: the approver's ServiceAccount, its RBAC, and the RBAC the agent's identity gets...");
+      approver = await startApprover(target, scratch, runSeconds + TOKEN_MARGIN_SECONDS);
+      processes.push(approver);
+    }
 
     say('source: the bootstrap Secret, mounted for the sidecar as the kubelet would...');
     const bootstrapDir = join(scratch, 'bootstrap');
@@ -153,22 +147,43 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       kubeconfig: Buffer.from(secret.data?.[BOOTSTRAP_SECRET_KEY] ?? '', 'base64').toString('utf8'),
     });
 
-    const sidecar = startSidecar(scratch, 'sidecar', TARGET, IDENTITY, source, options.rotateEverySeconds, true);
-    const rogue = startSidecar(
+    const credentialFields = tokens
+      ? { credential: 'token', serviceAccount: { namespace: NAMESPACE, name: TOKEN_ACCOUNT.serviceAccount } }
+      : { identity: IDENTITY };
+    const sidecar = startSidecar(
       scratch,
-      'rogue',
-      `${TARGET}-rogue`,
-      ROGUE_IDENTITY,
+      'sidecar',
+      TARGET,
+      credentialFields,
       source,
       options.rotateEverySeconds,
-      false,
+      true,
     );
-    processes.push(sidecar, rogue);
-    say('waiting for the first certificate...');
-    await sidecar.waitForLog((line) => line.msg === 'certificate rotated', 60_000);
-    note(`sidecar: first certificate, requested with the bootstrap token`);
-
+    processes.push(sidecar);
     const output = join(scratch, 'out', TARGET);
+    // The impostor: another source's identity from the approver, or the agent's token from the guardrail.
+    let rogue: Rogue;
+    if (tokens) rogue = guardrailRogue(join(output, 'kubeconfig'), stopAll);
+    else {
+      const process = startSidecar(
+        scratch,
+        'rogue',
+        `${TARGET}-rogue`,
+        { identity: ROGUE_IDENTITY },
+        source,
+        options.rotateEverySeconds,
+        false,
+      );
+      processes.push(process);
+      rogue = sidecarRogue(process);
+    }
+    const rotatedMessage = `${tokens ? 'token' : 'certificate'} rotated`;
+    say(`waiting for the first ${tokens ? 'token' : 'certificate'}...`);
+    await sidecar.waitForLog((line) => line.msg === rotatedMessage, 60_000);
+    note(`sidecar: first ${tokens ? 'token' : 'certificate'}, requested with the bootstrap token`);
+    if (tokens) rogue.start();
+    rogueDone = () => rogue.done();
+
     agentDone = runAgent(join(output, 'kubeconfig'), join(binDir, 'kubectl'), agent, stopAll);
     const startedAt = Date.now();
     const deadline = startedAt + runSeconds * 1000;
@@ -192,10 +207,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       });
       const rotations = snapshot.targets[0]?.rotations ?? 0;
       if (rotations > seenRotations) {
-        const renewed = sidecar.lines.filter((line) => line.msg === 'certificate rotated').at(-1);
+        const renewed = sidecar.lines.filter((line) => line.msg === rotatedMessage).at(-1);
         if (seenRotations > 0)
           note(
-            `sidecar: rotated to serial ${String(renewed?.serial).slice(0, 16)} (${String(renewed?.durationMs)} ms, authenticated with the ${String(renewed?.authenticatedWith)} certificate)`,
+            `sidecar: rotated to ${tokens ? 'token' : 'serial'} ${String(renewed?.serial).slice(0, 16)} (${String(renewed?.durationMs)} ms, authenticated with the ${String(renewed?.authenticatedWith)} ${tokens ? 'token' : 'certificate'})`,
           );
         seenRotations = rotations;
       }
@@ -218,9 +233,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       `  agent: ${String(agent.clientNodeCalls)} client-node and ${String(agent.kubectlCalls)} kubectl calls through the published kubeconfig, ` +
         `${String(agent.failures)} failed${agent.lastFailure === undefined ? '' : ` (last: ${agent.lastFailure})`}`,
     );
-    say(`  approver: ${String(final.approver.approved)} approved, ${String(final.approver.denied)} denied`);
+    if (final.approver !== undefined)
+      say(`  approver: ${String(final.approver.approved)} approved, ${String(final.approver.denied)} denied`);
     say(
-      `  rogue sidecar (${formatSubject(ROGUE_IDENTITY)}): ${String(final.rogue.denials)} requests denied${final.rogue.lastReason === undefined ? '' : `: ${final.rogue.lastReason}`}`,
+      `  rogue: ${final.rogue.attempt}: ${String(final.rogue.denials)} refused${final.rogue.lastReason === undefined ? '' : `: ${final.rogue.lastReason}`}`,
     );
     if (agent.failures > 0) {
       keepLogs = true;
@@ -235,6 +251,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   } finally {
     loops.abort();
     await agentDone;
+    await rogueDone();
     await Promise.all(processes.map((child) => child.stop()));
     if (!options.keepClusters) for (const name of startedHere) await stopCluster(root, name);
     if (!keepLogs) rmSync(scratch, { recursive: true, force: true });
@@ -256,39 +273,73 @@ function kubeConfig(state: ClusterState): KubeConfig {
   return config;
 }
 
-/** What the approver chart does in a real target: the approver's account and the issued identity's RBAC. */
-async function prepareTarget(target: ClusterState, scratch: string, tokenSeconds: number): Promise<string> {
-  const admin = kubeConfig(target);
-  const account = await createApproverAccount(admin, target, {
+/** What the approver chart does in a real target: the approver's account, its policy, the identity's RBAC. */
+async function startApprover(target: ClusterState, scratch: string, tokenSeconds: number): Promise<CliProcess> {
+  const account = await createApproverAccount(kubeConfig(target), target, {
     namespace: NAMESPACE,
     name: 'kubeconfig-rotator-approver',
     signerName: 'kubernetes.io/kube-apiserver-client',
     tokenSeconds,
     kubeconfig: join(scratch, 'approver.kubeconfig'),
   });
-  const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
-  const bind = (name: string, role: string): V1ClusterRoleBinding => ({
-    metadata: { name },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: IDENTITY.commonName }],
-  });
   // The agent's identity may read the cluster (what it is for) and renew its own certificate.
-  for (const [name, role] of [
-    ['demo-agent-west-view', 'view'],
-    ['demo-agent-west-renewal', CSR_REQUESTER_ROLE],
-  ] as const) {
-    await createUnlessExists(`ClusterRoleBinding ${name}`, () =>
-      rbac.createClusterRoleBinding({ body: bind(name, role) }),
-    );
+  await bindAgent(target, { apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: IDENTITY.commonName }, [
+    CSR_REQUESTER_ROLE,
+  ]);
+  const policy = join(scratch, 'policy.yaml');
+  writeFileSync(
+    policy,
+    stringify({
+      signerName: 'kubernetes.io/kube-apiserver-client',
+      policies: [
+        {
+          name: `source-${SOURCE}`,
+          bootstrap: { groups: [bootstrapGroup(SOURCE)] },
+          identity: { commonNames: [IDENTITY.commonName], organizations: IDENTITY.organizations },
+          maxExpirationSeconds: 3600,
+        },
+      ],
+    }),
+  );
+  const approver = new CliProcess(
+    [
+      'approver',
+      '--policy',
+      policy,
+      '--kubeconfig',
+      account.kubeconfig,
+      '--lease-namespace',
+      NAMESPACE,
+      '--listen',
+      '127.0.0.1:0',
+      '--identity',
+      'demo-approver',
+    ],
+    { logFile: join(scratch, 'approver.log'), label: 'approver' },
+  );
+  await approver.port();
+  return approver;
+}
+
+/** The agent's identity in the target may read the cluster (what it is for), plus `roles`. */
+async function bindAgent(target: ClusterState, subject: RbacV1Subject, roles: readonly string[]): Promise<void> {
+  const rbac = kubeConfig(target).makeApiClient(RbacAuthorizationV1Api);
+  for (const role of ['view', ...roles]) {
+    const name = `demo-agent-${SOURCE}-${role.replaceAll(':', '-')}`;
+    const body: V1ClusterRoleBinding = {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [subject],
+    };
+    await createUnlessExists(`ClusterRoleBinding ${name}`, () => rbac.createClusterRoleBinding({ body }));
   }
-  return account.kubeconfig;
 }
 
 function startSidecar(
   scratch: string,
   label: string,
   target: string,
-  identity: typeof IDENTITY,
+  credentialFields: Record<string, unknown>,
   source: ClusterState,
   rotateEvery: number,
   secretSink: boolean,
@@ -305,7 +356,7 @@ function startSidecar(
         {
           name: target,
           bootstrapKubeconfig: join(scratch, 'bootstrap', 'kubeconfig'),
-          identity,
+          ...credentialFields,
           expirationSeconds: 600,
           rotation: { minRemainingSeconds: 60, forceIntervalSeconds: rotateEvery },
           sinks: {
@@ -319,11 +370,33 @@ function startSidecar(
   return new CliProcess(['sidecar', '--config', config], { logFile: join(scratch, `${label}.log`), label });
 }
 
+/**
+ * The published kubeconfig as a client-node client. client-node does not read `tokenFile` (token targets'
+ * directory kubeconfig), so the token is read from the file beside it, and the client is made again when it
+ * changes: what a JavaScript agent does (docs/tokens.md).
+ */
+function agentClient(kubeconfig: string): () => CoreV1Api {
+  let token: string | undefined;
+  let api: CoreV1Api | undefined;
+  return () => {
+    const text = readFileSync(kubeconfig, 'utf8');
+    const tokenFile = /tokenFile: (\S+)/.exec(text)?.[1];
+    const current = tokenFile === undefined ? undefined : readFileSync(join(dirname(kubeconfig), tokenFile), 'utf8');
+    if (api === undefined || current !== token) {
+      const config = new KubeConfig();
+      // From the file: client-node resolves the CA's relative path only then.
+      config.loadFromFile(kubeconfig);
+      if (current !== undefined) config.users = config.users.map((user) => ({ ...user, token: current }));
+      api = config.makeApiClient(CoreV1Api);
+      token = current;
+    }
+    return api;
+  };
+}
+
 /** The stand-in agent: a long-lived client-node client and kubectl, both through the published kubeconfig. */
 async function runAgent(kubeconfig: string, kubectl: string, agent: Agent, signal: AbortSignal): Promise<void> {
-  const client = new KubeConfig();
-  client.loadFromFile(kubeconfig);
-  const core = client.makeApiClient(CoreV1Api);
+  const core = agentClient(kubeconfig);
   const stopped = () => signal.aborted;
   const failed = (what: string, error: unknown) => {
     agent.failures++;
@@ -332,7 +405,7 @@ async function runAgent(kubeconfig: string, kubectl: string, agent: Agent, signa
   const clientNode = (async () => {
     while (!signal.aborted) {
       try {
-        await core.listNamespacedConfigMap({ namespace: 'default' });
+        await core().listNamespacedConfigMap({ namespace: 'default' });
         agent.clientNodeCalls++;
       } catch (error) {
         failed('client-node', error);
@@ -357,6 +430,64 @@ async function runAgent(kubeconfig: string, kubectl: string, agent: Agent, signa
   await Promise.all([clientNode, cli]);
 }
 
+/** The impostor of each mode: what it attempts, and its refusals so far. */
+interface Rogue {
+  /** Begins the attempts (token mode: once there is a token to attempt with). */
+  start(): void;
+  /** Resolves once the attempts have stopped. */
+  done(): Promise<void>;
+  view(): DemoSnapshot['rogue'];
+}
+
+/** Certificate mode: a sidecar asking the approver for another source's identity. */
+function sidecarRogue(process: CliProcess): Rogue {
+  return {
+    start: () => undefined,
+    done: () => Promise.resolve(),
+    view: () => {
+      const denials = process.lines.filter(
+        (line) => line.msg === 'rotation failed; the current certificate stays' && line.result === 'denied',
+      );
+      return {
+        attempt: `a sidecar asking for ${formatSubject(ROGUE_IDENTITY)}`,
+        denials: denials.length,
+        ...(denials.length === 0
+          ? {}
+          : { lastReason: String(denials.at(-1)?.error).replace(/^CSR \S+ was denied: /, '') }),
+      };
+    },
+  };
+}
+
+/** Token mode: the agent's own token asking for an unbound day-long successor, which the guardrail refuses. */
+function guardrailRogue(kubeconfig: string, signal: AbortSignal): Rogue {
+  const state: { denials: number; lastReason?: string } = { denials: 0 };
+  let loop: Promise<void> = Promise.resolve();
+  const core = agentClient(kubeconfig);
+  return {
+    start: () => {
+      loop = (async () => {
+        while (!signal.aborted) {
+          try {
+            await core().createNamespacedServiceAccountToken({
+              namespace: NAMESPACE,
+              name: TOKEN_ACCOUNT.serviceAccount,
+              body: { spec: { expirationSeconds: 86_400 } },
+            });
+            state.lastReason = 'ISSUED: the guardrail let an unbound day-long token through';
+          } catch (error) {
+            state.denials++;
+            state.lastReason = describeError(error).replace(/^.*denied request: /, '');
+          }
+          await sleep(5_000, undefined, { signal }).catch(() => undefined);
+        }
+      })();
+    },
+    done: () => loop,
+    view: () => ({ attempt: 'the agent token asking for an unbound 24 h token', ...state }),
+  };
+}
+
 async function metricsOf(child: CliProcess) {
   try {
     const response = await fetch(`http://127.0.0.1:${String(await child.port())}/metrics`);
@@ -371,23 +502,21 @@ async function snapshotOf(parts: {
   endsAt: number;
   output: string;
   sidecar: CliProcess;
-  approver: CliProcess;
-  rogue: CliProcess;
+  approver: CliProcess | undefined;
+  rogue: Rogue;
   agent: Agent;
   notes: string[];
 }): Promise<DemoSnapshot> {
-  const [sidecarMetrics, approverMetrics] = await Promise.all([metricsOf(parts.sidecar), metricsOf(parts.approver)]);
-  let certificate: { serial: string; notAfter: number; identity: string } | undefined;
-  try {
-    const facts = readCertificate(readFileSync(join(parts.output, 'tls.crt'), 'utf8'));
-    certificate = { serial: facts.serial, notAfter: facts.notAfter, identity: formatSubject(facts.subject) };
-  } catch {
-    certificate = undefined;
-  }
+  const [sidecarMetrics, approverMetrics] = await Promise.all([
+    metricsOf(parts.sidecar),
+    parts.approver === undefined ? [] : metricsOf(parts.approver),
+  ]);
   const next = total(sidecarMetrics, 'kubeconfig_rotator_next_rotation_timestamp_seconds', { target: TARGET });
-  const rogueDenials = parts.rogue.lines.filter(
-    (line) => line.msg === 'rotation failed; the current certificate stays' && line.result === 'denied',
-  );
+  const published = publishedFacts(parts.output);
+  const rotationsOf = (labels: Record<string, string>) =>
+    total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET, ...labels });
+  const decisions = (result: string) =>
+    total(approverMetrics, 'kubeconfig_rotator_approver_decisions_total', { result });
   return {
     now: Date.now(),
     startedAt: parts.startedAt,
@@ -395,29 +524,38 @@ async function snapshotOf(parts: {
     targets: [
       {
         name: TARGET,
-        identity: certificate?.identity ?? formatSubject(IDENTITY),
-        ...(certificate === undefined ? {} : { serial: certificate.serial, notAfter: certificate.notAfter }),
+        identity: published?.identity ?? (parts.approver === undefined ? TOKEN_USER : formatSubject(IDENTITY)),
+        ...(published === undefined ? {} : { serial: published.serial, notAfter: published.notAfter }),
         ...(next > 0 ? { nextRotation: next * 1000 } : {}),
-        rotations: total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET, result: 'success' }),
-        failedRotations:
-          total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET }) -
-          total(sidecarMetrics, 'kubeconfig_rotator_rotations_total', { target: TARGET, result: 'success' }),
+        rotations: rotationsOf({ result: 'success' }),
+        failedRotations: rotationsOf({}) - rotationsOf({ result: 'success' }),
       },
     ],
     agent: { ...parts.agent },
-    approver: {
-      approved: total(approverMetrics, 'kubeconfig_rotator_approver_decisions_total', { result: 'approved' }),
-      denied: total(approverMetrics, 'kubeconfig_rotator_approver_decisions_total', { result: 'denied' }),
-      unprocessed: total(approverMetrics, 'kubeconfig_rotator_approver_decisions_total', { result: 'unprocessed' }),
-      leader: total(approverMetrics, 'kubeconfig_rotator_approver_leader') === 1,
-    },
-    rogue: {
-      identity: formatSubject(ROGUE_IDENTITY),
-      denials: rogueDenials.length,
-      ...(rogueDenials.length === 0
-        ? {}
-        : { lastReason: String(rogueDenials.at(-1)?.error).replace(/^CSR \S+ was denied: /, '') }),
-    },
+    ...(parts.approver === undefined
+      ? {}
+      : {
+          approver: {
+            approved: decisions('approved'),
+            denied: decisions('denied'),
+            unprocessed: decisions('unprocessed'),
+            leader: total(approverMetrics, 'kubeconfig_rotator_approver_leader') === 1,
+          },
+        }),
+    rogue: parts.rogue.view(),
     notes: parts.notes,
   };
+}
+
+/** What the directory holds now: the certificate or the token, read as the sidecar reads it. */
+function publishedFacts(output: string): { serial: string; notAfter: number; identity: string } | undefined {
+  const read = (file: string) => readFileSync(join(output, file), 'utf8');
+  try {
+    const facts = readCredential(
+      existsSync(join(output, 'token')) ? { token: read('token') } : { certPem: read('tls.crt'), keyPem: '' },
+    );
+    return { serial: facts.serial, notAfter: facts.notAfter, identity: facts.identity };
+  } catch {
+    return undefined;
+  }
 }

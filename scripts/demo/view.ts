@@ -21,13 +21,15 @@ export interface DemoSnapshot {
     readonly failures: number;
     readonly lastFailure?: string;
   };
-  readonly approver: {
+  /** Certificate mode only: token targets need no approver. */
+  readonly approver?: {
     readonly approved: number;
     readonly denied: number;
     readonly unprocessed: number;
     readonly leader: boolean;
   };
-  readonly rogue: { readonly identity: string; readonly denials: number; readonly lastReason?: string };
+  /** What the impostor tries ("a sidecar asking for CN=..."), how often it was refused, and why. */
+  readonly rogue: { readonly attempt: string; readonly denials: number; readonly lastReason?: string };
   readonly notes: readonly string[];
 }
 
@@ -45,7 +47,7 @@ export function renderView(snapshot: DemoSnapshot): string {
   const lines = [
     `kubeconfig-rotator demo — running ${span(now - snapshot.startedAt)}, ends ${new Date(snapshot.endsAt).toISOString().slice(0, 16).replace('T', ' ')} UTC (Ctrl-C stops everything)`,
     '',
-    'TARGET     IDENTITY                           SERIAL            NOT AFTER  NEXT ROTATION  ROTATIONS',
+    'TARGET     IDENTITY                           SERIAL/ID         NOT AFTER  NEXT ROTATION  ROTATIONS',
     ...snapshot.targets.map((target) =>
       [
         target.name.padEnd(10),
@@ -59,8 +61,10 @@ export function renderView(snapshot: DemoSnapshot): string {
     '',
     `agent      ${String(agent.clientNodeCalls)} client-node calls, ${String(agent.kubectlCalls)} kubectl calls, ${String(agent.failures)} failed` +
       (agent.lastFailure === undefined ? '' : ` (last: ${agent.lastFailure})`),
-    `approver   ${approver.leader ? 'leading' : 'NOT leading'}; ${String(approver.approved)} approved, ${String(approver.denied)} denied, ${String(approver.unprocessed)} left pending`,
-    `rogue      a sidecar asking for ${rogue.identity}: ${String(rogue.denials)} denied` +
+    approver === undefined
+      ? 'approver   none: tokens come from the TokenRequest API, bounded by the guardrail policy'
+      : `approver   ${approver.leader ? 'leading' : 'NOT leading'}; ${String(approver.approved)} approved, ${String(approver.denied)} denied, ${String(approver.unprocessed)} left pending`,
+    `rogue      ${rogue.attempt}: ${String(rogue.denials)} refused` +
       (rogue.lastReason === undefined ? '' : `\n           why: ${rogue.lastReason}`),
     '',
     ...snapshot.notes.slice(-6),
@@ -74,6 +78,9 @@ export function renderLine(snapshot: DemoSnapshot): string {
   return (
     `[${span(snapshot.now - snapshot.startedAt)}] rotations ${String(target?.rotations ?? 0)}, serial ${target?.serial?.slice(0, 16) ?? '-'}, ` +
     `agent calls ${String(snapshot.agent.clientNodeCalls + snapshot.agent.kubectlCalls)} (failed ${String(snapshot.agent.failures)}), ` +
-    `approver ${String(snapshot.approver.approved)} approved / ${String(snapshot.approver.denied)} denied, rogue denied ${String(snapshot.rogue.denials)}\n`
+    (snapshot.approver === undefined
+      ? ''
+      : `approver ${String(snapshot.approver.approved)} approved / ${String(snapshot.approver.denied)} denied, `) +
+    `rogue refused ${String(snapshot.rogue.denials)}\n`
   );
 }

@@ -62,8 +62,30 @@ describe('npm run demo', () => {
     assert.ok(calls !== null && Number(calls[1]) > 50 && Number(calls[2]) > 5, output);
     assert.match(
       output,
-      /rogue sidecar \(CN=demo-agent-north, O=demo-agents\): [1-9]\d* requests denied: .*identity\.commonName: "demo-agent-north" is not an identity this policy allows/,
+      /rogue: a sidecar asking for CN=demo-agent-north, O=demo-agents: [1-9]\d* refused: .*identity\.commonName: "demo-agent-north" is not an identity this policy allows/,
     );
+    assert.deepEqual(leftovers(), []);
+    assert.deepEqual(demoClustersRunning(), []);
+  });
+
+  it('--credential token: token rotations, a client that never fails, the guardrail refusing the impostor, no approver', async () => {
+    const demo = runDemo(['--credential', 'token', '--duration', '25', '--rotate-every', '5']);
+    const code = await demo.exited;
+    const output = demo.output();
+    assert.equal(code, 0, output);
+    assert.match(output, /ServiceAccount kubeconfig-rotator\/kcr-west: the identity/);
+    assert.match(output, /ValidatingAdmissionPolicy kcr-token-guardrail\.west\.kubeconfig-rotator refuses/);
+    const rotations = Number(/rotations: (\d+) \(failed 0\), current serial [-0-9a-f]{36}/.exec(output)?.[1] ?? 0);
+    assert.ok(rotations >= 4, `${String(rotations)} rotations`);
+    const calls = /agent: (\d+) client-node and (\d+) kubectl calls through the published kubeconfig, 0 failed/.exec(
+      output,
+    );
+    assert.ok(calls !== null && Number(calls[1]) > 50 && Number(calls[2]) > 5, output);
+    assert.match(
+      output,
+      /rogue: the agent token asking for an unbound 24 h token: [1-9]\d* refused: tokens of kubeconfig-rotator\/kcr-west last at most 3600 s/,
+    );
+    assert.doesNotMatch(output, /approver:/);
     assert.deepEqual(leftovers(), []);
     assert.deepEqual(demoClustersRunning(), []);
   });
