@@ -223,6 +223,23 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     assert.doesNotMatch(result.stderr, /at '\/targets\/1': missing property 'identity'/);
   });
 
+  it('renders a token target as the sidecar reads it, its Argo CD Secret writable in the argocd namespace', async () => {
+    const manifests = await template(chart, ['-f', join(chart, 'examples', 'argocd-eks-token.yaml')]);
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
+    const config = sidecarConfigSchema.parse(
+      parseAllDocuments(String((configMap?.data as Record<string, string>)['config.yaml']))[0]?.toJS(),
+    );
+    const [only] = config.targets;
+    assert.equal(only?.credential, 'token');
+    assert.deepEqual(only.serviceAccount, { namespace: 'kubeconfig-rotator', name: 'kcr-mgmt' });
+    assert.equal(only.identity, undefined);
+    assert.equal(only.sinks.secret?.format, 'argocd');
+    const secretsRole = manifests.find(
+      (manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-secrets'),
+    );
+    assert.equal(secretsRole?.metadata.namespace, 'argocd');
+  });
+
   it("renders each target's config with its bootstrap Secret mounted and Secret sinks in the release namespace by default", async () => {
     const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml')]);
     const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
