@@ -1,11 +1,13 @@
 // Local test clusters: `node scripts/controlplane.ts build | up NAME... | down NAME...|--all | status`.
 // `up` prints each cluster's admin kubeconfig path on stdout (progress goes to stderr).
 import { readdirSync } from 'node:fs';
-import { clustersRoot, ensureControlPlane } from './testbed/binaries.ts';
+import { clustersRoot, ensureConsumerProbes, ensureControlPlane } from './testbed/binaries.ts';
 import { isClusterRunning, readClusterState, startClusters, stopCluster } from './testbed/cluster.ts';
 
 const USAGE = `usage: npm run cluster -- <command>
   build              build (or reuse) the pinned control-plane binaries; prints their directory
+  build --consumers  the same, then the consumer probes (npm run test:integration: before any test runs,
+                     so no build counts against a test's timeout); prints both directories
   up NAME...         start the named clusters (or reuse running ones); prints each admin kubeconfig path
   down NAME...       stop the named clusters and delete their state
   down --all         stop every cluster
@@ -29,7 +31,9 @@ async function main(argv: string[]): Promise<number> {
   const root = clustersRoot();
   switch (command) {
     case 'build':
+      if (names.length > 1 || (names.length === 1 && names[0] !== '--consumers')) break;
       process.stdout.write(`${await ensureControlPlane(progress)}\n`);
+      if (names[0] === '--consumers') process.stdout.write(`${await ensureConsumerProbes(progress)}\n`);
       return 0;
     case 'up': {
       if (names.length === 0) break;

@@ -52,6 +52,11 @@ export interface StartOptions {
   readonly root: string;
   readonly onProgress?: (message: string) => void;
   readonly readinessTimeoutMs?: number;
+  /**
+   * kube-apiserver flags after the testbed's own, given the new cluster's state (its server URL is known
+   * before it starts): a target trusting another cluster's token issuer gets `--authentication-config`.
+   */
+  readonly apiserverFlags?: (state: ClusterState) => readonly string[];
 }
 
 const PORTS_PER_CLUSTER = 4;
@@ -155,7 +160,7 @@ async function startCluster(name: string, ports: readonly number[], options: Sta
   };
   const commandLines: Record<Component, string[]> = {
     etcd: etcdArgs(state),
-    'kube-apiserver': apiserverArgs(state, files),
+    'kube-apiserver': [...apiserverArgs(state, files), ...(options.apiserverFlags?.(state) ?? [])],
     'kube-controller-manager': controllerManagerArgs(state, kcmKubeconfig, files),
   };
   try {
