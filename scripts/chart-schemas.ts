@@ -82,7 +82,11 @@ const sidecarTarget = mountedTargetFields
   .meta({
     if: { properties: { credential: { const: 'token' } }, required: ['credential'] },
     then: { required: ['serviceAccount'] },
-    else: { required: ['identity'] },
+    else: {
+      if: { properties: { credential: { const: 'federated' } }, required: ['credential'] },
+      then: { required: ['audiences'] },
+      else: { required: ['identity'] },
+    },
   });
 
 export const sidecarChartValues = z.strictObject({

@@ -17,7 +17,10 @@ export interface BootstrapCredential {
 export class BootstrapKubeconfigError extends Error {}
 
 /** Undefined when the file does not exist (yet); throws BootstrapKubeconfigError when it is unusable. */
-export function readBootstrapKubeconfig(path: string): BootstrapCredential | undefined {
+export function readBootstrapKubeconfig(
+  path: string,
+  options: { readonly credentialRequired: boolean } = { credentialRequired: true },
+): BootstrapCredential | undefined {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -70,7 +73,8 @@ export function readBootstrapKubeconfig(path: string): BootstrapCredential | und
   const hasCredential = [user.token, user.certData, user.certFile, user.exec, user.authProvider].some(
     (value) => value !== undefined && value !== '',
   );
-  if (!hasCredential)
+  // A federated target's needs only the server and CA: its tokens come from the source.
+  if (!hasCredential && options.credentialRequired)
     fail(`users[${user.name}].user`, 'has no credential (token, client certificate, exec or auth provider)');
   return {
     path,
@@ -80,3 +84,8 @@ export function readBootstrapKubeconfig(path: string): BootstrapCredential | und
     fingerprint: createHash('sha256').update(text).digest('hex'),
   };
 }
+
+/** What a target's bootstrap kubeconfig must hold: a credential, except for a federated target. */
+export const bootstrapNeeds = (target: { readonly credential: string }) => ({
+  credentialRequired: target.credential !== 'federated',
+});

@@ -5,7 +5,12 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, type Problem } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { sidecarConfigSchema, type SidecarConfig } from '../core/config/sidecar.ts';
-import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
+import {
+  bootstrapNeeds,
+  BootstrapKubeconfigError,
+  readBootstrapKubeconfig,
+  type BootstrapCredential,
+} from './bootstrap.ts';
 
 export interface LoadedConfig {
   readonly config: SidecarConfig;
@@ -23,7 +28,7 @@ export function loadSidecarConfig(path: string): LoadedConfig {
   const bootstraps = new Map<string, BootstrapCredential | undefined>();
   config.targets.forEach((target, index) => {
     try {
-      bootstraps.set(target.name, readBootstrapKubeconfig(target.bootstrapKubeconfig));
+      bootstraps.set(target.name, readBootstrapKubeconfig(target.bootstrapKubeconfig, bootstrapNeeds(target)));
     } catch (error) {
       if (!(error instanceof BootstrapKubeconfigError)) throw error;
       problems.push({ path: `targets[${String(index)}].bootstrapKubeconfig`, message: error.message });

@@ -6,9 +6,15 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { DEFAULT_REVOCATION_CHECK_SECONDS, type SidecarConfig, type TargetConfig } from '../core/config/sidecar.ts';
+import {
+  credentialKindOf,
+  DEFAULT_REVOCATION_CHECK_SECONDS,
+  type SidecarConfig,
+  type TargetConfig,
+} from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
 import { certificateRules, tokenRules, type CredentialRules } from '../core/credential/rules.ts';
+import { serviceAccountUser } from '../core/credential/token.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
@@ -17,7 +23,12 @@ import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
-import { BootstrapKubeconfigError, readBootstrapKubeconfig, type BootstrapCredential } from './bootstrap.ts';
+import {
+  bootstrapNeeds,
+  BootstrapKubeconfigError,
+  readBootstrapKubeconfig,
+  type BootstrapCredential,
+} from './bootstrap.ts';
 import { loadSidecarConfig, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
 import type { CredentialIssuer } from './issuer.ts';
@@ -68,7 +79,23 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   const { config } = loaded;
   const logger = createLogger({ name: 'kubeconfig-rotator-sidecar', level: config.logLevel });
   let source: KubeConfig | undefined;
-  const needsSource = config.targets.some((target) => target.sinks.secret !== undefined || target.restart.length > 0);
+  // A federated target's ServiceAccount defaults to the pod's own: outside a pod it must be configured.
+  const unnamed = config.targets.flatMap((target, index) =>
+    target.credential === 'federated' &&
+    target.serviceAccount === undefined &&
+    (options.env.POD_NAMESPACE === undefined || options.env.POD_SERVICE_ACCOUNT === undefined)
+      ? [
+          `  targets[${String(index)}].serviceAccount: is required for a federated target when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)\n`,
+        ]
+      : [],
+  );
+  if (unnamed.length > 0) {
+    options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n${unnamed.join('')}`);
+    return EXIT_CONFIG;
+  }
+  const needsSource = config.targets.some(
+    (target) => target.sinks.secret !== undefined || target.restart.length > 0 || target.credential === 'federated',
+  );
   try {
     source =
       needsSource || config.sourceKubeconfig !== undefined || options.env.KUBERNETES_SERVICE_HOST !== undefined
@@ -77,7 +104,7 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   } catch (error) {
     if (!(error instanceof KubeConfigError) || !needsSource) throw error;
     options.stderr.write(
-      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks and the restart action)\n`,
+      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks, the restart action and federated targets)\n`,
     );
     return EXIT_CONFIG;
   }
@@ -218,7 +245,7 @@ class Sidecar {
     }
     const observer = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
       restarts: config.restart.length > 0,
-      kind: config.credential,
+      kind: credentialKindOf(config),
     });
     // --once publishes before the consumers start: there is nothing to restart.
     const restarter = config.restart.length > 0 && !this.#options.once ? this.#restarter(config, observer) : undefined;
@@ -243,22 +270,7 @@ class Sidecar {
     logger: Logger,
     onStep: (step: string) => void,
   ): { issuer: CredentialIssuer; rules: CredentialRules } {
-    if (config.credential === 'token') {
-      const serviceAccount = required(config.serviceAccount, config.name, 'serviceAccount');
-      const leaseSecret = config.leaseSecret ?? `${serviceAccount.name}-lease`;
-      return {
-        issuer: new TokenIssuer({
-          serviceAccount,
-          leaseSecret,
-          expirationSeconds: config.expirationSeconds,
-          audiences: config.audiences ?? [],
-          revocationCheckSeconds: config.revocationCheckSeconds ?? DEFAULT_REVOCATION_CHECK_SECONDS,
-          clock: systemClock,
-          onStep,
-        }),
-        rules: tokenRules({ serviceAccount, leaseSecret }),
-      };
-    }
+    if (config.credential !== 'certificate') return this.#tokenIssuer(config, onStep);
     const { commonName, organizations } = required(config.identity, config.name, 'identity');
     const subject = { commonName, organizations };
     return {
@@ -290,6 +302,60 @@ class Sidecar {
     };
   }
 
+  /**
+   * Token targets: the target's TokenRequest API, tokens bound to the lease Secret. Federated targets: the
+   * source's, tokens of the source ServiceAccount (the pod's own by default) bound to this pod when known.
+   */
+  #tokenIssuer(
+    config: TargetConfig,
+    onStep: (step: string) => void,
+  ): { issuer: CredentialIssuer; rules: CredentialRules } {
+    const common = {
+      expirationSeconds: config.expirationSeconds,
+      audiences: config.audiences ?? [],
+      revocationCheckSeconds: config.revocationCheckSeconds ?? DEFAULT_REVOCATION_CHECK_SECONDS,
+      clock: systemClock,
+      onStep,
+    };
+    if (config.credential === 'token') {
+      const serviceAccount = required(config.serviceAccount, config.name, 'serviceAccount');
+      const boundTo = { kind: 'Secret', name: config.leaseSecret ?? `${serviceAccount.name}-lease` } as const;
+      return {
+        issuer: new TokenIssuer({
+          ...common,
+          serviceAccount,
+          boundTo,
+          expectedUser: serviceAccountUser(serviceAccount),
+        }),
+        rules: tokenRules({ serviceAccount, boundTo }),
+      };
+    }
+    const { env } = this.#options;
+    const own =
+      env.POD_NAMESPACE === undefined || env.POD_SERVICE_ACCOUNT === undefined
+        ? undefined
+        : { namespace: env.POD_NAMESPACE, name: env.POD_SERVICE_ACCOUNT };
+    const serviceAccount = required(
+      config.serviceAccount ?? own,
+      config.name,
+      'serviceAccount (or POD_NAMESPACE and POD_SERVICE_ACCOUNT)',
+    );
+    if (this.#source === undefined)
+      throw new Error(`target ${config.name}: a federated target needs the source cluster's API`);
+    const boundTo =
+      env.POD_NAME === undefined ? undefined : ({ kind: 'Pod', name: env.POD_NAME, uid: env.POD_UID } as const);
+    return {
+      issuer: new TokenIssuer({
+        ...common,
+        serviceAccount,
+        boundTo,
+        requester: this.#source,
+        expectedUser: config.targetUser,
+      }),
+      rules: tokenRules({ serviceAccount, boundTo, audiences: common.audiences }),
+    };
+  }
+
   #restarter(config: TargetConfig, observer: RestartObserver): WorkloadRestarter {
     if (this.#source === undefined)
       throw new Error(`target ${config.name}: the restart action needs the source cluster's API`);
@@ -306,7 +372,7 @@ class Sidecar {
   #refreshBootstrap(config: TargetConfig): boolean {
     const before = this.#bootstraps.get(config.name);
     try {
-      const after = readBootstrapKubeconfig(config.bootstrapKubeconfig);
+      const after = readBootstrapKubeconfig(config.bootstrapKubeconfig, bootstrapNeeds(config));
       this.#bootstraps.set(config.name, after);
       return before?.fingerprint !== after?.fingerprint;
     } catch (error) {

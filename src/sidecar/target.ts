@@ -3,7 +3,7 @@
 // loop may wait minutes for an approval; publishing and repairing outputs (which must answer a deleted file
 // within seconds) run beside it, in the Publisher's queue.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { TargetConfig } from '../core/config/sidecar.ts';
+import { credentialKindOf, type TargetConfig } from '../core/config/sidecar.ts';
 import { readCredential, type Credential, type CredentialFacts } from '../core/credential/credential.ts';
 import type { CredentialRules } from '../core/credential/rules.ts';
 import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
@@ -119,7 +119,7 @@ export class TargetRotator {
   }
 
   get #kind(): string {
-    return this.#deps.config.credential;
+    return credentialKindOf(this.#deps.config);
   }
 
   sinks(): readonly Sink[] {

@@ -1,19 +1,28 @@
-// Token targets: a ServiceAccount token from the TokenRequest API, bound to the lease Secret (deleting it
-// revokes every token of this source at once), checked with a SelfSubjectReview before it is published.
-// A request is one call, so nothing is pending across a restart.
+// Token credentials from a TokenRequest API, checked with a SelfSubjectReview at the target before they are
+// published. Token targets ask the target for tokens of their ServiceAccount there, bound to the lease
+// Secret (deleting it revokes every token of the source at once); federated targets ask the source for
+// tokens of a source ServiceAccount, for the target's audience, bound to the sidecar's Pod, which the
+// target accepts because it trusts the source's issuer. A request is one call: nothing is pending across
+// a restart.
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { tokenRequestBody } from '../core/bootstrap/token-plan.ts';
-import { serviceAccountUser } from '../core/credential/token.ts';
+import { boundTokenRequest, type BoundObject } from '../core/bootstrap/token-plan.ts';
 import type { Clock } from '../io/clock.ts';
 import { RotationError } from './errors.ts';
 import { classify, type CredentialIssuer, type IssuedCredential } from './issuer.ts';
 
 export interface TokenIssuerOptions {
   readonly serviceAccount: { readonly namespace: string; readonly name: string };
-  readonly leaseSecret: string;
+  readonly boundTo?: BoundObject | undefined;
   readonly expirationSeconds: number;
   /** Empty: the apiserver's own audiences. */
   readonly audiences: readonly string[];
+  /**
+   * Where tokens are requested: the source cluster (federated). Unset: the target, authenticated with the
+   * credential the rotation loop chose (the current token or the bootstrap one).
+   */
+  readonly requester?: KubeConfig;
+  /** The user the target must see for a new token; unset: any user it accepts. */
+  readonly expectedUser?: string | undefined;
   /** How often to check the target still accepts the current token; 0: never. */
   readonly revocationCheckSeconds: number;
   readonly clock: Clock;
@@ -22,7 +31,6 @@ export interface TokenIssuerOptions {
 
 export class TokenIssuer implements CredentialIssuer {
   readonly #options: TokenIssuerOptions;
-
   readonly acceptance?: CredentialIssuer['acceptance'];
 
   constructor(options: TokenIssuerOptions) {
@@ -31,13 +39,17 @@ export class TokenIssuer implements CredentialIssuer {
       this.acceptance = {
         intervalMs: options.revocationCheckSeconds * 1000,
         check: async (kubeConfig) => {
-          const account = `${options.serviceAccount.namespace}/${options.serviceAccount.name}`;
           const user = await whoIs(kubeConfig).catch((error: unknown) => {
-            throw classify(error, `checking the current token of ${account}`);
+            throw classify(error, `checking the current token of ${this.#account}`);
           });
           this.#expect(user);
         },
       };
+  }
+
+  get #account(): string {
+    const { serviceAccount } = this.#options;
+    return `${serviceAccount.namespace}/${serviceAccount.name}`;
   }
 
   hasPending(): Promise<boolean> {
@@ -49,19 +61,20 @@ export class TokenIssuer implements CredentialIssuer {
   }
 
   async obtain(kubeConfig: KubeConfig): Promise<IssuedCredential> {
-    const { serviceAccount, leaseSecret, expirationSeconds, audiences, clock } = this.#options;
-    const account = `${serviceAccount.namespace}/${serviceAccount.name}`;
+    const { serviceAccount, boundTo, expirationSeconds, audiences, requester, clock } = this.#options;
+    const account = this.#account;
+    const where = requester === undefined ? '' : ' in the source cluster';
     const started = clock.monotonic();
     let token: string | undefined;
     try {
-      const response = await kubeConfig.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+      const response = await (requester ?? kubeConfig).makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
         namespace: serviceAccount.namespace,
         name: serviceAccount.name,
-        body: tokenRequestBody(leaseSecret, expirationSeconds, audiences),
+        body: boundTokenRequest(boundTo, expirationSeconds, audiences),
       });
       token = response.status?.token;
     } catch (error) {
-      throw classify(error, `requesting a token for ServiceAccount ${account}`);
+      throw classify(error, `requesting a token for ServiceAccount ${account}${where}`);
     }
     if (token === undefined || token === '')
       throw new RotationError('error', `the TokenRequest for ServiceAccount ${account} returned no token`);
@@ -70,14 +83,14 @@ export class TokenIssuer implements CredentialIssuer {
     await this.#checkWorks(kubeConfig, token, account);
     return {
       credential: { token },
-      request: `ServiceAccount ${account}`,
+      request: `ServiceAccount ${account}${where}`,
       timings: { request: requested - started, check: clock.monotonic() - requested },
     };
   }
 
-  /** The target must accept the token as exactly our ServiceAccount before anyone is given it. */
-  async #checkWorks(authenticated: KubeConfig, token: string, account: string): Promise<void> {
-    const cluster = authenticated.getCurrentCluster();
+  /** The target must accept the token as exactly the expected user before anyone is given it. */
+  async #checkWorks(target: KubeConfig, token: string, account: string): Promise<void> {
+    const cluster = target.getCurrentCluster();
     if (cluster === null) throw new RotationError('error', 'the kubeconfig has no current cluster');
     const withToken = new KubeConfig();
     withToken.loadFromOptions({
@@ -86,8 +99,12 @@ export class TokenIssuer implements CredentialIssuer {
       contexts: [{ name: 'token', cluster: cluster.name, user: 'token' }],
       currentContext: 'token',
     });
+    const hint =
+      this.#options.requester === undefined
+        ? ''
+        : ": does the target's authentication configuration trust the source's issuer for this audience?";
     const user = await whoIs(withToken).catch((error: unknown) => {
-      throw new RotationError('rejected', `the new token for ${account} is not accepted`, {
+      throw new RotationError('rejected', `the target does not accept the new token for ${account}${hint}`, {
         cause: classify(error, 'a SelfSubjectReview'),
       });
     });
@@ -95,9 +112,12 @@ export class TokenIssuer implements CredentialIssuer {
   }
 
   #expect(user: string | undefined): void {
-    const expected = serviceAccountUser(this.#options.serviceAccount);
-    if (user !== expected)
-      throw new RotationError('rejected', `the token authenticates as "${String(user)}", expected "${expected}"`);
+    const expected = this.#options.expectedUser;
+    if (user === undefined || (expected !== undefined && user !== expected))
+      throw new RotationError(
+        'rejected',
+        `the token authenticates as "${String(user)}", expected "${expected ?? 'a user'}"`,
+      );
   }
 }
 

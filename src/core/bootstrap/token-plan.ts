@@ -71,18 +71,40 @@ export function tokenTargetObjects(source: string, identity: TokenIdentity): Kub
   ];
 }
 
-/** The TokenRequest body for a token bound to the lease Secret (in the ServiceAccount's namespace). */
-export function tokenRequestBody(leaseSecret: string, expirationSeconds: number, audiences: readonly string[] = []) {
+/** What a token is bound to: it is refused once that object is gone (or has another uid). */
+export interface BoundObject {
+  readonly kind: 'Secret' | 'Pod';
+  readonly name: string;
+  readonly uid?: string | undefined;
+}
+
+/** A TokenRequest body; the bound object lives in the ServiceAccount's namespace. */
+export function boundTokenRequest(
+  boundTo: BoundObject | undefined,
+  expirationSeconds: number,
+  audiences: readonly string[] = [],
+) {
+  const ref =
+    boundTo === undefined
+      ? {}
+      : {
+          boundObjectRef: {
+            apiVersion: 'v1',
+            kind: boundTo.kind,
+            name: boundTo.name,
+            ...(boundTo.uid === undefined ? {} : { uid: boundTo.uid }),
+          },
+        };
   return {
     apiVersion: 'authentication.k8s.io/v1',
     kind: 'TokenRequest',
-    spec: {
-      expirationSeconds,
-      audiences: [...audiences],
-      boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: leaseSecret },
-    },
+    spec: { expirationSeconds, audiences: [...audiences], ...ref },
   };
 }
+
+/** The TokenRequest body for a token bound to the lease Secret. */
+export const tokenRequestBody = (leaseSecret: string, expirationSeconds: number, audiences: readonly string[] = []) =>
+  boundTokenRequest({ kind: 'Secret', name: leaseSecret }, expirationSeconds, audiences);
 
 export interface TokenSourceSecretInput {
   readonly source: string;

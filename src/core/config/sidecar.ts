@@ -4,7 +4,15 @@ import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../pki/keys.ts';
 import { dnsLabel, dnsSubdomain, logLevel } from './fields.ts';
 import { WORKLOAD_KINDS, workloadKey } from '../restart/workload.ts';
-import { CREDENTIAL_KINDS } from '../credential/credential.ts';
+import type { CredentialKind } from '../credential/credential.ts';
+
+/** How a target is served: by its CSR API, its TokenRequest API, or the source's tokens it trusts. */
+export const TARGET_CREDENTIALS = ['certificate', 'token', 'federated'] as const;
+
+/** The kind of credential a target's sinks hold: a federated target's is a token. */
+export const credentialKindOf = (target: {
+  readonly credential: (typeof TARGET_CREDENTIALS)[number];
+}): CredentialKind => (target.credential === 'certificate' ? 'certificate' : 'token');
 import { KEYED_FORMATS, REFERENCE_FORMATS, reservedMetadata, SECRET_FORMATS } from '../secret-format/formats.ts';
 
 const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -184,10 +192,10 @@ export const targetFields = z.strictObject({
     'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
   ),
   credential: z
-    .enum(CREDENTIAL_KINDS)
+    .enum(TARGET_CREDENTIALS)
     .default('certificate')
     .describe(
-      'What the target is served with: certificate (a client certificate through the CSR API and the approver) or token (a ServiceAccount token through the TokenRequest API, for targets that sign no client certificates, e.g. EKS). See docs/tokens.md.',
+      "What the target is served with: certificate (a client certificate through the CSR API and the approver), token (a ServiceAccount token through the target's TokenRequest API, for targets that sign no client certificates, e.g. EKS; docs/tokens.md) or federated (a token of the source's own ServiceAccount, which the target trusts by its issuer; docs/federation.md).",
     ),
   identity: z
     .strictObject({
@@ -210,7 +218,9 @@ export const targetFields = z.strictObject({
       ),
     })
     .optional()
-    .describe('Token targets: the ServiceAccount in the target whose tokens are requested (required there).'),
+    .describe(
+      "Token targets: the ServiceAccount in the target whose tokens are requested (required there). Federated targets: the ServiceAccount in the source (default: the sidecar pod's own, from POD_NAMESPACE and POD_SERVICE_ACCOUNT).",
+    ),
   leaseSecret: dnsSubdomain
     .optional()
     .describe(
@@ -219,7 +229,16 @@ export const targetFields = z.strictObject({
   audiences: z
     .array(z.string().min(1))
     .optional()
-    .describe("Token targets: the tokens' audiences; default: the target apiserver's own."),
+    .describe(
+      "Token targets: the tokens' audiences; default: the target apiserver's own. Federated targets (required): the audience the target's authenticator expects.",
+    ),
+  targetUser: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Federated targets: the user the target's mapping gives the token (e.g. source-west:system:serviceaccount:agents:admiralty); each new token must authenticate as exactly this user before it is published. Default: any user the target accepts.",
+    ),
   revocationCheckSeconds: z
     .number()
     .int()
@@ -293,24 +312,36 @@ type CredentialFields = Pick<
   | 'leaseSecret'
   | 'audiences'
   | 'revocationCheckSeconds'
+  | 'targetUser'
   | 'signerName'
   | 'keyAlgorithm'
   | 'approvalTimeoutSeconds'
   | 'signerCA'
 >;
 
-/** Each kind's own fields: required for it, refused for the other (a default left as it is passes). */
+/** Each kind's own fields: required for it, refused for the others (a default left as it is passes). */
 export function checkCredentialFields(target: CredentialFields, context: z.RefinementCtx): void {
   const problem = (path: string, message: string) => {
     context.addIssue({ code: 'custom', path: [path], message });
   };
+  const only = (fields: readonly (keyof CredentialFields)[], kinds: string) => {
+    for (const field of fields) if (target[field] !== undefined) problem(field, `is for ${kinds} only`);
+  };
   if (target.credential === 'certificate') {
     if (target.identity === undefined) problem('identity', 'is required for a certificate target');
-    for (const field of ['serviceAccount', 'leaseSecret', 'audiences', 'revocationCheckSeconds'] as const)
-      if (target[field] !== undefined) problem(field, 'is for token targets only (credential: token)');
+    only(['serviceAccount', 'audiences', 'revocationCheckSeconds'], 'token or federated targets');
+    only(['leaseSecret'], 'token targets');
+    only(['targetUser'], 'federated targets');
     return;
   }
-  if (target.serviceAccount === undefined) problem('serviceAccount', 'is required for a token target');
+  if (target.credential === 'token') {
+    if (target.serviceAccount === undefined) problem('serviceAccount', 'is required for a token target');
+    only(['targetUser'], 'federated targets');
+  } else {
+    if (target.audiences === undefined || target.audiences.length === 0)
+      problem('audiences', "is required for a federated target: the audience the target's authenticator expects");
+    only(['leaseSecret'], 'token targets');
+  }
   const defaults = CERTIFICATE_DEFAULTS;
   if (target.identity !== undefined)
     problem('identity', 'is for certificate targets only: a token carries its ServiceAccount');

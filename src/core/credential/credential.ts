@@ -16,8 +16,8 @@ export interface TokenCredential {
 
 export type Credential = CertificateCredential | TokenCredential;
 
-export const CREDENTIAL_KINDS = ['certificate', 'token'] as const;
-export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
+/** What a credential is at run time (a federated target's credential is a token too). */
+export type CredentialKind = 'certificate' | 'token';
 
 export const kindOf = (credential: Credential): CredentialKind => ('token' in credential ? 'token' : 'certificate');
 

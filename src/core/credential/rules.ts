@@ -40,21 +40,29 @@ export function certificateRules(expected: {
 
 export function tokenRules(expected: {
   readonly serviceAccount: { readonly namespace: string; readonly name: string };
-  /** The lease Secret every token must be bound to. */
-  readonly leaseSecret: string;
+  /** What every new token must be bound to: the lease Secret (token targets), the sidecar's Pod (federated). */
+  readonly boundTo?: { readonly kind: 'Secret' | 'Pod'; readonly name: string } | undefined;
+  /** Audiences every token must name (federated: the one the target expects). */
+  readonly audiences?: readonly string[];
 }): CredentialRules {
   const user = serviceAccountUser(expected.serviceAccount);
+  const audiences = expected.audiences ?? [];
   return {
     fits(credential) {
-      return 'token' in credential && readToken(credential.token).subject === user;
+      if (!('token' in credential)) return false;
+      const facts = readToken(credential.token);
+      return facts.subject === user && audiences.every((audience) => facts.audiences.includes(audience));
     },
     problems(credential, now) {
       if (!('token' in credential)) return otherKind('token');
       const facts = readToken(credential.token);
       const problems: string[] = [];
       if (facts.subject !== user) problems.push(`is for "${facts.subject}", expected "${user}"`);
-      if (facts.boundTo?.kind !== 'Secret' || facts.boundTo.name !== expected.leaseSecret)
-        problems.push(`is not bound to the lease Secret ${expected.leaseSecret}`);
+      const { boundTo } = expected;
+      if (boundTo !== undefined && (facts.boundTo?.kind !== boundTo.kind || facts.boundTo.name !== boundTo.name))
+        problems.push(`is not bound to the ${boundTo.kind} ${boundTo.name}`);
+      for (const audience of audiences)
+        if (!facts.audiences.includes(audience)) problems.push(`does not name the audience ${audience}`);
       if (now < facts.notBefore) problems.push(`not valid before ${new Date(facts.notBefore).toISOString()}`);
       if (now >= facts.notAfter) problems.push(`expired at ${new Date(facts.notAfter).toISOString()}`);
       return problems;

@@ -107,6 +107,32 @@ extra: true
     );
   });
 
+  it('each credential kind requires its own fields and refuses the others, named by field and line', () => {
+    const target = (fields: string) => `
+targets:
+  - name: east
+    bootstrapKubeconfig: /var/run/bootstrap/east/kubeconfig
+    ${fields}
+    sinks: { directory: { path: /var/run/kcr/east } }
+`;
+    assert.deepEqual(problems(target('credential: token\n    identity: { commonName: a }\n    targetUser: u')), [
+      '3:targets[0].serviceAccount: is required for a token target',
+      '7:targets[0].targetUser: is for federated targets only',
+      '6:targets[0].identity: is for certificate targets only: a token carries its ServiceAccount',
+    ]);
+    assert.deepEqual(problems(target('credential: federated\n    leaseSecret: l\n    keyAlgorithm: rsa-2048')), [
+      "3:targets[0].audiences: is required for a federated target: the audience the target's authenticator expects",
+      '6:targets[0].leaseSecret: is for token targets only',
+      '7:targets[0].keyAlgorithm: is for certificate targets only',
+    ]);
+    assert.deepEqual(problems(target('identity: { commonName: a }\n    audiences: [x]\n    targetUser: u')), [
+      '6:targets[0].audiences: is for token or federated targets only',
+      '7:targets[0].targetUser: is for federated targets only',
+    ]);
+    // A federated target needs no ServiceAccount in its config: the pod's own is the default.
+    assert.ok(parseAndValidate(target('credential: federated\n    audiences: [kcr:east]'), sidecarConfigSchema).ok);
+  });
+
   it('refuses a Secret sink namespace longer than a DNS label may be (63 characters)', () => {
     const namespace = 'n'.repeat(64);
     assert.deepEqual(

@@ -8,7 +8,7 @@ import { fakeToken, leaseToken } from '../../../support/tokens.ts';
 const issuedAt = Date.parse('2026-12-02T08:00:00Z');
 const rules = tokenRules({
   serviceAccount: { namespace: 'kubeconfig-rotator', name: 'kcr-west' },
-  leaseSecret: 'kcr-west-lease',
+  boundTo: { kind: 'Secret', name: 'kcr-west-lease' },
 });
 
 describe('tokens', () => {
@@ -75,7 +75,7 @@ describe('tokens', () => {
       'is for "system:serviceaccount:kubeconfig-rotator:other", expected "system:serviceaccount:kubeconfig-rotator:kcr-west"',
     ]);
     const unbound = fakeToken({ sub: 'system:serviceaccount:kubeconfig-rotator:kcr-west', iat: 1, exp: 4_000_000_000 });
-    assert.deepEqual(rules.problems({ token: unbound }, issuedAt), ['is not bound to the lease Secret kcr-west-lease']);
+    assert.deepEqual(rules.problems({ token: unbound }, issuedAt), ['is not bound to the Secret kcr-west-lease']);
     assert.deepEqual(rules.problems({ token: good }, issuedAt + 3_600_000), [
       `expired at ${new Date(issuedAt + 3_600_000).toISOString()}`,
     ]);

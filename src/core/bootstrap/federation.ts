@@ -1,0 +1,88 @@
+// What a target needs to trust a source's ServiceAccount tokens (`bootstrap --credential federated`): for a
+// self-managed target, a `jwt` authenticator of its AuthenticationConfiguration (structured authentication,
+// beta 1.30, GA 1.34); for EKS, the input of `aws eks associate-identity-provider-config`. Either maps the
+// token to a user with a per-source prefix and admits only the named ServiceAccounts of the source.
+import { serviceAccountUser } from '../credential/token.ts';
+
+export interface ServiceAccountRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+export interface FederationInput {
+  /** The source's ServiceAccount issuer (`iss` of its tokens). */
+  readonly issuerUrl: string;
+  /** Where the target fetches the discovery document, when not under the issuer URL. */
+  readonly discoveryUrl?: string | undefined;
+  /** The PEM CA the target verifies the source's discovery and JWKS endpoints with; unset: the system's. */
+  readonly caPem?: string | undefined;
+  /** The audience the sidecar's tokens name. */
+  readonly audience: string;
+  /** Prepended to the token's subject to make the target's user name, e.g. "source-west:". */
+  readonly userPrefix: string;
+  /** The only source ServiceAccounts the target accepts. */
+  readonly accounts: readonly ServiceAccountRef[];
+}
+
+export const defaultAudience = (target: string): string => `kubeconfig-rotator:${target}`;
+export const defaultUserPrefix = (source: string): string => `source-${source}:`;
+
+/** The user the target sees for a source ServiceAccount's token. */
+export const federatedUser = (input: Pick<FederationInput, 'userPrefix'>, account: ServiceAccountRef): string =>
+  `${input.userPrefix}${serviceAccountUser(account)}`;
+
+/** A CEL string literal: JSON's escapes are CEL's. */
+const cel = (value: string): string => JSON.stringify(value);
+
+/** The `jwt` entry for the target's AuthenticationConfiguration (apiserver.config.k8s.io/v1). */
+export function jwtAuthenticator(input: FederationInput): Record<string, unknown> {
+  const subjects = input.accounts.map((account) => cel(serviceAccountUser(account)));
+  return {
+    issuer: {
+      url: input.issuerUrl,
+      ...(input.discoveryUrl === undefined ? {} : { discoveryURL: input.discoveryUrl }),
+      ...(input.caPem === undefined ? {} : { certificateAuthority: input.caPem }),
+      audiences: [input.audience],
+      audienceMatchPolicy: 'MatchAny',
+    },
+    claimValidationRules: [
+      {
+        expression: `claims.sub in [${subjects.join(', ')}]`,
+        message: `only ${input.accounts.map((account) => serviceAccountUser(account)).join(', ')} of this source may authenticate`,
+      },
+    ],
+    claimMappings: {
+      username: { expression: `${cel(input.userPrefix)} + claims.sub` },
+      groups: { expression: `[${cel(`${input.userPrefix}system:serviceaccounts`)}]` },
+      uid: { expression: 'claims.jti' },
+    },
+  };
+}
+
+export function authenticationConfiguration(authenticators: readonly Record<string, unknown>[]) {
+  return { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AuthenticationConfiguration', jwt: [...authenticators] };
+}
+
+/**
+ * `aws eks associate-identity-provider-config --cli-input-json`: EKS needs a public issuer with a publicly
+ * trusted certificate, takes one required value per claim (so one ServiceAccount per provider), and refuses
+ * `system:` prefixes.
+ */
+export function eksIdentityProviderConfig(
+  input: FederationInput & { readonly clusterName: string; readonly name: string },
+) {
+  const [account, ...more] = input.accounts;
+  if (account === undefined || more.length > 0)
+    throw new Error('an EKS identity provider admits one ServiceAccount (requiredClaims takes one sub)');
+  return {
+    clusterName: input.clusterName,
+    oidc: {
+      identityProviderConfigName: input.name,
+      issuerUrl: input.issuerUrl,
+      clientId: input.audience,
+      usernameClaim: 'sub',
+      usernamePrefix: input.userPrefix,
+      requiredClaims: { sub: serviceAccountUser(account) },
+    },
+  };
+}

@@ -1,0 +1,278 @@
+// Federated targets on the test clusters: a third cluster whose kube-apiserver trusts the `source` cluster's
+// ServiceAccount issuer (--authentication-config, a jwt authenticator as `bootstrap --credential federated`
+// prints it: audience, per-source user prefix, one admitted ServiceAccount). The sidecar requests tokens
+// from the source and publishes them; no secret of the target exists in the source, and the target stores
+// nothing for the source but RBAC. The target refuses other ServiceAccounts, other audiences and other
+// issuers; removing the source from its configuration (reloaded by the apiserver) refuses the tokens.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import {
+  authenticationConfiguration,
+  federatedUser,
+  jwtAuthenticator,
+  type FederationInput,
+} from '../../src/core/bootstrap/federation.ts';
+import { readToken } from '../../src/core/credential/token.ts';
+import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
+import { testCluster } from '../support/clusters.ts';
+import { eventually, uniqueName } from '../support/kube.ts';
+import { sidecarTestFile, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+
+const execute = promisify(execFile);
+const source = testCluster('source');
+const other = testCluster('target');
+const { scratch, secrets, startSidecar } = sidecarTestFile('federated-mode');
+const tokenRotated = (line: LogLine) => line.msg === 'token rotated';
+
+const admin = (state: { kubeconfig: string }) => {
+  const config = new KubeConfig();
+  config.loadFromFile(state.kubeconfig);
+  return config;
+};
+
+describe('federated mode', () => {
+  const namespace = uniqueName('agents');
+  const account = { namespace, name: 'admiralty' };
+  const fedName = uniqueName('fed-target');
+  const dir = mkdtempSync(join(scratch.path, 'federated-'));
+  const authConfig = join(dir, 'authentication-config.yaml');
+  const audience = 'kubeconfig-rotator:fed-east';
+  let federation: FederationInput;
+  let fed: ClusterState;
+  let kubectl = '';
+  let sidecar: SidecarProcess;
+  const user = () => federatedUser(federation, account);
+
+  /** A kubeconfig for the federated target with `token`, as any client would hold it. */
+  const kubeconfigWith = (token: string, file: string) => {
+    writeFileSync(
+      file,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'fed', cluster: { server: fed.server, 'certificate-authority': fed.caCertFile } }],
+        users: [{ name: 'agent', user: { token } }],
+        contexts: [{ name: 'fed', context: { cluster: 'fed', user: 'agent' } }],
+        'current-context': 'fed',
+      }),
+      { mode: 0o600 },
+    );
+    secrets.push(token);
+    return file;
+  };
+  const whoAmI = async (kubeconfig: string) => {
+    const { stdout } = await execute(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json']);
+    return (JSON.parse(stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username;
+  };
+  const sourceToken = async (cluster: { kubeconfig: string }, name: string, audiences: string[]) => {
+    const response = await admin(cluster)
+      .makeApiClient(CoreV1Api)
+      .createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences, expirationSeconds: 600 } } });
+    return response.status?.token ?? assert.fail('no token');
+  };
+  const writeAuthConfig = (authenticators: Record<string, unknown>[]) => {
+    writeFileSync(authConfig, stringify(authenticationConfiguration(authenticators)));
+  };
+
+  before(async () => {
+    const binDir = await ensureControlPlane();
+    kubectl = join(binDir, 'kubectl');
+    const sourceAdmin = admin(source.state);
+    // The target fetches the source's discovery document and JWKS as an anonymous reader.
+    const rbac = sourceAdmin.makeApiClient(RbacAuthorizationV1Api);
+    await rbac
+      .createClusterRoleBinding({
+        body: {
+          metadata: { name: 'kcr-test-anonymous-issuer-discovery' },
+          roleRef: {
+            apiGroup: 'rbac.authorization.k8s.io',
+            kind: 'ClusterRole',
+            name: 'system:service-account-issuer-discovery',
+          },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+        },
+      })
+      .catch((error: unknown) => {
+        if ((error as { code?: number }).code !== 409) throw error;
+      });
+    for (const kube of [sourceAdmin, admin(other.state)]) {
+      const core = kube.makeApiClient(CoreV1Api);
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      for (const name of ['admiralty', 'other'])
+        await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+    }
+    federation = {
+      issuerUrl: source.state.server,
+      caPem: readFileSync(source.state.caCertFile, 'utf8'),
+      audience,
+      userPrefix: 'source-west:',
+      accounts: [account],
+    };
+    writeAuthConfig([jwtAuthenticator(federation)]);
+    [fed] = (await startClusters([fedName], {
+      binDir,
+      root: clustersRoot(),
+      apiserverFlags: () => [`--authentication-config=${authConfig}`],
+    })) as [ClusterState];
+    await admin(fed)
+      .makeApiClient(RbacAuthorizationV1Api)
+      .createClusterRoleBinding({
+        body: {
+          metadata: { name: 'source-west-agent-view' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user() }],
+        },
+      });
+    // The sidecar's pod, in the source: its tokens are bound to it.
+    await sourceAdmin.makeApiClient(CoreV1Api).createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'agent-0' },
+        spec: { serviceAccountName: 'admiralty', containers: [{ name: 'agent', image: 'agent:test' }] },
+      },
+    });
+    // The bootstrap kubeconfig of a federated target: the server and CA, no credential.
+    writeKubeletMount(join(dir, 'bootstrap'), {
+      kubeconfig: stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [
+          {
+            name: 'fed',
+            cluster: {
+              server: fed.server,
+              'certificate-authority-data': Buffer.from(readFileSync(fed.caCertFile)).toString('base64'),
+            },
+          },
+        ],
+        users: [{ name: 'none', user: {} }],
+        contexts: [{ name: 'fed', context: { cluster: 'fed', user: 'none' } }],
+        'current-context': 'fed',
+      }),
+    });
+  });
+  after(async () => {
+    await sidecar.stop();
+    await stopCluster(clustersRoot(), fedName);
+  });
+
+  it('publishes source tokens the target accepts as the mapped user, across three rotations, with no failed call', async () => {
+    const config = join(dir, 'config.yaml');
+    writeFileSync(
+      config,
+      stringify({
+        stateDir: join(dir, 'state'),
+        listen: { host: '127.0.0.1', port: 0 },
+        logLevel: 'debug',
+        rereadIntervalSeconds: 2,
+        sourceKubeconfig: source.state.kubeconfig,
+        targets: [
+          {
+            name: 'fed-east',
+            bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
+            credential: 'federated',
+            serviceAccount: account,
+            audiences: [audience],
+            targetUser: user(),
+            expirationSeconds: 600,
+            revocationCheckSeconds: 2,
+            rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 3 },
+            sinks: { directory: { path: join(dir, 'out') } },
+          },
+        ],
+      }),
+    );
+    const pod = await admin(source.state).makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name: 'agent-0' });
+    sidecar = startSidecar(config, { env: { POD_NAME: 'agent-0', POD_UID: pod.metadata?.uid ?? '' } });
+    const first = await sidecar.waitForLog(tokenRotated, 60_000);
+    assert.equal(first.subject, `system:serviceaccount:${namespace}:admiralty`);
+    const published = join(dir, 'out', 'kubeconfig');
+    const facts = readToken(readFileSync(join(dir, 'out', 'token'), 'utf8'));
+    assert.deepEqual(facts.audiences, [audience]);
+    assert.deepEqual(facts.boundTo, { kind: 'Pod', name: 'agent-0' });
+    assert.match(readFileSync(published, 'utf8'), /tokenFile: token/);
+
+    // A long-lived reader through the tokenFile kubeconfig while the sidecar rotates.
+    const calls = { ok: 0, failed: [] as string[] };
+    const until = Date.now() + 14_000;
+    while (Date.now() < until) {
+      try {
+        assert.equal(await whoAmI(published), user());
+        calls.ok++;
+      } catch (error) {
+        calls.failed.push(String(error));
+      }
+    }
+    secrets.push(readFileSync(join(dir, 'out', 'token'), 'utf8'));
+    assert.deepEqual(calls.failed, []);
+    assert.ok(calls.ok > 10, `${String(calls.ok)} calls`);
+    assert.ok(sidecar.count(tokenRotated) >= 4, `${String(sidecar.count(tokenRotated))} rotations`);
+
+    // No secret of the target's in the source: what is published is the source's own token (and the
+    // target's public CA), nothing the target issued.
+    assert.deepEqual(
+      readdirSync(join(dir, 'out'))
+        .filter((name) => !name.startsWith('..'))
+        .sort(),
+      ['ca.crt', 'kubeconfig', 'token'],
+    );
+    // The target stores nothing for the source but its RBAC: no Secret, no ServiceAccount of ours there.
+    const fedCore = admin(fed).makeApiClient(CoreV1Api);
+    assert.deepEqual(
+      (await fedCore.listSecretForAllNamespaces()).items.map((secret) => secret.metadata?.name),
+      [],
+    );
+  });
+
+  it('the target refuses another ServiceAccount, another audience and another issuer', async () => {
+    const refused = async (token: string, label: string) => {
+      await assert.rejects(whoAmI(kubeconfigWith(token, join(dir, `${label}.kubeconfig`))), /Unauthorized|401/, label);
+    };
+    await refused(await sourceToken(source.state, 'other', [audience]), 'other-account');
+    await refused(await sourceToken(source.state, 'admiralty', ['kubeconfig-rotator:elsewhere']), 'other-audience');
+    // The same namespace and name in another cluster: another issuer, which the target does not trust.
+    await refused(await sourceToken(other.state, 'admiralty', [audience]), 'other-issuer');
+    // And the right one is accepted, as a control.
+    assert.equal(
+      await whoAmI(
+        kubeconfigWith(await sourceToken(source.state, 'admiralty', [audience]), join(dir, 'ok.kubeconfig')),
+      ),
+      user(),
+    );
+  });
+
+  it('removing the source from the target configuration refuses its tokens from then on; the sidecar reports it; adding it back restores', async () => {
+    const published = join(dir, 'out', 'kubeconfig');
+    writeAuthConfig([]);
+    await eventually(
+      async () => {
+        await assert.rejects(whoAmI(published), /Unauthorized|401/);
+      },
+      90_000,
+      500,
+    );
+    const refusal = await sidecar.waitForLog(
+      (line) => line.msg.startsWith('the target refuses the current token') || line.msg.startsWith('rotation failed'),
+      30_000,
+    );
+    assert.match(String(refusal.error), /401|not accept/);
+    writeAuthConfig([jwtAuthenticator(federation)]);
+    await eventually(
+      async () => {
+        assert.equal(await whoAmI(published), user());
+      },
+      90_000,
+      500,
+    );
+    const back = sidecar.lines.indexOf(refusal);
+    await sidecar.waitForLog(tokenRotated, 30_000, back);
+  });
+});
