@@ -74,7 +74,9 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'bootstrap --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
       '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run] ' +
-      '[--credential certificate|token] [--target-namespace kubeconfig-rotator] [--max-token-ttl 24h] [--audience AUD]...',
+      '[--credential certificate|token|federated] [--target-namespace kubeconfig-rotator] [--max-token-ttl 24h] [--audience AUD]... ' +
+      '[--service-account NS/NAME]... [--user-prefix source-NAME:] [--target-type self-managed|eks] [--authentication-config FILE] ' +
+      '[--allow-anonymous-discovery] [--cluster-role ROLE]...',
     options: {
       'target-kubeconfig': { type: 'string' },
       'target-context': { type: 'string' },
@@ -88,6 +90,12 @@ const COMMANDS: Record<string, Command> = {
       'target-namespace': { type: 'string', default: 'kubeconfig-rotator' },
       'max-token-ttl': { type: 'string' },
       audience: { type: 'string', multiple: true },
+      'service-account': { type: 'string', multiple: true },
+      'user-prefix': { type: 'string' },
+      'target-type': { type: 'string' },
+      'authentication-config': { type: 'string' },
+      'allow-anonymous-discovery': { type: 'boolean' },
+      'cluster-role': { type: 'string', multiple: true },
       'secret-name': { type: 'string' },
       server: { type: 'string' },
       'dry-run': { type: 'boolean' },
@@ -111,6 +119,14 @@ const COMMANDS: Record<string, Command> = {
         targetNamespace: requireOption(values, 'target-namespace'),
         maxTokenTtl: given('max-token-ttl'),
         audiences: values.audience as string[] | undefined,
+        federated: {
+          serviceAccounts: (values['service-account'] as string[] | undefined) ?? [],
+          userPrefix: given('user-prefix'),
+          targetType: given('target-type'),
+          authenticationConfig: given('authentication-config'),
+          allowAnonymousDiscovery: values['allow-anonymous-discovery'] === true,
+          clusterRoles: (values['cluster-role'] as string[] | undefined) ?? [],
+        },
         dryRun: values['dry-run'] === true,
         out: process.stdout,
         err: process.stderr,

@@ -33,21 +33,24 @@ export function loadContext(path: string | undefined, context: string | undefine
   }
 }
 
-export function targetCa(target: KubeConfig): string {
-  const cluster = target.getCurrentCluster();
+export function clusterCa(kubeConfig: KubeConfig, role: ClusterRole): string {
+  const cluster = kubeConfig.getCurrentCluster();
   if (cluster?.caData !== undefined && cluster.caData !== '')
     return Buffer.from(cluster.caData, 'base64').toString('utf8');
   if (cluster?.caFile !== undefined && cluster.caFile !== '') {
     try {
       return readFileSync(cluster.caFile, 'utf8');
     } catch (error) {
-      throw new Error(`the target kubeconfig's CA file ${cluster.caFile} cannot be read: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `the ${role} kubeconfig's CA file ${cluster.caFile} cannot be read: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
   throw new Error(
-    `the target kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`,
+    `the ${role} kubeconfig has no CA for ${cluster?.server ?? 'its cluster'}; the bootstrap kubeconfig must verify the server`,
   );
 }
 

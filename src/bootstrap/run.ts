@@ -28,7 +28,9 @@ import { readToken, serviceAccountUser } from '../core/credential/token.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { apply, BootstrapError, loadContext, reachable, targetCa, writeProblems } from './kube.ts';
+import { apply, BootstrapError, clusterCa, loadContext, reachable, writeProblems } from './kube.ts';
+import { bootstrapFederated, parseServiceAccountRef, type FederatedOptions } from './federated.ts';
+import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
 
 export interface BootstrapOptions {
   readonly targetKubeconfig: string | undefined;
@@ -45,8 +47,17 @@ export interface BootstrapOptions {
   readonly targetNamespace?: string;
   /** Token mode: the longest token the guardrail lets anyone request for the ServiceAccount (default 24h). */
   readonly maxTokenTtl?: string | undefined;
-  /** Token mode: the audiences tokens may name (default: the target apiserver's own). */
+  /** Token mode: the audiences tokens may name (default: the target apiserver's own). Federated: the one. */
   readonly audiences?: readonly string[] | undefined;
+  /** Federated mode's own options (docs/federation.md). */
+  readonly federated?: {
+    readonly serviceAccounts: readonly string[];
+    readonly userPrefix?: string | undefined;
+    readonly targetType?: string | undefined;
+    readonly authenticationConfig?: string | undefined;
+    readonly allowAnonymousDiscovery?: boolean;
+    readonly clusterRoles?: readonly string[];
+  };
   readonly secretName: string | undefined;
   readonly server: string | undefined;
   readonly dryRun: boolean;
@@ -77,8 +88,9 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
       problems.push(`${flag} "${value}" must be a DNS label (a-z, 0-9, -; at most 63 characters)`);
   }
   const tokenMode = options.credential === 'token';
-  if (!['certificate', 'token'].includes(options.credential))
-    problems.push(`--credential ${options.credential} must be certificate or token`);
+  if (!['certificate', 'token', 'federated'].includes(options.credential))
+    problems.push(`--credential ${options.credential} must be certificate, token or federated`);
+  const federated = options.credential === 'federated' ? federatedOptions(options, problems) : undefined;
   // The TokenRequest API issues nothing shorter than 10 minutes.
   const minTtlMs = tokenMode ? 600_000 : 10_000;
   let ttlMs = 0;
@@ -89,12 +101,11 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
   } catch (error) {
     problems.push(`--ttl: ${(error as Error).message}`);
   }
-  if (!tokenMode)
-    for (const [flag, value] of [
-      ['--max-token-ttl', given.maxTokenTtl],
-      ['--audience', given.audiences?.[0]],
-    ] as const)
-      if (value !== undefined) problems.push(`${flag} is for --credential token only`);
+  if (!tokenMode && given.maxTokenTtl !== undefined) problems.push('--max-token-ttl is for --credential token only');
+  if (options.credential === 'certificate' && given.audiences?.[0] !== undefined)
+    problems.push('--audience is for --credential token or federated only');
+  if (federated === undefined && (given.federated?.serviceAccounts.length ?? 0) > 0)
+    problems.push('--service-account is for --credential federated only');
   let maxTokenTtlMs = 0;
   if (tokenMode) {
     try {
@@ -115,7 +126,7 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
   let caPem: string | undefined;
   try {
     target = loadContext(options.targetKubeconfig, options.targetContext, 'target');
-    caPem = targetCa(target);
+    caPem = clusterCa(target, 'target');
   } catch (error) {
     problems.push((error as Error).message);
   }
@@ -132,6 +143,25 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
   const cluster = target.getCurrentCluster();
   const server = options.server ?? cluster?.server ?? '';
   const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
+  if (federated !== undefined) {
+    let sourceCaPem: string | undefined;
+    try {
+      sourceCaPem = clusterCa(source, 'source');
+    } catch {
+      sourceCaPem = undefined;
+    }
+    try {
+      return await bootstrapFederated(
+        { ...federated, out: options.out, secretName, dryRun: options.dryRun },
+        { target, source },
+        { server, caPem, sourceCaPem },
+      );
+    } catch (error) {
+      if (!(error instanceof BootstrapError)) throw error;
+      options.err.write(`kubeconfig-rotator bootstrap: ${error.message}\n`);
+      return 1;
+    }
+  }
   if (tokenMode)
     return bootstrapTokenMode(
       options,
@@ -185,6 +215,39 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     options.err.write(`kubeconfig-rotator bootstrap: ${error.message}\n`);
     return 1;
   }
+}
+
+/** Federated mode's options, checked; each problem is added to `problems`. */
+function federatedOptions(
+  options: BootstrapOptions & { readonly audiences: readonly string[] },
+  problems: string[],
+): Omit<FederatedOptions, 'out' | 'secretName' | 'dryRun'> {
+  const given = options.federated ?? { serviceAccounts: [] };
+  const serviceAccounts = given.serviceAccounts.flatMap((text) => {
+    const ref = parseServiceAccountRef(text);
+    if (ref === undefined) problems.push(`--service-account ${text} must be NAMESPACE/NAME`);
+    return ref === undefined ? [] : [ref];
+  });
+  if (given.serviceAccounts.length === 0)
+    problems.push('--service-account NAMESPACE/NAME (the source ServiceAccount the target admits) is required');
+  const targetType = given.targetType ?? 'self-managed';
+  if (targetType !== 'self-managed' && targetType !== 'eks')
+    problems.push(`--target-type ${targetType} must be self-managed or eks`);
+  if (options.audiences.length > 1) problems.push('--audience: a federated target takes one audience');
+  if (targetType === 'eks' && given.authenticationConfig !== undefined)
+    problems.push('--authentication-config is for self-managed targets (EKS takes an identity provider)');
+  return {
+    source: options.source,
+    target: options.target,
+    namespace: options.namespace,
+    serviceAccounts,
+    audience: options.audiences[0] ?? defaultAudience(options.target),
+    userPrefix: given.userPrefix ?? defaultUserPrefix(options.source),
+    targetType: targetType === 'eks' ? 'eks' : 'self-managed',
+    authenticationConfig: given.authenticationConfig,
+    allowAnonymousDiscovery: given.allowAnonymousDiscovery === true,
+    clusterRoles: given.clusterRoles ?? [],
+  };
 }
 
 function printPlan(out: NodeJS.WritableStream, plan: BootstrapPlan, target: KubeConfig, source: KubeConfig): void {

@@ -10,23 +10,23 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import {
   authenticationConfiguration,
   federatedUser,
-  jwtAuthenticator,
   type FederationInput,
 } from '../../src/core/bootstrap/federation.ts';
 import { readToken } from '../../src/core/credential/token.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
-import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { sidecarTestFile, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+import { mountBootstrapSecret } from '../support/token-target.ts';
 
 const execute = promisify(execFile);
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const source = testCluster('source');
 const other = testCluster('target');
 const { scratch, secrets, startSidecar } = sidecarTestFile('federated-mode');
@@ -48,7 +48,8 @@ describe('federated mode', () => {
   let federation: FederationInput;
   let fed: ClusterState;
   let kubectl = '';
-  let sidecar: SidecarProcess;
+  let sidecar: SidecarProcess | undefined;
+  let bootstrapOutput = '';
   const user = () => federatedUser(federation, account);
 
   /** A kubeconfig for the federated target with `token`, as any client would hold it. */
@@ -82,27 +83,38 @@ describe('federated mode', () => {
     writeFileSync(authConfig, stringify(authenticationConfiguration(authenticators)));
   };
 
+  /** `bootstrap --credential federated` for the source, writing the target's configuration file. */
+  const bootstrapSource = () =>
+    execute(process.execPath, [
+      CLI,
+      'bootstrap',
+      '--credential',
+      'federated',
+      '--source-name',
+      'west',
+      '--target-name',
+      'fed-east',
+      '--target-kubeconfig',
+      fed.kubeconfig,
+      '--source-kubeconfig',
+      source.state.kubeconfig,
+      '--namespace',
+      namespace,
+      '--service-account',
+      `${namespace}/admiralty`,
+      '--audience',
+      audience,
+      '--authentication-config',
+      authConfig,
+      '--allow-anonymous-discovery',
+      '--cluster-role',
+      'view',
+    ]);
+
   before(async () => {
     const binDir = await ensureControlPlane();
     kubectl = join(binDir, 'kubectl');
     const sourceAdmin = admin(source.state);
-    // The target fetches the source's discovery document and JWKS as an anonymous reader.
-    const rbac = sourceAdmin.makeApiClient(RbacAuthorizationV1Api);
-    await rbac
-      .createClusterRoleBinding({
-        body: {
-          metadata: { name: 'kcr-test-anonymous-issuer-discovery' },
-          roleRef: {
-            apiGroup: 'rbac.authorization.k8s.io',
-            kind: 'ClusterRole',
-            name: 'system:service-account-issuer-discovery',
-          },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
-        },
-      })
-      .catch((error: unknown) => {
-        if ((error as { code?: number }).code !== 409) throw error;
-      });
     for (const kube of [sourceAdmin, admin(other.state)]) {
       const core = kube.makeApiClient(CoreV1Api);
       await core.createNamespace({ body: { metadata: { name: namespace } } });
@@ -116,21 +128,17 @@ describe('federated mode', () => {
       userPrefix: 'source-west:',
       accounts: [account],
     };
-    writeAuthConfig([jwtAuthenticator(federation)]);
+    // The target starts trusting no one; `bootstrap --credential federated` adds the source.
+    writeAuthConfig([]);
     [fed] = (await startClusters([fedName], {
       binDir,
       root: clustersRoot(),
       apiserverFlags: () => [`--authentication-config=${authConfig}`],
     })) as [ClusterState];
-    await admin(fed)
-      .makeApiClient(RbacAuthorizationV1Api)
-      .createClusterRoleBinding({
-        body: {
-          metadata: { name: 'source-west-agent-view' },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'view' },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user() }],
-        },
-      });
+    const printed = await bootstrapSource();
+    bootstrapOutput = printed.stdout;
+    assert.match(bootstrapOutput, /openid-configuration: readable anonymously/);
+    assert.match(bootstrapOutput, new RegExp(`wrote the authenticator for ${source.state.server}`));
     // The sidecar's pod, in the source: its tokens are bound to it.
     await sourceAdmin.makeApiClient(CoreV1Api).createNamespacedPod({
       namespace,
@@ -139,28 +147,15 @@ describe('federated mode', () => {
         spec: { serviceAccountName: 'admiralty', containers: [{ name: 'agent', image: 'agent:test' }] },
       },
     });
-    // The bootstrap kubeconfig of a federated target: the server and CA, no credential.
-    writeKubeletMount(join(dir, 'bootstrap'), {
-      kubeconfig: stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'fed',
-            cluster: {
-              server: fed.server,
-              'certificate-authority-data': Buffer.from(readFileSync(fed.caCertFile)).toString('base64'),
-            },
-          },
-        ],
-        users: [{ name: 'none', user: {} }],
-        contexts: [{ name: 'fed', context: { cluster: 'fed', user: 'none' } }],
-        'current-context': 'fed',
-      }),
-    });
+    // The bootstrap Secret of a federated target: the server and CA, no credential.
+    await mountBootstrapSecret(
+      source,
+      { namespace, name: 'kubeconfig-rotator-bootstrap-fed-east' },
+      join(dir, 'bootstrap'),
+    );
   });
   after(async () => {
-    await sidecar.stop();
+    await sidecar?.stop();
     await stopCluster(clustersRoot(), fedName);
   });
 
@@ -232,6 +227,43 @@ describe('federated mode', () => {
     );
   });
 
+  it('bootstrap printed the self-managed authenticator it applied, and prints the EKS identity provider input', async (context) => {
+    context.diagnostic(`bootstrap --credential federated (self-managed):\n${bootstrapOutput}`);
+    assert.match(bootstrapOutput, /the target sees source-west:system:serviceaccount:\S+:admiralty/);
+    assert.match(bootstrapOutput, /credential: federated, audiences: \[kubeconfig-rotator:fed-east\]/);
+    const eks = await execute(process.execPath, [
+      CLI,
+      'bootstrap',
+      '--credential',
+      'federated',
+      '--target-type',
+      'eks',
+      '--dry-run',
+      '--source-name',
+      'west',
+      '--target-name',
+      'prod-eks',
+      '--target-kubeconfig',
+      fed.kubeconfig,
+      '--source-kubeconfig',
+      source.state.kubeconfig,
+      '--service-account',
+      `${namespace}/admiralty`,
+    ]);
+    context.diagnostic(`bootstrap --credential federated --target-type eks --dry-run:\n${eks.stdout}`);
+    const input = JSON.parse(/\{[\s\S]*\n\}/.exec(eks.stdout)?.[0] ?? '{}') as {
+      oidc?: { issuerUrl: string; clientId: string; usernamePrefix: string; requiredClaims: Record<string, string> };
+    };
+    assert.deepEqual(input.oidc, {
+      identityProviderConfigName: 'kcr-west',
+      issuerUrl: source.state.server,
+      clientId: 'kubeconfig-rotator:prod-eks',
+      usernameClaim: 'sub',
+      usernamePrefix: 'source-west:',
+      requiredClaims: { sub: `system:serviceaccount:${namespace}:admiralty` },
+    });
+  });
+
   it('the target refuses another ServiceAccount, another audience and another issuer', async () => {
     const refused = async (token: string, label: string) => {
       await assert.rejects(whoAmI(kubeconfigWith(token, join(dir, `${label}.kubeconfig`))), /Unauthorized|401/, label);
@@ -250,6 +282,7 @@ describe('federated mode', () => {
   });
 
   it('removing the source from the target configuration refuses its tokens from then on; the sidecar reports it; adding it back restores', async () => {
+    const running = sidecar ?? assert.fail('the sidecar of the first test is not running');
     const published = join(dir, 'out', 'kubeconfig');
     writeAuthConfig([]);
     await eventually(
@@ -259,12 +292,13 @@ describe('federated mode', () => {
       90_000,
       500,
     );
-    const refusal = await sidecar.waitForLog(
+    const refusal = await running.waitForLog(
       (line) => line.msg.startsWith('the target refuses the current token') || line.msg.startsWith('rotation failed'),
       30_000,
     );
     assert.match(String(refusal.error), /401|not accept/);
-    writeAuthConfig([jwtAuthenticator(federation)]);
+    // Added back the way it was added: bootstrap again (it converges on the file as it is).
+    await bootstrapSource();
     await eventually(
       async () => {
         assert.equal(await whoAmI(published), user());
@@ -272,7 +306,6 @@ describe('federated mode', () => {
       90_000,
       500,
     );
-    const back = sidecar.lines.indexOf(refusal);
-    await sidecar.waitForLog(tokenRotated, 30_000, back);
+    await running.waitForLog(tokenRotated, 30_000, running.lines.indexOf(refusal));
   });
 });

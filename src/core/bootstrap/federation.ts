@@ -86,3 +86,34 @@ export function eksIdentityProviderConfig(
     },
   };
 }
+
+/**
+ * An AuthenticationConfiguration with `authenticator` in place of any entry for the same issuer URL (a
+ * re-run converges), other sources' entries and fields kept. `existing` is the parsed file, or undefined.
+ */
+export function withAuthenticator(existing: unknown, authenticator: Record<string, unknown>) {
+  const config = (typeof existing === 'object' && existing !== null ? existing : {}) as Record<string, unknown>;
+  const url = (authenticator.issuer as { url: string }).url;
+  const others = (Array.isArray(config.jwt) ? (config.jwt as Record<string, unknown>[]) : []).filter(
+    (entry) => (entry.issuer as { url?: unknown } | undefined)?.url !== url,
+  );
+  return { ...authenticationConfiguration([]), ...config, jwt: [...others, authenticator] };
+}
+
+/** The Secret in the source holding the target's server and CA, without any credential. */
+export function federatedBootstrapKubeconfig(input: { target: string; server: string; caPem: string }) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: input.target,
+        cluster: { server: input.server, 'certificate-authority-data': Buffer.from(input.caPem).toString('base64') },
+      },
+    ],
+    // Federated tokens come from the source: this kubeconfig carries no credential.
+    users: [{ name: 'none', user: {} }],
+    contexts: [{ name: input.target, context: { cluster: input.target, user: 'none' } }],
+    'current-context': input.target,
+  };
+}

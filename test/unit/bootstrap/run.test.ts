@@ -184,7 +184,7 @@ describe('bootstrap --credential token before it contacts a cluster', () => {
       certificate.err,
       'kubeconfig-rotator bootstrap: 2 problems\n' +
         '  --max-token-ttl is for --credential token only\n' +
-        '  --audience is for --credential token only\n',
+        '  --audience is for --credential token or federated only\n',
     );
   });
 });

@@ -1,0 +1,250 @@
+// `bootstrap --credential federated`: what a target needs to trust the source's ServiceAccount tokens. It
+// reads the source's issuer, checks that anonymous readers (the target's apiserver) can fetch its discovery
+// document and keys, prints the target's authenticator (a self-managed target's AuthenticationConfiguration
+// entry, or EKS's identity-provider input) and, where it can, applies: that entry into a local
+// AuthenticationConfiguration file, the mapped user's RBAC in the target, and the source's bootstrap Secret
+// (the target's server and CA, no credential). Nothing is stored in the target for the source but RBAC.
+import { request } from 'node:https';
+import { WellKnownApi, type KubeConfig } from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { BOOTSTRAP_SECRET_KEY, MANAGED_BY, SOURCE_LABEL, type KubeObject } from '../core/bootstrap/plan.ts';
+import {
+  eksIdentityProviderConfig,
+  federatedBootstrapKubeconfig,
+  federatedUser,
+  jwtAuthenticator,
+  withAuthenticator,
+  type FederationInput,
+  type ServiceAccountRef,
+} from '../core/bootstrap/federation.ts';
+import { describeError } from '../io/kube/errors.ts';
+import { apply, BootstrapError, reachable } from './kube.ts';
+
+export interface FederatedOptions {
+  readonly source: string;
+  readonly target: string;
+  readonly namespace: string;
+  readonly secretName: string;
+  readonly serviceAccounts: readonly ServiceAccountRef[];
+  readonly audience: string;
+  readonly userPrefix: string;
+  readonly targetType: 'self-managed' | 'eks';
+  /** Self-managed: merge the authenticator into this AuthenticationConfiguration file. */
+  readonly authenticationConfig: string | undefined;
+  /** Bind system:service-account-issuer-discovery to system:unauthenticated in the source when needed. */
+  readonly allowAnonymousDiscovery: boolean;
+  /** ClusterRoles bound to each mapped user in the target. */
+  readonly clusterRoles: readonly string[];
+  readonly dryRun: boolean;
+  readonly out: NodeJS.WritableStream;
+}
+
+const DISCOVERY_BINDING = 'kubeconfig-rotator:anonymous-issuer-discovery';
+
+export async function bootstrapFederated(
+  options: FederatedOptions,
+  clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
+  endpoint: { readonly server: string; readonly caPem: string; readonly sourceCaPem: string | undefined },
+): Promise<number> {
+  const { target, source } = clusters;
+  const write = (line: string) => options.out.write(`${line}\n`);
+  await reachable(source, 'source');
+  const issuerUrl = await sourceIssuer(source);
+  const sourceServer = source.getCurrentCluster()?.server ?? '';
+  // A self-managed source's issuer is usually its apiserver: the target verifies it with the source's CA.
+  const caPem =
+    options.targetType === 'self-managed' && sameOrigin(issuerUrl, sourceServer) ? endpoint.sourceCaPem : undefined;
+  const input: FederationInput = {
+    issuerUrl,
+    caPem,
+    audience: options.audience,
+    userPrefix: options.userPrefix,
+    accounts: options.serviceAccounts,
+  };
+  write(`source issuer ${issuerUrl}:`);
+  await checkDiscovery(issuerUrl, caPem, options, source, write);
+
+  const users = options.serviceAccounts.map((account) => federatedUser(input, account));
+  if (options.targetType === 'eks') {
+    write('target (EKS): aws eks associate-identity-provider-config --cli-input-json with:');
+    for (const account of options.serviceAccounts)
+      write(
+        JSON.stringify(
+          eksIdentityProviderConfig({
+            ...input,
+            accounts: [account],
+            clusterName: options.target,
+            name: `kcr-${options.source}`.slice(0, 100),
+          }),
+          null,
+          2,
+        ),
+      );
+    write('  EKS fetches the issuer from the internet: it must be public, with a publicly trusted certificate.');
+  } else {
+    const authenticator = jwtAuthenticator(input);
+    if (options.authenticationConfig !== undefined && !options.dryRun) {
+      const existing = readExisting(options.authenticationConfig);
+      writeFileSync(options.authenticationConfig, stringify(withAuthenticator(existing, authenticator)));
+      write(
+        `target: wrote the authenticator for ${issuerUrl} into ${options.authenticationConfig} (kube-apiserver --authentication-config reloads it)`,
+      );
+    } else {
+      write("target: add to the kube-apiserver's AuthenticationConfiguration (--authentication-config) under jwt:");
+      write(stringify([authenticator]).trimEnd());
+    }
+  }
+  write(`  the target sees ${users.join(', ')}`);
+
+  const bindings: KubeObject[] = users.flatMap((user) =>
+    options.clusterRoles.map((role) => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: {
+        name: `kcr-federated:${options.source}:${role}:${user.slice(options.userPrefix.length)}`.slice(0, 253),
+        labels: { ...MANAGED_BY, [SOURCE_LABEL]: options.source },
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    })),
+  );
+  const secret: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'Opaque',
+    metadata: {
+      name: options.secretName,
+      namespace: options.namespace,
+      labels: { ...MANAGED_BY, [SOURCE_LABEL]: options.source, 'kubeconfig-rotator.io/target': options.target },
+    },
+    data: {
+      [BOOTSTRAP_SECRET_KEY]: Buffer.from(
+        stringify(federatedBootstrapKubeconfig({ target: options.target, ...endpoint })),
+      ).toString('base64'),
+    },
+  };
+  const namespace: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: options.namespace, labels: { ...MANAGED_BY } },
+  };
+  if (options.dryRun) {
+    for (const object of bindings) write(`---\n${stringify(object).trimEnd()}`);
+    return 0;
+  }
+  await reachable(target, 'target');
+  for (const object of bindings) await apply(target, object, 'target');
+  for (const object of [namespace, secret]) await apply(source, object, 'source');
+  if (bindings.length > 0) write(`  bound ${options.clusterRoles.join(', ')} to each of them`);
+  write(
+    `source: Secret ${options.namespace}/${options.secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the target's server and CA (no credential); mount it as the sidecar's bootstrapKubeconfig`,
+  );
+  const [first] = options.serviceAccounts;
+  write(
+    `The sidecar's target: credential: federated, audiences: [${options.audience}]${first === undefined ? '' : `, serviceAccount: { namespace: ${first.namespace}, name: ${first.name} }, targetUser: ${users[0] ?? ''}`}.`,
+  );
+  return 0;
+}
+
+async function sourceIssuer(source: KubeConfig): Promise<string> {
+  try {
+    // Typed as a string, handed back parsed: take either.
+    const document: unknown = await source.makeApiClient(WellKnownApi).getServiceAccountIssuerOpenIDConfiguration();
+    const parsed = (typeof document === 'string' ? JSON.parse(document) : document) as { issuer?: unknown };
+    const issuer = parsed.issuer;
+    if (typeof issuer !== 'string' || issuer === '') throw new Error('the discovery document names no issuer');
+    return issuer;
+  } catch (error) {
+    throw new BootstrapError(
+      `cannot read the source's ServiceAccount issuer (/.well-known/openid-configuration): ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+const sameOrigin = (a: string, b: string) => {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
+};
+
+/** GET as an anonymous reader, as the target's apiserver will: the status code, or the network error. */
+function anonymousGet(url: string, caPem: string | undefined): Promise<number | Error> {
+  return new Promise((resolve) => {
+    const req = request(
+      url,
+      { method: 'GET', ...(caPem === undefined ? {} : { ca: caPem }), timeout: 10_000 },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out after 10 s')));
+    req.on('error', resolve);
+    req.end();
+  });
+}
+
+async function checkDiscovery(
+  issuerUrl: string,
+  caPem: string | undefined,
+  options: FederatedOptions,
+  source: KubeConfig,
+  write: (line: string) => void,
+): Promise<void> {
+  const documents = [`${issuerUrl}/.well-known/openid-configuration`, `${issuerUrl}/openid/v1/jwks`];
+  let results = await Promise.all(documents.map((url) => anonymousGet(url, caPem)));
+  const refused = results.some((result) => result === 401 || result === 403);
+  if (refused && options.allowAnonymousDiscovery && !options.dryRun) {
+    await apply(
+      source,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: DISCOVERY_BINDING, labels: { ...MANAGED_BY } },
+        roleRef: {
+          apiGroup: 'rbac.authorization.k8s.io',
+          kind: 'ClusterRole',
+          name: 'system:service-account-issuer-discovery',
+        },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+      },
+      'source',
+    );
+    write(
+      `  bound system:service-account-issuer-discovery to system:unauthenticated (ClusterRoleBinding ${DISCOVERY_BINDING})`,
+    );
+    results = await Promise.all(documents.map((url) => anonymousGet(url, caPem)));
+  }
+  documents.forEach((url, index) => {
+    const result = results[index];
+    if (result === 200) write(`  ${url}: readable anonymously`);
+    else if (result instanceof Error)
+      write(`  WARNING ${url}: not reachable from here (${result.message}); the target's apiserver must reach it`);
+    else if (result === 401 || result === 403)
+      write(
+        `  WARNING ${url}: refused to anonymous readers (HTTP ${String(result)}): rerun with --allow-anonymous-discovery, or bind the ClusterRole system:service-account-issuer-discovery to the group system:unauthenticated in the source`,
+      );
+    else write(`  WARNING ${url}: HTTP ${String(result)}`);
+  });
+}
+
+function readExisting(path: string): unknown {
+  try {
+    return parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new BootstrapError(`--authentication-config ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Parses NAMESPACE/NAME; undefined when malformed. */
+export function parseServiceAccountRef(text: string): ServiceAccountRef | undefined {
+  const [namespace, name, ...rest] = text.split('/');
+  if (namespace === undefined || name === undefined || namespace === '' || name === '' || rest.length > 0)
+    return undefined;
+  return { namespace, name };
+}
