@@ -240,6 +240,63 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     assert.equal(secretsRole?.metadata.namespace, 'argocd');
   });
 
+  it("a federated target: its config as the sidecar reads it, and create on its ServiceAccount's tokens only (the pod's own by default)", async () => {
+    const manifests = await template(chart, [
+      '--set',
+      'targets[0].name=east',
+      '--set',
+      'targets[0].bootstrapSecret.name=kcr-bootstrap-east',
+      '--set',
+      'targets[0].credential=federated',
+      '--set',
+      'targets[0].audiences[0]=kubeconfig-rotator:east',
+      '--set',
+      'targets[0].sinks.secret.name=east-kubeconfig',
+      '--set',
+      'targets[1].name=north',
+      '--set',
+      'targets[1].bootstrapSecret.name=kcr-bootstrap-north',
+      '--set',
+      'targets[1].credential=federated',
+      '--set',
+      'targets[1].audiences[0]=kubeconfig-rotator:north',
+      '--set',
+      'targets[1].serviceAccount.namespace=agents',
+      '--set',
+      'targets[1].serviceAccount.name=admiralty',
+      '--set',
+      'targets[1].sinks.secret.name=north-kubeconfig',
+    ]);
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
+    const config = sidecarConfigSchema.parse(
+      parseAllDocuments(String((configMap?.data as Record<string, string>)['config.yaml']))[0]?.toJS(),
+    );
+    assert.deepEqual(
+      config.targets.map((target) => target.credential),
+      ['federated', 'federated'],
+    );
+    const roles = manifests
+      .filter((manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-federated'))
+      .map((role) => [role.metadata.namespace, (role as unknown as { rules: unknown[] }).rules]);
+    assert.deepEqual(roles, [
+      [
+        'agents',
+        [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['admiralty'], verbs: ['create'] }],
+      ],
+      [
+        'kcr',
+        [
+          {
+            apiGroups: [''],
+            resources: ['serviceaccounts/token'],
+            resourceNames: ['rel-kubeconfig-rotator-sidecar'],
+            verbs: ['create'],
+          },
+        ],
+      ],
+    ]);
+  });
+
   it("renders each target's config with its bootstrap Secret mounted and Secret sinks in the release namespace by default", async () => {
     const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml')]);
     const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
