@@ -264,7 +264,9 @@ describe('token mode', () => {
     // Renewal minutes away: the token's refusal is noticed by the periodic check, not by a renewal.
     await sidecar.stop();
     writeConfig({ minRemainingSeconds: 60 }, 2);
-    sidecar = startSidecar(config);
+    // Its Events go on this (stand-in) pod.
+    const pod = uniqueName('kcr-token-sidecar');
+    sidecar = startSidecar(config, { env: { POD_NAME: pod, POD_NAMESPACE: 'default' } });
     await sidecar.waitForLog((line) => line.msg === 'ready', 30_000);
 
     // A Secret with a lease's name that is not ours is never deleted.
@@ -305,6 +307,17 @@ describe('token mode', () => {
     );
     assert.equal(needed.level, 'error');
     assert.equal(sidecar.count(tokenRotated), 0, 'no renewal came first');
+    const events = await eventually(async () => {
+      const list = await source
+        .admin()
+        .makeApiClient(CoreV1Api)
+        .listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${pod}` });
+      const reasons = new Set(list.items.map((event) => event.reason));
+      if (!reasons.has('CredentialRefused') || !reasons.has('RebootstrapNeeded'))
+        throw new Error(`events so far: ${[...reasons].join(', ')}`);
+      return list.items;
+    });
+    for (const event of events) assert.equal(event.type, 'Warning', String(event.reason));
     const reported = await metrics();
     assert.equal(sampleValue(reported, 'kubeconfig_rotator_rebootstrap_needed', { target: 'east' }), 1);
     assert.equal(sampleValue(reported, 'kubeconfig_rotator_ready', { target: 'east' }), 0);
