@@ -42,7 +42,7 @@ async function withShutdownSignal(run: (signal: AbortSignal) => Promise<number>)
 
 const COMMANDS: Record<string, Command> = {
   sidecar: {
-    summary: 'keep client-certificate kubeconfigs for target clusters valid (runs beside the agent)',
+    summary: 'keep short-lived kubeconfigs for target clusters valid: certificates or tokens (runs beside the agent)',
     usage: 'sidecar --config FILE [--once]',
     options: { config: { type: 'string' }, once: { type: 'boolean' } },
     allowPositionals: false,
@@ -70,7 +70,8 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   bootstrap: {
-    summary: 'create the bootstrap token, its RBAC and the bootstrap kubeconfig Secret for one source cluster',
+    summary:
+      "set up one source for a target: a bootstrap token (certificates), a ServiceAccount and first token (tokens) or the target's trust of the source's issuer (federated)",
     usage:
       'bootstrap --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
       '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run] ' +
