@@ -10,6 +10,7 @@ import { parse, stringify } from 'yaml';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { BOOTSTRAP_SECRET_KEY, MANAGED_BY, SOURCE_LABEL, type KubeObject } from '../core/bootstrap/plan.ts';
 import {
+  authenticationConfigVersion,
   eksIdentityProviderConfig,
   federatedBootstrapKubeconfig,
   federatedUser,
@@ -19,7 +20,7 @@ import {
   type ServiceAccountRef,
 } from '../core/bootstrap/federation.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { apply, BootstrapError, reachable } from './kube.ts';
+import { apply, BootstrapError, reachable, requireMinor } from './kube.ts';
 
 export interface FederatedOptions {
   readonly source: string;
@@ -50,6 +51,9 @@ export async function bootstrapFederated(
   const { target, source } = clusters;
   const write = (line: string) => options.out.write(`${line}\n`);
   await reachable(source, 'source');
+  const targetMinor = await reachable(target, 'target');
+  if (options.targetType === 'self-managed')
+    requireMinor(targetMinor, 30, 'target', 'Structured authentication configuration (the jwt authenticator)');
   const issuerUrl = await sourceIssuer(source);
   const sourceServer = source.getCurrentCluster()?.server ?? '';
   // A self-managed source's issuer is usually its apiserver: the target verifies it with the source's CA.
@@ -86,7 +90,8 @@ export async function bootstrapFederated(
     const authenticator = jwtAuthenticator(input);
     if (options.authenticationConfig !== undefined && !options.dryRun) {
       const existing = readExisting(options.authenticationConfig);
-      writeFileSync(options.authenticationConfig, stringify(withAuthenticator(existing, authenticator)));
+      const apiVersion = authenticationConfigVersion(targetMinor);
+      writeFileSync(options.authenticationConfig, stringify(withAuthenticator(existing, authenticator, apiVersion)));
       write(
         `target: wrote the authenticator for ${issuerUrl} into ${options.authenticationConfig} (kube-apiserver --authentication-config reloads it)`,
       );
@@ -133,7 +138,6 @@ export async function bootstrapFederated(
     for (const object of bindings) write(`---\n${stringify(object).trimEnd()}`);
     return 0;
   }
-  await reachable(target, 'target');
   for (const object of bindings) await apply(target, object, 'target');
   for (const object of [namespace, secret]) await apply(source, object, 'source');
   if (bindings.length > 0) write(`  bound ${options.clusterRoles.join(', ')} to each of them`);

@@ -12,6 +12,14 @@ const FIELD_MANAGER = 'kubeconfig-rotator-bootstrap';
 /** A failure at run time (exit 1), reported as its message alone. */
 export class BootstrapError extends Error {}
 
+/** Refuses a cluster older than a feature needs, naming the feature (an unreadable version passes). */
+export function requireMinor(minor: number, needed: number, role: ClusterRole, feature: string): void {
+  if (minor < needed)
+    throw new BootstrapError(
+      `${feature} needs Kubernetes 1.${String(needed)} or later; the ${role} cluster runs 1.${String(minor)}`,
+    );
+}
+
 export type ClusterRole = 'target' | 'source';
 
 /** Every problem with the command line at once (exit 2), one per line. */
@@ -54,9 +62,12 @@ export function clusterCa(kubeConfig: KubeConfig, role: ClusterRole): string {
   );
 }
 
-export async function reachable(kubeConfig: KubeConfig, role: ClusterRole): Promise<void> {
+/** Checks the cluster answers; returns its Kubernetes minor version (1.<minor>), NaN when unreadable. */
+export async function reachable(kubeConfig: KubeConfig, role: ClusterRole): Promise<number> {
   try {
-    await kubeConfig.makeApiClient(VersionApi).getCode();
+    const version = await kubeConfig.makeApiClient(VersionApi).getCode();
+    // Managed services append to the minor ("30+"): the leading digits are the release.
+    return Number.parseInt(version.minor, 10);
   } catch (error) {
     const status = httpStatus(error);
     const hint = status === 401 ? ' (the credential is not accepted)' : '';

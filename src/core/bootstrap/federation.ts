@@ -59,8 +59,15 @@ export function jwtAuthenticator(input: FederationInput): Record<string, unknown
   };
 }
 
-export function authenticationConfiguration(authenticators: readonly Record<string, unknown>[]) {
-  return { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'AuthenticationConfiguration', jwt: [...authenticators] };
+/** Structured authentication configuration: v1beta1 from Kubernetes 1.30, v1 from 1.34. */
+export const authenticationConfigVersion = (minor: number): string =>
+  `apiserver.config.k8s.io/${minor >= 34 || Number.isNaN(minor) ? 'v1' : 'v1beta1'}`;
+
+export function authenticationConfiguration(
+  authenticators: readonly Record<string, unknown>[],
+  apiVersion = authenticationConfigVersion(Number.NaN),
+) {
+  return { apiVersion, kind: 'AuthenticationConfiguration', jwt: [...authenticators] };
 }
 
 /**
@@ -91,13 +98,13 @@ export function eksIdentityProviderConfig(
  * An AuthenticationConfiguration with `authenticator` in place of any entry for the same issuer URL (a
  * re-run converges), other sources' entries and fields kept. `existing` is the parsed file, or undefined.
  */
-export function withAuthenticator(existing: unknown, authenticator: Record<string, unknown>) {
+export function withAuthenticator(existing: unknown, authenticator: Record<string, unknown>, apiVersion?: string) {
   const config = (typeof existing === 'object' && existing !== null ? existing : {}) as Record<string, unknown>;
   const url = (authenticator.issuer as { url: string }).url;
   const others = (Array.isArray(config.jwt) ? (config.jwt as Record<string, unknown>[]) : []).filter(
     (entry) => (entry.issuer as { url?: unknown } | undefined)?.url !== url,
   );
-  return { ...authenticationConfiguration([]), ...config, jwt: [...others, authenticator] };
+  return { ...authenticationConfiguration([], apiVersion), ...config, jwt: [...others, authenticator] };
 }
 
 /** The Secret in the source holding the target's server and CA, without any credential. */

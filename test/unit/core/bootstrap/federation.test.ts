@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  authenticationConfigVersion,
   eksIdentityProviderConfig,
   federatedUser,
   jwtAuthenticator,
@@ -68,5 +69,20 @@ describe('federation', () => {
     });
     assert.deepEqual(one.oidc.requiredClaims, { sub: 'system:serviceaccount:agents:admiralty' });
     assert.equal(one.oidc.clientId, 'kubeconfig-rotator:east');
+  });
+
+  it('writes the configuration version the target reads: v1beta1 on 1.30-1.33, v1 from 1.34; an existing file keeps its own', () => {
+    assert.equal(authenticationConfigVersion(30), 'apiserver.config.k8s.io/v1beta1');
+    assert.equal(authenticationConfigVersion(33), 'apiserver.config.k8s.io/v1beta1');
+    assert.equal(authenticationConfigVersion(34), 'apiserver.config.k8s.io/v1');
+    assert.equal(
+      withAuthenticator(undefined, jwtAuthenticator(input), authenticationConfigVersion(31)).apiVersion,
+      'apiserver.config.k8s.io/v1beta1',
+    );
+    const existing = { apiVersion: 'apiserver.config.k8s.io/v1beta1', kind: 'AuthenticationConfiguration', jwt: [] };
+    assert.equal(
+      withAuthenticator(existing, jwtAuthenticator(input), 'apiserver.config.k8s.io/v1').apiVersion,
+      'apiserver.config.k8s.io/v1beta1',
+    );
   });
 });
