@@ -181,6 +181,41 @@ async function benchIdle(scratch: string): Promise<void> {
   out();
 }
 
+/** The runtime dependencies the sidecar loads, each alone in an idle Node process: where the floor is. */
+const RUNTIME_DEPENDENCIES = [
+  '@kubernetes/client-node',
+  'pino',
+  'prom-client',
+  'chokidar',
+  'zod',
+  'yaml',
+  'node-forge',
+  'undici',
+];
+
+async function rssOfIdleImport(specifier: string | undefined): Promise<number> {
+  const code = `${specifier === undefined ? '' : `await import(${JSON.stringify(specifier)});`} setInterval(() => {}, 1 << 30)`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'ignore' });
+  try {
+    // Long enough for the import and its first garbage collections to settle.
+    await sleep(3_000);
+    return processUsage(child.pid ?? 0).rssKiB / 1024;
+  } finally {
+    child.kill();
+  }
+}
+
+async function benchFloor(): Promise<void> {
+  out('## floor analysis: idle RSS of Node with one runtime dependency imported');
+  const bare = await rssOfIdleImport(undefined);
+  out(`bare Node: ${bare.toFixed(1)} MiB`);
+  for (const dependency of RUNTIME_DEPENDENCIES) {
+    const rss = await rssOfIdleImport(dependency);
+    out(`${dependency.padEnd(24)} ${rss.toFixed(1).padStart(6)} MiB (+${(rss - bare).toFixed(1)} over bare Node)`);
+  }
+  out();
+}
+
 async function main(): Promise<void> {
   const scratch = scratchDir('bench-sidecar');
   out(
@@ -192,6 +227,7 @@ async function main(): Promise<void> {
     await globalSetup();
     await benchRotation(scratch.path);
     await benchIdle(scratch.path);
+    await benchFloor();
   } finally {
     await globalTeardown();
     scratch.dispose();
