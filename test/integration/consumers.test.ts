@@ -52,6 +52,7 @@ interface ProbeLine {
   readonly ok: boolean;
   readonly user?: string;
   readonly error?: string;
+  readonly time?: string;
 }
 
 /** One probe process, its JSON lines kept in a file. */
@@ -276,7 +277,10 @@ describe('consumers read what the sidecar publishes, with their own code, across
     const reloads = Math.floor(RUN_SECONDS / 300) + 1;
     for (const tool of ['client-go-directory', 'client-go-reference']) {
       const failures = failed[tool] ?? [];
-      assert.ok(failures.length <= reloads, `${tool}: ${String(failures.length)} failed calls`);
+      assert.ok(
+        failures.length <= reloads,
+        `${tool}: ${String(failures.length)} failed calls: ${JSON.stringify(failures.map((line) => [line.time, line.error]))}`,
+      );
       for (const failure of failures) assert.match(failure.error ?? '', /use of closed network connection/, tool);
     }
     for (const tool of [...reloading, ...tokenReaders.filter((key) => !key.startsWith('client-go'))])
