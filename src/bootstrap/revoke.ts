@@ -78,7 +78,7 @@ export async function runRevoke(options: RevokeOptions): Promise<number> {
       write(`deleted Secret ${lease} (uid ${uid}): every token of source ${options.source} is refused from now on.`);
     }
     write(
-      `The source's sidecars report "re-bootstrap needed" at their next renewal. To restore access, run:\n` +
+      `The source's sidecars report "re-bootstrap needed" within their revocationCheckSeconds (default 60). To restore access, run:\n` +
         `  kubeconfig-rotator bootstrap --credential token --source-name ${options.source} --target-namespace ${namespace} --target-name NAME ...\n` +
         `and let the new bootstrap Secret reach the sidecar.`,
     );

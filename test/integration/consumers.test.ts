@@ -15,7 +15,13 @@ import { stringify } from 'yaml';
 import { ensureConsumerProbes } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually } from '../support/kube.ts';
-import { prepareTarget, sidecarTestFile, TestApprover, type PreparedTarget } from '../support/sidecar.ts';
+import {
+  prepareTarget,
+  sidecarTestFile,
+  TestApprover,
+  testSidecarSettings,
+  type PreparedTarget,
+} from '../support/sidecar.ts';
 import { prepareTokenTarget, type PreparedTokenTarget } from '../support/token-target.ts';
 
 const target = testCluster('target');
@@ -152,11 +158,7 @@ describe('consumers read what the sidecar publishes, with their own code, across
     const [home] = prepared.values();
     assert.ok(home !== undefined);
     const config = {
-      stateDir: join(home.dir, 'state'),
-      listen: { host: '127.0.0.1', port: 0 },
-      logLevel: 'debug',
-      rereadIntervalSeconds: 2,
-      sourceKubeconfig: source.state.kubeconfig,
+      ...testSidecarSettings(home.dir, source.state.kubeconfig),
       targets: [...prepared.values()].map((one) => {
         const { secret } = tools[one.tool] ?? assert.fail(one.tool);
         const tool = one.tool;

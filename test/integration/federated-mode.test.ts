@@ -23,7 +23,7 @@ import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries
 import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
-import { sidecarTestFile, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+import { sidecarTestFile, testSidecarSettings, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
 import { mountBootstrapSecret } from '../support/token-target.ts';
 
 const execute = promisify(execFile);
@@ -165,11 +165,7 @@ describe('federated mode', () => {
     writeFileSync(
       config,
       stringify({
-        stateDir: join(dir, 'state'),
-        listen: { host: '127.0.0.1', port: 0 },
-        logLevel: 'debug',
-        rereadIntervalSeconds: 2,
-        sourceKubeconfig: source.state.kubeconfig,
+        ...testSidecarSettings(dir, source.state.kubeconfig),
         targets: [
           {
             name: 'fed-east',

@@ -17,7 +17,13 @@ import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
-import { sidecarTestFile, writeKubeletMount, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+import {
+  sidecarTestFile,
+  testSidecarSettings,
+  writeKubeletMount,
+  type LogLine,
+  type SidecarProcess,
+} from '../support/sidecar.ts';
 import { mountBootstrapSecret, tokenOf } from '../support/token-target.ts';
 
 const execute = promisify(execFile);
@@ -114,11 +120,7 @@ describe('token mode', () => {
     writeFileSync(
       config,
       stringify({
-        stateDir: join(dir, 'state'),
-        listen: { host: '127.0.0.1', port: 0 },
-        logLevel: 'debug',
-        rereadIntervalSeconds: 2,
-        sourceKubeconfig: source.state.kubeconfig,
+        ...testSidecarSettings(dir, source.state.kubeconfig),
         targets: [
           {
             name: 'east',

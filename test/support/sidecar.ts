@@ -94,6 +94,17 @@ export interface SidecarConfigOptions {
  * Writes a config for prepared targets (the first one's directory holds the config and the state); returns
  * its path. Each target publishes to its own DIR/out.
  */
+/** The settings every test sidecar shares: state under `dir`, any free port, debug logs, a 2 s re-read. */
+export function testSidecarSettings(dir: string, sourceKubeconfig?: string) {
+  return {
+    stateDir: join(dir, 'state'),
+    listen: { host: '127.0.0.1', port: 0 },
+    logLevel: 'debug',
+    rereadIntervalSeconds: 2,
+    ...(sourceKubeconfig === undefined ? {} : { sourceKubeconfig }),
+  };
+}
+
 export function writeSidecarConfig(
   prepared: PreparedTarget | readonly PreparedTarget[],
   options: SidecarConfigOptions = {},
