@@ -1,6 +1,7 @@
 // A plain long-lived client-go client: built once, from a kubeconfig file (the directory sink) or from a
 // Secret read once at start (the reference Secret, as Linkerd's mirror and Admiralty read it), then used
-// for every call; client-go re-reads certificate files it names by path.
+// for every call; client-go re-reads certificate files it names by path. client-go's own log (verbosity 1) is
+// printed as probe lines: it says when client-go closed its connections because the certificate changed.
 package main
 
 import (
@@ -11,10 +12,12 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/go-logr/logr/funcr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
 	"kcr.local/consumers/kube"
 	"kcr.local/consumers/probe"
@@ -26,6 +29,8 @@ func main() {
 	certFile := flag.String("watch-cert", "", "certificate file whose content names the credential in use")
 	tool := flag.String("tool", "client-go", "name in the output")
 	flags := probe.ParseFlags()
+	clientLog := funcr.New(func(prefix, args string) { probe.Log(*tool, prefix+" "+args) }, funcr.Options{Verbosity: 1})
+	klog.SetLoggerWithOptions(clientLog, klog.ContextualLogger(true))
 	config, err := targetConfig(*tool, *kubeconfigPath, flags, *key)
 	if err != nil {
 		probe.Fail(*tool, err)

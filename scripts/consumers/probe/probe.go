@@ -53,14 +53,18 @@ type line struct {
 	Event      string `json:"event"`
 	Call       int    `json:"call,omitempty"`
 	OK         bool   `json:"ok"`
+	Started    string `json:"started,omitempty"`
 	User       string `json:"user,omitempty"`
 	Credential string `json:"credential,omitempty"`
 	Error      string `json:"error,omitempty"`
+	Message    string `json:"message,omitempty"`
 	Time       string `json:"time"`
 }
 
+func timestamp(at time.Time) string { return at.UTC().Format(time.RFC3339Nano) }
+
 func emit(l line) {
-	l.Time = time.Now().UTC().Format(time.RFC3339Nano)
+	l.Time = timestamp(time.Now())
 	out, _ := json.Marshal(l)
 	fmt.Println(string(out))
 }
@@ -75,6 +79,7 @@ func Run(tool string, interval time.Duration, call Call) {
 	defer ticker.Stop()
 	for n := 1; ; n++ {
 		callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		started := time.Now()
 		user, credential, err := call(callCtx)
 		cancel()
 		if ctx.Err() != nil {
@@ -86,7 +91,7 @@ func Run(tool string, interval time.Duration, call Call) {
 			}
 			seen = credential
 		}
-		result := line{Tool: tool, Event: "call", Call: n, OK: err == nil, User: user, Credential: credential}
+		result := line{Tool: tool, Event: "call", Call: n, OK: err == nil, Started: timestamp(started), User: user, Credential: credential}
 		if err != nil {
 			result.Error = err.Error()
 		}
@@ -100,6 +105,12 @@ func Run(tool string, interval time.Duration, call Call) {
 		}
 	}
 	emit(line{Tool: tool, Event: "stop", OK: true})
+}
+
+// Log prints what the tool's own code logged (client-go's log, for one), so a test can relate a failed call
+// to what the client did at that moment.
+func Log(tool string, message string) {
+	emit(line{Tool: tool, Event: "log", OK: true, Message: message})
 }
 
 // Fail ends a probe that cannot start (bad flags, an unreadable source kubeconfig).
