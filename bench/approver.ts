@@ -23,7 +23,8 @@ import {
 } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../src/core/pki/csr.ts';
 import { generateKeyPair } from '../src/core/pki/keys.ts';
-import { createInformer, kubeListWatchSource } from '../src/io/kube/informer.ts';
+import { kubeListWatchSource } from '../src/io/kube/client-node-source.ts';
+import { createInformer } from '../src/io/kube/informer.ts';
 import { kubeConfigFor } from '../src/io/kube/kubeconfig.ts';
 import { createLogger } from '../src/io/log.ts';
 import { CSR_PATH } from '../src/approver/kube.ts';

@@ -12,7 +12,9 @@ import { stringify } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { rotationDeadline } from '../src/core/rotation/schedule.ts';
 import { systemClock } from '../src/io/clock.ts';
-import { kubeConfigFor, type ClusterEndpoint } from '../src/io/kube/kubeconfig.ts';
+import { clientConfigFor } from '../src/core/kubeconfig/client-config.ts';
+import type { ClusterEndpoint } from '../src/io/kube/kubeconfig.ts';
+import { createKubeClient } from '../src/io/kube/rest.ts';
 import { createLogger } from '../src/io/log.ts';
 import { CsrIssuer } from '../src/sidecar/csr-issuer.ts';
 import type { PendingRequest, PendingStore } from '../src/sidecar/pending-store.ts';
@@ -137,7 +139,7 @@ async function benchFleet(scratch: string): Promise<void> {
       certPem: '',
       keyPem: '',
     }));
-    const asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
+    const asBootstrap = createKubeClient(clientConfigFor(endpoint, { token: bootstrap.value }));
     const bootstrapStarted = performance.now();
     await withWorkers(members, BOOTSTRAP_CONCURRENCY, async (member) => {
       const issued = await issuerFor(member, run).obtain(asBootstrap, new AbortController().signal);
@@ -145,6 +147,7 @@ async function benchFleet(scratch: string): Promise<void> {
       member.certPem = issued.credential.certPem;
       member.keyPem = issued.credential.keyPem;
     });
+    await asBootstrap.close();
     out(
       `first certificates for all ${String(FLEET)} (bootstrap token, ${String(BOOTSTRAP_CONCURRENCY)} at a time): ${((performance.now() - bootstrapStarted) / 1000).toFixed(1)} s`,
     );
@@ -171,10 +174,10 @@ async function benchFleet(scratch: string): Promise<void> {
         await sleep(Math.max(0, at - Date.now()));
         const started = performance.now();
         try {
-          const issued = await issuerFor(member, run).obtain(
-            kubeConfigFor(endpoint, { certPem: member.certPem, keyPem: member.keyPem }),
-            new AbortController().signal,
-          );
+          const asMember = createKubeClient(clientConfigFor(endpoint, member));
+          const issued = await issuerFor(member, run)
+            .obtain(asMember, new AbortController().signal)
+            .finally(() => asMember.close());
           latencies.push(performance.now() - started);
           waits.push(issued.timings.wait);
         } catch {

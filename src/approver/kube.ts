@@ -2,6 +2,10 @@
 // subresource, and SubjectAccessReviews. Nothing here decides anything.
 import {
   CertificatesV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Event,
   type KubeConfig,
   type V1CertificateSigningRequest,
   type V1SubjectAccessReview,
@@ -9,7 +13,9 @@ import {
 import type { ReviewAttributes } from '../core/policy/evaluate.ts';
 import type { Requester } from '../core/policy/request-checks.ts';
 import { isConflict, isNotFound } from '../io/kube/errors.ts';
-import { kubeListWatchSource, type ListWatchSource } from '../io/kube/informer.ts';
+import type { EventsApi } from '../io/kube/events.ts';
+import { kubeListWatchSource } from '../io/kube/client-node-source.ts';
+import type { ListWatchSource } from '../io/kube/informer.ts';
 import type { ApproverClient } from './kube-client.ts';
 import {
   csrRecord,
@@ -32,6 +38,19 @@ export function csrSource(kubeConfig: KubeConfig, signerName: string): ListWatch
     fieldSelector: `spec.signerName=${signerName}`,
     list: (options) => api.listCertificateSigningRequest(options),
   });
+}
+
+/** The approver's events, on client-node (its rate-limited client). */
+export function clientNodeEventsApi(kubeConfig: KubeConfig): EventsApi {
+  const api = kubeConfig.makeApiClient(CoreV1Api);
+  return {
+    create: (namespace, event) => api.createNamespacedEvent({ namespace, body: event as unknown as CoreV1Event }),
+    bump: (namespace, name, patch) =>
+      api.patchNamespacedEvent(
+        { name, namespace, body: patch },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+  };
 }
 
 export function kubeDecisionWriter(client: ApproverClient): DecisionWriter {

@@ -14,7 +14,7 @@ import { tokenBucket } from '../io/kube/rate-limit.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { ApproverController, csrRecord, type CsrRecord } from './controller.ts';
-import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
+import { clientNodeEventsApi, csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
 import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
@@ -99,7 +99,7 @@ async function serve(
   };
   const decisions = client();
   const events = kubeEventRecorder({
-    kubeConfig: client(MAX_WAITING_EVENTS).kubeConfig,
+    api: clientNodeEventsApi(client(MAX_WAITING_EVENTS).kubeConfig),
     component: COMPONENT,
     instance: options.identity,
     logger,

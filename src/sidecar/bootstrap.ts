@@ -2,14 +2,17 @@
 // server and CA. Read whole and checked field by field, so a broken file is reported with what is wrong.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { dirname } from 'node:path';
+import { parseClientConfig, type ClientConfig } from '../core/kubeconfig/client-config.ts';
+import { kubeCredentials, type Credentials } from '../io/kube/credentials.ts';
 
 export interface BootstrapCredential {
   readonly path: string;
   readonly server: string;
   readonly caPem: string;
-  readonly kubeConfig: KubeConfig;
+  readonly config: ClientConfig;
+  /** Kept with the file's content, so an exec plugin's credential is reused until it expires. */
+  readonly credentials: Credentials;
   /** Changes whenever the file's content does. */
   readonly fingerprint: string;
 }
@@ -28,59 +31,35 @@ export function readBootstrapKubeconfig(
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new BootstrapKubeconfigError(`${path}: cannot be read: ${(error as Error).message}`, { cause: error });
   }
-  const fail = (field: string, problem: string): never => {
-    throw new BootstrapKubeconfigError(`${path}: ${field}: ${problem}`);
-  };
-  const kubeConfig = new KubeConfig();
+  let config: ClientConfig;
   try {
-    kubeConfig.loadFromString(text);
-    // As loadFromFile does: relative file references are relative to the kubeconfig.
-    kubeConfig.makePathsAbsolute(dirname(path));
+    config = parseClientConfig(text, dirname(path), { bootstrap: options });
   } catch (error) {
-    fail(
-      '(document)',
-      `not a valid kubeconfig: ${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)}`,
-    );
+    throw new BootstrapKubeconfigError(`${path}: ${(error as Error).message}`, { cause: error });
   }
-  if (kubeConfig.getCurrentContext() === '') fail('current-context', 'is not set');
-  const context = kubeConfig.getContextObject(kubeConfig.getCurrentContext());
-  if (context === null)
-    fail('current-context', `names context "${kubeConfig.getCurrentContext()}", which does not exist`);
-  const cluster = kubeConfig.getCurrentCluster();
-  if (cluster === null)
-    return fail(`contexts[${kubeConfig.getCurrentContext()}].context.cluster`, 'names a cluster that does not exist');
-  const clusterField = `clusters[${cluster.name}].cluster`;
-  if (!/^https:\/\//.test(cluster.server))
-    fail(`${clusterField}.server`, `must be an https URL, got "${cluster.server}"`);
-  if (cluster.skipTLSVerify)
-    fail(`${clusterField}.insecure-skip-tls-verify`, 'must not be set: the target must be verified with its CA');
+  const caField = `${config.fields?.cluster ?? 'cluster'}.certificate-authority`;
   let caPem: string | undefined;
-  if (cluster.caData !== undefined && cluster.caData !== '')
-    caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
-  else if (cluster.caFile !== undefined && cluster.caFile !== '') {
-    const caPath = isAbsolute(cluster.caFile) ? cluster.caFile : join(dirname(path), cluster.caFile);
+  const ca = config.certificateAuthority;
+  if (ca !== undefined && 'pem' in ca) caPem = ca.pem;
+  else if (ca !== undefined) {
     try {
-      caPem = readFileSync(caPath, 'utf8');
+      caPem = readFileSync(ca.file, 'utf8');
     } catch (error) {
-      fail(`${clusterField}.certificate-authority`, `cannot read ${caPath}: ${(error as Error).message}`);
+      throw new BootstrapKubeconfigError(`${path}: ${caField}: cannot read ${ca.file}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
   if (caPem?.includes('-----BEGIN CERTIFICATE-----') !== true)
-    fail(`${clusterField}.certificate-authority-data`, 'is missing or not a PEM certificate');
-  const user = kubeConfig.getCurrentUser();
-  if (user === null)
-    return fail(`contexts[${kubeConfig.getCurrentContext()}].context.user`, 'names a user that does not exist');
-  const hasCredential = [user.token, user.certData, user.certFile, user.exec, user.authProvider].some(
-    (value) => value !== undefined && value !== '',
-  );
-  // A federated target's needs only the server and CA: its tokens come from the source.
-  if (!hasCredential && options.credentialRequired)
-    fail(`users[${user.name}].user`, 'has no credential (token, client certificate, exec or auth provider)');
+    throw new BootstrapKubeconfigError(`${path}: ${caField}-data: is missing or not a PEM certificate`);
+  // The CA read here is the one the target is known by: requests verify it, not the file read again.
+  const pinned: ClientConfig = { ...config, certificateAuthority: { pem: caPem } };
   return {
     path,
-    server: cluster.server,
-    caPem: caPem ?? '',
-    kubeConfig,
+    server: config.server,
+    caPem,
+    config: pinned,
+    credentials: kubeCredentials(pinned),
     fingerprint: createHash('sha256').update(text).digest('hex'),
   };
 }

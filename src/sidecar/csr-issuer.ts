@@ -2,7 +2,7 @@
 // pending one, after a restart), a CSR named after what it asks for, then list + watch of that one CSR until
 // it is issued, denied, failed, deleted or left unanswered too long.
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { parseCertificationRequest } from '../core/pki/csr-parse.ts';
 import { buildCertificationRequest } from '../core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair, type KeyAlgorithm, type KeyPair } from '../core/pki/keys.ts';
@@ -10,7 +10,7 @@ import { sameSubject, type Subject } from '../core/pki/subject.ts';
 import { csrName } from '../core/rotation/csr-name.ts';
 import type { Clock } from '../io/clock.ts';
 import { describeError, kubeStatus } from '../io/kube/errors.ts';
-import { kubeListWatchSource } from '../io/kube/informer.ts';
+import { restListWatchSource, type KubeClient } from '../io/kube/rest.ts';
 import { until } from '../io/kube/until.ts';
 import type { Logger } from '../io/log.ts';
 import { RotationError } from './errors.ts';
@@ -43,7 +43,7 @@ export interface CsrIssuerOptions {
   readonly onStep?: (step: string) => void;
 }
 
-const CSR_WATCH_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 
 export class CsrIssuer implements CredentialIssuer {
   readonly #options: CsrIssuerOptions;
@@ -60,16 +60,15 @@ export class CsrIssuer implements CredentialIssuer {
     await this.#options.pending.clear();
   }
 
-  async obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<CsrIssuedCertificate> {
+  async obtain(client: KubeClient, signal: AbortSignal): Promise<CsrIssuedCertificate> {
     const started = this.#options.clock.now();
     const pending = (await this.#usablePending()) ?? (await this.#newRequest());
     const keys = keyPairOf(pending);
     const keygenDone = this.#options.clock.now();
-    const api = kubeConfig.makeApiClient(CertificatesV1Api);
-    const uid = await this.#createOrAdopt(api, pending, keys);
+    const uid = await this.#createOrAdopt(client, pending, keys);
     const created = this.#options.clock.now();
     this.#options.onStep?.('csr-created');
-    const certificate = await this.#waitForCertificate(kubeConfig, api, pending, uid, signal);
+    const certificate = await this.#waitForCertificate(client, pending, uid, signal);
     this.#options.onStep?.('certificate-issued');
     return {
       credential: { certPem: certificate, keyPem: pending.keyPem },
@@ -119,7 +118,7 @@ export class CsrIssuer implements CredentialIssuer {
   }
 
   /** Creates the CSR, or adopts the existing one of that name if it carries our public key. Returns its uid. */
-  async #createOrAdopt(api: CertificatesV1Api, pending: PendingRequest, keys: KeyPair): Promise<string> {
+  async #createOrAdopt(client: KubeClient, pending: PendingRequest, keys: KeyPair): Promise<string> {
     const body: V1CertificateSigningRequest = {
       apiVersion: 'certificates.k8s.io/v1',
       kind: 'CertificateSigningRequest',
@@ -132,14 +131,14 @@ export class CsrIssuer implements CredentialIssuer {
       },
     };
     try {
-      const created = await api.createCertificateSigningRequest({ body });
+      const created = await client.request<V1CertificateSigningRequest>('POST', CSR_PATH, { body });
       return created.metadata?.uid ?? '';
     } catch (error) {
       if (kubeStatus(error)?.reason !== 'AlreadyExists') throw classify(error, `creating CSR ${pending.csrName}`);
     }
     let existing: V1CertificateSigningRequest;
     try {
-      existing = await api.readCertificateSigningRequest({ name: pending.csrName });
+      existing = await client.request<V1CertificateSigningRequest>('GET', `${CSR_PATH}/${pending.csrName}`);
     } catch (error) {
       throw classify(error, `reading existing CSR ${pending.csrName}`);
     }
@@ -158,8 +157,7 @@ export class CsrIssuer implements CredentialIssuer {
   }
 
   async #waitForCertificate(
-    kubeConfig: KubeConfig,
-    api: CertificatesV1Api,
+    client: KubeClient,
     pending: PendingRequest,
     uid: string,
     shutdown: AbortSignal,
@@ -191,12 +189,7 @@ export class CsrIssuer implements CredentialIssuer {
     try {
       const outcome = await until<V1CertificateSigningRequest, CsrOutcome>(
         {
-          source: kubeListWatchSource({
-            kubeConfig,
-            path: CSR_WATCH_PATH,
-            fieldSelector: `metadata.name=${name}`,
-            list: (options) => api.listCertificateSigningRequest(options),
-          }),
+          source: restListWatchSource(client, CSR_PATH, { fieldSelector: `metadata.name=${name}` }),
           name,
           describe: `CSR ${name}`,
           logger,

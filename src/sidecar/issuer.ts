@@ -1,8 +1,8 @@
 // How a target obtains a credential with a lifetime: the rotation loop needs only this. The CSR API
 // (csr-issuer.ts) serves certificate targets, the TokenRequest API (token-issuer.ts) token targets.
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Credential } from '../core/credential/credential.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
+import type { KubeClient } from '../io/kube/rest.ts';
 import { RotationError } from './errors.ts';
 
 export interface IssuedCredential {
@@ -16,15 +16,15 @@ export interface IssuedCredential {
 export interface CredentialIssuer {
   /** Whether a request from before a restart is waiting to be completed. */
   hasPending(): Promise<boolean>;
-  /** Obtains a fresh credential, authenticating with `kubeConfig`. */
-  obtain(kubeConfig: KubeConfig, signal: AbortSignal): Promise<IssuedCredential>;
+  /** Obtains a fresh credential, authenticating with `client`'s credential. */
+  obtain(client: KubeClient, signal: AbortSignal): Promise<IssuedCredential>;
   /** Forgets the pending request (once published, or when it can never complete). */
   finish(): Promise<void>;
   /**
    * Where a credential can be revoked before it expires: asks the target whether it still accepts the one
-   * `kubeConfig` carries (throws a RotationError, 'unauthorized' when refused), every `intervalMs`.
+   * `client` carries (throws a RotationError, 'unauthorized' when refused), every `intervalMs`.
    */
-  readonly acceptance?: { readonly intervalMs: number; check(kubeConfig: KubeConfig): Promise<void> } | undefined;
+  readonly acceptance?: { readonly intervalMs: number; check(client: KubeClient): Promise<void> } | undefined;
 }
 
 /** An API failure as a rotation error: 401/403 say the credential is not (or no longer) accepted. */

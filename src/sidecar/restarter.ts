@@ -2,11 +2,11 @@
 // template's restartedAt annotation, as `kubectl rollout restart` does), each once per rotation. A failed
 // patch is retried with the rotation loop's backoff until it lands or a newer rotation replaces it; nothing
 // here ever holds up the rotation itself.
-import { AppsV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { describeWorkload, restartPatch, workloadKey, type Workload } from '../core/restart/workload.ts';
 import { retryDelay } from '../core/rotation/schedule.ts';
 import type { Clock } from '../io/clock.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
+import { MERGE_PATCH, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 
 export const RESTART_RESULTS = ['success', 'not-found', 'forbidden', 'error'] as const;
@@ -110,21 +110,10 @@ function restartResult(error: unknown): Exclude<RestartResult, 'success'> {
 }
 
 /** Patches workloads through the source cluster's API (RBAC: patch on each by name). */
-export function kubeWorkloadPatcher(kubeConfig: KubeConfig): WorkloadPatcher {
-  const apps = kubeConfig.makeApiClient(AppsV1Api);
-  const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+export function kubeWorkloadPatcher(client: KubeClient): WorkloadPatcher {
+  const resources = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' } as const;
   return async (workload, body) => {
-    const request = { name: workload.name, namespace: workload.namespace, body };
-    switch (workload.kind) {
-      case 'Deployment':
-        await apps.patchNamespacedDeployment(request, mergePatch);
-        return;
-      case 'StatefulSet':
-        await apps.patchNamespacedStatefulSet(request, mergePatch);
-        return;
-      case 'DaemonSet':
-        await apps.patchNamespacedDaemonSet(request, mergePatch);
-        return;
-    }
+    const path = `/apis/apps/v1/namespaces/${workload.namespace}/${resources[workload.kind]}/${workload.name}`;
+    await client.request('PATCH', path, { body, contentType: MERGE_PATCH });
   };
 }

@@ -4,7 +4,6 @@
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
   credentialKindOf,
@@ -18,8 +17,9 @@ import { serviceAccountUser } from '../core/credential/token.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { kubeEventRecorder, noEvents, type EventRecorder } from '../io/kube/events.ts';
-import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { kubeEventRecorder, noEvents, restEventsApi, type EventRecorder } from '../io/kube/events.ts';
+import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
@@ -78,7 +78,7 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   }
   const { config } = loaded;
   const logger = createLogger({ name: 'kubeconfig-rotator-sidecar', level: config.logLevel });
-  let source: KubeConfig | undefined;
+  let source: KubeClient | undefined;
   // A federated target's ServiceAccount defaults to the pod's own: outside a pod it must be configured.
   const unnamed = config.targets.flatMap((target, index) =>
     target.credential === 'federated' &&
@@ -97,25 +97,30 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
     (target) => target.sinks.secret !== undefined || target.restart.length > 0 || target.credential === 'federated',
   );
   try {
+    // One client for the source cluster, shared by every target's Secret sink, restarts, federated tokens and events.
     source =
       needsSource || config.sourceKubeconfig !== undefined || options.env.KUBERNETES_SERVICE_HOST !== undefined
-        ? loadKubeConfig(config.sourceKubeconfig)
+        ? createKubeClient(loadClientConfig(config.sourceKubeconfig, { env: options.env }))
         : undefined;
   } catch (error) {
-    if (!(error instanceof KubeConfigError) || !needsSource) throw error;
+    if (!(error instanceof KubeConfigError)) throw error;
+    const why = needsSource ? ' (needed by the Secret sinks, the restart action and federated targets)' : '';
     options.stderr.write(
-      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message} (needed by the Secret sinks, the restart action and federated targets)\n`,
+      `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message}${why}\n`,
     );
     return EXIT_CONFIG;
   }
-  const sidecar = new Sidecar(loaded, logger, source, options);
-  return sidecar.run();
+  try {
+    return await new Sidecar(loaded, logger, source, options).run();
+  } finally {
+    await source?.close();
+  }
 }
 
 class Sidecar {
   readonly #options: SidecarOptions;
   readonly #logger: Logger;
-  readonly #source: KubeConfig | undefined;
+  readonly #source: KubeClient | undefined;
   readonly #registry = new Registry();
   readonly #metrics: SidecarMetrics;
   readonly #events: EventRecorder;
@@ -128,7 +133,7 @@ class Sidecar {
   #crashed = false;
   #bootstrapWatch: DebouncedWatch | undefined;
 
-  constructor(loaded: LoadedConfig, logger: Logger, source: KubeConfig | undefined, options: SidecarOptions) {
+  constructor(loaded: LoadedConfig, logger: Logger, source: KubeClient | undefined, options: SidecarOptions) {
     this.#loaded = loaded;
     this.#bootstraps = new Map(loaded.bootstraps);
     this.#logger = logger;
@@ -153,7 +158,7 @@ class Sidecar {
     this.#events =
       source !== undefined && podName !== undefined && podNamespace !== undefined
         ? kubeEventRecorder({
-            kubeConfig: source,
+            api: restEventsApi(source),
             component: 'kubeconfig-rotator-sidecar',
             instance: podName,
             involved: {

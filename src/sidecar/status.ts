@@ -3,7 +3,7 @@
 // token itself is never shown.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { CoreV1Api } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import { rotationSchema } from '../core/config/sidecar.ts';
 import { parseKubeconfig, type ParsedKubeconfig } from '../core/kubeconfig/parse.ts';
 import type { PemSource } from '../core/kubeconfig/render.ts';
@@ -17,7 +17,8 @@ import {
 import { readCertificate } from '../core/pki/certificate.ts';
 import { jitterFromSerial, rotationDeadline } from '../core/rotation/schedule.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { loadKubeConfig } from '../io/kube/load.ts';
+import { loadClientConfig } from '../io/kube/client-config.ts';
+import { createKubeClient } from '../io/kube/rest.ts';
 import { ANNOTATIONS } from './sinks/secret.ts';
 
 export interface StatusReport {
@@ -123,12 +124,14 @@ export async function statusOfSecret(
   if (namespace === undefined || name === undefined || rest.length > 0 || namespace === '' || name === '') {
     throw new StatusError(`--secret must be NAMESPACE/NAME, got "${reference}"`);
   }
-  const api = loadKubeConfig(kubeconfig).makeApiClient(CoreV1Api);
-  let secret;
+  const client = createKubeClient(loadClientConfig(kubeconfig, { env: process.env }));
+  let secret: V1Secret;
   try {
-    secret = await api.readNamespacedSecret({ namespace, name });
+    secret = await client.request<V1Secret>('GET', `/api/v1/namespaces/${namespace}/secrets/${name}`);
   } catch (error) {
     throw new StatusError(`secret ${reference} cannot be read: ${describeError(error)}`, { cause: error });
+  } finally {
+    await client.close();
   }
   const data = (field: string) => {
     const value = secret.data?.[field];

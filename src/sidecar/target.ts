@@ -2,7 +2,6 @@
 // renew it on schedule, and retry failures with backoff while the current certificate stays in place. The
 // loop may wait minutes for an approval; publishing and repairing outputs (which must answer a deleted file
 // within seconds) run beside it, in the Publisher's queue.
-import type { KubeConfig } from '@kubernetes/client-node';
 import { credentialKindOf, type TargetConfig } from '../core/config/sidecar.ts';
 import { readCredential, type Credential, type CredentialFacts } from '../core/credential/credential.ts';
 import type { CredentialRules } from '../core/credential/rules.ts';
@@ -17,7 +16,8 @@ import {
 } from '../core/rotation/schedule.ts';
 import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { kubeConfigFor } from '../io/kube/kubeconfig.ts';
+import { clientConfigFor } from '../core/kubeconfig/client-config.ts';
+import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
 import { classify, type CredentialIssuer } from './issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
@@ -224,7 +224,9 @@ export class TargetRotator {
     this.#acceptedAt = clock.now();
     if (endpoint === undefined) return;
     try {
-      await acceptance.check(kubeConfigFor(endpoint, current.credential, this.name));
+      await withClient(createKubeClient(clientConfigFor(endpoint, current.credential)), (client) =>
+        acceptance.check(client),
+      );
     } catch (caught) {
       const error = classify(caught, `checking ${this.name}'s current ${this.#kind}`);
       // Unreachable or failing: the renewal's own retries deal with that; only a refusal means revoked.
@@ -294,8 +296,9 @@ export class TargetRotator {
           `no server and CA known for ${config.name}: the bootstrap kubeconfig ${config.bootstrapKubeconfig} is missing`,
         );
       }
-      const kubeConfig = this.#authentication(auth, endpoint, current);
-      const issued = await issuer.obtain(kubeConfig, signal);
+      const issued = await withClient(this.#authentication(auth, endpoint, current), (client) =>
+        issuer.obtain(client, signal),
+      );
       const facts = this.#checkIssued(issued.credential);
       this.#deps.onStep?.('certificate-checked');
       const publishStarted = clock.now();
@@ -352,8 +355,9 @@ export class TargetRotator {
     auth: AuthChoice,
     endpoint: { server: string; caPem: string },
     current: CurrentCredential | undefined,
-  ): KubeConfig {
-    if (auth === 'current' && current !== undefined) return kubeConfigFor(endpoint, current.credential, this.name);
+  ): KubeClient {
+    if (auth === 'current' && current !== undefined)
+      return createKubeClient(clientConfigFor(endpoint, current.credential));
     const bootstrap = this.#deps.bootstrap();
     if (bootstrap === undefined) {
       throw new RotationError(
@@ -361,7 +365,7 @@ export class TargetRotator {
         `no valid certificate and no bootstrap kubeconfig at ${this.#deps.config.bootstrapKubeconfig}`,
       );
     }
-    return bootstrap.kubeConfig;
+    return createKubeClient(bootstrap.config, { credentials: bootstrap.credentials });
   }
 
   #checkIssued(credential: Credential): CredentialFacts {
@@ -430,5 +434,14 @@ export class TargetRotator {
       this.#readyDetail = detail;
       if (changed) this.#deps.observer.readinessChanged(ready, detail);
     }
+  }
+}
+
+/** A client for one use: its connections are closed when `use` is done (the next rotation is hours away). */
+async function withClient<T>(client: KubeClient, use: (client: KubeClient) => Promise<T>): Promise<T> {
+  try {
+    return await use(client);
+  } finally {
+    await client.close();
   }
 }

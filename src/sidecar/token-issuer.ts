@@ -4,9 +4,9 @@
 // tokens of a source ServiceAccount, for the target's audience, bound to the sidecar's Pod, which the
 // target accepts because it trusts the source's issuer. A request is one call: nothing is pending across
 // a restart.
-import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { boundTokenRequest, type BoundObject } from '../core/bootstrap/token-plan.ts';
 import type { Clock } from '../io/clock.ts';
+import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { RotationError } from './errors.ts';
 import { classify, type CredentialIssuer, type IssuedCredential } from './issuer.ts';
 
@@ -20,7 +20,7 @@ export interface TokenIssuerOptions {
    * Where tokens are requested: the source cluster (federated). Unset: the target, authenticated with the
    * credential the rotation loop chose (the current token or the bootstrap one).
    */
-  readonly requester?: KubeConfig;
+  readonly requester?: KubeClient;
   /** The user the target must see for a new token; unset: any user it accepts. */
   readonly expectedUser?: string | undefined;
   /** How often to check the target still accepts the current token; 0: never. */
@@ -38,8 +38,8 @@ export class TokenIssuer implements CredentialIssuer {
     if (options.revocationCheckSeconds > 0)
       this.acceptance = {
         intervalMs: options.revocationCheckSeconds * 1000,
-        check: async (kubeConfig) => {
-          const user = await whoIs(kubeConfig).catch((error: unknown) => {
+        check: async (client) => {
+          const user = await whoIs(client).catch((error: unknown) => {
             throw classify(error, `checking the current token of ${this.#account}`);
           });
           this.#expect(user);
@@ -60,18 +60,18 @@ export class TokenIssuer implements CredentialIssuer {
     return Promise.resolve();
   }
 
-  async obtain(kubeConfig: KubeConfig): Promise<IssuedCredential> {
+  async obtain(client: KubeClient): Promise<IssuedCredential> {
     const { serviceAccount, boundTo, expirationSeconds, audiences, requester, clock } = this.#options;
     const account = this.#account;
     const where = requester === undefined ? '' : ' in the source cluster';
     const started = clock.monotonic();
     let token: string | undefined;
     try {
-      const response = await (requester ?? kubeConfig).makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
-        namespace: serviceAccount.namespace,
-        name: serviceAccount.name,
-        body: boundTokenRequest(boundTo, expirationSeconds, audiences),
-      });
+      const response = await (requester ?? client).request<{ status?: { token?: string } }>(
+        'POST',
+        `/api/v1/namespaces/${serviceAccount.namespace}/serviceaccounts/${serviceAccount.name}/token`,
+        { body: boundTokenRequest(boundTo, expirationSeconds, audiences) },
+      );
       token = response.status?.token;
     } catch (error) {
       throw classify(error, `requesting a token for ServiceAccount ${account}${where}`);
@@ -80,7 +80,7 @@ export class TokenIssuer implements CredentialIssuer {
       throw new RotationError('error', `the TokenRequest for ServiceAccount ${account} returned no token`);
     const requested = clock.monotonic();
     this.#options.onStep?.('token-issued');
-    await this.#checkWorks(kubeConfig, token, account);
+    await this.#checkWorks(client, token, account);
     return {
       credential: { token },
       request: `ServiceAccount ${account}${where}`,
@@ -89,26 +89,22 @@ export class TokenIssuer implements CredentialIssuer {
   }
 
   /** The target must accept the token as exactly the expected user before anyone is given it. */
-  async #checkWorks(target: KubeConfig, token: string, account: string): Promise<void> {
-    const cluster = target.getCurrentCluster();
-    if (cluster === null) throw new RotationError('error', 'the kubeconfig has no current cluster');
-    const withToken = new KubeConfig();
-    withToken.loadFromOptions({
-      clusters: [cluster],
-      users: [{ name: 'token', token }],
-      contexts: [{ name: 'token', cluster: cluster.name, user: 'token' }],
-      currentContext: 'token',
-    });
+  async #checkWorks(target: KubeClient, token: string, account: string): Promise<void> {
+    const withToken = createKubeClient({ ...target.config, user: { token: { value: token } } });
     const hint =
       this.#options.requester === undefined
         ? ''
         : ": does the target's authentication configuration trust the source's issuer for this audience?";
-    const user = await whoIs(withToken).catch((error: unknown) => {
-      throw new RotationError('rejected', `the target does not accept the new token for ${account}${hint}`, {
-        cause: classify(error, 'a SelfSubjectReview'),
+    try {
+      const user = await whoIs(withToken).catch((error: unknown) => {
+        throw new RotationError('rejected', `the target does not accept the new token for ${account}${hint}`, {
+          cause: classify(error, 'a SelfSubjectReview'),
+        });
       });
-    });
-    this.#expect(user);
+      this.#expect(user);
+    } finally {
+      await withToken.close();
+    }
   }
 
   #expect(user: string | undefined): void {
@@ -121,8 +117,12 @@ export class TokenIssuer implements CredentialIssuer {
   }
 }
 
-/** The user the target sees for this kubeconfig's credential. */
-async function whoIs(kubeConfig: KubeConfig): Promise<string | undefined> {
-  const review = await kubeConfig.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+/** The user the target sees for this client's credential. */
+async function whoIs(client: KubeClient): Promise<string | undefined> {
+  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
+    'POST',
+    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+  );
   return review.status?.userInfo?.username;
 }

@@ -1,6 +1,7 @@
-// Kubernetes API errors, described safely: an ApiException carries the response body and headers, so it is
-// never logged as it is; only the status code, the API's reason and its message are kept.
-import { ApiException } from '@kubernetes/client-node';
+// Kubernetes API errors, described safely, from either client: client-node's ApiException carries the response
+// body and headers, so it is never logged as it is; only the status code, the API's reason and its message are
+// kept, which is all a KubeApiError (the sidecar's own client, rest.ts) holds. ApiException is recognised by its
+// shape: importing client-node here would load it into the sidecar, which does not use it.
 
 export interface KubeStatus {
   readonly code?: number;
@@ -9,9 +10,26 @@ export interface KubeStatus {
   readonly message?: string;
 }
 
-export function kubeStatus(error: unknown): KubeStatus | undefined {
-  if (!(error instanceof ApiException)) return undefined;
-  let body: unknown = error.body;
+/** An API answer other than 2xx from rest.ts: the status code and the Status object's reason and message. */
+export class KubeApiError extends Error {
+  readonly status: KubeStatus & { readonly code: number };
+
+  constructor(what: string, status: KubeStatus & { readonly code: number }) {
+    super(`${what}: HTTP ${String(status.code)}${status.reason === undefined ? '' : ` ${status.reason}`}`);
+    this.name = 'KubeApiError';
+    this.status = status;
+  }
+}
+
+type ApiExceptionShape = Error & { readonly code: number; readonly body: unknown; readonly headers: unknown };
+const isApiException = (error: unknown): error is ApiExceptionShape =>
+  error instanceof Error &&
+  typeof (error as { code?: unknown }).code === 'number' &&
+  'body' in error &&
+  'headers' in error;
+
+/** The reason and message of an API Status object (as text or parsed); a 401 without one says Unauthorized. */
+export function statusOf(code: number, body: unknown): KubeStatus & { readonly code: number } {
   if (typeof body === 'string') {
     try {
       body = JSON.parse(body);
@@ -22,12 +40,17 @@ export function kubeStatus(error: unknown): KubeStatus | undefined {
   const status = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
   const text = (key: string) => (typeof status[key] === 'string' ? status[key] : undefined);
   const reason = text('reason');
-  const message = text('message') ?? (error.code === 401 ? 'Unauthorized' : undefined);
+  const message = text('message') ?? (code === 401 ? 'Unauthorized' : undefined);
   return {
-    code: error.code,
+    code,
     ...(reason === undefined ? {} : { reason }),
     ...(message === undefined ? {} : { message }),
   };
+}
+
+export function kubeStatus(error: unknown): KubeStatus | undefined {
+  if (error instanceof KubeApiError) return error.status;
+  return isApiException(error) ? statusOf(error.code, error.body) : undefined;
 }
 
 export const httpStatus = (error: unknown): number | undefined => kubeStatus(error)?.code;

@@ -1,9 +1,9 @@
 // Kubernetes Events on one object (the sidecar's Pod, a CSR), for `kubectl describe`. Repeats of the same
 // event within the aggregation window bump its count instead of creating new objects, as client-go does.
 // Emitting never fails the caller: errors are logged at debug level.
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { describeError } from './errors.ts';
+import { MERGE_PATCH, type KubeClient } from './rest.ts';
 
 export interface InvolvedObject {
   readonly apiVersion: string;
@@ -27,8 +27,15 @@ export const noEvents: EventRecorder = {
   flush: () => Promise.resolve(),
 };
 
+/** The two calls events need, which either client provides (the approver's client-node, the sidecar's rest.ts). */
+export interface EventsApi {
+  create(namespace: string, event: Record<string, unknown>): Promise<{ metadata?: { name?: string } }>;
+  /** A merge patch of count and lastTimestamp. */
+  bump(namespace: string, name: string, patch: { count: number; lastTimestamp: Date }): Promise<unknown>;
+}
+
 export interface KubeEventRecorderOptions {
-  readonly kubeConfig: KubeConfig;
+  readonly api: EventsApi;
   /** reportingComponent, e.g. kubeconfig-rotator-sidecar. */
   readonly component: string;
   /** reportingInstance, e.g. the pod name. */
@@ -43,7 +50,7 @@ export interface KubeEventRecorderOptions {
 const MAX_MESSAGE = 1024;
 
 export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecorder {
-  const api = options.kubeConfig.makeApiClient(CoreV1Api);
+  const { api } = options;
   const now = options.now ?? (() => new Date());
   const window = options.aggregationWindowMs ?? 10 * 60_000;
   const recent = new Map<string, { name: string; namespace: string; count: number; at: number }>();
@@ -62,35 +69,31 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
     if (previous !== undefined && time.getTime() - previous.at < window) {
       previous.count++;
       previous.at = time.getTime();
-      await api.patchNamespacedEvent(
-        { name: previous.name, namespace: previous.namespace, body: { count: previous.count, lastTimestamp: time } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      await api.bump(previous.namespace, previous.name, { count: previous.count, lastTimestamp: time });
       return;
     }
-    const created = await api.createNamespacedEvent({
-      namespace,
-      body: {
-        metadata: { generateName: `${involved.name}.`, namespace },
-        involvedObject: {
-          apiVersion: involved.apiVersion,
-          kind: involved.kind,
-          name: involved.name,
-          ...(involved.namespace === undefined ? {} : { namespace: involved.namespace }),
-          ...(involved.uid === undefined ? {} : { uid: involved.uid }),
-        },
-        type,
-        reason,
-        message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message,
-        count: 1,
-        firstTimestamp: time,
-        lastTimestamp: time,
-        source: { component: options.component },
-        reportingComponent: options.component,
-        reportingInstance: options.instance,
+    const created = await api.create(namespace, {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${involved.name}.`, namespace },
+      involvedObject: {
+        apiVersion: involved.apiVersion,
+        kind: involved.kind,
+        name: involved.name,
+        ...(involved.namespace === undefined ? {} : { namespace: involved.namespace }),
+        ...(involved.uid === undefined ? {} : { uid: involved.uid }),
       },
+      type,
+      reason,
+      message: message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message,
+      count: 1,
+      firstTimestamp: time,
+      lastTimestamp: time,
+      source: { component: options.component },
+      reportingComponent: options.component,
+      reportingInstance: options.instance,
     });
-    recent.set(key, { name: created.metadata.name ?? '', namespace, count: 1, at: time.getTime() });
+    recent.set(key, { name: created.metadata?.name ?? '', namespace, count: 1, at: time.getTime() });
     for (const [oldKey, entry] of recent) if (time.getTime() - entry.at >= window) recent.delete(oldKey);
   }
 
@@ -113,5 +116,15 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
     flush: async () => {
       await Promise.all(inFlight);
     },
+  };
+}
+
+/** Events through the sidecar's client. */
+export function restEventsApi(client: KubeClient): EventsApi {
+  const events = (namespace: string) => `/api/v1/namespaces/${namespace}/events`;
+  return {
+    create: (namespace, event) => client.request('POST', events(namespace), { body: event }),
+    bump: (namespace, name, patch) =>
+      client.request('PATCH', `${events(namespace)}/${name}`, { body: patch, contentType: MERGE_PATCH }),
   };
 }

@@ -6,7 +6,6 @@
 // - a watchdog that forces a relist when nothing has been heard for too long, and reports the informer as
 //   not alive if even that does not help, so a liveness probe can restart the process.
 // Objects are stored through a transform, so a cache of thousands keeps only what its user needs.
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { backoffDelay, type Backoff } from '../../core/backoff.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -309,44 +308,5 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   };
 }
 
-/** A list+watch source on a Kubernetes collection, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
-export function kubeListWatchSource<T>(options: {
-  readonly kubeConfig: KubeConfig;
-  readonly path: string;
-  readonly fieldSelector?: string;
-  readonly list: (options: {
-    limit: number;
-    _continue?: string;
-    fieldSelector?: string;
-  }) => Promise<{ items: T[]; metadata?: { resourceVersion?: string; _continue?: string } }>;
-  readonly random?: () => number;
-}): ListWatchSource<T> {
-  const watcher = new Watch(options.kubeConfig);
-  const random = options.random ?? Math.random;
-  const selector = options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector };
-  return {
-    async list({ limit, continue: token }) {
-      const page = await options.list({ limit, ...selector, ...(token === undefined ? {} : { _continue: token }) });
-      const next = page.metadata?._continue;
-      return {
-        items: page.items,
-        resourceVersion: page.metadata?.resourceVersion ?? '',
-        ...(next === undefined ? {} : { continue: next }),
-      };
-    },
-    watch(resourceVersion, onEvent, onDone) {
-      // Like client-go, ask the server to end each watch after a random 5-10 minutes, so connections rotate.
-      const timeoutSeconds = Math.floor(300 * (1 + random()));
-      return watcher.watch(
-        options.path,
-        { resourceVersion, allowWatchBookmarks: true, timeoutSeconds, ...selector },
-        (type: string, object: unknown) => {
-          onEvent(type as WatchEventType, object);
-        },
-        (error: unknown) => {
-          onDone(error);
-        },
-      );
-    },
-  };
-}
+/** Like client-go, ask the server to end each watch after a random 5-10 minutes, so connections rotate. */
+export const watchTimeoutSeconds = (random: () => number): number => Math.floor(300 * (1 + random()));

@@ -3,8 +3,9 @@
 // current one.
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfigError } from './client-config.ts';
 
-export class KubeConfigError extends Error {}
+export { KubeConfigError };
 
 export function loadKubeConfig(path: string | undefined, context?: string): KubeConfig {
   const kubeConfig = new KubeConfig();

@@ -1,7 +1,7 @@
 // Publishing into a Secret of the source cluster, in the layout its consumer reads (src/core/secret-format),
 // replaced as a whole with optimistic concurrency. A Secret of the same name that kubeconfig-rotator did not
 // create, or of another type (a Secret's type cannot change), is never taken over.
-import { CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { CredentialBundle } from '../../core/kubeconfig/bundle.ts';
 import type { TargetConfig } from '../../core/config/sidecar.ts';
 import { readCredential } from '../../core/credential/credential.ts';
@@ -15,7 +15,7 @@ import {
   type SecretFormatSettings,
 } from '../../core/secret-format/formats.ts';
 import { isConflict, isNotFound } from '../../io/kube/errors.ts';
-import { kubeListWatchSource } from '../../io/kube/informer.ts';
+import { restListWatchSource, type KubeClient } from '../../io/kube/rest.ts';
 import { objectInformer } from '../../io/kube/until.ts';
 import type { Logger } from '../../io/log.ts';
 import { verifiedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
@@ -30,7 +30,8 @@ export const ANNOTATIONS = {
 const CONFLICT_RETRIES = 5;
 
 export interface SecretSinkOptions {
-  readonly kubeConfig: KubeConfig;
+  /** The source cluster's client, shared with the other targets. */
+  readonly client: KubeClient;
   readonly namespace: string;
   readonly name: string;
   readonly settings: SecretFormatSettings;
@@ -40,7 +41,7 @@ export interface SecretSinkOptions {
 
 /** The sink a target's `sinks.secret` describes (reference mode defaults to the directory sink's path). */
 export function secretSinkOptions(
-  kubeConfig: KubeConfig,
+  client: KubeClient,
   target: TargetConfig,
   sink: NonNullable<TargetConfig['sinks']['secret']>,
   logger: Logger,
@@ -48,7 +49,7 @@ export function secretSinkOptions(
   const referenceDirectory =
     sink.reference === undefined ? undefined : (sink.reference.directory ?? target.sinks.directory?.path);
   return {
-    kubeConfig,
+    client,
     namespace: sink.namespace,
     name: sink.name,
     logger,
@@ -69,11 +70,9 @@ export class SecretSink implements Sink {
   readonly kind = 'secret';
   readonly description: string;
   readonly #options: SecretSinkOptions;
-  readonly #api: CoreV1Api;
 
   constructor(options: SecretSinkOptions) {
     this.#options = options;
-    this.#api = options.kubeConfig.makeApiClient(CoreV1Api);
     this.description = `secret ${options.namespace}/${options.name}`;
   }
 
@@ -94,7 +93,7 @@ export class SecretSink implements Sink {
   }
 
   async write(bundle: CredentialBundle): Promise<void> {
-    const { namespace, name } = this.#options;
+    const { namespace, name, client } = this.#options;
     const facts = readCredential(bundle.credential);
     const content = renderSecret(bundle, this.#options.settings);
     const desired = (existing?: V1Secret): V1Secret => ({
@@ -128,10 +127,10 @@ export class SecretSink implements Sink {
       const existing = await this.#get();
       try {
         if (existing === undefined) {
-          await this.#api.createNamespacedSecret({ namespace, body: desired() });
+          await client.request('POST', secretsPath(namespace), { body: desired() });
         } else {
           this.#refuseForeign(existing);
-          await this.#api.replaceNamespacedSecret({ namespace, name, body: desired(existing) });
+          await client.request('PUT', `${secretsPath(namespace)}/${name}`, { body: desired(existing) });
         }
         return;
       } catch (error) {
@@ -143,15 +142,10 @@ export class SecretSink implements Sink {
   }
 
   watch(onChange: () => void): Promise<{ close(): Promise<void> }> {
-    const { namespace, name, kubeConfig, logger } = this.#options;
+    const { namespace, name, client, logger } = this.#options;
     const informer = objectInformer<V1Secret>(
       {
-        source: kubeListWatchSource({
-          kubeConfig,
-          path: `/api/v1/namespaces/${namespace}/secrets`,
-          fieldSelector: `metadata.name=${name}`,
-          list: (options) => this.#api.listNamespacedSecret({ namespace, ...options }),
-        }),
+        source: restListWatchSource(client, secretsPath(namespace), { fieldSelector: `metadata.name=${name}` }),
         name,
         describe: this.description,
         logger,
@@ -181,13 +175,16 @@ export class SecretSink implements Sink {
 
   async #get(): Promise<V1Secret | undefined> {
     try {
-      return await this.#api.readNamespacedSecret({ namespace: this.#options.namespace, name: this.#options.name });
+      const { client, namespace, name } = this.#options;
+      return await client.request<V1Secret>('GET', `${secretsPath(namespace)}/${name}`);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw new Error(`reading ${this.description} failed`, { cause: error });
     }
   }
 }
+
+const secretsPath = (namespace: string) => `/api/v1/namespaces/${namespace}/secrets`;
 
 function decode(secret: V1Secret): Record<string, string> {
   return Object.fromEntries(

@@ -51,7 +51,7 @@ describe('loading the sidecar config', () => {
     const east = bootstraps.get('east') ?? assert.fail('east was not read');
     assert.equal(east.server, 'https://east.example:6443');
     assert.equal(east.caPem, ca.certPem);
-    assert.equal(east.kubeConfig.getCurrentUser()?.token, 'abcdef.0123456789abcdef');
+    assert.deepEqual(east.config.user.token, { value: 'abcdef.0123456789abcdef' });
     assert.equal(bootstraps.get('west'), undefined);
   });
 

@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
 import { systemClock } from '../../../src/io/clock.ts';
+import { createKubeClient, type KubeClient } from '../../../src/io/kube/rest.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { CsrIssuer, type CertificateRequestSpec } from '../../../src/sidecar/csr-issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
@@ -28,18 +29,15 @@ class FakeApi {
     return this.csr;
   }
 
-  async start(): Promise<KubeConfig> {
+  async start(): Promise<KubeClient> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
     const { port } = this.#server.address() as AddressInfo;
-    // client-node refuses plain HTTP unless TLS verification is off; nothing here is encrypted anyway.
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromOptions({
-      clusters: [{ name: 'fake', server: `http://127.0.0.1:${String(port)}`, skipTLSVerify: true }],
-      users: [{ name: 'fake', token: 'abcdef.0123456789abcdef' }],
-      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-      currentContext: 'fake',
+    // Plain HTTP: nothing here is secret, and the fake needs no serving certificate.
+    return createKubeClient({
+      server: `http://127.0.0.1:${String(port)}`,
+      insecureSkipTlsVerify: false,
+      user: { token: { value: 'abcdef.0123456789abcdef' } },
     });
-    return kubeConfig;
   }
 
   async stop(): Promise<void> {
@@ -162,11 +160,12 @@ const isTimeout = (error: unknown) => {
 
 describe('the CSR issuer', () => {
   const api = new FakeApi();
-  let kubeConfig: KubeConfig;
+  let client: KubeClient;
   before(async () => {
-    kubeConfig = await api.start();
+    client = await api.start();
   });
   after(async () => {
+    await client.close();
     await api.stop();
   });
 
@@ -178,7 +177,7 @@ describe('the CSR issuer', () => {
       const pending = new MemoryPendingStore();
       const shutdown = new AbortController();
       shutdown.abort();
-      await assert.rejects(issuer(pending, 600_000).obtain(kubeConfig, shutdown.signal), (error: unknown) => {
+      await assert.rejects(issuer(pending, 600_000).obtain(client, shutdown.signal), (error: unknown) => {
         assert.ok(error instanceof RotationError);
         assert.match(error.message, /^waiting for CSR .* was interrupted by shutdown$/);
         assert.equal(error.requestFinished, false);
@@ -196,7 +195,7 @@ describe('the CSR issuer', () => {
       const { store, csr } = earlierRequest(NOW - 600_000 + 200);
       api.csr = csr;
       api.requests.length = 0;
-      await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
+      await assert.rejects(issuer(store, 600_000).obtain(client, new AbortController().signal), isTimeout);
       assert.deepEqual(api.requests.slice(0, 3), ['create', 'read', 'list'], 'adopted, not created anew');
     },
   );
@@ -207,7 +206,7 @@ describe('the CSR issuer', () => {
     async () => {
       const { store, csr } = earlierRequest(NOW - 3_600_000);
       api.csr = csr;
-      await assert.rejects(issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal), isTimeout);
+      await assert.rejects(issuer(store, 600_000).obtain(client, new AbortController().signal), isTimeout);
     },
   );
 
@@ -221,7 +220,7 @@ describe('the CSR issuer', () => {
       });
       const keyPem = store.saved?.keyPem;
       api.csr = csr;
-      const issued = await issuer(store, 600_000).obtain(kubeConfig, new AbortController().signal);
+      const issued = await issuer(store, 600_000).obtain(client, new AbortController().signal);
       assert.deepEqual(issued.credential, { certPem: 'CERTIFICATE', keyPem });
       assert.equal(issued.request, 'kcr-agent-a-earlier');
     },

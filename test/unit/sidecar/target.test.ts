@@ -3,14 +3,15 @@
 // backoff, re-bootstrap and output repair exactly.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { KubeConfig } from '@kubernetes/client-node';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
 import { certificateRules } from '../../../src/core/credential/rules.ts';
 import { readCertificate } from '../../../src/core/pki/certificate.ts';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
 import type { Clock } from '../../../src/io/clock.ts';
-import { kubeConfigFor } from '../../../src/io/kube/kubeconfig.ts';
+import { clientConfigFor } from '../../../src/core/kubeconfig/client-config.ts';
+import { kubeCredentials } from '../../../src/io/kube/credentials.ts';
+import { createKubeClient, type KubeClient } from '../../../src/io/kube/rest.ts';
 import { untilAborted } from '../../../src/io/lifecycle.ts';
 import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
 import type { CredentialIssuer, IssuedCredential } from '../../../src/sidecar/issuer.ts';
@@ -74,9 +75,8 @@ class ScriptedIssuer implements CredentialIssuer {
     return Promise.resolve();
   }
 
-  obtain(kubeConfig: KubeConfig): Promise<IssuedCredential> {
-    const user = kubeConfig.getCurrentUser();
-    this.calls.push(user?.token === undefined ? 'certificate' : 'token');
+  obtain(client: KubeClient): Promise<IssuedCredential> {
+    this.calls.push(client.config.user.token === undefined ? 'certificate' : 'token');
     const outcome = this.outcomes.shift() ?? 'issue';
     if (outcome !== 'issue') return Promise.reject(outcome);
     const keys = generateKeyPair('ecdsa-p256');
@@ -124,11 +124,13 @@ function setup(
   };
   /** The rotation times the restart action was asked to restart for. */
   const restarts: number[] = [];
+  const bootstrapConfig = clientConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' });
   const bootstrap: BootstrapCredential = {
     path: '/bootstrap/kubeconfig',
     server: endpoint.server,
     caPem: endpoint.caPem,
-    kubeConfig: kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }),
+    config: bootstrapConfig,
+    credentials: kubeCredentials(bootstrapConfig),
     fingerprint: '1',
   };
   const rotator = new TargetRotator({
@@ -157,7 +159,9 @@ function setup(
 /** setup() with `sink` holding a complete set, valid for a day, that an earlier process published. */
 async function setupPublished(sink: MemorySink, options: { once?: boolean } = {}) {
   const clock = new ManualClock();
-  const issued = await new ScriptedIssuer(clock).obtain(kubeConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' }));
+  const issued = await new ScriptedIssuer(clock).obtain(
+    createKubeClient(clientConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' })),
+  );
   // An older next-rotation annotation: it loads as current, but the sink is rewritten.
   sink.stored = { name: config.name, ...endpoint, credential: issued.credential, nextRotation: 0 };
   return setup({ clock, sink, ...options });
