@@ -19,6 +19,7 @@ import {
   type FederationInput,
   type ServiceAccountRef,
 } from '../core/bootstrap/federation.ts';
+import { STRUCTURED_AUTHENTICATION } from '../core/kube-version.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { apply, BootstrapError, reachable, requireMinor } from './kube.ts';
 
@@ -52,8 +53,7 @@ export async function bootstrapFederated(
   const write = (line: string) => options.out.write(`${line}\n`);
   await reachable(source, 'source');
   const targetMinor = await reachable(target, 'target');
-  if (options.targetType === 'self-managed')
-    requireMinor(targetMinor, 30, 'target', 'Structured authentication configuration (the jwt authenticator)');
+  if (options.targetType === 'self-managed') requireMinor(targetMinor, STRUCTURED_AUTHENTICATION, 'target');
   const issuerUrl = await sourceIssuer(source);
   const sourceServer = source.getCurrentCluster()?.server ?? '';
   // A self-managed source's issuer is usually its apiserver: the target verifies it with the source's CA.

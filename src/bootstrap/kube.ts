@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { KubernetesObjectApi, PatchStrategy, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../core/bootstrap/plan.ts';
+import type { Requirement } from '../core/kube-version.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 
@@ -13,10 +14,10 @@ const FIELD_MANAGER = 'kubeconfig-rotator-bootstrap';
 export class BootstrapError extends Error {}
 
 /** Refuses a cluster older than a feature needs, naming the feature (an unreadable version passes). */
-export function requireMinor(minor: number, needed: number, role: ClusterRole, feature: string): void {
-  if (minor < needed)
+export function requireMinor(minor: number, requirement: Requirement, role: ClusterRole): void {
+  if (minor < requirement.minor)
     throw new BootstrapError(
-      `${feature} needs Kubernetes 1.${String(needed)} or later; the ${role} cluster runs 1.${String(minor)}`,
+      `${requirement.feature} needs Kubernetes 1.${String(requirement.minor)} or later; the ${role} cluster runs 1.${String(minor)}`,
     );
 }
 

@@ -28,6 +28,7 @@ import { readToken, serviceAccountUser } from '../core/credential/token.ts';
 import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { describeError } from '../io/kube/errors.ts';
+import { VALIDATING_ADMISSION_POLICY } from '../core/kube-version.ts';
 import { apply, BootstrapError, clusterCa, loadContext, reachable, requireMinor, writeProblems } from './kube.ts';
 import { bootstrapFederated, parseServiceAccountRef, type FederatedOptions } from './federated.ts';
 import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
@@ -304,7 +305,7 @@ async function bootstrapTokenMode(
     return 0;
   }
   try {
-    requireMinor(await reachable(target, 'target'), 30, 'target', 'The guardrail (ValidatingAdmissionPolicy v1)');
+    requireMinor(await reachable(target, 'target'), VALIDATING_ADMISSION_POLICY, 'target');
     await reachable(source, 'source');
     for (const object of targetObjects) await apply(target, object, 'target');
     const token = await firstToken(target, identity, Math.floor(endpoint.ttlMs / 1000), guardrail.audiences);
