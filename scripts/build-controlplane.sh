@@ -3,6 +3,11 @@
 # (scripts/controlplane/csrprobe: Kubernetes' own reading of a CSR, for the approver's differential test) from
 # the Go module proxy, at the versions pinned in scripts/controlplane/go.mod and scripts/helm/go.mod.
 #
+# KCR_KUBE_VERSION (a minor such as 1.34, or its pinned patch release v1.34.4) builds another release: the one
+# pinned in scripts/controlplane/versions/v<minor>/go.mod, used with `go -modfile` in place of the default
+# go.mod, so csrprobe is built against that release's own certificates code too. Unset, or the default's
+# minor, builds the default (today's go.mod, byte for byte the same build and cache).
+#
 # Binaries are cached outside the repository, one directory per component and version, and built only
 # when missing, so CI runs and later sessions on the same machine reuse them. Prints the bin directory.
 #
@@ -11,7 +16,8 @@
 # their bin directory. A probe whose go.mod needs Go 1.27 is built with the go1.27.3 toolchain, which the
 # go command fetches from the module proxy (this machine's Go is 1.26).
 #
-#   KCR_CACHE_DIR   cache root (default ~/.cache/kubeconfig-rotator)
+#   KCR_CACHE_DIR      cache root (default ~/.cache/kubeconfig-rotator)
+#   KCR_KUBE_VERSION   Kubernetes release of the control plane and csrprobe (default: scripts/controlplane/go.mod's)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -21,6 +27,10 @@ export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 log() { printf '[build-controlplane] %s\n' "$*" >&2; }
 
 module_version() { (cd "$1" && go list -m -f '{{.Version}}' "$2"); }
+
+# The toolchain a module needs: go1.27.3 (fetched by the go command) when its go.mod says go 1.27 or later,
+# since this machine's Go is 1.26.
+toolchain_for() { if grep -qE '^go 1\.(2[7-9]|[3-9][0-9])' "$1"; then echo go1.27.3; else echo local; fi; }
 
 # build DIR PACKAGE OUT LDFLAGS: build into a temporary file, then rename, so an interrupted build never
 # leaves a binary that looks complete.
@@ -44,9 +54,7 @@ if [[ ${1:-} == consumers ]]; then
     tool=$(basename "$dir")
     [[ $tool == probe || $tool == kube ]] && continue  # the shared packages, not probes
     out="$cache/consumer-$tool-$(digest_of "$tool")/$tool-probe"
-    toolchain=local
-    if grep -qE '^go 1\.(2[7-9]|[3-9][0-9])' "$dir/go.mod"; then toolchain=go1.27.3; fi
-    GOTOOLCHAIN=$toolchain build "$dir" . "$out" ""
+    GOTOOLCHAIN=$(toolchain_for "$dir/go.mod") build "$dir" . "$out" ""
     built+=("$out")
   done
   # One directory of links per set of probe versions, as for the control plane.
@@ -57,10 +65,31 @@ if [[ ${1:-} == consumers ]]; then
   exit 0
 fi
 
-k8s=$(module_version "$here/controlplane" k8s.io/kubernetes)
-etcd=$(module_version "$here/controlplane" go.etcd.io/etcd/server/v3)
-helm=$(module_version "$here/helm" helm.sh/helm/v3)
-helm_k8s=$(module_version "$here/helm" k8s.io/client-go)
+# The Kubernetes module: the default go.mod, or the pinned one of the release KCR_KUBE_VERSION names.
+gomod="$here/controlplane/go.mod"
+default_k8s=$(module_version "$here/controlplane" k8s.io/kubernetes)
+want=${KCR_KUBE_VERSION:-$default_k8s}
+want=v${want#v}
+minor=$(cut -d. -f1,2 <<<"$want")
+if [[ $minor != "$(cut -d. -f1,2 <<<"$default_k8s")" ]]; then
+  gomod="$here/controlplane/versions/$minor/go.mod"
+  if [[ ! -f $gomod ]]; then
+    log "no pinned module for Kubernetes $minor (KCR_KUBE_VERSION=$KCR_KUBE_VERSION); pinned: ${default_k8s%.*} (default)" \
+      $(cd "$here/controlplane/versions" && echo v*)
+    exit 1
+  fi
+  export GOFLAGS="$GOFLAGS -modfile=$gomod"
+fi
+kube_toolchain=$(toolchain_for "$gomod")
+k8s=$(GOTOOLCHAIN=$kube_toolchain module_version "$here/controlplane" k8s.io/kubernetes)
+if [[ $want == v*.*.* && $want != "$k8s" ]]; then
+  log "KCR_KUBE_VERSION=$KCR_KUBE_VERSION, but the module for $minor pins $k8s"
+  exit 1
+fi
+etcd=$(GOTOOLCHAIN=$kube_toolchain module_version "$here/controlplane" go.etcd.io/etcd/server/v3)
+# helm has its own module, whatever the Kubernetes release.
+helm=$(GOFLAGS=-buildvcs=false module_version "$here/helm" helm.sh/helm/v3)
+helm_k8s=$(GOFLAGS=-buildvcs=false module_version "$here/helm" k8s.io/client-go)
 
 k8s_minor=$(cut -d. -f2 <<<"$k8s")
 k8s_ldflags=""
@@ -76,16 +105,16 @@ for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
 done
 
 k8s_dir="$cache/kubernetes-$k8s"
-build "$here/controlplane" go.etcd.io/etcd/server/v3 "$cache/etcd-$etcd/etcd" ""
+GOTOOLCHAIN=$kube_toolchain build "$here/controlplane" go.etcd.io/etcd/server/v3 "$cache/etcd-$etcd/etcd" ""
 for cmd in kube-apiserver kube-controller-manager kubectl; do
-  build "$here/controlplane" "k8s.io/kubernetes/cmd/$cmd" "$k8s_dir/$cmd" "$k8s_ldflags"
+  GOTOOLCHAIN=$kube_toolchain build "$here/controlplane" "k8s.io/kubernetes/cmd/$cmd" "$k8s_dir/$cmd" "$k8s_ldflags"
 done
-build "$here/helm" helm.sh/helm/v3/cmd/helm "$cache/helm-$helm/helm" "$helm_ldflags"
-# csrprobe is our own source, so its cache key is a hash of that source and of the module's pins.
-probe_hash=$(cat "$here"/controlplane/csrprobe/*.go "$here/controlplane/go.mod" "$here/controlplane/go.sum" |
-  sha256sum | cut -c1-12)
+GOFLAGS=-buildvcs=false build "$here/helm" helm.sh/helm/v3/cmd/helm "$cache/helm-$helm/helm" "$helm_ldflags"
+# csrprobe is our own source, so its cache key is a hash of that source and of the module's pins (so each
+# release gets its own csrprobe, reading CSRs with that release's code).
+probe_hash=$(cat "$here"/controlplane/csrprobe/*.go "$gomod" "${gomod%.mod}.sum" | sha256sum | cut -c1-12)
 probe="$cache/csrprobe-$probe_hash/csrprobe"
-build "$here/controlplane" ./csrprobe "$probe" ""
+GOTOOLCHAIN=$kube_toolchain build "$here/controlplane" ./csrprobe "$probe" ""
 
 # One directory of links per pinned set of versions; tests and the demo put it first on PATH.
 bin="$cache/bin-$k8s-etcd-$etcd-helm-$helm-csrprobe-$probe_hash"

@@ -16,9 +16,15 @@ export function clustersRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.KCR_CLUSTERS_DIR ?? join(cacheRoot(env), 'clusters');
 }
 
-/** Builds what is missing (a no-op when cached) and returns the directory of binaries. */
-export function ensureControlPlane(onProgress: (line: string) => void = () => undefined): Promise<string> {
-  return runBuildScript([], onProgress);
+/**
+ * Builds what is missing (a no-op when cached) and returns the directory of binaries: of the Kubernetes release
+ * `kubeVersion` names (a minor such as "1.34"), by default KCR_KUBE_VERSION's or the pinned default.
+ */
+export function ensureControlPlane(
+  onProgress: (line: string) => void = () => undefined,
+  kubeVersion?: string,
+): Promise<string> {
+  return runBuildScript([], onProgress, kubeVersion === undefined ? {} : { KCR_KUBE_VERSION: kubeVersion });
 }
 
 /** Builds the consumer probes of scripts/consumers/ that are missing and returns their directory. */
@@ -26,9 +32,16 @@ export function ensureConsumerProbes(onProgress: (line: string) => void = () => 
   return runBuildScript(['consumers'], onProgress);
 }
 
-async function runBuildScript(args: readonly string[], onProgress: (line: string) => void): Promise<string> {
+async function runBuildScript(
+  args: readonly string[],
+  onProgress: (line: string) => void,
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
   const script = join(REPO_ROOT, 'scripts', 'build-controlplane.sh');
-  const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', [script, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   createInterface({ input: child.stderr }).on('line', onProgress);
   let stdout = '';
   child.stdout.setEncoding('utf8');
