@@ -1,0 +1,200 @@
+// The sidecar's own API client (src/io/kube/rest.ts) against the real source cluster, for each kind of
+// credential a bootstrap or source kubeconfig can hold: client certificate files replaced under a running
+// client, a tokenFile that changes, an exec plugin (a script printing `kubectl create token`'s token as an
+// ExecCredential) re-run when the API refuses its token, and in-cluster credentials whose token is replaced.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { parseClientConfig } from '../../src/core/kubeconfig/client-config.ts';
+import { loadClientConfig } from '../../src/io/kube/client-config.ts';
+import { httpStatus } from '../../src/io/kube/errors.ts';
+import { createKubeClient, type KubeClient } from '../../src/io/kube/rest.ts';
+import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { issueCertificate } from '../../scripts/testbed/pki.ts';
+import { testCluster } from '../support/clusters.ts';
+import { eventually, uniqueName } from '../support/kube.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { scratchDir } from '../support/sidecar.ts';
+
+const cluster = testCluster('source');
+const scratch = scratchDir('kube-client');
+const namespace = uniqueName('kube-client');
+let admin: KubeConfig;
+let core: CoreV1Api;
+const clients: KubeClient[] = [];
+
+/** The user the apiserver sees for this client's credential. */
+async function whoAmI(client: KubeClient): Promise<string | undefined> {
+  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
+    'POST',
+    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+  );
+  return review.status?.userInfo?.username;
+}
+
+const serviceAccountUser = (name: string) => `system:serviceaccount:${namespace}:${name}`;
+
+async function serviceAccountToken(name: string): Promise<string> {
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } }).catch((error: unknown) => {
+    if (httpStatus(error) !== 409) throw error;
+  });
+  const response = await core.createNamespacedServiceAccountToken({
+    namespace,
+    name,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  return response.status?.token ?? assert.fail('no token');
+}
+
+function kubeconfigFile(name: string, user: Record<string, unknown>): string {
+  const path = join(scratch.path, `${name}.kubeconfig`);
+  const ca = readFileSync(cluster.state.caCertFile).toString('base64');
+  writeFileSync(
+    path,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'main',
+      contexts: [{ name: 'main', context: { cluster: 'source', user: 'user' } }],
+      clusters: [{ name: 'source', cluster: { server: cluster.state.server, 'certificate-authority-data': ca } }],
+      users: [{ name: 'user', user }],
+    }),
+  );
+  return path;
+}
+
+/**
+ * Deletes the ServiceAccount and waits until the apiserver refuses its token (it caches authentications for a
+ * few seconds), so the next request with it is a 401.
+ */
+async function revoke(name: string, token: string): Promise<void> {
+  await core.deleteNamespacedServiceAccount({ namespace, name });
+  const probe = clientFor(kubeconfigFile(`revoked-${name}`, { token }));
+  await eventually(async () => {
+    const status = await whoAmI(probe).then(
+      () => 200,
+      (error: unknown) => httpStatus(error),
+    );
+    assert.equal(status, 401);
+  }, 60_000);
+}
+
+function clientFor(path: string, clock?: ManualClock): KubeClient {
+  const client = createKubeClient(
+    parseClientConfig(readFileSync(path, 'utf8'), scratch.path),
+    clock === undefined ? {} : { clock },
+  );
+  clients.push(client);
+  return client;
+}
+
+before(async () => {
+  admin = cluster.admin();
+  core = admin.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+});
+
+after(async () => {
+  await Promise.all(clients.map((client) => client.close()));
+  await core.deleteNamespace({ name: namespace });
+  scratch.dispose();
+});
+
+describe('the sidecar API client with each kind of credential', () => {
+  it('uses client certificate files replaced under it on the next request', async () => {
+    const ca = {
+      cert: readFileSync(cluster.state.caCertFile, 'utf8'),
+      key: readFileSync(cluster.state.caKeyFile, 'utf8'),
+    };
+    const write = (commonName: string) => {
+      const pair = issueCertificate(ca, { commonName, usage: 'client' });
+      writeFileSync(join(scratch.path, 'client.crt'), pair.cert);
+      writeFileSync(join(scratch.path, 'client.key'), pair.key);
+    };
+    write('first-client');
+    const client = clientFor(
+      kubeconfigFile('certificate', { 'client-certificate': 'client.crt', 'client-key': 'client.key' }),
+    );
+    assert.equal(await whoAmI(client), 'first-client');
+    write('second-client');
+    assert.equal(await whoAmI(client), 'second-client');
+  });
+
+  it('reads a tokenFile again after a minute, and at once when the apiserver refuses the token it has', async () => {
+    const clock = new ManualClock();
+    const tokenFile = join(scratch.path, 'token');
+    writeFileSync(tokenFile, await serviceAccountToken('file-one'));
+    const client = clientFor(kubeconfigFile('token-file', { tokenFile: 'token' }), clock);
+    assert.equal(await whoAmI(client), serviceAccountUser('file-one'));
+    const second = await serviceAccountToken('file-two');
+    writeFileSync(tokenFile, second);
+    assert.equal(await whoAmI(client), serviceAccountUser('file-one'), 'within the minute, the token read before');
+    await clock.advance(60_000);
+    assert.equal(await whoAmI(client), serviceAccountUser('file-two'));
+    // file-two's tokens stop working when it is deleted: the 401 makes the client read the file again.
+    writeFileSync(tokenFile, await serviceAccountToken('file-three'));
+    await revoke('file-two', second);
+    assert.equal(await whoAmI(client), serviceAccountUser('file-three'));
+  });
+
+  it('runs an exec plugin once while its token works, and again when the apiserver refuses it', async () => {
+    const kubectl = join(await ensureControlPlane(), 'kubectl');
+    const account = join(scratch.path, 'exec-account');
+    const runs = join(scratch.path, 'exec-runs');
+    writeFileSync(account, 'exec-one');
+    writeFileSync(runs, '');
+    const printed = join(scratch.path, 'exec-printed');
+    await serviceAccountToken('exec-one');
+    await serviceAccountToken('exec-two');
+    const plugin = join(scratch.path, 'exec-plugin.sh');
+    writeFileSync(
+      plugin,
+      `#!/bin/sh
+set -e
+echo run >> "${runs}"
+token=$("${kubectl}" --kubeconfig "${cluster.state.kubeconfig}" -n ${namespace} create token "$(cat "${account}")")
+printf '%s' "$token" > "${printed}"
+printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$token"
+`,
+    );
+    chmodSync(plugin, 0o755);
+    const client = clientFor(
+      kubeconfigFile('exec', {
+        exec: { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, interactiveMode: 'Never' },
+      }),
+    );
+    const runCount = () => readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
+    assert.equal(await whoAmI(client), serviceAccountUser('exec-one'));
+    assert.equal(await whoAmI(client), serviceAccountUser('exec-one'));
+    assert.equal(runCount(), 1, 'the credential is cached');
+    writeFileSync(account, 'exec-two');
+    // The very token the plugin gave, so that its cached authentication has expired too.
+    await revoke('exec-one', readFileSync(printed, 'utf8'));
+    assert.equal(await whoAmI(client), serviceAccountUser('exec-two'), 'a 401, then the plugin again');
+    assert.equal(runCount(), 2);
+  });
+
+  it('uses in-cluster credentials, reading the projected token again as it is replaced', async () => {
+    const clock = new ManualClock();
+    const directory = join(scratch.path, 'serviceaccount');
+    mkdirSync(directory);
+    writeFileSync(join(directory, 'ca.crt'), readFileSync(cluster.state.caCertFile));
+    writeFileSync(join(directory, 'namespace'), namespace);
+    writeFileSync(join(directory, 'token'), await serviceAccountToken('pod-one'));
+    const { port } = new URL(cluster.state.server);
+    const config = loadClientConfig(undefined, {
+      env: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port },
+      serviceAccountDirectory: directory,
+    });
+    assert.equal(config.namespace, namespace);
+    const client = createKubeClient(config, { clock });
+    clients.push(client);
+    assert.equal(await whoAmI(client), serviceAccountUser('pod-one'));
+    writeFileSync(join(directory, 'token'), await serviceAccountToken('pod-two'));
+    await clock.advance(60_000);
+    assert.equal(await whoAmI(client), serviceAccountUser('pod-two'));
+  });
+});
