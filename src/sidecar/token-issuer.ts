@@ -118,7 +118,7 @@ export class TokenIssuer implements CredentialIssuer {
 }
 
 /** The user the target sees for this client's credential. */
-async function whoIs(client: KubeClient): Promise<string | undefined> {
+export async function whoIs(client: KubeClient): Promise<string | undefined> {
   const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
     'POST',
     '/apis/authentication.k8s.io/v1/selfsubjectreviews',

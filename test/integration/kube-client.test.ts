@@ -15,6 +15,7 @@ import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { issueCertificate } from '../../scripts/testbed/pki.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
+import { whoIs } from '../../src/sidecar/token-issuer.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
@@ -24,16 +25,6 @@ const namespace = uniqueName('kube-client');
 let admin: KubeConfig;
 let core: CoreV1Api;
 const clients: KubeClient[] = [];
-
-/** The user the apiserver sees for this client's credential. */
-async function whoAmI(client: KubeClient): Promise<string | undefined> {
-  const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
-    'POST',
-    '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
-  );
-  return review.status?.userInfo?.username;
-}
 
 const serviceAccountUser = (name: string) => `system:serviceaccount:${namespace}:${name}`;
 
@@ -74,7 +65,7 @@ async function revoke(name: string, token: string): Promise<void> {
   await core.deleteNamespacedServiceAccount({ namespace, name });
   const probe = clientFor(kubeconfigFile(`revoked-${name}`, { token }));
   await eventually(async () => {
-    const status = await whoAmI(probe).then(
+    const status = await whoIs(probe).then(
       () => 200,
       (error: unknown) => httpStatus(error),
     );
@@ -118,9 +109,9 @@ describe('the sidecar API client with each kind of credential', () => {
     const client = clientFor(
       kubeconfigFile('certificate', { 'client-certificate': 'client.crt', 'client-key': 'client.key' }),
     );
-    assert.equal(await whoAmI(client), 'first-client');
+    assert.equal(await whoIs(client), 'first-client');
     write('second-client');
-    assert.equal(await whoAmI(client), 'second-client');
+    assert.equal(await whoIs(client), 'second-client');
   });
 
   it('reads a tokenFile again after a minute, and at once when the apiserver refuses the token it has', async () => {
@@ -128,16 +119,16 @@ describe('the sidecar API client with each kind of credential', () => {
     const tokenFile = join(scratch.path, 'token');
     writeFileSync(tokenFile, await serviceAccountToken('file-one'));
     const client = clientFor(kubeconfigFile('token-file', { tokenFile: 'token' }), clock);
-    assert.equal(await whoAmI(client), serviceAccountUser('file-one'));
+    assert.equal(await whoIs(client), serviceAccountUser('file-one'));
     const second = await serviceAccountToken('file-two');
     writeFileSync(tokenFile, second);
-    assert.equal(await whoAmI(client), serviceAccountUser('file-one'), 'within the minute, the token read before');
+    assert.equal(await whoIs(client), serviceAccountUser('file-one'), 'within the minute, the token read before');
     await clock.advance(60_000);
-    assert.equal(await whoAmI(client), serviceAccountUser('file-two'));
+    assert.equal(await whoIs(client), serviceAccountUser('file-two'));
     // file-two's tokens stop working when it is deleted: the 401 makes the client read the file again.
     writeFileSync(tokenFile, await serviceAccountToken('file-three'));
     await revoke('file-two', second);
-    assert.equal(await whoAmI(client), serviceAccountUser('file-three'));
+    assert.equal(await whoIs(client), serviceAccountUser('file-three'));
   });
 
   it('runs an exec plugin once while its token works, and again when the apiserver refuses it', async () => {
@@ -167,13 +158,13 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
       }),
     );
     const runCount = () => readFileSync(runs, 'utf8').split('\n').filter(Boolean).length;
-    assert.equal(await whoAmI(client), serviceAccountUser('exec-one'));
-    assert.equal(await whoAmI(client), serviceAccountUser('exec-one'));
+    assert.equal(await whoIs(client), serviceAccountUser('exec-one'));
+    assert.equal(await whoIs(client), serviceAccountUser('exec-one'));
     assert.equal(runCount(), 1, 'the credential is cached');
     writeFileSync(account, 'exec-two');
     // The very token the plugin gave, so that its cached authentication has expired too.
     await revoke('exec-one', readFileSync(printed, 'utf8'));
-    assert.equal(await whoAmI(client), serviceAccountUser('exec-two'), 'a 401, then the plugin again');
+    assert.equal(await whoIs(client), serviceAccountUser('exec-two'), 'a 401, then the plugin again');
     assert.equal(runCount(), 2);
   });
 
@@ -192,9 +183,9 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
     assert.equal(config.namespace, namespace);
     const client = createKubeClient(config, { clock });
     clients.push(client);
-    assert.equal(await whoAmI(client), serviceAccountUser('pod-one'));
+    assert.equal(await whoIs(client), serviceAccountUser('pod-one'));
     writeFileSync(join(directory, 'token'), await serviceAccountToken('pod-two'));
     await clock.advance(60_000);
-    assert.equal(await whoAmI(client), serviceAccountUser('pod-two'));
+    assert.equal(await whoIs(client), serviceAccountUser('pod-two'));
   });
 });

@@ -3,7 +3,7 @@
 // refused by name, never ignored: a proxy or an auth provider silently dropped would connect differently.
 // Also the pure parts of credential resolution: exec plugin output and when a cached credential is stale.
 import { isAbsolute, join } from 'node:path/posix';
-import { parse } from 'yaml';
+import { kubeconfigDocument } from './parse.ts';
 import type { PemSource } from './render.ts';
 
 export interface ExecConfig {
@@ -77,16 +77,7 @@ const isMapping = (value: unknown): value is Mapping =>
 
 /** Reads the current context of a kubeconfig; relative file paths are taken from `directory`. */
 export function parseClientConfig(text: string, directory: string, options: ParseOptions = {}): ClientConfig {
-  let document: unknown;
-  try {
-    document = parse(text);
-  } catch (error) {
-    throw new ClientConfigError(
-      `not YAML: ${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)}`,
-      { cause: error },
-    );
-  }
-  if (!isMapping(document)) throw new ClientConfigError('not a kubeconfig (no mapping at the top)');
+  const document = kubeconfigDocument(text);
   const contextName = document['current-context'];
   if (typeof contextName !== 'string' || contextName === '') throw new ClientConfigError('current-context: is not set');
   const find = (list: string, name: unknown): Mapping | undefined => {

@@ -28,7 +28,8 @@ function pemSource(section: Record<string, unknown> | undefined, field: string):
   return typeof file === 'string' && file !== '' ? { file } : undefined;
 }
 
-export function parseKubeconfig(text: string): ParsedKubeconfig {
+/** The kubeconfig's top-level mapping; throws KubeconfigParseError when the text is not one. */
+export function kubeconfigDocument(text: string): Record<string, unknown> {
   let document: unknown;
   try {
     document = parse(text);
@@ -38,9 +39,13 @@ export function parseKubeconfig(text: string): ParsedKubeconfig {
       { cause: error },
     );
   }
-  if (typeof document !== 'object' || document === null)
+  if (typeof document !== 'object' || document === null || Array.isArray(document))
     throw new KubeconfigParseError('not a kubeconfig (no mapping at the top)');
-  const config = document as Record<string, unknown>;
+  return document as Record<string, unknown>;
+}
+
+export function parseKubeconfig(text: string): ParsedKubeconfig {
+  const config = kubeconfigDocument(text);
   const find = (list: string, name: unknown) =>
     (Array.isArray(config[list]) ? (config[list] as Entries) : []).find((entry) => entry.name === name);
   const contextName = config['current-context'];

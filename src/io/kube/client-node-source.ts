@@ -1,6 +1,6 @@
 // The informer's list+watch source on client-node (the approver's client); the sidecar's is in rest.ts.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
-import { watchTimeoutSeconds, type ListWatchSource, type WatchEventType } from './informer.ts';
+import { listPage, watchQuery, type ListWatchSource, type WatchEventType } from './informer.ts';
 
 /** A list+watch source on a Kubernetes collection, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
 export function kubeListWatchSource<T>(options: {
@@ -20,18 +20,12 @@ export function kubeListWatchSource<T>(options: {
   return {
     async list({ limit, continue: token }) {
       const page = await options.list({ limit, ...selector, ...(token === undefined ? {} : { _continue: token }) });
-      const next = page.metadata?._continue;
-      return {
-        items: page.items,
-        resourceVersion: page.metadata?.resourceVersion ?? '',
-        ...(next === undefined ? {} : { continue: next }),
-      };
+      return listPage(page.items, page.metadata?.resourceVersion, page.metadata?._continue);
     },
     watch(resourceVersion, onEvent, onDone) {
-      const timeoutSeconds = watchTimeoutSeconds(random);
       return watcher.watch(
         options.path,
-        { resourceVersion, allowWatchBookmarks: true, timeoutSeconds, ...selector },
+        watchQuery(resourceVersion, random, options.fieldSelector),
         (type: string, object: unknown) => {
           onEvent(type as WatchEventType, object);
         },

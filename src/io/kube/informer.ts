@@ -308,5 +308,22 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   };
 }
 
-/** Like client-go, ask the server to end each watch after a random 5-10 minutes, so connections rotate. */
-export const watchTimeoutSeconds = (random: () => number): number => Math.floor(300 * (1 + random()));
+/** A list response's page, whichever client read it. */
+export function listPage<T>(
+  items: readonly T[],
+  resourceVersion: string | undefined,
+  next: string | undefined,
+): ListPage<T> {
+  return { items, resourceVersion: resourceVersion ?? '', ...(next === undefined ? {} : { continue: next }) };
+}
+
+/** What a source's watch asks for: from `resourceVersion`, with bookmarks, on the objects `fieldSelector` picks. */
+export function watchQuery(resourceVersion: string, random: () => number, fieldSelector: string | undefined) {
+  return {
+    resourceVersion,
+    allowWatchBookmarks: true,
+    // Like client-go, ask the server to end each watch after a random 5-10 minutes, so connections rotate.
+    timeoutSeconds: Math.floor(300 * (1 + random())),
+    ...(fieldSelector === undefined ? {} : { fieldSelector }),
+  };
+}

@@ -10,7 +10,7 @@ import { Agent, request as httpsRequest, type RequestOptions } from 'node:https'
 import type { ClientConfig } from '../../core/kubeconfig/client-config.ts';
 import { kubeCredentials, type Authentication, type CredentialOptions, type Credentials } from './credentials.ts';
 import { KubeApiError, statusOf } from './errors.ts';
-import { watchTimeoutSeconds, type ListWatchSource, type WatchEventType } from './informer.ts';
+import { listPage, watchQuery, type ListWatchSource, type WatchEventType } from './informer.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -260,28 +260,16 @@ export function restListWatchSource<T>(
   options: { readonly fieldSelector?: string; readonly random?: () => number } = {},
 ): ListWatchSource<T> {
   const random = options.random ?? Math.random;
-  const selector = options.fieldSelector === undefined ? {} : { fieldSelector: options.fieldSelector };
   return {
     async list({ limit, continue: token }) {
       const page = await client.request<{
         items: T[];
         metadata?: { resourceVersion?: string; continue?: string };
-      }>('GET', path, { query: { limit, ...selector, continue: token } });
-      const next = page.metadata?.continue;
-      return {
-        items: page.items,
-        resourceVersion: page.metadata?.resourceVersion ?? '',
-        ...(next === undefined ? {} : { continue: next }),
-      };
+      }>('GET', path, { query: { limit, fieldSelector: options.fieldSelector, continue: token } });
+      return listPage(page.items, page.metadata?.resourceVersion, page.metadata?.continue);
     },
     watch(resourceVersion, onEvent, onDone) {
-      const timeoutSeconds = watchTimeoutSeconds(random);
-      return client.watch(
-        path,
-        { resourceVersion, allowWatchBookmarks: true, timeoutSeconds, ...selector },
-        onEvent,
-        onDone,
-      );
+      return client.watch(path, watchQuery(resourceVersion, random, options.fieldSelector), onEvent, onDone);
     },
   };
 }
