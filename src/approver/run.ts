@@ -19,6 +19,7 @@ import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
 import { approverClient, type ApproverClient } from './kube-client.ts';
+import { policyVersionProblems } from './versions.ts';
 
 const EXIT_OK = 0;
 const EXIT_CONFIG = 2;
@@ -55,6 +56,13 @@ export async function runApprover(run: ApproverRunOptions): Promise<number> {
       run.stderr.write(`kubeconfig-rotator approver: invalid policy\n${error.message}\n`);
     else if (error instanceof KubeConfigError) run.stderr.write(`kubeconfig-rotator approver: ${error.message}\n`);
     else throw error;
+    return EXIT_CONFIG;
+  }
+  const tooOld = await policyVersionProblems(kubeConfig, initial.file);
+  if (tooOld.length > 0) {
+    run.stderr.write(
+      `kubeconfig-rotator approver: the cluster's Kubernetes is too old for the policy\n${tooOld.join('')}`,
+    );
     return EXIT_CONFIG;
   }
   const logger = createLogger({ name: COMPONENT, level: options.logLevel });

@@ -42,6 +42,7 @@ import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
 import { TargetRotator } from './target.ts';
 import { configChange, RunningTargets } from './targets.ts';
+import { targetVersionProblems } from './versions.ts';
 
 /** A field the config schema requires for this kind of target (its check ran when the file was loaded). */
 function required<T>(value: T | undefined, target: string, field: string): T {
@@ -91,6 +92,13 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   );
   if (unnamed.length > 0) {
     options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n${unnamed.join('')}`);
+    return EXIT_CONFIG;
+  }
+  const tooOld = await targetVersionProblems(config.targets, loaded.bootstraps);
+  if (tooOld.length > 0) {
+    options.stderr.write(
+      `kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n${tooOld.join('')}`,
+    );
     return EXIT_CONFIG;
   }
   const needsSource = config.targets.some(

@@ -1,14 +1,13 @@
-// The sidecar's start-time check of each target's Kubernetes release, against a stand-in apiserver's /version.
+// The sidecar's start-time check of each target's Kubernetes release, against a stand-in apiserver's /version;
+// and the sidecar itself, spawned, refusing to start on it.
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
 import { targetVersionProblems } from '../../../src/sidecar/versions.ts';
-import { createCertificateAuthority, issueCertificate } from '../../../scripts/testbed/pki.ts';
-
-const ca = createCertificateAuthority('versions-test-ca');
-const serving = issueCertificate(ca, { commonName: 'apiserver', usage: 'server', ipAddresses: ['127.0.0.1'] });
+import { runCli, startVersionServer, type VersionServer } from '../../support/version-server.ts';
 
 const certificateTarget = targetSchema.parse({
   name: 'certs',
@@ -16,36 +15,32 @@ const certificateTarget = targetSchema.parse({
   identity: { commonName: 'agent' },
   sinks: { directory: { path: '/out/certs' } },
 });
-const federatedTarget = targetSchema.parse({
+const federated = {
   name: 'federated',
   credential: 'federated',
-  bootstrapKubeconfig: '/bootstrap/federated',
   audiences: ['kubeconfig-rotator:target'],
   targetUser: 'source-a:system:serviceaccount:ns:agent',
+  serviceAccount: { namespace: 'ns', name: 'agent' },
+};
+const federatedTarget = targetSchema.parse({
+  ...federated,
+  bootstrapKubeconfig: '/bootstrap/federated',
   sinks: { directory: { path: '/out/federated' } },
 });
 
 describe('targetVersionProblems', () => {
-  let server: Server;
-  let version: unknown = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
-  let bootstrap: { server: string; caPem: string };
-
+  let standIn: VersionServer;
   before(async () => {
-    server = createServer({ cert: serving.cert, key: serving.key }, (request, response) => {
-      if (request.url !== '/version') response.writeHead(404).end();
-      else response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(version));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    bootstrap = { server: `https://127.0.0.1:${String((server.address() as AddressInfo).port)}`, caPem: ca.cert };
+    standIn = await startVersionServer({ major: '1', minor: '29', gitVersion: 'v1.29.9' });
   });
   after(() => {
-    server.close();
+    standIn.close();
   });
 
   const bootstraps = () =>
     new Map([
-      ['certs', bootstrap],
-      ['federated', bootstrap],
+      ['certs', standIn],
+      ['federated', standIn],
     ]);
 
   it('names a federated target whose cluster predates structured authentication, by index and name', async () => {
@@ -55,17 +50,41 @@ describe('targetVersionProblems', () => {
   });
 
   it('passes every target on a cluster new enough', async () => {
-    version = { major: '1', minor: '30+', gitVersion: 'v1.30.1-eks-1' };
+    standIn.version = { major: '1', minor: '30+', gitVersion: 'v1.30.1-eks-1' };
     assert.deepEqual(await targetVersionProblems([certificateTarget, federatedTarget], bootstraps()), []);
   });
 
   it('passes a target whose version is unknown: no bootstrap kubeconfig yet, an unreachable or odd apiserver', async () => {
-    version = { major: '1', minor: '20' };
+    standIn.version = { major: '1', minor: '20' };
     assert.equal((await targetVersionProblems([certificateTarget], bootstraps())).length, 1, 'the control');
     assert.deepEqual(await targetVersionProblems([certificateTarget], new Map()), []);
-    const closed = { server: 'https://127.0.0.1:1', caPem: ca.cert };
+    const closed = { server: 'https://127.0.0.1:1', caPem: standIn.caPem };
     assert.deepEqual(await targetVersionProblems([certificateTarget], new Map([['certs', closed]])), []);
-    version = 'not a version';
+    standIn.version = 'not a version';
     assert.deepEqual(await targetVersionProblems([certificateTarget], bootstraps()), []);
+  });
+
+  it('keeps the sidecar from starting, exit 2, naming the target and the feature', async () => {
+    standIn.version = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
+    const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));
+    try {
+      const kubeconfig = join(dir, 'bootstrap.kubeconfig');
+      standIn.writeKubeconfig(kubeconfig);
+      const config = join(dir, 'config.yaml');
+      const target = {
+        ...federated,
+        bootstrapKubeconfig: kubeconfig,
+        sinks: { directory: { path: join(dir, 'out') } },
+      };
+      writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state'), targets: [target] }));
+      const { status, stderr } = await runCli(['sidecar', '--config', config]);
+      assert.equal(status, 2, stderr);
+      assert.match(
+        stderr,
+        /^kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n {2}targets\[0\] \(federated\): structured authentication .* needs Kubernetes 1\.30 or later; the cluster runs v1\.29\.9$/m,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
