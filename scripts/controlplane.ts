@@ -3,6 +3,7 @@
 import { readdirSync } from 'node:fs';
 import { clustersRoot, ensureConsumerProbes, ensureControlPlane } from './testbed/binaries.ts';
 import { isClusterRunning, readClusterState, startClusters, stopCluster } from './testbed/cluster.ts';
+import { runMain } from './testbed/main.ts';
 
 const USAGE = `usage: npm run cluster -- <command>
   build              build (or reuse) the pinned control-plane binaries; prints their directory
@@ -63,12 +64,4 @@ async function main(argv: string[]): Promise<number> {
   return 2;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { cacheRoot, ensureControlPlane, REPO_ROOT } from '../testbed/binaries.ts';
+import { runMain } from '../testbed/main.ts';
 import { matrixMarkdown, type MatrixRun, type TestResult } from './features.ts';
 
 const USAGE = `usage: npm run test:matrix -- RUN...
@@ -134,12 +135,4 @@ async function main(argv: readonly string[]): Promise<number> {
   return failed === 0 ? 0 : 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+runMain(main);
