@@ -18,7 +18,8 @@ export interface MatrixRun {
   /** ISO 8601, UTC. */
   readonly date: string;
   readonly durationSeconds: number;
-  readonly exitCode: number;
+  /** null: the run did not finish (cut short); its results are those recorded until then. */
+  readonly exitCode: number | null;
   readonly consumersSeconds: number;
   /** The build's "built <binary> in <n> s" lines, by release; empty when every binary was cached. */
   readonly builds: readonly string[];
@@ -93,7 +94,9 @@ export function matrixMarkdown(runs: readonly MatrixRun[]): string {
     const failed = run.results.filter((result) => result.outcome === 'fail');
     const lines = [
       `- ${runTitle(run)} (\`npm run test:matrix -- ${run.label}\`): ${run.date}, ` +
-        `${String(Math.round(run.durationSeconds / 60))} min, exit code ${String(run.exitCode)}, ` +
+        (run.exitCode === null
+          ? 'did not finish (cut short), '
+          : `${String(Math.round(run.durationSeconds / 60))} min, exit code ${String(run.exitCode)}, `) +
         `${String(run.results.length)} results, consumers test ${String(run.consumersSeconds)} s; ` +
         (run.builds.length === 0 ? 'binaries cached' : `built: ${run.builds.join(', ')}`),
       ...failed.map((result) => `  - failed: \`${result.file}\`: ${result.name}`),

@@ -14,6 +14,9 @@ import { matrixMarkdown, type MatrixRun, type TestResult } from './features.ts';
 const USAGE = `usage: npm run test:matrix -- RUN...
   RUN  a Kubernetes minor with a pinned module (1.34: source and target of that release),
        or SOURCE:TARGET (1.34:1.37: a source of one release, a target of another)
+usage: npm run test:matrix -- --report
+       rewrite docs/support-matrix.md's table from the runs recorded on this machine (a run made from
+       another checkout, or one cut short)
 `;
 const RUN = /^(1\.\d+)(?::(1\.\d+))?$/;
 const DOC = join(REPO_ROOT, 'docs', 'support-matrix.md');
@@ -68,19 +71,24 @@ async function runOne(label: string, sourceVersion: string, targetVersion: strin
   else env.KCR_SOURCE_KUBE_VERSION = sourceVersion;
   progress(`${label}: source ${source}, target ${target}, consumers test ${consumersSeconds} s`);
   const started = Date.now();
-  const exitCode = await npmTestIntegration(env);
-  const run = {
-    label,
-    source,
-    target,
-    date: new Date(started).toISOString(),
-    durationSeconds: Math.round((Date.now() - started) / 1000),
-    exitCode,
-    consumersSeconds: Number(consumersSeconds),
-    builds,
+  const record = (exitCode: number | null) => {
+    const run: Omit<MatrixRun, 'results'> = {
+      label,
+      source,
+      target,
+      date: new Date(started).toISOString(),
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      exitCode,
+      consumersSeconds: Number(consumersSeconds),
+      builds,
+    };
+    writeFileSync(join(dir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
   };
-  writeFileSync(join(dir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
-  progress(`${label}: exit code ${String(exitCode)} after ${String(run.durationSeconds)} s`);
+  // Recorded before it ends too, so a run cut short is reported as such, with the results it had.
+  record(null);
+  const exitCode = await npmTestIntegration(env);
+  record(exitCode);
+  progress(`${label}: exit code ${String(exitCode)} after ${String(Math.round((Date.now() - started) / 1000))} s`);
   return exitCode;
 }
 
@@ -117,12 +125,16 @@ function writeDoc(root: string): void {
 }
 
 async function main(argv: readonly string[]): Promise<number> {
+  const root = join(cacheRoot(), 'matrix');
+  if (argv.length === 1 && argv[0] === '--report') {
+    writeDoc(root);
+    return 0;
+  }
   const runs = argv.map((arg) => RUN.exec(arg));
   if (runs.length === 0 || runs.some((match) => match === null)) {
     process.stderr.write(USAGE);
     return 2;
   }
-  const root = join(cacheRoot(), 'matrix');
   let failed = 0;
   for (const match of runs) {
     if (match === null) continue;

@@ -66,4 +66,12 @@ describe('matrixMarkdown', () => {
     );
     assert.match(text, /^ {2}- failed: `test\/integration\/federated-mode\.test\.ts`: accepts the tokens$/m);
   });
+
+  it('says when a run did not finish', () => {
+    const text = matrixMarkdown([{ ...run('1.37', 'v1.37.2', 'v1.37.2', results.slice(0, 1)), exitCode: null }]);
+    assert.match(
+      text,
+      /^- v1\.37\.2 \(`npm run test:matrix -- 1\.37`\): 2026-12-04T22:00:00\.000Z, did not finish \(cut short\), 1 results,/m,
+    );
+  });
 });
