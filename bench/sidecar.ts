@@ -3,9 +3,14 @@
 //   1. key generation + CSR build per operation, ECDSA P-256 against RSA-2048 (the reference);
 //   2. rotation latency from trigger to published kubeconfig over >= 50 rotations, split into
 //      keygen+CSR build, API create, wait for issue, publish, with the admin approving in a tight loop;
-//   3. an idle sidecar with 10 targets: RSS and CPU over 60 s, against an idle bare Node process.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+//   3. an idle sidecar with 10 targets: RSS and CPU over 60 s, against an idle bare Node process;
+// 2 and 3 run the compiled dist/cli.js under the image's entrypoint flags (read from the Dockerfile), then
+// again under each V8 flag set tried for the footprint, so that a flag is kept only if it pays;
+//   4. the floor: idle RSS of bare Node, and of Node with each runtime dependency imported alone.
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCertificationRequest } from '../src/core/pki/csr.ts';
@@ -20,10 +25,64 @@ import {
   TestApprover,
   writeSidecarConfig,
 } from '../test/support/sidecar.ts';
+import { REPO_ROOT } from '../scripts/testbed/binaries.ts';
 import { quantile, recordFigure, recordSamples } from './samples.ts';
 
 const ROTATIONS = Number(process.env.KCR_BENCH_ROTATIONS ?? 60);
 const IDLE_SECONDS = Number(process.env.KCR_BENCH_IDLE_SECONDS ?? 60);
+
+/** The flags of the image's ENTRYPOINT (`node FLAGS /app/dist/cli.js`): what users run. */
+function imageFlags(): string[] {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
+  if (entrypoint === undefined) throw new Error('the Dockerfile has no exec-form ENTRYPOINT');
+  const words = JSON.parse(entrypoint) as string[];
+  return words.slice(
+    1,
+    words.findIndex((word) => word.endsWith('/cli.js')),
+  );
+}
+
+/** V8 settings for a small, mostly idle process, each measured on top of the image's flags. */
+const FLAG_TRIALS: readonly (readonly string[])[] = [
+  [],
+  ['--max-semi-space-size=1'],
+  ['--lite-mode'],
+  ['--lite-mode', '--max-semi-space-size=1'],
+];
+
+interface Variant {
+  readonly label: string;
+  readonly nodeOptions: readonly string[];
+  /** The figures recorded in RESULTS.md are the image's. */
+  readonly recorded: boolean;
+}
+
+function variants(): Variant[] {
+  const image = imageFlags();
+  return FLAG_TRIALS.map((extra) => ({
+    label: [...image, ...extra].join(' ') || '(no flags)',
+    nodeOptions: [...image, ...extra],
+    recorded: extra.length === 0,
+  }));
+}
+
+/** dist/cli.js as `npm run build` makes it, inside the repo so that its imports resolve to node_modules. */
+async function buildDist(): Promise<{ entry: string; dispose(): void }> {
+  const outDir = join(REPO_ROOT, '.scratch', `bench-dist-${String(process.pid)}`);
+  await promisify(execFile)(join(REPO_ROOT, 'node_modules/.bin/tsc'), [
+    '-p',
+    join(REPO_ROOT, 'tsconfig.build.json'),
+    '--outDir',
+    outDir,
+  ]);
+  return {
+    entry: join(outDir, 'cli.js'),
+    dispose: () => {
+      rmSync(outDir, { recursive: true, force: true });
+    },
+  };
+}
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
 const ms = (value: number) => `${value.toFixed(value < 10 ? 2 : 1)} ms`;
@@ -58,14 +117,16 @@ function benchKeygen(): void {
   out();
 }
 
-async function benchRotation(scratch: string): Promise<void> {
-  out(`## rotation latency, trigger to published kubeconfig (${String(ROTATIONS)} rotations, ECDSA P-256)`);
+async function benchRotation(scratch: string, entry: string, variant: Variant): Promise<Latency> {
+  out(
+    `## rotation latency, trigger to published kubeconfig (${String(ROTATIONS)} rotations, ECDSA P-256; node ${variant.label})`,
+  );
   const target = testCluster('target');
   const prepared = await prepareTarget(target);
   const approver = new TestApprover(target.admin(), prepared.name, { pollMs: 5 });
   const sidecar = new SidecarProcess(
     writeSidecarConfig(prepared, { forceIntervalSeconds: 1, rereadIntervalSeconds: 3600 }),
-    { logDir: scratch },
+    { logDir: scratch, entry, nodeOptions: variant.nodeOptions },
   );
   try {
     // The first rotation (bootstrap) warms up connections; it is not counted.
@@ -81,63 +142,92 @@ async function benchRotation(scratch: string): Promise<void> {
       ['wait for issue', timings('wait')],
       ['publish (directory)', timings('publish')],
     ];
-    recordSamples('sidecar-rotation-latency-ms', rows[0]?.[1] ?? []);
-    recordFigure({
-      benchmark: 'sidecar',
-      measure: 'rotation, trigger to published kubeconfig, p50',
-      ours: quantile(rows[0]?.[1] ?? [], 0.5),
-      unit: 'ms',
-    });
-    recordFigure({
-      benchmark: 'sidecar',
-      measure: 'rotation, trigger to published kubeconfig, p99',
-      ours: quantile(rows[0]?.[1] ?? [], 0.99),
-      unit: 'ms',
-    });
+    const total = rows[0]?.[1] ?? [];
+    if (variant.recorded) {
+      recordSamples('sidecar-rotation-latency-ms', total);
+      recordFigure({
+        benchmark: 'sidecar',
+        measure: 'rotation, trigger to published kubeconfig, p50',
+        ours: quantile(total, 0.5),
+        unit: 'ms',
+      });
+      recordFigure({
+        benchmark: 'sidecar',
+        measure: 'rotation, trigger to published kubeconfig, p99',
+        ours: quantile(total, 0.99),
+        unit: 'ms',
+      });
+    }
     for (const [name, values] of rows)
       out(
         `${name.padEnd(22)} p50 ${ms(quantile(values, 0.5)).padStart(9)}   p99 ${ms(quantile(values, 0.99)).padStart(9)}`,
       );
     out('(wait for issue includes the stand-in approver polling every 5 ms and kube-controller-manager signing)');
+    // CPU of the whole run (rotations every second): what a flag costs in work.
+    const { cpuTicks } = processUsage(sidecar.child.pid ?? 0);
+    return { p50: quantile(total, 0.5), p99: quantile(total, 0.99), cpuSeconds: cpuTicks / TICKS_PER_SECOND };
   } finally {
     await sidecar.stop();
     await approver.stop();
+    out();
   }
-  out();
 }
 
-function processUsage(pid: number): { rssKiB: number; cpuTicks: number } {
+interface Latency {
+  readonly p50: number;
+  readonly p99: number;
+  readonly cpuSeconds: number;
+}
+
+const TICKS_PER_SECOND = 100;
+
+function processUsage(pid: number): { rssKiB: number; peakKiB: number; cpuTicks: number } {
   const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  // The high-water mark: the first rotations of every target, at start, are the peak.
+  const peakKiB = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
   const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name.
-  return { rssKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) };
+  return { rssKiB, peakKiB, cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
-async function measureIdle(pid: number, seconds: number): Promise<{ rssMiB: number; cpuPercent: number }> {
-  const ticksPerSecond = 100;
+interface Idle {
+  readonly rssMiB: number;
+  readonly peakMiB: number;
+  readonly cpuPercent: number;
+}
+
+async function measureIdle(pid: number, seconds: number): Promise<Idle> {
   const before = processUsage(pid);
   await sleep(seconds * 1000);
   const after = processUsage(pid);
   return {
     rssMiB: after.rssKiB / 1024,
-    cpuPercent: ((after.cpuTicks - before.cpuTicks) / ticksPerSecond / seconds) * 100,
+    peakMiB: after.peakKiB / 1024,
+    cpuPercent: ((after.cpuTicks - before.cpuTicks) / TICKS_PER_SECOND / seconds) * 100,
   };
 }
 
-async function benchIdle(scratch: string): Promise<void> {
-  out(`## idle sidecar with 10 targets, over ${String(IDLE_SECONDS)} s`);
+async function benchIdle(scratch: string, entry: string, variant: Variant): Promise<Idle> {
+  out(`## idle sidecar with 10 targets, over ${String(IDLE_SECONDS)} s (node ${variant.label})`);
   const target = testCluster('target');
   const prepared = await Promise.all(Array.from({ length: 10 }, () => prepareTarget(target)));
   const approvers = prepared.map((one) => new TestApprover(target.admin(), one.name));
   const configPath = writeSidecarConfig(prepared, { expirationSeconds: 3600, rereadIntervalSeconds: 60 });
-  const sidecar = new SidecarProcess(configPath, { logDir: scratch });
-  const baseline = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)'], { stdio: 'ignore' });
-  // What the Kubernetes client library alone costs, loaded and idle.
+  const sidecar = new SidecarProcess(configPath, { logDir: scratch, entry, nodeOptions: variant.nodeOptions });
+  const baseline = spawn(process.execPath, [...variant.nodeOptions, '-e', 'setInterval(() => {}, 1 << 30)'], {
+    stdio: 'ignore',
+  });
+  // What the Kubernetes client library alone costs, loaded and idle (the approver's; the sidecar no longer loads it).
   const library = spawn(
     process.execPath,
-    ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"],
+    [
+      ...variant.nodeOptions,
+      '--input-type=module',
+      '-e',
+      "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)",
+    ],
     { stdio: 'ignore' },
   );
   try {
@@ -149,7 +239,9 @@ async function benchIdle(scratch: string): Promise<void> {
       measureIdle(baseline.pid ?? 0, IDLE_SECONDS),
       measureIdle(library.pid ?? 0, IDLE_SECONDS),
     ]);
-    out(`sidecar (10 targets): RSS ${ours.rssMiB.toFixed(1)} MiB, CPU ${ours.cpuPercent.toFixed(3)}% of one core`);
+    out(
+      `sidecar (10 targets): RSS ${ours.rssMiB.toFixed(1)} MiB (peak since start ${ours.peakMiB.toFixed(1)} MiB), CPU ${ours.cpuPercent.toFixed(3)}% of one core`,
+    );
     out(
       `bare Node process (reference): RSS ${bare.rssMiB.toFixed(1)} MiB, CPU ${bare.cpuPercent.toFixed(3)}% of one core`,
     );
@@ -159,26 +251,29 @@ async function benchIdle(scratch: string): Promise<void> {
     out(
       `ratio RSS sidecar/bare: ${(ours.rssMiB / bare.rssMiB).toFixed(2)}, sidecar/client-library: ${(ours.rssMiB / client.rssMiB).toFixed(2)}`,
     );
-    recordFigure({
-      benchmark: 'sidecar',
-      measure: 'idle RSS, 10 targets (vs Node with the client library loaded)',
-      ours: ours.rssMiB,
-      reference: client.rssMiB,
-      unit: 'MiB',
-    });
-    recordFigure({
-      benchmark: 'sidecar',
-      measure: 'idle CPU, 10 targets, share of one core',
-      ours: ours.cpuPercent,
-      unit: '%',
-    });
+    if (variant.recorded) {
+      recordFigure({
+        benchmark: 'sidecar',
+        measure: 'idle RSS, 10 targets, image flags (vs Node with the client library loaded)',
+        ours: ours.rssMiB,
+        reference: client.rssMiB,
+        unit: 'MiB',
+      });
+      recordFigure({
+        benchmark: 'sidecar',
+        measure: 'idle CPU, 10 targets, share of one core',
+        ours: ours.cpuPercent,
+        unit: '%',
+      });
+    }
+    return ours;
   } finally {
     baseline.kill();
     library.kill();
     await sidecar.stop();
     await Promise.all(approvers.map((approver) => approver.stop()));
+    out();
   }
-  out();
 }
 
 /** The runtime dependencies the sidecar loads, each alone in an idle Node process: where the floor is. */
@@ -193,9 +288,9 @@ const RUNTIME_DEPENDENCIES = [
   'undici',
 ];
 
-async function rssOfIdleImport(specifier: string | undefined): Promise<number> {
-  const code = `${specifier === undefined ? '' : `await import(${JSON.stringify(specifier)});`} setInterval(() => {}, 1 << 30)`;
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: 'ignore' });
+async function rssOfIdleImport(specifiers: readonly string[], flags: readonly string[]): Promise<number> {
+  const code = `${specifiers.map((specifier) => `await import(${JSON.stringify(specifier)});`).join(' ')} setInterval(() => {}, 1 << 30)`;
+  const child = spawn(process.execPath, [...flags, '--input-type=module', '-e', code], { stdio: 'ignore' });
   try {
     // Long enough for the import and its first garbage collections to settle.
     await sleep(3_000);
@@ -205,19 +300,29 @@ async function rssOfIdleImport(specifier: string | undefined): Promise<number> {
   }
 }
 
-async function benchFloor(): Promise<void> {
-  out('## floor analysis: idle RSS of Node with one runtime dependency imported');
-  const bare = await rssOfIdleImport(undefined);
+async function benchFloor(sidecarRss: number): Promise<void> {
+  const flags = imageFlags();
+  out(`## floor analysis: idle RSS of Node with one runtime dependency imported (node ${flags.join(' ')})`);
+  const bare = await rssOfIdleImport([], flags);
   out(`bare Node: ${bare.toFixed(1)} MiB`);
   for (const dependency of RUNTIME_DEPENDENCIES) {
-    const rss = await rssOfIdleImport(dependency);
+    const rss = await rssOfIdleImport([dependency], flags);
     out(`${dependency.padEnd(24)} ${rss.toFixed(1).padStart(6)} MiB (+${(rss - bare).toFixed(1)} over bare Node)`);
   }
+  const together = await rssOfIdleImport(SIDECAR_DEPENDENCIES, flags);
+  out(`the sidecar's dependencies together (${SIDECAR_DEPENDENCIES.join(', ')}): ${together.toFixed(1)} MiB`);
+  out(
+    `the sidecar, idle with 10 targets: ${sidecarRss.toFixed(1)} MiB (+${(sidecarRss - together).toFixed(1)} over its dependencies: our code, 10 targets' state, connections)`,
+  );
   out();
 }
 
+/** What the sidecar imports at run time (not client-node or undici, the approver's). */
+const SIDECAR_DEPENDENCIES = ['pino', 'prom-client', 'chokidar', 'zod', 'yaml', 'node-forge', 'node:https'];
+
 async function main(): Promise<void> {
   const scratch = scratchDir('bench-sidecar');
+  const dist = await buildDist();
   out(
     `# sidecar benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String((await import('node:os')).cpus().length)} CPUs)`,
   );
@@ -225,11 +330,26 @@ async function main(): Promise<void> {
   benchKeygen();
   try {
     await globalSetup();
-    await benchRotation(scratch.path);
-    await benchIdle(scratch.path);
-    await benchFloor();
+    const trials: { variant: Variant; latency: Latency; idle: Idle }[] = [];
+    for (const variant of variants()) {
+      const latency = await benchRotation(scratch.path, dist.entry, variant);
+      const idle = await benchIdle(scratch.path, dist.entry, variant);
+      trials.push({ variant, latency, idle });
+    }
+    out('## V8 flags tried (dist/cli.js sidecar)');
+    out(
+      '| node flags | idle RSS, 10 targets | peak RSS | idle CPU | rotation p50 | rotation p99 | CPU for the rotations |',
+    );
+    out('|---|---|---|---|---|---|---|');
+    for (const { variant, latency, idle } of trials)
+      out(
+        `| ${variant.label} | ${idle.rssMiB.toFixed(1)} MiB | ${idle.peakMiB.toFixed(1)} MiB | ${idle.cpuPercent.toFixed(3)} % | ${ms(latency.p50)} | ${ms(latency.p99)} | ${latency.cpuSeconds.toFixed(1)} s |`,
+      );
+    out();
+    await benchFloor(trials[0]?.idle.rssMiB ?? Number.NaN);
   } finally {
     await globalTeardown();
+    dist.dispose();
     scratch.dispose();
   }
 }

@@ -156,7 +156,14 @@ export class SidecarProcess extends CliProcess {
 
   constructor(
     configPath: string,
-    options: { once?: boolean; env?: NodeJS.ProcessEnv; nodeOptions?: readonly string[]; logDir: string },
+    options: {
+      once?: boolean;
+      env?: NodeJS.ProcessEnv;
+      nodeOptions?: readonly string[];
+      /** A compiled dist/cli.js instead of the sources. */
+      entry?: string;
+      logDir: string;
+    },
   ) {
     const logFile = join(options.logDir, `${uniqueName('sidecar')}.log`);
     super(['sidecar', '--config', configPath, ...(options.once === true ? ['--once'] : [])], {
@@ -164,6 +171,7 @@ export class SidecarProcess extends CliProcess {
       label: 'sidecar',
       ...(options.env === undefined ? {} : { env: options.env }),
       ...(options.nodeOptions === undefined ? {} : { nodeOptions: options.nodeOptions }),
+      ...(options.entry === undefined ? {} : { entry: options.entry }),
     });
     this.logFile = logFile;
   }

@@ -76,7 +76,8 @@ export const injectorConfigSchema = z
         outputPath: absolutePath.default('/var/run/kubeconfig-rotator/out'),
         logLevel: logLevel.default('info'),
         startupTimeoutSeconds: z.number().int().min(2).default(300),
-        resources: passThrough.default({ requests: { cpu: '10m', memory: '128Mi' }, limits: { memory: '320Mi' } }),
+        // The chart's sidecar resources (values.yaml), from the measured idle and peak RSS (docs/sidecar.md).
+        resources: passThrough.default({ requests: { cpu: '10m', memory: '112Mi' }, limits: { memory: '192Mi' } }),
         securityContext: passThrough
           .default({
             allowPrivilegeEscalation: false,
