@@ -69,11 +69,15 @@ interface ProbeLine {
 // client-go's own log line when a certificate file changed: it then closes every connection it made.
 const CLIENT_GO_CLOSES = /Certificate rotation detected, shutting down client connections/;
 
+/** When client-go logged closing its connections for a new certificate. */
+const clientGoCloseTimes = (lines: readonly ProbeLine[]) =>
+  lines
+    .filter((line) => line.event === 'log' && CLIENT_GO_CLOSES.test(line.message ?? ''))
+    .map((line) => line.time ?? '');
+
 /** The failed calls during which client-go did not close its connections for a new certificate. */
 function failuresNotFromClientGoClosing(lines: readonly ProbeLine[]): ProbeLine[] {
-  const closes = lines
-    .filter((line) => line.event === 'log' && CLIENT_GO_CLOSES.test(line.message ?? ''))
-    .map((line) => Date.parse(line.time ?? ''));
+  const closes = clientGoCloseTimes(lines).map((time) => Date.parse(time));
   return lines.filter((line) => {
     if (line.event !== 'call' || line.ok) return false;
     const [started, ended] = [Date.parse(line.started ?? ''), Date.parse(line.time ?? '')];
@@ -268,9 +272,7 @@ describe('consumers read what the sidecar publishes, with their own code, across
       report[tool] = {
         calls: calls.length,
         failures: failed[tool].length,
-        clientGoClosedConnections: lines.filter(
-          (line) => line.event === 'log' && CLIENT_GO_CLOSES.test(line.message ?? ''),
-        ).length,
+        clientGoClosedConnections: clientGoCloseTimes(lines).length,
         rotationsSeen: lines.filter((line) => line.event === 'rotation').length,
         rotationsPublished: rotations.filter((line) => line.target === one.name).length,
       };
@@ -310,7 +312,11 @@ describe('consumers read what the sidecar publishes, with their own code, across
     // any other failure (an expired certificate, a key that does not match, a refused identity) fails here.
     for (const tool of ['client-go-directory', 'client-go-reference']) {
       const probe = probes.get(tool) ?? assert.fail(tool);
-      const unexplained = failuresNotFromClientGoClosing(probe.lines());
+      const lines = probe.lines();
+      const unexplained = failuresNotFromClientGoClosing(lines);
+      context.diagnostic(
+        `${tool}: client-go closed its connections at ${JSON.stringify(clientGoCloseTimes(lines))}; failed calls ${JSON.stringify(failed[tool]?.map((line) => [line.started, line.time, line.error]))}`,
+      );
       assert.deepEqual(
         unexplained.map((line) => [line.started, line.time, line.error]),
         [],
