@@ -1,7 +1,9 @@
 // The command line as a user meets it: spawned, with exit statuses and output checked.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
@@ -54,5 +56,34 @@ describe('kubeconfig-rotator CLI', () => {
     const { status, stdout } = run('sidecar', '--help');
     assert.equal(status, 0);
     assert.match(stdout, /^usage: kubeconfig-rotator sidecar --config FILE/);
+  });
+
+  it('sidecar: a sourceKubeconfig holding what the client does not support exits 2 naming the file and the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcr-cli-'));
+    try {
+      const kubeconfig = join(dir, 'source.kubeconfig');
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          'current-context': 'c',
+          contexts: [{ name: 'c', context: { cluster: 'c', user: 'u' } }],
+          clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443' } }],
+          users: [{ name: 'u', user: { 'auth-provider': { name: 'oidc' } } }],
+        }),
+      );
+      const config = join(dir, 'config.yaml');
+      writeFileSync(
+        config,
+        `sourceKubeconfig: ${kubeconfig}\ntargets:\n  - { name: a, bootstrapKubeconfig: ${join(dir, 'missing')}, identity: { commonName: a }, sinks: { secret: { namespace: ns, name: s } } }\n`,
+      );
+      const { status, stderr } = run('sidecar', '--once', '--config', config);
+      assert.equal(status, 2, stderr);
+      assert.match(
+        stderr,
+        new RegExp(`sourceKubeconfig: kubeconfig ${kubeconfig}: users\\[u\\]\\.user\\.auth-provider: not supported`),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
