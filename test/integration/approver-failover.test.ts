@@ -84,6 +84,8 @@ describe('two approver replicas on one Lease', () => {
     const { leader, follower } = await leaderAndFollower();
     const names = await eventually(() => Promise.all(Array.from({ length: 5 }, () => createAgentCsr(asBootstrap))));
     for (const name of names) assert.equal((await waitForDecision(admin, name)).type, 'Approved');
+    // The API can show a decision before the leader's log line for it has reached us.
+    for (const name of names) await leader.waitForLog((line) => line.msg === 'decision written' && line.csr === name);
     assert.deepEqual(
       names.map((name) => [leader.decisionsWritten(name), follower.decisionsWritten(name)]),
       names.map(() => [1, 0]),
@@ -123,6 +125,8 @@ describe('two approver replicas on one Lease', () => {
     for (const name of created) assert.equal((await waitForDecision(admin, name)).type, 'Approved', name);
     for (const name of created) {
       assert.equal(await approvals(name), 1, `${name} carries one decision`);
+      const written = (line: { msg?: unknown; csr?: unknown }) => line.msg === 'decision written' && line.csr === name;
+      await Promise.any([leader.waitForLog(written), follower.waitForLog(written)]);
       assert.equal(follower.decisionsWritten(name) + leader.decisionsWritten(name), 1, `${name} was decided once`);
     }
     const lease = await admin

@@ -492,6 +492,9 @@ describe('the approver, as a process with only its own RBAC, against the target 
         ].map((match) => match[1]);
         assert.deepEqual([...new Set(named)], entry.checks, `${entry.name}: ${decision.message}`);
       });
+      // The API can show a decision before the approver's log line for it has reached us.
+      for (const name of names)
+        await approver.waitForLog((line) => line.msg === 'decision written' && line.csr === name);
       for (const name of names) assert.equal(approver.decisionsWritten(name), 1, `${name} decided once`);
     });
 
