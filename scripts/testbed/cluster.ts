@@ -272,6 +272,9 @@ function apiserverArgs(state: ClusterState, files: PkiFiles): string[] {
     `--etcd-servers=http://127.0.0.1:${String(state.ports.etcdClient)}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
+    // No endpoints for the kubernetes Service: nothing here reaches the apiserver through it (no kubelet, no
+    // kube-proxy), and from 1.37 the reconcilers that write them refuse a loopback address.
+    '--endpoint-reconciler-type=none',
     `--secure-port=${String(state.ports.apiserver)}`,
     `--tls-cert-file=${files.servingCert}`,
     `--tls-private-key-file=${files.servingKey}`,
