@@ -23,11 +23,14 @@ import {
 } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../src/core/pki/csr.ts';
 import { generateKeyPair } from '../src/core/pki/keys.ts';
-import { kubeListWatchSource } from '../src/io/kube/client-node-source.ts';
+import { loadClientConfig } from '../src/io/kube/client-config.ts';
 import { createInformer } from '../src/io/kube/informer.ts';
+import { createKubeClient, restListWatchSource } from '../src/io/kube/rest.ts';
 import { kubeConfigFor } from '../src/io/kube/kubeconfig.ts';
 import { createLogger } from '../src/io/log.ts';
-import { CSR_PATH } from '../src/approver/kube.ts';
+import { writeTarget } from '../src/approver/controller.ts';
+import { REVIEW_DEFAULTS } from '../src/core/policy/schema.ts';
+import { CSR_PATH, kubeDecisionWriter, kubeReviewer } from '../src/approver/kube.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/support/approver-process.ts';
 import { writeKubeletMount } from '../scripts/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
@@ -96,17 +99,13 @@ interface Side {
 }
 
 /** Watches this run's CSRs and records when each is first seen, and when it is first seen approved. */
-function approvalClock({ admin }: TargetCluster) {
+function approvalClock({ target }: TargetCluster) {
   const seenAt = new Map<string, number>();
   const approvedAt = new Map<string, number>();
   const waiters = new Set<() => void>();
-  const api = admin.makeApiClient(CertificatesV1Api);
+  const client = createKubeClient(loadClientConfig(target.state.kubeconfig, { env: {} }));
   const informer = createInformer<V1CertificateSigningRequest, boolean>({
-    source: kubeListWatchSource({
-      kubeConfig: admin,
-      path: CSR_PATH,
-      list: (options) => api.listCertificateSigningRequest({ ...options, labelSelector: `${RUN_LABEL}=${run}` }),
-    }),
+    source: restListWatchSource(client, CSR_PATH, { labelSelector: `${RUN_LABEL}=${run}` }),
     describe: 'benchmark CSRs',
     key: (csr) => csr.metadata?.name ?? '',
     version: (csr) => csr.metadata?.resourceVersion ?? '',
@@ -139,7 +138,10 @@ function approvalClock({ admin }: TargetCluster) {
       }
       return Math.max(...names.map((name) => approvedAt.get(name) ?? Number.NaN));
     },
-    stop: () => informer.stop(),
+    stop: async () => {
+      await informer.stop();
+      await client.close();
+    },
   };
 }
 type ApprovalClock = ReturnType<typeof approvalClock>;
@@ -198,6 +200,53 @@ async function burst(side: Side, clock: ApprovalClock): Promise<{ createMs: numb
 
 async function deleteRunCsrs({ certificates }: TargetCluster): Promise<void> {
   await certificates.deleteCollectionCertificateSigningRequest({ labelSelector: `${RUN_LABEL}=${run}` });
+}
+
+/**
+ * The approver's two API calls made alone from this process with the approver's own writer and reviewer, one at a
+ * time on a warm connection without a limiter: what the apiserver and the HTTP stack take, for the breakdown.
+ */
+async function bareRequests({ target }: TargetCluster): Promise<{ reviewMs: number[]; writeMs: number[] }> {
+  const client = createKubeClient(loadClientConfig(target.state.kubeconfig, { env: {} }));
+  const writer = kubeDecisionWriter(client);
+  const reviewer = kubeReviewer(client);
+  const reviewMs: number[] = [];
+  const writeMs: number[] = [];
+  const requester = { username: `system:bootstrap:${run}`, groups: ['system:bootstrappers'] };
+  // What the reviewed policy's `subjectAccessReview: true` asks.
+  const attributes = { ...REVIEW_DEFAULTS, name: 'reviewed' };
+  try {
+    // The first rounds warm the connection and the code paths; they are not counted.
+    for (let round = -5; round < LATENCY_CSRS / 2; round++) {
+      const request = buildCertificationRequest(
+        { commonName: `${run}-bare`, organizations: [] },
+        generateKeyPair('ecdsa-p256'),
+      );
+      const created = await client.request<V1CertificateSigningRequest>('POST', CSR_PATH, {
+        body: {
+          apiVersion: 'certificates.k8s.io/v1',
+          kind: 'CertificateSigningRequest',
+          metadata: { name: uniqueName(`${run}-bare`), labels: { [RUN_LABEL]: run } },
+          spec: {
+            request: Buffer.from(request).toString('base64'),
+            signerName: `kubeconfig-rotator.bench/${run}-bare`,
+            usages: ['client auth'],
+          },
+        },
+      });
+      let started = performance.now();
+      await reviewer.allowed(requester, attributes);
+      const review = performance.now() - started;
+      started = performance.now();
+      await writer.write(writeTarget(created), { type: 'Approved', reason: 'Bench', message: 'bare request' });
+      if (round < 0) continue;
+      reviewMs.push(review);
+      writeMs.push(performance.now() - started);
+    }
+  } finally {
+    await client.close();
+  }
+  return { reviewMs, writeMs };
 }
 
 function rssMiB(pid: number): number {
@@ -346,13 +395,25 @@ async function benchLatency(
       });
     }
   }
-  // Where our time goes: from a worker taking the CSR to the decision written (parse, checks, review, write).
-  const inside = (policy: string) =>
-    ours.approver.lines
-      .filter((line) => line.msg === 'decision written' && line.policy === policy)
-      .map((line) => Number(line.durationMs));
+  // Where our time goes: from a worker taking the CSR to the decision written, split into the API calls (as the
+  // approver timed them) and the rest (our own work: evaluation, limiter, credentials, serializing).
+  const decided = (policy: string) =>
+    ours.approver.lines.filter((line) => line.msg === 'decision written' && line.policy === policy);
+  out('inside the approver (worker took the CSR -> write answered), p50:');
+  for (const [label, policy] of [
+    ['with review', 'reviewed'],
+    ['without review', 'plain'],
+  ] as const) {
+    const lines = decided(policy);
+    const field = (name: string) => lines.map((line) => Number(line[name]));
+    const ourWork = lines.map((line) => Number(line.durationMs) - Number(line.reviewMs) - Number(line.writeMs));
+    out(
+      `  ${label}: ${ms(quantile(field('durationMs'), 0.5))} = review ${ms(quantile(field('reviewMs'), 0.5))} + write ${ms(quantile(field('writeMs'), 0.5))} + our own work ${ms(quantile(ourWork, 0.5))}`,
+    );
+  }
+  const bare = await bareRequests(cluster);
   out(
-    `inside the approver (worker took the CSR -> write answered), p50: ${ms(quantile(inside('reviewed'), 0.5))} with review, ${ms(quantile(inside('plain'), 0.5))} without`,
+    `the same requests sent alone from this process (warm connection, no limiter; apiserver + HTTP stack), p50: review ${ms(quantile(bare.reviewMs, 0.5))}, write ${ms(quantile(bare.writeMs, 0.5))}`,
   );
   out();
   await deleteRunCsrs(cluster);

@@ -104,6 +104,16 @@ class OperationError extends Error {
   }
 }
 
+/** How long deciding one CSR took, for its log line: the API calls apart from our own work. */
+interface Timing {
+  /** When a worker took the CSR (performance.now()). */
+  readonly started: number;
+  reviewMs: number;
+  writeMs: number;
+}
+
+const roundMs = (ms: number) => Math.round(ms * 100) / 100;
+
 /** One leadership term: its own queue and workers, and a signal that ends it. */
 interface Term {
   readonly queue: WorkQueue;
@@ -284,12 +294,13 @@ export class ApproverController {
       // Within one policy generation an unprocessed or dry-run outcome cannot change (policies apply by requester,
       // and a CSR's spec is immutable): a resync does not review and evaluate it again.
       if (this.#reported.get(record.uid) === generation) return;
-      const started = performance.now();
+      const timing: Timing = { started: performance.now(), reviewMs: 0, writeMs: 0 };
       const evaluation = evaluate(facts, file);
-      const decision = evaluation.result === 'review' ? await this.#review(evaluation, facts.requester) : evaluation;
+      const decision =
+        evaluation.result === 'review' ? await this.#review(evaluation, facts.requester, timing) : evaluation;
       // The policy changed while the reviews were asked (a policy removed, say): decide again under the new one.
       if (this.#options.policy().generation !== generation) continue;
-      await this.#conclude(record, pending, decision, generation, started, ended);
+      await this.#conclude(record, pending, decision, generation, timing, ended);
       return;
     }
   }
@@ -299,23 +310,25 @@ export class ApproverController {
     pending: PendingCsr,
     decision: Decision,
     generation: number,
-    started: number,
+    timing: Timing,
     ended: AbortSignal,
   ): Promise<void> {
     const { requester } = pending.facts;
     if (decision.result === 'unprocessed' || decision.dryRun) {
       if (decision.result === 'unprocessed' && decision.reason === 'otherSigner') return;
       this.#reported.set(record.uid, generation);
-      this.#report(record, requester, decision, started);
+      this.#report(record, requester, decision, timing);
       return;
     }
     if (ended.aborted) return;
     let outcome: WriteOutcome;
+    const writeStarted = performance.now();
     try {
       outcome = await this.#options.writer.write(pending.write, conditionFor(decision, requester.username));
     } catch (error) {
       throw new OperationError('write', error);
     }
+    timing.writeMs = performance.now() - writeStarted;
     if (outcome !== 'written') {
       this.#options.logger.info(
         { csr: record.name, outcome },
@@ -327,26 +340,28 @@ export class ApproverController {
     const latency = (this.#options.clock.now() - record.createdAt) / 1000;
     if (Number.isFinite(latency))
       this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
-    this.#report(record, requester, decision, started);
+    this.#report(record, requester, decision, timing);
   }
 
-  async #review(evaluation: NeedsReview, requester: Requester): Promise<Decision> {
+  async #review(evaluation: NeedsReview, requester: Requester, timing: Timing): Promise<Decision> {
     const answers: boolean[] = [];
     for (const candidate of evaluation.candidates) {
       let allowed: boolean;
+      const reviewStarted = performance.now();
       try {
         allowed = await this.#options.reviewer.allowed(requester, candidate.attributes);
       } catch (error) {
         throw new OperationError('review', error);
       }
+      timing.reviewMs += performance.now() - reviewStarted;
       answers.push(allowed);
       if (allowed) break;
     }
     return completeReview(evaluation, answers);
   }
 
-  /** `started`: when a worker took the CSR, so the log says how long deciding (reviews and write included) took. */
-  #report(record: CsrRecord, requester: Requester, decision: Decision, started: number): void {
+  /** The log says how long deciding took, and how much of it the reviews and the write took. */
+  #report(record: CsrRecord, requester: Requester, decision: Decision, timing: Timing): void {
     const labels = metricLabels(decision);
     const dryRun = decision.result !== 'unprocessed' && decision.dryRun;
     this.#options.metrics.decisions.inc({ ...labels, dry_run: String(dryRun) });
@@ -364,7 +379,9 @@ export class ApproverController {
       requester: requester.username,
       ...labels,
       dryRun,
-      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      durationMs: roundMs(performance.now() - timing.started),
+      reviewMs: roundMs(timing.reviewMs),
+      writeMs: roundMs(timing.writeMs),
       ...(decision.result === 'denied' ? { findings: decision.findings.map(formatFinding) } : {}),
     };
     this.#options.logger.info(

@@ -1,22 +1,11 @@
 // The approver's Kubernetes I/O: the CSR list+watch for one signer, writing a decision onto the approval
 // subresource, and SubjectAccessReviews. Nothing here decides anything.
-import {
-  CertificatesV1Api,
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type CoreV1Event,
-  type KubeConfig,
-  type V1CertificateSigningRequest,
-  type V1SubjectAccessReview,
-} from '@kubernetes/client-node';
+import type { V1CertificateSigningRequest, V1SubjectAccessReview } from '@kubernetes/client-node';
 import type { ReviewAttributes } from '../core/policy/evaluate.ts';
 import type { Requester } from '../core/policy/request-checks.ts';
 import { isConflict, isNotFound } from '../io/kube/errors.ts';
-import type { EventsApi } from '../io/kube/events.ts';
-import { kubeListWatchSource } from '../io/kube/client-node-source.ts';
 import type { ListWatchSource } from '../io/kube/informer.ts';
-import type { ApproverClient } from './kube-client.ts';
+import { restListWatchSource, type KubeClient } from '../io/kube/rest.ts';
 import {
   csrRecord,
   withoutManagedFields,
@@ -28,38 +17,21 @@ import {
 } from './controller.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+const SAR_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 
 /** The CSRs of one signer; the apiserver filters them (spec.signerName is a selectable field of CSRs). */
-export function csrSource(kubeConfig: KubeConfig, signerName: string): ListWatchSource<V1CertificateSigningRequest> {
-  const api = kubeConfig.makeApiClient(CertificatesV1Api);
-  return kubeListWatchSource({
-    kubeConfig,
-    path: CSR_PATH,
-    fieldSelector: `spec.signerName=${signerName}`,
-    list: (options) => api.listCertificateSigningRequest(options),
-  });
+export function csrSource(client: KubeClient, signerName: string): ListWatchSource<V1CertificateSigningRequest> {
+  return restListWatchSource(client, CSR_PATH, { fieldSelector: `spec.signerName=${signerName}` });
 }
 
-/** The approver's events, on client-node (its rate-limited client). */
-export function clientNodeEventsApi(kubeConfig: KubeConfig): EventsApi {
-  const api = kubeConfig.makeApiClient(CoreV1Api);
-  return {
-    create: (namespace, event) => api.createNamespacedEvent({ namespace, body: event as unknown as CoreV1Event }),
-    bump: (namespace, name, patch) =>
-      api.patchNamespacedEvent(
-        { name, namespace, body: patch },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      ),
-  };
-}
-
-export function kubeDecisionWriter(client: ApproverClient): DecisionWriter {
-  const api = client.kubeConfig.makeApiClient(CertificatesV1Api);
+export function kubeDecisionWriter(client: KubeClient): DecisionWriter {
   const read = (name: string) =>
-    api.readCertificateSigningRequest({ name }).catch((error: unknown) => {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    });
+    client
+      .request<V1CertificateSigningRequest>('GET', `${CSR_PATH}/${encodeURIComponent(name)}`)
+      .catch((error: unknown) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      });
   const changed = async (name: string, current?: V1CertificateSigningRequest | null): Promise<WriteOutcome> => {
     const now = current === null ? await read(name) : current;
     if (now === undefined) return 'gone';
@@ -80,12 +52,14 @@ export function kubeDecisionWriter(client: ApproverClient): DecisionWriter {
         // The approval subresource keeps the stored spec and status and takes only the conditions, so the request is
         // not sent back; the resourceVersion the decision was made at makes a write after any change (another
         // approver, a previous leader) fail with a conflict. Metadata is sent as it was: an update replaces it.
-        await client.send('PUT', `${CSR_PATH}/${encodeURIComponent(name)}/approval`, {
-          apiVersion: 'certificates.k8s.io/v1',
-          kind: 'CertificateSigningRequest',
-          metadata: { ...metadata, name, resourceVersion },
-          spec: {},
-          status: { conditions: [...target.conditions, { ...condition, status: 'True' }] },
+        await client.request('PUT', `${CSR_PATH}/${encodeURIComponent(name)}/approval`, {
+          body: {
+            apiVersion: 'certificates.k8s.io/v1',
+            kind: 'CertificateSigningRequest',
+            metadata: { ...metadata, name, resourceVersion },
+            spec: {},
+            status: { conditions: [...target.conditions, { ...condition, status: 'True' }] },
+          },
         });
         return 'written';
       } catch (error) {
@@ -97,24 +71,26 @@ export function kubeDecisionWriter(client: ApproverClient): DecisionWriter {
   };
 }
 
-export function kubeReviewer(client: ApproverClient): Reviewer {
+export function kubeReviewer(client: KubeClient): Reviewer {
   return {
     async allowed(requester: Requester, attributes: ReviewAttributes) {
-      const review = (await client.send('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: requester.username,
-          groups: [...requester.groups],
-          ...(requester.uid === undefined ? {} : { uid: requester.uid }),
-          ...(requester.extra === undefined
-            ? {}
-            : {
-                extra: Object.fromEntries(Object.entries(requester.extra).map(([key, values]) => [key, [...values]])),
-              }),
-          resourceAttributes: attributes,
+      const review = await client.request<V1SubjectAccessReview>('POST', SAR_PATH, {
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: requester.username,
+            groups: [...requester.groups],
+            ...(requester.uid === undefined ? {} : { uid: requester.uid }),
+            ...(requester.extra === undefined
+              ? {}
+              : {
+                  extra: Object.fromEntries(Object.entries(requester.extra).map(([key, values]) => [key, [...values]])),
+                }),
+            resourceAttributes: attributes,
+          },
         },
-      })) as V1SubjectAccessReview;
+      });
       return review.status?.allowed === true;
     },
   };

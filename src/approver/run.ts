@@ -1,24 +1,25 @@
 // `kubeconfig-rotator approver`: wiring. Checks the options and the policy (exit 2 listing every problem),
 // starts the CSR informer, campaigns for the Lease and decides only while leading, hot-reloads the policy,
 // serves /healthz /readyz /metrics, and on SIGTERM releases the Lease and stops everything within seconds.
-import type { KubeConfig, V1CertificateSigningRequest } from '@kubernetes/client-node';
+import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { ConfigError } from '../core/config/validate.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer } from '../io/http/server.ts';
-import { kubeEventRecorder } from '../io/kube/events.ts';
+import type { ClientConfig } from '../core/kubeconfig/client-config.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { kubeEventRecorder, restEventsApi } from '../io/kube/events.ts';
 import { createInformer } from '../io/kube/informer.ts';
 import { createLeaderElector, kubeLeaseStore } from '../io/kube/leader-election.ts';
-import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 import { tokenBucket } from '../io/kube/rate-limit.ts';
+import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
 import { ApproverController, csrRecord, type CsrRecord } from './controller.ts';
-import { clientNodeEventsApi, csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
+import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
 import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
 import { readPolicy, watchPolicyFile, type LoadedPolicy } from './policy-source.ts';
-import { approverClient, type ApproverClient } from './kube-client.ts';
 import { policyVersionProblems } from './versions.ts';
 
 const EXIT_OK = 0;
@@ -47,10 +48,10 @@ export async function runApprover(run: ApproverRunOptions): Promise<number> {
   }
   const { options } = parsed;
   let initial: LoadedPolicy;
-  let kubeConfig: KubeConfig;
+  let clientConfig: ClientConfig;
   try {
     initial = readPolicy(options.policyPath);
-    kubeConfig = loadKubeConfig(options.kubeconfigPath);
+    clientConfig = loadClientConfig(options.kubeconfigPath, { env: run.env });
   } catch (error) {
     if (error instanceof ConfigError)
       run.stderr.write(`kubeconfig-rotator approver: invalid policy\n${error.message}\n`);
@@ -58,7 +59,8 @@ export async function runApprover(run: ApproverRunOptions): Promise<number> {
     else throw error;
     return EXIT_CONFIG;
   }
-  const tooOld = await policyVersionProblems(kubeConfig, initial.file);
+  const versionClient = createKubeClient(clientConfig, { env: run.env });
+  const tooOld = await policyVersionProblems(versionClient, initial.file).finally(() => versionClient.close());
   if (tooOld.length > 0) {
     run.stderr.write(
       `kubeconfig-rotator approver: the cluster's Kubernetes is too old for the policy\n${tooOld.join('')}`,
@@ -66,14 +68,15 @@ export async function runApprover(run: ApproverRunOptions): Promise<number> {
     return EXIT_CONFIG;
   }
   const logger = createLogger({ name: COMPONENT, level: options.logLevel });
-  await serve(options, initial, kubeConfig, logger, run.signal);
+  await serve(options, initial, clientConfig, run.env, logger, run.signal);
   return EXIT_OK;
 }
 
 async function serve(
   options: ApproverOptions,
   initial: LoadedPolicy,
-  base: KubeConfig,
+  clientConfig: ClientConfig,
+  env: NodeJS.ProcessEnv,
   logger: Logger,
   signal: AbortSignal,
 ): Promise<void> {
@@ -84,11 +87,12 @@ async function serve(
   // As kube-controller-manager gives its controllers, its informers and its leader election a client each, every
   // kind of traffic has its own limiter: a burst of decisions never delays a Lease renewal or the watch, and
   // renewals never take a decision's tokens. Events, best effort, wait at most MAX_WAITING_EVENTS deep.
-  const clients: ApproverClient[] = [];
+  const clients: KubeClient[] = [];
   const client = (maxWaiting?: number) => {
-    const created = approverClient(
-      base,
-      tokenBucket({
+    const created = createKubeClient(clientConfig, {
+      env,
+      userAgent: COMPONENT,
+      limiter: tokenBucket({
         qps: options.qps,
         burst: options.burst,
         signal: limits.signal,
@@ -101,13 +105,13 @@ async function serve(
               },
             }),
       }),
-    );
+    });
     clients.push(created);
     return created;
   };
   const decisions = client();
   const events = kubeEventRecorder({
-    api: clientNodeEventsApi(client(MAX_WAITING_EVENTS).kubeConfig),
+    api: restEventsApi(client(MAX_WAITING_EVENTS)),
     component: COMPONENT,
     instance: options.identity,
     logger,
@@ -137,7 +141,7 @@ async function serve(
   });
   const { signerName } = initial.file;
   const informer = createInformer<V1CertificateSigningRequest, CsrRecord>({
-    source: csrSource(client().kubeConfig, signerName),
+    source: csrSource(client(), signerName),
     describe: `CSRs of ${signerName}`,
     key: (csr) => csr.metadata?.name ?? '',
     version: (csr) => csr.metadata?.resourceVersion ?? '',
@@ -151,7 +155,7 @@ async function serve(
   });
   controller.attach(informer);
   const elector = createLeaderElector({
-    store: kubeLeaseStore(client().kubeConfig, options.leaseNamespace, options.leaseName),
+    store: kubeLeaseStore(client(), options.leaseNamespace, options.leaseName),
     identity: options.identity,
     logger,
     onStartedLeading: () => {

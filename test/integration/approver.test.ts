@@ -38,10 +38,11 @@ import {
 } from '../support/approver-process.ts';
 import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
-import { approverClient } from '../../src/approver/kube-client.ts';
 import { writeTarget } from '../../src/approver/controller.ts';
 import { kubeDecisionWriter } from '../../src/approver/kube.ts';
+import { clientConfigFor } from '../../src/core/kubeconfig/client-config.ts';
 import { describeError } from '../../src/io/kube/errors.ts';
+import { createKubeClient } from '../../src/io/kube/rest.ts';
 import { testCluster } from '../support/clusters.ts';
 import {
   ATTRIBUTE,
@@ -639,10 +640,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
   });
 
   it("its decision writer, as the approver's ServiceAccount: written once, then alreadyDecided on a stale copy, gone when deleted, and a refusal is an API error", async () => {
-    const client = approverClient(kubeConfigFor(endpoint, { token: account.token }), {
-      acquire: () => Promise.resolve(),
-      waiting: 0,
-    });
+    const client = createKubeClient(clientConfigFor(endpoint, { token: account.token }));
     const writer = kubeDecisionWriter(client);
     const condition = { type: 'Denied', reason: 'Test', message: 'decided by the writer test' } as const;
     try {
@@ -676,10 +674,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
   });
 
   it('its decision writer sends neither the request nor the spec, and keeps labels and annotations, large ones included', async () => {
-    const client = approverClient(kubeConfigFor(endpoint, { token: account.token }), {
-      acquire: () => Promise.resolve(),
-      waiting: 0,
-    });
+    const client = createKubeClient(clientConfigFor(endpoint, { token: account.token }));
     const writer = kubeDecisionWriter(client);
     const condition = { type: 'Denied', reason: 'Test', message: 'written without the request' } as const;
     try {

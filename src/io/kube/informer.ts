@@ -318,12 +318,17 @@ export function listPage<T>(
 }
 
 /** What a source's watch asks for: from `resourceVersion`, with bookmarks, on the objects `fieldSelector` picks. */
-export function watchQuery(resourceVersion: string, random: () => number, fieldSelector: string | undefined) {
+export interface Selectors {
+  readonly fieldSelector?: string;
+  readonly labelSelector?: string;
+}
+
+export function watchQuery(resourceVersion: string, random: () => number, selectors: Selectors) {
   return {
     resourceVersion,
     allowWatchBookmarks: true,
     // Like client-go, ask the server to end each watch after a random 5-10 minutes, so connections rotate.
     timeoutSeconds: Math.floor(300 * (1 + random())),
-    ...(fieldSelector === undefined ? {} : { fieldSelector }),
+    ...selectors,
   };
 }

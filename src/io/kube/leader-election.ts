@@ -3,10 +3,11 @@
 // the record change, so clock skew between replicas does not matter); the leader renews every retryPeriod and
 // steps down as soon as renewDeadline passes without a successful renewal, which is before anyone else may
 // take over. Every write uses the Lease's resourceVersion, so two candidates never both win.
-import { CoordinationV1Api, V1MicroTime, type KubeConfig, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { describeError, isConflict, isNotFound } from './errors.ts';
+import type { KubeClient } from './rest.ts';
 
 export interface LeaseRecord {
   /** '' when released. */
@@ -242,10 +243,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   };
 }
 
-function timeText(value: unknown): string {
-  if (typeof value === 'string') return value;
-  return value instanceof Date ? microTime(value.getTime()) : '';
-}
+// The JSON's MicroTime text (V1Lease's type says Date, which is client-node's parsed form).
+const timeText = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 function fromLease(lease: V1Lease): ObservedLease {
   const spec = lease.spec ?? {};
@@ -266,19 +265,20 @@ function toSpec(record: LeaseRecord) {
   return {
     holderIdentity: record.holderIdentity,
     leaseDurationSeconds: record.leaseDurationSeconds,
-    acquireTime: new V1MicroTime(record.acquireTime),
-    renewTime: new V1MicroTime(record.renewTime),
+    acquireTime: record.acquireTime,
+    renewTime: record.renewTime,
     leaseTransitions: record.leaseTransitions,
   };
 }
 
-export function kubeLeaseStore(kubeConfig: KubeConfig, namespace: string, name: string): LeaseStore {
-  const api = kubeConfig.makeApiClient(CoordinationV1Api);
+export function kubeLeaseStore(client: KubeClient, namespace: string, name: string): LeaseStore {
+  const leases = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const lease = `${leases}/${encodeURIComponent(name)}`;
   return {
     description: `lease ${namespace}/${name}`,
     async get() {
       try {
-        return fromLease(await api.readNamespacedLease({ name, namespace }));
+        return fromLease(await client.request<V1Lease>('GET', lease));
       } catch (error) {
         if (isNotFound(error)) return undefined;
         throw error;
@@ -286,15 +286,25 @@ export function kubeLeaseStore(kubeConfig: KubeConfig, namespace: string, name: 
     },
     async create(record) {
       return fromLease(
-        await api.createNamespacedLease({ namespace, body: { metadata: { name, namespace }, spec: toSpec(record) } }),
+        await client.request<V1Lease>('POST', leases, {
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace },
+            spec: toSpec(record),
+          },
+        }),
       );
     },
     async update(record, version) {
       return fromLease(
-        await api.replaceNamespacedLease({
-          name,
-          namespace,
-          body: { metadata: { name, namespace, resourceVersion: version }, spec: toSpec(record) },
+        await client.request<V1Lease>('PUT', lease, {
+          body: {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name, namespace, resourceVersion: version },
+            spec: toSpec(record),
+          },
         }),
       );
     },

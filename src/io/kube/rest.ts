@@ -1,16 +1,17 @@
-// The sidecar's Kubernetes API client: JSON requests and watches over node:https, with the credentials of
-// credentials.ts. The sidecar makes a few kinds of calls (CSRs, Secrets, Events, TokenRequests, a workload
-// patch), and @kubernetes/client-node costs about 60 MiB of RSS merely imported (bench/sidecar.ts): over half
-// the sidecar's budget. node:https measured 17 MiB smaller than undici imported alone, so it is used here.
-// Connections are pooled per TLS identity (CA, client certificate and key): when the files rotate, new
-// requests get a new pool and the old one is closed once its requests are done.
+// The Kubernetes API client of the sidecar and the approver: JSON requests and watches, with the credentials of
+// credentials.ts, on the connections of transport.ts (HTTP/2 where the apiserver offers it). The few kinds of
+// calls these make (CSRs, Secrets, Events, Leases, SubjectAccessReviews, TokenRequests, a workload patch) do not
+// need @kubernetes/client-node, which costs about 60 MiB of RSS merely imported (bench/sidecar.ts).
+// Connections are kept per TLS identity (CA, client certificate and key): when the files rotate, new requests
+// get new connections and the old ones close once their requests and watches are done.
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
+import type { Readable } from 'node:stream';
 import type { ClientConfig } from '../../core/kubeconfig/client-config.ts';
 import { kubeCredentials, type Authentication, type CredentialOptions, type Credentials } from './credentials.ts';
 import { KubeApiError, statusOf } from './errors.ts';
-import { listPage, watchQuery, type ListWatchSource, type WatchEventType } from './informer.ts';
+import { listPage, watchQuery, type ListWatchSource, type Selectors, type WatchEventType } from './informer.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import { connections, type Connections, type Exchange } from './transport.ts';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -46,114 +47,80 @@ export interface KubeClient {
   close(): Promise<void>;
 }
 
-// What the apiserver's audit log shows.
-const USER_AGENT = 'kubeconfig-rotator-sidecar';
-// A hung connection must not hold a rotation (and shutdown) for long.
+// A hung connection must not hold a rotation, a decision (and shutdown) for long.
 const REQUEST_TIMEOUT_MS = 30_000;
-
-interface Pool {
-  readonly identity: string;
-  readonly agent: HttpAgent;
-  active: number;
-  retired: boolean;
-}
 
 export interface KubeClientOptions extends CredentialOptions {
   /** Overrides the credentials the config describes (e.g. a fixed token for one check). */
   readonly credentials?: Credentials;
+  /** Every request and watch waits for it first (the approver's client-side rate limits). */
+  readonly limiter?: RateLimiter;
+  /** What the apiserver's audit log shows as the client. */
+  readonly userAgent?: string;
 }
 
 export function createKubeClient(config: ClientConfig, options: KubeClientOptions = {}): KubeClient {
   const credentials = options.credentials ?? kubeCredentials(config, options);
   const server = new URL(config.server);
   const basePath = server.pathname.replace(/\/+$/, '');
-  const plain = server.protocol === 'http:';
-  const request = plain ? httpRequest : httpsRequest;
-  let pool: Pool | undefined;
-  const retired = new Set<Pool>();
+  let pool: { readonly identity: string; readonly connections: Connections } | undefined;
+  // Earlier identities' connections, closing once their requests are done.
+  let retired: Connections[] = [];
   let closed = false;
 
-  function poolFor(auth: Authentication): Pool {
+  function connectionsFor(auth: Authentication): Connections {
     const identity = createHash('sha256')
       .update([auth.caPem ?? '', auth.certPem ?? '', auth.keyPem ?? ''].join('\u0000'))
       .digest('hex');
-    if (pool?.identity === identity) return pool;
-    if (pool !== undefined) retire(pool);
+    if (pool?.identity === identity) return pool.connections;
+    if (pool !== undefined) {
+      pool.connections.retire();
+      retired = [...retired.filter((old) => !old.closed), pool.connections];
+    }
     pool = {
       identity,
-      active: 0,
-      retired: false,
-      agent: plain
-        ? new HttpAgent({ keepAlive: true })
-        : new Agent({
-            keepAlive: true,
-            ...(auth.caPem === undefined ? {} : { ca: auth.caPem }),
-            ...(auth.certPem === undefined ? {} : { cert: auth.certPem, key: auth.keyPem }),
-            rejectUnauthorized: !config.insecureSkipTlsVerify,
-            ...(config.tlsServerName === undefined ? {} : { servername: config.tlsServerName }),
-          }),
+      connections: connections(server, {
+        ...(auth.caPem === undefined ? {} : { caPem: auth.caPem }),
+        ...(auth.certPem === undefined || auth.keyPem === undefined
+          ? {}
+          : { certPem: auth.certPem, keyPem: auth.keyPem }),
+        rejectUnauthorized: !config.insecureSkipTlsVerify,
+        ...(config.tlsServerName === undefined ? {} : { servername: config.tlsServerName }),
+      }),
     };
-    return pool;
-  }
-
-  function retire(old: Pool): void {
-    old.retired = true;
-    if (old.active === 0) old.agent.destroy();
-    else retired.add(old);
-  }
-
-  function release(used: Pool): void {
-    used.active--;
-    if (used.retired && used.active === 0) {
-      retired.delete(used);
-      used.agent.destroy();
-    }
+    return pool.connections;
   }
 
   /** Sends one request; resolves with the response once its headers are in. */
   async function open(method: Method, path: string, parameters: RequestParameters, timeoutMs: number) {
     if (closed) throw new Error('the Kubernetes client is closed');
+    await options.limiter?.acquire();
     const auth = await credentials.current();
-    const used = poolFor(auth);
     const url = new URL(`${basePath}${path}`, server);
     for (const [name, value] of Object.entries(parameters.query ?? {}))
       if (value !== undefined) url.searchParams.set(name, String(value));
     const body = parameters.body === undefined ? undefined : JSON.stringify(parameters.body);
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'user-agent': options.userAgent ?? 'kubeconfig-rotator-sidecar',
+    };
     if (auth.token !== undefined) headers.authorization = `Bearer ${auth.token}`;
     if (body !== undefined) {
       headers['content-type'] = parameters.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(body));
     }
-    const requestOptions: RequestOptions = {
+    return connectionsFor(auth).send({
       method,
-      agent: used.agent,
+      url,
       headers,
-      timeout: timeoutMs,
+      ...(body === undefined ? {} : { body }),
+      timeoutMs,
       ...(parameters.signal === undefined ? {} : { signal: parameters.signal }),
-    };
-    used.active++;
-    return new Promise<{ response: IncomingMessage; done: () => void }>((resolve, reject) => {
-      let released = false;
-      const done = () => {
-        if (released) return;
-        released = true;
-        release(used);
-      };
-      const outgoing = request(url, requestOptions, (response) => {
-        response.once('close', done);
-        resolve({ response, done });
-      });
-      outgoing.once('timeout', () => outgoing.destroy(new Error(`${method} ${path} timed out`)));
-      outgoing.once('error', (error) => {
-        done();
-        reject(new Error(`${method} ${path} failed: ${error.message}`, { cause: error }));
-      });
-      outgoing.end(body);
+      what: `${method} ${path}`,
     });
   }
 
-  async function readBody(response: IncomingMessage): Promise<string> {
+  async function readBody(response: Readable): Promise<string> {
     const chunks: Buffer[] = [];
     for await (const chunk of response) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
@@ -162,30 +129,29 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
   /** Opens, and once more with fresh credentials when the API refuses renewable ones (401). */
   async function openAuthorized(method: Method, path: string, parameters: RequestParameters, timeoutMs: number) {
     const first = await open(method, path, parameters, timeoutMs);
-    if (first.response.statusCode !== 401 || !credentials.refused()) return first;
-    first.response.resume();
+    if (first.status !== 401 || !credentials.refused()) return first;
+    first.body.resume();
     return open(method, path, parameters, timeoutMs);
   }
 
-  async function failure(method: Method, path: string, response: IncomingMessage): Promise<KubeApiError> {
-    const text = await readBody(response);
+  async function failure(method: Method, path: string, response: Exchange): Promise<KubeApiError> {
+    const text = await readBody(response.body);
     // The body is an API Status (reason, message); response headers are not kept.
-    return new KubeApiError(`${method} ${path}`, statusOf(response.statusCode ?? 0, text));
+    return new KubeApiError(`${method} ${path}`, statusOf(response.status, text));
   }
 
   return {
     config,
     async request<T>(method: Method, path: string, parameters: RequestParameters = {}): Promise<T> {
-      const { response } = await openAuthorized(method, path, parameters, REQUEST_TIMEOUT_MS);
-      const status = response.statusCode ?? 0;
-      if (status < 200 || status > 299) throw await failure(method, path, response);
-      const text = await readBody(response);
+      const response = await openAuthorized(method, path, parameters, REQUEST_TIMEOUT_MS);
+      if (response.status < 200 || response.status > 299) throw await failure(method, path, response);
+      const text = await readBody(response.body);
       return (text === '' ? undefined : JSON.parse(text)) as T;
     },
     async watch(path, query, onEvent, onDone) {
       const aborter = new AbortController();
       // The informer's watchdog, not a socket timeout, notices a silent watch.
-      const { response, done } = await openAuthorized(
+      const response = await openAuthorized(
         'GET',
         path,
         { query: { ...query, watch: true }, signal: aborter.signal },
@@ -195,10 +161,9 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
       const end = (error?: unknown) => {
         if (ended) return;
         ended = true;
-        done();
         onDone(error);
       };
-      if (response.statusCode !== 200) {
+      if (response.status !== 200) {
         const error = await failure('GET', path, response);
         queueMicrotask(() => {
           end(error);
@@ -209,7 +174,7 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
           },
         };
       }
-      consumeEvents(response, onEvent).then(
+      consumeEvents(response.body, onEvent).then(
         () => {
           end();
         },
@@ -225,9 +190,9 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
     },
     close() {
       closed = true;
-      for (const old of retired) old.agent.destroy();
-      retired.clear();
-      pool?.agent.destroy();
+      for (const old of retired) old.destroy();
+      retired = [];
+      pool?.connections.destroy();
       pool = undefined;
       return Promise.resolve();
     },
@@ -235,7 +200,7 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
 }
 
 async function consumeEvents(
-  response: IncomingMessage,
+  response: Readable,
   onEvent: (type: WatchEventType, object: unknown) => void,
 ): Promise<void> {
   response.setEncoding('utf8');
@@ -257,19 +222,19 @@ async function consumeEvents(
 export function restListWatchSource<T>(
   client: KubeClient,
   path: string,
-  options: { readonly fieldSelector?: string; readonly random?: () => number } = {},
+  options: Selectors & { readonly random?: () => number } = {},
 ): ListWatchSource<T> {
-  const random = options.random ?? Math.random;
+  const { random = Math.random, ...selectors } = options;
   return {
     async list({ limit, continue: token }) {
       const page = await client.request<{
         items: T[];
         metadata?: { resourceVersion?: string; continue?: string };
-      }>('GET', path, { query: { limit, fieldSelector: options.fieldSelector, continue: token } });
+      }>('GET', path, { query: { limit, ...selectors, continue: token } });
       return listPage(page.items, page.metadata?.resourceVersion, page.metadata?.continue);
     },
     watch(resourceVersion, onEvent, onDone) {
-      return client.watch(path, watchQuery(resourceVersion, random, options.fieldSelector), onEvent, onDone);
+      return client.watch(path, watchQuery(resourceVersion, random, selectors), onEvent, onDone);
     },
   };
 }
