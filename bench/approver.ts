@@ -58,6 +58,17 @@ const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache,hosti
 const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size')
   .split(' ')
   .filter((option) => option !== '');
+// What the approver imports at run time (it does not load @kubernetes/client-node).
+const APPROVER_DEPENDENCIES = [
+  'pino',
+  'prom-client',
+  'chokidar',
+  'zod',
+  'yaml',
+  'node-forge',
+  'node:http2',
+  'node:https',
+];
 const QPS = 20;
 const BURST = 30;
 // Requests this process sends at once to fill the cluster with CSRs or decide them.
@@ -249,6 +260,67 @@ async function bareRequests({ target }: TargetCluster): Promise<{ reviewMs: numb
   return { reviewMs, writeMs };
 }
 
+// One SubjectAccessReview at a time, back to back and after this much idle time (about the approver's gap
+// between the CSRs of the latency part): a quiet process and a quiet apiserver take longer to answer.
+const FLOOR_GAPS_MS = [0, 20];
+const FLOOR_REQUESTS = 80;
+
+/**
+ * The same SubjectAccessReview sent alone by client-go (scripts/reqprobe: protobuf as kube-controller-manager
+ * sends it, and JSON) and by the approver's reviewer, p50 per gap: what the client, the encoding and idling cost.
+ */
+async function reviewFloor({ target }: TargetCluster): Promise<void> {
+  const probe = join(REPO, '.cache', 'reqprobe');
+  execFileSync('go', ['build', '-trimpath', '-o', probe, '.'], { cwd: join(REPO, 'scripts', 'reqprobe') });
+  const goSamples = (contentType: string) =>
+    execFileSync(probe, [
+      '-kubeconfig',
+      target.state.kubeconfig,
+      '-count',
+      String(FLOOR_REQUESTS),
+      '-gaps-ms',
+      FLOOR_GAPS_MS.join(','),
+      '-content-type',
+      contentType,
+    ])
+      .toString()
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { samplesMs: number[] }).samplesMs);
+  const client = createKubeClient(loadClientConfig(target.state.kubeconfig, { env: {} }));
+  const reviewer = kubeReviewer(client);
+  const requester = { username: `system:bootstrap:${run}`, groups: ['system:bootstrappers'] };
+  const ours: number[][] = [];
+  try {
+    for (const gapMs of FLOOR_GAPS_MS) {
+      const samples: number[] = [];
+      for (let round = -5; round < FLOOR_REQUESTS; round++) {
+        await sleep(gapMs);
+        const started = performance.now();
+        await reviewer.allowed(requester, { ...REVIEW_DEFAULTS, name: 'reviewed' });
+        if (round >= 0) samples.push(performance.now() - started);
+      }
+      ours.push(samples);
+    }
+  } finally {
+    await client.close();
+  }
+  const rows: [string, number[][]][] = [
+    ["client-go, protobuf (kube-controller-manager's)", goSamples('application/vnd.kubernetes.protobuf')],
+    ['client-go, JSON', goSamples('application/json')],
+    ["the approver's client (rest.ts), JSON", ours],
+  ];
+  out(
+    `one SubjectAccessReview sent alone, p50 of ${String(FLOOR_REQUESTS)}, HTTP/2, ${FLOOR_GAPS_MS.map((gap) => (gap === 0 ? 'back to back' : `after ${String(gap)} ms idle`)).join(' | ')}:`,
+  );
+  for (const [label, samples] of rows)
+    out(`  ${label.padEnd(48)} ${samples.map((gap) => ms(quantile(gap, 0.5))).join(' | ')}`);
+  const [reference = [], , mine = []] = rows.map(([, samples]) => samples);
+  out(
+    `  ratio ours/client-go protobuf: ${FLOOR_GAPS_MS.map((_, index) => ratio(quantile(mine[index] ?? [], 0.5), quantile(reference[index] ?? [], 0.5))).join(' | ')}`,
+  );
+}
+
 function rssMiB(pid: number): number {
   const status = readFileSync(`/proc/${String(pid)}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN) / 1024;
@@ -415,6 +487,7 @@ async function benchLatency(
   out(
     `the same requests sent alone from this process (warm connection, no limiter; apiserver + HTTP stack), p50: review ${ms(quantile(bare.reviewMs, 0.5))}, write ${ms(quantile(bare.writeMs, 0.5))}`,
   );
+  await reviewFloor(cluster);
   out();
   await deleteRunCsrs(cluster);
 }
@@ -536,10 +609,14 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
     }
     return results;
   };
-  // What Node costs with the Kubernetes client library loaded and nothing else: the floor of any approver in Node.
+  // What Node costs with the approver's runtime dependencies loaded and nothing else: the floor of this approver.
   const floor = spawn(
     process.execPath,
-    ['--input-type=module', '-e', "await import('@kubernetes/client-node'); setInterval(() => {}, 1 << 30)"],
+    [
+      '--input-type=module',
+      '-e',
+      `${APPROVER_DEPENDENCIES.map((name) => `await import('${name}');`).join(' ')} setInterval(() => {}, 1 << 30)`,
+    ],
     { cwd: REPO, stdio: 'ignore' },
   );
   try {
@@ -564,7 +641,7 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
     const perCsr = (after: number, before: number) =>
       `${(((after - before) * 1024) / CACHE_CSRS).toFixed(2)} KiB per CSR`;
     out(
-      `Node with @kubernetes/client-node loaded and nothing else (the floor of a Node approver): ${library.toFixed(1)} MiB`,
+      `Node with the approver's runtime dependencies loaded and nothing else (${APPROVER_DEPENDENCIES.join(', ')}; Node defaults): ${library.toFixed(1)} MiB`,
     );
     out(
       `kube-controller-manager (reference: all its controllers, the same CSRs in its informer): ${kcmBefore.toFixed(1)} MiB before the CSRs,`,

@@ -1,0 +1,110 @@
+// The sidecar and the approver load neither @kubernetes/client-node nor undici (issue 16: importing client-node
+// alone costs about 60 MiB of RSS): their real module graphs, recorded in processes spawned as the image runs
+// them, the sidecar with a Secret sink, the restart action and events configured, until the first API call of
+// each has failed.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CliProcess } from '../../scripts/testbed/cli-process.ts';
+import { opensslCa } from '../support/openssl-ca.ts';
+
+const ca = opensslCa('module-graph-ca');
+const dir = mkdtempSync(join(tmpdir(), 'kcr-module-graph-'));
+after(() => {
+  ca.dispose();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Nothing listens on port 1: every call fails at once, after its modules are loaded.
+function unreachableKubeconfig(): string {
+  const kubeconfig = join(dir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 't',
+      contexts: [{ name: 't', context: { cluster: 't', user: 'u' } }],
+      clusters: [
+        {
+          name: 't',
+          cluster: {
+            server: 'https://127.0.0.1:1',
+            'certificate-authority-data': Buffer.from(ca.certPem).toString('base64'),
+          },
+        },
+      ],
+      users: [{ name: 'u', user: { token: 'abcdef.0123456789abcdef' } }],
+    }),
+  );
+  return kubeconfig;
+}
+
+/** The packages a CLI command has loaded by the time it logs `failedLine`. */
+async function packagesLoaded(args: readonly string[], failedLine: string): Promise<string[]> {
+  const loaded = join(dir, `loaded-${args[0] ?? ''}`);
+  const child = new CliProcess([...args], {
+    nodeOptions: [
+      '--optimize-for-size',
+      '--import',
+      fileURLToPath(new URL('../support/loaded-packages.ts', import.meta.url)),
+    ],
+    env: { KCR_LOADED_PACKAGES: loaded, POD_NAME: 'p', POD_NAMESPACE: 'ns' },
+  });
+  await child.waitForLog((line) => line.msg === failedLine);
+  child.child.kill('SIGTERM');
+  await child.exited;
+  const packages = readFileSync(loaded, 'utf8').split('\n');
+  assert.ok(packages.includes('pino') && packages.includes('yaml'), `the record works: ${packages.join(', ')}`);
+  return packages;
+}
+
+describe('the module graph', () => {
+  it(
+    'of the sidecar holds no @kubernetes/client-node and no undici, with every sidecar feature configured',
+    { timeout: 60_000 },
+    async () => {
+      const kubeconfig = unreachableKubeconfig();
+      const config = join(dir, 'config.yaml');
+      writeFileSync(
+        config,
+        `sourceKubeconfig: ${kubeconfig}
+targets:
+  - name: a
+    bootstrapKubeconfig: ${kubeconfig}
+    identity: { commonName: agent-a }
+    sinks: { directory: { path: ${join(dir, 'out')} }, secret: { namespace: ns, name: s } }
+    restart: [{ kind: Deployment, namespace: ns, name: d }]
+`,
+      );
+      const packages = await packagesLoaded(
+        ['sidecar', '--once', '--config', config],
+        'rotation failed; the current certificate stays',
+      );
+      assert.ok(!packages.includes('@kubernetes/client-node'), packages.join(', '));
+      assert.ok(!packages.includes('undici'), packages.join(', '));
+    },
+  );
+
+  it('of the approver holds no @kubernetes/client-node and no undici', { timeout: 60_000 }, async () => {
+    const policy = join(dir, 'policy.yaml');
+    writeFileSync(
+      policy,
+      `policies:
+  - name: agents
+    bootstrap: { groups: ['system:bootstrappers:kcr'] }
+    identity: { commonNames: ['agent-*'] }
+    subjectAccessReview: true
+`,
+    );
+    const packages = await packagesLoaded(
+      ['approver', '--policy', policy, '--kubeconfig', unreachableKubeconfig(), '--listen', '127.0.0.1:0'],
+      'informer failed; relisting after a backoff',
+    );
+    assert.ok(!packages.includes('@kubernetes/client-node'), packages.join(', '));
+    assert.ok(!packages.includes('undici'), packages.join(', '));
+  });
+});
