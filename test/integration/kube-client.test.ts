@@ -12,7 +12,7 @@ import { loadClientConfig } from '../../src/io/kube/client-config.ts';
 import { httpStatus } from '../../src/io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../../src/io/kube/rest.ts';
 import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
-import { issueCertificate } from '../../scripts/testbed/pki.ts';
+import { createCertificateAuthority, issueCertificate } from '../../scripts/testbed/pki.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { whoIs } from '../../src/sidecar/token-issuer.ts';
@@ -95,23 +95,33 @@ after(async () => {
 });
 
 describe('the sidecar API client with each kind of credential', () => {
-  it('uses client certificate files replaced under it on the next request', async () => {
+  it('uses client certificate files replaced under it once a second has passed, and at once after a 401', async () => {
     const ca = {
       cert: readFileSync(cluster.state.caCertFile, 'utf8'),
       key: readFileSync(cluster.state.caKeyFile, 'utf8'),
     };
-    const write = (commonName: string) => {
-      const pair = issueCertificate(ca, { commonName, usage: 'client' });
+    const write = (commonName: string, by = ca) => {
+      const pair = issueCertificate(by, { commonName, usage: 'client' });
       writeFileSync(join(scratch.path, 'client.crt'), pair.cert);
       writeFileSync(join(scratch.path, 'client.key'), pair.key);
     };
+    const clock = new ManualClock();
     write('first-client');
     const client = clientFor(
       kubeconfigFile('certificate', { 'client-certificate': 'client.crt', 'client-key': 'client.key' }),
+      clock,
     );
     assert.equal(await whoIs(client), 'first-client');
     write('second-client');
+    assert.equal(await whoIs(client), 'first-client', 'within the second, the files checked before');
+    await clock.advance(1_000);
     assert.equal(await whoIs(client), 'second-client');
+    // A certificate of another CA is refused (401); the files are checked again at the next request.
+    write('stranger', createCertificateAuthority('not-the-cluster-ca'));
+    await clock.advance(1_000);
+    await assert.rejects(whoIs(client), (error) => httpStatus(error) === 401);
+    write('third-client');
+    assert.equal(await whoIs(client), 'third-client');
   });
 
   it('reads a tokenFile again after a minute, and at once when the apiserver refuses the token it has', async () => {

@@ -4,7 +4,6 @@
 // need @kubernetes/client-node, which costs about 60 MiB of RSS merely imported (bench/sidecar.ts).
 // Connections are kept per TLS identity (CA, client certificate and key): when the files rotate, new requests
 // get new connections and the old ones close once their requests and watches are done.
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { ClientConfig } from '../../core/kubeconfig/client-config.ts';
 import { kubeCredentials, type Authentication, type CredentialOptions, type Credentials } from './credentials.ts';
@@ -63,27 +62,35 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
   const credentials = options.credentials ?? kubeCredentials(config, options);
   const server = new URL(config.server);
   const basePath = server.pathname.replace(/\/+$/, '');
-  let pool: { readonly identity: string; readonly connections: Connections } | undefined;
+  // The connections of the current TLS identity (CA, client certificate and key).
+  let pool:
+    | {
+        readonly caPem: string | undefined;
+        readonly certPem: string | undefined;
+        readonly keyPem: string | undefined;
+        readonly connections: Connections;
+      }
+    | undefined;
   // Earlier identities' connections, closing once their requests are done.
   let retired: Connections[] = [];
   let closed = false;
 
   function connectionsFor(auth: Authentication): Connections {
-    const identity = createHash('sha256')
-      .update([auth.caPem ?? '', auth.certPem ?? '', auth.keyPem ?? ''].join('\u0000'))
-      .digest('hex');
-    if (pool?.identity === identity) return pool.connections;
+    const { caPem, certPem, keyPem } = auth;
+    // The credentials hand back the same strings until a file changes: compared, not hashed, per request.
+    if (pool !== undefined && pool.caPem === caPem && pool.certPem === certPem && pool.keyPem === keyPem)
+      return pool.connections;
     if (pool !== undefined) {
       pool.connections.retire();
       retired = [...retired.filter((old) => !old.closed), pool.connections];
     }
     pool = {
-      identity,
+      caPem,
+      certPem,
+      keyPem,
       connections: connections(server, {
-        ...(auth.caPem === undefined ? {} : { caPem: auth.caPem }),
-        ...(auth.certPem === undefined || auth.keyPem === undefined
-          ? {}
-          : { certPem: auth.certPem, keyPem: auth.keyPem }),
+        ...(caPem === undefined ? {} : { caPem }),
+        ...(certPem === undefined || keyPem === undefined ? {} : { certPem, keyPem }),
         rejectUnauthorized: !config.insecureSkipTlsVerify,
         ...(config.tlsServerName === undefined ? {} : { servername: config.tlsServerName }),
       }),

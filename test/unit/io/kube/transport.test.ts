@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import type { ClientConfig } from '../../../../src/core/kubeconfig/client-config.ts';
 import { createKubeClient } from '../../../../src/io/kube/rest.ts';
 import { createCertificateAuthority, issueCertificate } from '../../../../scripts/testbed/pki.ts';
+import { ManualClock } from '../../../support/manual-clock.ts';
 
 const ca = createCertificateAuthority('transport-test-ca');
 const serving = issueCertificate(ca, { commonName: 'apiserver', usage: 'server', ipAddresses: ['127.0.0.1'] });
@@ -158,10 +159,13 @@ describe("the API client's connections", () => {
   it('open a new connection when the client certificate changes; the old one closes once its watch ends', async () => {
     const server = await standIn(true);
     clientFiles('agent-1');
-    const client = createKubeClient(configFor(server.url));
+    const clock = new ManualClock();
+    const client = createKubeClient(configFor(server.url), { clock });
     try {
       const watch = await watchOnce(client, '/api/v1/secrets');
       clientFiles('agent-2');
+      // Files are checked for changes once a second.
+      await clock.advance(1_000);
       await client.request('GET', '/api/v1/namespaces/after');
       assert.deepEqual(
         server.seen.map((request) => request.client),
