@@ -129,7 +129,7 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
 
   async function readBody(response: Readable): Promise<string> {
     const chunks: Buffer[] = [];
-    for await (const chunk of response) chunks.push(chunk as Buffer);
+    await drain(response, (chunk) => chunks.push(chunk as Buffer));
     return Buffer.concat(chunks).toString('utf8');
   }
 
@@ -206,13 +206,40 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
   };
 }
 
+/**
+ * Feeds each chunk of a response body to `onChunk`; resolves at its end, rejects on an error (one thrown by
+ * `onChunk` included) or a close before the end. Not an async iterator: on an HTTP/2 stream that the server
+ * has already closed (the whole response in, a small one often arrives with its end) the iterator fails with
+ * ERR_STREAM_PREMATURE_CLOSE before reading what is buffered; the 'end' event still comes.
+ */
+function drain(body: Readable, onChunk: (chunk: Buffer | string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let ended = false;
+    body.on('data', (chunk: Buffer | string) => {
+      try {
+        onChunk(chunk);
+      } catch (error) {
+        body.destroy(error instanceof Error ? error : new Error(String(error)));
+      }
+    });
+    body.once('end', () => {
+      ended = true;
+      resolve();
+    });
+    body.once('error', reject);
+    body.once('close', () => {
+      if (!ended) reject(new Error('the response was cut off before its end'));
+    });
+  });
+}
+
 async function consumeEvents(
   response: Readable,
   onEvent: (type: WatchEventType, object: unknown) => void,
 ): Promise<void> {
   response.setEncoding('utf8');
   let buffered = '';
-  for await (const chunk of response) {
+  await drain(response, (chunk) => {
     buffered += chunk as string;
     let newline: number;
     while ((newline = buffered.indexOf('\n')) >= 0) {
@@ -222,7 +249,7 @@ async function consumeEvents(
       const event = JSON.parse(line) as { type: WatchEventType; object: unknown };
       onEvent(event.type, event.object);
     }
-  }
+  });
 }
 
 /** A list+watch source on a collection path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
