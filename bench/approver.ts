@@ -42,6 +42,7 @@ import {
   uniqueName,
   type TestBootstrapToken,
 } from '../test/support/kube.ts';
+import { RUNTIME_IMPORTS } from './runtime-imports.ts';
 import { quantile, recordFigure, recordSamples, withWorkers } from './samples.ts';
 
 const LATENCY_CSRS = Number(process.env.KCR_BENCH_LATENCY_CSRS ?? 100);
@@ -58,17 +59,6 @@ const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache,hosti
 const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size')
   .split(' ')
   .filter((option) => option !== '');
-// What the approver imports at run time (it does not load @kubernetes/client-node).
-const APPROVER_DEPENDENCIES = [
-  'pino',
-  'prom-client',
-  'chokidar',
-  'zod',
-  'yaml',
-  'node-forge',
-  'node:http2',
-  'node:https',
-];
 const QPS = 20;
 const BURST = 30;
 // Requests this process sends at once to fill the cluster with CSRs or decide them.
@@ -615,7 +605,7 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
     [
       '--input-type=module',
       '-e',
-      `${APPROVER_DEPENDENCIES.map((name) => `await import('${name}');`).join(' ')} setInterval(() => {}, 1 << 30)`,
+      `${RUNTIME_IMPORTS.map((name) => `await import('${name}');`).join(' ')} setInterval(() => {}, 1 << 30)`,
     ],
     { cwd: REPO, stdio: 'ignore' },
   );
@@ -641,7 +631,7 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
     const perCsr = (after: number, before: number) =>
       `${(((after - before) * 1024) / CACHE_CSRS).toFixed(2)} KiB per CSR`;
     out(
-      `Node with the approver's runtime dependencies loaded and nothing else (${APPROVER_DEPENDENCIES.join(', ')}; Node defaults): ${library.toFixed(1)} MiB`,
+      `Node with the approver's runtime dependencies loaded and nothing else (${RUNTIME_IMPORTS.join(', ')}; Node defaults): ${library.toFixed(1)} MiB`,
     );
     out(
       `kube-controller-manager (reference: all its controllers, the same CSRs in its informer): ${kcmBefore.toFixed(1)} MiB before the CSRs,`,

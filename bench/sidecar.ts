@@ -26,6 +26,7 @@ import {
   writeSidecarConfig,
 } from '../test/support/sidecar.ts';
 import { REPO_ROOT } from '../scripts/testbed/binaries.ts';
+import { RUNTIME_IMPORTS } from './runtime-imports.ts';
 import { quantile, recordFigure, recordSamples } from './samples.ts';
 
 const ROTATIONS = Number(process.env.KCR_BENCH_ROTATIONS ?? 60);
@@ -280,16 +281,7 @@ async function benchIdle(scratch: string, entry: string, variant: Variant): Prom
  * Each runtime dependency alone in an idle Node process: where the floor is. client-node is loaded only by
  * `bootstrap` and the injector; it is here as what the sidecar no longer pays.
  */
-const RUNTIME_DEPENDENCIES = [
-  '@kubernetes/client-node',
-  'pino',
-  'prom-client',
-  'chokidar',
-  'zod',
-  'yaml',
-  'node-forge',
-  'node:http2',
-];
+const RUNTIME_DEPENDENCIES = ['@kubernetes/client-node', ...RUNTIME_IMPORTS];
 
 async function rssOfIdleImport(specifiers: readonly string[], flags: readonly string[]): Promise<number> {
   const code = `${specifiers.map((specifier) => `await import(${JSON.stringify(specifier)});`).join(' ')} setInterval(() => {}, 1 << 30)`;
@@ -312,25 +304,13 @@ async function benchFloor(sidecarRss: number): Promise<void> {
     const rss = await rssOfIdleImport([dependency], flags);
     out(`${dependency.padEnd(24)} ${rss.toFixed(1).padStart(6)} MiB (+${(rss - bare).toFixed(1)} over bare Node)`);
   }
-  const together = await rssOfIdleImport(SIDECAR_DEPENDENCIES, flags);
-  out(`the sidecar's dependencies together (${SIDECAR_DEPENDENCIES.join(', ')}): ${together.toFixed(1)} MiB`);
+  const together = await rssOfIdleImport(RUNTIME_IMPORTS, flags);
+  out(`the sidecar's dependencies together (${RUNTIME_IMPORTS.join(', ')}): ${together.toFixed(1)} MiB`);
   out(
     `the sidecar, idle with 10 targets: ${sidecarRss.toFixed(1)} MiB (+${(sidecarRss - together).toFixed(1)} over its dependencies: our code, 10 targets' state, connections)`,
   );
   out();
 }
-
-/** What the sidecar imports at run time. */
-const SIDECAR_DEPENDENCIES = [
-  'pino',
-  'prom-client',
-  'chokidar',
-  'zod',
-  'yaml',
-  'node-forge',
-  'node:https',
-  'node:http2',
-];
 
 async function main(): Promise<void> {
   const scratch = scratchDir('bench-sidecar');
