@@ -19,6 +19,7 @@ interface Seen {
   readonly url: string;
   readonly authorization: string | undefined;
   readonly contentType: string | undefined;
+  readonly userAgent: string | undefined;
   readonly body: string;
 }
 
@@ -49,6 +50,7 @@ class FakeApiserver {
       url: request.url ?? '',
       authorization,
       contentType: request.headers['content-type'],
+      userAgent: request.headers['user-agent'],
       body,
     });
     const send = (status: number, value: unknown) => {
@@ -111,6 +113,45 @@ describe('the sidecar API client', () => {
           ['DELETE', '/api/v1/z', 'Bearer inline', undefined, ''],
         ],
       );
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('sends nothing, request or watch, before its limiter lets it, and the user agent it is given', async () => {
+    const waiting: (() => void)[] = [];
+    const limiter = {
+      acquire: () => new Promise<void>((resolve) => waiting.push(resolve)),
+      get waiting() {
+        return waiting.length;
+      },
+    };
+    const client = createKubeClient(configWith({}), { limiter, userAgent: 'kubeconfig-rotator-approver' });
+    try {
+      fake.seen.length = 0;
+      const answered = client.request('GET', '/api/v1/namespaces/a');
+      const watched = new Promise<void>((resolve, reject) => {
+        client
+          .watch(
+            '/api/v1/namespaces/ns/secrets',
+            {},
+            () => undefined,
+            () => {
+              resolve();
+            },
+          )
+          .catch(reject);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(fake.seen.length, 0, 'nothing sent while the limiter holds both');
+      assert.equal(waiting.length, 2);
+      for (const release of waiting.splice(0)) release();
+      await Promise.all([answered, watched]);
+      assert.deepEqual(fake.seen.map(({ url }) => url.split('?')[0]).sort(), [
+        '/api/v1/namespaces/a',
+        '/api/v1/namespaces/ns/secrets',
+      ]);
+      assert.deepEqual(new Set(fake.seen.map(({ userAgent }) => userAgent)), new Set(['kubeconfig-rotator-approver']));
     } finally {
       await client.close();
     }
