@@ -166,9 +166,12 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     return outcome;
   }
 
-  function nextDelay(): number {
+  function nextDelay(outcome: Awaited<ReturnType<typeof attempt>>): number {
     if (leading) return timing.retryPeriodMs;
     const jittered = timing.retryPeriodMs * (1 + random() * CANDIDATE_JITTER);
+    // Only a lease seen held by another is worth trying right at its expiry: after a failed attempt the store
+    // may be refusing writes, and trying again at once would loop as fast as it answers.
+    if (outcome !== 'heldByOther') return jittered;
     const holder = observed?.record;
     if (holder === undefined || holder.holderIdentity === '' || holder.holderIdentity === identity) return jittered;
     const untilExpiry = observedAt + holder.leaseDurationSeconds * 1000 - clock.monotonic() + EXPIRY_MARGIN_MS;
@@ -193,7 +196,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       } else if (leading && clock.monotonic() - renewedAt >= timing.renewDeadlineMs) {
         stepDown(`could not renew the lease within ${String(timing.renewDeadlineMs)} ms`);
       }
-      await clock.sleep(nextDelay(), stopping.signal);
+      await clock.sleep(nextDelay(outcome), stopping.signal);
     }
   }
 

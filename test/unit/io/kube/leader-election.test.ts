@@ -24,10 +24,13 @@ class MemoryLease {
   readonly writes: LeaseRecord[] = [];
 
   connection(name: string) {
-    const state = { mode: 'up' as 'up' | 'failing' | 'hanging' };
-    const guard = async <T>(action: () => T): Promise<T> => {
+    const state = { mode: 'up' as Mode, attempts: 0 };
+    const guard = async <T>(action: () => T, write = false): Promise<T> => {
       await Promise.resolve();
-      if (state.mode === 'failing') throw new Error(`${name}: connection refused`);
+      // A tight loop would never let the virtual clock move on: past 200 writes the connection hangs.
+      if (write && ++state.attempts > 200) return new Promise<T>(() => undefined);
+      if (state.mode === 'failing' || (write && state.mode === 'refusingWrites'))
+        throw new Error(`${name}: connection refused`);
       if (state.mode === 'hanging') return new Promise<T>(() => undefined);
       return action();
     };
@@ -43,21 +46,24 @@ class MemoryLease {
         guard(() => {
           if (this.lease !== undefined) throw conflict();
           return write(record);
-        }),
+        }, true),
       update: (record, version) =>
         guard(() => {
           if (this.lease?.version !== version) throw conflict();
           return write(record);
-        }),
+        }, true),
     };
     return { store, state };
   }
 }
 
+/** 'refusingWrites': reads work, every create and update fails (a store whose PUT always fails). */
+type Mode = 'up' | 'failing' | 'hanging' | 'refusingWrites';
+
 interface Candidate {
   readonly name: string;
   readonly elector: LeaderElector;
-  readonly state: { mode: 'up' | 'failing' | 'hanging' };
+  readonly state: { mode: Mode; attempts: number };
 }
 
 function setup(names: readonly string[], random = () => 0.5) {
@@ -160,6 +166,23 @@ describe('leader election on a Lease', () => {
     );
     assert.equal(lease.lease?.record.leaseTransitions, 1);
     assertNeverTwoLeaders();
+  });
+
+  // Issue 22: 318 GET+PUT pairs in 1.5 s against a store whose PUT always failed, the observed lease expired.
+  it('after a failed acquire it waits the jittered retry period, even when the observed lease has expired', async () => {
+    const { clock, candidates } = setup(['a', 'b']);
+    const [a, b] = [at(candidates, 0), at(candidates, 1)];
+    a.elector.start();
+    await clock.advance(10);
+    a.state.mode = 'hanging';
+    b.state.mode = 'refusingWrites';
+    b.elector.start();
+    await clock.advance(60_000);
+    // a's lease (15 s) expires at about 15 s; from then on every attempt of b fails, each followed by 2 s x 1.6.
+    assert.ok(b.state.attempts <= Math.ceil(45_000 / 3_200) + 1, `${String(b.state.attempts)} attempts in 45 s`);
+    assert.ok(b.state.attempts >= 10, `${String(b.state.attempts)} attempts: b kept trying`);
+    await b.elector.stop();
+    await a.elector.stop();
   });
 
   it('a leader whose renewals hang steps down at the renew deadline, before anyone may take over', async () => {
