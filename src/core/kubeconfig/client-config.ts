@@ -200,13 +200,14 @@ function execConfig(exec: unknown, field: string): ExecConfig {
 
 /** A kubeconfig for one credential against one cluster (the target's current credential). */
 export function clientConfigFor(
-  endpoint: { readonly server: string; readonly caPem: string },
+  endpoint: { readonly server: string; readonly caPem: string; readonly tlsServerName?: string | undefined },
   credential: { readonly token: string } | { readonly certPem: string; readonly keyPem: string },
 ): ClientConfig {
   return {
     server: endpoint.server,
     certificateAuthority: { pem: endpoint.caPem },
     insecureSkipTlsVerify: false,
+    ...(endpoint.tlsServerName === undefined ? {} : { tlsServerName: endpoint.tlsServerName }),
     user:
       'token' in credential
         ? { token: { value: credential.token } }

@@ -5,6 +5,7 @@ import type { PemSource } from './render.ts';
 export interface ParsedKubeconfig {
   readonly context: string;
   readonly server: string;
+  readonly tlsServerName?: string;
   readonly certificateAuthority?: PemSource;
   readonly clientCertificate?: PemSource;
   readonly clientKey?: PemSource;
@@ -60,9 +61,11 @@ export function parseKubeconfig(text: string): ParsedKubeconfig {
   const certificateAuthority = pemSource(cluster, 'certificate-authority');
   const clientCertificate = pemSource(user, 'client-certificate');
   const clientKey = pemSource(user, 'client-key');
+  const tlsServerName = cluster['tls-server-name'];
   return {
     context: contextName,
     server: cluster.server,
+    ...(typeof tlsServerName === 'string' && tlsServerName !== '' ? { tlsServerName } : {}),
     ...(certificateAuthority === undefined ? {} : { certificateAuthority }),
     ...(clientCertificate === undefined ? {} : { clientCertificate }),
     ...(clientKey === undefined ? {} : { clientKey }),
