@@ -5,7 +5,8 @@
 //   for good on such errors);
 // - a watchdog that forces a relist when nothing has been heard for too long, and reports the informer as
 //   not alive if even that does not help, so a liveness probe can restart the process.
-// Objects are stored through a transform, so a cache of thousands keeps only what its user needs.
+// Objects are stored through a transform, so a cache of thousands keeps only what its user needs; when what the
+// transform keeps depends on something outside the object (the approver's policy), refresh() transforms again.
 import { backoffDelay, type Backoff } from '../../core/backoff.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
@@ -74,6 +75,12 @@ export interface Informer<R> {
   get(key: string): R | undefined;
   values(): IterableIterator<R>;
   readonly size: number;
+  /**
+   * Relists now, transforming again every stored record for which `stale` holds even if its object did not
+   * change (a transform that dropped what it did not need then may need it now). Requests made while a relist is
+   * in progress are served by another relist after it.
+   */
+  refresh(stale: (record: R) => boolean): void;
 }
 
 type SessionEnd = 'closed' | 'expired' | 'relist';
@@ -98,6 +105,8 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   let watchdogFiredAt: number | undefined;
   let endSession: ((end: SessionEnd) => void) | undefined;
   let running: Promise<void> | undefined;
+  // What refresh() asked for and no complete relist has served yet.
+  let stale: ((record: R) => boolean) | undefined;
 
   const heard = () => {
     lastHeard = clock.monotonic();
@@ -121,6 +130,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   }
 
   async function relist(): Promise<void> {
+    const serving = stale;
     const next = new Map<string, { version: string; record: R }>();
     let page: ListPage<T> | undefined;
     do {
@@ -134,7 +144,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
         const key = options.key(object);
         const version = options.version(object);
         const previous = store.get(key);
-        if (previous?.version === version) {
+        if (previous?.version === version && serving?.(previous.record) !== true) {
           next.set(key, previous);
           continue;
         }
@@ -145,6 +155,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     } while (page.continue !== undefined && page.continue !== '');
     for (const [key, entry] of store) if (!next.has(key)) handlers.remove(key, entry.record);
     store = next;
+    if (stale === serving) stale = undefined;
     resourceVersion = page.resourceVersion;
     synced = true;
     heard();
@@ -233,6 +244,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
         await relist();
         for (;;) {
           if (stopped()) return;
+          if (stale !== undefined) break;
           const startedAt = clock.monotonic();
           // A watch that connects proves the API works again: the next failure starts the backoff afresh.
           const end = await watchSession(() => (failures = 0));
@@ -304,6 +316,11 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     },
     get size() {
       return store.size;
+    },
+    refresh(predicate) {
+      const earlier = stale;
+      stale = earlier === undefined ? predicate : (record) => earlier(record) || predicate(record);
+      endSession?.('relist');
     },
   };
 }

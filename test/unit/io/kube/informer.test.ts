@@ -10,7 +10,8 @@ import { ScriptedApi, type Obj } from '../../../support/scripted-list-watch.ts';
 /** Read through a call: the count changes behind the compiler's back while the clock advances. */
 const listCount = (api: ScriptedApi) => api.lists;
 
-function setup(options: { watchdogMs?: number; relistIntervalMs?: number } = {}) {
+function setup(options: { watchdogMs?: number; relistIntervalMs?: number; transform?: (object: Obj) => string } = {}) {
+  const { transform = (object: Obj) => object.value, ...timing } = options;
   const clock = new ManualClock();
   const api = new ScriptedApi();
   const seen: string[] = [];
@@ -21,7 +22,7 @@ function setup(options: { watchdogMs?: number; relistIntervalMs?: number } = {})
     describe: 'test objects',
     key: (object) => object.metadata.name,
     version: (object) => object.metadata.resourceVersion,
-    transform: (object) => object.value,
+    transform,
     handlers: {
       upsert: (key, record, previous) => seen.push(`${previous === undefined ? 'add' : 'update'} ${key}=${record}`),
       remove: (key) => seen.push(`remove ${key}`),
@@ -32,7 +33,7 @@ function setup(options: { watchdogMs?: number; relistIntervalMs?: number } = {})
     random: () => 1,
     pageSize: 2,
     backoff: { initialMs: 500, maxMs: 4_000 },
-    ...options,
+    ...timing,
     onRestart: (reason) => restarts.push(reason),
   });
   return { clock, api, informer, seen, restarts, syncs: () => syncs };
@@ -155,5 +156,31 @@ describe('the informer', () => {
     assert.ok(informer.alive, 'alive again once the API answers');
     assert.deepEqual(restarts, ['watchdog', 'error', 'error']);
     await informer.stop();
+  });
+
+  it('refresh() relists and transforms again the stale records of unchanged objects, even mid-relist', async () => {
+    const kept = new Set(['a']);
+    const { clock, api, informer, seen } = setup({
+      transform: (object) => (kept.has(object.metadata.name) ? object.value : 'dropped'),
+    });
+    for (const name of ['a', 'b', 'c']) api.put(name, `${name}1`);
+    informer.start();
+    // Asked while the first list is still being read: served by a relist after it.
+    kept.add('b');
+    informer.refresh((record) => record === 'dropped');
+    await clock.advance(0);
+    assert.equal(api.lists, 4, 'two lists of two pages');
+    assert.deepEqual(seen, ['add a=a1', 'add b=b1', 'add c=dropped', 'update c=dropped']);
+    seen.length = 0;
+    kept.add('c');
+    informer.refresh((record) => record === 'dropped');
+    await clock.advance(0);
+    assert.equal(api.lists, 6, 'the open watch was ended and one relist made');
+    assert.deepEqual(seen, ['update c=c1'], 'a record the predicate does not name is kept as it was');
+    assert.equal(informer.get('c'), 'c1');
+    await clock.advance(5_000);
+    assert.equal(api.lists, 6, 'then it watches again, with no further relist');
+    await informer.stop();
+    assert.equal(clock.pending, 0);
   });
 });
