@@ -71,6 +71,11 @@ const EXEC_FIELDS = new Set([
   'interactiveMode',
 ]);
 
+// Credentials that would travel in the clear over http:// (a client certificate is never sent there).
+const BEARER_FIELDS = ['token', 'tokenFile', 'exec'] as const;
+// The sidecar never has a terminal: a plugin that must prompt cannot work (client-go refuses it without one).
+const EXEC_INTERACTIVE_MODES = ['Never', 'IfAvailable'];
+
 type Mapping = Record<string, unknown>;
 const isMapping = (value: unknown): value is Mapping =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -107,6 +112,16 @@ export function parseClientConfig(text: string, directory: string, options: Pars
   refuseUnknown(cluster, CLUSTER_FIELDS, clusterField);
   refuseUnknown(user, USER_FIELDS, userField);
   const certificateAuthority = pemSource(cluster, 'certificate-authority', directory);
+  // client-go refuses this too: which of the two was meant cannot be known.
+  if (cluster['insecure-skip-tls-verify'] === true && certificateAuthority !== undefined)
+    throw new ClientConfigError(
+      `${clusterField}.insecure-skip-tls-verify: cannot be set together with a certificate-authority`,
+    );
+  const bearer = BEARER_FIELDS.find((field) => user[field] !== undefined && user[field] !== '');
+  if (bearer !== undefined && cluster.server.startsWith('http://'))
+    throw new ClientConfigError(
+      `${userField}.${bearer}: not sent over http:// (${clusterField}.server), where anyone on the path could read it`,
+    );
   const tlsServerName = cluster['tls-server-name'];
   return {
     server: cluster.server,
@@ -159,28 +174,38 @@ function userConfig(user: Mapping, field: string, directory: string): UserConfig
   const clientKey = pemSource(user, 'client-key', directory);
   if ((clientCertificate === undefined) !== (clientKey === undefined))
     throw new ClientConfigError(`${field}: a client certificate needs both client-certificate and client-key`);
+  // client-go's precedence: a tokenFile over an inline token (it re-reads the file), and a static token or
+  // client certificate over an exec plugin, which is then not run at all.
   const token =
-    typeof user.token === 'string' && user.token !== ''
-      ? { value: user.token }
-      : typeof user.tokenFile === 'string' && user.tokenFile !== ''
-        ? { file: resolvePath(directory, user.tokenFile) }
+    typeof user.tokenFile === 'string' && user.tokenFile !== ''
+      ? { file: resolvePath(directory, user.tokenFile) }
+      : typeof user.token === 'string' && user.token !== ''
+        ? { value: user.token }
         : undefined;
-  const exec = user.exec === undefined ? undefined : execConfig(user.exec, `${field}.exec`);
+  const exec = user.exec === undefined ? undefined : execConfig(user.exec, `${field}.exec`, directory);
+  const staticCredential = token !== undefined || clientCertificate !== undefined;
   return {
     ...(clientCertificate === undefined ? {} : { clientCertificate }),
     ...(clientKey === undefined ? {} : { clientKey }),
     ...(token === undefined ? {} : { token }),
-    ...(exec === undefined ? {} : { exec }),
+    ...(exec === undefined || staticCredential ? {} : { exec }),
   };
 }
 
-function execConfig(exec: unknown, field: string): ExecConfig {
+function execConfig(exec: unknown, field: string, directory: string): ExecConfig {
   if (!isMapping(exec)) throw new ClientConfigError(`${field}: must be a mapping`);
   refuseUnknown(exec, EXEC_FIELDS, field);
   if (typeof exec.apiVersion !== 'string' || !EXEC_API_VERSIONS.includes(exec.apiVersion))
     throw new ClientConfigError(`${field}.apiVersion: must be one of ${EXEC_API_VERSIONS.join(', ')}`);
   if (typeof exec.command !== 'string' || exec.command === '')
     throw new ClientConfigError(`${field}.command: is not set`);
+  const mode = typeof exec.interactiveMode === 'string' ? exec.interactiveMode : JSON.stringify(exec.interactiveMode);
+  if (exec.interactiveMode !== undefined && mode !== '' && !EXEC_INTERACTIVE_MODES.includes(mode))
+    throw new ClientConfigError(
+      mode === 'Always'
+        ? `${field}.interactiveMode: Always: the plugin would need a terminal, which the sidecar never has`
+        : `${field}.interactiveMode: must be one of ${EXEC_INTERACTIVE_MODES.join(', ')}, got ${mode}`,
+    );
   const args = exec.args ?? [];
   if (!Array.isArray(args) || !args.every((arg) => typeof arg === 'string'))
     throw new ClientConfigError(`${field}.args: must be a list of strings`);
@@ -191,7 +216,9 @@ function execConfig(exec: unknown, field: string): ExecConfig {
     throw new ClientConfigError(`${field}.env: must be a list of {name, value}`);
   return {
     apiVersion: exec.apiVersion,
-    command: exec.command,
+    // As client-go: a command with a slash is a path, relative to the kubeconfig's directory; a bare name is
+    // looked up in PATH.
+    command: exec.command.includes('/') ? resolvePath(directory, exec.command) : exec.command,
     args: args,
     env: env as { name: string; value: string }[],
     provideClusterInfo: exec.provideClusterInfo === true,
@@ -248,7 +275,11 @@ export function parseExecCredential(text: string, apiVersion: string): ExecCrede
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new ClientConfigError('the exec plugin printed something other than JSON', { cause: error });
+    // JSON.parse's message quotes the text it read: only where it failed is kept.
+    const where = /position \d+/.exec((error as Error).message)?.[0];
+    throw new ClientConfigError('the exec plugin printed something other than JSON', {
+      cause: new SyntaxError(`invalid JSON${where === undefined ? '' : ` at ${where}`}`),
+    });
   }
   if (!isMapping(document) || document.kind !== 'ExecCredential' || document.apiVersion !== apiVersion)
     throw new ClientConfigError(`the exec plugin did not print an ExecCredential of ${apiVersion}`);

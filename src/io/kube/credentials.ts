@@ -137,7 +137,7 @@ function runPlugin(
   for (const { name, value } of plugin.env) env[name] = value;
   env.KUBERNETES_EXEC_INFO = info;
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       plugin.command,
       [...plugin.args],
       { env, timeout: EXEC_TIMEOUT_MS, maxBuffer: 1024 * 1024, windowsHide: true },
@@ -155,6 +155,8 @@ function runPlugin(
         }
       },
     );
+    // Never interactive (interactiveMode Always is refused): stdin is empty and closed, as client-go leaves it.
+    child.stdin?.end();
   });
 }
 

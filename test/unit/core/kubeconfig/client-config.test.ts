@@ -44,11 +44,11 @@ describe('parseClientConfig', () => {
   });
 
   it('reads a tokenFile and an exec plugin', () => {
+    assert.deepEqual(parseClientConfig(kubeconfig({}, { tokenFile: 'token' }), '/d').user.token, { file: '/d/token' });
     const config = parseClientConfig(
       kubeconfig(
         {},
         {
-          tokenFile: 'token',
           exec: {
             apiVersion: 'client.authentication.k8s.io/v1',
             command: 'get-token',
@@ -60,7 +60,6 @@ describe('parseClientConfig', () => {
       ),
       '/d',
     );
-    assert.deepEqual(config.user.token, { file: '/d/token' });
     assert.deepEqual(config.user.exec, {
       apiVersion: 'client.authentication.k8s.io/v1',
       command: 'get-token',
@@ -91,6 +90,59 @@ describe('parseClientConfig', () => {
       () => parseClientConfig(kubeconfig({}, { 'client-certificate': 'a.crt' }), '/'),
       refusal(/needs both client-certificate and client-key/),
     );
+  });
+
+  it('refuses what client-go refuses: skipping verification with a CA, a bearer credential over http://', () => {
+    assert.throws(
+      () => parseClientConfig(kubeconfig({ 'insecure-skip-tls-verify': true, 'certificate-authority': 'ca.crt' }), '/'),
+      refusal(/^clusters\[c\]\.cluster\.insecure-skip-tls-verify: cannot be set together with a certificate-authority/),
+    );
+    const exec = { apiVersion: 'client.authentication.k8s.io/v1', command: 'get-token' };
+    for (const [field, value] of [
+      ['token', 'secret'],
+      ['tokenFile', 'token'],
+      ['exec', exec],
+    ] as const)
+      assert.throws(
+        () => parseClientConfig(kubeconfig({ server: 'http://127.0.0.1:8001' }, { [field]: value }), '/'),
+        (error: unknown) =>
+          refusal(new RegExp(`^users\\[u\\]\\.user\\.${field}: not sent over http://`))(error) &&
+          !(error as Error).message.includes('secret'),
+      );
+    // A local proxy without credentials (kubectl proxy) stays usable.
+    assert.doesNotThrow(() => parseClientConfig(kubeconfig({ server: 'http://127.0.0.1:8001' }), '/'));
+  });
+
+  it('runs exec plugins as client-go does: never interactively, a relative path from the kubeconfig, a bare name from PATH', () => {
+    const exec = (fields: Record<string, unknown>) =>
+      parseClientConfig(
+        kubeconfig({}, { exec: { apiVersion: 'client.authentication.k8s.io/v1', command: 'get-token', ...fields } }),
+        '/etc/kc',
+      ).user.exec;
+    assert.throws(
+      () => exec({ interactiveMode: 'Always' }),
+      refusal(/^users\[u\]\.user\.exec\.interactiveMode: Always: the plugin would need a terminal/),
+    );
+    assert.throws(
+      () => exec({ interactiveMode: 'Sometimes' }),
+      refusal(/interactiveMode: must be one of Never, IfAvailable/),
+    );
+    assert.equal(exec({ interactiveMode: 'IfAvailable' })?.command, 'get-token');
+    assert.equal(exec({ command: 'bin/get-token' })?.command, '/etc/kc/bin/get-token');
+    assert.equal(exec({ command: './get-token' })?.command, '/etc/kc/get-token');
+    assert.equal(exec({ command: '/usr/bin/get-token' })?.command, '/usr/bin/get-token');
+  });
+
+  it("follows client-go's precedence among a user's credentials: static ones over exec, tokenFile over token", () => {
+    const exec = { apiVersion: 'client.authentication.k8s.io/v1', command: 'get-token' };
+    const user = (fields: Record<string, unknown>) => parseClientConfig(kubeconfig({}, fields), '/d').user;
+    assert.deepEqual(user({ token: 't', exec }), { token: { value: 't' } });
+    assert.deepEqual(user({ 'client-certificate': 'a.crt', 'client-key': 'a.key', exec }), {
+      clientCertificate: { file: '/d/a.crt' },
+      clientKey: { file: '/d/a.key' },
+    });
+    assert.deepEqual(user({ token: 't', tokenFile: 'token' }), { token: { file: '/d/token' } });
+    assert.equal(user({ exec }).exec?.command, 'get-token');
   });
 
   it('for a bootstrap kubeconfig, requires https, verification and a credential', () => {

@@ -288,4 +288,41 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredent
     assert.match(text, /exec plugin .*failing\.sh failed \(exit code 7\)/);
     assert.ok(!text.includes('secret'), text);
   });
+
+  const pluginCredentials = (name: string, script: string) => {
+    const plugin = join(dir, name);
+    writeFileSync(plugin, `#!/bin/sh\n${script}\n`);
+    chmodSync(plugin, 0o755);
+    const exec = { apiVersion: 'client.authentication.k8s.io/v1', command: plugin, args: [], env: [] };
+    return kubeCredentials(configWith({ exec: { ...exec, provideClusterInfo: false } }));
+  };
+
+  // Issue 22: a plugin that read its stdin waited for it for the whole 60 s exec timeout.
+  it('gives a non-interactive plugin an empty, closed stdin, as client-go does', async () => {
+    const credentials = pluginCredentials(
+      'reads-stdin.sh',
+      `cat > /dev/null\nprintf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"t"}}'`,
+    );
+    const started = performance.now();
+    const bound = AbortSignal.timeout(10_000);
+    const outcome = await Promise.race([
+      credentials.current(),
+      new Promise((resolve) => {
+        bound.addEventListener('abort', () => {
+          resolve('still waiting after 10 s');
+        });
+      }),
+    ]);
+    assert.deepEqual(outcome, { token: 't' });
+    assert.ok(performance.now() - started < 5_000);
+  });
+
+  it('never quotes what a plugin printed when it is not an ExecCredential, cause included', async () => {
+    for (const printed of ['secret-token-1234', '{"kind":"ExecCredential","secret-token":']) {
+      const credentials = pluginCredentials('prints-junk.sh', `printf '%s' '${printed}'`);
+      const text = describeError(await credentials.current().catch((caught: unknown) => caught));
+      assert.match(text, /printed something other than JSON/);
+      assert.ok(!text.includes('secret'), text);
+    }
+  });
 });
