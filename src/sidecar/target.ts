@@ -75,6 +75,13 @@ export interface TargetDependencies {
   readonly restarter?: Pick<WorkloadRestarter, 'request' | 'run'>;
 }
 
+/** Where the target is and how its serving certificate is checked. */
+interface Endpoint {
+  readonly server: string;
+  readonly caPem: string;
+  readonly tlsServerName?: string;
+}
+
 export interface TargetStatus {
   readonly name: string;
   readonly ready: boolean;
@@ -87,6 +94,7 @@ export class TargetRotator {
   #current: CurrentCredential | undefined;
   #server: string | undefined;
   #caPem: string | undefined;
+  #tlsServerName: string | undefined;
   #failures = 0;
   #retryAt = 0;
   #rebootstrapNeeded = false;
@@ -247,7 +255,10 @@ export class TargetRotator {
     const now = this.#deps.clock.now();
     const best = await this.#publisher.newest();
     if (best !== undefined) {
-      this.#server ??= best.stored.server;
+      if (this.#server === undefined) {
+        this.#server = best.stored.server;
+        this.#tlsServerName = best.stored.tlsServerName;
+      }
       this.#caPem ??= best.stored.caPem;
       this.#current = this.#currentFrom(best.stored.credential, best.facts, { at: now, issued: false });
       this.#deps.observer.loaded(this.#current, best.from.description);
@@ -266,15 +277,20 @@ export class TargetRotator {
     return { credential, facts, obtainedAt: obtained.at, deadline, fitsConfig };
   }
 
-  /** Server and CA: configured server first, then the bootstrap kubeconfig, then what was published last. */
-  #endpoint(): { server: string; caPem: string } | undefined {
+  /**
+   * Server, CA and TLS server name: configured server first, then the bootstrap kubeconfig, then what was
+   * published last. The name goes with the CA: every client and kubeconfig of the target checks the
+   * certificate against it, or none could reach a target known by an address its certificate does not name.
+   */
+  #endpoint(): Endpoint | undefined {
     const bootstrap = this.#deps.bootstrap();
     const server = this.#deps.config.server ?? bootstrap?.server ?? this.#server;
     const caPem = bootstrap?.caPem ?? this.#caPem;
     if (server === undefined || caPem === undefined) return undefined;
     this.#server = server;
     this.#caPem = caPem;
-    return { server, caPem };
+    if (bootstrap !== undefined) this.#tlsServerName = bootstrap.config.tlsServerName;
+    return { server, caPem, ...(this.#tlsServerName === undefined ? {} : { tlsServerName: this.#tlsServerName }) };
   }
 
   async #rotate(signal: AbortSignal): Promise<void> {
@@ -351,11 +367,7 @@ export class TargetRotator {
     }
   }
 
-  #authentication(
-    auth: AuthChoice,
-    endpoint: { server: string; caPem: string },
-    current: CurrentCredential | undefined,
-  ): KubeClient {
+  #authentication(auth: AuthChoice, endpoint: Endpoint, current: CurrentCredential | undefined): KubeClient {
     if (auth === 'current' && current !== undefined)
       return createKubeClient(clientConfigFor(endpoint, current.credential));
     const bootstrap = this.#deps.bootstrap();
@@ -396,6 +408,7 @@ export class TargetRotator {
       name: this.name,
       server: endpoint.server,
       caPem: endpoint.caPem,
+      ...(endpoint.tlsServerName === undefined ? {} : { tlsServerName: endpoint.tlsServerName }),
       credential: current.credential,
       nextRotation: current.deadline,
     };

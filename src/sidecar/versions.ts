@@ -8,6 +8,14 @@ import type { TargetConfig } from '../core/config/sidecar.ts';
 import { targetRequirements, versionProblems } from '../core/kube-version.ts';
 import { createKubeClient } from '../io/kube/rest.ts';
 import { serverVersion } from '../io/kube/version.ts';
+import type { ClientConfig } from '../core/kubeconfig/client-config.ts';
+
+/** What a BootstrapCredential gives the check: the server, the CA and the name its certificate is checked against. */
+type VersionEndpoint = {
+  readonly server: string;
+  readonly caPem: string;
+  readonly config?: Pick<ClientConfig, 'tlsServerName'>;
+};
 
 /**
  * Each target's version problems, given the bootstrap kubeconfigs' servers and CAs, as config problem lines
@@ -15,7 +23,7 @@ import { serverVersion } from '../io/kube/version.ts';
  */
 export async function targetVersionProblems(
   targets: readonly TargetConfig[],
-  bootstraps: ReadonlyMap<string, { readonly server: string; readonly caPem: string } | undefined>,
+  bootstraps: ReadonlyMap<string, VersionEndpoint | undefined>,
 ): Promise<string[]> {
   const problems = await Promise.all(
     targets.map(async (target, index) => {
@@ -25,6 +33,7 @@ export async function targetVersionProblems(
         server: target.server ?? bootstrap.server,
         certificateAuthority: { pem: bootstrap.caPem },
         insecureSkipTlsVerify: false,
+        ...(bootstrap.config?.tlsServerName === undefined ? {} : { tlsServerName: bootstrap.config.tlsServerName }),
         user: {},
       });
       const version = await serverVersion(client).finally(() => client.close());

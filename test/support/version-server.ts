@@ -18,9 +18,14 @@ export interface VersionServer {
   close(): void;
 }
 
-export async function startVersionServer(version: unknown): Promise<VersionServer> {
+/** `dnsName`: the only name its certificate holds (not its address), as behind a load balancer. */
+export async function startVersionServer(version: unknown, options: { dnsName?: string } = {}): Promise<VersionServer> {
   const ca = createCertificateAuthority('version-server-ca');
-  const serving = issueCertificate(ca, { commonName: 'apiserver', usage: 'server', ipAddresses: ['127.0.0.1'] });
+  const serving = issueCertificate(ca, {
+    commonName: 'apiserver',
+    usage: 'server',
+    ...(options.dnsName === undefined ? { ipAddresses: ['127.0.0.1'] } : { dnsNames: [options.dnsName] }),
+  });
   const state = { version };
   const server = createServer({ cert: serving.cert, key: serving.key }, (request, response) => {
     if (request.url !== '/version') response.writeHead(404).end();

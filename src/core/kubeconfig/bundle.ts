@@ -8,6 +8,8 @@ export interface CredentialBundle {
   readonly name: string;
   readonly server: string;
   readonly caPem: string;
+  /** The bootstrap kubeconfig's tls-server-name: every client of the target must check the certificate against it. */
+  readonly tlsServerName?: string;
   readonly credential: Credential;
   /** When the sidecar will renew it (ms since the epoch); recorded where a sink has room for metadata. */
   readonly nextRotation?: number;
@@ -47,6 +49,7 @@ export function embeddedKubeconfig(bundle: CredentialBundle): string {
     name: bundle.name,
     server: bundle.server,
     certificateAuthority: { pem: bundle.caPem },
+    tlsServerName: bundle.tlsServerName,
     credential: embeddedCredential(bundle.credential),
   });
 }
@@ -73,6 +76,7 @@ export function directoryFiles(bundle: CredentialBundle, embed: boolean): Record
         name: bundle.name,
         server: bundle.server,
         certificateAuthority: { file: FILE_NAMES.ca },
+        tlsServerName: bundle.tlsServerName,
         credential: referencedCredential(bundle.credential, ''),
       });
   return {

@@ -16,6 +16,8 @@ export interface KubeconfigSpec {
   readonly name: string;
   readonly server: string;
   readonly certificateAuthority: PemSource;
+  /** The name the server's certificate is checked against when it differs from the server's host (a load balancer, an IP). */
+  readonly tlsServerName?: string | undefined;
   readonly credential: KubeconfigCredential;
   readonly namespace?: string;
 }
@@ -42,7 +44,11 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
     clusters: [
       {
         name: spec.name,
-        cluster: { server: spec.server, ...pemField('certificate-authority', spec.certificateAuthority) },
+        cluster: {
+          server: spec.server,
+          ...pemField('certificate-authority', spec.certificateAuthority),
+          ...(spec.tlsServerName === undefined ? {} : { 'tls-server-name': spec.tlsServerName }),
+        },
       },
     ],
     users: [{ name: spec.name, user }],

@@ -53,6 +53,7 @@ export interface SecretCredential {
   readonly token?: string;
   readonly caPem?: string;
   readonly server?: string;
+  readonly tlsServerName?: string;
 }
 
 interface FormatLayout {
@@ -133,11 +134,15 @@ function referenceKubeconfig(bundle: CredentialBundle, directory: string): strin
     name: bundle.name,
     server: bundle.server,
     certificateAuthority: { pem: bundle.caPem },
+    tlsServerName: bundle.tlsServerName,
     credential: referencedCredential(bundle.credential, directory),
   });
 }
 
-/** Argo CD's ClusterConfig: bearerToken, or []byte TLS fields (so JSON carries base64 of each PEM). */
+/**
+ * Argo CD's ClusterConfig: bearerToken, or []byte TLS fields (so JSON carries base64 of each PEM);
+ * tlsClientConfig.serverName is client-go's TLSClientConfig.ServerName, the kubeconfig's tls-server-name.
+ */
 function argoClusterConfig(bundle: CredentialBundle): string {
   const base64 = (pem: string) => Buffer.from(pem, 'utf8').toString('base64');
   const { credential } = bundle;
@@ -145,7 +150,12 @@ function argoClusterConfig(bundle: CredentialBundle): string {
     'token' in credential ? {} : { certData: base64(credential.certPem), keyData: base64(credential.keyPem) };
   return JSON.stringify({
     ...('token' in credential ? { bearerToken: credential.token } : {}),
-    tlsClientConfig: { insecure: false, caData: base64(bundle.caPem), ...client },
+    tlsClientConfig: {
+      insecure: false,
+      ...(bundle.tlsServerName === undefined ? {} : { serverName: bundle.tlsServerName }),
+      caData: base64(bundle.caPem),
+      ...client,
+    },
   });
 }
 
@@ -186,6 +196,7 @@ function fromKubeconfig(text: string | undefined): SecretCredential {
     const parsed = parseKubeconfig(text);
     return present({
       server: parsed.server,
+      tlsServerName: parsed.tlsServerName,
       certPem: pemOf(parsed.clientCertificate),
       keyPem: pemOf(parsed.clientKey),
       token: parsed.token !== undefined && 'value' in parsed.token ? parsed.token.value : undefined,
@@ -212,6 +223,7 @@ function fromArgoConfig(server: string | undefined, config: string | undefined):
   const token = typeof cluster?.bearerToken === 'string' ? cluster.bearerToken : undefined;
   return present({
     server,
+    tlsServerName: typeof tls?.serverName === 'string' ? tls.serverName : undefined,
     certPem: decoded('certData'),
     keyPem: decoded('keyData'),
     token,
@@ -228,6 +240,7 @@ export function readSecretCredential(
   const fromFormat = key === undefined ? fromArgoConfig(data.server, data.config) : fromKubeconfig(data[key]);
   return present({
     server: fromFormat.server,
+    tlsServerName: fromFormat.tlsServerName,
     certPem: data[FILE_NAMES.cert] ?? fromFormat.certPem,
     keyPem: data[FILE_NAMES.key] ?? fromFormat.keyPem,
     token: data[FILE_NAMES.token] ?? fromFormat.token,

@@ -10,6 +10,8 @@ export interface StoredCredential {
   readonly caPem: string;
   /** The server its kubeconfig points at, when readable. */
   readonly server?: string;
+  /** Its kubeconfig's tls-server-name, if any. */
+  readonly tlsServerName?: string;
 }
 
 /** current: holds exactly the bundle; missing: holds nothing; damaged: holds something else. */
@@ -35,13 +37,20 @@ export function storedCredential(
   kubeconfigKey: string,
 ): StoredCredential | undefined {
   const { 'tls.crt': certPem, 'tls.key': keyPem, token, 'ca.crt': caPem, [kubeconfigKey]: kubeconfig } = files;
-  let server: string | undefined;
+  let parsed: { server?: string; tlsServerName?: string };
   try {
-    server = kubeconfig === undefined ? undefined : parseKubeconfig(kubeconfig).server;
+    parsed = kubeconfig === undefined ? {} : parseKubeconfig(kubeconfig);
   } catch {
-    server = undefined;
+    parsed = {};
   }
-  return verifiedCredential({ certPem, keyPem, token, caPem, server });
+  return verifiedCredential({
+    certPem,
+    keyPem,
+    token,
+    caPem,
+    server: parsed.server,
+    tlsServerName: parsed.tlsServerName,
+  });
 }
 
 /** The parts as a stored set, if they are complete; a token wins over a certificate (a sink holds one kind). */
@@ -51,11 +60,17 @@ export function verifiedCredential(parts: {
   readonly token?: string | undefined;
   readonly caPem?: string | undefined;
   readonly server?: string | undefined;
+  readonly tlsServerName?: string | undefined;
 }): StoredCredential | undefined {
-  const { certPem, keyPem, token, caPem, server } = parts;
+  const { certPem, keyPem, token, caPem, server, tlsServerName } = parts;
   if (caPem === undefined) return undefined;
   const credential: Credential | undefined =
     token !== undefined ? { token } : certPem !== undefined && keyPem !== undefined ? { certPem, keyPem } : undefined;
   if (credential === undefined || !isComplete(credential)) return undefined;
-  return { credential, caPem, ...(server === undefined ? {} : { server }) };
+  return {
+    credential,
+    caPem,
+    ...(server === undefined ? {} : { server }),
+    ...(tlsServerName === undefined ? {} : { tlsServerName }),
+  };
 }

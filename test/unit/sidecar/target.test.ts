@@ -54,11 +54,14 @@ class ScriptedIssuer implements CredentialIssuer {
   acceptance?: CredentialIssuer['acceptance'];
   readonly checks: number[] = [];
   readonly refusals: RotationError[] = [];
+  /** The TLS server name of every client the loop gave the issuer (obtain and acceptance checks). */
+  readonly serverNames: (string | undefined)[] = [];
 
   acceptEvery(intervalMs: number): void {
     this.acceptance = {
       intervalMs,
-      check: () => {
+      check: (client) => {
+        this.serverNames.push(client.config.tlsServerName);
         this.checks.push(this.#clock.now());
         const refusal = this.refusals.shift();
         return refusal === undefined ? Promise.resolve() : Promise.reject(refusal);
@@ -76,6 +79,7 @@ class ScriptedIssuer implements CredentialIssuer {
   }
 
   obtain(client: KubeClient): Promise<IssuedCredential> {
+    this.serverNames.push(client.config.tlsServerName);
     this.calls.push(client.config.user.token === undefined ? 'certificate' : 'token');
     const outcome = this.outcomes.shift() ?? 'issue';
     if (outcome !== 'issue') return Promise.reject(outcome);
@@ -285,6 +289,41 @@ describe('the rotation loop', () => {
     assert.notEqual(certPemOf(rotator.status().current), certPemOf(first));
     stop.abort();
     await done;
+  });
+
+  // Issue 22: the first certificate worked, then every renewal and check failed hostname verification.
+  it("keeps the bootstrap kubeconfig's tls-server-name for renewals, checks and what it publishes, and after a restart without that kubeconfig", async () => {
+    const named = { ...endpoint, tlsServerName: 'api.east.internal' };
+    const namedConfig = clientConfigFor(named, { token: 'abcdef.0123456789abcdef' });
+    const bootstrap: BootstrapCredential = {
+      path: '/bootstrap/kubeconfig',
+      server: named.server,
+      caPem: named.caPem,
+      config: namedConfig,
+      credentials: kubeCredentials(namedConfig),
+      fingerprint: '1',
+    };
+    const { clock, issuer, sink, rotator, stop, done } = setup({ bootstrap: () => bootstrap });
+    issuer.acceptEvery(60_000);
+    await settle();
+    const first = rotator.status().current ?? assert.fail('no current certificate');
+    await clock.jumpTo(first.obtainedAt + 60_000);
+    await clock.jumpTo(first.deadline);
+    assert.deepEqual(issuer.calls, ['token', 'certificate']);
+    assert.deepEqual(issuer.serverNames, ['api.east.internal', 'api.east.internal', 'api.east.internal']);
+    assert.equal(sink.current()?.tlsServerName, 'api.east.internal');
+    stop.abort();
+    await done;
+
+    const again = setup({ clock, sink, bootstrap: () => undefined });
+    await settle();
+    const loaded = again.rotator.status().current ?? assert.fail('nothing loaded');
+    await clock.jumpTo(loaded.deadline);
+    assert.deepEqual(again.issuer.calls, ['certificate']);
+    assert.deepEqual(again.issuer.serverNames, ['api.east.internal']);
+    assert.equal(sink.current()?.tlsServerName, 'api.east.internal');
+    again.stop.abort();
+    await again.done;
   });
 
   it('rewrites a sink that lost its output, without a new certificate', async () => {

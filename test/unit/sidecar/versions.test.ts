@@ -64,6 +64,17 @@ describe('targetVersionProblems', () => {
     assert.deepEqual(await targetVersionProblems([certificateTarget], bootstraps()), []);
   });
 
+  // Issue 22: the bootstrap kubeconfig's tls-server-name is how a target behind another address is verified.
+  it("checks the target's certificate against the bootstrap kubeconfig's tls-server-name", async () => {
+    const named = await startVersionServer({ major: '1', minor: '20' }, { dnsName: 'api.test' });
+    try {
+      const bootstrap = { server: named.server, caPem: named.caPem, config: { tlsServerName: 'api.test' } };
+      assert.equal((await targetVersionProblems([certificateTarget], new Map([['certs', bootstrap]]))).length, 1);
+    } finally {
+      named.close();
+    }
+  });
+
   it('keeps the sidecar from starting, exit 2, naming the target and the feature', async () => {
     standIn.version = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
     const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));

@@ -57,4 +57,20 @@ describe('kubeconfig rendering', () => {
     assert.deepEqual(parsed.users[0].user, { token: 'abcdef.0123456789abcdef' });
     assert.equal(parsed.contexts[0].context.namespace, 'ns');
   });
+
+  it("writes tls-server-name when the certificate is checked against another name than the server's host", () => {
+    const spec = {
+      name: 'c',
+      server: 'https://127.0.0.1:6443',
+      certificateAuthority: { pem: CA },
+      credential: { token: 't' },
+    };
+    const cluster = (text: string) =>
+      (parse(text) as { clusters: [{ cluster: Record<string, string> }] }).clusters[0].cluster;
+    assert.equal(
+      cluster(renderKubeconfig({ ...spec, tlsServerName: 'api.east.example' }))['tls-server-name'],
+      'api.east.example',
+    );
+    assert.equal('tls-server-name' in cluster(renderKubeconfig(spec)), false);
+  });
 });

@@ -5,6 +5,7 @@ import { parseAndValidate } from '../../../../src/core/config/validate.ts';
 import { embeddedKubeconfig } from '../../../../src/core/kubeconfig/bundle.ts';
 import { parseKubeconfig } from '../../../../src/core/kubeconfig/parse.ts';
 import {
+  kubeconfigKey,
   matchesContent,
   readSecretCredential,
   renderSecret,
@@ -134,6 +135,32 @@ describe('Secret formats', () => {
       bearerToken: 'TOKEN',
       tlsClientConfig: { insecure: false, caData: base64('CA\n') },
     });
+  });
+
+  // Issue 22: a target known by an address its certificate does not name (a load balancer, 127.0.0.1) worked
+  // for the bootstrap credential only; every consumer of what we published then failed hostname verification.
+  it('every format carries the tls-server-name, in reference mode too (Argo CD as tlsClientConfig.serverName), and reads it back', () => {
+    const named = { ...bundle, server: 'https://10.0.0.9:6443', tlsServerName: 'east.example' };
+    for (const format of ['kubeconfig', 'argocd', 'istio', 'cluster-api', 'flux', 'linkerd'] as const) {
+      const these = settings({ format });
+      const content = renderSecret(named, these);
+      const key = kubeconfigKey(these);
+      if (key !== undefined)
+        assert.equal(parseKubeconfig(content.data[key] ?? '').tlsServerName, 'east.example', format);
+      assert.equal(readSecretCredential(content.data, these).tlsServerName, 'east.example', format);
+      assert.ok(!matchesContent({ ...content, data: renderSecret(bundle, these).data }, content), format);
+    }
+    assert.deepEqual(JSON.parse(renderSecret(named, settings({ format: 'argocd' })).data.config ?? ''), {
+      tlsClientConfig: {
+        insecure: false,
+        serverName: 'east.example',
+        caData: base64('CA\n'),
+        certData: base64('CERT\n'),
+        keyData: base64('KEY\n'),
+      },
+    });
+    const reference = settings({ format: 'linkerd', referenceDirectory: '/var/run/kcr/east' });
+    assert.equal(parseKubeconfig(renderSecret(named, reference).data.kubeconfig ?? '').tlsServerName, 'east.example');
   });
 
   it('tokens in reference mode: the kubeconfig names the token file, so a new token leaves the Secret as it was', () => {

@@ -220,4 +220,14 @@ describe('the directory sink', () => {
     assert.equal(await sink.check(tokenBundle), 'current');
     assert.equal(await sink.check(first), 'damaged');
   });
+
+  // Issue 22: a restart without the bootstrap kubeconfig takes the server (and its name) from what it published.
+  it("publishes the target's tls-server-name and reads it back; the same set without it is damaged", async () => {
+    const named: CredentialBundle = { ...first, tlsServerName: 'api.east.internal' };
+    await sink.write(named);
+    assert.match(readFileSync(join(dir, 'kubeconfig'), 'utf8'), /tls-server-name: api.east.internal/);
+    assert.equal((await sink.read())?.tlsServerName, 'api.east.internal');
+    assert.equal(await sink.check(named), 'current');
+    assert.equal(await sink.check(first), 'damaged');
+  });
 });
