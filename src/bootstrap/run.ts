@@ -184,7 +184,7 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
   });
 
   if (options.dryRun) {
-    printPlan(options.out, redactPlan(plan), target, source);
+    printPlan(options.out, redactPlan(plan), { target, source }, server);
     return 0;
   }
 
@@ -251,10 +251,20 @@ function federatedOptions(
   };
 }
 
-function printPlan(out: NodeJS.WritableStream, plan: BootstrapPlan, target: KubeConfig, source: KubeConfig): void {
-  out.write(`# target cluster (${target.getCurrentCluster()?.server ?? '?'})\n`);
+/** The plan, its credentials redacted; the server the bootstrap kubeconfig names is shown (a URL is no secret). */
+function printPlan(
+  out: NodeJS.WritableStream,
+  plan: BootstrapPlan,
+  clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
+  bootstrapServer: string,
+): void {
+  out.write(`# target cluster (${clusters.target.getCurrentCluster()?.server ?? '?'})\n`);
   for (const object of plan.target) out.write(`---\n${stringify(object)}`);
-  out.write(`# source cluster (${source.getCurrentCluster()?.server ?? '?'})\n`);
+  out.write(`# source cluster (${clusters.source.getCurrentCluster()?.server ?? '?'})\n`);
+  out.write(
+    `# the bootstrap kubeconfig (key ${BOOTSTRAP_SECRET_KEY}) sends the sidecar to server ${bootstrapServer}` +
+      ' with the target CA (--server to change it); its token is redacted\n',
+  );
   for (const object of plan.source) out.write(`---\n${stringify(object)}`);
 }
 
@@ -301,7 +311,7 @@ async function bootstrapTokenMode(
       target: [...targetObjects, ...guardrailObjects(['<the apiserver audiences>'])],
       source: sourceObjects('<token>'),
     };
-    printPlan(options.out, redactPlan(plan), target, source);
+    printPlan(options.out, redactPlan(plan), { target, source }, endpoint.server);
     return 0;
   }
   try {

@@ -80,6 +80,20 @@ describe('bootstrap before it contacts a cluster', () => {
     assert.match(out, /^# target cluster \(https:\/\/127\.0\.0\.1:1\)/m);
   });
 
+  it("--dry-run shows the server the bootstrap kubeconfig names (--server, else the target kubeconfig's): a URL is no secret", async () => {
+    const given = await bootstrap({ server: 'https://east.example:6443' });
+    assert.equal(given.code, 0, given.err);
+    assert.match(
+      given.out,
+      /^# the bootstrap kubeconfig \(key kubeconfig\) sends the sidecar to server https:\/\/east\.example:6443 /m,
+    );
+    const token = await bootstrap({ server: 'https://east.example:6443', credential: 'token' });
+    assert.equal(token.code, 0, token.err);
+    assert.match(token.out, /sends the sidecar to server https:\/\/east\.example:6443 /);
+    const fromKubeconfig = await bootstrap({});
+    assert.match(fromKubeconfig.out, /sends the sidecar to server https:\/\/127\.0\.0\.1:1 /);
+  });
+
   it('--target-context picks a context other than the current one', async () => {
     const { code, out, err } = await bootstrap({
       targetKubeconfig: kubeconfig('two', { 'certificate-authority': caFile }, { 'certificate-authority': caFile }),
