@@ -167,7 +167,16 @@ function generalName(name: GeneralName): forge.asn1.Asn1 {
 export interface ExtensionShape {
   readonly oid: string;
   readonly critical?: boolean;
-  readonly value: forge.asn1.Asn1;
+  /** The DER the extension's OCTET STRING holds; absent: an empty OCTET STRING. */
+  readonly value?: forge.asn1.Asn1;
+}
+
+/**
+ * `count` distinct empty extensions (OIDs 2.100, 2.101...: 8 bytes of DER each): the cheapest way to make a small
+ * request carry a lot (16 KiB of PEM holds about 1,400), which a parser must refuse by count, not by size.
+ */
+export function emptyExtensions(count: number): ExtensionShape[] {
+  return Array.from({ length: count }, (_, index) => ({ oid: `2.${String(100 + index)}` }));
 }
 
 export function subjectAltNameExtension(names: readonly GeneralName[]): ExtensionShape {
@@ -212,7 +221,12 @@ export function requestDer(shape: RequestShape = {}): Buffer {
                     ...(extension.critical === true
                       ? [asn1.create(Class.UNIVERSAL, Type.BOOLEAN, false, '\u00ff')]
                       : []),
-                    asn1.create(Class.UNIVERSAL, Type.OCTETSTRING, false, asn1.toDer(extension.value).getBytes()),
+                    asn1.create(
+                      Class.UNIVERSAL,
+                      Type.OCTETSTRING,
+                      false,
+                      extension.value === undefined ? '' : asn1.toDer(extension.value).getBytes(),
+                    ),
                   ]),
                 ),
               ),

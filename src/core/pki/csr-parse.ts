@@ -1,10 +1,12 @@
 // Parsing an untrusted PKCS#10 request (RFC 2986) into facts a policy can judge. Strict on form: one PEM
 // block and nothing else, bounded size and nesting, DER only, and the signature checked over the bytes as
-// sent. Never throws: every problem comes back as a sentence naming what is wrong.
+// sent, and bounded counts of what it may carry. Never throws: every problem comes back as a sentence naming
+// what is wrong. What it returns shares no memory with the input (a kept slice would pin a whole request).
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import {
   children,
   contextTag,
+  DerCountError,
   DerError,
   decodeBoolean,
   decodeNamedBits,
@@ -24,10 +26,29 @@ import { OID } from './oids.ts';
 export interface RequestLimits extends DerLimits {
   /** Largest accepted PEM text, in bytes. */
   readonly maxPemBytes: number;
+  /** Most extensions in the extensionRequest. */
+  readonly maxExtensions: number;
+  /** Most request attributes (extensionRequest included), and most values of one attribute. */
+  readonly maxAttributes: number;
+  /** Most attributes in the subject (one per RDN in a well-formed request: CN and each O). */
+  readonly maxSubjectAttributes: number;
+  /** Most entries of a list inside an extension: subjectAltName names, extendedKeyUsage purposes. */
+  readonly maxListEntries: number;
 }
 
-// A CSR from our sidecar is under 1 KiB (RSA-4096 about 1.7 KiB); the nesting of a request is at most 7.
-export const DEFAULT_REQUEST_LIMITS: RequestLimits = { maxPemBytes: 16 * 1024, maxDepth: 10 };
+// A CSR from our sidecar is under 1 KiB (RSA-4096 about 1.7 KiB) and carries no attribute, no extension and
+// one RDN for the CN and one per O (src/core/pki/csr.ts); tools add a few extensions (keyUsage,
+// extendedKeyUsage, subjectAltName, basicConstraints, subjectKeyIdentifier) and at most a challengePassword.
+// The counts bound what parsing a 16 KiB request may keep and cost: 16 KiB holds about 1,400 empty extensions.
+// The nesting of a request is at most 7.
+export const DEFAULT_REQUEST_LIMITS: RequestLimits = {
+  maxPemBytes: 16 * 1024,
+  maxDepth: 10,
+  maxExtensions: 16,
+  maxAttributes: 4,
+  maxSubjectAttributes: 64,
+  maxListEntries: 16,
+};
 
 export type PublicKeyFacts =
   | { readonly type: 'rsa'; readonly bits: number; readonly exponent: number }
@@ -79,6 +100,10 @@ export type ParseResult =
   | { readonly ok: false; readonly problem: string; readonly stage: ParseStage };
 
 const PEM_LABEL = 'CERTIFICATE REQUEST';
+// Problems are kept with a pending CSR and written into its Denied condition.
+const MAX_PROBLEM_LENGTH = 512;
+// A PEM label quoted in a problem: the requester's text, so only its start.
+const MAX_QUOTED_LABEL = 40;
 const SUBJECT_ALT_NAME = '2.5.29.17';
 const KEY_USAGE = '2.5.29.15';
 const EXTENDED_KEY_USAGE = '2.5.29.37';
@@ -103,16 +128,22 @@ export function parseCertificationRequest(
     const der = decodePem(input, limits);
     return { ok: true, request: parseDer(der, limits) };
   } catch (error) {
-    if (error instanceof RequestError) return { ok: false, problem: error.message, stage: error.stage };
-    if (error instanceof UnsupportedStringError) return { ok: false, problem: error.message, stage: 'subject' };
-    if (error instanceof DerError) return { ok: false, problem: error.message, stage: 'der' };
-    // Anything else is a bug in this parser, not in the request; still never let it escape as a crash.
-    return {
-      ok: false,
-      problem: `unparseable request: ${error instanceof Error ? error.message : String(error)}`,
-      stage: 'der',
-    };
+    return { ok: false, ...refusal(error) };
   }
+}
+
+function refusal(error: unknown): { problem: string; stage: ParseStage } {
+  // A message may quote part of the request: copied, so that it is not a slice of the request's text.
+  const problem = (message: string) => Buffer.from(message.slice(0, MAX_PROBLEM_LENGTH)).toString();
+  if (error instanceof RequestError) return { problem: problem(error.message), stage: error.stage };
+  if (error instanceof DerCountError) return { problem: problem(error.message), stage: 'size' };
+  if (error instanceof UnsupportedStringError) return { problem: problem(error.message), stage: 'subject' };
+  if (error instanceof DerError) return { problem: problem(error.message), stage: 'der' };
+  // Anything else is a bug in this parser, not in the request; still never let it escape as a crash.
+  return {
+    problem: problem(`unparseable request: ${error instanceof Error ? error.message : String(error)}`),
+    stage: 'der',
+  };
 }
 
 class RequestError extends Error {
@@ -144,9 +175,12 @@ function decodePem(input: string | Uint8Array, limits: RequestLimits): Uint8Arra
       'pem',
     );
   }
-  const [, label, body = '', endLabel] = match;
-  if (label !== PEM_LABEL) throw new RequestError(`PEM block is "${String(label)}", expected "${PEM_LABEL}"`, 'pem');
-  if (endLabel !== label) throw new RequestError(`PEM block begins "${label}" but ends "${String(endLabel)}"`, 'pem');
+  const [, label = '', body = '', endLabel = ''] = match;
+  const quoted = (text: string) =>
+    JSON.stringify(text.length > MAX_QUOTED_LABEL ? `${text.slice(0, MAX_QUOTED_LABEL)}...` : text);
+  if (label !== PEM_LABEL) throw new RequestError(`PEM block is ${quoted(label)}, expected "${PEM_LABEL}"`, 'pem');
+  if (endLabel !== label)
+    throw new RequestError(`PEM block begins ${quoted(label)} but ends ${quoted(endLabel)}`, 'pem');
   const base64 = body.replace(/\r?\n/g, '');
   const der = Buffer.from(base64, 'base64');
   if (der.toString('base64') !== base64) throw new RequestError('request PEM body is not canonical base64', 'pem');
@@ -182,7 +216,8 @@ function parseDer(der: Uint8Array, limits: RequestLimits): ParsedCertificationRe
   return {
     subject,
     publicKey: facts,
-    subjectPublicKeyInfo: spkiElement.bytes,
+    // A copy: a view would keep the whole request's bytes alive for as long as the facts are kept.
+    subjectPublicKeyInfo: Uint8Array.from(spkiElement.bytes),
     signatureAlgorithm: signatureAlgorithm.oid,
     extensions,
     ...(subjectAltNames === undefined ? {} : { subjectAltNames }),
@@ -213,11 +248,16 @@ export function parseName(
   const organizations: string[] = [];
   const otherAttributes: string[] = [];
   let multiValuedRdns = 0;
-  for (const rdn of children(element, depth, limits)) {
-    const values = children(expectTag(rdn, TAG.SET, 'relative distinguished name'), depth + 1, limits);
+  let attributes = 0;
+  const count = { max: limits.maxSubjectAttributes, what: 'subject attributes' };
+  for (const rdn of children(element, depth, limits, count)) {
+    const values = children(expectTag(rdn, TAG.SET, 'relative distinguished name'), depth + 1, limits, count);
     if (values.length === 0)
       throw new RequestError(`empty relative distinguished name at offset ${String(rdn.offset)}`);
     if (values.length > 1) multiValuedRdns++;
+    attributes += values.length;
+    if (attributes > count.max)
+      throw new DerCountError(`more than the limit of ${String(count.max)} ${count.what} (in the subject)`);
     for (const pair of values) {
       const [type, value, ...rest] = children(
         expectTag(pair, TAG.SEQUENCE, 'attribute type and value'),
@@ -304,35 +344,43 @@ function parseAttributes(element: DerElement, depth: number, limits: RequestLimi
   let keyUsages: string[] | undefined;
   let extendedKeyUsages: string[] | undefined;
   let extensionRequests = 0;
-  for (const attribute of children(element, depth, limits)) {
+  // Linear: a request at the limits is checked for duplicates in a few microseconds.
+  const seen = new Set<string>();
+  const attributeCount = { max: limits.maxAttributes, what: 'request attributes' };
+  for (const attribute of children(element, depth, limits, attributeCount)) {
     const [type, values, ...rest] = children(expectTag(attribute, TAG.SEQUENCE, 'attribute'), depth + 1, limits);
     if (rest.length > 0) throw new RequestError(`attribute at offset ${String(attribute.offset)} has extra elements`);
     const oid = decodeOid(expectTag(type, TAG.OID, 'attribute type'));
-    const valueList = children(expectTag(values, TAG.SET, 'attribute values'), depth + 2, limits);
+    const valueList = children(expectTag(values, TAG.SET, 'attribute values'), depth + 2, limits, {
+      max: limits.maxAttributes,
+      what: 'values of one attribute',
+    });
     if (oid !== OID.extensionRequest) {
       otherAttributes.push(oid);
       continue;
     }
     if (++extensionRequests > 1 || valueList.length !== 1)
       throw new RequestError('request has more than one extensionRequest');
-    for (const extension of children(expectTag(valueList[0], TAG.SEQUENCE, 'extensions'), depth + 3, limits)) {
+    const list = expectTag(valueList[0], TAG.SEQUENCE, 'extensions');
+    for (const extension of children(list, depth + 3, limits, { max: limits.maxExtensions, what: 'extensions' })) {
       const parts = children(expectTag(extension, TAG.SEQUENCE, 'extension'), depth + 4, limits);
       if (parts.length < 2 || parts.length > 3)
         throw new RequestError(`extension at offset ${String(extension.offset)} is malformed`);
       const extensionOid = decodeOid(expectTag(parts[0], TAG.OID, 'extension id'));
       const critical = parts.length === 3 ? decodeBoolean(expectTag(parts[1], TAG.BOOLEAN, 'critical')) : false;
       const value = expectTag(parts[parts.length - 1], TAG.OCTET_STRING, 'extension value');
-      if (extensions.some((seen) => seen.oid === extensionOid))
-        throw new RequestError(`extension ${extensionOid} appears twice`);
+      if (seen.has(extensionOid)) throw new RequestError(`extension ${extensionOid} appears twice`);
+      seen.add(extensionOid);
       extensions.push({ oid: extensionOid, critical });
       const inner = () => readElement(value.contents, value.offset + value.bytes.length - value.contents.length);
       if (extensionOid === SUBJECT_ALT_NAME) subjectAltNames = parseGeneralNames(inner(), depth + 5, limits);
       else if (extensionOid === KEY_USAGE)
         keyUsages = decodeNamedBits(inner()).map((bit) => KEY_USAGE_BITS[bit] ?? `bit ${String(bit)}`);
       else if (extensionOid === EXTENDED_KEY_USAGE)
-        extendedKeyUsages = children(expectTag(inner(), TAG.SEQUENCE, 'extendedKeyUsage'), depth + 5, limits).map(
-          decodeOid,
-        );
+        extendedKeyUsages = children(expectTag(inner(), TAG.SEQUENCE, 'extendedKeyUsage'), depth + 5, limits, {
+          max: limits.maxListEntries,
+          what: 'extendedKeyUsage purposes',
+        }).map(decodeOid);
     }
   }
   return { extensions, subjectAltNames, keyUsages, extendedKeyUsages, otherAttributes };
@@ -347,7 +395,8 @@ function parseGeneralNames(element: DerElement, depth: number, limits: RequestLi
     otherNames: 0,
   };
   const ascii = (name: DerElement) => Buffer.from(name.contents).toString('latin1');
-  for (const name of children(expectTag(element, TAG.SEQUENCE, 'subjectAltName'), depth, limits)) {
+  const list = expectTag(element, TAG.SEQUENCE, 'subjectAltName');
+  for (const name of children(list, depth, limits, { max: limits.maxListEntries, what: 'subjectAltName names' })) {
     switch (name.tag) {
       case contextTag(1, false):
         names.emailAddresses.push(ascii(name));

@@ -85,8 +85,20 @@ export function isConstructed(element: DerElement): boolean {
   return (element.tag & 0x20) !== 0;
 }
 
-/** The elements inside a constructed element; `depth` is the parent's depth. */
-export function children(element: DerElement, depth: number, limits: DerLimits): DerElement[] {
+/** A count of elements beyond what the caller accepts (too many extensions, RDNs...). */
+export class DerCountError extends DerError {}
+
+/** At most `max` elements, named `what` (plural) in the error. */
+export interface CountLimit {
+  readonly max: number;
+  readonly what: string;
+}
+
+/**
+ * The elements inside a constructed element; `depth` is the parent's depth. With `count`, reading stops at the
+ * first element beyond `count.max`, so a request of thousands of tiny elements costs no more than the limit.
+ */
+export function children(element: DerElement, depth: number, limits: DerLimits, count?: CountLimit): DerElement[] {
   if (!isConstructed(element)) throw new DerError(`element at offset ${String(element.offset)} is not constructed`);
   if (depth + 1 > limits.maxDepth)
     throw new DerError(`nesting deeper than ${String(limits.maxDepth)} at offset ${String(element.offset)}`);
@@ -94,6 +106,10 @@ export function children(element: DerElement, depth: number, limits: DerLimits):
   const out: DerElement[] = [];
   let position = 0;
   while (position < element.contents.length) {
+    if (count !== undefined && out.length === count.max)
+      throw new DerCountError(
+        `more than the limit of ${String(count.max)} ${count.what} (in the element at offset ${String(element.offset)})`,
+      );
     const child = readAt(element.contents, position, element.offset + headerLength);
     out.push(child);
     position += child.bytes.length;
