@@ -333,7 +333,7 @@ async function bootstrapTokenMode(
     );
     write(`  Role ${identity.namespace}/${identity.role} lets the ServiceAccount create tokens for itself only`);
     write(
-      `  ValidatingAdmissionPolicy ${guardrailName(options.source, identity)} refuses its tokens longer than ${String(guardrail.maxExpirationSeconds)} s, not bound to the lease, or for audiences other than ${(guardrail.audiences.length > 0 ? guardrail.audiences : audiences).join(', ')}`,
+      `  ValidatingAdmissionPolicy ${guardrailName(options.source, identity)} refuses its tokens longer than ${String(guardrail.maxExpirationSeconds)} s, not bound to the lease, or for audiences other than ${(guardrail.audiences.length > 0 ? guardrail.audiences : audiences).join(', ')}, and any legacy token Secret for it`,
     );
     write(`  first token expires ${token.expiration}`);
     write(`source ${source.getCurrentCluster()?.server ?? ''}:`);

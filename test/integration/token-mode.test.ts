@@ -208,7 +208,7 @@ describe('token mode', () => {
     assert.equal(readFileSync(join(dir, 'out', 'token'), 'utf8'), before);
   });
 
-  it('the guardrail refuses a longer token, an unbound one, another audience and another ServiceAccount; a compliant request passes', async () => {
+  it('the guardrail refuses a longer token, an unbound one, another audience, another ServiceAccount and a legacy token Secret; a compliant request passes', async () => {
     const asAgent = new KubeConfig();
     asAgent.loadFromFile(fromSecret);
     const agent = asAgent.makeApiClient(CoreV1Api);
@@ -257,6 +257,27 @@ describe('token mode', () => {
     });
     await rbac.deleteNamespacedRoleBinding(metadata);
     await rbac.deleteNamespacedRole(metadata);
+
+    // Issue 22: a legacy token Secret for the ServiceAccount would hold a token that never expires and
+    // survives revoke: refused to anyone, an admin included; one for another ServiceAccount is not (the control).
+    const legacy = (account: string) =>
+      admin
+        .createNamespacedSecret({
+          namespace: targetNamespace,
+          body: {
+            metadata: { name: uniqueName('legacy'), annotations: { 'kubernetes.io/service-account.name': account } },
+            type: 'kubernetes.io/service-account-token',
+          },
+        })
+        .then(
+          () => 'created',
+          (error: unknown) => describeError(error),
+        );
+    assert.match(
+      await legacy(identity.serviceAccount),
+      /no Secret of type kubernetes.io\/service-account-token for ServiceAccount/,
+    );
+    assert.equal(await legacy('other'), 'created');
     // The sidecar's own requests, all through the guardrail, went on meanwhile.
     const before = sidecar.count(tokenRotated);
     await sidecar.waitForLog((line) => tokenRotated(line) && sidecar.count(tokenRotated) > before, 30_000);

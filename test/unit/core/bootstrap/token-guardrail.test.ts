@@ -29,11 +29,12 @@ describe('token guardrail', () => {
     assert.equal(binding.spec.policyName, 'kcr-token-guardrail.west.agents');
   });
 
-  it('matches tokens of the ServiceAccount and tokens it asks for', () => {
+  it('matches tokens of the ServiceAccount and tokens it asks for, and legacy token Secrets for it (issue 22)', () => {
     assert.deepEqual(
       policy.spec.matchConditions?.map((condition) => condition.expression),
       [
-        '(request.namespace == "agents" && request.name == "kcr-west") || request.userInfo.username == "system:serviceaccount:agents:kcr-west"',
+        'request.resource.resource != \'serviceaccounts\' || (request.namespace == "agents" && request.name == "kcr-west") || request.userInfo.username == "system:serviceaccount:agents:kcr-west"',
+        'request.resource.resource != \'secrets\' || (request.namespace == "agents" && has(object.type) && object.type == "kubernetes.io/service-account-token" && has(object.metadata.annotations) && "kubernetes.io/service-account.name" in object.metadata.annotations && object.metadata.annotations["kubernetes.io/service-account.name"] == "kcr-west")',
       ],
     );
   });
@@ -42,7 +43,7 @@ describe('token guardrail', () => {
     const audiences = policy.spec.validations?.find((rule) => rule.expression.includes('audiences'));
     assert.equal(
       audiences?.expression,
-      'object.spec.audiences.all(audience, audience in ["https://kubernetes.default.svc", "say \\"hi\\" \\\\ ]"])',
+      '!variables.tokenRequest || object.spec.audiences.all(audience, audience in ["https://kubernetes.default.svc", "say \\"hi\\" \\\\ ]"])',
     );
   });
 });
