@@ -31,7 +31,7 @@ import { describeError } from '../io/kube/errors.ts';
 import { VALIDATING_ADMISSION_POLICY } from '../core/kube-version.ts';
 import { apply, BootstrapError, clusterCa, loadContext, reachable, requireMinor, writeProblems } from './kube.ts';
 import { bootstrapFederated, parseServiceAccountRef, type FederatedOptions } from './federated.ts';
-import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
+import { defaultAudience, defaultUserPrefix, userPrefixProblem } from '../core/bootstrap/federation.ts';
 
 export interface BootstrapOptions {
   readonly targetKubeconfig: string | undefined;
@@ -237,13 +237,16 @@ function federatedOptions(
   if (options.audiences.length > 1) problems.push('--audience: a federated target takes one audience');
   if (targetType === 'eks' && given.authenticationConfig !== undefined)
     problems.push('--authentication-config is for self-managed targets (EKS takes an identity provider)');
+  const userPrefix = given.userPrefix ?? defaultUserPrefix(options.source);
+  const prefixProblem = userPrefixProblem(userPrefix);
+  if (prefixProblem !== undefined) problems.push(`--user-prefix ${JSON.stringify(userPrefix)} ${prefixProblem}`);
   return {
     source: options.source,
     target: options.target,
     namespace: options.namespace,
     serviceAccounts,
     audience: options.audiences[0] ?? defaultAudience(options.target),
-    userPrefix: given.userPrefix ?? defaultUserPrefix(options.source),
+    userPrefix,
     targetType: targetType === 'eks' ? 'eks' : 'self-managed',
     authenticationConfig: given.authenticationConfig,
     allowAnonymousDiscovery: given.allowAnonymousDiscovery === true,

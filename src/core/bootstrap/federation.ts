@@ -27,6 +27,16 @@ export interface FederationInput {
 export const defaultAudience = (target: string): string => `kubeconfig-rotator:${target}`;
 export const defaultUserPrefix = (source: string): string => `source-${source}:`;
 
+// Kubernetes reserves system: names (system:masters, system:nodes...): a source must never be mapped into them.
+const RESERVED = 'system:';
+
+/** Why a user prefix is unsafe, or undefined: an empty one would map a source's tokens to the target's own names. */
+export function userPrefixProblem(prefix: string): string | undefined {
+  if (prefix === '') return "must not be empty: the source's users would take names of the target's own";
+  if (prefix.startsWith(RESERVED)) return `must not start with ${RESERVED}: Kubernetes reserves those names`;
+  return undefined;
+}
+
 /** The user the target sees for a source ServiceAccount's token. */
 export const federatedUser = (input: Pick<FederationInput, 'userPrefix'>, account: ServiceAccountRef): string =>
   `${input.userPrefix}${serviceAccountUser(account)}`;
@@ -56,6 +66,17 @@ export function jwtAuthenticator(input: FederationInput): Record<string, unknown
       groups: { expression: `[${cel(`${input.userPrefix}system:serviceaccounts`)}]` },
       uid: { expression: 'claims.jti' },
     },
+    // Checked by the apiserver on the mapped user, whatever the prefix became (a hand-edited file included).
+    userValidationRules: [
+      {
+        expression: `!user.username.startsWith(${cel(RESERVED)})`,
+        message: `a source's user may not have a name Kubernetes reserves (${RESERVED})`,
+      },
+      {
+        expression: `user.groups.all(group, !group.startsWith(${cel(RESERVED)}))`,
+        message: `a source's user may not be in a group Kubernetes reserves (${RESERVED})`,
+      },
+    ],
   };
 }
 

@@ -202,3 +202,21 @@ describe('bootstrap --credential token before it contacts a cluster', () => {
     );
   });
 });
+
+// Issue 22: an empty prefix maps a source's tokens to the target's own names, a system: one into reserved ones.
+describe('bootstrap --credential federated: the user prefix', () => {
+  const federated = (userPrefix: string) =>
+    bootstrap({ credential: 'federated', federated: { serviceAccounts: ['agents/admiralty'], userPrefix } });
+
+  it('refuses an empty --user-prefix and one starting with system:, naming the flag', async () => {
+    for (const [prefix, reason] of [
+      ['', /--user-prefix "" must not be empty/],
+      ['system:', /--user-prefix "system:" must not start with system:/],
+      ['system:masters-', /--user-prefix "system:masters-" must not start with system:/],
+    ] as const) {
+      const { code, err } = await federated(prefix);
+      assert.equal(code, 2, prefix);
+      assert.match(err, reason);
+    }
+  });
+});

@@ -7,6 +7,7 @@ import {
   eksIdentityProviderConfig,
   federatedUser,
   jwtAuthenticator,
+  userPrefixProblem,
   withAuthenticator,
   type FederationInput,
 } from '../../../../src/core/bootstrap/federation.ts';
@@ -36,6 +37,17 @@ describe('federation', () => {
       federatedUser(input, { namespace: 'agents', name: 'admiralty' }),
       'source-west:system:serviceaccount:agents:admiralty',
     );
+  });
+
+  it('the authenticator refuses users and groups in system: whatever the prefix (issue 22), and the prefix is checked', () => {
+    const authenticator = jwtAuthenticator(input) as { userValidationRules?: { expression: string }[] };
+    assert.deepEqual(
+      authenticator.userValidationRules?.map((rule) => rule.expression),
+      ['!user.username.startsWith("system:")', 'user.groups.all(group, !group.startsWith("system:"))'],
+    );
+    assert.equal(userPrefixProblem('source-west:'), undefined);
+    assert.match(userPrefixProblem('') ?? '', /must not be empty/);
+    assert.match(userPrefixProblem('system:x') ?? '', /must not start with system:/);
   });
 
   it('a re-run replaces its own entry and keeps other sources and fields', () => {
