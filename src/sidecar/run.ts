@@ -340,7 +340,7 @@ class Sidecar {
           boundTo,
           expectedUser: serviceAccountUser(serviceAccount),
         }),
-        rules: tokenRules({ serviceAccount, boundTo }),
+        rules: tokenRules({ serviceAccount, boundTo, expirationSeconds: config.expirationSeconds }),
       };
     }
     const { env } = this.#options;
@@ -365,7 +365,12 @@ class Sidecar {
         requester: this.#source,
         expectedUser: config.targetUser,
       }),
-      rules: tokenRules({ serviceAccount, boundTo, audiences: common.audiences }),
+      rules: tokenRules({
+        serviceAccount,
+        boundTo,
+        audiences: common.audiences,
+        expirationSeconds: config.expirationSeconds,
+      }),
     };
   }
 

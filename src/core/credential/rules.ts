@@ -44,6 +44,8 @@ export function tokenRules(expected: {
   readonly boundTo?: { readonly kind: 'Secret' | 'Pod'; readonly name: string } | undefined;
   /** Audiences every token must name (federated: the one the target expects). */
   readonly audiences?: readonly string[];
+  /** What every request asks for: a token living longer (exp - iat) was extended by the apiserver. */
+  readonly expirationSeconds?: number;
 }): CredentialRules {
   const user = serviceAccountUser(expected.serviceAccount);
   const audiences = expected.audiences ?? [];
@@ -63,6 +65,13 @@ export function tokenRules(expected: {
         problems.push(`is not bound to the ${boundTo.kind} ${boundTo.name}`);
       for (const audience of audiences)
         if (!facts.audiences.includes(audience)) problems.push(`does not name the audience ${audience}`);
+      const lifetimeSeconds = (facts.notAfter - (facts.issuedAt ?? facts.notBefore)) / 1000;
+      // kube-apiserver extends some tokens to a year (--service-account-extend-token-expiration); a shorter one
+      // (--service-account-max-token-expiration) is only renewed sooner.
+      if (expected.expirationSeconds !== undefined && lifetimeSeconds > expected.expirationSeconds)
+        problems.push(
+          `lives ${String(lifetimeSeconds)} s (exp - iat), longer than the ${String(expected.expirationSeconds)} s requested: the apiserver extended it`,
+        );
       if (now < facts.notBefore) problems.push(`not valid before ${new Date(facts.notBefore).toISOString()}`);
       if (now >= facts.notAfter) problems.push(`expired at ${new Date(facts.notAfter).toISOString()}`);
       return problems;

@@ -8,6 +8,8 @@ export interface TokenFacts {
   readonly notBefore: number;
   /** Milliseconds since the epoch (exp). */
   readonly notAfter: number;
+  /** Milliseconds since the epoch (iat), when the token says. */
+  readonly issuedAt?: number;
   /** The token's ID (jti), or a digest of the token when it has none. */
   readonly id: string;
   /** The user the apiserver sees: system:serviceaccount:<namespace>:<name>. */
@@ -55,7 +57,16 @@ export function readToken(token: string): TokenFacts {
     typeof jti === 'string' && jti !== '' ? jti : createHash('sha256').update(token).digest('hex').slice(0, 32);
   const boundTo = boundObject(claims['kubernetes.io']);
   const audiences = audiencesOf(claims.aud);
-  return { notBefore, notAfter, id, subject, audiences, ...(boundTo === undefined ? {} : { boundTo }) };
+  const issuedAt = seconds(claims, 'iat');
+  return {
+    notBefore,
+    notAfter,
+    ...(issuedAt === undefined ? {} : { issuedAt }),
+    id,
+    subject,
+    audiences,
+    ...(boundTo === undefined ? {} : { boundTo }),
+  };
 }
 
 // RFC 7519: one string or an array of them.

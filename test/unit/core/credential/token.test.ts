@@ -17,6 +17,7 @@ describe('tokens', () => {
     assert.deepEqual(facts, {
       notBefore: issuedAt,
       notAfter: issuedAt + 3_600_000,
+      issuedAt,
       id: 'b0e6c1a4-0000-4000-8000-000000000001',
       subject: 'system:serviceaccount:kubeconfig-rotator:kcr-west',
       audiences: ['https://kubernetes.default.svc'],
@@ -81,5 +82,29 @@ describe('tokens', () => {
     ]);
     assert.deepEqual(rules.problems({ certPem: 'x', keyPem: 'y' }, issuedAt), ['is not a token']);
     assert.equal(rules.fits({ certPem: 'x', keyPem: 'y' }), false);
+  });
+
+  // Issue 22: kube-apiserver extends some tokens to a year (--service-account-extend-token-expiration).
+  it('rules: a token living longer (exp - iat) than requested was extended by the apiserver: refused, named', () => {
+    const asked = tokenRules({
+      serviceAccount: { namespace: 'kubeconfig-rotator', name: 'kcr-west' },
+      boundTo: { kind: 'Secret', name: 'kcr-west-lease' },
+      expirationSeconds: 3607,
+    });
+    assert.deepEqual(asked.problems({ token: leaseToken({ issuedAt, lifetimeSeconds: 3607 }) }, issuedAt), []);
+    // Shorter (the apiserver's maximum) is only renewed sooner.
+    assert.deepEqual(asked.problems({ token: leaseToken({ issuedAt, lifetimeSeconds: 600 }) }, issuedAt), []);
+    assert.deepEqual(asked.problems({ token: leaseToken({ issuedAt, lifetimeSeconds: 31_536_000 }) }, issuedAt), [
+      'lives 31536000 s (exp - iat), longer than the 3607 s requested: the apiserver extended it',
+    ]);
+    // A token whose nbf is later than its iat is measured from iat all the same.
+    const late = fakeToken({
+      sub: 'system:serviceaccount:kubeconfig-rotator:kcr-west',
+      iat: 1000,
+      nbf: 4000,
+      exp: 1000 + 3607 + 1,
+      'kubernetes.io': { secret: { name: 'kcr-west-lease' } },
+    });
+    assert.match(asked.problems({ token: late }, 4_000_000).join(), /lives 3608 s/);
   });
 });
