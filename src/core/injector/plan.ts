@@ -271,7 +271,6 @@ function sidecarContainer(targets: readonly InjectedTarget[], config: InjectorCo
       // Federated targets: tokens of the pod's own ServiceAccount, bound to the pod.
       { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
       { name: 'POD_SERVICE_ACCOUNT', valueFrom: { fieldRef: { fieldPath: 'spec.serviceAccountName' } } },
-      { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
     ],
     startupProbe: {
       ...probe('/readyz'),
