@@ -375,7 +375,6 @@ async function ourSides(
     account,
     policy,
     logDir: dir,
-    leaseName: run,
     cli: join(COMPILED, 'cli.js'),
     nodeOptions: NODE_OPTIONS,
     args: ['--kube-api-qps', String(QPS), '--kube-api-burst', String(BURST), '--workers', '5', '--log-level', 'info'],
@@ -573,7 +572,6 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
       account,
       policy,
       logDir: dir,
-      leaseName: uniqueName(run),
       cli: join(COMPILED, 'cli.js'),
       nodeOptions,
     });
@@ -709,7 +707,6 @@ async function benchHostile(cluster: TargetCluster, clock: ApprovalClock, dir: s
       account,
       policy,
       logDir: dir,
-      leaseName: uniqueName(run),
       cli: join(COMPILED, 'cli.js'),
       nodeOptions: NODE_OPTIONS,
       args: ['--kube-api-qps', String(QPS), '--kube-api-burst', String(BURST)],

@@ -125,7 +125,7 @@ async function benchFleet(scratch: string): Promise<void> {
       ],
     }),
   );
-  const approver = new ApproverProcess({ account, policy, logDir: scratch, leaseName: run });
+  const approver = new ApproverProcess({ account, policy, logDir: scratch });
   try {
     await approver.waitForLog((line) => line.msg === 'approver started');
     out(`# fleet benchmark (${new Date().toISOString()}, Node ${process.version})`);

@@ -12,8 +12,10 @@ const SERVICE_ACCOUNT = 'approver';
 export interface ApproverAccountOptions {
   /** Holds the ServiceAccount and the approver's Lease; created unless it exists. */
   readonly namespace: string;
-  /** Name of the RBAC objects. */
+  /** Name of the RBAC objects, and of the Lease unless `leaseName` says. */
   readonly name: string;
+  /** The approver's Lease, the only one its RBAC lets it read and update. */
+  readonly leaseName?: string;
   readonly signerName: string;
   readonly tokenSeconds: number;
   /** Where the kubeconfig with the token is written. */
@@ -22,6 +24,8 @@ export interface ApproverAccountOptions {
 
 export interface ApproverAccount {
   readonly namespace: string;
+  /** The Lease it may hold (--lease-name). */
+  readonly leaseName: string;
   /** A kubeconfig file holding the ServiceAccount's token. */
   readonly kubeconfig: string;
   /** The same credential, for asserting what it may and may not do. */
@@ -53,7 +57,14 @@ export async function createApproverAccount(
   await createUnlessExists('the approver ServiceAccount', () =>
     core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: SERVICE_ACCOUNT } } }),
   );
-  const objects = approverRbac({ name, signerName: options.signerName, namespace, serviceAccount: SERVICE_ACCOUNT });
+  const leaseName = options.leaseName ?? name;
+  const objects = approverRbac({
+    name,
+    signerName: options.signerName,
+    namespace,
+    leaseName,
+    serviceAccount: SERVICE_ACCOUNT,
+  });
   await createUnlessExists(`ClusterRole ${name}`, () => rbac.createClusterRole({ body: objects.clusterRole }));
   await createUnlessExists(`ClusterRoleBinding ${name}`, () =>
     rbac.createClusterRoleBinding({ body: objects.clusterRoleBinding }),
@@ -74,6 +85,7 @@ export async function createApproverAccount(
   });
   return {
     namespace,
+    leaseName,
     kubeconfig: options.kubeconfig,
     token,
     delete: async () => {

@@ -6,6 +6,8 @@ export interface ApproverRbacOptions {
   readonly signerName: string;
   /** Where the approver's ServiceAccount and Lease live. */
   readonly namespace: string;
+  /** Its Lease (--lease-name): the only one it may read or update. */
+  readonly leaseName: string;
   readonly serviceAccount: string;
   readonly labels?: Readonly<Record<string, string>>;
 }
@@ -69,9 +71,20 @@ export function approverRbac(options: ApproverRbacOptions) {
       CLUSTER_EVENTS_NAMESPACE,
       rules({ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }),
     ),
+    // Its own Lease only, not kube-controller-manager's or any other in the namespace. RBAC cannot limit
+    // create by name (the name is not known before the object exists): as Kubernetes grants its own
+    // components, create on any Lease, which cannot take over one that exists.
     lease: role(
       options.namespace,
-      rules({ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }),
+      rules(
+        { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+        {
+          apiGroups: ['coordination.k8s.io'],
+          resources: ['leases'],
+          resourceNames: [options.leaseName],
+          verbs: ['get', 'update'],
+        },
+      ),
     ),
   };
 }

@@ -20,7 +20,7 @@ import {
 } from '../support/approver-process.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
-import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
+import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
 
 const target = testCluster('target');
 const admin = target.admin();
@@ -56,8 +56,8 @@ describe('two approver replicas on one Lease', () => {
         'policy.yaml': `policies:\n  - name: failover\n    bootstrap: { groups: ['${bootstrap.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`,
       })['policy.yaml'] ?? assert.fail();
     replicas = [
-      new ApproverProcess({ account, policy, logDir: dir, leaseName: run, identity: `${run}-a` }),
-      new ApproverProcess({ account, policy, logDir: dir, leaseName: run, identity: `${run}-b` }),
+      new ApproverProcess({ account, policy, logDir: dir, identity: `${run}-a` }),
+      new ApproverProcess({ account, policy, logDir: dir, identity: `${run}-b` }),
     ];
     await Promise.all(
       replicas.map((replica) =>
@@ -98,9 +98,38 @@ describe('two approver replicas on one Lease', () => {
     }
     const lease = await admin
       .makeApiClient(CoordinationV1Api)
-      .readNamespacedLease({ name: run, namespace: account.namespace });
+      .readNamespacedLease({ name: account.leaseName, namespace: account.namespace });
     assert.equal(lease.spec?.holderIdentity, leader.identity);
     assert.equal(lease.spec.leaseDurationSeconds, 15);
+  });
+
+  // Issue 22: it could take any Lease in its namespace (kube-controller-manager's, installed in kube-system).
+  it('its RBAC holds its own Lease only: another one in its namespace can be neither read, updated nor created over', async () => {
+    const other = { name: `${run}-other`, namespace: account.namespace };
+    const leases = admin.makeApiClient(CoordinationV1Api);
+    await leases.createNamespacedLease({
+      ...other,
+      body: { metadata: { name: other.name }, spec: { holderIdentity: 'kcm' } },
+    });
+    const asApprover = kubeConfigFor(
+      { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') },
+      { token: account.token },
+    ).makeApiClient(CoordinationV1Api);
+    const code = (call: Promise<unknown>) =>
+      call.then(
+        () => 200,
+        (error: unknown) => statusCode(error),
+      );
+    assert.equal(await code(asApprover.readNamespacedLease(other)), 403);
+    const taken = { metadata: { name: other.name }, spec: { holderIdentity: `${run}-a` } };
+    assert.equal(await code(asApprover.replaceNamespacedLease({ ...other, body: taken })), 403);
+    // create cannot be limited by name: it makes a Lease that does not exist, never takes one that does.
+    assert.equal(await code(asApprover.createNamespacedLease({ namespace: other.namespace, body: taken })), 409);
+    assert.equal((await leases.readNamespacedLease(other)).spec?.holderIdentity, 'kcm');
+    assert.equal(
+      await code(asApprover.readNamespacedLease({ name: account.leaseName, namespace: account.namespace })),
+      200,
+    );
   });
 
   it('after kill -9 of the leader the other takes over within the lease time plus one retry, and every CSR created meanwhile is decided exactly once', async (t) => {
@@ -131,7 +160,7 @@ describe('two approver replicas on one Lease', () => {
     }
     const lease = await admin
       .makeApiClient(CoordinationV1Api)
-      .readNamespacedLease({ name: run, namespace: account.namespace });
+      .readNamespacedLease({ name: account.leaseName, namespace: account.namespace });
     assert.equal(lease.spec?.holderIdentity, follower.identity);
     assert.ok((lease.spec.leaseTransitions ?? 0) >= 1);
     assert.equal(await follower.metric('leader'), 1);

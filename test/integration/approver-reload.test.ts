@@ -41,7 +41,7 @@ describe('policy hot reload in a running approver', () => {
     [first, second] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
     account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
     const policy = writeKubeletMount(policyDir, { 'policy.yaml': policyFor([first]) })['policy.yaml'] ?? assert.fail();
-    approver = new ApproverProcess({ account, policy, logDir: dir, leaseName: run });
+    approver = new ApproverProcess({ account, policy, logDir: dir });
     await approver.waitForLog((line) => line.msg === 'started leading');
   });
 

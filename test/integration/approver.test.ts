@@ -123,7 +123,7 @@ describe('the approver, as a process with only its own RBAC, against the target 
     approverPolicy =
       writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyYaml(bootstrap.group) })['policy.yaml'] ??
       assert.fail();
-    approver = new ApproverProcess({ account, policy: approverPolicy, logDir: dir, leaseName: run });
+    approver = new ApproverProcess({ account, policy: approverPolicy, logDir: dir });
     await approver.waitForLog((line) => line.msg === 'started leading');
   });
 
@@ -770,7 +770,7 @@ policies:
         });
         assert.equal(review.status?.allowed, true, 'the binding has reached the authorizer');
       });
-      const ownApprover = new ApproverProcess({ account: ownAccount, policy, logDir: dir, leaseName: `${run}-own` });
+      const ownApprover = new ApproverProcess({ account: ownAccount, policy, logDir: dir });
       await ownApprover.waitForLog((line) => line.msg === 'started leading');
       own = { account: ownAccount, approver: ownApprover, refused };
     });
@@ -821,7 +821,6 @@ policies:
         account,
         policy: approverPolicy,
         logDir: dir,
-        leaseName: `${run}-blocked`,
         args: ['--listen', `127.0.0.1:${String(port)}`],
       });
       assert.deepEqual(await blocked.exited, { code: 1, signal: null });
@@ -844,7 +843,7 @@ policies:
     assert.ok(tookMs < 5_000, `took ${String(tookMs)} ms`);
     const lease = await admin
       .makeApiClient(CoordinationV1Api)
-      .readNamespacedLease({ name: run, namespace: account.namespace });
+      .readNamespacedLease({ name: account.leaseName, namespace: account.namespace });
     assert.equal(lease.spec?.holderIdentity, '');
     assert.ok(approver.lines.some((line) => line.msg === 'lease released'));
   });

@@ -647,6 +647,8 @@ describe('chart kubeconfig-rotator-approver values', () => {
       name: 'x',
       signerName: 'kubernetes.io/kube-apiserver-client',
       namespace: 'kcr',
+      // The chart's --lease-name: the release's full name.
+      leaseName: 'rel-kubeconfig-rotator-approver',
       serviceAccount: 'x',
     });
     const clusterRole = manifests.find(

@@ -51,7 +51,7 @@ before(async () => {
       })),
     }),
   );
-  approver = track(new ApproverProcess({ account, policy, logDir: scratch.path, leaseName: uniqueName('lease') }));
+  approver = track(new ApproverProcess({ account, policy, logDir: scratch.path }));
   await approver.waitForLog((line) => line.msg === 'approver started');
 });
 

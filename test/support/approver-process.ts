@@ -30,7 +30,6 @@ export interface ApproverProcessOptions {
   readonly account: ApproverAccount;
   readonly policy: string;
   readonly logDir: string;
-  readonly leaseName: string;
   readonly identity?: string;
   readonly args?: readonly string[];
   /** The entry point to run: the TypeScript sources by default, or a compiled dist/cli.js. */
@@ -56,8 +55,9 @@ export class ApproverProcess extends CliProcess {
         options.account.kubeconfig,
         '--lease-namespace',
         options.account.namespace,
+        // The only Lease its account may hold.
         '--lease-name',
-        options.leaseName,
+        options.account.leaseName,
         '--identity',
         identity,
         '--listen',
