@@ -5,10 +5,13 @@
 //   2. a burst of 1,000 CSRs created at once: time until every one is approved;
 //   3. approver RSS with 10,000 CSRs in its cache, beside kube-controller-manager's RSS holding the same;
 //   4. approver RSS with 1,000 hostile pending CSRs of about 1 MiB each (a valid request followed by junk, which
-//      Go's PEM decoder accepts), and its decision latency for new CSRs meanwhile, against the reference's.
+//      Go's PEM decoder accepts), and its decision latency for new CSRs meanwhile, against the reference's;
+//   5. approver RSS with 2,000 pending CSRs of under 16 KiB carrying 1,400 empty extensions each, beside the same
+//      number of ordinary pending CSRs: the former may cost at most twice the latter (issue 22).
 // Under the same client rate limit (20 requests/s, burst 30: kube-controller-manager by its defaults, ours by
 // its flags), ours runs a policy with a SubjectAccessReview (the same API work per CSR as the reference: one
 // review, one approval update) and one without (one update per CSR).
+import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -32,6 +35,7 @@ import { writeTarget } from '../src/approver/controller.ts';
 import { REVIEW_DEFAULTS } from '../src/core/policy/schema.ts';
 import { CSR_PATH, kubeDecisionWriter, kubeReviewer } from '../src/approver/kube.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/support/approver-process.ts';
+import { emptyExtensions, keyPair, requestPem } from '../test/support/hostile-csr.ts';
 import { writeKubeletMount } from '../scripts/testbed/mount.ts';
 import { testCluster } from '../test/support/clusters.ts';
 import { globalSetup, globalTeardown } from '../test/support/global-setup.ts';
@@ -51,9 +55,13 @@ const CACHE_CSRS = Number(process.env.KCR_BENCH_CACHE_CSRS ?? 10_000);
 const HOSTILE_CSRS = Number(process.env.KCR_BENCH_HOSTILE_CSRS ?? 1000);
 const HOSTILE_BYTES = Number(process.env.KCR_BENCH_HOSTILE_BYTES ?? 1_000_000);
 const HOSTILE_LATENCY_CSRS = 20;
+const EXTENSION_CSRS = Number(process.env.KCR_BENCH_EXTENSION_CSRS ?? 2000);
+const EXTENSIONS = 1_400;
+// What a pending CSR of 1,400 extensions may cost, in ordinary pending CSRs.
+const EXTENSION_COST_BOUND = 2;
 // Memory the approver must stay under in the cache and hostile parts (the chart's limit is twice this).
 const RSS_BUDGET_MIB = 256;
-const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache,hostile').split(','));
+const PARTS = new Set((process.env.KCR_BENCH_PARTS ?? 'latency,burst,cache,hostile,extensions').split(','));
 // Node options of the approver in the latency and burst parts: what docs/approver.md recommends for the image
 // (the cache part compares Node defaults with --optimize-for-size itself).
 const NODE_OPTIONS = (process.env.KCR_BENCH_APPROVER_NODE_OPTIONS ?? '--optimize-for-size')
@@ -783,6 +791,111 @@ async function benchHostile(cluster: TargetCluster, clock: ApprovalClock, dir: s
   out();
 }
 
+/**
+ * Pending CSRs of two kinds, each of its own signer and cached by its own approver started afresh (a paged list, as
+ * after a restart): ordinary requests, and requests of under 16 KiB carrying 1,400 empty extensions, both created
+ * by a requester no policy applies to (they stay pending: the worst case). RSS above the same approver with no CSRs.
+ */
+async function benchManyExtensions(cluster: TargetCluster, dir: string): Promise<void> {
+  const { target, certificates } = cluster;
+  out(
+    `## ${String(EXTENSION_CSRS)} pending CSRs carrying ${String(EXTENSIONS)} extensions each, beside ${String(EXTENSION_CSRS)} ordinary pending CSRs`,
+  );
+  const kinds = [
+    {
+      label: 'ordinary',
+      request: buildCertificationRequest(
+        { commonName: `${run}-ordinary`, organizations: [] },
+        generateKeyPair('ecdsa-p256'),
+      ),
+    },
+    {
+      label: `${String(EXTENSIONS)} extensions`,
+      request: requestPem({ keys: keyPair('p256'), extensions: emptyExtensions(EXTENSIONS) }),
+    },
+  ].map((kind, index) => ({ ...kind, signerName: `kubeconfig-rotator.bench/${run}-kind-${String(index)}` }));
+  const accounts = await Promise.all(kinds.map((kind) => approverAccount(target, kind.signerName, dir)));
+  const rssWith = async (index: number, expected: number) => {
+    const kind = kinds[index] ?? assert.fail('no such kind');
+    const policy =
+      writeKubeletMount(join(dir, `extensions-policy-${String(index)}`), {
+        'policy.yaml': [
+          `signerName: ${kind.signerName}`,
+          'policies:',
+          '  - name: plain',
+          `    bootstrap: { groups: ['${run}-bootstrappers'] }`,
+          `    identity: { commonNames: ['${run}-*'] }`,
+          '',
+        ].join('\n'),
+      })['policy.yaml'] ?? '';
+    const approver = new ApproverProcess({
+      account: accounts[index] ?? assert.fail('no account'),
+      policy,
+      logDir: dir,
+      cli: join(COMPILED, 'cli.js'),
+      nodeOptions: NODE_OPTIONS,
+    });
+    try {
+      await eventually(
+        async () => {
+          const ready = await approver.get('/readyz');
+          if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
+        },
+        300_000,
+        1_000,
+      );
+      // Long enough for the Unprocessed events (1,000 wait at most, at 20/s) to drain.
+      await sleep(expected === 0 ? 10_000 : 60_000);
+      return await settledRss(approver.child.pid ?? 0);
+    } finally {
+      await approver.stop();
+    }
+  };
+  try {
+    const idle = await rssWith(0, 0);
+    const createdAt = performance.now();
+    for (const kind of kinds) {
+      const request = Buffer.from(kind.request).toString('base64');
+      await withWorkers(Array.from({ length: EXTENSION_CSRS }), CONCURRENCY, () =>
+        certificates.createCertificateSigningRequest({
+          body: {
+            metadata: { name: uniqueName(run), labels: { [HOSTILE_LABEL]: run } },
+            spec: { request, signerName: kind.signerName, usages: ['client auth'], expirationSeconds: 3600 },
+          },
+        }),
+      );
+    }
+    out(
+      `requests of ${String(kinds[0]?.request.length)} and ${String(kinds[1]?.request.length)} bytes of PEM; creating them took ${((performance.now() - createdAt) / 1000).toFixed(1)} s`,
+    );
+    const ordinary = await rssWith(0, EXTENSION_CSRS);
+    const extensions = await rssWith(1, EXTENSION_CSRS);
+    const perCsr = (rss: number) => ((rss - idle) * 1024) / EXTENSION_CSRS;
+    const cost = perCsr(extensions) / perCsr(ordinary);
+    out(`approver with no CSRs: ${idle.toFixed(1)} MiB`);
+    out(
+      `approver with ${String(EXTENSION_CSRS)} ordinary pending CSRs: ${ordinary.toFixed(1)} MiB (${perCsr(ordinary).toFixed(2)} KiB per CSR)`,
+    );
+    out(
+      `approver with ${String(EXTENSION_CSRS)} pending CSRs of ${String(EXTENSIONS)} extensions: ${extensions.toFixed(1)} MiB (${perCsr(extensions).toFixed(2)} KiB per CSR)`,
+    );
+    out(
+      `  ratio per CSR, ${String(EXTENSIONS)} extensions / ordinary: ${cost.toFixed(2)} (${cost <= EXTENSION_COST_BOUND ? 'within' : 'ABOVE'} the bound of ${String(EXTENSION_COST_BOUND)})`,
+    );
+    recordFigure({
+      benchmark: 'approver',
+      measure: `RSS with ${String(EXTENSION_CSRS)} pending CSRs of ${String(EXTENSIONS)} extensions (vs as many ordinary ones)`,
+      ours: extensions,
+      reference: ordinary,
+      unit: 'MiB',
+    });
+  } finally {
+    await certificates.deleteCollectionCertificateSigningRequest({ labelSelector: `${HOSTILE_LABEL}=${run}` });
+    await Promise.all(accounts.map((account) => account.delete()));
+  }
+  out();
+}
+
 async function main(): Promise<void> {
   out(`# approver benchmarks (${new Date().toISOString()}, Node ${process.version}, ${String(cpus().length)} CPUs)`);
   out();
@@ -826,6 +939,7 @@ async function main(): Promise<void> {
       if (PARTS.has('latency') || PARTS.has('burst')) await benchAgainstReference(cluster, clock, dir);
       if (PARTS.has('cache')) await benchCache(cluster, dir);
       if (PARTS.has('hostile')) await benchHostile(cluster, clock, dir);
+      if (PARTS.has('extensions')) await benchManyExtensions(cluster, dir);
     } finally {
       await clock.stop();
       await deleteRunCsrs(cluster);

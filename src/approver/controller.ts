@@ -9,7 +9,13 @@ import type {
 } from '@kubernetes/client-node';
 import { parseCertificationRequest } from '../core/pki/csr-parse.ts';
 import { conditionFor, eventFor, formatFinding, metricLabels, type Decision } from '../core/policy/decision.ts';
-import { completeReview, evaluate, type NeedsReview, type ReviewAttributes } from '../core/policy/evaluate.ts';
+import {
+  completeReview,
+  decideUnread,
+  evaluate,
+  type NeedsReview,
+  type ReviewAttributes,
+} from '../core/policy/evaluate.ts';
 import type { RequestFacts, Requester } from '../core/policy/request-checks.ts';
 import type { PolicyFile } from '../core/policy/schema.ts';
 import type { Clock } from '../io/clock.ts';
@@ -20,8 +26,9 @@ import type { Logger } from '../io/log.ts';
 import type { ApproverMetrics } from './metrics.ts';
 
 /**
- * What the cache keeps of a CSR, transformed at ingest: never the request bytes nor the whole object (anyone
- * who may create CSRs could fill the approver's memory with megabyte requests that no policy matches).
+ * What the cache keeps of a CSR, transformed at ingest: never the request bytes nor the whole object, and the
+ * request is parsed only when a policy could apply to its requester (anyone who may create CSRs could otherwise
+ * fill the approver's memory with requests that no policy matches).
  */
 export interface CsrRecord {
   readonly name: string;
@@ -33,10 +40,49 @@ export interface CsrRecord {
   readonly pending?: PendingCsr;
 }
 
-export interface PendingCsr {
+export type PendingCsr = ReadCsr | UnreadCsr;
+
+/** A CSR a policy could apply to. */
+export interface ReadCsr {
+  readonly read: true;
   /** The request already parsed (or refused, an oversize one by its size alone). */
   readonly facts: RequestFacts;
   readonly write: WriteTarget;
+}
+
+/**
+ * A CSR no policy of `generation` could apply to, known from its spec alone: the request was not parsed, and the
+ * decision (left pending, or denied with denyUnmatched) is made. A later policy may apply: see isUnread.
+ */
+export interface UnreadCsr {
+  readonly read: false;
+  readonly generation: number;
+  readonly username: string;
+  readonly decision: Decision;
+  /** Without metadata: the writer reads it again if a denial is written. */
+  readonly write: WriteTarget;
+}
+
+/** Records a policy change may make readable: what the informer transforms again after a policy reload. */
+export function isUnread(record: CsrRecord): boolean {
+  return record.pending?.read === false;
+}
+
+export type CacheStats = Readonly<Record<'decided' | 'read' | 'unread', { csrs: number; bytes: number }>>;
+
+/** About what a record keeps, in bytes: characters, byte lengths, 8 per number and 16 per property or element. */
+export function keptBytes(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  if (typeof value !== 'object' || value === null) return 8;
+  if (value instanceof Uint8Array) return value.byteLength;
+  let total = 0;
+  for (const entry of Array.isArray(value) ? (value as unknown[]) : Object.values(value))
+    total += 16 + keptBytes(entry);
+  return total;
+}
+
+function kind(record: CsrRecord): keyof CacheStats {
+  return record.decided ? 'decided' : isUnread(record) ? 'unread' : 'read';
 }
 
 /** What an approval update needs: the apiserver keeps the stored spec and status, and takes only conditions. */
@@ -121,7 +167,7 @@ interface Term {
   workers: Promise<void>;
 }
 
-function isDecided(csr: V1CertificateSigningRequest): boolean {
+export function isDecided(csr: V1CertificateSigningRequest): boolean {
   // Any Approved, Denied or Failed condition, whatever its status, as kube-controller-manager reads them.
   return (csr.status?.conditions ?? []).some((condition) => ['Approved', 'Denied', 'Failed'].includes(condition.type));
 }
@@ -131,15 +177,30 @@ function millis(time: unknown): number {
   return typeof time === 'string' ? Date.parse(time) : Number.NaN;
 }
 
-/** The cache's view of an object from a list (typed) or a watch (plain JSON): the same field names. */
-export function csrRecord(csr: V1CertificateSigningRequest): CsrRecord {
+/**
+ * The cache's view of an object from a list (typed) or a watch (plain JSON): the same field names. Whether its
+ * request is read depends on `policy`.
+ */
+export function csrRecord(csr: V1CertificateSigningRequest, policy: CurrentPolicy): CsrRecord {
   const base = {
     name: csr.metadata?.name ?? '',
     uid: csr.metadata?.uid ?? '',
     createdAt: millis(csr.metadata?.creationTimestamp),
   };
   if (isDecided(csr)) return { ...base, decided: true };
-  return { ...base, decided: false, pending: { facts: requestFacts(csr), write: writeTarget(csr) } };
+  const requester = requesterOf(csr);
+  const decision = decideUnread(policy.file, csr.spec.signerName, requester);
+  if (decision === undefined)
+    return { ...base, decided: false, pending: { read: true, facts: requestFacts(csr), write: writeTarget(csr) } };
+  const write = writeTarget(csr, false);
+  const unread: UnreadCsr = {
+    read: false,
+    generation: policy.generation,
+    username: requester.username,
+    decision,
+    write,
+  };
+  return { ...base, decided: false, pending: unread };
 }
 
 /** Metadata as an update sends it back: without managedFields, which the server keeps. */
@@ -149,14 +210,24 @@ export function withoutManagedFields(metadata: V1ObjectMeta | undefined): V1Obje
   return copy;
 }
 
-export function writeTarget(csr: V1CertificateSigningRequest): WriteTarget {
+/** With `keepMetadata` false (a CSR not read), the writer reads the metadata again if it ever writes. */
+export function writeTarget(csr: V1CertificateSigningRequest, keepMetadata = true): WriteTarget {
   const metadata = withoutManagedFields(csr.metadata);
-  const small = JSON.stringify(metadata).length <= MAX_KEPT_METADATA_BYTES;
+  const small = keepMetadata && JSON.stringify(metadata).length <= MAX_KEPT_METADATA_BYTES;
   return {
     name: csr.metadata?.name ?? '',
     resourceVersion: csr.metadata?.resourceVersion ?? '',
     conditions: csr.status?.conditions ?? [],
     ...(small ? { metadata } : {}),
+  };
+}
+
+function requesterOf({ spec }: V1CertificateSigningRequest): Requester {
+  return {
+    username: spec.username ?? '',
+    groups: spec.groups ?? [],
+    ...(spec.uid === undefined ? {} : { uid: spec.uid }),
+    ...(spec.extra === undefined ? {} : { extra: spec.extra }),
   };
 }
 
@@ -166,12 +237,7 @@ export function requestFacts(csr: V1CertificateSigningRequest): RequestFacts {
     signerName: spec.signerName,
     usages: spec.usages ?? [],
     ...(spec.expirationSeconds === undefined ? {} : { expirationSeconds: spec.expirationSeconds }),
-    requester: {
-      username: spec.username ?? '',
-      groups: spec.groups ?? [],
-      ...(spec.uid === undefined ? {} : { uid: spec.uid }),
-      ...(spec.extra === undefined ? {} : { extra: spec.extra }),
-    },
+    requester: requesterOf(csr),
     request: parseCertificationRequest(Buffer.from(spec.request, 'base64')),
   };
 }
@@ -185,6 +251,7 @@ export class ApproverController {
   readonly #written = new Set<string>();
   /** The policy generation at which an unprocessed or dry-run outcome was last reported, by CSR uid. */
   readonly #reported = new Map<string, number>();
+  readonly #kept = { decided: { csrs: 0, bytes: 0 }, read: { csrs: 0, bytes: 0 }, unread: { csrs: 0, bytes: 0 } };
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -192,7 +259,9 @@ export class ApproverController {
 
   /** The informer's handlers. */
   readonly handlers = {
-    upsert: (key: string, record: CsrRecord) => {
+    upsert: (key: string, record: CsrRecord, previous?: CsrRecord) => {
+      if (previous !== undefined) this.#count(previous, -1);
+      this.#count(record, 1);
       if (record.decided) {
         this.#written.delete(record.uid);
         this.#reported.delete(record.uid);
@@ -201,6 +270,7 @@ export class ApproverController {
       this.#term?.queue.add(key);
     },
     remove: (_key: string, record: CsrRecord) => {
+      this.#count(record, -1);
       this.#written.delete(record.uid);
       this.#reported.delete(record.uid);
     },
@@ -214,11 +284,25 @@ export class ApproverController {
     this.#cache = cache;
   }
 
+  /** What the cache holds, by kind of record (the cache_csrs and cache_bytes gauges). */
+  get cacheStats(): CacheStats {
+    return this.#kept;
+  }
+
+  #count(record: CsrRecord, sign: 1 | -1): void {
+    const entry = this.#kept[kind(record)];
+    entry.csrs += sign;
+    entry.bytes += sign * keptBytes(record);
+  }
+
   get queueDepth(): number {
     return this.#term?.queue.length ?? 0;
   }
 
-  /** The policy changed: unprocessed CSRs may now match. */
+  /**
+   * The policy changed: unprocessed CSRs may now match. Unread ones wait until the cache has transformed them again
+   * under the new policy (isUnread), and are then decided as they come back.
+   */
   policyChanged(): void {
     this.#enqueuePending();
   }
@@ -288,6 +372,14 @@ export class ApproverController {
     const record = this.#cache?.get(name);
     const pending = record?.pending;
     if (record === undefined || pending === undefined || this.#written.has(record.uid)) return;
+    if (!pending.read) {
+      const { generation } = this.#options.policy();
+      // Judged under an older policy: the cache brings it back under the current one.
+      if (pending.generation !== generation || this.#reported.get(record.uid) === generation) return;
+      const timing: Timing = { started: performance.now(), reviewMs: 0, writeMs: 0 };
+      await this.#conclude(record, pending.username, pending.write, pending.decision, generation, timing, ended);
+      return;
+    }
     const { facts } = pending;
     for (;;) {
       const { file, generation } = this.#options.policy();
@@ -300,20 +392,20 @@ export class ApproverController {
         evaluation.result === 'review' ? await this.#review(evaluation, facts.requester, timing) : evaluation;
       // The policy changed while the reviews were asked (a policy removed, say): decide again under the new one.
       if (this.#options.policy().generation !== generation) continue;
-      await this.#conclude(record, pending, decision, generation, timing, ended);
+      await this.#conclude(record, facts.requester.username, pending.write, decision, generation, timing, ended);
       return;
     }
   }
 
   async #conclude(
     record: CsrRecord,
-    pending: PendingCsr,
+    requester: string,
+    write: WriteTarget,
     decision: Decision,
     generation: number,
     timing: Timing,
     ended: AbortSignal,
   ): Promise<void> {
-    const { requester } = pending.facts;
     if (decision.result === 'unprocessed' || decision.dryRun) {
       if (decision.result === 'unprocessed' && decision.reason === 'otherSigner') return;
       this.#reported.set(record.uid, generation);
@@ -324,7 +416,7 @@ export class ApproverController {
     let outcome: WriteOutcome;
     const writeStarted = performance.now();
     try {
-      outcome = await this.#options.writer.write(pending.write, conditionFor(decision, requester.username));
+      outcome = await this.#options.writer.write(write, conditionFor(decision, requester));
     } catch (error) {
       throw new OperationError('write', error);
     }
@@ -361,7 +453,7 @@ export class ApproverController {
   }
 
   /** The log says how long deciding took, and how much of it the reviews and the write took. */
-  #report(record: CsrRecord, requester: Requester, decision: Decision, timing: Timing): void {
+  #report(record: CsrRecord, requester: string, decision: Decision, timing: Timing): void {
     const labels = metricLabels(decision);
     const dryRun = decision.result !== 'unprocessed' && decision.dryRun;
     this.#options.metrics.decisions.inc({ ...labels, dry_run: String(dryRun) });
@@ -376,7 +468,7 @@ export class ApproverController {
     else this.#options.events.warning(event.reason, event.message, involved);
     const fields = {
       csr: record.name,
-      requester: requester.username,
+      requester,
       ...labels,
       dryRun,
       durationMs: roundMs(performance.now() - timing.started),

@@ -7,7 +7,7 @@ import { isConflict, isNotFound } from '../io/kube/errors.ts';
 import type { ListWatchSource } from '../io/kube/informer.ts';
 import { restListWatchSource, type KubeClient } from '../io/kube/rest.ts';
 import {
-  csrRecord,
+  isDecided,
   withoutManagedFields,
   type Condition,
   type DecisionWriter,
@@ -35,7 +35,7 @@ export function kubeDecisionWriter(client: KubeClient): DecisionWriter {
   const changed = async (name: string, current?: V1CertificateSigningRequest | null): Promise<WriteOutcome> => {
     const now = current === null ? await read(name) : current;
     if (now === undefined) return 'gone';
-    if (csrRecord(now).decided) return 'alreadyDecided';
+    if (isDecided(now)) return 'alreadyDecided';
     throw new Error(`CSR ${name} changed while being decided; deciding it again`);
   };
   return {

@@ -1,6 +1,7 @@
 // The approver's Prometheus metrics (prefix kubeconfig_rotator_approver_). Labels hold only bounded values:
 // policy names from the file, results, and check names; never anything from a request.
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
+import type { CacheStats } from './controller.ts';
 
 const PREFIX = 'kubeconfig_rotator_approver_';
 
@@ -16,8 +17,32 @@ export interface ApproverMetrics {
   readonly droppedEvents: Counter;
 }
 
-export function approverMetrics(registry: Registry, queueDepth: () => number): ApproverMetrics {
+/** What gauges read when scraped. */
+export interface MetricSources {
+  queueDepth(): number;
+  cache(): CacheStats;
+}
+
+export function approverMetrics(registry: Registry, sources: MetricSources): ApproverMetrics {
   collectDefaultMetrics({ register: registry, prefix: `${PREFIX}process_` });
+  const cacheKinds = (read: (entry: CacheStats['read']) => number) =>
+    function (this: Gauge<'kept'>) {
+      for (const [kept, entry] of Object.entries(sources.cache())) this.set({ kept }, read(entry));
+    };
+  new Gauge({
+    name: `${PREFIX}cache_csrs`,
+    help: 'CSRs in the cache by what is kept of them: kept="decided" (name, uid, creation time), "read" (a policy could apply: the parsed request), "unread" (none could: the request was not parsed).',
+    labelNames: ['kept'],
+    registers: [registry],
+    collect: cacheKinds((entry) => entry.csrs),
+  });
+  new Gauge({
+    name: `${PREFIX}cache_bytes`,
+    help: 'About how many bytes the cached records keep (characters and byte lengths, 8 per number, 16 per property), by kept (as cache_csrs).',
+    labelNames: ['kept'],
+    registers: [registry],
+    collect: cacheKinds((entry) => entry.bytes),
+  });
   return {
     decisions: new Counter({
       name: `${PREFIX}decisions_total`,
@@ -52,7 +77,7 @@ export function approverMetrics(registry: Registry, queueDepth: () => number): A
       help: 'CSRs waiting to be decided (including those waiting to retry).',
       registers: [registry],
       collect() {
-        this.set(queueDepth());
+        this.set(sources.queueDepth());
       },
     }),
     errors: new Counter({

@@ -15,7 +15,7 @@ import { tokenBucket } from '../io/kube/rate-limit.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
-import { ApproverController, csrRecord, type CsrRecord } from './controller.ts';
+import { ApproverController, csrRecord, isUnread, type CsrRecord } from './controller.ts';
 import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
 import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';
@@ -81,7 +81,10 @@ async function serve(
   signal: AbortSignal,
 ): Promise<void> {
   const registry = new Registry();
-  const metrics = approverMetrics(registry, () => controller.queueDepth);
+  const metrics = approverMetrics(registry, {
+    queueDepth: () => controller.queueDepth,
+    cache: () => controller.cacheStats,
+  });
   // Requests waiting for a token fail when this aborts: only once the Lease is released at shutdown.
   const limits = new AbortController();
   // As kube-controller-manager gives its controllers, its informers and its leader election a client each, every
@@ -123,6 +126,8 @@ async function serve(
     onChange: (current) => {
       metrics.policyGeneration.set(current.generation);
       controller.policyChanged();
+      // CSRs whose requests were not read may be ones the new policy applies to: read them now.
+      informer.refresh(isUnread);
     },
     onRejected: () => {
       metrics.policyReloadErrors.inc();
@@ -145,7 +150,7 @@ async function serve(
     describe: `CSRs of ${signerName}`,
     key: (csr) => csr.metadata?.name ?? '',
     version: (csr) => csr.metadata?.resourceVersion ?? '',
-    transform: csrRecord,
+    transform: (csr) => csrRecord(csr, policy.current),
     pageSize: CSR_PAGE_SIZE,
     handlers: controller.handlers,
     logger,

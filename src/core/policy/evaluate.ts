@@ -8,7 +8,8 @@
 // - Live policies are consulted first; dry-run policies only when no live one applies.
 // - Among the policies that apply, the first in file order that approves wins; if none does, the CSR is denied
 //   with every failing check of every policy that applied.
-// - No policy applies: Unprocessed (left pending), or Denied with denyUnmatched.
+// - No policy applies: Unprocessed (left pending), or Denied with denyUnmatched. Whether one could apply depends
+//   on the requester alone, so decideUnread() tells before the request is read (the approver then never reads it).
 import type { ApprovalPath, Approved, Decision, Denied, Finding, RequestedIdentity } from './decision.ts';
 import { sortFindings } from './decision.ts';
 import { isSystemName, matchesAny, quote } from './names.ts';
@@ -47,8 +48,20 @@ export interface NeedsReview {
 
 export type Evaluation = Decision | NeedsReview;
 
+const OTHER_SIGNER: Decision = { result: 'unprocessed', reason: 'otherSigner' };
+
+/**
+ * The decision on a CSR whose request need not be read, because no policy (live or dry run) could apply to its
+ * requester, or it is not of this approver's signer; undefined when a policy could apply.
+ */
+export function decideUnread(file: PolicyFile, signerName: string, requester: Requester): Decision | undefined {
+  if (signerName !== file.signerName) return OTHER_SIGNER;
+  if (file.policies.some((policy) => applicablePath(policy, requester) !== undefined)) return undefined;
+  return unmatched(file, requester.username);
+}
+
 export function evaluate(facts: RequestFacts, file: PolicyFile): Evaluation {
-  if (facts.signerName !== file.signerName) return { result: 'unprocessed', reason: 'otherSigner' };
+  if (facts.signerName !== file.signerName) return OTHER_SIGNER;
   const order = file.policies.map((policy) => policy.name);
   const livePolicies = file.policies.filter((policy) => !policy.dryRun);
   const live = evaluateWith(livePolicies, livePolicies, facts, order, false);
@@ -61,13 +74,14 @@ export function evaluate(facts: RequestFacts, file: PolicyFile): Evaluation {
     order,
     true,
   );
-  if (dryRun !== undefined) return dryRun;
+  return dryRun ?? unmatched(file, facts.requester.username);
+}
+
+function unmatched(file: PolicyFile, username: string): Decision {
   if (!file.denyUnmatched) return { result: 'unprocessed', reason: 'noPolicy' };
   return {
     result: 'denied',
-    findings: [
-      { check: 'policy.unmatched', message: `no policy applies to requester ${quote(facts.requester.username)}` },
-    ],
+    findings: [{ check: 'policy.unmatched', message: `no policy applies to requester ${quote(username)}` }],
     dryRun: false,
   };
 }

@@ -7,6 +7,8 @@ import { Registry } from 'prom-client';
 import {
   ApproverController,
   csrRecord,
+  isUnread,
+  keptBytes,
   type Condition,
   type CsrRecord,
   type CurrentPolicy,
@@ -17,7 +19,7 @@ import type { ReviewAttributes } from '../../../src/core/policy/evaluate.ts';
 import type { Requester } from '../../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../../src/core/policy/schema.ts';
 import { createLogger } from '../../../src/io/log.ts';
-import { requestPem, subject } from '../../support/hostile-csr.ts';
+import { emptyExtensions, requestPem, subject, type RequestShape } from '../../support/hostile-csr.ts';
 import { ManualClock } from '../../support/manual-clock.ts';
 
 const GROUP = 'system:bootstrappers:kcr:cluster-a';
@@ -36,7 +38,7 @@ ${extra}`);
 
 let serial = 0;
 function csr(
-  options: { cn?: string; requester?: Requester; conditions?: { type: string }[] } = {},
+  options: { cn?: string; requester?: Requester; conditions?: { type: string }[]; request?: RequestShape } = {},
 ): V1CertificateSigningRequest {
   const name = `csr-${String(++serial)}`;
   const requester = options.requester ?? BOOTSTRAP;
@@ -49,7 +51,9 @@ function csr(
       managedFields: [{ manager: 'kubectl' }],
     },
     spec: {
-      request: Buffer.from(requestPem({ subject: subject(options.cn ?? 'agent-a', ['team-a']) })).toString('base64'),
+      request: Buffer.from(
+        requestPem({ subject: subject(options.cn ?? 'agent-a', ['team-a']), ...options.request }),
+      ).toString('base64'),
       signerName: 'kubernetes.io/kube-apiserver-client',
       usages: ['digital signature', 'client auth'],
       expirationSeconds: 3600,
@@ -98,25 +102,36 @@ function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
       warning: (reason, message, involved) => events.push(`Warning ${reason} ${String(involved?.name)}: ${message}`),
       flush: () => Promise.resolve(),
     },
-    metrics: approverMetrics(registry, () => controller.queueDepth),
+    metrics: approverMetrics(registry, {
+      queueDepth: () => controller.queueDepth,
+      cache: () => controller.cacheStats,
+    }),
     logger: createLogger({ name: 'test', level: 'silent' }),
     workers: options.workers ?? 2,
     clock,
   });
   controller.attach({ get: (name) => cache.get(name), values: () => cache.values() });
+  const objects = new Map<string, V1CertificateSigningRequest>();
+  // As the informer stores an object: transformed under the policy of the moment.
   const put = (object: V1CertificateSigningRequest) => {
-    const record = csrRecord(object);
+    const record = csrRecord(object, policy);
+    objects.set(record.name, object);
+    const previous = cache.get(record.name);
     cache.set(record.name, record);
-    controller.handlers.upsert(record.name, record);
+    controller.handlers.upsert(record.name, record, previous);
     return record;
   };
   const metric = async (name: string) =>
     (await registry.getSingleMetricAsString(`kubeconfig_rotator_approver_${name}`))
       .split('\n')
       .filter((line) => !line.startsWith('#'));
-  const setPolicy = (file: PolicyFile) => {
+  // As run.ts reloads a policy: the controller is told, and the informer's refresh transforms unread CSRs again.
+  const setPolicy = (file: PolicyFile, refresh = true) => {
     policy = { file, generation: policy.generation + 1 };
     controller.policyChanged();
+    if (refresh)
+      for (const record of [...cache.values()].filter(isUnread))
+        put(objects.get(record.name) ?? assert.fail('no object'));
   };
   return { clock, cache, controller, writes, events, reviews, behaviour, put, metric, setPolicy };
 }
@@ -214,11 +229,12 @@ describe('the approver controller', () => {
 
   it('the cache keeps the parsed request, not its bytes nor the whole object', () => {
     const object = csr();
-    const record = csrRecord(object);
+    const record = csrRecord(object, { file: policyFile(), generation: 1 });
     assert.equal(JSON.stringify(record).includes(object.spec.request), false);
     const { managedFields, ...metadata } = object.metadata ?? {};
     assert.ok(managedFields !== undefined);
-    assert.deepEqual(record.pending?.write, {
+    assert.ok(record.pending?.read === true, 'a policy applies to the requester: the request is read');
+    assert.deepEqual(record.pending.write, {
       name: object.metadata?.name,
       resourceVersion: '1',
       conditions: [],
@@ -226,7 +242,11 @@ describe('the approver controller', () => {
     });
     const large = csr();
     large.metadata = { ...large.metadata, annotations: { note: 'x'.repeat(8192) } };
-    assert.equal(csrRecord(large).pending?.write.metadata, undefined, 'large metadata is read again at write time');
+    assert.equal(
+      csrRecord(large, { file: policyFile(), generation: 1 }).pending?.write.metadata,
+      undefined,
+      'large metadata is read again at write time',
+    );
   });
 
   it('asks the SubjectAccessReview the policy wants, and denies naming it when refused', async () => {
@@ -321,6 +341,103 @@ policies:
       writes.map((write) => write.condition.reason),
       ['PolicyApproved'],
     );
+  });
+
+  describe('a CSR no policy could apply to is never read (issue 22)', () => {
+    const stranger: Requester = {
+      username: 'system:bootstrap:zzzzzz',
+      groups: ['system:bootstrappers', 'system:bootstrappers:kcr:other'],
+    };
+    const junk = (object: V1CertificateSigningRequest, bytes: number) => {
+      object.spec.request = Buffer.alloc(bytes, 'A').toString('base64');
+      return object;
+    };
+
+    it('keeps a few hundred bytes of it whatever its request, reports it unprocessed once, and counts it', async () => {
+      const { clock, controller, events, put, metric } = setup();
+      controller.lead();
+      const records = [
+        put(csr({ requester: stranger, request: { extensions: emptyExtensions(1_400) } })),
+        put(junk(csr({ requester: stranger }), 1 << 20)),
+      ];
+      for (const record of records) {
+        assert.equal(record.pending?.read, false);
+        assert.ok(keptBytes(record) < 400, `${String(keptBytes(record))} bytes kept`);
+      }
+      await clock.advance(0);
+      controller.handlers.synced();
+      await clock.advance(0);
+      assert.equal(events.length, 2);
+      assert.match(events[0] ?? '', /Unprocessed/);
+      const [decided, read, unread] = await metric('cache_csrs');
+      assert.deepEqual(
+        [decided, read, unread],
+        [
+          'kubeconfig_rotator_approver_cache_csrs{kept="decided"} 0',
+          'kubeconfig_rotator_approver_cache_csrs{kept="read"} 0',
+          'kubeconfig_rotator_approver_cache_csrs{kept="unread"} 2',
+        ],
+      );
+      const bytes = Number((await metric('cache_bytes')).at(2)?.split(' ')[1]);
+      assert.ok(bytes > 0 && bytes < 800, `unread: ${String(bytes)} bytes`);
+    });
+
+    it('with denyUnmatched it is denied unread; the writer gets no metadata and reads it again', async () => {
+      const parsed = parsePolicyFile(`
+denyUnmatched: true
+policies:
+  - name: cluster-a
+    bootstrap: { groups: ['${GROUP}'] }
+    identity: { commonNames: ['agent-*'] }
+`);
+      assert.ok(parsed.ok);
+      const { clock, controller, writes, put } = setup({ policy: parsed.value });
+      controller.lead();
+      const record = put(junk(csr({ requester: stranger }), 1 << 20));
+      assert.equal(record.pending?.write.metadata, undefined);
+      await clock.advance(0);
+      assert.deepEqual(
+        writes.map((write) => write.condition.message),
+        [
+          'denied by kubeconfig-rotator approver: policy.unmatched: no policy applies to requester "system:bootstrap:zzzzzz"',
+        ],
+      );
+    });
+
+    it('a requester a policy applies to has its request read: 1,400 extensions are denied naming the limit', async () => {
+      const { clock, controller, writes, put } = setup();
+      controller.lead();
+      const record = put(csr({ request: { extensions: emptyExtensions(1_400) } }));
+      assert.ok(keptBytes(record) < 2_048, `${String(keptBytes(record))} bytes kept`);
+      await clock.advance(0);
+      assert.match(writes[0]?.condition.message ?? '', /request\.size: more than the limit of 16 extensions/);
+    });
+
+    it('after a policy change it waits until the cache has read it under the new policy', async () => {
+      const { clock, controller, writes, events, put, setPolicy, cache } = setup();
+      controller.lead();
+      const record = put(csr({ requester: stranger }));
+      await clock.advance(0);
+      const parsed = parsePolicyFile(`
+policies:
+  - name: other
+    bootstrap: { groups: ['system:bootstrappers:kcr:other'] }
+    identity: { commonNames: ['agent-*'], organizations: [team-a] }
+`);
+      assert.ok(parsed.ok);
+      setPolicy(parsed.value, false);
+      await clock.advance(0);
+      assert.equal(writes.length, 0, 'judged under the old policy: not decided');
+      assert.equal(events.length, 1, 'nor reported again');
+      const object = csr({ requester: stranger });
+      put({ ...object, metadata: { ...object.metadata, name: record.name, uid: record.uid } });
+      assert.equal(cache.get(record.name)?.pending?.read, true);
+      await clock.advance(0);
+      assert.deepEqual(
+        writes.map((write) => write.condition.reason),
+        ['PolicyApproved'],
+      );
+    });
   });
 
   it('a dry-run decision is reported once and never written', async () => {

@@ -10,13 +10,14 @@ import {
   type Check,
   type Decision,
 } from '../../../../src/core/policy/decision.ts';
-import { completeReview, evaluate, type Evaluation } from '../../../../src/core/policy/evaluate.ts';
+import { completeReview, decideUnread, evaluate, type Evaluation } from '../../../../src/core/policy/evaluate.ts';
 import { CREDENTIAL_ID_KEY } from '../../../../src/core/policy/renewal.ts';
 import type { RequestFacts, Requester } from '../../../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../../../src/core/policy/schema.ts';
 import {
   anyExtensionValue,
   ATTRIBUTE,
+  emptyExtensions,
   EXTENDED_KEY_USAGE,
   EXTENSION,
   extendedKeyUsageValue,
@@ -696,6 +697,60 @@ policies:
       assert.deepEqual(evaluate(facts({ requester: RENEWING_A }), noRenewal), {
         result: 'unprocessed',
         reason: 'noPolicy',
+      });
+    });
+  });
+
+  describe('deciding before the request is read (issue 22)', () => {
+    const files: Record<string, PolicyFile> = {
+      policies: POLICIES,
+      denyUnmatched: { ...POLICIES, denyUnmatched: true },
+      'cluster-b as a dry run': {
+        ...POLICIES,
+        policies: POLICIES.policies.map((policy) => ({ ...policy, dryRun: policy.name === 'cluster-b' })),
+      },
+      'renewal off': { ...POLICIES, policies: POLICIES.policies.map((policy) => ({ ...policy, renewal: false })) },
+      'catch-all renewal': policyFile(`policies: [{ name: anything, identity: { commonNames: ['*'] } }]`),
+      'no policies': policyFile('policies: []'),
+    };
+    const requesters: Record<string, Requester> = {
+      'bootstrap group A': BOOTSTRAP_A,
+      'bootstrap user B': BOOTSTRAP_B,
+      stranger: STRANGER,
+      'renewing agent-a': RENEWING_A,
+      'agent-c, named by no pattern': { username: 'agent-c', groups: ['system:authenticated'] },
+      'a system: user': { username: 'system:kube-controller-manager', groups: ['system:authenticated'] },
+    };
+    const requests = {
+      valid: requestPem({ subject: subject('agent-a', ['team-a']) }),
+      '1,400 extensions': requestPem({ extensions: emptyExtensions(1_400) }),
+      junk: 'not a request at all',
+    };
+    const dropRequest = (decision: Evaluation) =>
+      decision.result === 'unprocessed' || (decision.result === 'denied' && decision.policy === undefined);
+
+    for (const [fileName, file] of Object.entries(files))
+      for (const [requesterName, requester] of Object.entries(requesters))
+        it(`${fileName}, ${requesterName}: decided unread exactly when no policy could apply, as evaluate decides`, () => {
+          for (const signerName of [SIGNER, 'example.com/other']) {
+            const unread = decideUnread(file, signerName, requester);
+            for (const pem of Object.values(requests)) {
+              const evaluation = evaluate(facts({ pem, requester, signerName }), file);
+              if (unread === undefined)
+                assert.ok(!dropRequest(evaluation), `a policy applies: ${JSON.stringify(evaluation)}`);
+              else assert.deepEqual(unread, evaluation, 'the same decision whatever the request holds');
+            }
+          }
+        });
+
+    it('names which requesters a policy could apply to: by bootstrap user or group, or by a renewing username', () => {
+      assert.equal(decideUnread(POLICIES, SIGNER, BOOTSTRAP_A), undefined);
+      assert.equal(decideUnread(POLICIES, SIGNER, BOOTSTRAP_B), undefined);
+      assert.equal(decideUnread(POLICIES, SIGNER, RENEWING_A), undefined);
+      assert.deepEqual(decideUnread(POLICIES, SIGNER, STRANGER), { result: 'unprocessed', reason: 'noPolicy' });
+      assert.deepEqual(decideUnread(POLICIES, 'example.com/other', BOOTSTRAP_A), {
+        result: 'unprocessed',
+        reason: 'otherSigner',
       });
     });
   });
