@@ -120,8 +120,10 @@ export const sidecarChartValues = z.strictObject({
     timeoutSeconds: z.number().int().min(1).max(30),
     namespaceSelector: passThrough,
     objectSelector: passThrough,
-    sidecarPort: injectorConfigSchema.shape.sidecar.shape.port,
     profiles: injectorConfigSchema.shape.profiles,
+    agentServiceAccounts: z
+      .array(z.strictObject({ namespace: dnsLabel, name: z.string().min(1) }))
+      .describe('ServiceAccounts of injected pods: each gets create/patch on Events in its namespace.'),
     certificates: z.strictObject({
       mode: z.enum(['self-managed', 'cert-manager']),
       servingLifetimeSeconds: z.number().int().min(60),

@@ -3,18 +3,22 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
 import { approverRbac } from '../../src/approver/rbac.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { injectorConfigSchema } from '../../src/core/config/injector.ts';
+import { sidecarConfig } from '../../src/core/injector/plan.ts';
 import { sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
 import { kubeconfigKey } from '../../src/core/secret-format/formats.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
-import { testCluster } from '../support/clusters.ts';
+import { ensureMonitoringCrds, ensureNamespaces } from '../support/chart-prerequisites.ts';
+import { testCluster, type TestCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
+import { readmeInstall } from '../support/readme.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
@@ -76,9 +80,69 @@ before(async () => {
   kubectl = join(bin, 'kubectl');
 });
 
-after(() => {
+after(async () => {
+  for (const [cluster, name] of createdNamespaces)
+    await cluster
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .deleteNamespace({ name })
+      .catch(() => undefined);
   scratch.dispose();
 });
+
+let agentChart: Promise<string> | undefined;
+/** The fixture chart that uses the sidecar chart's named templates, with its dependency built (once). */
+function exampleAgentChart(): Promise<string> {
+  agentChart ??= (async () => {
+    const agent = join(scratch.path, 'example-agent');
+    cpSync(join(REPO_ROOT, 'test', 'fixtures', 'charts', 'example-agent'), agent, { recursive: true });
+    const chartFile = join(agent, 'Chart.yaml');
+    const dependency = `file://${chartDir('kubeconfig-rotator-sidecar')}`;
+    writeFileSync(chartFile, readFileSync(chartFile, 'utf8').replace('file://REPLACED_BY_THE_TEST', dependency));
+    const built = await run(helm, ['dependency', 'build', agent]);
+    assert.equal(built.code, 0, built.stderr);
+    return agent;
+  })();
+  return agentChart;
+}
+
+/** The README's values file, as its install section writes it. */
+function readmeValues(file: string): string[] {
+  const path = join(scratch.path, `readme-${file}`);
+  writeFileSync(path, readmeInstall().files[file] ?? assert.fail(`README.md writes no ${file}`));
+  return ['-f', path];
+}
+
+interface ValueSet {
+  readonly what: string;
+  readonly chart: () => Promise<string>;
+  readonly args: () => string[];
+}
+
+/** Every way the charts are documented to be installed: each example, the README's values, the fixture chart. */
+const VALUE_SETS: readonly ValueSet[] = [
+  ...CHARTS.flatMap((chart) =>
+    examples(chart).map((file) => ({
+      what: `${chart} ${basename(file)}`,
+      chart: () => Promise.resolve(chartDir(chart)),
+      args: () => ['-f', file],
+    })),
+  ),
+  {
+    what: 'kubeconfig-rotator-approver, README.md approver-values.yaml',
+    chart: () => Promise.resolve(chartDir('kubeconfig-rotator-approver')),
+    args: () => readmeValues('approver-values.yaml'),
+  },
+  {
+    what: 'kubeconfig-rotator-sidecar, README.md sidecar-values.yaml',
+    chart: () => Promise.resolve(chartDir('kubeconfig-rotator-sidecar')),
+    args: () => readmeValues('sidecar-values.yaml'),
+  },
+  { what: 'test/fixtures/charts/example-agent', chart: exampleAgentChart, args: () => [] },
+];
+
+/** The unique namespaces this file created, deleted at the end. */
+const createdNamespaces: [TestCluster, string][] = [];
 
 for (const chart of CHARTS) {
   describe(`chart ${chart}`, () => {
@@ -111,7 +175,12 @@ for (const chart of CHARTS) {
     });
 
     it('alert rules pass promtool test rules', async () => {
-      const manifests = await template(chartDir(chart), ['--set', 'prometheusRule.enabled=true']);
+      const manifests = await template(chartDir(chart), [
+        '--set',
+        'prometheusRule.enabled=true',
+        '--set',
+        'serviceMonitor.enabled=true',
+      ]);
       const rule = manifests.find((manifest) => manifest.kind === 'PrometheusRule');
       assert.ok(rule !== undefined, 'a PrometheusRule is rendered');
       const dir = join(scratch.path, `alerts-${chart}`);
@@ -554,12 +623,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
   });
 
   it("adds the native sidecar to another chart's pods through its named templates, and the apiserver accepts the result", async () => {
-    const agent = join(scratch.path, 'example-agent');
-    cpSync(join(REPO_ROOT, 'test', 'fixtures', 'charts', 'example-agent'), agent, { recursive: true });
-    const chartFile = join(agent, 'Chart.yaml');
-    writeFileSync(chartFile, readFileSync(chartFile, 'utf8').replace('file://REPLACED_BY_THE_TEST', `file://${chart}`));
-    const built = await run(helm, ['dependency', 'build', agent]);
-    assert.equal(built.code, 0, built.stderr);
+    const agent = await exampleAgentChart();
     const namespace = uniqueName('kcr-agent');
     const manifests = await template(agent, ['--namespace', namespace]);
     const deployment = manifests.find((manifest) => manifest.kind === 'Deployment');
@@ -603,10 +667,12 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
       (await run(kubectl, ['--kubeconfig', source.state.kubeconfig, 'create', 'namespace', namespace])).code,
       0,
     );
+    // Server-side apply, as Helm 4, Argo CD and Flux apply: it refuses duplicate list keys (an env name twice).
     const accepted = await run(kubectl, [
       '--kubeconfig',
       source.state.kubeconfig,
       'apply',
+      '--server-side',
       '--dry-run=server',
       '-n',
       namespace,
@@ -614,7 +680,7 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
       rendered,
     ]);
     assert.equal(accepted.code, 0, accepted.stderr);
-    assert.match(accepted.stdout, /deployment\.apps\/example-agent created \(server dry run\)/);
+    assert.match(accepted.stdout, /deployment\.apps\/example-agent serverside-applied \(server dry run\)/);
   });
 });
 
@@ -751,5 +817,197 @@ describe('chart kubeconfig-rotator-approver values', () => {
       system.stderr,
       /sources\[0\]\.identity\.organizations: "system:masters" starts with "system:": system identities are never approved/,
     );
+  });
+});
+
+const configOf = (manifests: Manifest[], key: string): unknown[] =>
+  manifests
+    .filter((manifest) => manifest.kind === 'ConfigMap' && (manifest.data as Record<string, string>)[key] !== undefined)
+    .map((manifest) => parseAllDocuments((manifest.data as Record<string, string>)[key] ?? '')[0]?.toJS() as unknown);
+
+describe('every documented install: each example, the README values, the fixture chart', () => {
+  it("renders configurations the programs themselves accept: the sidecar's, the injector's, the injected sidecars' and the approver's", async () => {
+    for (const set of VALUE_SETS) {
+      const manifests = await template(await set.chart(), set.args());
+      const sidecars = configOf(manifests, 'config.yaml');
+      const injectors = configOf(manifests, 'injector.yaml');
+      const policies = configOf(manifests, 'policy.yaml');
+      assert.ok(sidecars.length + policies.length > 0, `${set.what}: a configuration is rendered`);
+      for (const config of sidecars) {
+        const parsed = sidecarConfigSchema.safeParse(config);
+        assert.ok(parsed.success, `${set.what}: config.yaml: ${JSON.stringify(parsed.error?.issues)}`);
+      }
+      for (const config of injectors) {
+        const parsed = injectorConfigSchema.safeParse(config);
+        assert.ok(parsed.success, `${set.what}: injector.yaml: ${JSON.stringify(parsed.error?.issues)}`);
+        // What a pod asking for every target gets, as the injected sidecar reads it.
+        const injected = sidecarConfigSchema.safeParse(
+          parseAllDocuments(sidecarConfig(parsed.data.targets, parsed.data))[0]?.toJS(),
+        );
+        assert.ok(injected.success, `${set.what}: injected config: ${JSON.stringify(injected.error?.issues)}`);
+      }
+      for (const policy of policies) {
+        const parsed = parsePolicyFile(stringify(policy));
+        assert.ok(parsed.ok, `${set.what}: policy.yaml: ${parsed.ok ? '' : JSON.stringify(parsed.problems)}`);
+      }
+    }
+  });
+
+  it('the apiserver takes every rendered chart by server-side apply (dry run), as Helm 4, Argo CD and Flux apply', async () => {
+    const clusters = { source: testCluster('source'), target: testCluster('target') };
+    await ensureMonitoringCrds([clusters.source, clusters.target]);
+    for (const set of VALUE_SETS) {
+      const cluster = set.what.includes('approver') ? clusters.target : clusters.source;
+      const namespace = uniqueName('kcr-ssa');
+      const manifests = await template(await set.chart(), [...set.args(), '--namespace', namespace]);
+      const namespaces = manifests.flatMap((manifest) => manifest.metadata.namespace ?? []);
+      await ensureNamespaces(cluster, [namespace, ...namespaces]);
+      createdNamespaces.push([cluster, namespace]);
+      const rendered = join(scratch.path, `${namespace}.yaml`);
+      writeFileSync(rendered, manifests.map((manifest) => stringify(manifest)).join('---\n'));
+      const applied = await run(kubectl, [
+        '--kubeconfig',
+        cluster.state.kubeconfig,
+        'apply',
+        '--server-side',
+        '--dry-run=server',
+        '-f',
+        rendered,
+      ]);
+      assert.equal(applied.code, 0, `${set.what}: ${applied.stderr}`);
+    }
+  });
+});
+
+describe("the sidecar's probe and metrics port", () => {
+  it('is 9571 in every mode (not 8080, which agents often take): standalone, native sidecar and injected', async () => {
+    const chart = chartDir('kubeconfig-rotator-sidecar');
+    for (const example of ['admiralty-standalone.yaml', 'sidecar-mode.yaml', 'injector.yaml']) {
+      const manifests = await template(chart, ['-f', join(chart, 'examples', example)]);
+      for (const config of configOf(manifests, 'config.yaml'))
+        assert.equal(sidecarConfigSchema.parse(config).listen.port, 9571, `${example}: config.yaml`);
+      for (const config of configOf(manifests, 'injector.yaml'))
+        assert.equal(injectorConfigSchema.parse(config).sidecar.port, 9571, `${example}: injector.yaml`);
+    }
+    const agent = await template(await exampleAgentChart());
+    const pod = (
+      agent.find((manifest) => manifest.kind === 'Deployment')?.spec?.template as {
+        spec: { initContainers: { ports: { containerPort: number }[] }[] };
+      }
+    ).spec;
+    assert.deepEqual(
+      pod.initContainers[0]?.ports.map((port) => port.containerPort),
+      [9571],
+    );
+  });
+});
+
+describe('the approver chart refuses at render time what would not run', () => {
+  const chart = chartDir('kubeconfig-rotator-approver');
+  const example = ['-f', join(chart, 'examples', 'admiralty.yaml')];
+
+  it('renewal: true (the default) on a cluster before 1.32, where the approver refuses to start', async () => {
+    const old = await run(helm, ['template', 'rel', chart, ...example, '--kube-version', '1.31.4']);
+    assert.notEqual(old.code, 0);
+    assert.match(
+      old.stderr,
+      /sources\[0\] \(west\)\.renewal: true \(the default\) needs Kubernetes 1\.32 or later.*this cluster is v1\.31\.4.*renewal: trustUsername/,
+    );
+    const weaker = await run(helm, [
+      'template',
+      'rel',
+      chart,
+      ...example,
+      '--kube-version',
+      '1.29.0',
+      '--set',
+      'sources[0].renewal=trustUsername',
+      '--set',
+      'sources[1].renewal=false',
+    ]);
+    assert.equal(weaker.code, 0, weaker.stderr);
+    const current = await run(helm, ['template', 'rel', chart, ...example, '--kube-version', '1.32.0']);
+    assert.equal(current.code, 0, current.stderr);
+  });
+
+  it('prometheusRule without serviceMonitor (its "approver down" alert would fire forever), unless a job is named', async () => {
+    const alone = await run(helm, [
+      'template',
+      'rel',
+      chart,
+      '--set',
+      'prometheusRule.enabled=true',
+      '--set',
+      'serviceMonitor.enabled=false',
+    ]);
+    assert.notEqual(alone.code, 0);
+    assert.match(alone.stderr, /prometheusRule\.enabled needs serviceMonitor\.enabled/);
+    const withJob = await run(helm, [
+      'template',
+      'rel',
+      chart,
+      '--set',
+      'prometheusRule.enabled=true',
+      '--set',
+      'prometheusRule.job=approver',
+    ]);
+    assert.equal(withJob.code, 0, withJob.stderr);
+  });
+});
+
+describe('the injector chart', () => {
+  const chart = chartDir('kubeconfig-rotator-sidecar');
+  const injector = ['-f', join(chart, 'examples', 'injector.yaml')];
+
+  it("grants Events to the injected pods' ServiceAccounts, in their namespaces", async () => {
+    const manifests = await template(chart, [
+      ...injector,
+      '--set-json',
+      'injector.agentServiceAccounts=[{"namespace":"admiralty","name":"admiralty"},{"namespace":"agents","name":"a"},{"namespace":"agents","name":"b"}]',
+    ]);
+    const name = 'rel-kubeconfig-rotator-sidecar-injected-events';
+    const role = manifests.find((manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === name);
+    assert.deepEqual(role?.rules, [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+    assert.deepEqual(
+      manifests
+        .filter((manifest) => manifest.kind === 'RoleBinding' && manifest.metadata.name === name)
+        .map((binding) => [binding.metadata.namespace, binding.subjects]),
+      [
+        ['admiralty', [{ kind: 'ServiceAccount', name: 'admiralty', namespace: 'admiralty' }]],
+        [
+          'agents',
+          [
+            { kind: 'ServiceAccount', name: 'a', namespace: 'agents' },
+            { kind: 'ServiceAccount', name: 'b', namespace: 'agents' },
+          ],
+        ],
+      ],
+    );
+  });
+
+  it("NOTES tell an injector install how pods ask for the sidecar and where its bootstrap Secrets go, not the native sidecar's includes", async () => {
+    const source = testCluster('source').state.kubeconfig;
+    const result = await run(helm, [
+      'install',
+      'rel',
+      chart,
+      '--dry-run=client',
+      '--kubeconfig',
+      source,
+      '-n',
+      'kcr',
+      ...injector,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const notes = result.stdout.slice(result.stdout.indexOf('NOTES:'));
+    assert.match(notes, /kubeconfig-rotator\.io\/inject: east,north \(or the profile all\)/);
+    assert.match(
+      notes,
+      /bootstrap Secret kubeconfig-rotator-bootstrap-east|bootstrap Secret <the agent's namespace>\/kubeconfig-rotator-bootstrap-east/,
+    );
+    assert.match(notes, /must be in the POD's namespace/);
+    assert.match(notes, /Events: granted to admiralty\/admiralty\./);
+    assert.doesNotMatch(notes, /initContainers:|kubeconfig-rotator-sidecar\.initContainer/);
+    assert.match(notes, /publishes \/var\/run\/kubeconfig-rotator\/out\/east\/kubeconfig/);
   });
 });

@@ -56,11 +56,15 @@ system:bootstrappers:kubeconfig-rotator:{{ . }}
 {{- $policies := list }}
 {{- range $index, $source := .Values.sources }}
 {{- range $field := list "commonNames" "organizations" }}
-{{- range (get $source.identity $field) }}
+{{- range (get $source.identity $field | default list) }}
 {{- if hasPrefix "system:" . }}
 {{- fail (printf "sources[%d].identity.%s: %q starts with \"system:\": system identities are never approved" $index $field .) }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- /* The approver itself refuses to start there (src/approver/versions.ts); say so at install instead. */}}
+{{- if and (eq (toString (dig "renewal" true $source)) "true") (semverCompare "<1.32.0-0" $.Capabilities.KubeVersion.Version) }}
+{{- fail (printf "sources[%d] (%s).renewal: true (the default) needs Kubernetes 1.32 or later, which records the certificate a renewal was made with (authentication.kubernetes.io/credential-id); this cluster is %s, where the approver would deny every renewal and refuse to start: set renewal: trustUsername (weaker, see docs/approver.md) or renewal: false" $index $source.name $.Capabilities.KubeVersion.Version) }}
 {{- end }}
 {{- with $source }}
 {{- $bootstrap := dict "groups" (prepend (dig "bootstrap" "groups" (list) .) (include "kubeconfig-rotator-approver.bootstrapGroup" .name)) "users" (dig "bootstrap" "users" (list) .) }}

@@ -75,8 +75,10 @@ restart without a namespace is in the release namespace.
 {{- $target := omit . "bootstrapSecret" "sinks" }}
 {{- $_ := set $target "bootstrapKubeconfig" (printf "%s/%s/%s" (include "kubeconfig-rotator-sidecar.bootstrapDir" $root) .name (default "kubeconfig" .bootstrapSecret.key)) }}
 {{- $sinks := dict }}
-{{- with .sinks.directory }}
-{{- $_ := set $sinks "directory" (dict "path" (default (printf "%s/%s" $root.Values.outputPath $target.name) .path) "embed" (default false .embed)) }}
+{{- /* hasKey, not with: `directory: {}` is an empty dict, which with would skip. */}}
+{{- if hasKey .sinks "directory" }}
+{{- $directory := .sinks.directory | default dict }}
+{{- $_ := set $sinks "directory" (dict "path" (default (printf "%s/%s" $root.Values.outputPath $target.name) $directory.path) "embed" (default false $directory.embed)) }}
 {{- end }}
 {{- with .sinks.secret }}
 {{- $_ := set $sinks "secret" (merge (dict "namespace" (default $root.Release.Namespace .namespace)) (omit . "namespace")) }}
@@ -144,6 +146,6 @@ app.kubernetes.io/component: injector
 {{- if eq .Values.injector.certificates.mode "self-managed" }}
 {{- $tls = dict "mode" "self-managed" "secret" (dict "namespace" .Release.Namespace "name" (printf "%s-ca" $name)) "webhookConfiguration" $name "dnsNames" (list (printf "%s.%s.svc" $name .Release.Namespace)) "servingLifetimeSeconds" .Values.injector.certificates.servingLifetimeSeconds }}
 {{- end }}
-{{- $sidecar := dict "image" (include "kubeconfig-rotator-sidecar.image" .) "imagePullPolicy" .Values.image.pullPolicy "port" .Values.injector.sidecarPort "outputPath" .Values.outputPath "logLevel" .Values.config.logLevel "startupTimeoutSeconds" .Values.startupTimeoutSeconds "resources" .Values.resources "securityContext" .Values.securityContext }}
+{{- $sidecar := dict "image" (include "kubeconfig-rotator-sidecar.image" .) "imagePullPolicy" .Values.image.pullPolicy "port" .Values.config.port "outputPath" .Values.outputPath "logLevel" .Values.config.logLevel "startupTimeoutSeconds" .Values.startupTimeoutSeconds "resources" .Values.resources "securityContext" .Values.securityContext }}
 {{- toYaml (dict "listen" (dict "port" 8443) "probes" (dict "port" 8080) "tls" $tls "sidecar" $sidecar "targets" $targets "profiles" .Values.injector.profiles "logLevel" .Values.config.logLevel) }}
 {{- end }}

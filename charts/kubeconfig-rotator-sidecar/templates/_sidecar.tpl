@@ -19,7 +19,6 @@ env:
   # Federated targets: tokens of the pod's own ServiceAccount, bound to the pod.
   - { name: POD_UID, valueFrom: { fieldRef: { fieldPath: metadata.uid } } }
   - { name: POD_SERVICE_ACCOUNT, valueFrom: { fieldRef: { fieldPath: spec.serviceAccountName } } }
-  - { name: POD_UID, valueFrom: { fieldRef: { fieldPath: metadata.uid } } }
   {{- with .Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}

@@ -2,7 +2,7 @@
 // injects (the sidecar container's settings and a catalog of targets that pods pick by annotation).
 import { z } from 'zod';
 import { dnsLabel, logLevel } from './fields.ts';
-import { mountedTargetFields } from './sidecar.ts';
+import { mountedTargetFields, SIDECAR_PORT } from './sidecar.ts';
 
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 const passThrough = z.record(z.string(), z.unknown());
@@ -71,7 +71,7 @@ export const injectorConfigSchema = z
           .int()
           .min(1)
           .max(65535)
-          .default(9571)
+          .default(SIDECAR_PORT)
           .describe("Port of the injected sidecar's probes, in the pod's network namespace."),
         outputPath: absolutePath.default('/var/run/kubeconfig-rotator/out'),
         logLevel: logLevel.default('info'),

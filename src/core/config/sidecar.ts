@@ -7,6 +7,12 @@ import { WORKLOAD_KINDS, workloadKey } from '../restart/workload.ts';
 import type { CredentialKind } from '../credential/credential.ts';
 
 /** How a target is served: by its CSR API, its TokenRequest API, or the source's tokens it trusts. */
+/**
+ * The sidecar's probe and metrics port, everywhere it runs (standalone, native sidecar, injected): in an agent's
+ * pod it shares the network namespace, so not 8080 or another port agents commonly take.
+ */
+export const SIDECAR_PORT = 9571;
+
 export const TARGET_CREDENTIALS = ['certificate', 'token', 'federated'] as const;
 
 /** The kind of credential a target's sinks hold: a federated target's is a token. */
@@ -389,9 +395,15 @@ export const sidecarConfigSchema = z
     listen: z
       .strictObject({
         host: z.string().default('0.0.0.0').describe('Address to listen on.'),
-        port: z.number().int().min(0).max(65535).default(8080).describe('Port; 0 picks a free one (logged at start).'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(SIDECAR_PORT)
+          .describe('Port; 0 picks a free one (logged at start).'),
       })
-      .default({ host: '0.0.0.0', port: 8080 })
+      .default({ host: '0.0.0.0', port: SIDECAR_PORT })
       .describe('Address of /healthz, /readyz and /metrics.'),
     logLevel: logLevel.default('info').describe('Log level; applies at once on reload.'),
     rereadIntervalSeconds: z

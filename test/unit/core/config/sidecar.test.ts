@@ -38,7 +38,7 @@ describe('sidecar configuration', () => {
       restart: [],
     });
     assert.equal(result.value.stateDir, '/var/lib/kubeconfig-rotator');
-    assert.deepEqual(result.value.listen, { host: '0.0.0.0', port: 8080 });
+    assert.deepEqual(result.value.listen, { host: '0.0.0.0', port: 9571 });
   });
 
   it('the Secret sink key defaults to "config", what Admiralty reads', () => {
