@@ -121,9 +121,10 @@ before(async () => {
     ),
     /created/,
   );
+  // create, not apply: no last-applied annotation for a later replace to rewrite (helm adds none either).
   const applied = await kubectlAs(
     undefined,
-    ['apply', '-f', '-'],
+    ['create', '-f', '-'],
     manifests.map((one) => stringify(one)).join('---\n'),
   );
   assert.doesNotMatch(applied, /^exit/, applied);
@@ -154,23 +155,25 @@ describe('Secrets our ServiceAccounts may write', () => {
 
   it("the sidecar's ServiceAccount cannot create a service-account-token Secret (or any type its sinks do not write) where it may create Secrets; an Opaque one it can", async () => {
     const sidecar = account(fullname);
+    const token = secret('east-kubeconfig', 'kubernetes.io/service-account-token');
+    // The apiserver loads new policies a moment after they are created: wait with server-side dry runs.
     await eventually(
       async () => {
         assert.match(
-          await kubectlAs(
-            sidecar,
-            ['-n', sinkNamespace, 'create', '-f', '-'],
-            secret('east-kubeconfig', 'kubernetes.io/service-account-token'),
-          ),
-          /denied request: kubeconfig-rotator writes Secrets of type Opaque, cluster\.x-k8s\.io\/secret, mirror\.linkerd\.io\/remote-kubeconfig only, not kubernetes\.io\/service-account-token/,
+          await kubectlAs(sidecar, ['-n', sinkNamespace, 'create', '--dry-run=server', '-f', '-'], token),
+          /denied request/,
         );
       },
       30_000,
       500,
     );
     assert.match(
-      await kubectlAs(sidecar, ['-n', sinkNamespace, 'create', '-f', '-'], secret('tls', 'kubernetes.io/tls')),
-      /denied request: .* not kubernetes\.io\/tls/,
+      await kubectlAs(sidecar, ['-n', sinkNamespace, 'create', '-f', '-'], token),
+      /denied request: kubeconfig-rotator writes Secrets of type Opaque, cluster\.x-k8s\.io\/secret, mirror\.linkerd\.io\/remote-kubeconfig only, not kubernetes\.io\/service-account-token/,
+    );
+    assert.match(
+      await kubectlAs(sidecar, ['-n', sinkNamespace, 'create', '-f', '-'], secret('custom', 'example.com/custom')),
+      /denied request: .* not example\.com\/custom/,
     );
     assert.match(
       await kubectlAs(sidecar, ['-n', sinkNamespace, 'create', '-f', '-'], secret('east-kubeconfig', 'Opaque')),
