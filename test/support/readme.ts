@@ -39,9 +39,9 @@ export function readmeInstall(text = readFileSync(join(REPO_ROOT, 'README.md'), 
   return { files, commands };
 }
 
-/** The arguments of the README command that starts with `prefix` (split on spaces: the README quotes none). */
+/** The words of the one README command that starts with `prefix` (split on spaces: the README quotes none). */
 export function readmeCommand(install: ReadmeInstall, prefix: string): string[] {
   const found = install.commands.filter((command) => command.startsWith(`${prefix} `));
   if (found.length !== 1) throw new Error(`README.md: ${String(found.length)} commands start with "${prefix}"`);
-  return (found[0] ?? '').slice(prefix.length).trim().split(/\s+/);
+  return (found[0] ?? '').split(/\s+/);
 }
