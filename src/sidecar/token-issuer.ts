@@ -60,7 +60,7 @@ export class TokenIssuer implements CredentialIssuer {
     return Promise.resolve();
   }
 
-  async obtain(client: KubeClient): Promise<IssuedCredential> {
+  async obtain(client: KubeClient, signal: AbortSignal): Promise<IssuedCredential> {
     const { serviceAccount, boundTo, expirationSeconds, audiences, requester, clock } = this.#options;
     const account = this.#account;
     const where = requester === undefined ? '' : ' in the source cluster';
@@ -70,7 +70,7 @@ export class TokenIssuer implements CredentialIssuer {
       const response = await (requester ?? client).request<{ status?: { token?: string } }>(
         'POST',
         `/api/v1/namespaces/${serviceAccount.namespace}/serviceaccounts/${serviceAccount.name}/token`,
-        { body: boundTokenRequest(boundTo, expirationSeconds, audiences) },
+        { body: boundTokenRequest(boundTo, expirationSeconds, audiences), signal },
       );
       token = response.status?.token;
     } catch (error) {
@@ -80,7 +80,7 @@ export class TokenIssuer implements CredentialIssuer {
       throw new RotationError('error', `the TokenRequest for ServiceAccount ${account} returned no token`);
     const requested = clock.monotonic();
     this.#options.onStep?.('token-issued');
-    await this.#checkWorks(client, token, account);
+    await this.#checkWorks(client, token, account, signal);
     return {
       credential: { token },
       request: `ServiceAccount ${account}${where}`,
@@ -89,14 +89,14 @@ export class TokenIssuer implements CredentialIssuer {
   }
 
   /** The target must accept the token as exactly the expected user before anyone is given it. */
-  async #checkWorks(target: KubeClient, token: string, account: string): Promise<void> {
+  async #checkWorks(target: KubeClient, token: string, account: string, signal: AbortSignal): Promise<void> {
     const withToken = createKubeClient({ ...target.config, user: { token: { value: token } } });
     const hint =
       this.#options.requester === undefined
         ? ''
         : ": does the target's authentication configuration trust the source's issuer for this audience?";
     try {
-      const user = await whoIs(withToken).catch((error: unknown) => {
+      const user = await whoIs(withToken, signal).catch((error: unknown) => {
         throw new RotationError('rejected', `the target does not accept the new token for ${account}${hint}`, {
           cause: classify(error, 'a SelfSubjectReview'),
         });
@@ -118,11 +118,14 @@ export class TokenIssuer implements CredentialIssuer {
 }
 
 /** The user the target sees for this client's credential. */
-export async function whoIs(client: KubeClient): Promise<string | undefined> {
+export async function whoIs(client: KubeClient, signal?: AbortSignal): Promise<string | undefined> {
   const review = await client.request<{ status?: { userInfo?: { username?: string } } }>(
     'POST',
     '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-    { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+    {
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      ...(signal === undefined ? {} : { signal }),
+    },
   );
   return review.status?.userInfo?.username;
 }

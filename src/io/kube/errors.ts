@@ -28,7 +28,18 @@ const isApiException = (error: unknown): error is ApiExceptionShape =>
   'body' in error &&
   'headers' in error;
 
-/** The reason and message of an API Status object (as text or parsed); a 401 without one says Unauthorized. */
+// A Status message comes from the server: cut to this many characters before it reaches an error, an event or a
+// log (the apiserver's own messages are a line or two; a validation failure listing fields, a few hundred).
+export const MAX_STATUS_MESSAGE_CHARS = 1_024;
+const MAX_REASON_CHARS = 64;
+
+const cut = (text: string, max: number) =>
+  text.length <= max ? text : `${text.slice(0, max)}... (${String(text.length - max)} more characters cut)`;
+
+/**
+ * The reason and message of an API Status object (as text or parsed), each cut to a sane length; a 401 without
+ * one says Unauthorized.
+ */
 export function statusOf(code: number, body: unknown): KubeStatus & { readonly code: number } {
   if (typeof body === 'string') {
     try {
@@ -38,9 +49,9 @@ export function statusOf(code: number, body: unknown): KubeStatus & { readonly c
     }
   }
   const status = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-  const text = (key: string) => (typeof status[key] === 'string' ? status[key] : undefined);
-  const reason = text('reason');
-  const message = text('message') ?? (code === 401 ? 'Unauthorized' : undefined);
+  const text = (key: string, max: number) => (typeof status[key] === 'string' ? cut(status[key], max) : undefined);
+  const reason = text('reason', MAX_REASON_CHARS);
+  const message = text('message', MAX_STATUS_MESSAGE_CHARS) ?? (code === 401 ? 'Unauthorized' : undefined);
   return {
     code,
     ...(reason === undefined ? {} : { reason }),

@@ -6,6 +6,7 @@
 // get new connections and the old ones close once their requests and watches are done.
 import type { Readable } from 'node:stream';
 import type { ClientConfig } from '../../core/kubeconfig/client-config.ts';
+import { systemClock, type Clock } from '../clock.ts';
 import { kubeCredentials, type Authentication, type CredentialOptions, type Credentials } from './credentials.ts';
 import { KubeApiError, statusOf } from './errors.ts';
 import { listPage, watchQuery, type ListWatchSource, type Selectors, type WatchEventType } from './informer.ts';
@@ -46,8 +47,25 @@ export interface KubeClient {
   close(): Promise<void>;
 }
 
-// A hung connection must not hold a rotation, a decision (and shutdown) for long.
-const REQUEST_TIMEOUT_MS = 30_000;
+// A hung connection must not hold a rotation, a decision (and shutdown) for long: a request may stay silent this
+// long (the connection is then pinged, transport.ts)...
+const REQUEST_IDLE_TIMEOUT_MS = 30_000;
+// ...and must be answered in full within this, however slowly a peer drips bytes (a list page of 500 objects
+// takes well under a second from a healthy apiserver).
+export const REQUEST_DEADLINE_MS = 60_000;
+// A watch's response headers must come within this; the events after them are the informer's watchdog's.
+export const WATCH_START_TIMEOUT_MS = 30_000;
+// The largest response body read: a list page of 500 objects, or one object (etcd stores at most 1.5 MiB). A
+// page of larger objects is asked for again in smaller pages (restListWatchSource), so the limit caps memory,
+// not what can be read. client-go reads list bodies unbounded; its watch frames are bounded as below.
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+// One watch event (one line of the stream): client-go's streaming decoder's frame limit.
+export const MAX_WATCH_EVENT_BYTES = 16 * 1024 * 1024;
+// An error's body is a Status of a few hundred bytes: more is not read.
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** A response over one of the limits above; the connection it came on is closed. */
+export class ResponseTooLargeError extends Error {}
 
 export interface KubeClientOptions extends CredentialOptions {
   /** Overrides the credentials the config describes (e.g. a fixed token for one check). */
@@ -56,10 +74,13 @@ export interface KubeClientOptions extends CredentialOptions {
   readonly limiter?: RateLimiter;
   /** What the apiserver's audit log shows as the client. */
   readonly userAgent?: string;
+  /** Times the request deadline, a watch's start and a connection's idle pings (the system clock unless given). */
+  readonly clock?: Clock;
 }
 
 export function createKubeClient(config: ClientConfig, options: KubeClientOptions = {}): KubeClient {
   const credentials = options.credentials ?? kubeCredentials(config, options);
+  const clock = options.clock ?? systemClock;
   const server = new URL(config.server);
   const basePath = server.pathname.replace(/\/+$/, '');
   // The connections of the current TLS identity (CA, client certificate and key).
@@ -88,12 +109,16 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
       caPem,
       certPem,
       keyPem,
-      connections: connections(server, {
-        ...(caPem === undefined ? {} : { caPem }),
-        ...(certPem === undefined || keyPem === undefined ? {} : { certPem, keyPem }),
-        rejectUnauthorized: !config.insecureSkipTlsVerify,
-        ...(config.tlsServerName === undefined ? {} : { servername: config.tlsServerName }),
-      }),
+      connections: connections(
+        server,
+        {
+          ...(caPem === undefined ? {} : { caPem }),
+          ...(certPem === undefined || keyPem === undefined ? {} : { certPem, keyPem }),
+          rejectUnauthorized: !config.insecureSkipTlsVerify,
+          ...(config.tlsServerName === undefined ? {} : { servername: config.tlsServerName }),
+        },
+        clock,
+      ),
     };
     return pool.connections;
   }
@@ -127,10 +152,45 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
     });
   }
 
-  async function readBody(response: Readable): Promise<string> {
+  /** The whole body, or a ResponseTooLargeError (and the connection closed) past `limit` bytes. */
+  async function readBody(response: Exchange, limit: number, what: string): Promise<string> {
     const chunks: Buffer[] = [];
-    await drain(response, (chunk) => chunks.push(chunk as Buffer));
+    let size = 0;
+    await drain(response.body, (chunk) => {
+      size += chunk.length;
+      if (size > limit) throw tooLarge(response, `${what}: the response is larger than ${mebibytes(limit)}`);
+      chunks.push(chunk as Buffer);
+    });
     return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /**
+   * Runs `use` with a signal that aborts at the caller's signal or after `ms` on the clock; a failure after
+   * the time ran out says so, naming the bound.
+   */
+  async function within<T>(
+    ms: number,
+    parameters: RequestParameters,
+    failure: string,
+    use: (signal: AbortSignal, done: () => void) => Promise<T>,
+  ): Promise<T> {
+    const finished = new AbortController();
+    const timedOut = new AbortController();
+    void clock.sleep(ms, finished.signal).then(() => {
+      if (!finished.signal.aborted) timedOut.abort();
+    });
+    const signal =
+      parameters.signal === undefined ? timedOut.signal : AbortSignal.any([parameters.signal, timedOut.signal]);
+    try {
+      return await use(signal, () => {
+        finished.abort();
+      });
+    } catch (error) {
+      if (!timedOut.signal.aborted) throw error;
+      throw new Error(`${failure} within ${String(ms / 1000)} s`, { cause: error });
+    } finally {
+      finished.abort();
+    }
   }
 
   /** Opens, and once more with fresh credentials when the API refuses renewable ones (401). */
@@ -142,27 +202,39 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
   }
 
   async function failure(method: Method, path: string, response: Exchange): Promise<KubeApiError> {
-    const text = await readBody(response.body);
-    // The body is an API Status (reason, message); response headers are not kept.
-    return new KubeApiError(`${method} ${path}`, statusOf(response.status, text));
+    const what = `${method} ${path}`;
+    // The body is an API Status (reason, message); response headers are not kept. One too large to be a Status
+    // is not read: the status code alone is reported.
+    const text = await readBody(response, MAX_ERROR_BODY_BYTES, what).catch((error: unknown) => {
+      if (error instanceof ResponseTooLargeError) return '';
+      throw error;
+    });
+    return new KubeApiError(what, statusOf(response.status, text));
   }
 
   return {
     config,
-    async request<T>(method: Method, path: string, parameters: RequestParameters = {}): Promise<T> {
-      const response = await openAuthorized(method, path, parameters, REQUEST_TIMEOUT_MS);
-      if (response.status < 200 || response.status > 299) throw await failure(method, path, response);
-      const text = await readBody(response.body);
-      return (text === '' ? undefined : JSON.parse(text)) as T;
+    request<T>(method: Method, path: string, parameters: RequestParameters = {}): Promise<T> {
+      return within(REQUEST_DEADLINE_MS, parameters, `${method} ${path}: no complete answer`, async (signal) => {
+        const response = await openAuthorized(method, path, { ...parameters, signal }, REQUEST_IDLE_TIMEOUT_MS);
+        if (response.status < 200 || response.status > 299) throw await failure(method, path, response);
+        const text = await readBody(response, MAX_RESPONSE_BYTES, `${method} ${path}`);
+        return (text === '' ? undefined : JSON.parse(text)) as T;
+      });
     },
     async watch(path, query, onEvent, onDone) {
       const aborter = new AbortController();
-      // The informer's watchdog, not a socket timeout, notices a silent watch.
-      const response = await openAuthorized(
-        'GET',
-        path,
-        { query: { ...query, watch: true }, signal: aborter.signal },
-        0,
+      // Bounded until the response headers are in; after them, the informer's watchdog, not a socket timeout,
+      // notices a silent watch.
+      const response = await within(
+        WATCH_START_TIMEOUT_MS,
+        { signal: aborter.signal },
+        `GET ${path} (watch): no response headers`,
+        async (signal, started) => {
+          const opened = await openAuthorized('GET', path, { query: { ...query, watch: true }, signal }, 0);
+          started();
+          return opened;
+        },
       );
       let ended = false;
       const end = (error?: unknown) => {
@@ -181,7 +253,7 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
           },
         };
       }
-      consumeEvents(response.body, onEvent).then(
+      consumeEvents(response, `GET ${path} (watch)`, onEvent).then(
         () => {
           end();
         },
@@ -216,10 +288,14 @@ function drain(body: Readable, onChunk: (chunk: Buffer | string) => void): Promi
   return new Promise((resolve, reject) => {
     let ended = false;
     body.on('data', (chunk: Buffer | string) => {
+      if (body.destroyed) return;
       try {
         onChunk(chunk);
       } catch (error) {
-        body.destroy(error instanceof Error ? error : new Error(String(error)));
+        const failed = error instanceof Error ? error : new Error(String(error));
+        // This error, not the one the stream reports for its destruction, is the reason.
+        reject(failed);
+        body.destroy(failed);
       }
     });
     body.once('end', () => {
@@ -233,24 +309,47 @@ function drain(body: Readable, onChunk: (chunk: Buffer | string) => void): Promi
   });
 }
 
+const mebibytes = (bytes: number) => `${String(bytes / 1024 / 1024)} MiB`;
+
+/** The error for a response over a limit; the connection it came on is closed, so nothing more is read. */
+function tooLarge(response: Exchange, message: string): ResponseTooLargeError {
+  const error = new ResponseTooLargeError(message);
+  response.drop(error);
+  return error;
+}
+
+/** Newline-delimited events; a line longer than MAX_WATCH_EVENT_BYTES fails the watch and closes its connection. */
 async function consumeEvents(
-  response: Readable,
+  response: Exchange,
+  what: string,
   onEvent: (type: WatchEventType, object: unknown) => void,
 ): Promise<void> {
-  response.setEncoding('utf8');
-  let buffered = '';
-  await drain(response, (chunk) => {
-    buffered += chunk as string;
+  // The current line's pieces: only each new chunk is searched for its end, never the whole line again.
+  let pieces: Buffer[] = [];
+  let size = 0;
+  await drain(response.body, (data) => {
+    let chunk = data as Buffer;
     let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line === '') continue;
-      const event = JSON.parse(line) as { type: WatchEventType; object: unknown };
+    while ((newline = chunk.indexOf(0x0a)) >= 0) {
+      const line = Buffer.concat([...pieces, chunk.subarray(0, newline)]);
+      chunk = chunk.subarray(newline + 1);
+      pieces = [];
+      size = 0;
+      if (line.length > MAX_WATCH_EVENT_BYTES) throw eventTooLarge(response, what);
+      const text = line.toString('utf8').trim();
+      if (text === '') continue;
+      const event = JSON.parse(text) as { type: WatchEventType; object: unknown };
       onEvent(event.type, event.object);
     }
+    size += chunk.length;
+    if (size > MAX_WATCH_EVENT_BYTES) throw eventTooLarge(response, what);
+    // A copy: a small slice of a large chunk must not keep the whole chunk alive.
+    if (chunk.length > 0) pieces.push(Buffer.from(chunk));
   });
 }
+
+const eventTooLarge = (response: Exchange, what: string) =>
+  tooLarge(response, `${what}: an event is larger than ${mebibytes(MAX_WATCH_EVENT_BYTES)}`);
 
 /** A list+watch source on a collection path, e.g. /apis/certificates.k8s.io/v1/certificatesigningrequests. */
 export function restListWatchSource<T>(
@@ -259,13 +358,23 @@ export function restListWatchSource<T>(
   options: Selectors & { readonly random?: () => number } = {},
 ): ListWatchSource<T> {
   const { random = Math.random, ...selectors } = options;
+  // Lowered for good when a page of this many objects was too large (objects of a megabyte: hostile CSRs).
+  let pageLimit = Infinity;
   return {
     async list({ limit, continue: token }) {
-      const page = await client.request<{
-        items: T[];
-        metadata?: { resourceVersion?: string; continue?: string };
-      }>('GET', path, { query: { limit, ...selectors, continue: token } });
-      return listPage(page.items, page.metadata?.resourceVersion, page.metadata?.continue);
+      for (;;) {
+        const asked = Math.min(limit, pageLimit);
+        try {
+          const page = await client.request<{
+            items: T[];
+            metadata?: { resourceVersion?: string; continue?: string };
+          }>('GET', path, { query: { limit: asked, ...selectors, continue: token } });
+          return listPage(page.items, page.metadata?.resourceVersion, page.metadata?.continue);
+        } catch (error) {
+          if (!(error instanceof ResponseTooLargeError) || asked <= 1) throw error;
+          pageLimit = Math.floor(asked / 2);
+        }
+      }
     },
     watch(resourceVersion, onEvent, onDone) {
       return client.watch(path, watchQuery(resourceVersion, random, selectors), onEvent, onDone);

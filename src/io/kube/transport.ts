@@ -9,6 +9,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Clock } from '../clock.ts';
 
 export interface TlsMaterial {
   readonly caPem?: string;
@@ -35,6 +36,8 @@ export interface Exchange {
   readonly status: number;
   /** The response body; the exchange ends when it closes: read to the end, or destroyed. */
   readonly body: Readable;
+  /** Closes the connection the response came on (a peer that breaks a limit is not read from again). */
+  drop(error: Error): void;
 }
 
 export interface Connections {
@@ -48,16 +51,22 @@ export interface Connections {
   destroy(): void;
 }
 
-// A connection that times a request out may be dead (no TCP reset after a network change): it is pinged, and
-// closed if the ping goes unanswered this long, so later requests get a new one (client-go pings too).
+// A connection that times a request out, or from which nothing was read for READ_IDLE_TIMEOUT_MS while it
+// carries streams, may be dead (no TCP reset after a network change): it is pinged, and closed if the ping goes
+// unanswered this long, so its watches end and later requests get a new one (client-go's HTTP/2 transport:
+// ReadIdleTimeout 30 s, PingTimeout 15 s).
 const PING_TIMEOUT_MS = 15_000;
+const READ_IDLE_TIMEOUT_MS = 30_000;
 // Time for a TCP connection and TLS handshake, as client-go's dialer and TLS handshake timeouts allow.
 const CONNECT_TIMEOUT_MS = 30_000;
+// TCP keepalive probes after this much silence, as client-go's dialer (KeepAlive: 30 s): a peer gone without
+// a reset is noticed by the kernel even on a connection HTTP/2 pings do not cover (HTTP/1.1).
+const TCP_KEEPALIVE_MS = 30_000;
 
 const failed = (what: string, error: Error) => new Error(`${what} failed: ${error.message}`, { cause: error });
 
-export function connections(server: URL, tls: TlsMaterial): Connections {
-  return server.protocol === 'http:' ? http1Connections(undefined) : new NegotiatedConnections(server, tls);
+export function connections(server: URL, tls: TlsMaterial, clock: Clock): Connections {
+  return server.protocol === 'http:' ? http1Connections(undefined) : new NegotiatedConnections(server, tls, clock);
 }
 
 function tlsOptions(tls: TlsMaterial): ConnectionOptions {
@@ -71,8 +80,8 @@ function tlsOptions(tls: TlsMaterial): ConnectionOptions {
 
 /** HTTP/1.1 keep-alive: plain http://, or a TLS server that did not offer h2. */
 function http1Connections(tls: TlsMaterial | undefined): Connections {
-  const agent =
-    tls === undefined ? new HttpAgent({ keepAlive: true }) : new HttpsAgent({ keepAlive: true, ...tlsOptions(tls) });
+  const keepAlive = { keepAlive: true, keepAliveMsecs: TCP_KEEPALIVE_MS };
+  const agent = tls === undefined ? new HttpAgent(keepAlive) : new HttpsAgent({ ...keepAlive, ...tlsOptions(tls) });
   const request = tls === undefined ? httpRequest : httpsRequest;
   let active = 0;
   let retired = false;
@@ -99,7 +108,13 @@ function http1Connections(tls: TlsMaterial | undefined): Connections {
         };
         const sent = request(outgoing.url, options, (response) => {
           response.once('close', done);
-          resolve({ status: response.statusCode ?? 0, body: response });
+          resolve({
+            status: response.statusCode ?? 0,
+            body: response,
+            drop: (error) => {
+              response.socket.destroy(error);
+            },
+          });
         });
         sent.once('timeout', () => sent.destroy(new Error(`${outgoing.what} timed out`)));
         sent.once('error', (error) => {
@@ -127,12 +142,17 @@ function http1Connections(tls: TlsMaterial | undefined): Connections {
 interface Session {
   readonly session: ClientHttp2Session;
   streams: number;
+  /** When a frame of a stream was last read (clock.monotonic). */
+  lastRead: number;
+  /** Aborted when the session closes: its timers stop. */
+  readonly closed: AbortController;
 }
 
 /** HTTP/2 when the server's ALPN answer is h2, else HTTP/1.1; decided on the first connection. */
 class NegotiatedConnections implements Connections {
   readonly #server: URL;
   readonly #tls: TlsMaterial;
+  readonly #clock: Clock;
   #http1: Connections | undefined;
   /** The session new requests go to (or its connection under way); undefined when none is usable. */
   #current: Promise<Session | 'http/1.1'> | undefined;
@@ -141,9 +161,10 @@ class NegotiatedConnections implements Connections {
   #retired = false;
   #destroyed = false;
 
-  constructor(server: URL, tls: TlsMaterial) {
+  constructor(server: URL, tls: TlsMaterial, clock: Clock) {
     this.#server = server;
     this.#tls = tls;
+    this.#clock = clock;
   }
 
   async send(outgoing: Outgoing): Promise<Exchange> {
@@ -156,7 +177,13 @@ class NegotiatedConnections implements Connections {
       if (this.#current === current) this.#current = undefined;
       throw error;
     }
-    return session === 'http/1.1' ? this.#useHttp1().send(outgoing) : this.#stream(session, outgoing);
+    if (session === 'http/1.1') return this.#useHttp1().send(outgoing);
+    // Destroyed (a peer over a limit, an unanswered ping) before its 'close' event made it unusable.
+    if (session.session.destroyed && !this.#retired) {
+      if (this.#current === current) this.#current = undefined;
+      return this.send(outgoing);
+    }
+    return this.#stream(session, outgoing);
   }
 
   retire(): void {
@@ -205,6 +232,8 @@ class NegotiatedConnections implements Connections {
     const session: Session = {
       session: http2Connect(this.#server.origin, { createConnection: () => socket }),
       streams: 0,
+      lastRead: this.#clock.monotonic(),
+      closed: new AbortController(),
     };
     session.session.unref();
     this.#sessions.add(session);
@@ -216,9 +245,11 @@ class NegotiatedConnections implements Connections {
     session.session.on('goaway', unusable);
     session.session.on('error', unusable);
     session.session.once('close', () => {
+      session.closed.abort();
       unusable();
       this.#sessions.delete(session);
     });
+    void this.#pingWhenIdle(session);
     // Retired while connecting: the requests that waited for this connection still go out on it.
     if (this.#retired)
       queueMicrotask(() => {
@@ -240,6 +271,7 @@ class NegotiatedConnections implements Connections {
       });
       // Requests are small writes answered at once: not held back for the previous write's ACK (Go does the same).
       socket.setNoDelay(true);
+      socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
       socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error('connecting timed out')));
       const onError = (error: Error) => {
         reject(failed(what, error));
@@ -274,8 +306,19 @@ class NegotiatedConnections implements Connections {
       stream.once('close', () => {
         if (--session.streams === 0 && !session.session.destroyed) session.session.unref();
       });
+      const read = () => {
+        session.lastRead = this.#clock.monotonic();
+      };
+      stream.on('data', read);
       stream.once('response', (responseHeaders) => {
-        resolve({ status: responseHeaders[':status'] ?? 0, body: stream });
+        read();
+        resolve({
+          status: responseHeaders[':status'] ?? 0,
+          body: stream,
+          drop: (error) => {
+            session.session.destroy(error);
+          },
+        });
       });
       // Before the response: the request failed; after it, the body's reader sees the error.
       stream.on('error', (error: Error) => {
@@ -284,22 +327,41 @@ class NegotiatedConnections implements Connections {
       if (outgoing.timeoutMs > 0) {
         stream.setTimeout(outgoing.timeoutMs, () => {
           stream.destroy(new Error(`${outgoing.what} timed out`));
-          checkAlive(session.session);
+          void this.#checkAlive(session);
         });
       }
       if (outgoing.body !== undefined) stream.end(outgoing.body);
     });
   }
-}
 
-function checkAlive(session: ClientHttp2Session): void {
-  if (session.closed || session.destroyed) return;
-  const timer = setTimeout(() => {
-    session.destroy(new Error('the apiserver did not answer a ping'));
-  }, PING_TIMEOUT_MS);
-  const sent = session.ping((error) => {
-    clearTimeout(timer);
-    if (error !== null) session.destroy(error);
-  });
-  if (!sent) clearTimeout(timer);
+  /** While streams are open (a watch above all), a connection nothing was read from for a while is pinged. */
+  async #pingWhenIdle(session: Session): Promise<void> {
+    const { signal } = session.closed;
+    while (!signal.aborted) {
+      const idleFor = this.#clock.monotonic() - session.lastRead;
+      await this.#clock.sleep(Math.max(READ_IDLE_TIMEOUT_MS - idleFor, 1_000), signal);
+      if (session.streams > 0 && this.#clock.monotonic() - session.lastRead >= READ_IDLE_TIMEOUT_MS)
+        await this.#checkAlive(session);
+    }
+  }
+
+  /** Pings the connection and closes it when the ping goes unanswered for PING_TIMEOUT_MS. */
+  async #checkAlive(session: Session): Promise<void> {
+    const { signal } = session.closed;
+    const closed = () => signal.aborted || session.session.destroyed;
+    if (closed()) return;
+    const waited = new AbortController();
+    const answer = new Promise<boolean>((resolve) => {
+      const sent = session.session.ping((error) => {
+        resolve(error === null);
+      });
+      if (!sent) resolve(true);
+    });
+    const timeout = this.#clock.sleep(PING_TIMEOUT_MS, AbortSignal.any([waited.signal, signal])).then(() => false);
+    const answered = await Promise.race([answer, timeout]);
+    waited.abort();
+    if (closed()) return;
+    if (answered) session.lastRead = this.#clock.monotonic();
+    else session.session.destroy(new Error(`the apiserver did not answer a ping within ${String(PING_TIMEOUT_MS)} ms`));
+  }
 }
