@@ -162,11 +162,12 @@ const COMMANDS: Record<string, Command> = {
   },
   status: {
     summary: 'show the identity, serial, expiry and next rotation of a published kubeconfig',
-    usage: 'status PATH | status --secret NAMESPACE/NAME [--key KEY] [--kubeconfig FILE] [--json]',
+    usage: 'status PATH | status --secret NAMESPACE/NAME [--key KEY] [--kubeconfig FILE] [--context CTX] [--json]',
     options: {
       secret: { type: 'string' },
       key: { type: 'string' },
       kubeconfig: { type: 'string' },
+      context: { type: 'string' },
       json: { type: 'boolean' },
     },
     allowPositionals: true,
@@ -183,8 +184,11 @@ const COMMANDS: Record<string, Command> = {
             ? statusOfPath(positionals[0] ?? '', now)
             : await statusOfSecret(
                 secret,
-                optionalString(values, 'kubeconfig'),
-                optionalString(values, 'key') ?? 'config',
+                {
+                  kubeconfig: optionalString(values, 'kubeconfig'),
+                  context: optionalString(values, 'context'),
+                  key: optionalString(values, 'key'),
+                },
                 now,
               );
         process.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatReport(status, now));

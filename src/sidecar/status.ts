@@ -1,9 +1,9 @@
 // `kubeconfig-rotator status PATH | --secret NAMESPACE/NAME`: what a published kubeconfig holds (identity,
-// serial or token ID, expiry, time left, next rotation), read the way its consumer would read it. The
-// token itself is never shown.
+// serial or token ID, expiry, time left, next rotation), read the way its consumer would read it (a Secret
+// in whichever format its sink wrote: kubeconfig, Argo CD, Istio...). The token itself is never shown.
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import type { V1Secret } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
 import { rotationSchema } from '../core/config/sidecar.ts';
 import { parseKubeconfig, type ParsedKubeconfig } from '../core/kubeconfig/parse.ts';
 import type { PemSource } from '../core/kubeconfig/render.ts';
@@ -17,8 +17,9 @@ import {
 import { readCertificate } from '../core/pki/certificate.ts';
 import { jitterFromSerial, rotationDeadline } from '../core/rotation/schedule.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { loadClientConfig } from '../io/kube/client-config.ts';
-import { createKubeClient } from '../io/kube/rest.ts';
+import { loadKubeConfig } from '../io/kube/load.ts';
+import { detectSecretFormat } from '../core/secret-format/detect.ts';
+import { kubeconfigKey, readSecretCredential } from '../core/secret-format/formats.ts';
 import { ANNOTATIONS } from './sinks/secret.ts';
 
 export interface StatusReport {
@@ -50,7 +51,7 @@ const DEFAULT_RULE = rotationSchema.parse({});
 
 export function report(
   source: string,
-  parsed: ParsedKubeconfig,
+  parsed: Pick<ParsedKubeconfig, 'server'>,
   credential: Credential,
   now: number,
   nextRotation?: string,
@@ -114,53 +115,61 @@ export function statusOfPath(path: string, now: number): StatusReport {
   return report(file, parsed, credential, now);
 }
 
+export interface SecretStatusOptions {
+  /** The source cluster's kubeconfig; default: in-cluster, $KUBECONFIG, ~/.kube/config. */
+  readonly kubeconfig?: string | undefined;
+  /** A context of that kubeconfig other than its current one. */
+  readonly context?: string | undefined;
+  /** The kubeconfig's key, for formats that let it be chosen; default: the format's own. */
+  readonly key?: string | undefined;
+}
+
+/** A Secret sink's Secret, read through the format it was written in (found from its type and labels). */
 export async function statusOfSecret(
   reference: string,
-  kubeconfig: string | undefined,
-  key: string,
+  options: SecretStatusOptions,
   now: number,
 ): Promise<StatusReport> {
   const [namespace, name, ...rest] = reference.split('/');
   if (namespace === undefined || name === undefined || rest.length > 0 || namespace === '' || name === '') {
     throw new StatusError(`--secret must be NAMESPACE/NAME, got "${reference}"`);
   }
-  const client = createKubeClient(loadClientConfig(kubeconfig, { env: process.env }));
   let secret: V1Secret;
   try {
-    secret = await client.request<V1Secret>('GET', `/api/v1/namespaces/${namespace}/secrets/${name}`);
+    const api = loadKubeConfig(options.kubeconfig, options.context).makeApiClient(CoreV1Api);
+    secret = await api.readNamespacedSecret({ namespace, name });
   } catch (error) {
     throw new StatusError(`secret ${reference} cannot be read: ${describeError(error)}`, { cause: error });
-  } finally {
-    await client.close();
   }
-  const data = (field: string) => {
-    const value = secret.data?.[field];
-    return value === undefined ? undefined : Buffer.from(value, 'base64').toString('utf8');
-  };
-  const config = data(key);
-  if (config === undefined) throw new StatusError(`secret ${reference} has no key "${key}"`);
-  const parsed = parseOrFail(`secret ${reference}`, config);
-  const { token } = parsed;
+  const data = Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([field, value]) => [field, Buffer.from(value, 'base64').toString('utf8')]),
+  );
+  const annotations = secret.metadata?.annotations ?? {};
+  const detected = detectSecretFormat(
+    { type: secret.type, labels: secret.metadata?.labels, annotations },
+    annotations[ANNOTATIONS.target] ?? name,
+  );
+  const settings = options.key === undefined ? detected : { ...detected, key: options.key };
+  const key = kubeconfigKey(settings);
+  const where = `secret ${reference} (format ${settings.format}${key === undefined ? '' : `, key "${key}"`})`;
+  if (key !== undefined && data[key] === undefined)
+    throw new StatusError(`${where} has no key "${key}"${options.key === undefined ? ' (choose one with --key)' : ''}`);
+  if (key !== undefined) parseOrFail(where, data[key] ?? '');
+  const found = readSecretCredential(data, settings);
   let credential: Credential;
-  if (token !== undefined) {
-    if (!('value' in token))
-      throw new StatusError(`secret ${reference}: its kubeconfig names token file ${token.file}, not in the Secret`);
-    credential = { token: token.value };
-  } else {
-    const certPem =
-      parsed.clientCertificate !== undefined && 'pem' in parsed.clientCertificate
-        ? parsed.clientCertificate.pem
-        : data('tls.crt');
-    if (certPem === undefined) throw new StatusError(`secret ${reference} holds no client certificate or token`);
-    const keyPem = parsed.clientKey !== undefined && 'pem' in parsed.clientKey ? parsed.clientKey.pem : data('tls.key');
-    credential = { certPem, keyPem: keyPem ?? '' };
-  }
+  if (found.token !== undefined) credential = { token: found.token };
+  else if (found.certPem !== undefined) credential = { certPem: found.certPem, keyPem: found.keyPem ?? '' };
+  else
+    throw new StatusError(
+      `${where} holds no client certificate or token` +
+        (key === undefined ? '' : ' (a reference-mode kubeconfig names them by path: run status on that directory)'),
+    );
   return report(
     `secret ${reference}`,
-    parsed,
+    { server: found.server ?? '' },
     credential,
     now,
-    secret.metadata?.annotations?.[ANNOTATIONS.nextRotation],
+    annotations[ANNOTATIONS.nextRotation],
   );
 }
 
