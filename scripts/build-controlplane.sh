@@ -11,6 +11,9 @@
 # Binaries are cached outside the repository, one directory per component and version, and built only
 # when missing, so CI runs and later sessions on the same machine reuse them. Prints the bin directory.
 #
+# `build-controlplane.sh --node` also builds a test node's kube-scheduler and kubelet from the same module
+# (default release only), and links them into the same bin directory.
+#
 # `build-controlplane.sh consumers` builds instead the consumer probes of scripts/consumers/ (one Go module
 # per tool, each pinning that tool's own modules), cached by a digest of each probe's sources, and prints
 # their bin directory. A probe whose go.mod needs Go 1.27 is built with the go1.27.3 toolchain, which the
@@ -65,6 +68,9 @@ if [[ ${1:-} == consumers ]]; then
   exit 0
 fi
 
+with_node=false
+if [[ ${1:-} == --node ]]; then with_node=true; fi
+
 # The Kubernetes module: the default go.mod, or the pinned one of the release KCR_KUBE_VERSION names.
 gomod="$here/controlplane/go.mod"
 default_k8s=$(module_version "$here/controlplane" k8s.io/kubernetes)
@@ -76,6 +82,10 @@ if [[ $minor != "$(cut -d. -f1,2 <<<"$default_k8s")" ]]; then
   if [[ ! -f $gomod ]]; then
     log "no pinned module for Kubernetes $minor (KCR_KUBE_VERSION=$KCR_KUBE_VERSION); pinned: ${default_k8s%.*} (default)" \
       $(cd "$here/controlplane/versions" && echo v*)
+    exit 1
+  fi
+  if $with_node; then
+    log "a test node is built for the default release ($default_k8s) only, not KCR_KUBE_VERSION=$KCR_KUBE_VERSION"
     exit 1
   fi
   export GOFLAGS="$GOFLAGS -modfile=$gomod"
@@ -106,7 +116,9 @@ done
 
 k8s_dir="$cache/kubernetes-$k8s"
 GOTOOLCHAIN=$kube_toolchain build "$here/controlplane" go.etcd.io/etcd/server/v3 "$cache/etcd-$etcd/etcd" ""
-for cmd in kube-apiserver kube-controller-manager kubectl; do
+cmds=(kube-apiserver kube-controller-manager kubectl)
+if $with_node; then cmds+=(kube-scheduler kubelet); fi
+for cmd in "${cmds[@]}"; do
   GOTOOLCHAIN=$kube_toolchain build "$here/controlplane" "k8s.io/kubernetes/cmd/$cmd" "$k8s_dir/$cmd" "$k8s_ldflags"
 done
 GOFLAGS=-buildvcs=false build "$here/helm" helm.sh/helm/v3/cmd/helm "$cache/helm-$helm/helm" "$helm_ldflags"
@@ -120,7 +132,7 @@ GOTOOLCHAIN=$kube_toolchain build "$here/controlplane" ./csrprobe "$probe" ""
 bin="$cache/bin-$k8s-etcd-$etcd-helm-$helm-csrprobe-$probe_hash"
 mkdir -p "$bin"
 ln -sfn "$cache/etcd-$etcd/etcd" "$bin/etcd"
-for cmd in kube-apiserver kube-controller-manager kubectl; do ln -sfn "$k8s_dir/$cmd" "$bin/$cmd"; done
+for cmd in "${cmds[@]}"; do ln -sfn "$k8s_dir/$cmd" "$bin/$cmd"; done
 ln -sfn "$cache/helm-$helm/helm" "$bin/helm"
 ln -sfn "$probe" "$bin/csrprobe"
 echo "$bin"

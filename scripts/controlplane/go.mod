@@ -1,7 +1,8 @@
-// Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the Go
-// module proxy. k8s.io/kubernetes points its staging modules at ./staging, so each is replaced here with
-// the published v0.36.3 of the same release. Build with scripts/build-controlplane.sh, which also builds
-// ./csrprobe (Kubernetes' own reading of a CSR, for the approver's differential test) against these pins.
+// Builds the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) and a test node's
+// kube-scheduler and kubelet from the Go module proxy. k8s.io/kubernetes points its staging modules at
+// ./staging, so each is replaced here with the published v0.36.3 of the same release. Build with
+// scripts/build-controlplane.sh, which also builds ./csrprobe (Kubernetes' own reading of a CSR, for the
+// approver's differential test) against these pins.
 module kubeconfig-rotator/scripts/controlplane
 
 go 1.26.0
@@ -12,7 +13,9 @@ tool (
 	go.etcd.io/etcd/server/v3
 	k8s.io/kubernetes/cmd/kube-apiserver
 	k8s.io/kubernetes/cmd/kube-controller-manager
+	k8s.io/kubernetes/cmd/kube-scheduler
 	k8s.io/kubernetes/cmd/kubectl
+	k8s.io/kubernetes/cmd/kubelet
 )
 
 require (
@@ -29,6 +32,7 @@ require (
 	github.com/JeffAshton/win_pdh v0.0.0-20161109143554-76bb4ee9f0ab // indirect
 	github.com/MakeNowJust/heredoc v1.0.0 // indirect
 	github.com/Microsoft/go-winio v0.6.2 // indirect
+	github.com/Microsoft/hnslib v0.1.2 // indirect
 	github.com/NYTimes/gziphandler v1.1.1 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -131,6 +135,7 @@ require (
 	go.etcd.io/etcd/server/v3 v3.6.8 // indirect
 	go.etcd.io/raft/v3 v3.6.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
+	go.opentelemetry.io/contrib/instrumentation/github.com/emicklei/go-restful/otelrestful v0.65.0 // indirect
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.65.0 // indirect
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.65.0 // indirect
 	go.opentelemetry.io/otel v1.41.0 // indirect
@@ -173,6 +178,7 @@ require (
 	k8s.io/controller-manager v0.36.3 // indirect
 	k8s.io/cri-api v0.36.3 // indirect
 	k8s.io/cri-client v0.0.0 // indirect
+	k8s.io/cri-streaming v0.0.0 // indirect
 	k8s.io/csi-translation-lib v0.0.0 // indirect
 	k8s.io/dynamic-resource-allocation v0.36.3 // indirect
 	k8s.io/endpointslice v0.0.0 // indirect

@@ -27,6 +27,14 @@ export function ensureControlPlane(
   return runBuildScript([], onProgress, kubeVersion === undefined ? {} : { KCR_KUBE_VERSION: kubeVersion });
 }
 
+/**
+ * The control plane and, beside it in the same directory, the node's kube-scheduler and kubelet, built from the
+ * same pinned module (default release only).
+ */
+export function ensureNodeBinaries(onProgress: (line: string) => void = () => undefined): Promise<string> {
+  return runBuildScript(['--node'], onProgress);
+}
+
 /** Builds the consumer probes of scripts/consumers/ that are missing and returns their directory. */
 export function ensureConsumerProbes(onProgress: (line: string) => void = () => undefined): Promise<string> {
   return runBuildScript(['consumers'], onProgress);

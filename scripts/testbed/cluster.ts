@@ -7,6 +7,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
+import type { NodeRecord } from './node.ts';
 import { createCertificateAuthority, createServiceAccountKeys, issueCertificate, type PemPair } from './pki.ts';
 import { freePorts, isRunning, spawnDetached, stopProcess, tailOfFile } from './processes.ts';
 
@@ -35,7 +36,7 @@ export interface ProcessRecord {
 export interface ClusterState {
   readonly name: string;
   readonly dir: string;
-  /** https://127.0.0.1:<port> */
+  /** https://127.0.0.1:<port>, or the node's address for a cluster with a node */
   readonly server: string;
   /** Admin (system:masters) kubeconfig with file references. */
   readonly kubeconfig: string;
@@ -43,6 +44,8 @@ export interface ClusterState {
   readonly caKeyFile: string;
   readonly ports: { etcdClient: number; etcdPeer: number; apiserver: number; controllerManager: number };
   readonly processes: Partial<Record<Component, ProcessRecord>>;
+  /** A cluster with a node (node.ts): its namespace, cgroups and node processes. */
+  readonly node?: NodeRecord;
 }
 
 export interface StartOptions {
@@ -57,6 +60,12 @@ export interface StartOptions {
    * before it starts): a target trusting another cluster's token issuer gets `--authentication-config`.
    */
   readonly apiserverFlags?: (state: ClusterState) => readonly string[];
+  /** The apiserver's listen and advertise address (default 127.0.0.1). */
+  readonly address?: string;
+  /** kube-controller-manager's --controllers (default KCM_CONTROLLERS). */
+  readonly controllers?: readonly string[];
+  /** Set for a cluster with a node: its directory already holds the namespace's records, so it is kept. */
+  readonly node?: NodeRecord;
 }
 
 const PORTS_PER_CLUSTER = 4;
@@ -71,7 +80,7 @@ export function readClusterState(root: string, name: string): ClusterState | und
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterState;
 }
 
-function writeClusterState(state: ClusterState): void {
+export function writeClusterState(state: ClusterState): void {
   writeFileSync(join(state.dir, 'state.json'), JSON.stringify(state, null, 2));
 }
 
@@ -108,6 +117,11 @@ export async function startClusters(names: readonly string[], options: StartOpti
   return names.map((name, i) => reusable[i] ?? started[toStart.indexOf(name)] ?? fail(`cluster ${name} did not start`));
 }
 
+/** Starts one cluster's control plane, never reusing or removing what its directory holds (node.ts). */
+export async function startControlPlane(name: string, options: StartOptions): Promise<ClusterState> {
+  return startCluster(name, await freePorts(PORTS_PER_CLUSTER), options);
+}
+
 function fail(message: string): never {
   throw new Error(message);
 }
@@ -136,13 +150,14 @@ async function startCluster(name: string, ports: readonly number[], options: Sta
     throw new Error(`expected ${PORTS_PER_CLUSTER} ports, got ${ports.length}`);
   }
   const dir = clusterDir(options.root, name);
-  rmSync(dir, { recursive: true, force: true });
+  if (options.node === undefined) rmSync(dir, { recursive: true, force: true });
   for (const sub of ['pki', 'logs', 'etcd-data', 'kcm-certs'])
     mkdirSync(join(dir, sub), { recursive: true, mode: 0o700 });
   const progress = (message: string) => options.onProgress?.(`[${name}] ${message}`);
 
-  const files = writePki(dir, name);
-  const server = `https://127.0.0.1:${String(apiserver)}`;
+  const address = options.address ?? '127.0.0.1';
+  const files = writePki(dir, name, address);
+  const server = `https://${address}:${String(apiserver)}`;
   const kubeconfig = join(dir, 'admin.kubeconfig');
   writeClientKubeconfig(kubeconfig, name, server, files.caCert, files.admin);
   const kcmKubeconfig = join(dir, 'kube-controller-manager.kubeconfig');
@@ -157,11 +172,13 @@ async function startCluster(name: string, ports: readonly number[], options: Sta
     caKeyFile: files.caKey,
     ports: { etcdClient, etcdPeer, apiserver, controllerManager },
     processes: {},
+    ...(options.node === undefined ? {} : { node: options.node }),
   };
+  writeClusterState(state);
   const commandLines: Record<Component, string[]> = {
     etcd: etcdArgs(state),
-    'kube-apiserver': [...apiserverArgs(state, files), ...(options.apiserverFlags?.(state) ?? [])],
-    'kube-controller-manager': controllerManagerArgs(state, kcmKubeconfig, files),
+    'kube-apiserver': [...apiserverArgs(state, files, address), ...(options.apiserverFlags?.(state) ?? [])],
+    'kube-controller-manager': controllerManagerArgs(state, kcmKubeconfig, files, options.controllers),
   };
   try {
     for (const component of COMPONENTS) {
@@ -189,7 +206,7 @@ interface PkiFiles {
   controllerManager: { cert: string; key: string };
 }
 
-function writePki(dir: string, name: string): PkiFiles {
+function writePki(dir: string, name: string, address: string): PkiFiles {
   const pki = join(dir, 'pki');
   const write = (file: string, content: string) => {
     writeFileSync(join(pki, file), content, { mode: 0o600 });
@@ -206,7 +223,7 @@ function writePki(dir: string, name: string): PkiFiles {
       commonName: 'kube-apiserver',
       usage: 'server',
       dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-      ipAddresses: ['127.0.0.1', '10.0.0.1'],
+      ipAddresses: [...new Set(['127.0.0.1', '10.0.0.1', address])],
     }),
   );
   const sa = createServiceAccountKeys();
@@ -267,13 +284,14 @@ function etcdArgs(state: ClusterState): string[] {
   ];
 }
 
-function apiserverArgs(state: ClusterState, files: PkiFiles): string[] {
+function apiserverArgs(state: ClusterState, files: PkiFiles, address: string): string[] {
   return [
     `--etcd-servers=http://127.0.0.1:${String(state.ports.etcdClient)}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    // No endpoints for the kubernetes Service: nothing here reaches the apiserver through it (no kubelet, no
-    // kube-proxy), and from 1.37 the reconcilers that write them refuse a loopback address.
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
+    // No endpoints for the kubernetes Service: nothing here reaches the apiserver through it (no kube-proxy;
+    // a node's pods do through a DNAT rule, node-inside.ts), and from 1.37 the reconcilers that write them
+    // refuse a loopback address.
     '--endpoint-reconciler-type=none',
     `--secure-port=${String(state.ports.apiserver)}`,
     `--tls-cert-file=${files.servingCert}`,
@@ -289,12 +307,17 @@ function apiserverArgs(state: ClusterState, files: PkiFiles): string[] {
   ];
 }
 
-function controllerManagerArgs(state: ClusterState, kubeconfig: string, files: PkiFiles): string[] {
+function controllerManagerArgs(
+  state: ClusterState,
+  kubeconfig: string,
+  files: PkiFiles,
+  controllers: readonly string[] = KCM_CONTROLLERS,
+): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
     `--authentication-kubeconfig=${kubeconfig}`,
     `--authorization-kubeconfig=${kubeconfig}`,
-    `--controllers=${KCM_CONTROLLERS.join(',')}`,
+    `--controllers=${controllers.join(',')}`,
     // Issued client certificates must be trusted by --client-ca-file, so sign with that same CA.
     `--cluster-signing-cert-file=${files.caCert}`,
     `--cluster-signing-key-file=${files.caKey}`,
@@ -392,13 +415,15 @@ export async function probe(state: ClusterState, component: Component): Promise<
       const answer = await get(state, '/readyz');
       return answer.status === 200 && answer.body === 'ok';
     }
-    case 'kube-controller-manager': {
-      const answer = await tlsGet(`https://127.0.0.1:${String(state.ports.controllerManager)}/healthz`, {
-        rejectUnauthorized: false,
-      });
-      return answer.status === 200 && answer.body === 'ok';
-    }
+    case 'kube-controller-manager':
+      return insecureHealthz(`https://127.0.0.1:${String(state.ports.controllerManager)}/healthz`);
   }
+}
+
+/** A component's own /healthz on loopback (its self-signed serving certificate is not checked). */
+export async function insecureHealthz(url: string): Promise<boolean> {
+  const answer = await tlsGet(url, { rejectUnauthorized: false });
+  return answer.status === 200 && answer.body === 'ok';
 }
 
 interface Answer {
