@@ -348,7 +348,7 @@ export async function buildProjectImage(options: BuildOptions = {}): Promise<Ima
         WorkingDir: stage.workdir,
       },
     };
-    progress('image: writing layers (gzip -9)');
+    progress('image: writing layers');
     const path = archivePath(outDir, reference);
     const written = await writeOciArchive(spec, work, path);
     const contents: ImageContents = {

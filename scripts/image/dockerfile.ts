@@ -58,12 +58,9 @@ function execForm(rest: string, where: string): string[] {
   return words;
 }
 
-/** Reads the final stage of a Dockerfile; `file` names it in errors. */
-export function parseFinalStage(text: string, file = 'Dockerfile'): FinalStage {
-  const args = new Map<string, string>();
-  let stage: FinalStage | undefined;
-  let state = {
-    base: '',
+function newStage(base: string) {
+  return {
+    base,
     user: 'root',
     workdir: '/',
     env: [] as string[],
@@ -71,25 +68,24 @@ export function parseFinalStage(text: string, file = 'Dockerfile'): FinalStage {
     cmd: [] as string[],
     contents: [] as string[],
   };
+}
+
+/** Reads the final stage of a Dockerfile; `file` names it in errors. */
+export function parseFinalStage(text: string, file = 'Dockerfile'): FinalStage {
+  const args = new Map<string, string>();
+  let state = newStage('');
   for (const { line, keyword, rest } of instructions(text)) {
     const where = `${file}:${String(line)}`;
     switch (keyword) {
       case 'ARG': {
         const [name = '', value] = rest.split('=', 2);
-        if (value !== undefined && stage === undefined && state.base === '') args.set(name.trim(), value.trim());
+        // Only ARGs before the first FROM are visible to FROM lines.
+        if (value !== undefined && state.base === '') args.set(name.trim(), value.trim());
         break;
       }
       case 'FROM': {
         const [image = ''] = rest.split(/\s+/);
-        state = {
-          base: substitute(image, args, where),
-          user: 'root',
-          workdir: '/',
-          env: [],
-          entrypoint: [],
-          cmd: [],
-          contents: [],
-        };
+        state = newStage(substitute(image, args, where));
         break;
       }
       case 'USER':
@@ -125,10 +121,9 @@ export function parseFinalStage(text: string, file = 'Dockerfile'): FinalStage {
       default:
         break;
     }
-    stage = state;
   }
-  if (stage === undefined || stage.base === '') throw new Error(`${file}: no FROM line`);
-  return stage;
+  if (state.base === '') throw new Error(`${file}: no FROM line`);
+  return state;
 }
 
 /** "node:24.21.0-bookworm-slim" -> Node 24.21.0 on Debian bookworm. */

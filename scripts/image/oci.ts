@@ -78,11 +78,12 @@ async function writeLayer(
   const temporary = join(blobs, `layer-${String(process.pid)}.partial`);
   const uncompressed = hashing();
   const compressed = hashing();
-  // Level 9: the layers are built once and pulled many times. zlib's gzip header holds mtime 0 and no name.
+  // zlib's default level 6, as engines use: level 9 took three times the CPU (15 s instead of 5 s for the node
+  // binary) for 0.6% less. zlib's gzip header holds mtime 0 and no file name.
   await pipeline(
     tarStream(entries),
     uncompressed,
-    createGzip({ level: zlib.Z_BEST_COMPRESSION }),
+    createGzip({ level: zlib.Z_DEFAULT_COMPRESSION }),
     compressed,
     createWriteStream(temporary),
   );

@@ -38,6 +38,8 @@ int main(void) {
     (void)!write(2, message, sizeof message - 1);
     return 1;
   }
+  /* Children that ended before the handler was in place sent their SIGCHLD too early. */
+  reap_children(0);
   while (!stop_requested) pause();
   return 0;
 }
