@@ -209,6 +209,44 @@ describe('the injector, called by the apiserver', () => {
     );
   });
 
+  it('an injected Pod can be applied and re-applied server-side (Helm 4, Argo CD, Flux): no duplicate list keys in the live object', async () => {
+    const file = join(scratch.path, 'server-side.yaml');
+    const name = uniqueName('ssa');
+    const pod = (labels: Record<string, string>) =>
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, labels, annotations: { [ANNOTATIONS.inject]: 'all' } },
+        spec: agentPod().spec,
+      });
+    const kubectl = join(await ensureControlPlane(), 'kubectl');
+    const apply = (...flags: string[]) =>
+      execute(kubectl, [
+        '--kubeconfig',
+        source.state.kubeconfig,
+        'apply',
+        '--server-side',
+        ...flags,
+        '-n',
+        namespace,
+        '-f',
+        file,
+        '-o',
+        'yaml',
+      ]);
+    writeFileSync(file, pod({ revision: '1' }));
+    const created = parse((await eventually(() => apply(), 15_000, 200)).stdout) as V1Pod;
+    assert.equal(created.spec?.initContainers?.[0]?.name, SIDECAR_NAME, 'the webhook injected the sidecar');
+    // The apiserver (1.36) stores a webhook's duplicate keys and merges around them, but a client that applies
+    // the object it reads back (or a tool that diffs by key) is refused: the stored sidecar has none.
+    const names = (created.spec.initContainers[0].env ?? []).map((variable) => variable.name);
+    assert.deepEqual(names, [...new Set(names)], "the stored sidecar's env names are unique");
+    // The second apply merges into the live, injected object: server-side apply reads its lists by key.
+    writeFileSync(file, pod({ revision: '2' }));
+    const updated = parse((await apply('--dry-run=server')).stdout) as V1Pod;
+    assert.equal(updated.metadata?.labels?.revision, '2');
+  });
+
   it('random Pods (init containers, volumes, env, several containers) are patched into Pods the apiserver accepts', async () => {
     let seed = 11;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
