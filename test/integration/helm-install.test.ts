@@ -121,7 +121,7 @@ before(async () => {
           sinks: { secret: { name: 'east-kubeconfig' } },
         },
       ],
-      injector: { enabled: true },
+      injector: { enabled: true, agentServiceAccounts: [{ namespace, name: 'agent' }] },
     }),
   );
   await helm(
@@ -310,6 +310,25 @@ describe('the charts, installed with helm, with their own ServiceAccounts', () =
       sidecarCore.listNamespacedSecret({ namespace: 'kube-system' }),
       (error) => statusCode(error) === 403,
     );
+  });
+
+  it("injected sidecars, as the agent's ServiceAccount listed in injector.agentServiceAccounts, may create Events in its namespace only", async () => {
+    const canI = async (where: string) =>
+      (
+        await kubectl(
+          source,
+          'auth',
+          'can-i',
+          'create',
+          'events',
+          '-n',
+          where,
+          '--as',
+          `system:serviceaccount:${namespace}:agent`,
+        ).catch((error: unknown) => error as { stdout: string })
+      ).stdout.trim();
+    assert.equal(await canI(namespace), 'yes');
+    assert.equal(await canI('kube-system'), 'no');
   });
 
   it("the injector, as its ServiceAccount, creates its CA and publishes the caBundle into the chart's webhook, and reads no other Secret", async () => {
