@@ -1,7 +1,7 @@
 // A list+watch source in memory for the informer's unit tests: one collection that lists in pages, watches,
 // and breaks on request, with each open watch in the test's hands.
 import assert from 'node:assert/strict';
-import type { ListWatchSource, WatchEventType } from '../../src/io/kube/informer.ts';
+import type { ListOptions, ListWatchSource, WatchEventType } from '../../src/io/kube/informer.ts';
 
 export interface Obj {
   readonly metadata: { readonly name: string; readonly resourceVersion: string };
@@ -22,6 +22,13 @@ export class ScriptedApi implements ListWatchSource<Obj> {
   lists = 0;
   failLists = 0;
   hangLists = false;
+  /** Awaited before each page is answered (a slow apiserver). */
+  listDelay: (() => Promise<void>) | undefined;
+  /** What each list asked for. */
+  readonly listed: ListOptions[] = [];
+  /** Watch starts never answer; each start's signal is recorded in watchStarts. */
+  hangWatches = false;
+  readonly watchStarts: { aborted: boolean }[] = [];
   readonly watches: OpenWatch[] = [];
 
   put(name: string, value: string): Obj {
@@ -30,9 +37,12 @@ export class ScriptedApi implements ListWatchSource<Obj> {
     return object;
   }
 
-  list({ limit, continue: token }: { limit: number; continue?: string }) {
+  async list(options: ListOptions) {
+    const { limit, continue: token } = options;
     this.lists++;
+    this.listed.push(options);
     if (this.hangLists) return new Promise<never>(() => undefined);
+    await this.listDelay?.();
     if (this.failLists > 0) {
       this.failLists--;
       return Promise.reject(new Error('connection refused'));
@@ -47,7 +57,16 @@ export class ScriptedApi implements ListWatchSource<Obj> {
     });
   }
 
-  watch(from: string, onEvent: (type: WatchEventType, object: unknown) => void, onDone: (error?: unknown) => void) {
+  watch(
+    from: string,
+    onEvent: (type: WatchEventType, object: unknown) => void,
+    onDone: (error?: unknown) => void,
+    signal?: AbortSignal,
+  ) {
+    const start = { aborted: false };
+    this.watchStarts.push(start);
+    signal?.addEventListener('abort', () => (start.aborted = true));
+    if (this.hangWatches) return new Promise<never>(() => undefined);
     const open: OpenWatch = {
       from,
       aborted: false,

@@ -21,16 +21,29 @@ export interface ListPage<T> {
 }
 
 /** Where the objects come from: a paged list and a watch, as the Kubernetes API offers them. */
+export interface ListOptions {
+  readonly limit: number;
+  readonly continue?: string;
+  /**
+   * First page only: a list at least as recent as this resourceVersion, which the apiserver's watch cache
+   * serves (resourceVersionMatch=NotOlderThan); unset: the most recent, a consistent read.
+   */
+  readonly notOlderThan?: string;
+}
+
+/** Where the objects come from: a paged list and a watch, as the Kubernetes API offers them. */
 export interface ListWatchSource<T> {
-  list(options: { readonly limit: number; readonly continue?: string }): Promise<ListPage<T>>;
+  list(options: ListOptions): Promise<ListPage<T>>;
   /**
    * Starts a watch from `resourceVersion`; `onEvent` gets each event and `onDone` is called exactly once when
-   * it ends (no error: closed normally or by the inactivity timer). Returns a handle to stop it early.
+   * it ends (no error: closed normally or by the inactivity timer). Returns a handle to stop it early;
+   * `signal` gives up on a start still under way (the handle is then never needed).
    */
   watch(
     resourceVersion: string,
     onEvent: (type: WatchEventType, object: unknown) => void,
     onDone: (error?: unknown) => void,
+    signal?: AbortSignal,
   ): Promise<{ abort(): void }>;
 }
 
@@ -83,9 +96,13 @@ export interface Informer<R> {
   refresh(stale: (record: R) => boolean): void;
 }
 
-type SessionEnd = 'closed' | 'expired' | 'relist';
+/** How a watch ended: closed by the server, ended for a relist, or cut off after it had started (with why). */
+type SessionEnd = 'closed' | 'relist' | { readonly dropped: unknown };
 
 class Expired extends Error {}
+
+// client-go's reflector backs its relists off from 800 ms to 30 s.
+const RELIST_BACKOFF: Backoff = { initialMs: 800, maxMs: 30_000 };
 
 export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R> {
   const clock = options.clock ?? systemClock;
@@ -94,12 +111,14 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
   const relistIntervalMs = options.relistIntervalMs ?? 10 * 60_000;
   const watchdogMs = options.watchdogMs ?? 3 * 60_000;
   const requestTimeoutMs = options.requestTimeoutMs ?? 60_000;
-  const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  const backoff = options.backoff ?? RELIST_BACKOFF;
   const { logger, handlers } = options;
   const stopping = new AbortController();
   const stopped = () => stopping.signal.aborted;
   let store = new Map<string, { version: string; record: R }>();
   let resourceVersion = '';
+  // The resourceVersion of the last complete list, which a periodic relist asks the watch cache for.
+  let listedVersion: string | undefined;
   let synced = false;
   let lastHeard = clock.monotonic();
   let watchdogFiredAt: number | undefined;
@@ -129,17 +148,25 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     }
   }
 
-  async function relist(): Promise<void> {
+  /** `fresh`: a consistent read (the first list, after an expiry); else one the watch cache serves. */
+  async function relist(fresh: boolean): Promise<void> {
     const serving = stale;
     const next = new Map<string, { version: string; record: R }>();
+    const from = fresh ? undefined : listedVersion;
     let page: ListPage<T> | undefined;
     do {
       const continueToken = page?.continue;
       page = await withTimeout(
-        options.source.list({ limit: pageSize, ...(continueToken === undefined ? {} : { continue: continueToken }) }),
+        options.source.list({
+          limit: pageSize,
+          ...(continueToken === undefined ? {} : { continue: continueToken }),
+          ...(continueToken === undefined && from !== undefined ? { notOlderThan: from } : {}),
+        }),
         'list',
       );
       if (stopped()) return;
+      // A slow but healthy paged list is progress: the watchdog must not take it for silence.
+      heard();
       for (const object of page.items) {
         const key = options.key(object);
         const version = options.version(object);
@@ -157,6 +184,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     store = next;
     if (stale === serving) stale = undefined;
     resourceVersion = page.resourceVersion;
+    listedVersion = page.resourceVersion;
     synced = true;
     heard();
     handlers.synced?.();
@@ -191,18 +219,24 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     resourceVersion = options.version(typed) || resourceVersion;
   }
 
-  /** One watch connection, until it ends; rejects on failures that need a backoff. */
-  function watchSession(onConnected: () => void): Promise<SessionEnd> {
+  /**
+   * One watch connection, until it ends; rejects on failures that need a relist after a backoff (an expired
+   * resourceVersion as Expired). `onProgress` is called on each event other than an error.
+   */
+  function watchSession(onProgress: () => void): Promise<SessionEnd> {
     return new Promise<SessionEnd>((resolve, reject) => {
       let handle: { abort(): void } | undefined;
+      let started = false;
+      const starting = new AbortController();
       let finished = false;
       const finish = (end: SessionEnd | Error) => {
         if (finished) return;
         finished = true;
         endSession = undefined;
+        // A start still under way is given up, not left to finish on its own.
+        starting.abort();
         handle?.abort();
-        if (end instanceof Expired) resolve('expired');
-        else if (end instanceof Error) reject(end);
+        if (end instanceof Error) reject(end);
         else resolve(end);
       };
       endSession = finish;
@@ -210,6 +244,7 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
         if (finished) return;
         try {
           apply(type, object);
+          onProgress();
         } catch (error) {
           finish(error instanceof Error ? error : new Error(String(error)));
         }
@@ -217,18 +252,20 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
       const onDone = (error?: unknown) => {
         if (error === undefined || error === null || (error instanceof Error && error.name === 'TimeoutError'))
           finish('closed');
-        else if (httpStatus(error) === 410 || (error as { statusCode?: unknown }).statusCode === 410) finish('expired');
+        else if (httpStatus(error) === 410 || (error as { statusCode?: unknown }).statusCode === 410)
+          finish(new Expired('resourceVersion expired'));
+        else if (started) finish({ dropped: error });
         else finish(new Error(`watch failed: ${describeError(error)}`, { cause: error }));
       };
-      options.source.watch(resourceVersion, onEvent, onDone).then(
-        (started) => {
-          handle = started;
+      options.source.watch(resourceVersion, onEvent, onDone, starting.signal).then(
+        (opened) => {
+          handle = opened;
           if (finished) {
-            started.abort();
+            opened.abort();
             return;
           }
+          started = true;
           heard();
-          onConnected();
         },
         (error: unknown) => {
           finish(new Error(`watch could not start: ${describeError(error)}`, { cause: error }));
@@ -237,30 +274,53 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
     });
   }
 
+  /**
+   * Watches from the last resourceVersion, again after each close and once after a drop, until a relist is due;
+   * rejects when it is due after a failure (a second drop with no event in between, an expiry, a watch that
+   * cannot start).
+   */
+  async function watchUntilRelist(onProgress: () => void): Promise<void> {
+    let progressed = true;
+    for (;;) {
+      if (stopped() || stale !== undefined) return;
+      const startedAt = clock.monotonic();
+      const end = await watchSession(() => {
+        progressed = true;
+        onProgress();
+      });
+      if (end === 'relist') return;
+      if (end !== 'closed') {
+        // A connection cut off mid-watch resumes where it was; cut off again before any event, it relists.
+        if (!progressed) throw new Error(`watch failed: ${describeError(end.dropped)}`, { cause: end.dropped });
+        progressed = false;
+      }
+      // A watch that the server closes at once, again and again, must not spin.
+      if (clock.monotonic() - startedAt < 1_000) await clock.sleep(1_000, stopping.signal);
+    }
+  }
+
   async function run(): Promise<void> {
     let failures = 0;
+    let fresh = true;
     while (!stopped()) {
       try {
-        await relist();
-        for (;;) {
-          if (stopped()) return;
-          if (stale !== undefined) break;
-          const startedAt = clock.monotonic();
-          // A watch that connects proves the API works again: the next failure starts the backoff afresh.
-          const end = await watchSession(() => (failures = 0));
-          if (end !== 'closed') break;
-          // A watch that the server closes at once, again and again, must not spin.
-          if (clock.monotonic() - startedAt < 1_000) await clock.sleep(1_000, stopping.signal);
-        }
+        await relist(fresh);
+        fresh = false;
+        // An event proves the API works again: the next failure starts the backoff afresh.
+        await watchUntilRelist(() => (failures = 0));
       } catch (error) {
         if (stopped()) return;
         failures++;
+        // Never a tight loop, not even on a resourceVersion that keeps expiring (a routine event, logged low).
         const delay = backoffDelay(failures, backoff) * (0.5 + random() / 2);
-        logger.warn(
-          { informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) },
-          'informer failed; relisting after a backoff',
-        );
-        options.onRestart?.('error', error);
+        const expired = error instanceof Expired || httpStatus(error) === 410;
+        fresh ||= expired;
+        const context = { informer: options.describe, error: describeError(error), retryInMs: Math.round(delay) };
+        if (expired) logger.info(context, 'resourceVersion expired; relisting after a pause');
+        else {
+          logger.warn(context, 'informer failed; relisting after a backoff');
+          options.onRestart?.('error', error);
+        }
         await clock.sleep(delay, stopping.signal);
       }
     }

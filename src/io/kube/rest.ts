@@ -42,6 +42,7 @@ export interface KubeClient {
     query: RequestParameters['query'],
     onEvent: (type: WatchEventType, object: unknown) => void,
     onDone: (error?: unknown) => void,
+    signal?: AbortSignal,
   ): Promise<WatchHandle>;
   /** Closes the pooled connections (at shutdown, or when the client is no longer used). */
   close(): Promise<void>;
@@ -222,8 +223,13 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
         return (text === '' ? undefined : JSON.parse(text)) as T;
       });
     },
-    async watch(path, query, onEvent, onDone) {
+    async watch(path, query, onEvent, onDone, signal) {
       const aborter = new AbortController();
+      // Giving up on the start aborts it; once started, the handle stops the watch.
+      const stopStart = () => {
+        aborter.abort();
+      };
+      signal?.addEventListener('abort', stopStart, { once: true });
       // Bounded until the response headers are in; after them, the informer's watchdog, not a socket timeout,
       // notices a silent watch.
       const response = await within(
@@ -235,7 +241,7 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
           started();
           return opened;
         },
-      );
+      ).finally(() => signal?.removeEventListener('abort', stopStart));
       let ended = false;
       const end = (error?: unknown) => {
         if (ended) return;
@@ -306,6 +312,7 @@ function drain(body: Readable, onChunk: (chunk: Buffer | string) => void): Promi
     body.once('close', () => {
       if (!ended) reject(new Error('the response was cut off before its end'));
     });
+    body.resume();
   });
 }
 
@@ -361,14 +368,16 @@ export function restListWatchSource<T>(
   // Lowered for good when a page of this many objects was too large (objects of a megabyte: hostile CSRs).
   let pageLimit = Infinity;
   return {
-    async list({ limit, continue: token }) {
+    async list({ limit, continue: token, notOlderThan }) {
+      const from =
+        notOlderThan === undefined ? {} : { resourceVersion: notOlderThan, resourceVersionMatch: 'NotOlderThan' };
       for (;;) {
         const asked = Math.min(limit, pageLimit);
         try {
           const page = await client.request<{
             items: T[];
             metadata?: { resourceVersion?: string; continue?: string };
-          }>('GET', path, { query: { limit: asked, ...selectors, continue: token } });
+          }>('GET', path, { query: { limit: asked, ...selectors, continue: token, ...from } });
           return listPage(page.items, page.metadata?.resourceVersion, page.metadata?.continue);
         } catch (error) {
           if (!(error instanceof ResponseTooLargeError) || asked <= 1) throw error;
@@ -376,8 +385,8 @@ export function restListWatchSource<T>(
         }
       }
     },
-    watch(resourceVersion, onEvent, onDone) {
-      return client.watch(path, watchQuery(resourceVersion, random, selectors), onEvent, onDone);
+    watch(resourceVersion, onEvent, onDone, signal) {
+      return client.watch(path, watchQuery(resourceVersion, random, selectors), onEvent, onDone, signal);
     },
   };
 }

@@ -34,7 +34,7 @@ export interface Outgoing {
 
 export interface Exchange {
   readonly status: number;
-  /** The response body; the exchange ends when it closes: read to the end, or destroyed. */
+  /** The response body, paused: the exchange ends when it closes: read to the end (resumed), or destroyed. */
   readonly body: Readable;
   /** Closes the connection the response came on (a peer that breaks a limit is not read from again). */
   drop(error: Error): void;
@@ -310,6 +310,8 @@ class NegotiatedConnections implements Connections {
         session.lastRead = this.#clock.monotonic();
       };
       stream.on('data', read);
+      // Listening made it flow: paused until its reader (rest.ts) attaches and resumes it, or data is lost.
+      stream.pause();
       stream.once('response', (responseHeaders) => {
         read();
         resolve({

@@ -95,7 +95,9 @@ describe('the informer', () => {
     api.objects.delete('a');
     api.put('c', 'c1');
     api.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
-    await clock.advance(0);
+    await clock.advance(499);
+    assert.equal(api.lists, 1, 'not at once: after the first backoff pause');
+    await clock.advance(1);
     assert.ok(
       !api.current.aborted && api.watches[0]?.aborted === true,
       'the old watch was stopped and a new one started',
@@ -120,9 +122,100 @@ describe('the informer', () => {
     assert.deepEqual(listTimes, [0, 500, 1_500, 3_500, 7_500]);
     assert.deepEqual(restarts, ['error', 'error', 'error', 'error']);
     assert.ok(informer.synced);
-    api.current.close(Object.assign(new Error('Internal Server Error'), { statusCode: 500 }));
+    api.current.emit('BOOKMARK', { metadata: { resourceVersion: String(api.version) } });
+    api.current.emit('ERROR', { kind: 'Status', code: 500, reason: 'InternalError' });
     await clock.advance(500);
-    assert.equal(api.lists, 6, 'one failure after a working watch waits only the first backoff step');
+    assert.equal(api.lists, 6, 'one failure after a watch delivered an event waits only the first backoff step');
+    await informer.stop();
+  });
+
+  // Issue 22: 3,500 lists in 0.5 s against a source that always answered 410.
+  it('relists after a 410 Gone (an ERROR event or the watch status) with a jittered, growing pause, never in a tight loop', async () => {
+    const { clock, api, informer, restarts } = setup();
+    informer.start();
+    const listTimes: number[] = [];
+    let expired = 0;
+    while (clock.monotonic() < 20_000) {
+      const before = api.lists;
+      await clock.advance(100);
+      if (listCount(api) > before) listTimes.push(clock.monotonic());
+      const watch = api.watches.at(-1);
+      if (watch !== undefined && !watch.aborted && api.watches.length > expired) {
+        // Alternately as an ERROR event and as the watch request's own 410.
+        if (expired++ % 2 === 0) watch.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
+        else watch.close(Object.assign(new Error('Gone'), { statusCode: 410 }));
+      }
+    }
+    // The first list at 0; each watch expires at once (seen at the next 100 ms step), then random() = 1 gives
+    // the top of each jitter range: 500 ms doubling to the 4 s cap of this setup.
+    assert.deepEqual(listTimes, [600, 1_600, 3_600, 7_600, 11_600, 15_600, 19_600]);
+    assert.deepEqual(restarts, [], 'routine, not a failure');
+    await informer.stop();
+  });
+
+  it('resumes a watch cut off mid-stream from the last resourceVersion; cut off again before any event, it relists', async () => {
+    const { clock, api, informer } = setup();
+    api.put('a', 'a1');
+    informer.start();
+    await clock.advance(0);
+    api.current.emit('ADDED', api.put('b', 'b1'));
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    api.current.close(reset);
+    await clock.advance(1_000);
+    assert.equal(api.lists, 1, 'resumed without a relist');
+    assert.deepEqual(
+      api.watches.map((watch) => watch.from),
+      ['101', '102'],
+    );
+    api.current.close(reset);
+    await clock.advance(1_000);
+    assert.equal(api.lists, 2, 'no event since the last drop: relisted after a backoff');
+    await informer.stop();
+  });
+
+  it('asks the watch cache for a periodic relist (not older than the last list), and for a fresh one after an expiry', async () => {
+    const { clock, api, informer } = setup({ relistIntervalMs: 60_000 });
+    for (const name of ['a', 'b', 'c']) api.put(name, `${name}1`);
+    informer.start();
+    await clock.advance(60_000);
+    api.current.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
+    await clock.advance(1_000);
+    assert.deepEqual(api.listed, [
+      { limit: 2 },
+      { limit: 2, continue: '2' },
+      { limit: 2, notOlderThan: '103' },
+      { limit: 2, continue: '2' },
+      { limit: 2 },
+      { limit: 2, continue: '2' },
+    ]);
+    await informer.stop();
+  });
+
+  it('the watchdog aborts a watch whose start hangs, rather than leaking it', async () => {
+    const { clock, api, informer, restarts } = setup({ watchdogMs: 60_000 });
+    api.hangWatches = true;
+    informer.start();
+    await clock.advance(60_000);
+    assert.deepEqual(restarts, ['watchdog']);
+    assert.deepEqual(
+      api.watchStarts.map((start) => start.aborted),
+      [true, false],
+      'the hanging start was aborted and a new one begun after the relist',
+    );
+    await informer.stop();
+  });
+
+  it('counts a slow but healthy paged relist as activity: the watchdog does not fire while pages come', async () => {
+    const { clock, api, informer, restarts } = setup({ watchdogMs: 60_000 });
+    for (const name of ['a', 'b', 'c', 'd', 'e', 'f']) api.put(name, `${name}1`);
+    // Three pages of two, each taking 40 s: 120 s of listing, a page heard every 40 s.
+    api.listDelay = () => clock.sleep(40_000, new AbortController().signal);
+    informer.start();
+    await clock.advance(130_000);
+    assert.ok(informer.synced);
+    assert.deepEqual(restarts, []);
+    assert.ok(informer.alive);
+    api.listDelay = undefined;
     await informer.stop();
   });
 

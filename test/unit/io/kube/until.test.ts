@@ -126,7 +126,8 @@ describe('the object informer', () => {
     // An expired resourceVersion: the relist finds the object gone.
     api.objects.delete('wanted');
     api.current.emit('ERROR', { code: 410 });
-    await clock.advance(0);
+    // The relist comes after the backoff's first pause (at most 800 ms).
+    await clock.advance(800);
     assert.equal(api.lists, 2);
     assert.deepEqual(states, ['v1', 'v2', 'absent', 'absent']);
     await informer.stop();
