@@ -1,8 +1,9 @@
 // Kubernetes Events on one object (the sidecar's Pod, a CSR), for `kubectl describe`. Repeats of the same
 // event within the aggregation window bump its count instead of creating new objects, as client-go does.
-// Emitting never fails the caller: errors are logged at debug level.
+// Emitting never fails the caller: errors are logged at debug level, except the first refusal (403), a
+// missing grant the operator must fix, which is a warning naming what to grant.
 import type { Logger } from '../log.ts';
-import { describeError } from './errors.ts';
+import { describeError, httpStatus } from './errors.ts';
 import { MERGE_PATCH, type KubeClient } from './rest.ts';
 
 export interface InvolvedObject {
@@ -55,6 +56,7 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
   const window = options.aggregationWindowMs ?? 10 * 60_000;
   const recent = new Map<string, { name: string; namespace: string; count: number; at: number }>();
   const inFlight = new Set<Promise<void>>();
+  let refusalReported = false;
 
   async function emit(
     type: 'Normal' | 'Warning',
@@ -100,7 +102,13 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
   function record(type: 'Normal' | 'Warning', reason: string, message: string, involved = options.involved): void {
     if (involved === undefined) return;
     const pending = emit(type, reason, message, involved).catch((error: unknown) => {
-      options.logger.debug({ reason, error: describeError(error) }, 'could not record event');
+      if (httpStatus(error) === 403 && !refusalReported) {
+        refusalReported = true;
+        options.logger.warn(
+          { reason, namespace: involved.namespace ?? 'default', error: describeError(error) },
+          "events are refused: grant create and patch on events in this namespace to this pod's ServiceAccount (sidecar chart: agentServiceAccountName, or injector.agentServiceAccounts for injected pods); further failures are logged at debug level",
+        );
+      } else options.logger.debug({ reason, error: describeError(error) }, 'could not record event');
     });
     inFlight.add(pending);
     void pending.finally(() => inFlight.delete(pending));
