@@ -841,9 +841,16 @@ async function benchManyExtensions(cluster: TargetCluster, dir: string): Promise
           const ready = await approver.get('/readyz');
           if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
         },
-        300_000,
+        600_000,
         1_000,
-      );
+      ).catch((error: unknown) => {
+        throw new Error(
+          `not synced; the approver's log ends:\n${readFileSync(approver.logFile, 'utf8').slice(-3000)}`,
+          {
+            cause: error,
+          },
+        );
+      });
       // Long enough for the Unprocessed events (1,000 wait at most, at 20/s) to drain.
       await sleep(expected === 0 ? 10_000 : 60_000);
       return await settledRss(approver.child.pid ?? 0);
