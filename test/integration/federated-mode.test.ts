@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import {
   authenticationConfiguration,
   federatedUser,
+  jwtAuthenticator,
   type FederationInput,
 } from '../../src/core/bootstrap/federation.ts';
 import { readToken } from '../../src/core/credential/token.ts';
@@ -330,5 +331,31 @@ describe('federated mode', () => {
       500,
     );
     await running.waitForLog(tokenRotated, 30_000, running.lines.indexOf(refusal));
+  });
+
+  // Issue 22: an empty prefix (here a hand-edited file) would map the source's token to the target's own
+  // system:serviceaccount:... user; the authenticator's userValidationRules have the apiserver refuse it.
+  it("the target's apiserver refuses a source user mapped into system: names, whatever the file's prefix", async () => {
+    const kubeconfig = kubeconfigWith(
+      await sourceToken(source.state, 'admiralty', [audience]),
+      join(dir, 'unprefixed.kubeconfig'),
+    );
+    assert.equal(await whoAmI(kubeconfig), user(), 'the control: accepted with the prefix');
+    writeAuthConfig([jwtAuthenticator({ ...federation, userPrefix: '' })]);
+    await eventually(
+      async () => {
+        await assert.rejects(whoAmI(kubeconfig), /Unauthorized|401/);
+      },
+      90_000,
+      500,
+    );
+    await bootstrapSource();
+    await eventually(
+      async () => {
+        assert.equal(await whoAmI(kubeconfig), user());
+      },
+      90_000,
+      500,
+    );
   });
 });
