@@ -117,7 +117,7 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
     if (container.name === SIDECAR_NAME) problems.push(`the pod already has a container named "${SIDECAR_NAME}"`);
     if (container.ports?.some((port) => port.containerPort === config.sidecar.port)) {
       problems.push(
-        `container "${String(container.name)}" uses port ${String(config.sidecar.port)}, which the sidecar listens on (change the injector's sidecar.port)`,
+        `container "${String(container.name)}" uses port ${String(config.sidecar.port)}, which the sidecar listens on (change the injector's sidecar.port, the chart's config.port)`,
       );
     }
   }

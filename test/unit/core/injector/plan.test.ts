@@ -281,7 +281,10 @@ describe('injection plan', () => {
       );
       assert.equal(result.spec.initContainers[0]?.name, SIDECAR_NAME);
       // Server-side apply keys env by name and volumeMounts by mountPath, and refuses duplicates.
-      const sidecar = result.spec.initContainers[0] as { env: { name: string }[]; volumeMounts: { mountPath: string }[] };
+      const sidecar = result.spec.initContainers[0] as {
+        env: { name: string }[];
+        volumeMounts: { mountPath: string }[];
+      };
       assert.ok(unique(sidecar.env.map((variable) => variable.name)), "the sidecar's env names are unique");
       assert.ok(unique(sidecar.volumeMounts.map((mount) => mount.mountPath)), "the sidecar's mount paths are unique");
       assert.equal(planInjection(result, config).kind, 'skip', 'a second pass changes nothing');
