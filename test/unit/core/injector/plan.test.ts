@@ -233,7 +233,7 @@ describe('injection plan', () => {
         'kubeconfig-rotator.io/containers: the pod has no container "ghost"; ' +
         'kubeconfig-rotator.io/dry-run: must be "true" or "false"; ' +
         'the pod already has a volume named "kubeconfig-rotator-out", which the injector adds; ' +
-        'container "agent" uses port 9571, which the sidecar listens on (change the injector\'s sidecar.port)',
+        'container "agent" uses port 9571, which the sidecar listens on (change the injector\'s sidecar.port, the chart\'s config.port)',
     });
     assert.equal(planInjection(pod({ [ANNOTATIONS.inject]: ' , ' }), config).kind, 'reject');
   });
