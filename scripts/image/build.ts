@@ -6,6 +6,7 @@
 // binary the `node` dev dependency pins, and /app with dist/, production node_modules/ and package.json.
 // User, entrypoint, command, environment and working directory are read from the Dockerfile.
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -19,12 +20,12 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, posix } from 'node:path';
+import { basename, dirname, join, posix, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { cacheRoot, REPO_ROOT } from '../testbed/binaries.ts';
 import { nodeBase, parseFinalStage } from './dockerfile.ts';
-import { splitReference, writeOciArchive, type ImageSpec } from './oci.ts';
+import { canonicalJson, splitReference, writeOciArchive, type ImageSpec } from './oci.ts';
 import { dirEntry, fileEntry, treeEntries, type TarEntry } from './tar.ts';
 
 export interface ImageArchive {
@@ -40,6 +41,8 @@ export interface BuildOptions {
   readonly onProgress?: (line: string) => void;
   /** Where the archive goes; by default `<cache dir>/images`. */
   readonly outDir?: string;
+  /** Build even when an archive of the same inputs is there (by default it is reused). */
+  readonly rebuild?: boolean;
 }
 
 /** What the project image holds, written beside its archive as `<archive>.contents.json`. */
@@ -56,6 +59,8 @@ export interface ImageContents {
   readonly user: string;
   readonly entrypoint: readonly string[];
   readonly cmd: readonly string[];
+  /** A digest of everything the image was made from (see projectInputs). */
+  readonly inputs: string;
 }
 
 /**
@@ -301,7 +306,61 @@ async function inWorkDir<T>(outDir: string, build: (work: string) => Promise<T>)
   }
 }
 
-/** Builds the project's image (see the top of this file) and writes its contents list beside it. */
+/** The files under `dir` (relative to the repository), sorted. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(join(REPO_ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(REPO_ROOT, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+/**
+ * A digest of what the project image is made from: the sources and build files, this build's own code, the
+ * Node version (also the zlib that compresses), the Debian packages and the name. Equal inputs give an equal
+ * archive (the image-build test checks that by building twice), so an archive with the same inputs is reused.
+ */
+function projectInputs(node: string, packages: readonly DebianPackage[], reference: string): string {
+  const hash = createHash('sha256');
+  const files = [
+    'Dockerfile',
+    'package.json',
+    'package-lock.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    ...filesUnder('src'),
+    ...filesUnder('scripts/image'),
+  ];
+  for (const file of files)
+    hash
+      .update(`${file}\0`)
+      .update(readFileSync(join(REPO_ROOT, file)))
+      .update('\0');
+  hash.update(
+    canonicalJson({
+      node,
+      running: process.version,
+      packages: packages.map(({ name, version }) => `${name}=${version}`),
+      reference,
+    }),
+  );
+  return `sha256:${hash.digest('hex')}`;
+}
+
+/** The archive built earlier from the same inputs, if it is still there. */
+function reusable(path: string, reference: string, inputs: string): ImageArchive | undefined {
+  try {
+    const contents = JSON.parse(readFileSync(contentsPath(path), 'utf8')) as Partial<ImageContents>;
+    if (contents.inputs !== inputs || contents.digest === undefined) return undefined;
+    return { path, reference, digest: contents.digest, sizeBytes: statSync(path).size };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Builds the project's image (see the top of this file) and writes its contents list beside it, or returns the
+ * archive already built from the same inputs.
+ */
 export async function buildProjectImage(options: BuildOptions = {}): Promise<ImageArchive> {
   const progress = options.onProgress ?? (() => undefined);
   const outDir = options.outDir ?? imagesDir();
@@ -316,6 +375,13 @@ export async function buildProjectImage(options: BuildOptions = {}): Promise<Ima
       `image: warning: the Dockerfile's base is ${stage.base}, this build has Node ${node.version} on Debian ${release}`,
     );
   const packages = await debianPackages(progress);
+  const inputs = projectInputs(node.version, packages, reference);
+  const path = archivePath(outDir, reference);
+  const cached = options.rebuild === true ? undefined : reusable(path, reference, inputs);
+  if (cached !== undefined) {
+    progress(`image: ${reference} is up to date (same inputs as the archive's)`);
+    return cached;
+  }
   return inWorkDir(outDir, async (work) => {
     const base = await baseLayer(packages, work);
     await checkNodeLibraries(node.binary, base.rootfs);
@@ -349,7 +415,6 @@ export async function buildProjectImage(options: BuildOptions = {}): Promise<Ima
       },
     };
     progress('image: writing layers');
-    const path = archivePath(outDir, reference);
     const written = await writeOciArchive(spec, work, path);
     const contents: ImageContents = {
       reference,
@@ -370,6 +435,7 @@ export async function buildProjectImage(options: BuildOptions = {}): Promise<Ima
       user: stage.user,
       entrypoint: stage.entrypoint,
       cmd: stage.cmd,
+      inputs,
     };
     writeFileSync(contentsPath(path), `${JSON.stringify(contents, null, 2)}\n`);
     progress(`image: ${reference} built in ${String(Math.round((Date.now() - started) / 1000))} s`);

@@ -63,6 +63,14 @@ describe('the engine-free image build', () => {
     assert.equal(second.digest, first.digest);
     assert.equal(second.sizeBytes, first.sizeBytes);
     assert.equal(await fileDigest(second.path), await fileDigest(first.path));
+    // Built already from the same inputs: reused, not rebuilt.
+    const progress: string[] = [];
+    const again = await buildProjectImage({
+      outDir: join(scratch.path, 'second'),
+      onProgress: (line) => progress.push(line),
+    });
+    assert.deepEqual(again, second);
+    assert.match(progress.join('\n'), /is up to date/);
   });
 
   it('is named as the charts deploy it by default', () => {
