@@ -108,6 +108,19 @@ class ScriptedIssuer implements CredentialIssuer {
   }
 }
 
+/** A bootstrap kubeconfig with a bootstrap token for `at`, as readBootstrapKubeconfig gives it. */
+function bootstrapAt(at: Parameters<typeof clientConfigFor>[0] & { readonly caPem: string }): BootstrapCredential {
+  const bootstrapConfig = clientConfigFor(at, { token: 'abcdef.0123456789abcdef' });
+  return {
+    path: '/bootstrap/kubeconfig',
+    server: at.server,
+    caPem: at.caPem,
+    config: bootstrapConfig,
+    credentials: kubeCredentials(bootstrapConfig),
+    fingerprint: '1',
+  };
+}
+
 function setup(
   options: {
     bootstrap?: () => BootstrapCredential | undefined;
@@ -139,15 +152,7 @@ function setup(
   };
   /** The rotation times the restart action was asked to restart for. */
   const restarts: number[] = [];
-  const bootstrapConfig = clientConfigFor(endpoint, { token: 'abcdef.0123456789abcdef' });
-  const bootstrap: BootstrapCredential = {
-    path: '/bootstrap/kubeconfig',
-    server: endpoint.server,
-    caPem: endpoint.caPem,
-    config: bootstrapConfig,
-    credentials: kubeCredentials(bootstrapConfig),
-    fingerprint: '1',
-  };
+  const bootstrap = bootstrapAt(endpoint);
   const rotator = new TargetRotator({
     config,
     sinks: [sink, ...(options.more ?? [])],
@@ -335,16 +340,7 @@ describe('the rotation loop', () => {
 
   // Issue 22: the first certificate worked, then every renewal and check failed hostname verification.
   it("keeps the bootstrap kubeconfig's tls-server-name for renewals, checks and what it publishes, and after a restart without that kubeconfig", async () => {
-    const named = { ...endpoint, tlsServerName: 'api.east.internal' };
-    const namedConfig = clientConfigFor(named, { token: 'abcdef.0123456789abcdef' });
-    const bootstrap: BootstrapCredential = {
-      path: '/bootstrap/kubeconfig',
-      server: named.server,
-      caPem: named.caPem,
-      config: namedConfig,
-      credentials: kubeCredentials(namedConfig),
-      fingerprint: '1',
-    };
+    const bootstrap = bootstrapAt({ ...endpoint, tlsServerName: 'api.east.internal' });
     const { clock, issuer, sink, rotator, stop, done } = setup({ bootstrap: () => bootstrap });
     issuer.acceptEvery(60_000);
     await settle();
