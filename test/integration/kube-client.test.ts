@@ -3,11 +3,14 @@
 // client, a tokenFile that changes, an exec plugin (a script printing `kubectl create token`'s token as an
 // ExecCredential) re-run when the API refuses its token, and in-cluster credentials whose token is replaced.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { parseClientConfig } from '../../src/core/kubeconfig/client-config.ts';
+import { generateKeyPair } from '../../src/core/pki/keys.ts';
+import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { loadClientConfig } from '../../src/io/kube/client-config.ts';
 import { httpStatus } from '../../src/io/kube/errors.ts';
 import { createKubeClient, MERGE_PATCH, restListWatchSource, type KubeClient } from '../../src/io/kube/rest.ts';
@@ -236,5 +239,94 @@ describe('the API client on one HTTP/2 connection under load', () => {
     };
     await Promise.all(Array.from({ length: 50 }, worker));
     assert.equal(restarts, 0, 'no watch or list failed');
+  });
+});
+
+describe('the periodic relist on the real apiserver', () => {
+  // What docs/approver.md quotes: a relist of 1,000 pending CSRs in the approver's pages of 25, fresh (a
+  // consistent read) and as the informer's periodic relist asks for it (not older than the last list).
+  it('of 1,000 pending CSRs is served by the watch cache: no object read from etcd', async (t) => {
+    const client = clientFor(cluster.state.kubeconfig);
+    const kubectl = join(await ensureControlPlane(), 'kubectl');
+    const path = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+    const signerName = `example.com/${uniqueName('relist')}`;
+    const label = uniqueName('relist');
+    const request = Buffer.from(
+      buildCertificationRequest({ commonName: 'relist', organizations: [] }, generateKeyPair('ecdsa-p256')),
+    ).toString('base64');
+    let next = 0;
+    const create = async () => {
+      while (next < 1_000) {
+        const name = `${label}-${String(next++)}`;
+        await client.request('POST', path, {
+          body: {
+            apiVersion: 'certificates.k8s.io/v1',
+            kind: 'CertificateSigningRequest',
+            metadata: { name, labels: { 'kcr-test': label } },
+            spec: { request, signerName, usages: ['client auth'] },
+          },
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 20 }, create));
+    try {
+      const source = restListWatchSource<unknown>(client, path, { fieldSelector: `spec.signerName=${signerName}` });
+      /** Lists sent to etcd, objects read from etcd and from the watch cache for CSRs, per the apiserver. */
+      const fetched = () => {
+        const text = execFileSync(kubectl, ['--kubeconfig', cluster.state.kubeconfig, 'get', '--raw', '/metrics'], {
+          encoding: 'utf8',
+          maxBuffer: 64 * 1024 * 1024,
+        });
+        const sum = (metric: string) =>
+          text
+            .split('\n')
+            .filter((line) => line.startsWith(`${metric}{`) && line.includes('certificatesigningrequests'))
+            .reduce((total, line) => total + Number(line.split(' ').at(-1)), 0);
+        return {
+          etcdLists: sum('apiserver_storage_list_total'),
+          etcd: sum('apiserver_storage_list_fetched_objects_total'),
+          cache: sum('apiserver_cache_list_fetched_objects_total'),
+        };
+      };
+      const relist = async (notOlderThan: string | undefined) => {
+        const before = fetched();
+        const started = performance.now();
+        let items = 0;
+        let page = await source.list({ limit: 25, ...(notOlderThan === undefined ? {} : { notOlderThan }) });
+        items += page.items.length;
+        while (page.continue !== undefined && page.continue !== '') {
+          page = await source.list({ limit: 25, continue: page.continue });
+          items += page.items.length;
+        }
+        const ms = performance.now() - started;
+        const after = fetched();
+        return {
+          items,
+          ms: Math.round(ms),
+          etcdLists: after.etcdLists - before.etcdLists,
+          etcd: after.etcd - before.etcd,
+          cache: after.cache - before.cache,
+          version: page.resourceVersion,
+        };
+      };
+      const fresh = await relist(undefined);
+      const periodic = await relist(fresh.version);
+      const again = await relist(fresh.version);
+      t.diagnostic(JSON.stringify({ fresh, periodic, again }));
+      assert.equal(fresh.items, 1_000);
+      assert.equal(periodic.items, 1_000);
+      assert.equal(periodic.etcdLists, 0, 'the periodic relist sent no list to etcd');
+      assert.equal(periodic.etcd, 0, 'the periodic relist read no object from etcd');
+    } finally {
+      execFileSync(kubectl, [
+        '--kubeconfig',
+        cluster.state.kubeconfig,
+        'delete',
+        'csr',
+        '-l',
+        `kcr-test=${label}`,
+        '--wait=false',
+      ]);
+    }
   });
 });

@@ -146,6 +146,8 @@ interface Session {
   lastRead: number;
   /** Aborted when the session closes: its timers stop. */
   readonly closed: AbortController;
+  /** Aborted when its last stream ends: an idle connection is not pinged (nor held open by the timer). */
+  busy: AbortController | undefined;
 }
 
 /** HTTP/2 when the server's ALPN answer is h2, else HTTP/1.1; decided on the first connection. */
@@ -234,6 +236,7 @@ class NegotiatedConnections implements Connections {
       streams: 0,
       lastRead: this.#clock.monotonic(),
       closed: new AbortController(),
+      busy: undefined,
     };
     session.session.unref();
     this.#sessions.add(session);
@@ -246,10 +249,10 @@ class NegotiatedConnections implements Connections {
     session.session.on('error', unusable);
     session.session.once('close', () => {
       session.closed.abort();
+      session.busy?.abort();
       unusable();
       this.#sessions.delete(session);
     });
-    void this.#pingWhenIdle(session);
     // Retired while connecting: the requests that waited for this connection still go out on it.
     if (this.#retired)
       queueMicrotask(() => {
@@ -302,9 +305,17 @@ class NegotiatedConnections implements Connections {
         reject(failed(outgoing.what, error as Error));
         return;
       }
-      if (session.streams++ === 0) session.session.ref();
+      if (session.streams++ === 0) {
+        session.session.ref();
+        // Idle time counts from here: a connection unused for a while is not suspect for that.
+        session.lastRead = this.#clock.monotonic();
+        session.busy = new AbortController();
+        void this.#pingWhenIdle(session, session.busy.signal);
+      }
       stream.once('close', () => {
-        if (--session.streams === 0 && !session.session.destroyed) session.session.unref();
+        if (--session.streams > 0) return;
+        session.busy?.abort();
+        if (!session.session.destroyed) session.session.unref();
       });
       const read = () => {
         session.lastRead = this.#clock.monotonic();
@@ -336,13 +347,13 @@ class NegotiatedConnections implements Connections {
     });
   }
 
-  /** While streams are open (a watch above all), a connection nothing was read from for a while is pinged. */
-  async #pingWhenIdle(session: Session): Promise<void> {
-    const { signal } = session.closed;
-    while (!signal.aborted) {
+  /** Until `busy` aborts (no stream left), a connection nothing was read from for a while is pinged. */
+  async #pingWhenIdle(session: Session, busy: AbortSignal): Promise<void> {
+    const ended = () => busy.aborted;
+    while (!ended()) {
       const idleFor = this.#clock.monotonic() - session.lastRead;
-      await this.#clock.sleep(Math.max(READ_IDLE_TIMEOUT_MS - idleFor, 1_000), signal);
-      if (session.streams > 0 && this.#clock.monotonic() - session.lastRead >= READ_IDLE_TIMEOUT_MS)
+      await this.#clock.sleep(Math.max(READ_IDLE_TIMEOUT_MS - idleFor, 1_000), busy);
+      if (!ended() && this.#clock.monotonic() - session.lastRead >= READ_IDLE_TIMEOUT_MS)
         await this.#checkAlive(session);
     }
   }
