@@ -122,8 +122,21 @@ export const sidecarChartValues = z.strictObject({
     objectSelector: passThrough,
     profiles: injectorConfigSchema.shape.profiles,
     agentServiceAccounts: z
-      .array(z.strictObject({ namespace: dnsLabel, name: z.string().min(1) }))
-      .describe('ServiceAccounts of injected pods: each gets create/patch on Events in its namespace.'),
+      .array(
+        z.strictObject({
+          namespace: dnsLabel,
+          name: z.string().min(1),
+          referenceSecrets: z
+            .array(z.string().min(1))
+            .optional()
+            .describe(
+              'Secrets its pods publish in reference mode (annotation kubeconfig-rotator.io/reference-secret), in its namespace.',
+            ),
+        }),
+      )
+      .describe(
+        'ServiceAccounts of injected pods: each gets create/patch on Events in its namespace, and write access to its referenceSecrets.',
+      ),
     certificates: z.strictObject({
       mode: z.enum(['self-managed', 'cert-manager']),
       servingLifetimeSeconds: z.number().int().min(60),

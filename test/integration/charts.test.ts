@@ -959,11 +959,11 @@ describe('the injector chart', () => {
   const chart = chartDir('kubeconfig-rotator-sidecar');
   const injector = ['-f', join(chart, 'examples', 'injector.yaml')];
 
-  it("grants Events to the injected pods' ServiceAccounts, in their namespaces", async () => {
+  it("grants Events to the injected pods' ServiceAccounts, in their namespaces, and their reference Secrets", async () => {
     const manifests = await template(chart, [
       ...injector,
       '--set-json',
-      'injector.agentServiceAccounts=[{"namespace":"admiralty","name":"admiralty"},{"namespace":"agents","name":"a"},{"namespace":"agents","name":"b"}]',
+      'injector.agentServiceAccounts=[{"namespace":"admiralty","name":"admiralty","referenceSecrets":["east-kubeconfig"]},{"namespace":"agents","name":"a"},{"namespace":"agents","name":"b"}]',
     ]);
     const name = 'rel-kubeconfig-rotator-sidecar-injected-events';
     const role = manifests.find((manifest) => manifest.kind === 'ClusterRole' && manifest.metadata.name === name);
@@ -981,6 +981,28 @@ describe('the injector chart', () => {
             { kind: 'ServiceAccount', name: 'b', namespace: 'agents' },
           ],
         ],
+      ],
+    );
+    const reference = 'rel-kubeconfig-rotator-sidecar-reference-admiralty';
+    assert.deepEqual(
+      manifests
+        .filter((manifest) => manifest.metadata.name === reference)
+        .map((object) => [object.kind, object.metadata.namespace, object.rules ?? object.subjects]),
+      [
+        [
+          'Role',
+          'admiralty',
+          [
+            {
+              apiGroups: [''],
+              resources: ['secrets'],
+              resourceNames: ['east-kubeconfig'],
+              verbs: ['get', 'list', 'watch', 'update'],
+            },
+            { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+          ],
+        ],
+        ['RoleBinding', 'admiralty', [{ kind: 'ServiceAccount', name: 'admiralty', namespace: 'admiralty' }]],
       ],
     );
   });

@@ -121,7 +121,10 @@ before(async () => {
           sinks: { secret: { name: 'east-kubeconfig' } },
         },
       ],
-      injector: { enabled: true, agentServiceAccounts: [{ namespace, name: 'agent' }] },
+      injector: {
+        enabled: true,
+        agentServiceAccounts: [{ namespace, name: 'agent', referenceSecrets: ['agent-kubeconfig'] }],
+      },
     }),
   );
   await helm(
@@ -312,23 +315,18 @@ describe('the charts, installed with helm, with their own ServiceAccounts', () =
     );
   });
 
-  it("injected sidecars, as the agent's ServiceAccount listed in injector.agentServiceAccounts, may create Events in its namespace only", async () => {
-    const canI = async (where: string) =>
+  it("injected sidecars, as the agent's ServiceAccount listed in injector.agentServiceAccounts, may create Events in its namespace and write its reference Secret, nothing more", async () => {
+    const canI = async (...request: string[]) =>
       (
-        await kubectl(
-          source,
-          'auth',
-          'can-i',
-          'create',
-          'events',
-          '-n',
-          where,
-          '--as',
-          `system:serviceaccount:${namespace}:agent`,
-        ).catch((error: unknown) => error as { stdout: string })
+        await kubectl(source, 'auth', 'can-i', ...request, '--as', `system:serviceaccount:${namespace}:agent`).catch(
+          (error: unknown) => error as { stdout: string },
+        )
       ).stdout.trim();
-    assert.equal(await canI(namespace), 'yes');
-    assert.equal(await canI('kube-system'), 'no');
+    assert.equal(await canI('create', 'events', '-n', namespace), 'yes');
+    assert.equal(await canI('create', 'events', '-n', 'kube-system'), 'no');
+    assert.equal(await canI('update', 'secrets/agent-kubeconfig', '-n', namespace), 'yes');
+    assert.equal(await canI('update', 'secrets/east-kubeconfig', '-n', namespace), 'no');
+    assert.equal(await canI('get', 'secrets/kubeconfig-rotator-bootstrap-east', '-n', namespace), 'no');
   });
 
   it("the injector, as its ServiceAccount, creates its CA and publishes the caBundle into the chart's webhook, and reads no other Secret", async () => {
