@@ -47,7 +47,12 @@ const DISCOVERY_BINDING = 'kubeconfig-rotator:anonymous-issuer-discovery';
 export async function bootstrapFederated(
   options: FederatedOptions,
   clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
-  endpoint: { readonly server: string; readonly caPem: string; readonly sourceCaPem: string | undefined },
+  endpoint: {
+    readonly server: string;
+    readonly caPem: string;
+    readonly tlsServerName: string | undefined;
+    readonly sourceCaPem: string | undefined;
+  },
 ): Promise<number> {
   const { target, source } = clusters;
   const write = (line: string) => options.out.write(`${line}\n`);
@@ -125,7 +130,14 @@ export async function bootstrapFederated(
     },
     data: {
       [BOOTSTRAP_SECRET_KEY]: Buffer.from(
-        stringify(federatedBootstrapKubeconfig({ target: options.target, ...endpoint })),
+        stringify(
+          federatedBootstrapKubeconfig({
+            target: options.target,
+            server: endpoint.server,
+            caPem: endpoint.caPem,
+            tlsServerName: endpoint.tlsServerName,
+          }),
+        ),
       ).toString('base64'),
     },
   };

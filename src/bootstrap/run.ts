@@ -143,6 +143,8 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
 
   const cluster = target.getCurrentCluster();
   const server = options.server ?? cluster?.server ?? '';
+  // The name the target's certificate is checked against (a load balancer, a tunnel): every client needs it.
+  const tlsServerName = cluster?.tlsServerName === '' ? undefined : cluster?.tlsServerName;
   const secretName = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
   if (federated !== undefined) {
     let sourceCaPem: string | undefined;
@@ -155,7 +157,7 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
       return await bootstrapFederated(
         { ...federated, out: options.out, secretName, dryRun: options.dryRun },
         { target, source },
-        { server, caPem, sourceCaPem },
+        { server, caPem, tlsServerName, sourceCaPem },
       );
     } catch (error) {
       if (!(error instanceof BootstrapError)) throw error;
@@ -167,7 +169,7 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     return bootstrapTokenMode(
       options,
       { target, source },
-      { server, caPem, ttlMs, secretName },
+      { server, caPem, tlsServerName, ttlMs, secretName },
       { maxExpirationSeconds: maxTokenTtlMs / 1000, audiences: options.audiences },
     );
   const token = generateBootstrapToken((count) => randomBytes(count));
@@ -179,12 +181,13 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     expiration,
     server,
     caPem,
+    tlsServerName,
     sourceNamespace: options.namespace,
     secretName,
   });
 
   if (options.dryRun) {
-    printPlan(options.out, redactPlan(plan), { target, source }, server);
+    printPlan(options.out, redactPlan(plan), { target, source }, { server, tlsServerName });
     return 0;
   }
 
@@ -259,14 +262,15 @@ function printPlan(
   out: NodeJS.WritableStream,
   plan: BootstrapPlan,
   clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
-  bootstrapServer: string,
+  bootstrap: { readonly server: string; readonly tlsServerName: string | undefined },
 ): void {
   out.write(`# target cluster (${clusters.target.getCurrentCluster()?.server ?? '?'})\n`);
   for (const object of plan.target) out.write(`---\n${stringify(object)}`);
   out.write(`# source cluster (${clusters.source.getCurrentCluster()?.server ?? '?'})\n`);
   out.write(
-    `# the bootstrap kubeconfig (key ${BOOTSTRAP_SECRET_KEY}) sends the sidecar to server ${bootstrapServer}` +
-      ' with the target CA (--server to change it); its token is redacted\n',
+    `# the bootstrap kubeconfig (key ${BOOTSTRAP_SECRET_KEY}) sends the sidecar to server ${bootstrap.server}` +
+      ` with the target CA${bootstrap.tlsServerName === undefined ? '' : `, checking its certificate for ${bootstrap.tlsServerName} (the target context's tls-server-name)`}` +
+      ' (--server to change it); its token is redacted\n',
   );
   for (const object of plan.source) out.write(`---\n${stringify(object)}`);
 }
@@ -274,6 +278,7 @@ function printPlan(
 interface Endpoint {
   readonly server: string;
   readonly caPem: string;
+  readonly tlsServerName: string | undefined;
   readonly ttlMs: number;
   readonly secretName: string;
 }
@@ -298,6 +303,7 @@ async function bootstrapTokenMode(
       target: options.target,
       server: endpoint.server,
       caPem: endpoint.caPem,
+      tlsServerName: endpoint.tlsServerName,
       token,
       expiration,
       sourceNamespace: options.namespace,
@@ -314,7 +320,7 @@ async function bootstrapTokenMode(
       target: [...targetObjects, ...guardrailObjects(['<the apiserver audiences>'])],
       source: sourceObjects('<token>'),
     };
-    printPlan(options.out, redactPlan(plan), { target, source }, endpoint.server);
+    printPlan(options.out, redactPlan(plan), { target, source }, endpoint);
     return 0;
   }
   try {

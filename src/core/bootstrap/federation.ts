@@ -129,14 +129,23 @@ export function withAuthenticator(existing: unknown, authenticator: Record<strin
 }
 
 /** The Secret in the source holding the target's server and CA, without any credential. */
-export function federatedBootstrapKubeconfig(input: { target: string; server: string; caPem: string }) {
+export function federatedBootstrapKubeconfig(input: {
+  target: string;
+  server: string;
+  caPem: string;
+  tlsServerName?: string | undefined;
+}) {
   return {
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [
       {
         name: input.target,
-        cluster: { server: input.server, 'certificate-authority-data': Buffer.from(input.caPem).toString('base64') },
+        cluster: {
+          server: input.server,
+          'certificate-authority-data': Buffer.from(input.caPem).toString('base64'),
+          ...(input.tlsServerName === undefined ? {} : { 'tls-server-name': input.tlsServerName }),
+        },
       },
     ],
     // Federated tokens come from the source: this kubeconfig carries no credential.

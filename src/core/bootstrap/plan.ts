@@ -32,6 +32,8 @@ export interface BootstrapPlanInput {
   /** The target API as the source's pods reach it. */
   readonly server: string;
   readonly caPem: string;
+  /** The operator's target context's tls-server-name: the name the target's certificate is checked against. */
+  readonly tlsServerName?: string | undefined;
   readonly sourceNamespace: string;
   readonly secretName: string;
 }
@@ -64,6 +66,7 @@ export function bootstrapPlan(input: BootstrapPlanInput): BootstrapPlan {
     name: input.target,
     server: input.server,
     certificateAuthority: { pem: input.caPem },
+    tlsServerName: input.tlsServerName,
     credential: { token: bootstrapTokenString(input.token) },
   });
   return {

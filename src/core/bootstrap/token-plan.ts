@@ -111,6 +111,8 @@ export interface TokenSourceSecretInput {
   readonly target: string;
   readonly server: string;
   readonly caPem: string;
+  /** The operator's target context's tls-server-name: the name the target's certificate is checked against. */
+  readonly tlsServerName?: string | undefined;
   readonly token: string;
   readonly expiration: Date;
   readonly sourceNamespace: string;
@@ -122,6 +124,7 @@ export function tokenSourceObjects(input: TokenSourceSecretInput): KubeObject[] 
     name: input.target,
     server: input.server,
     certificateAuthority: { pem: input.caPem },
+    tlsServerName: input.tlsServerName,
     credential: { token: input.token },
   });
   return [

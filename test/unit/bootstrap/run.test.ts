@@ -94,6 +94,19 @@ describe('bootstrap before it contacts a cluster', () => {
     assert.match(fromKubeconfig.out, /sends the sidecar to server https:\/\/127\.0\.0\.1:1 /);
   });
 
+  // Issue 22: a target reached at an address its certificate does not name needs the name in every client.
+  it("carries the target context's tls-server-name into the bootstrap kubeconfig, certificates and tokens alike", async () => {
+    const targetKubeconfig = kubeconfig('named', { 'certificate-authority': caFile, 'tls-server-name': 'api.east' });
+    for (const credential of ['certificate', 'token']) {
+      const { code, out, err } = await bootstrap({ targetKubeconfig, credential });
+      assert.equal(code, 0, err);
+      assert.match(
+        out,
+        /sends the sidecar to server https:\/\/127\.0\.0\.1:1 with the target CA, checking its certificate for api\.east /,
+      );
+    }
+  });
+
   it('--target-context picks a context other than the current one', async () => {
     const { code, out, err } = await bootstrap({
       targetKubeconfig: kubeconfig('two', { 'certificate-authority': caFile }, { 'certificate-authority': caFile }),

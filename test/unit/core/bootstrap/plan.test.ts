@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseDuration } from '../../../../src/core/bootstrap/duration.ts';
+import { federatedBootstrapKubeconfig } from '../../../../src/core/bootstrap/federation.ts';
 import { bootstrapGroup, bootstrapPlan, CSR_REQUESTER_ROLE, redactPlan } from '../../../../src/core/bootstrap/plan.ts';
+import { tokenSourceObjects } from '../../../../src/core/bootstrap/token-plan.ts';
 
 const input = {
   source: 'west',
@@ -56,6 +58,27 @@ describe('the bootstrap plan', () => {
     assert.equal(kubeconfig.clusters[0].cluster.server, 'https://east.example:6443');
     assert.equal(decode(kubeconfig.clusters[0].cluster['certificate-authority-data']), input.caPem);
     assert.deepEqual(kubeconfig.users[0].user, { token: 'abcdef.0123456789abcdef' });
+  });
+
+  it("carries the target context's tls-server-name into the bootstrap kubeconfig, for every kind (issue 22)", () => {
+    const clusterOf = (secret: { readonly [field: string]: unknown } | undefined) =>
+      (parse(decode((secret?.data as Record<string, string>).kubeconfig)) as { clusters: [{ cluster: object }] })
+        .clusters[0].cluster;
+    const named = { ...input, tlsServerName: 'api.east' };
+    assert.equal((clusterOf(bootstrapPlan(named).source[1]) as Record<string, string>)['tls-server-name'], 'api.east');
+    assert.equal('tls-server-name' in clusterOf(plan.source[1]), false);
+    const tokens = tokenSourceObjects({ ...named, token: 't', source: 'west' });
+    assert.equal(
+      (clusterOf(tokens.find((one) => one.kind === 'Secret')) as Record<string, string>)['tls-server-name'],
+      'api.east',
+    );
+    const federated = federatedBootstrapKubeconfig({
+      target: 'east',
+      server: named.server,
+      caPem: named.caPem,
+      tlsServerName: 'api.east',
+    });
+    assert.equal(federated.clusters[0]?.cluster['tls-server-name'], 'api.east');
   });
 
   it('a dry run shows every object and no credential', () => {
