@@ -111,13 +111,17 @@ async function main(argv: string[]): Promise<number> {
       return Promise.resolve(false);
     }
   });
+  const importing = Date.now();
   for (const image of record.images) {
     run('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'import', image.path]);
     const names = run('ctr', ['--address', socket, '-n', 'k8s.io', 'images', 'ls', '-q']).split('\n');
     if (!names.includes(image.reference))
       throw new Error(`${image.path} was imported, but not as ${image.reference} (containerd has: ${names.join(' ')})`);
   }
-  progress(`images imported: ${record.images.map((image) => image.reference).join(' ')}`);
+  progress(
+    `images imported in ${((Date.now() - importing) / 1000).toFixed(1)} s: ` +
+      record.images.map((image) => image.reference).join(' '),
+  );
 
   const kubeletConfig = join(dir, 'etc', 'kubelet.yaml');
   writeFileSync(join(dir, 'etc', 'resolv.conf'), 'nameserver 127.0.0.1\noptions ndots:1\n');

@@ -215,31 +215,39 @@ export async function stopNodeCluster(
     const record = processes[component];
     if (record !== undefined) await stopProcess(record.pid, dir, 20_000);
   };
+  // Every pid met on the way: a process being torn down has already left its cgroup and namespaces but is not
+  // gone yet, so the end waits for these to exit too.
+  const seen = new Set<number>();
+  const remember = (pids: number[]) => {
+    for (const pid of pids) seen.add(pid);
+    return pids;
+  };
   await stop('kubelet');
   progress('kubelet stopped');
-  const containers = () => processesInCgroups(namespace.cgroupRoot);
+  const containers = () => remember(processesInCgroups(namespace.cgroupRoot));
   signal(containers(), 'SIGTERM');
-  if (!(await waitUntilNone(containers, 10_000))) signal(containers(), 'SIGKILL');
+  // A container's PID 1 without a SIGTERM handler ignores it: killed after a short grace period.
+  if (!(await waitUntilNone(containers, 5_000))) signal(containers(), 'SIGKILL');
   progress('containers stopped');
   await stop('containerd');
   await stop('kube-scheduler');
   if (state !== undefined) for (const component of [...COMPONENTS].reverse()) await stopComponent(state, component);
   progress('daemons stopped');
   // The shims, a container that outlived SIGKILL's delivery, the holder: by pid, until none is left.
-  const leftovers = () => [
-    ...new Set([
-      ...processesInCgroups(namespace.cgroupRoot),
-      ...(namespace.holder.netns === '' ? [] : processesInNamespace(namespace.holder)),
-      ...(alive(namespace.holder.pid) && namespaceOf(namespace.holder.pid)?.netns === namespace.holder.netns
-        ? [namespace.holder.pid]
-        : []),
-    ]),
-  ];
+  const leftovers = () =>
+    remember([
+      ...new Set([
+        ...processesInCgroups(namespace.cgroupRoot),
+        ...(namespace.holder.netns === '' ? [] : processesInNamespace(namespace.holder)),
+        ...(holderAlive(namespace.holder) ? [namespace.holder.pid] : []),
+      ]),
+    ]);
   for (let round = 0; round < 5 && leftovers().length > 0; round++) {
     signal(leftovers(), 'SIGKILL');
     await waitUntilNone(leftovers, 2_000);
   }
-  const stillRunning = leftovers();
+  await waitUntilNone(() => [...seen].filter(alive), 10_000);
+  const stillRunning = [...new Set([...leftovers(), ...[...seen].filter(alive)])];
   progress('namespace gone');
   const cgroupsLeft = removeCgroups(namespace.cgroupRoot, namespace.cgroups);
   progress('cgroups removed');
