@@ -27,7 +27,7 @@ export async function ensureMonitoringCrds(clusters: readonly TestCluster[]): Pr
         if (statusCode(error) !== 409) throw error;
         const existing = await api.readCustomResourceDefinition({ name });
         if (existing.metadata?.labels?.[STAND_IN_LABEL] !== 'true') return;
-        const metadata = { ...crd.metadata, name, resourceVersion: existing.metadata.resourceVersion };
+        const metadata = { ...crd.metadata, name, resourceVersion: existing.metadata.resourceVersion ?? '' };
         await api.replaceCustomResourceDefinition({ name, body: { ...crd, metadata } });
       });
       await eventually(async () => {
