@@ -20,7 +20,8 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, posix, relative } from 'node:path';
+import { basename, join, posix, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { cacheRoot, REPO_ROOT } from '../testbed/binaries.ts';
@@ -454,14 +455,7 @@ export async function buildPauseImage(options: BuildOptions = {}): Promise<Image
   return inWorkDir(outDir, async (work) => {
     const binary = join(work, 'pause');
     progress('image: compiling the pause program (gcc -static)');
-    await run('gcc', [
-      '-static',
-      '-Os',
-      '-s',
-      '-o',
-      binary,
-      join(dirname(new URL(import.meta.url).pathname), 'pause.c'),
-    ]);
+    await run('gcc', ['-static', '-Os', '-s', '-o', binary, fileURLToPath(new URL('pause.c', import.meta.url))]);
     const path = archivePath(outDir, PAUSE_REFERENCE);
     const written = await writeOciArchive(
       {

@@ -2,8 +2,8 @@
 // format `skopeo copy oci-archive:`, `ctr images import` and `kind load image-archive` read. Everything in it
 // is a function of its inputs: gzip streams carry no time or name, JSON is written with sorted keys.
 import { createHash } from 'node:crypto';
-import { createWriteStream, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, constants as zlib } from 'node:zlib';
@@ -107,8 +107,8 @@ export function splitReference(reference: string): { name: string; tag: string }
 }
 
 /**
- * Writes the image as an OCI archive at `archive` (through `<archive>.partial`, renamed when complete, so an
- * interrupted build never leaves an archive that looks whole). `work` is an empty scratch directory.
+ * Writes the image as an OCI archive at `archive` (through a `.partial` file beside it, renamed when complete,
+ * so an interrupted build never leaves an archive that looks whole). `work` is an empty scratch directory.
  */
 export async function writeOciArchive(spec: ImageSpec, work: string, archive: string): Promise<WrittenImage> {
   const { tag } = splitReference(spec.reference);
@@ -152,9 +152,9 @@ export async function writeOciArchive(spec: ImageSpec, work: string, archive: st
     }),
   );
   writeFileSync(join(layout, 'oci-layout'), canonicalJson({ imageLayoutVersion: '1.0.0' }));
-  for (const name of readdirSync(blobs)) if (name.endsWith('.partial')) rmSync(join(blobs, name));
 
-  const partial = `${archive}.partial`;
+  // Unique: two builds of the same image may run at once (each renames a whole archive into place).
+  const partial = `${archive}.${String(process.pid)}-${basename(work)}.partial`;
   const hash = hashing();
   await pipeline(tarStream(treeEntries(layout, '')), hash, createWriteStream(partial));
   renameSync(partial, archive);
