@@ -92,6 +92,7 @@ before(async () => {
       injector: {
         enabled: true,
         namespaceSelector: { matchLabels: { 'kubeconfig-rotator.io/injection': release } },
+        agentServiceAccounts: [{ namespace: podNamespace, name: 'agent', referenceSecrets: ['east-reference'] }],
       },
     }),
   );
@@ -199,6 +200,16 @@ describe('Secrets our ServiceAccounts may write', () => {
       ),
       /denied request: kubeconfig-rotator writes Secrets of type .* not kubernetes\.io\/service-account-token/,
     );
+  });
+  it("an injected pod's ServiceAccount, granted its reference Secret, cannot create one either", async () => {
+    const agent = `system:serviceaccount:${podNamespace}:agent`;
+    const create = (type: string) =>
+      kubectlAs(agent, ['-n', podNamespace, 'create', '-f', '-'], secret('east-reference', type));
+    assert.match(
+      await create('kubernetes.io/service-account-token'),
+      /denied request: .* not kubernetes\.io\/service-account-token/,
+    );
+    assert.match(await create('mirror.linkerd.io/remote-kubeconfig'), /created/);
   });
 });
 
