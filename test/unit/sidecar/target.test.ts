@@ -2,8 +2,6 @@
 // from an openssl CA, and sinks in memory. Checks the schedule, the credential each request is made with,
 // backoff, re-bootstrap and output repair exactly.
 import assert from 'node:assert/strict';
-import { createSecureServer, type ServerHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
 import { certificateRules } from '../../../src/core/credential/rules.ts';
@@ -23,7 +21,8 @@ import { certPemOf } from '../../support/credential-bundle.ts';
 import { ManualClock, settle } from '../../support/manual-clock.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
-import { createCertificateAuthority, issueCertificate } from '../../../scripts/testbed/pki.ts';
+import { drip, hostileServer } from '../../support/hostile-server.ts';
+import { eventually } from '../../support/kube.ts';
 
 const ca = opensslCa('target-ca');
 after(() => {
@@ -254,21 +253,34 @@ describe('the rotation loop', () => {
 
   // Issue 22: a target that sent a byte every 20 s held a rotation for good, logging nothing.
   it('a target that drips its answer fails the rotation at the request deadline, retries after a backoff, and keeps the current certificate', async () => {
-    const drip = await drippingServer();
+    let dripped = 0;
+    const server = await hostileServer((_request, response) => {
+      drip(response, (sent) => (dripped = sent));
+    });
     const { clock, issuer, events, sink, rotator, stop, done } = setup();
     const client = createKubeClient(
-      { server: drip.url, certificateAuthority: { pem: drip.caPem }, insecureSkipTlsVerify: false, user: {} },
+      { server: server.url, certificateAuthority: { pem: server.caPem }, insecureSkipTlsVerify: false, user: {} },
       { clock },
     );
+    // The server runs in real time: polled, for at most 5 s.
+    const waitFor = (condition: () => boolean) =>
+      eventually(
+        () => {
+          assert.ok(condition());
+          return Promise.resolve();
+        },
+        5_000,
+        10,
+      );
     try {
       await settle();
       const first = rotator.status().current ?? assert.fail();
       const published = sink.current();
       issuer.callFirst = (signal) => client.request('POST', '/api/v1/namespaces/a/serviceaccounts/b/token', { signal });
       await clock.jumpTo(first.deadline);
-      await drip.dripping();
+      await waitFor(() => dripped > 0);
       await clock.advance(60_000);
-      await eventuallyTrue(() => events.length > 2, 'the rotation ended');
+      await waitFor(() => events.length > 2);
       assert.deepEqual(events.slice(2), ['failed error #1 retry in 2000 ms']);
       assert.equal(sink.current(), published, 'the current certificate stays published');
       assert.equal(certPemOf(rotator.status().current), certPemOf(first));
@@ -279,7 +291,7 @@ describe('the rotation loop', () => {
       stop.abort();
       await done;
       await client.close();
-      await drip.stop();
+      await server.stop();
     }
   });
 
@@ -514,47 +526,3 @@ describe('the rotation loop', () => {
     await assert.rejects(done, /^Error: east: interrupted before a valid certificate was published$/);
   });
 });
-
-/** A TLS server that answers every request with a byte every 100 ms of real time, ending only after 5 s. */
-async function drippingServer() {
-  const tlsCa = createCertificateAuthority('dripping-ca');
-  const serving = issueCertificate(tlsCa, { commonName: 'drip', usage: 'server', ipAddresses: ['127.0.0.1'] });
-  let started = false;
-  const sessions = new Set<ServerHttp2Session>();
-  const server = createSecureServer({ key: serving.key, cert: serving.cert }, (_request, response) => {
-    started = true;
-    response.writeHead(200, { 'content-type': 'application/json' });
-    response.write('{');
-    let sent = 0;
-    const timer = setInterval(() => {
-      if (++sent < 50) response.write(' ');
-      else {
-        clearInterval(timer);
-        response.end('}');
-      }
-    }, 100);
-    response.stream.once('close', () => {
-      clearInterval(timer);
-    });
-  });
-  server.on('session', (session: ServerHttp2Session) => sessions.add(session));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `https://127.0.0.1:${String((server.address() as AddressInfo).port)}`,
-    caPem: tlsCa.cert,
-    dripping: () => eventuallyTrue(() => started, 'the request reached the server'),
-    async stop() {
-      for (const session of sessions) session.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-/** Polls in real time (the servers run in it) until `condition` holds, for at most 5 s. */
-async function eventuallyTrue(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within 5 s`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

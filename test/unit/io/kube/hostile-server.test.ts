@@ -4,57 +4,24 @@
 // drives the client's deadlines and pings; the servers run in real time.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import {
-  createSecureServer,
-  type Http2ServerRequest,
-  type Http2ServerResponse,
-  type ServerHttp2Session,
-} from 'node:http2';
+import type { Http2ServerResponse } from 'node:http2';
 import { createServer as createTcpServer, connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { ClientConfig } from '../../../../src/core/kubeconfig/client-config.ts';
 import { describeError, kubeStatus } from '../../../../src/io/kube/errors.ts';
 import { createKubeClient, restListWatchSource, type KubeClient } from '../../../../src/io/kube/rest.ts';
-import { createCertificateAuthority, issueCertificate } from '../../../../scripts/testbed/pki.ts';
+import { drip, hostileServer, type HostileHandler } from '../../../support/hostile-server.ts';
+import { eventually } from '../../../support/kube.ts';
 import { ManualClock } from '../../../support/manual-clock.ts';
 
-const ca = createCertificateAuthority('hostile-server-ca');
-const serving = issueCertificate(ca, { commonName: 'apiserver', usage: 'server', ipAddresses: ['127.0.0.1'] });
 const MiB = 1024 * 1024;
 // rest.ts's limits, as docs/sidecar.md states them.
 const MAX_RESPONSE_BYTES = 64 * MiB;
 const MAX_WATCH_EVENT_BYTES = 16 * MiB;
 
-type Handler = (request: Http2ServerRequest, response: Http2ServerResponse, url: URL) => void;
-
-/** An HTTP/2 TLS server answering with `handler`; counts the connections it saw close. */
-async function hostile(handler: Handler) {
-  let closedConnections = 0;
-  const sessions = new Set<ServerHttp2Session>();
-  const server = createSecureServer({ key: serving.key, cert: serving.cert }, (request, response) => {
-    handler(request, response, new URL(request.url, 'https://hostile'));
-  });
-  server.on('session', (session: ServerHttp2Session) => {
-    sessions.add(session);
-    session.once('close', () => {
-      sessions.delete(session);
-      closedConnections++;
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    closedConnections: () => closedConnections,
-    async stop() {
-      for (const session of sessions) session.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
-const configFor = (port: number): ClientConfig => ({
+const configFor = (port: number, caPem: string): ClientConfig => ({
   server: `https://127.0.0.1:${String(port)}`,
-  certificateAuthority: { pem: ca.cert },
+  certificateAuthority: { pem: caPem },
   insecureSkipTlsVerify: false,
   user: { token: { value: 'hostile-test' } },
 });
@@ -90,14 +57,16 @@ async function peakBufferGrowth<T>(work: () => Promise<T>): Promise<{ result: T;
   }
 }
 
-/** Resolves when `condition` holds, polling; fails after `ms` of real time. */
-async function eventually(condition: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`${what}: not within ${String(ms)} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Polls in real time (the servers run in it) until `condition` holds, for at most 5 s. */
+const waitFor = (condition: () => boolean, what: string) =>
+  eventually(
+    () => {
+      assert.ok(condition(), what);
+      return Promise.resolve();
+    },
+    5_000,
+    10,
+  );
 
 /** Starts a watch; `ended` resolves with what onDone got. */
 function startWatch(client: KubeClient, path: string) {
@@ -122,11 +91,11 @@ describe('the API client against a hostile server', () => {
     for (const client of clients) await client.close();
     for (const server of servers) await server.stop();
   });
-  async function setup(handler: Handler) {
-    const server = await hostile(handler);
+  async function setup(handler: HostileHandler) {
+    const server = await hostileServer(handler);
     servers.push(server);
     const clock = new ManualClock();
-    const client = createKubeClient(configFor(server.port), { clock });
+    const client = createKubeClient(configFor(server.port, server.caPem), { clock });
     clients.push(client);
     return { server, clock, client };
   }
@@ -147,7 +116,7 @@ describe('the API client against a hostile server', () => {
     assert.ok(result instanceof Error, String(result));
     assert.match(result.message, /^GET \/api\/v1\/secrets: the response is larger than 64 MiB$/);
     assert.ok(peak < MAX_RESPONSE_BYTES + 48 * MiB, `buffers grew by ${String(Math.round(peak / MiB))} MiB`);
-    await eventually(() => server.closedConnections() === 1, 'the connection closed');
+    await waitFor(() => server.closedConnections() === 1, 'the connection closed');
   });
 
   it('lists a collection whose page is too large in smaller pages', async () => {
@@ -182,7 +151,7 @@ describe('the API client against a hostile server', () => {
     assert.equal(result.events.length, 1, 'the events before the endless one are delivered');
     assert.match(describeError(result.error), /^GET \/api\/v1\/secrets \(watch\): an event is larger than 16 MiB$/);
     assert.ok(peak < 3 * MAX_WATCH_EVENT_BYTES + 32 * MiB, `buffers grew by ${String(Math.round(peak / MiB))} MiB`);
-    await eventually(() => server.closedConnections() === 1, 'the connection closed');
+    await waitFor(() => server.closedConnections() === 1, 'the connection closed');
   });
 
   it("cuts a server's Status message, and does not read an error body too large to be a Status", async () => {
@@ -204,25 +173,13 @@ describe('the API client against a hostile server', () => {
   it('fails a request a server drips slowly once its 60 s deadline passes, naming the deadline', async () => {
     let dripping = 0;
     const { clock, client } = await setup((_request, response) => {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.write('{');
-      // A byte every 100 ms of real time; after 5 s (so that a client without a deadline ends the test) the end.
-      const timer = setInterval(() => {
-        if (++dripping < 50) response.write(' ');
-        else {
-          clearInterval(timer);
-          response.end('}');
-        }
-      }, 100);
-      response.stream.once('close', () => {
-        clearInterval(timer);
-      });
+      drip(response, (sent) => (dripping = sent));
     });
     const outcome = client.request('GET', '/api/v1/secrets').then(
       () => 'answered',
       (error: unknown) => error,
     );
-    await eventually(() => dripping >= 3, 'the server is dripping');
+    await waitFor(() => dripping >= 3, 'the server is dripping');
     await clock.advance(59_999);
     assert.ok(dripping < 50);
     await clock.advance(1);
@@ -248,13 +205,13 @@ describe('the API client against a hostile server', () => {
       () => 'started',
       (error: unknown) => error,
     );
-    await eventually(() => asked, 'the watch was asked for');
+    await waitFor(() => asked, 'the watch was asked for');
     await clock.advance(30_000);
     assert.match(describeError(await started), /^GET \/api\/v1\/secrets \(watch\): no response headers within 30 s/);
   });
 
   it('pings a connection nothing was read from for 30 s, and closes it when the ping goes unanswered for 15 s', async () => {
-    const server = await hostile((_request, response) => {
+    const server = await hostileServer((_request, response) => {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.write(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: '2' } } })}\n`);
     });
@@ -263,11 +220,11 @@ describe('the API client against a hostile server', () => {
     const proxy = await blackHoleProxy(server.port);
     servers.push(proxy);
     const clock = new ManualClock();
-    const client = createKubeClient(configFor(proxy.port), { clock });
+    const client = createKubeClient(configFor(proxy.port, server.caPem), { clock });
     clients.push(client);
     const watch = startWatch(client, '/api/v1/secrets');
     await watch.started;
-    await eventually(() => watch.events.length === 1, 'the first event');
+    await waitFor(() => watch.events.length === 1, 'the first event');
     proxy.cut();
     let ended = false;
     void watch.ended.then(() => (ended = true));
@@ -275,7 +232,7 @@ describe('the API client against a hostile server', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.ok(!ended, 'not before the ping timed out');
     await clock.advance(1);
-    await eventually(() => ended, 'the watch ended');
+    await waitFor(() => ended, 'the watch ended');
     assert.match(describeError(await watch.ended), /did not answer a ping within 15000 ms/);
   });
 
