@@ -44,7 +44,7 @@ describe('the test node', () => {
     const pinned = /\tk8s\.io\/kubernetes (v\S+)/.exec(
       readFileSync(join(REPO_ROOT, 'scripts', 'controlplane', 'go.mod'), 'utf8'),
     )?.[1];
-    assert.equal(node.status.nodeInfo.kubeletVersion, pinned);
+    assert.equal(node.status.nodeInfo?.kubeletVersion, pinned);
     assert.equal(node.status.addresses?.find((a) => a.type === 'InternalIP')?.address, cluster.node.address);
 
     await core.createNamespace({ body: { metadata: { name: namespace } } });

@@ -1,0 +1,155 @@
+// Both charts installed with helm as the README says, with the image built here (imported into the node under
+// the charts' default reference, so no registry and no image values are needed), running as real pods under
+// the kubelet: the approver (2 replicas, one leader, a PDB) on the target and the sidecar in standalone mode
+// with a Secret sink on the source. The pods cluster is both (bootstrap writes its node address, which pods
+// reach). The published kubeconfig is used against the target after each of several rotations.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
+import { uniqueName } from '../support/kube.ts';
+import { nodeCluster } from '../support/node-cluster.ts';
+import { scratchDir } from '../support/sidecar.ts';
+
+const execute = promisify(execFile);
+const cluster = nodeCluster();
+const admin = cluster.admin();
+const core = admin.makeApiClient(CoreV1Api);
+const scratch = scratchDir('pods-charts');
+const sourceName = uniqueName('src');
+const identity = `kcr-agent-${sourceName}`;
+const namespaces = { target: uniqueName('kcr-target'), source: uniqueName('kcr-source') };
+const release = { approver: 'approver', sidecar: 'sidecar' };
+const approverName = `${release.approver}-kubeconfig-rotator-approver`;
+const sidecarName = `${release.sidecar}-kubeconfig-rotator-sidecar`;
+
+before(async () => {
+  const approverValues = join(scratch.path, 'approver.yaml');
+  writeFileSync(
+    approverValues,
+    stringify({
+      sources: [
+        {
+          name: sourceName,
+          identity: { commonNames: [identity], organizations: ['kcr-agents'] },
+          maxExpirationSeconds: 3600,
+          clusterRoles: ['view'],
+        },
+      ],
+    }),
+  );
+  await cluster.helm(
+    ...['install', release.approver, join(REPO_ROOT, 'charts', 'kubeconfig-rotator-approver')],
+    ...['--namespace', namespaces.target, '--create-namespace', '-f', approverValues],
+  );
+  const sidecarValues = join(scratch.path, 'sidecar.yaml');
+  writeFileSync(
+    sidecarValues,
+    stringify({
+      targets: [
+        {
+          name: 'east',
+          bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
+          identity: { commonName: identity, organizations: ['kcr-agents'] },
+          expirationSeconds: 600,
+          // A rotation every few seconds, so the test sees several.
+          rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 5 },
+          sinks: { secret: { name: 'east-kubeconfig' } },
+        },
+      ],
+    }),
+  );
+  await cluster.helm(
+    ...['install', release.sidecar, join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
+    ...['--namespace', namespaces.source, '--create-namespace', '-f', sidecarValues],
+  );
+  await execute(process.execPath, [
+    join(REPO_ROOT, 'src', 'cli.ts'),
+    'bootstrap',
+    ...['--source-name', sourceName, '--target-name', 'east', '--namespace', namespaces.source],
+    ...['--target-kubeconfig', cluster.state.kubeconfig, '--source-kubeconfig', cluster.state.kubeconfig],
+  ]);
+});
+
+after(async () => {
+  await cluster.helm('uninstall', release.sidecar, '--namespace', namespaces.source).catch(() => undefined);
+  await cluster.helm('uninstall', release.approver, '--namespace', namespaces.target).catch(() => undefined);
+  for (const name of Object.values(namespaces)) await core.deleteNamespace({ name }).catch(() => undefined);
+  scratch.dispose();
+});
+
+describe('the charts on real pods', () => {
+  it('approver: 2 replicas Ready, exactly one holds the Lease, a PDB keeps one', async () => {
+    await cluster.kubectl('rollout', 'status', `deployment/${approverName}`, '-n', namespaces.target, '--timeout=180s');
+    const deployment = await admin
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ namespace: namespaces.target, name: approverName });
+    assert.equal(deployment.status?.readyReplicas, 2);
+    const pods = await core.listNamespacedPod({
+      namespace: namespaces.target,
+      labelSelector: 'app.kubernetes.io/name=kubeconfig-rotator-approver',
+    });
+    const running = pods.items.filter((pod) => pod.status?.phase === 'Running').map((pod) => pod.metadata?.name);
+    assert.equal(running.length, 2, `approver pods: ${running.join(' ')}`);
+    const lease = await admin
+      .makeApiClient(CoordinationV1Api)
+      .readNamespacedLease({ namespace: namespaces.target, name: approverName });
+    // The holder is a replica's pod name and a per-process suffix.
+    const holder = lease.spec?.holderIdentity ?? '';
+    assert.equal(running.filter((pod) => holder.startsWith(`${String(pod)}_`)).length, 1, `lease holder ${holder}`);
+    const pdb = await admin
+      .makeApiClient(PolicyV1Api)
+      .readNamespacedPodDisruptionBudget({ namespace: namespaces.target, name: approverName });
+    assert.equal(pdb.spec?.minAvailable, 1);
+    // The disruption controller counts both replicas healthy: one may be evicted, not two.
+    for (let i = 0; i < 60 && pdb.status?.currentHealthy !== 2; i++) {
+      await sleep(500);
+      Object.assign(
+        pdb,
+        await admin
+          .makeApiClient(PolicyV1Api)
+          .readNamespacedPodDisruptionBudget({ namespace: namespaces.target, name: approverName }),
+      );
+    }
+    assert.equal(pdb.status?.currentHealthy, 2);
+    assert.equal(pdb.status.disruptionsAllowed, 1);
+  });
+
+  it('sidecar (standalone): the Secret it publishes works against the target, across 3 rotations', async () => {
+    await cluster.kubectl('rollout', 'status', `deployment/${sidecarName}`, '-n', namespaces.source, '--timeout=180s');
+    const serials: string[] = [];
+    const deadline = Date.now() + 180_000;
+    while (serials.length < 4) {
+      assert.ok(Date.now() < deadline, `rotations seen: ${String(serials.length - 1)} (serials ${serials.join(' ')})`);
+      const secret = await core
+        .readNamespacedSecret({ namespace: namespaces.source, name: 'east-kubeconfig' })
+        .catch(() => undefined);
+      const config = secret?.data?.config;
+      if (config === undefined) {
+        await sleep(500);
+        continue;
+      }
+      const kubeConfig = new KubeConfig();
+      kubeConfig.loadFromString(Buffer.from(config, 'base64').toString('utf8'));
+      const certificate = new X509Certificate(Buffer.from(secret?.data?.['tls.crt'] ?? '', 'base64'));
+      if (serials.includes(certificate.serialNumber)) {
+        await sleep(500);
+        continue;
+      }
+      serials.push(certificate.serialNumber);
+      assert.match(certificate.subject, new RegExp(`CN=${identity}`));
+      // The identity's view role on the target, granted by the approver's policy for this source.
+      const seen = await kubeConfig
+        .makeApiClient(CoreV1Api)
+        .listNamespacedPod({ namespace: namespaces.target, limit: 1 });
+      assert.ok(Array.isArray(seen.items));
+    }
+  });
+});
