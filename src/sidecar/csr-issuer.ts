@@ -9,7 +9,7 @@ import { clientUsagesFor, generateKeyPair, type KeyAlgorithm, type KeyPair } fro
 import { sameSubject, type Subject } from '../core/pki/subject.ts';
 import { csrName } from '../core/rotation/csr-name.ts';
 import type { Clock } from '../io/clock.ts';
-import { describeError, kubeStatus } from '../io/kube/errors.ts';
+import { cut, describeError, kubeStatus } from '../io/kube/errors.ts';
 import { restListWatchSource, type KubeClient } from '../io/kube/rest.ts';
 import { until } from '../io/kube/until.ts';
 import type { Logger } from '../io/log.ts';
@@ -240,24 +240,19 @@ function outcomeOf(csr: V1CertificateSigningRequest | undefined, name: string, u
     };
   }
   const condition = (type: string) => csr.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+  // Whoever may update the CSR's status wrote these: cut before they reach an error, an event or a log.
+  const why = (found: { reason?: string; message?: string }) =>
+    `${cut(found.reason ?? 'no reason', 64)}${found.message ? `: ${cut(found.message)}` : ''}`;
   const denied = condition('Denied');
   if (denied !== undefined) {
     return {
-      error: new RotationError(
-        'denied',
-        `CSR ${name} was denied: ${denied.reason ?? 'no reason'}${denied.message ? `: ${denied.message}` : ''}`,
-        { requestFinished: true },
-      ),
+      error: new RotationError('denied', `CSR ${name} was denied: ${why(denied)}`, { requestFinished: true }),
     };
   }
   const failed = condition('Failed');
   if (failed !== undefined) {
     return {
-      error: new RotationError(
-        'failed',
-        `CSR ${name} failed: ${failed.reason ?? 'no reason'}${failed.message ? `: ${failed.message}` : ''}`,
-        { requestFinished: true },
-      ),
+      error: new RotationError('failed', `CSR ${name} failed: ${why(failed)}`, { requestFinished: true }),
     };
   }
   const certificate = csr.status?.certificate;

@@ -33,7 +33,8 @@ const isApiException = (error: unknown): error is ApiExceptionShape =>
 export const MAX_STATUS_MESSAGE_CHARS = 1_024;
 const MAX_REASON_CHARS = 64;
 
-const cut = (text: string, max: number) =>
+/** Server-sent text (a Status message, a condition's message) cut to `max` characters, saying how much was cut. */
+export const cut = (text: string, max = MAX_STATUS_MESSAGE_CHARS) =>
   text.length <= max ? text : `${text.slice(0, max)}... (${String(text.length - max)} more characters cut)`;
 
 /**

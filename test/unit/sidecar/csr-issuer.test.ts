@@ -225,4 +225,22 @@ describe('the CSR issuer', () => {
       assert.equal(issued.request, 'kcr-agent-a-earlier');
     },
   );
+
+  // Issue 22: whoever may update a CSR's status could write a message of megabytes into our errors and logs.
+  it('cuts a denial reason and message the approver wrote to a sane length', { timeout: 10_000 }, async () => {
+    const { store, csr } = earlierRequest(NOW - 1_000, {
+      conditions: [{ type: 'Denied', status: 'True', reason: 'R'.repeat(1_000), message: 'm'.repeat(1_000_000) }],
+    });
+    api.csr = csr;
+    await assert.rejects(issuer(store, 600_000).obtain(client, new AbortController().signal), (error: unknown) => {
+      assert.ok(error instanceof RotationError);
+      assert.equal(error.result, 'denied');
+      assert.ok(error.message.length < 1_300, `${String(error.message.length)} characters`);
+      assert.match(
+        error.message,
+        /^CSR kcr-agent-a-earlier was denied: R{64}\.\.\. \(936 more characters cut\): m{1024}\.\.\./,
+      );
+      return true;
+    });
+  });
 });
