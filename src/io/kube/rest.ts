@@ -127,7 +127,6 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
   /** Sends one request; resolves with the response once its headers are in. */
   async function open(method: Method, path: string, parameters: RequestParameters, timeoutMs: number) {
     if (closed) throw new Error('the Kubernetes client is closed');
-    await options.limiter?.acquire();
     const auth = await credentials.current();
     const url = new URL(`${basePath}${path}`, server);
     for (const [name, value] of Object.entries(parameters.query ?? {}))
@@ -215,7 +214,9 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
 
   return {
     config,
-    request<T>(method: Method, path: string, parameters: RequestParameters = {}): Promise<T> {
+    async request<T>(method: Method, path: string, parameters: RequestParameters = {}): Promise<T> {
+      // The deadline starts once the limiter lets the request go: a queue of decisions is not a slow server.
+      await options.limiter?.acquire();
       return within(REQUEST_DEADLINE_MS, parameters, `${method} ${path}: no complete answer`, async (signal) => {
         const response = await openAuthorized(method, path, { ...parameters, signal }, REQUEST_IDLE_TIMEOUT_MS);
         if (response.status < 200 || response.status > 299) throw await failure(method, path, response);
@@ -230,16 +231,18 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
         aborter.abort();
       };
       signal?.addEventListener('abort', stopStart, { once: true });
-      // Bounded until the response headers are in; after them, the informer's watchdog, not a socket timeout,
-      // notices a silent watch.
-      const response = await within(
+      await options.limiter?.acquire();
+      // Bounded until the response headers (and an error's Status) are in; after them, the informer's watchdog,
+      // not a socket timeout, notices a silent watch.
+      const { response, refused } = await within(
         WATCH_START_TIMEOUT_MS,
         { signal: aborter.signal },
         `GET ${path} (watch): no response headers`,
         async (signal, started) => {
           const opened = await openAuthorized('GET', path, { query: { ...query, watch: true }, signal }, 0);
+          const error = opened.status === 200 ? undefined : await failure('GET', path, opened);
           started();
-          return opened;
+          return { response: opened, refused: error };
         },
       ).finally(() => signal?.removeEventListener('abort', stopStart));
       let ended = false;
@@ -248,10 +251,9 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
         ended = true;
         onDone(error);
       };
-      if (response.status !== 200) {
-        const error = await failure('GET', path, response);
+      if (refused !== undefined) {
         queueMicrotask(() => {
-          end(error);
+          end(refused);
         });
         return {
           abort: () => {
