@@ -4,78 +4,39 @@
 // with a Secret sink on the source. The pods cluster is both (bootstrap writes its node address, which pods
 // reach). The published kubeconfig is used against the target after each of several rotations.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { uniqueName } from '../support/kube.ts';
 import { nodeCluster } from '../support/node-cluster.ts';
+import { bootstrapEast, eastTarget, installApprover } from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
-const execute = promisify(execFile);
 const cluster = nodeCluster();
 const admin = cluster.admin();
 const core = admin.makeApiClient(CoreV1Api);
 const scratch = scratchDir('pods-charts');
 const sourceName = uniqueName('src');
-const identity = `kcr-agent-${sourceName}`;
+const source = { name: sourceName, identity: `kcr-agent-${sourceName}`, organization: 'kcr-agents' };
 const namespaces = { target: uniqueName('kcr-target'), source: uniqueName('kcr-source') };
 const release = { approver: 'approver', sidecar: 'sidecar' };
 const approverName = `${release.approver}-kubeconfig-rotator-approver`;
 const sidecarName = `${release.sidecar}-kubeconfig-rotator-sidecar`;
 
 before(async () => {
-  const approverValues = join(scratch.path, 'approver.yaml');
-  writeFileSync(
-    approverValues,
-    stringify({
-      sources: [
-        {
-          name: sourceName,
-          identity: { commonNames: [identity], organizations: ['kcr-agents'] },
-          maxExpirationSeconds: 3600,
-          clusterRoles: ['view'],
-        },
-      ],
-    }),
-  );
-  await cluster.helm(
-    ...['install', release.approver, join(REPO_ROOT, 'charts', 'kubeconfig-rotator-approver')],
-    ...['--namespace', namespaces.target, '--create-namespace', '-f', approverValues],
-  );
+  await installApprover(cluster, scratch.path, release.approver, namespaces.target, source);
   const sidecarValues = join(scratch.path, 'sidecar.yaml');
-  writeFileSync(
-    sidecarValues,
-    stringify({
-      targets: [
-        {
-          name: 'east',
-          bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
-          identity: { commonName: identity, organizations: ['kcr-agents'] },
-          expirationSeconds: 600,
-          // A rotation every few seconds, so the test sees several.
-          rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 5 },
-          sinks: { secret: { name: 'east-kubeconfig' } },
-        },
-      ],
-    }),
-  );
+  writeFileSync(sidecarValues, stringify({ targets: [eastTarget(source, { secret: { name: 'east-kubeconfig' } })] }));
   await cluster.helm(
     ...['install', release.sidecar, join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
     ...['--namespace', namespaces.source, '--create-namespace', '-f', sidecarValues],
   );
-  await execute(process.execPath, [
-    join(REPO_ROOT, 'src', 'cli.ts'),
-    'bootstrap',
-    ...['--source-name', sourceName, '--target-name', 'east', '--namespace', namespaces.source],
-    ...['--target-kubeconfig', cluster.state.kubeconfig, '--source-kubeconfig', cluster.state.kubeconfig],
-  ]);
+  await bootstrapEast(cluster, source, namespaces.source);
 });
 
 after(async () => {
@@ -144,7 +105,7 @@ describe('the charts on real pods', () => {
         continue;
       }
       serials.push(certificate.serialNumber);
-      assert.match(certificate.subject, new RegExp(`CN=${identity}`));
+      assert.match(certificate.subject, new RegExp(`CN=${source.identity}`));
       // The identity's view role on the target, granted by the approver's policy for this source.
       const seen = await kubeConfig
         .makeApiClient(CoreV1Api)
