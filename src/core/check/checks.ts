@@ -1,0 +1,366 @@
+// The decisions of `kubeconfig-rotator check`: from what the I/O shell observed, one result per check, with
+// the cause and the fix chosen here so that they are unit-tested and the same wherever they are shown
+// (the check command, bootstrap's self-verification). Pure: the shell passes observations and the time.
+import { bootstrapGroup } from '../bootstrap/plan.ts';
+import type { Evaluation } from '../policy/evaluate.ts';
+import type { RequestFacts } from '../policy/request-checks.ts';
+import { parseCertificationRequest } from '../pki/csr-parse.ts';
+import { formatFinding } from '../policy/decision.ts';
+import {
+  targetRequirements,
+  VALIDATING_ADMISSION_POLICY,
+  versionProblems,
+  type KubeVersion,
+  type Requirement,
+} from '../kube-version.ts';
+import { pass, problem, type CheckGroup, type CheckResult } from './model.ts';
+
+export type CredentialKind = 'certificate' | 'token' | 'federated';
+export type ClusterRole = 'target' | 'source';
+
+/** What the injector's native sidecars need of the source cluster (restartable init containers). */
+export const NATIVE_SIDECARS: Requirement = {
+  minor: 29,
+  feature: 'native sidecars (init containers with restartPolicy: Always, how the injector adds the sidecar)',
+};
+
+/** The flags and alternatives a target that refuses bootstrap tokens leaves; shared with bootstrap's message. */
+export const BOOTSTRAP_TOKEN_AUTH_FIX =
+  "start the target's kube-apiserver with --enable-bootstrap-token-auth (and the tokencleaner controller in kube-controller-manager); " +
+  'where that flag cannot be set (most managed offerings), use --credential token or --credential federated instead';
+
+export type Reachability =
+  | { readonly ok: true; readonly server: string; readonly version: KubeVersion | undefined }
+  | { readonly ok: false; readonly server: string; readonly status: number | undefined; readonly message: string };
+
+export function reachableCheck(role: ClusterRole, seen: Reachability): CheckResult {
+  const base = { id: `${role}.reachable`, group: role, title: `the ${role} cluster answers` } as const;
+  if (seen.ok)
+    return pass(
+      base.id,
+      base.group,
+      base.title,
+      `${seen.server} runs ${seen.version?.gitVersion ?? 'an unreadable version'}`,
+    );
+  const credential = seen.status === 401 || seen.status === 403;
+  return problem(
+    'fail',
+    base,
+    `${seen.server}: ${seen.message}`,
+    credential
+      ? `the ${role} kubeconfig's credential is not accepted there: use a kubeconfig (--${role}-kubeconfig, --${role}-context) that works with kubectl`
+      : `check the ${role} kubeconfig's server address, CA and network path (kubectl --kubeconfig ... version answers when it is right)`,
+  );
+}
+
+/** One line per feature the credential kind (target) or the injector (source) needs of the release. */
+export function versionChecks(
+  role: ClusterRole,
+  version: KubeVersion | undefined,
+  credential: CredentialKind,
+): CheckResult[] {
+  const requirements =
+    role === 'source'
+      ? [NATIVE_SIDECARS]
+      : [...targetRequirements(credential), ...(credential === 'token' ? [VALIDATING_ADMISSION_POLICY] : [])];
+  return requirements.map((requirement) => {
+    const name = requirement.feature.split(' (')[0] ?? requirement.feature;
+    const base = {
+      id: `${role}.version`,
+      group: role,
+      title: `Kubernetes 1.${String(requirement.minor)}+ for ${name}`,
+    } as const;
+    if (version === undefined)
+      return problem(
+        'warn',
+        base,
+        `the ${role} cluster's /version could not be read, so the release is not known`,
+        `make sure the ${role} cluster runs Kubernetes 1.${String(requirement.minor)} or later`,
+      );
+    const [why] = versionProblems(version, [requirement]);
+    return why === undefined
+      ? pass(base.id, base.group, base.title, version.gitVersion)
+      : problem('fail', base, why, `upgrade the ${role} cluster to 1.${String(requirement.minor)} or later`);
+  });
+}
+
+export type BootstrapTokenTrial =
+  /** The check could not create its token Secret (RBAC, an admission policy). */
+  | { readonly result: 'notCreated'; readonly message: string }
+  /** A SelfSubjectReview made with the token answered with this user. */
+  | { readonly result: 'reviewed'; readonly username: string; readonly groups: readonly string[] }
+  /** The apiserver refused the token: 401. */
+  | { readonly result: 'refused'; readonly message: string }
+  | { readonly result: 'error'; readonly message: string };
+
+const certificate = (id: string, title: string) =>
+  ({ id: `certificate.${id}`, group: 'certificate target' as CheckGroup, title }) as const;
+
+/** Does the target accept bootstrap tokens as members of this source's group? */
+export function bootstrapTokenCheck(source: string, trial: BootstrapTokenTrial): CheckResult {
+  const base = certificate('bootstrap-token', 'bootstrap tokens are accepted');
+  const group = bootstrapGroup(source);
+  switch (trial.result) {
+    case 'reviewed':
+      return trial.groups.includes(group)
+        ? pass(base.id, base.group, base.title, `a token of the check authenticated as ${trial.username} in ${group}`)
+        : problem(
+            'fail',
+            base,
+            `a token of the check authenticated as ${trial.username}, but not in group ${group} (groups: ${trial.groups.join(', ')})`,
+            'an authenticator in front of the bootstrap token one answers for these tokens: check the apiserver authentication configuration',
+          );
+    case 'refused':
+      return problem(
+        'fail',
+        base,
+        `the target refused a valid bootstrap token (401 Unauthorized): its apiserver does not accept bootstrap tokens (${trial.message})`,
+        BOOTSTRAP_TOKEN_AUTH_FIX,
+      );
+    case 'notCreated':
+      return problem(
+        'fail',
+        base,
+        `the check could not create its bootstrap token Secret in kube-system: ${trial.message}`,
+        'run the check with the target kubeconfig bootstrap uses (it must create Secrets in kube-system)',
+      );
+    case 'error':
+      return problem(
+        'fail',
+        base,
+        `the SelfSubjectReview with the check's token failed: ${trial.message}`,
+        'retry; if it persists, check the target apiserver (SelfSubjectReview needs Kubernetes 1.28)',
+      );
+  }
+}
+
+export interface ApproverSeen {
+  readonly namespace: string;
+  readonly name: string;
+  /** undefined: no such Deployment. */
+  readonly deployment: { readonly replicas: number; readonly ready: number } | undefined;
+  /** undefined: no such Lease. renewTime in ms since the epoch; undefined when the Lease has none. */
+  readonly lease:
+    { readonly holder: string; readonly renewTime: number | undefined; readonly durationSeconds: number } | undefined;
+}
+
+export function approverChecks(seen: ApproverSeen, now: number): CheckResult[] {
+  const where = `${seen.namespace}/${seen.name}`;
+  const install =
+    `install the approver chart in the target (helm install kubeconfig-rotator-approver charts/kubeconfig-rotator-approver ` +
+    `--namespace ${seen.namespace}), or give --approver-namespace and --approver-name of the release you installed`;
+  const installed = certificate('approver', 'the approver is installed and ready');
+  const results: CheckResult[] = [];
+  if (seen.deployment === undefined)
+    return [
+      problem('fail', installed, `no Deployment ${where} in the target: nothing approves the sidecar's CSRs`, install),
+    ];
+  results.push(
+    seen.deployment.ready > 0
+      ? pass(
+          installed.id,
+          installed.group,
+          installed.title,
+          `Deployment ${where}: ${String(seen.deployment.ready)}/${String(seen.deployment.replicas)} ready`,
+        )
+      : problem(
+          'fail',
+          installed,
+          `Deployment ${where} has no ready replica (0/${String(seen.deployment.replicas)})`,
+          `kubectl -n ${seen.namespace} describe deployment ${seen.name} and read its pods' logs`,
+        ),
+  );
+  const leading = certificate('leader', 'an approver replica holds the Lease');
+  const { lease } = seen;
+  if (lease === undefined || lease.holder === '' || lease.renewTime === undefined) {
+    results.push(
+      problem(
+        'fail',
+        leading,
+        lease === undefined ? `no Lease ${where}: no replica has ever led` : `Lease ${where} is held by no one`,
+        `kubectl -n ${seen.namespace} logs deployment/${seen.name}: a replica that cannot take the Lease says why (RBAC on leases, the apiserver)`,
+      ),
+    );
+    return results;
+  }
+  const age = Math.max(0, now - lease.renewTime);
+  const ageText = `${String(Math.round(age / 1000))} s ago`;
+  results.push(
+    age <= lease.durationSeconds * 1000
+      ? pass(leading.id, leading.group, leading.title, `${lease.holder}, renewed ${ageText}`)
+      : problem(
+          'fail',
+          leading,
+          `${lease.holder} last renewed Lease ${where} ${ageText}, longer than its ${String(lease.durationSeconds)} s duration: no replica is leading, CSRs stay pending`,
+          `kubectl -n ${seen.namespace} get pods and logs of deployment/${seen.name}: the leader lost the apiserver or was stopped`,
+        ),
+  );
+  return results;
+}
+
+export type PolicySeen =
+  | { readonly result: 'absent'; readonly where: string }
+  | { readonly result: 'invalid'; readonly where: string; readonly problems: readonly string[] }
+  /** Evaluated for a first certificate of the source's bootstrap requester; commonName given or not. */
+  | {
+      readonly result: 'evaluated';
+      readonly where: string;
+      readonly commonName: string;
+      readonly evaluation: Evaluation;
+    }
+  /** No identity given: whether any live policy applies to the source's bootstrap group. */
+  | { readonly result: 'applies'; readonly where: string; readonly applies: boolean };
+
+export function policyCheck(source: string, seen: PolicySeen): CheckResult {
+  const group = bootstrapGroup(source);
+  const base = certificate('policy', `the approver's policy admits source ${source}`);
+  const addPolicy = `add a policy to the approver chart's values (policies[].bootstrap.groups: [${group}], identity.commonNames: the sidecar's commonName) and helm upgrade`;
+  switch (seen.result) {
+    case 'absent':
+      return problem('fail', base, `no policy file in ConfigMap ${seen.where}`, addPolicy);
+    case 'invalid':
+      return problem(
+        'fail',
+        base,
+        `the policy in ${seen.where} is invalid: ${seen.problems.slice(0, 3).join('; ')}`,
+        'correct the approver chart values (the approver refuses this file too) and helm upgrade',
+      );
+    case 'applies':
+      return seen.applies
+        ? pass(
+            base.id,
+            base.group,
+            base.title,
+            `a policy in ${seen.where} names ${group} (give --common-name to evaluate the identity too)`,
+          )
+        : problem(
+            'fail',
+            base,
+            `no policy in ${seen.where} names group ${group}: the sidecar's CSRs would stay pending`,
+            addPolicy,
+          );
+    case 'evaluated':
+      return evaluatedPolicy(base, group, seen, addPolicy);
+  }
+}
+
+function evaluatedPolicy(
+  base: ReturnType<typeof certificate>,
+  group: string,
+  seen: Extract<PolicySeen, { result: 'evaluated' }>,
+  addPolicy: string,
+): CheckResult {
+  const { evaluation } = seen;
+  const asked = `a first certificate for CN=${seen.commonName} requested by ${group}`;
+  switch (evaluation.result) {
+    case 'approved':
+      return evaluation.dryRun
+        ? problem(
+            'warn',
+            base,
+            `only dry-run policy ${evaluation.policy} would approve ${asked}: nothing approves it`,
+            `set dryRun: false on policy ${evaluation.policy} when its decisions look right`,
+          )
+        : pass(base.id, base.group, base.title, `policy ${evaluation.policy} approves ${asked}`);
+    case 'review':
+      return problem(
+        'warn',
+        base,
+        `policy ${evaluation.policy} allows ${asked} if a SubjectAccessReview for the requester allows it, which the check does not make`,
+        `grant the source's bootstrap group what policy ${evaluation.policy}'s subjectAccessReview asks (docs/approver.md)`,
+      );
+    case 'denied':
+      return problem(
+        'fail',
+        base,
+        `${seen.where} denies ${asked}: ${evaluation.findings.slice(0, 3).map(formatFinding).join('; ')}`,
+        `allow CN=${seen.commonName} in the policy for ${group} (identity.commonNames) and helm upgrade, or set the sidecar's commonName to one it allows`,
+      );
+    case 'unprocessed':
+      return problem(
+        'fail',
+        base,
+        evaluation.reason === 'otherSigner'
+          ? `${seen.where} serves another signer than kubernetes.io/kube-apiserver-client`
+          : `no policy in ${seen.where} applies to ${group}: the sidecar's CSRs would stay pending`,
+        addPolicy,
+      );
+  }
+}
+
+const token = (id: string, title: string) =>
+  ({ id: `token.${id}`, group: 'token target' as CheckGroup, title }) as const;
+
+/** The ServiceAccount exists and may request tokens for itself (a SubjectAccessReview as it). */
+export function tokenRequestCheck(
+  account: string,
+  seen: { readonly exists: boolean; readonly allowed: boolean; readonly reason: string },
+): CheckResult {
+  const base = token('token-request', `ServiceAccount ${account} may request its own tokens`);
+  const rerun = 'run kubeconfig-rotator bootstrap --credential token for this source again (it creates both)';
+  if (!seen.exists) return problem('fail', base, `no ServiceAccount ${account} in the target`, rerun);
+  return seen.allowed
+    ? pass(base.id, base.group, base.title, 'create serviceaccounts/token on itself is allowed')
+    : problem(
+        'fail',
+        base,
+        `create serviceaccounts/token on itself is not allowed${seen.reason === '' ? '' : ` (${seen.reason})`}`,
+        rerun,
+      );
+}
+
+export function guardrailCheck(
+  name: string,
+  found: { readonly policy: boolean; readonly binding: boolean },
+): CheckResult {
+  const base = token('guardrail', `the token guardrail ${name} is in place`);
+  if (found.policy && found.binding)
+    return pass(base.id, base.group, base.title, 'ValidatingAdmissionPolicy and its binding exist');
+  const missing = [
+    found.policy ? [] : ['ValidatingAdmissionPolicy'],
+    found.binding ? [] : ['ValidatingAdmissionPolicyBinding'],
+  ].flat();
+  return problem(
+    'fail',
+    base,
+    `no ${missing.join(' and no ')} ${name}: a leaked token could mint longer-lived or unbound successors`,
+    'run kubeconfig-rotator bootstrap --credential token for this source again (it applies the guardrail)',
+  );
+}
+
+export function bootstrapSecretCheck(
+  where: string,
+  seen: { readonly exists: boolean; readonly hasKubeconfig: boolean },
+): CheckResult {
+  const base = { id: 'source.bootstrap-secret', group: 'source', title: `bootstrap Secret ${where}` } as const;
+  if (seen.exists && seen.hasKubeconfig)
+    return pass(base.id, base.group, base.title, 'present, with its kubeconfig key');
+  return problem(
+    'fail',
+    base,
+    seen.exists
+      ? 'present, but without the kubeconfig key'
+      : 'absent: the sidecar has no credential for its first request',
+    'run kubeconfig-rotator bootstrap for this source and target (with --namespace and --secret-name if you changed them)',
+  );
+}
+
+/** What a sidecar of `source` asks on its first certificate, for the approver's own evaluate(). */
+export function firstCertificateFacts(input: {
+  readonly source: string;
+  readonly tokenUser: string;
+  readonly csrPem: string;
+  readonly usages: readonly string[];
+  readonly expirationSeconds: number;
+}): RequestFacts {
+  return {
+    signerName: 'kubernetes.io/kube-apiserver-client',
+    usages: input.usages,
+    expirationSeconds: input.expirationSeconds,
+    requester: {
+      username: input.tokenUser,
+      groups: [bootstrapGroup(input.source), 'system:bootstrappers', 'system:authenticated'],
+    },
+    request: parseCertificationRequest(input.csrPem),
+  };
+}
