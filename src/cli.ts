@@ -160,6 +160,61 @@ const COMMANDS: Record<string, Command> = {
       });
     },
   },
+  check: {
+    summary:
+      'check that a target and a source offer what bootstrap needs (--pre) or that an install works: each check pass/warn/fail with its fix',
+    usage:
+      'check --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
+      '[--source-context CTX] [--credential certificate|token|federated] [--pre] [--namespace kubeconfig-rotator] [--secret-name NAME] ' +
+      '[--target-namespace kubeconfig-rotator] [--approver-namespace kubeconfig-rotator] [--approver-name kubeconfig-rotator-approver] ' +
+      '[--common-name CN] [--organization O]... [--output text|json] [--strict]',
+    options: {
+      'target-kubeconfig': { type: 'string' },
+      'target-context': { type: 'string' },
+      'source-kubeconfig': { type: 'string' },
+      'source-context': { type: 'string' },
+      'source-name': { type: 'string' },
+      'target-name': { type: 'string' },
+      credential: { type: 'string', default: 'certificate' },
+      pre: { type: 'boolean' },
+      namespace: { type: 'string', default: 'kubeconfig-rotator' },
+      'secret-name': { type: 'string' },
+      'target-namespace': { type: 'string', default: 'kubeconfig-rotator' },
+      'approver-namespace': { type: 'string', default: 'kubeconfig-rotator' },
+      'approver-name': { type: 'string', default: 'kubeconfig-rotator-approver' },
+      'common-name': { type: 'string' },
+      organization: { type: 'string', multiple: true },
+      output: { type: 'string', default: 'text' },
+      strict: { type: 'boolean' },
+    },
+    allowPositionals: false,
+    run: async (values) => {
+      const { runCheck } = await import('./check/run.ts');
+      const given = (name: string) => optionalString(values, name);
+      return runCheck({
+        targetKubeconfig: given('target-kubeconfig'),
+        targetContext: given('target-context'),
+        sourceKubeconfig: given('source-kubeconfig'),
+        sourceContext: given('source-context'),
+        source: requireOption(values, 'source-name'),
+        target: requireOption(values, 'target-name'),
+        credential: requireOption(values, 'credential'),
+        pre: values.pre === true,
+        namespace: requireOption(values, 'namespace'),
+        secretName: given('secret-name'),
+        targetNamespace: requireOption(values, 'target-namespace'),
+        approverNamespace: requireOption(values, 'approver-namespace'),
+        approverName: requireOption(values, 'approver-name'),
+        commonName: given('common-name'),
+        organizations: (values.organization as string[] | undefined) ?? [],
+        output: requireOption(values, 'output'),
+        strict: values.strict === true,
+        now: () => Date.now(),
+        out: process.stdout,
+        err: process.stderr,
+      });
+    },
+  },
   status: {
     summary: 'show the identity, serial, expiry and next rotation of a published kubeconfig',
     usage: 'status PATH | status --secret NAMESPACE/NAME [--key KEY] [--kubeconfig FILE] [--context CTX] [--json]',

@@ -80,7 +80,15 @@ export function versionChecks(
     const [why] = versionProblems(version, [requirement]);
     return why === undefined
       ? pass(base.id, base.group, base.title, version.gitVersion)
-      : problem('fail', base, why, `upgrade the ${role} cluster to 1.${String(requirement.minor)} or later`);
+      : role === 'source'
+        ? // Only the injector and the charts' native-sidecar mode need it; a standalone sidecar runs anywhere.
+          problem(
+            'warn',
+            base,
+            `${why}: the injector and mode: sidecar cannot work there`,
+            `run the sidecar standalone, or upgrade the source cluster to 1.${String(requirement.minor)} or later`,
+          )
+        : problem('fail', base, why, `upgrade the ${role} cluster to 1.${String(requirement.minor)} or later`);
   });
 }
 
@@ -217,7 +225,7 @@ export function policyCheck(source: string, seen: PolicySeen): CheckResult {
   const addPolicy = `add a policy to the approver chart's values (policies[].bootstrap.groups: [${group}], identity.commonNames: the sidecar's commonName) and helm upgrade`;
   switch (seen.result) {
     case 'absent':
-      return problem('fail', base, `no policy file in ConfigMap ${seen.where}`, addPolicy);
+      return problem('fail', base, `no policy file (key policy.yaml) in ${seen.where}`, addPolicy);
     case 'invalid':
       return problem(
         'fail',
@@ -363,4 +371,29 @@ export function firstCertificateFacts(input: {
     },
     request: parseCertificationRequest(input.csrPem),
   };
+}
+
+/** A check whose object could not be read (not a 404): it fails, saying so, rather than guessing. */
+export function unreadableCheck(
+  base: { readonly id: string; readonly group: CheckGroup; readonly title: string },
+  what: string,
+  role: ClusterRole,
+  message: string,
+): CheckResult {
+  return problem(
+    'fail',
+    base,
+    `could not read ${what}: ${message}`,
+    `run the check with a ${role} kubeconfig whose user may read ${what} (bootstrap's admin kubeconfig does)`,
+  );
+}
+
+/** The check's own token Secret, if its delete failed: it expires by itself, and is named to delete. */
+export function leftBehindCheck(name: string): CheckResult {
+  return problem(
+    'warn',
+    certificate('cleanup', "the check's token is removed"),
+    `the check could not delete its token Secret ${name}; it expires within 10 minutes`,
+    `kubectl --namespace ${name.split('/')[0] ?? 'kube-system'} delete secret ${name.split('/')[1] ?? name}`,
+  );
 }

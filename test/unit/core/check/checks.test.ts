@@ -47,8 +47,10 @@ describe('versionChecks', () => {
     assert.match(results[1]?.fix ?? '', /upgrade the target cluster to 1\.30/);
   });
 
-  it('needs native sidecars (1.29) of the source, and passes 1.29 itself', () => {
-    assert.equal(versionChecks('source', release(28), 'certificate')[0]?.status, 'fail');
+  it('warns (a standalone sidecar needs no native sidecars) a source before 1.29, and passes 1.29 itself', () => {
+    const [old] = versionChecks('source', release(28), 'certificate');
+    assert.equal(old?.status, 'warn');
+    assert.match(old.fix ?? '', /run the sidecar standalone/);
     assert.equal(versionChecks('source', release(29), 'certificate')[0]?.status, 'pass');
   });
 

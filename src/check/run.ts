@@ -1,0 +1,354 @@
+// `kubeconfig-rotator check`: from an operator's machine, what the target and the source offer (--pre, before
+// bootstrap) and what is installed and working (after). Reads only, except the certificate target's check
+// token (created, used once, deleted). Decisions and wording are in src/core/check; this file observes.
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  AuthorizationV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  VersionApi,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { BOOTSTRAP_SECRET_KEY, bootstrapGroup } from '../core/bootstrap/plan.ts';
+import { guardrailName } from '../core/bootstrap/token-guardrail.ts';
+import { tokenIdentity } from '../core/bootstrap/token-plan.ts';
+import {
+  approverChecks,
+  bootstrapSecretCheck,
+  bootstrapTokenCheck,
+  firstCertificateFacts,
+  guardrailCheck,
+  leftBehindCheck,
+  policyCheck,
+  reachableCheck,
+  tokenRequestCheck,
+  unreadableCheck,
+  versionChecks,
+  type ApproverSeen,
+  type ClusterRole,
+  type CredentialKind,
+  type PolicySeen,
+} from '../core/check/checks.ts';
+import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
+import { parseKubeVersion, type KubeVersion } from '../core/kube-version.ts';
+import { buildCertificationRequest } from '../core/pki/csr.ts';
+import { clientUsagesFor, generateKeyPair } from '../core/pki/keys.ts';
+import { decideUnread, evaluate } from '../core/policy/evaluate.ts';
+import { parsePolicyFile } from '../core/policy/schema.ts';
+import { bootstrapUser } from '../core/bootstrap/token.ts';
+import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
+import { loadContext, writeProblems } from '../bootstrap/kube.ts';
+import { bounded } from './bounded.ts';
+import { tryBootstrapToken } from './bootstrap-token.ts';
+
+export interface CheckOptions {
+  readonly targetKubeconfig: string | undefined;
+  readonly targetContext: string | undefined;
+  readonly sourceKubeconfig: string | undefined;
+  readonly sourceContext: string | undefined;
+  readonly source: string;
+  readonly target: string;
+  readonly credential: string;
+  /** Before bootstrap: what the clusters must offer, not what bootstrap and the charts create. */
+  readonly pre: boolean;
+  /** The source namespace of the bootstrap Secret (bootstrap --namespace). */
+  readonly namespace: string;
+  readonly secretName: string | undefined;
+  /** Token targets: the namespace of the source's ServiceAccount (bootstrap --target-namespace). */
+  readonly targetNamespace: string;
+  readonly approverNamespace: string;
+  readonly approverName: string;
+  /** The identity the sidecar asks for; with it, the policy is evaluated for a whole first certificate. */
+  readonly commonName: string | undefined;
+  readonly organizations: readonly string[];
+  readonly output: string;
+  readonly strict: boolean;
+  readonly now: () => number;
+  readonly out: NodeJS.WritableStream;
+  readonly err: NodeJS.WritableStream;
+}
+
+const CREDENTIALS: readonly string[] = ['certificate', 'token', 'federated'];
+// What the sidecar asks by default (docs/configuration.md): the policy is evaluated for the same.
+const SIDECAR_KEY = 'ecdsa-p256';
+const SIDECAR_EXPIRATION_SECONDS = 3600;
+
+export async function runCheck(options: CheckOptions): Promise<number> {
+  const problems: string[] = [];
+  if (!CREDENTIALS.includes(options.credential))
+    problems.push(`--credential ${options.credential} must be certificate, token or federated`);
+  if (options.output !== 'text' && options.output !== 'json')
+    problems.push(`--output ${options.output} must be text or json`);
+  let target: KubeConfig | undefined;
+  let source: KubeConfig | undefined;
+  try {
+    target = loadContext(options.targetKubeconfig, options.targetContext, 'target');
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  // The source is optional: without it, only the target is checked.
+  if (options.sourceKubeconfig !== undefined || options.sourceContext !== undefined) {
+    try {
+      source = loadContext(options.sourceKubeconfig, options.sourceContext, 'source');
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (problems.length > 0 || target === undefined) {
+    writeProblems(options.err, 'check', problems);
+    return 2;
+  }
+  const credential = options.credential as CredentialKind;
+  const results = [...(await targetChecks(target, credential, options))];
+  if (source !== undefined) results.push(...(await sourceChecks(source, credential, options)));
+  options.out.write(
+    options.output === 'json' ? renderJson(results, options.strict, options.now()) : renderText(results),
+  );
+  return exitCode(results, options.strict);
+}
+
+async function clusterChecks(
+  kubeConfig: KubeConfig,
+  role: ClusterRole,
+  credential: CredentialKind,
+): Promise<{ readonly results: CheckResult[]; readonly reachable: boolean }> {
+  const server = kubeConfig.getCurrentCluster()?.server ?? '?';
+  try {
+    const body = await bounded(`the ${role} cluster's /version`, () => kubeConfig.makeApiClient(VersionApi).getCode());
+    const version: KubeVersion | undefined = parseKubeVersion(body);
+    return {
+      results: [reachableCheck(role, { ok: true, server, version }), ...versionChecks(role, version, credential)],
+      reachable: true,
+    };
+  } catch (error) {
+    const seen = { ok: false, server, status: httpStatus(error), message: describeError(error) } as const;
+    return { results: [reachableCheck(role, seen)], reachable: false };
+  }
+}
+
+async function targetChecks(
+  target: KubeConfig,
+  credential: CredentialKind,
+  options: CheckOptions,
+): Promise<CheckResult[]> {
+  const { results, reachable } = await clusterChecks(target, 'target', credential);
+  // Nothing else can be learnt from a cluster that does not answer.
+  if (!reachable) return results;
+  if (credential === 'certificate') {
+    const { trial, leftBehind } = await tryBootstrapToken(target, options.source, options.now);
+    results.push(bootstrapTokenCheck(options.source, trial));
+    if (leftBehind !== undefined) results.push(leftBehindCheck(leftBehind));
+    const approver = await readApprover(target, options);
+    results.push(...(approver.results ?? approverChecks(approver.seen, options.now())));
+    results.push(await readPolicy(target, options));
+  }
+  if (credential === 'token' && !options.pre) results.push(...(await tokenChecks(target, options)));
+  return results;
+}
+
+/** Reads one object: undefined when it does not exist; any other failure is thrown. */
+async function readOptional<T>(what: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await bounded(what, read);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+async function readApprover(
+  target: KubeConfig,
+  options: CheckOptions,
+): Promise<{ readonly seen: ApproverSeen; readonly results?: CheckResult[] }> {
+  const { approverNamespace: namespace, approverName: name } = options;
+  const seen: ApproverSeen = { namespace, name, deployment: undefined, lease: undefined };
+  const where = `${namespace}/${name}`;
+  try {
+    const deployment = await readOptional(`Deployment ${where}`, () =>
+      target.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name }),
+    );
+    const lease = await readOptional(`Lease ${where}`, () =>
+      target.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace, name }),
+    );
+    const renewTime = lease?.spec?.renewTime;
+    return {
+      seen: {
+        ...seen,
+        deployment:
+          deployment === undefined
+            ? undefined
+            : { replicas: deployment.spec?.replicas ?? 1, ready: deployment.status?.readyReplicas ?? 0 },
+        lease:
+          lease === undefined
+            ? undefined
+            : {
+                holder: lease.spec?.holderIdentity ?? '',
+                renewTime: renewTime === undefined ? undefined : new Date(renewTime).getTime(),
+                durationSeconds: lease.spec?.leaseDurationSeconds ?? 15,
+              },
+      },
+    };
+  } catch (error) {
+    const base = {
+      id: 'certificate.approver',
+      group: 'certificate target',
+      title: 'the approver is installed and ready',
+    } as const;
+    return {
+      seen,
+      results: [unreadableCheck(base, `the Deployment and Lease ${where}`, 'target', describeError(error))],
+    };
+  }
+}
+
+async function readPolicy(target: KubeConfig, options: CheckOptions): Promise<CheckResult> {
+  const namespace = options.approverNamespace;
+  const name = `${options.approverName}-policy`;
+  const where = `ConfigMap ${namespace}/${name}`;
+  let text: string | undefined;
+  try {
+    const configMap = await readOptional(where, () =>
+      target.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name }),
+    );
+    text = configMap?.data?.['policy.yaml'];
+  } catch (error) {
+    const base = {
+      id: 'certificate.policy',
+      group: 'certificate target',
+      title: `the approver's policy admits source ${options.source}`,
+    } as const;
+    return unreadableCheck(base, where, 'target', describeError(error));
+  }
+  return policyCheck(options.source, policySeen(text, where, options));
+}
+
+function policySeen(text: string | undefined, where: string, options: CheckOptions): PolicySeen {
+  if (text === undefined) return { result: 'absent', where };
+  const parsed = parsePolicyFile(text);
+  if (!parsed.ok)
+    return {
+      result: 'invalid',
+      where,
+      problems: parsed.problems.map((found) => `${found.path === '' ? '' : `${found.path}: `}${found.message}`),
+    };
+  const file = parsed.value;
+  // The requester a bootstrap token of this source authenticates as (its id does not matter to a policy).
+  const tokenUser = bootstrapUser({ id: 'checkk' });
+  if (options.commonName === undefined) {
+    const requester = { username: tokenUser, groups: [bootstrapGroup(options.source), 'system:bootstrappers'] };
+    return { result: 'applies', where, applies: decideUnread(file, file.signerName, requester) === undefined };
+  }
+  const keys = generateKeyPair(SIDECAR_KEY);
+  const csrPem = buildCertificationRequest(
+    { commonName: options.commonName, organizations: [...options.organizations] },
+    keys,
+  );
+  const facts = firstCertificateFacts({
+    source: options.source,
+    tokenUser,
+    csrPem,
+    usages: clientUsagesFor(SIDECAR_KEY),
+    expirationSeconds: SIDECAR_EXPIRATION_SECONDS,
+  });
+  return { result: 'evaluated', where, commonName: options.commonName, evaluation: evaluate(facts, file) };
+}
+
+async function tokenChecks(target: KubeConfig, options: CheckOptions): Promise<CheckResult[]> {
+  const identity = tokenIdentity(options.source, options.targetNamespace);
+  const account = `${identity.namespace}/${identity.serviceAccount}`;
+  const results: CheckResult[] = [];
+  const requestBase = {
+    id: 'token.token-request',
+    group: 'token target',
+    title: `ServiceAccount ${account} may request its own tokens`,
+  } as const;
+  try {
+    const serviceAccount = await readOptional(`ServiceAccount ${account}`, () =>
+      target
+        .makeApiClient(CoreV1Api)
+        .readNamespacedServiceAccount({ namespace: identity.namespace, name: identity.serviceAccount }),
+    );
+    const review = await bounded('SubjectAccessReview', () =>
+      target.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: {
+            user: `system:serviceaccount:${identity.namespace}:${identity.serviceAccount}`,
+            groups: ['system:serviceaccounts', `system:serviceaccounts:${identity.namespace}`, 'system:authenticated'],
+            resourceAttributes: {
+              verb: 'create',
+              resource: 'serviceaccounts',
+              subresource: 'token',
+              namespace: identity.namespace,
+              name: identity.serviceAccount,
+            },
+          },
+        },
+      }),
+    );
+    results.push(
+      tokenRequestCheck(account, {
+        exists: serviceAccount !== undefined,
+        allowed: review.status?.allowed === true,
+        reason: review.status?.reason ?? '',
+      }),
+    );
+  } catch (error) {
+    results.push(
+      unreadableCheck(
+        requestBase,
+        `ServiceAccount ${account} (and create a SubjectAccessReview)`,
+        'target',
+        describeError(error),
+      ),
+    );
+  }
+  const name = guardrailName(options.source, identity);
+  try {
+    const api = target.makeApiClient(AdmissionregistrationV1Api);
+    const policy = await readOptional(`ValidatingAdmissionPolicy ${name}`, () =>
+      api.readValidatingAdmissionPolicy({ name }),
+    );
+    const binding = await readOptional(`ValidatingAdmissionPolicyBinding ${name}`, () =>
+      api.readValidatingAdmissionPolicyBinding({ name }),
+    );
+    results.push(guardrailCheck(name, { policy: policy !== undefined, binding: binding !== undefined }));
+  } catch (error) {
+    const base = {
+      id: 'token.guardrail',
+      group: 'token target',
+      title: `the token guardrail ${name} is in place`,
+    } as const;
+    results.push(unreadableCheck(base, `ValidatingAdmissionPolicy ${name}`, 'target', describeError(error)));
+  }
+  return results;
+}
+
+async function sourceChecks(
+  source: KubeConfig,
+  credential: CredentialKind,
+  options: CheckOptions,
+): Promise<CheckResult[]> {
+  const { results, reachable } = await clusterChecks(source, 'source', credential);
+  // Before bootstrap there is no bootstrap Secret yet.
+  if (!reachable || options.pre) return results;
+  const name = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
+  const where = `${options.namespace}/${name}`;
+  try {
+    const secret = await readOptional(`Secret ${where}`, () =>
+      source.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: options.namespace, name }),
+    );
+    results.push(
+      bootstrapSecretCheck(where, {
+        exists: secret !== undefined,
+        hasKubeconfig: secret?.data?.[BOOTSTRAP_SECRET_KEY] !== undefined,
+      }),
+    );
+  } catch (error) {
+    const base = { id: 'source.bootstrap-secret', group: 'source', title: `bootstrap Secret ${where}` } as const;
+    results.push(unreadableCheck(base, `Secret ${where}`, 'source', describeError(error)));
+  }
+  return results;
+}
