@@ -105,8 +105,9 @@ describe('npx kubeconfig-rotator in a checkout', () => {
       env: env(),
     });
     const [packed] = JSON.parse(stdout) as { files: { path: string }[] }[];
+    assert.ok(packed !== undefined, 'npm pack describes one package');
     assert.ok(
-      packed?.files.some((file) => file.path === 'dist/cli.js'),
+      packed.files.some((file) => file.path === 'dist/cli.js'),
       'dist/cli.js is in the package',
     );
     assert.ok(!packed.files.some((file) => file.path.startsWith('src/')), 'no source file is in the package');
