@@ -1,10 +1,10 @@
 // An informer that keeps going: list (in pages) then watch from the list's resourceVersion, with
-// - the watch resumed where it stopped when the server or the client-side inactivity timer closes it;
-// - a relist when the resourceVersion is too old (410 Gone), and periodically as a backstop;
-// - on any other failure, a relist after a jittered exponential backoff (client-node's own informer stops
-//   for good on such errors);
-// - a watchdog that forces a relist when nothing has been heard for too long, and reports the informer as
-//   not alive if even that does not help, so a liveness probe can restart the process.
+// - the watch resumed where it stopped when the server closes it or the connection is cut off mid-stream;
+// - a relist when the resourceVersion is too old (410 Gone) and on any other failure, after a jittered
+//   exponential backoff (client-go's reflector: 800 ms to 30 s; never a tight loop), and periodically as a
+//   backstop, from the watch cache (client-node's own informer stops for good on such errors);
+// - a watchdog that forces a relist when nothing (an event, a list page) has been heard for too long, and
+//   reports the informer as not alive if even that does not help, so a liveness probe can restart the process.
 // Objects are stored through a transform, so a cache of thousands keeps only what its user needs; when what the
 // transform keeps depends on something outside the object (the approver's policy), refresh() transforms again.
 import { backoffDelay, type Backoff } from '../../core/backoff.ts';
