@@ -137,6 +137,24 @@ describe('an agent with the native sidecar (named templates, directory sink) on 
     }
   });
 
+  it("a bootstrap Secret replaced while the pod runs reaches the sidecar through the kubelet's volume update, with no restart", async () => {
+    const changes = async () =>
+      (await core.readNamespacedPodLog({ namespace: namespaces.source, name: podName, container: SIDECAR }))
+        .split('\n')
+        .filter((line) => line.includes('"bootstrap kubeconfig changed"')).length;
+    const before = await changes();
+    // A new token for the same source: bootstrap replaces the Secret (and revokes the earlier token).
+    await bootstrapEast(cluster, source, namespaces.source);
+    // The kubelet refreshes Secret volumes on its pod sync (syncFrequency 10 s here, plus jitter).
+    const deadline = Date.now() + 90_000;
+    while ((await changes()) === before) {
+      assert.ok(Date.now() < deadline, 'the sidecar did not see the new bootstrap kubeconfig within 90 s');
+      await sleep(1000);
+    }
+    const pod = await core.readNamespacedPod({ namespace: namespaces.source, name: podName });
+    assert.equal(status(pod, SIDECAR).restartCount, 0);
+  });
+
   it('at pod deletion the sidecar gets SIGTERM from the kubelet and stops within the grace period', async () => {
     const follow = spawn(
       join(cluster.node.binDir, 'kubectl'),
