@@ -8,6 +8,8 @@ import { parseDuration } from '../core/bootstrap/duration.ts';
 import {
   BOOTSTRAP_SECRET_KEY,
   bootstrapGroup,
+  CSR_REQUESTER_ROLE,
+  type KubeObject,
   bootstrapPlan,
   MANAGED_BY,
   MANAGED_BY_LABEL,
@@ -25,7 +27,10 @@ import {
 } from '../core/bootstrap/token-plan.ts';
 import { guardrailName, tokenGuardrailObjects, type GuardrailSettings } from '../core/bootstrap/token-guardrail.ts';
 import { readToken, serviceAccountUser } from '../core/credential/token.ts';
-import { bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
+import { bootstrapTokenString, bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
+import { bootstrapTokenCheck } from '../core/check/checks.ts';
+import { docsSection } from '../core/check/model.ts';
+import { reviewToken } from '../check/bootstrap-token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { VALIDATING_ADMISSION_POLICY } from '../core/kube-version.ts';
@@ -195,6 +200,11 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     await reachable(target, 'target');
     await reachable(source, 'source');
     for (const object of plan.target) await apply(target, object, 'target');
+    const refused = await verifyToken(target, options.source, bootstrapTokenString(token), plan.target);
+    if (refused !== undefined) {
+      options.err.write(refused);
+      return 1;
+    }
     for (const object of plan.source) await apply(source, object, 'source');
     const removed = await removeOlderTokens(target, options.source, token.id);
     const write = (line: string) => options.out.write(`${line}\n`);
@@ -220,6 +230,39 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     return 1;
   }
 }
+
+/**
+ * The new token, used once as the sidecar will use it: undefined when the target accepts it in the source's
+ * group; otherwise the report (what is wrong, the fix, what was created and how to remove it). The source's
+ * Secret is not written then: a sidecar given a token the target refuses would only loop on 401.
+ */
+async function verifyToken(
+  target: KubeConfig,
+  source: string,
+  token: string,
+  created: readonly KubeObject[],
+): Promise<string | undefined> {
+  const result = bootstrapTokenCheck(source, await reviewToken(target, token, () => Date.now()));
+  if (result.status === 'pass') return undefined;
+  const removable = created.filter((object) => object.kind !== 'ClusterRole');
+  return [
+    `kubeconfig-rotator bootstrap: ${result.detail}`,
+    `  fix: ${result.fix ?? ''}`,
+    `  see: ${docsSection(result.id)}`,
+    'created in the target (the source was not changed):',
+    ...created.map((object) => `  ${describeObject(object)}`),
+    'remove them with the target kubeconfig (the bootstrap token also expires by itself):',
+    ...removable.map(
+      (object) =>
+        `  kubectl delete ${object.kind.toLowerCase()} ${object.metadata.namespace === undefined ? '' : `--namespace ${object.metadata.namespace} `}${object.metadata.name}`,
+    ),
+    `  (ClusterRole ${CSR_REQUESTER_ROLE} is shared by every source: leave it while others use it)`,
+    '',
+  ].join('\n');
+}
+
+const describeObject = (object: KubeObject) =>
+  `${object.kind} ${object.metadata.namespace === undefined ? '' : `${object.metadata.namespace}/`}${object.metadata.name}`;
 
 /** Federated mode's options, checked; each problem is added to `problems`. */
 function federatedOptions(

@@ -1,0 +1,310 @@
+// `kubeconfig-rotator check` and bootstrap's self-verification against real control planes, one test per
+// failure mode, each asserting the exit code and that the message names the cause and the fix; and a healthy
+// install (a real approver process leading its Lease, its policy in the chart's ConfigMap, a real bootstrap)
+// where every check passes. The apiserver without bootstrap-token auth is a cluster of this file's own.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import {
+  AdmissionregistrationV1Api,
+  AppsV1Api,
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+} from '@kubernetes/client-node';
+import { bootstrapGroup } from '../../src/core/bootstrap/plan.ts';
+import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
+import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
+import { clusterFromState, testCluster } from '../support/clusters.ts';
+import { uniqueName } from '../support/kube.ts';
+
+const execute = promisify(execFile);
+const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
+const target = testCluster('target');
+const source = testCluster('source');
+const dir = mkdtempSync(join(tmpdir(), 'kcr-check-it-'));
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function cli(...args: string[]): Promise<Run> {
+  try {
+    const { stdout, stderr } = await execute(process.execPath, [CLI, ...args], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+interface Report {
+  readonly ok: boolean;
+  readonly checks: readonly { id: string; status: string; detail: string; fix?: string; docs?: string }[];
+}
+
+const report = (run: Run) => JSON.parse(run.stdout) as Report;
+const only = (run: Run, id: string) => {
+  const found = report(run).checks.filter((check) => check.id === id);
+  assert.equal(found.length, 1, `one ${id} check in ${run.stdout}`);
+  return found[0] ?? assert.fail();
+};
+
+/** What the chart would install, around a real approver process: its Deployment (status written as a kubelet
+ * would: no node here runs its pod), and its policy in the chart's ConfigMap. */
+async function installApprover(admin: KubeConfig, account: ApproverAccount, policy: string): Promise<void> {
+  const { namespace, leaseName: name } = account;
+  await admin.makeApiClient(CoreV1Api).createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: `${name}-policy` }, data: { 'policy.yaml': policy } },
+  });
+  const apps = admin.makeApiClient(AppsV1Api);
+  const labels = { app: name };
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { containers: [{ name: 'approver', image: 'approver:test' }] } },
+      },
+    },
+  });
+  const deployment = await apps.readNamespacedDeployment({ namespace, name });
+  await apps.replaceNamespacedDeploymentStatus({
+    namespace,
+    name,
+    body: { ...deployment, status: { replicas: 1, readyReplicas: 1, availableReplicas: 1 } },
+  });
+}
+
+const policyFor = (sourceName: string, commonName: string) =>
+  `policies:\n  - name: ${sourceName}\n    bootstrap: { groups: ['${bootstrapGroup(sourceName)}'] }\n    identity: { commonNames: ['${commonName}'] }\n`;
+
+describe('kubeconfig-rotator check', () => {
+  const sourceName = uniqueName('chk');
+  const targetName = 'east';
+  let account: ApproverAccount;
+  let approver: ApproverProcess | undefined;
+  const clusters = (targetKubeconfig = target.state.kubeconfig) => [
+    '--source-name',
+    sourceName,
+    '--target-name',
+    targetName,
+    '--target-kubeconfig',
+    targetKubeconfig,
+    '--source-kubeconfig',
+    source.state.kubeconfig,
+  ];
+  const approverFlags = () => ['--approver-namespace', account.namespace, '--approver-name', account.leaseName];
+
+  before(async () => {
+    account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
+    const policy = writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyFor(sourceName, 'agent-west') });
+    approver = new ApproverProcess({ account, policy: policy['policy.yaml'] ?? assert.fail(), logDir: dir });
+    await approver.waitForLog((line) => line.msg === 'started leading');
+    await installApprover(target.admin(), account, policyFor(sourceName, 'agent-west'));
+  });
+
+  after(async () => {
+    await approver?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('passes every check of a healthy certificate install (after a real bootstrap, which verifies its token)', async () => {
+    const bootstrap = await cli('bootstrap', ...clusters(), '--ttl', '10m');
+    assert.equal(bootstrap.code, 0, bootstrap.stderr);
+    const run = await cli(
+      'check',
+      ...clusters(),
+      ...approverFlags(),
+      '--common-name',
+      'agent-west',
+      '--output',
+      'json',
+    );
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const { ok, checks } = report(run);
+    assert.ok(ok);
+    assert.deepEqual(
+      checks.filter((check) => check.status !== 'pass'),
+      [],
+    );
+    assert.deepEqual(
+      [...new Set(checks.map((check) => check.id))],
+      [
+        'target.reachable',
+        'target.version',
+        'certificate.bootstrap-token',
+        'certificate.approver',
+        'certificate.leader',
+        'certificate.policy',
+        'source.reachable',
+        'source.version',
+        'source.bootstrap-secret',
+      ],
+    );
+    assert.match(only(run, 'certificate.policy').detail, new RegExp(`policy ${sourceName} approves`));
+    // The check's own token is gone: only bootstrap's token of this source remains.
+    const secrets = await target
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .listNamespacedSecret({ namespace: 'kube-system', labelSelector: 'kubeconfig-rotator.io/check=true' });
+    assert.deepEqual(
+      secrets.items.map((secret) => secret.metadata?.name),
+      [],
+    );
+    const text = await cli('check', ...clusters(), ...approverFlags());
+    assert.equal(text.code, 0, text.stdout);
+    assert.match(text.stdout, /\[ok\] {3}bootstrap tokens are accepted/);
+    assert.match(text.stdout, / 0 warned, 0 failed\n$/);
+  });
+
+  it('fails a policy that denies the identity, naming the finding and the fix', async () => {
+    const run = await cli('check', ...clusters(), ...approverFlags(), '--common-name', 'intruder', '--output', 'json');
+    assert.equal(run.code, 1);
+    const policy = only(run, 'certificate.policy');
+    assert.equal(policy.status, 'fail');
+    assert.match(policy.detail, /denies a first certificate for CN=intruder .*identity\.commonName/);
+    assert.match(policy.fix ?? '', /allow CN=intruder in the policy/);
+    assert.equal(policy.docs, 'docs/troubleshooting.md#certificate-policy');
+  });
+
+  it('fails an approver that is not installed, naming the helm install', async () => {
+    const run = await cli('check', ...clusters(), '--approver-namespace', uniqueName('none'), '--pre');
+    assert.equal(run.code, 1);
+    assert.match(run.stdout, /\[FAIL\] the approver is installed and ready: no Deployment .*nothing approves/);
+    assert.match(
+      run.stdout,
+      /fix: install the approver chart in the target \(helm install kubeconfig-rotator-approver/,
+    );
+    assert.match(run.stdout, /see: docs\/troubleshooting\.md#certificate-approver/);
+    // --pre checks no bootstrap Secret: bootstrap has not run.
+    assert.doesNotMatch(run.stdout, /bootstrap Secret/);
+  });
+
+  it('fails a Lease that no replica holds once the approver stops', async () => {
+    await approver?.stop();
+    approver = undefined;
+    const run = await cli('check', ...clusters(), ...approverFlags(), '--output', 'json');
+    assert.equal(run.code, 1);
+    const leader = only(run, 'certificate.leader');
+    assert.equal(leader.status, 'fail');
+    assert.match(leader.detail, /held by no one|longer than its/);
+    assert.match(leader.fix ?? '', /logs of deployment|logs deployment/);
+  });
+
+  it('fails a token target without the guardrail, naming it and the bootstrap that restores it', async () => {
+    const tokenSource = uniqueName('chk-tok');
+    const args = [
+      '--source-name',
+      tokenSource,
+      '--target-name',
+      targetName,
+      '--target-kubeconfig',
+      target.state.kubeconfig,
+      '--source-kubeconfig',
+      source.state.kubeconfig,
+      '--credential',
+      'token',
+      '--secret-name',
+      `kcr-bootstrap-${tokenSource}`,
+    ];
+    const bootstrap = await cli('bootstrap', ...args, '--ttl', '10m');
+    assert.equal(bootstrap.code, 0, bootstrap.stderr);
+    const healthy = await cli('check', ...args, '--output', 'json');
+    assert.equal(healthy.code, 0, healthy.stdout);
+    const guardrail = `kcr-token-guardrail.${tokenSource}.kubeconfig-rotator`;
+    await target
+      .admin()
+      .makeApiClient(AdmissionregistrationV1Api)
+      .deleteValidatingAdmissionPolicyBinding({ name: guardrail });
+    const run = await cli('check', ...args, '--output', 'json');
+    assert.equal(run.code, 1);
+    const found = only(run, 'token.guardrail');
+    assert.equal(found.status, 'fail');
+    assert.match(found.detail, new RegExp(`no ValidatingAdmissionPolicyBinding ${guardrail.replaceAll('.', '\\.')}`));
+    assert.match(found.fix ?? '', /bootstrap --credential token/);
+    assert.equal(only(run, 'token.token-request').status, 'pass');
+  });
+});
+
+describe('a target whose apiserver does not accept bootstrap tokens', () => {
+  const name = uniqueName('nobtok');
+  let cluster: ClusterState | undefined;
+  const sourceName = uniqueName('chk-nb');
+
+  before(async () => {
+    [cluster] = await startClusters([name], {
+      binDir: await ensureControlPlane(),
+      root: clustersRoot(),
+      // The last value of a repeated flag wins: this turns off the testbed's --enable-bootstrap-token-auth.
+      apiserverFlags: () => ['--enable-bootstrap-token-auth=false'],
+    });
+  });
+
+  after(async () => {
+    await stopCluster(clustersRoot(), name);
+  });
+
+  const args = () => [
+    '--source-name',
+    sourceName,
+    '--target-name',
+    'managed',
+    '--target-kubeconfig',
+    cluster?.kubeconfig ?? assert.fail(),
+    '--source-kubeconfig',
+    source.state.kubeconfig,
+  ];
+
+  it('check --pre fails, naming --enable-bootstrap-token-auth and the token and federated alternatives', async () => {
+    const run = await cli('check', ...args(), '--pre');
+    assert.equal(run.code, 1);
+    assert.match(
+      run.stdout,
+      /\[FAIL\] bootstrap tokens are accepted: the target refused a valid bootstrap token \(401/,
+    );
+    assert.match(run.stdout, /fix: start the target's kube-apiserver with --enable-bootstrap-token-auth/);
+    assert.match(run.stdout, /use --credential token or --credential federated instead/);
+    assert.match(run.stdout, /see: docs\/troubleshooting\.md#certificate-bootstrap-token/);
+    // A token target needs no bootstrap tokens: the same cluster passes --pre for it.
+    const tokenRun = await cli('check', ...args(), '--pre', '--credential', 'token');
+    assert.equal(tokenRun.code, 0, tokenRun.stdout);
+  });
+
+  it('bootstrap exits non-zero there, names the cause, what it created and how to remove it, and writes no source Secret', async () => {
+    const run = await cli('bootstrap', ...args(), '--ttl', '10m');
+    assert.equal(run.code, 1, run.stdout);
+    assert.match(run.stderr, /does not accept bootstrap tokens/);
+    assert.match(run.stderr, /--enable-bootstrap-token-auth/);
+    assert.match(run.stderr, /--credential token or --credential federated/);
+    const token = /Secret kube-system\/(bootstrap-token-[a-z0-9]{6})/.exec(run.stderr)?.[1] ?? assert.fail(run.stderr);
+    assert.match(run.stderr, new RegExp(`kubectl delete secret --namespace kube-system ${token}`));
+    assert.match(
+      run.stderr,
+      new RegExp(`kubectl delete clusterrolebinding kubeconfig-rotator:bootstrap:${sourceName}`),
+    );
+    assert.doesNotMatch(run.stdout, /holds the bootstrap kubeconfig/);
+    const admin = clusterFromState(cluster ?? assert.fail()).admin();
+    // What it says it created is there (for the operator to remove), and nothing reached the source.
+    await admin.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: 'kube-system', name: token });
+    await admin
+      .makeApiClient(RbacAuthorizationV1Api)
+      .readClusterRoleBinding({ name: `kubeconfig-rotator:bootstrap:${sourceName}` });
+    const sourceSecrets = await source
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .listSecretForAllNamespaces({ labelSelector: `kubeconfig-rotator.io/source=${sourceName}` });
+    assert.equal(sourceSecrets.items.length, 0);
+  });
+});
