@@ -83,6 +83,38 @@ describe('the charts on real pods', () => {
     assert.equal(pdb.status.disruptionsAllowed, 1);
   });
 
+  it('sidecar (standalone) before bootstrap: not Ready, and a Warning Event on its pod says the bootstrap kubeconfig is missing', async () => {
+    const namespace = uniqueName('kcr-lonely');
+    const values = join(scratch.path, 'lonely.yaml');
+    writeFileSync(values, stringify({ targets: [eastTarget(source, { secret: { name: 'east-kubeconfig' } })] }));
+    try {
+      await cluster.helm(
+        ...['install', 'lonely', join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
+        ...['--namespace', namespace, '--create-namespace', '-f', values],
+      );
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const events = await core.listNamespacedEvent({ namespace });
+        const warning = events.items.find(
+          (event) => event.reason === 'RotationFailed' && event.involvedObject.kind === 'Pod',
+        );
+        if (warning !== undefined) {
+          assert.equal(warning.type, 'Warning');
+          assert.match(warning.message ?? '', /east: .*bootstrap kubeconfig .* is missing/);
+          const pod = await core.readNamespacedPod({ namespace, name: warning.involvedObject.name ?? '' });
+          assert.equal(pod.status?.phase, 'Running');
+          assert.equal(pod.status.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+          break;
+        }
+        assert.ok(Date.now() < deadline, `no RotationFailed Event: ${events.items.map((e) => e.reason).join(' ')}`);
+        await sleep(1000);
+      }
+    } finally {
+      await cluster.helm('uninstall', 'lonely', '--namespace', namespace).catch(() => undefined);
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    }
+  });
+
   it('sidecar (standalone): the Secret it publishes works against the target, across 3 rotations', async () => {
     await cluster.kubectl('rollout', 'status', `deployment/${sidecarName}`, '-n', namespaces.source, '--timeout=180s');
     const serials: string[] = [];
