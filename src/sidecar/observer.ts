@@ -1,6 +1,7 @@
 // What the sidecar tells the world about each target: Prometheus metrics, Kubernetes Events on its own Pod
 // and JSON logs. Nothing here carries a key, token or kubeconfig content.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { bootstrapRefusal } from '../core/check/refusal.ts';
 import type { CredentialKind } from '../core/credential/credential.ts';
 import { describeWorkload } from '../core/restart/workload.ts';
 import { CONSUMER_RELOAD_MS, reloadMarginShortfall } from '../core/rotation/schedule.ts';
@@ -125,7 +126,10 @@ export function targetObserver(
   for (const result of ['success', 'denied', 'failed', 'timeout', 'rejected', 'unauthorized', 'error'])
     metrics.rotations.inc({ target, result }, 0);
   if (options.restarts) for (const result of RESTART_RESULTS) metrics.restarts.inc({ target, result }, 0);
+  // A refused bootstrap credential means something else before the first credential than after one expired.
+  let everIssued = false;
   const scheduled = (current: CurrentCredential) => {
+    everIssued = true;
     metrics.notBefore.set({ target }, seconds(current.facts.notBefore));
     metrics.notAfter.set({ target }, seconds(current.facts.notAfter));
     metrics.nextRotation.set({ target }, seconds(current.deadline));
@@ -191,11 +195,9 @@ export function targetObserver(
     rebootstrapNeeded(needed, message) {
       metrics.rebootstrapNeeded.set({ target }, needed ? 1 : 0);
       if (needed) {
-        log.error(
-          { error: message },
-          're-bootstrap needed: run `kubeconfig-rotator bootstrap` for this source and target',
-        );
-        events.warning('RebootstrapNeeded', `${target}: ${message}`);
+        const { reason, causes } = bootstrapRefusal(options.kind, everIssued);
+        log.error({ error: message, reason }, `re-bootstrap needed: ${causes}`);
+        events.warning(reason, `${target}: ${causes}: ${message}`);
       } else log.info('re-bootstrap no longer needed');
     },
     currentRefused(message) {

@@ -24,6 +24,7 @@ import { RotationError, type RotationResult } from './errors.ts';
 import { Publisher, type PublisherObserver } from './publisher.ts';
 import type { RestartObserver, WorkloadRestarter } from './restarter.ts';
 import type { Sink } from './sinks/sink.ts';
+import { bootstrapRefusal } from '../core/check/refusal.ts';
 
 export interface CurrentCredential {
   readonly credential: Credential;
@@ -431,7 +432,10 @@ export class TargetRotator {
         ? `no ${this.#kind}`
         : `${current.facts.kind} expired at ${new Date(current.facts.notAfter).toISOString()}`;
     if (this.#rebootstrapNeeded)
-      detail = `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted`;
+      detail =
+        // Before any credential, the bootstrap never worked: name the likely causes and `check`.
+        `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted` +
+        (current === undefined ? `: ${bootstrapRefusal(credentialKindOf(this.#deps.config), false).causes}` : '');
     else if (current === undefined) detail = `no ${this.#kind} yet`;
     else if (now >= current.facts.notAfter) detail = expiry;
     else if (this.#currentRefused) detail = `the target refuses the current ${this.#kind} (revoked?)`;

@@ -33,7 +33,8 @@ function issuedFor(ttlSeconds: number): CurrentCredential {
   return { credential, facts, obtainedAt: issuedAt, deadline, fitsConfig: true };
 }
 
-function observe(current: CurrentCredential) {
+/** An observer of target "east" whose Events and log lines are kept. */
+function recorded(kind: 'certificate' | 'token' = 'certificate') {
   const registry = new Registry();
   const events: { type: string; reason: string; message: string }[] = [];
   const recorder: EventRecorder = {
@@ -53,10 +54,16 @@ function observe(current: CurrentCredential) {
     sidecarMetrics(registry),
     recorder,
     createLogger({ name: 'test', destination }),
-    { restarts: false, kind: 'certificate' },
+    { restarts: false, kind },
   );
+  const logs = () => lines.map((line) => JSON.parse(line) as { level: string; msg: string });
+  return { observer, registry, events, logs };
+}
+
+function observe(current: CurrentCredential) {
+  const { observer, registry, events, logs } = recorded();
   observer.rotated({ current, auth: 'current', request: 'csr-1', durationMs: 40, timings: {} });
-  return { registry, events, logs: lines.map((line) => JSON.parse(line) as { level: string; msg: string }) };
+  return { registry, events, logs: logs() };
 }
 
 async function marginSeconds(registry: Registry): Promise<number | undefined> {
@@ -82,5 +89,42 @@ describe('reload margin', () => {
     assert.equal(warning?.type, 'Warning');
     assert.match(warning.message, /^east: .*300 s before it expires \(180 s\)/);
     assert.ok(logs.some((line) => line.level === 'warn' && line.msg === warning.message));
+  });
+});
+
+describe('a refused bootstrap credential', () => {
+  const refused = 'creating CSR: HTTP 401 Unauthorized';
+
+  it('before any certificate: a BootstrapRefused Event and log naming the likely causes and kubeconfig-rotator check', () => {
+    const { observer, events, logs } = recorded();
+    observer.rebootstrapNeeded(true, refused);
+    const [event] = events;
+    assert.equal(event?.reason, 'BootstrapRefused');
+    assert.match(
+      event.message,
+      /^east: no certificate was ever issued and the target refuses the bootstrap credential/,
+    );
+    assert.match(event.message, /--enable-bootstrap-token-auth/);
+    assert.match(event.message, /run kubeconfig-rotator check/);
+    assert.match(event.message, /HTTP 401 Unauthorized$/);
+    const line = logs().find((entry) => entry.level === 'error');
+    assert.match(line?.msg ?? '', /^re-bootstrap needed: no certificate was ever issued.*kubeconfig-rotator check/);
+  });
+
+  it('after a certificate expired: RebootstrapNeeded, asking for bootstrap again', () => {
+    const { observer, events } = recorded();
+    observer.rotated({ current: issuedFor(600), auth: 'current', request: 'csr-1', durationMs: 40, timings: {} });
+    observer.rebootstrapNeeded(true, refused);
+    const event = events.find((entry) => entry.type === 'Warning');
+    assert.equal(event?.reason, 'RebootstrapNeeded');
+    assert.match(event.message, /the certificate expired .*run kubeconfig-rotator bootstrap/);
+    assert.doesNotMatch(event.message, /--enable-bootstrap-token-auth/);
+  });
+
+  it('a token target that never had a token names revocation and, federated, an untrusted issuer', () => {
+    const { observer, events } = recorded('token');
+    observer.rebootstrapNeeded(true, refused);
+    assert.equal(events[0]?.reason, 'BootstrapRefused');
+    assert.match(events[0].message, /revoked .*does not trust the source's issuer/);
   });
 });

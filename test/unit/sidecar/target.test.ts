@@ -454,6 +454,8 @@ describe('the rotation loop', () => {
       rotator.status().detail,
       /re-bootstrap needed: no certificate, and the bootstrap credential is not accepted/,
     );
+    // Never issued one: the likely causes (bootstrap tokens not accepted among them) and the command that tells.
+    assert.match(rotator.status().detail, /--enable-bootstrap-token-auth.*run kubeconfig-rotator check/);
     stop.abort();
     await done;
   });
