@@ -13,7 +13,7 @@ import {
   type KubeVersion,
   type Requirement,
 } from '../kube-version.ts';
-import { pass, problem, type CheckGroup, type CheckResult } from './model.ts';
+import { pass, problem, type CheckGroup, type CheckId, type CheckResult } from './model.ts';
 
 export type CredentialKind = 'certificate' | 'token' | 'federated';
 export type ClusterRole = 'target' | 'source';
@@ -101,7 +101,14 @@ export type BootstrapTokenTrial =
   | { readonly result: 'refused'; readonly message: string }
   | { readonly result: 'error'; readonly message: string };
 
-const certificate = (id: string, title: string) =>
+/** The part of a check's id after its group's prefix ("bootstrap-token" of "certificate.bootstrap-token"). */
+type IdIn<Prefix extends string> = CheckId extends infer Id
+  ? Id extends `${Prefix}.${infer Rest}`
+    ? Rest
+    : never
+  : never;
+
+const certificate = (id: IdIn<'certificate'>, title: string) =>
   ({ id: `certificate.${id}`, group: 'certificate target' as CheckGroup, title }) as const;
 
 /** Does the target accept bootstrap tokens as members of this source's group? */
@@ -296,7 +303,7 @@ function evaluatedPolicy(
   }
 }
 
-const token = (id: string, title: string) =>
+const token = (id: IdIn<'token'>, title: string) =>
   ({ id: `token.${id}`, group: 'token target' as CheckGroup, title }) as const;
 
 /** The ServiceAccount exists and may request tokens for itself (a SubjectAccessReview as it). */
@@ -375,7 +382,7 @@ export function firstCertificateFacts(input: {
 
 /** A check whose object could not be read (not a 404): it fails, saying so, rather than guessing. */
 export function unreadableCheck(
-  base: { readonly id: string; readonly group: CheckGroup; readonly title: string },
+  base: { readonly id: CheckId; readonly group: CheckGroup; readonly title: string },
   what: string,
   role: ClusterRole,
   message: string,

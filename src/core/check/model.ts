@@ -8,9 +8,25 @@ export type CheckStatus = 'pass' | 'warn' | 'fail';
 export const CHECK_GROUPS = ['target', 'certificate target', 'token target', 'federated target', 'source'] as const;
 export type CheckGroup = (typeof CHECK_GROUPS)[number];
 
+/** Every check, stable for machines; each has its section in docs/troubleshooting.md (a unit test holds it). */
+export const CHECK_IDS = [
+  'target.reachable',
+  'target.version',
+  'certificate.bootstrap-token',
+  'certificate.cleanup',
+  'certificate.approver',
+  'certificate.leader',
+  'certificate.policy',
+  'token.token-request',
+  'token.guardrail',
+  'source.reachable',
+  'source.version',
+  'source.bootstrap-secret',
+] as const;
+export type CheckId = (typeof CHECK_IDS)[number];
+
 export interface CheckResult {
-  /** Stable, for machines and the docs anchor: "target.reachable", "certificate.bootstrap-token"... */
-  readonly id: string;
+  readonly id: CheckId;
   readonly group: CheckGroup;
   /** What is checked, as the line says it ("bootstrap tokens are accepted"). */
   readonly title: string;
@@ -24,9 +40,9 @@ export interface CheckResult {
 const DOCS = 'docs/troubleshooting.md';
 
 /** The section of docs/troubleshooting.md that explains a check: its id with dots as dashes. */
-export const docsSection = (id: string): string => `${DOCS}#${id.replaceAll('.', '-')}`;
+export const docsSection = (id: CheckId): string => `${DOCS}#${id.replaceAll('.', '-')}`;
 
-export const pass = (id: string, group: CheckGroup, title: string, detail: string): CheckResult => ({
+export const pass = (id: CheckId, group: CheckGroup, title: string, detail: string): CheckResult => ({
   id,
   group,
   title,
@@ -36,7 +52,7 @@ export const pass = (id: string, group: CheckGroup, title: string, detail: strin
 
 export const problem = (
   status: 'warn' | 'fail',
-  base: { readonly id: string; readonly group: CheckGroup; readonly title: string },
+  base: { readonly id: CheckId; readonly group: CheckGroup; readonly title: string },
   detail: string,
   fix: string,
 ): CheckResult => ({ ...base, status, detail, fix });

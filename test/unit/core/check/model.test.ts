@@ -1,7 +1,16 @@
 // The check report: exit code, text and JSON renderings.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { docsSection, exitCode, pass, problem, renderJson, renderText } from '../../../../src/core/check/model.ts';
+import {
+  CHECK_IDS,
+  docsSection,
+  exitCode,
+  pass,
+  problem,
+  renderJson,
+  renderText,
+} from '../../../../src/core/check/model.ts';
 
 const ok = pass('target.reachable', 'target', 'the target cluster answers', 'https://t runs v1.36.3');
 const warned = problem('warn', { id: 'target.version', group: 'target', title: 'version' }, 'unknown', 'upgrade');
@@ -56,5 +65,12 @@ describe('renderJson', () => {
         ['target.version', 'warn', docsSection('target.version')],
       ],
     );
+  });
+});
+
+describe('docs/troubleshooting.md', () => {
+  it('has a section for every check', () => {
+    const docs = readFileSync(new URL('../../../../docs/troubleshooting.md', import.meta.url), 'utf8');
+    for (const id of CHECK_IDS) assert.ok(docs.includes(`<a id="${docsSection(id).split('#')[1] ?? ''}">`), id);
   });
 });
