@@ -70,6 +70,8 @@ async function main(argv: string[]): Promise<number> {
         `--kubelet-client-certificate=${certs.apiserverKubeletClient.cert}`,
         `--kubelet-client-key=${certs.apiserverKubeletClient.key}`,
         '--kubelet-preferred-address-types=InternalIP',
+        // No kube-proxy: the apiserver calls webhook and aggregated API Services at their pods' addresses.
+        '--enable-aggregator-routing=true',
       ];
     },
   });

@@ -1,0 +1,121 @@
+// The injector on real pods: the sidecar chart with injector.enabled (self-managed certificates), a pod
+// created in an opted-in namespace with the inject annotation gets the native sidecar; the kubelet starts
+// the agent only after the sidecar's startup probe passed, and the agent (test/pods/fixtures/agent's
+// program) calls the target with the published credential. The apiserver reaches the webhook at its pods'
+// addresses (--enable-aggregator-routing: the node has no kube-proxy).
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { chartImageReference } from '../../scripts/image/build.ts';
+import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
+import { eventually, uniqueName } from '../support/kube.ts';
+import { nodeCluster, waitForPod } from '../support/node-cluster.ts';
+import { bootstrapEast, eastTarget, installApprover } from '../support/pods-charts.ts';
+import { scratchDir } from '../support/sidecar.ts';
+
+const cluster = nodeCluster();
+const core = cluster.admin().makeApiClient(CoreV1Api);
+const scratch = scratchDir('pods-injector');
+const sourceName = uniqueName('src');
+const source = { name: sourceName, identity: `kcr-agent-${sourceName}`, organization: 'kcr-agents' };
+const namespaces = {
+  target: uniqueName('kcr-target'),
+  injector: uniqueName('kcr-injector'),
+  agent: uniqueName('kcr-agents'),
+};
+const AGENT = readFileSync(join(REPO_ROOT, 'test', 'pods', 'fixtures', 'agent', 'files', 'agent.js'), 'utf8');
+
+before(async () => {
+  await installApprover(cluster, scratch.path, 'approver', namespaces.target, source);
+  await core.createNamespace({
+    body: { metadata: { name: namespaces.agent, labels: { 'kubeconfig-rotator.io/injection': 'enabled' } } },
+  });
+  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), 30_000);
+  await core.createNamespacedServiceAccount({ namespace: namespaces.agent, body: { metadata: { name: 'agent' } } });
+  const values = join(scratch.path, 'injector.yaml');
+  writeFileSync(
+    values,
+    stringify({
+      mode: 'sidecar',
+      targets: [eastTarget(source, { directory: {} })],
+      injector: { enabled: true, agentServiceAccounts: [{ namespace: namespaces.agent, name: 'agent' }] },
+    }),
+  );
+  await cluster.helm(
+    ...['install', 'injector', join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
+    ...['--namespace', namespaces.injector, '--create-namespace', '-f', values],
+  );
+  // The bootstrap Secret lives in the agent's namespace: the injected sidecar mounts it there.
+  await bootstrapEast(cluster, source, namespaces.agent);
+  const deployment = 'injector-kubeconfig-rotator-sidecar-injector';
+  await cluster.kubectl('rollout', 'status', `deployment/${deployment}`, '-n', namespaces.injector, '--timeout=180s');
+});
+
+after(async () => {
+  await cluster.helm('uninstall', 'injector', '--namespace', namespaces.injector).catch(() => undefined);
+  await cluster.helm('uninstall', 'approver', '--namespace', namespaces.target).catch(() => undefined);
+  for (const name of Object.values(namespaces)) await core.deleteNamespace({ name }).catch(() => undefined);
+  scratch.dispose();
+});
+
+describe('the injector on real pods', () => {
+  it('injects the native sidecar; the agent starts after its startup probe and calls the target', async () => {
+    const pod: V1Pod = {
+      metadata: { name: 'agent', annotations: { 'kubeconfig-rotator.io/inject': 'east' } },
+      spec: {
+        serviceAccountName: 'agent',
+        containers: [
+          {
+            name: 'agent',
+            image: chartImageReference(),
+            imagePullPolicy: 'IfNotPresent',
+            command: ['node', '-e', AGENT],
+            env: [
+              { name: 'TARGET_NAMESPACE', value: namespaces.target },
+              { name: 'CREDENTIALS', value: '/var/run/kubeconfig-rotator/out/east' },
+            ],
+          },
+        ],
+      },
+    };
+    // The webhook may refuse for a moment while the injector's first certificate reaches its configuration.
+    const created = await eventually(
+      () => core.createNamespacedPod({ namespace: namespaces.agent, body: pod }),
+      60_000,
+      1000,
+    );
+    const sidecar = created.spec?.initContainers?.find((container) => container.name === 'kubeconfig-rotator');
+    assert.ok(sidecar, `injected init containers: ${JSON.stringify(created.spec?.initContainers?.map((c) => c.name))}`);
+    assert.equal(sidecar.restartPolicy, 'Always');
+    assert.ok(sidecar.startupProbe, 'the injected sidecar has a startup probe');
+    const ready = await waitForPod(cluster, namespaces.agent, 'agent', (p) =>
+      (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+    );
+    const sidecarStatus = ready.status?.initContainerStatuses?.find((s) => s.name === 'kubeconfig-rotator');
+    const agentStatus = ready.status?.containerStatuses?.find((s) => s.name === 'agent');
+    const sidecarStarted = sidecarStatus?.state?.running?.startedAt ?? assert.fail('sidecar not running');
+    const agentStarted = agentStatus?.state?.running?.startedAt ?? assert.fail('agent not running');
+    assert.ok(sidecarStarted <= agentStarted);
+    assert.equal(sidecarStatus?.restartCount, 0);
+    assert.equal(agentStatus?.restartCount, 0, 'the agent never ran without a credential');
+    const deadline = Date.now() + 60_000;
+    let lines: { ok: boolean; serial?: string }[] = [];
+    while (new Set(lines.map((line) => line.serial)).size < 2 && Date.now() < deadline) {
+      await sleep(2000);
+      const log = await core.readNamespacedPodLog({ namespace: namespaces.agent, name: 'agent', container: 'agent' });
+      lines = log
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as { ok: boolean; serial?: string });
+    }
+    assert.ok(new Set(lines.map((line) => line.serial)).size >= 2, `${String(lines.length)} calls`);
+    assert.deepEqual(
+      lines.filter((line) => !line.ok),
+      [],
+    );
+  });
+});
