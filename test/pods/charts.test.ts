@@ -36,7 +36,7 @@ before(async () => {
     ...['install', release.sidecar, join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
     ...['--namespace', namespaces.source, '--create-namespace', '-f', sidecarValues],
   );
-  await bootstrapEast(cluster, source, namespaces.source);
+  await bootstrapEast(cluster, source.name, namespaces.source);
 });
 
 after(async () => {

@@ -50,7 +50,7 @@ before(async () => {
     ...['--namespace', namespaces.injector, '--create-namespace', '-f', values],
   );
   // The bootstrap Secret lives in the agent's namespace: the injected sidecar mounts it there.
-  await bootstrapEast(cluster, source, namespaces.agent);
+  await bootstrapEast(cluster, source.name, namespaces.agent);
   const deployment = 'injector-kubeconfig-rotator-sidecar-injector';
   await cluster.kubectl('rollout', 'status', `deployment/${deployment}`, '-n', namespaces.injector, '--timeout=180s');
 });

@@ -56,7 +56,7 @@ before(async () => {
   await cluster.helm(
     ...['install', 'agent', chart, '--namespace', namespaces.source, '--create-namespace', '-f', values],
   );
-  await bootstrapEast(cluster, source, namespaces.source);
+  await bootstrapEast(cluster, source.name, namespaces.source);
   await cluster.kubectl('rollout', 'status', 'deployment/pods-agent', '-n', namespaces.source, '--timeout=240s');
   const pods = await core.listNamespacedPod({ namespace: namespaces.source, labelSelector: 'app=pods-agent' });
   podName = pods.items[0]?.metadata?.name ?? assert.fail('no agent pod');
@@ -144,7 +144,7 @@ describe('an agent with the native sidecar (named templates, directory sink) on 
         .filter((line) => line.includes('"bootstrap kubeconfig changed"')).length;
     const before = await changes();
     // A new token for the same source: bootstrap replaces the Secret (and revokes the earlier token).
-    await bootstrapEast(cluster, source, namespaces.source);
+    await bootstrapEast(cluster, source.name, namespaces.source);
     // The kubelet refreshes Secret volumes on its pod sync (syncFrequency 10 s here, plus jitter).
     const deadline = Date.now() + 90_000;
     while ((await changes()) === before) {

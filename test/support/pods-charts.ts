@@ -58,12 +58,18 @@ export function eastTarget(source: Source, sinks: Record<string, unknown>): Reco
   };
 }
 
-/** `kubeconfig-rotator bootstrap` of target `east` for `source`, its Secret written into `namespace`. */
-export async function bootstrapEast(cluster: NodeTestCluster, source: Source, namespace: string): Promise<void> {
+/** `kubeconfig-rotator bootstrap` of target `east` for the source named so, its Secret written into `namespace`. */
+export async function bootstrapEast(
+  cluster: NodeTestCluster,
+  sourceName: string,
+  namespace: string,
+  extraArgs: readonly string[] = [],
+): Promise<void> {
   await execute(process.execPath, [
     join(REPO_ROOT, 'src', 'cli.ts'),
     'bootstrap',
-    ...['--source-name', source.name, '--target-name', 'east', '--namespace', namespace],
+    ...['--source-name', sourceName, '--target-name', 'east', '--namespace', namespace],
     ...['--target-kubeconfig', cluster.state.kubeconfig, '--source-kubeconfig', cluster.state.kubeconfig],
+    ...extraArgs,
   ]);
 }
