@@ -7,8 +7,8 @@ import {
   AuthorizationV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  KubeConfig,
   VersionApi,
-  type KubeConfig,
 } from '@kubernetes/client-node';
 import { BOOTSTRAP_SECRET_KEY, bootstrapGroup } from '../core/bootstrap/plan.ts';
 import { guardrailName } from '../core/bootstrap/token-guardrail.ts';
@@ -19,8 +19,10 @@ import {
   bootstrapTokenCheck,
   firstCertificateFacts,
   guardrailCheck,
+  isTlsVerificationCode,
   leftBehindCheck,
   policyCheck,
+  publishedEndpointCheck,
   reachableCheck,
   tokenRequestCheck,
   unreadableCheck,
@@ -340,15 +342,55 @@ async function sourceChecks(
     const secret = await readOptional(`Secret ${where}`, () =>
       source.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: options.namespace, name }),
     );
+    const kubeconfig = secret?.data?.[BOOTSTRAP_SECRET_KEY];
     results.push(
-      bootstrapSecretCheck(where, {
-        exists: secret !== undefined,
-        hasKubeconfig: secret?.data?.[BOOTSTRAP_SECRET_KEY] !== undefined,
-      }),
+      bootstrapSecretCheck(where, { exists: secret !== undefined, hasKubeconfig: kubeconfig !== undefined }),
     );
+    if (kubeconfig !== undefined) results.push(await publishedEndpoint(`Secret ${where}`, kubeconfig));
   } catch (error) {
     const base = { id: 'source.bootstrap-secret', group: 'source', title: `bootstrap Secret ${where}` } as const;
     results.push(unreadableCheck(base, `Secret ${where}`, 'source', describeError(error)));
   }
   return results;
+}
+
+/** Connects as the sidecar will, with the server, CA and tls-server-name of the kubeconfig bootstrap wrote. */
+async function publishedEndpoint(where: string, base64: string): Promise<CheckResult> {
+  const published = new KubeConfig();
+  try {
+    published.loadFromString(Buffer.from(base64, 'base64').toString('utf8'));
+  } catch (error) {
+    return publishedEndpointCheck(
+      where,
+      { server: '?', tlsServerName: undefined },
+      {
+        result: 'invalid',
+        message: describeError(error),
+      },
+    );
+  }
+  const cluster = published.getCurrentCluster();
+  const endpoint = { server: cluster?.server ?? '?', tlsServerName: cluster?.tlsServerName || undefined };
+  if (cluster === null)
+    return publishedEndpointCheck(where, endpoint, { result: 'invalid', message: 'it has no current cluster' });
+  try {
+    await bounded(`${endpoint.server}/version`, () => published.makeApiClient(VersionApi).getCode());
+    return publishedEndpointCheck(where, endpoint, { result: 'answered' });
+  } catch (error) {
+    // Any HTTP status (401: an expired bootstrap token) means the TLS handshake verified the server.
+    if (httpStatus(error) !== undefined) return publishedEndpointCheck(where, endpoint, { result: 'answered' });
+    const message = describeError(error);
+    const tls = errorCodes(error).some(isTlsVerificationCode);
+    return publishedEndpointCheck(where, endpoint, { result: tls ? 'tls' : 'unreachable', message });
+  }
+}
+
+/** The `code` of an error and of its causes. */
+function errorCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
+    const { code } = current as Error & { code?: unknown };
+    if (typeof code === 'string') codes.push(code);
+  }
+  return codes;
 }

@@ -4,7 +4,7 @@
 // where every check passes. The apiserver without bootstrap-token auth is a cluster of this file's own.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import {
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { bootstrapGroup } from '../../src/core/bootstrap/plan.ts';
+import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
@@ -151,6 +152,7 @@ describe('kubeconfig-rotator check', () => {
         'source.reachable',
         'source.version',
         'source.bootstrap-secret',
+        'source.published-endpoint',
       ],
     );
     assert.match(only(run, 'certificate.policy').detail, new RegExp(`policy ${sourceName} approves`));
@@ -202,6 +204,50 @@ describe('kubeconfig-rotator check', () => {
     assert.match(leader.detail, /held by no one|longer than its/);
     assert.match(leader.fix ?? '', /logs of deployment|logs deployment/);
   });
+
+  for (const [name, change, cause] of [
+    [
+      'a CA that did not sign the target',
+      { caPem: readFileSync(source.state.caCertFile, 'utf8') },
+      /does not verify with the kubeconfig's CA: .*(certificate|CERT)/,
+    ],
+    [
+      'a server name the target certificate is not for',
+      { tlsServerName: 'wrong.example' },
+      /does not verify with the kubeconfig's CA for name wrong\.example: .*(altnames|ALTNAME)/i,
+    ],
+  ] as const)
+    it(`fails a bootstrap kubeconfig with ${name}, naming the cause and the re-run of bootstrap`, async () => {
+      const secretName = uniqueName('kcr-bad-endpoint');
+      const kubeconfig = renderKubeconfig({
+        name: targetName,
+        server: target.state.server,
+        certificateAuthority: { pem: 'caPem' in change ? change.caPem : readFileSync(target.state.caCertFile, 'utf8') },
+        tlsServerName: 'tlsServerName' in change ? change.tlsServerName : undefined,
+        credential: { token: 'abcdef.0123456789abcdef' },
+      });
+      await source
+        .admin()
+        .makeApiClient(CoreV1Api)
+        .createNamespacedSecret({
+          namespace: 'kubeconfig-rotator',
+          body: { metadata: { name: secretName }, data: { kubeconfig: Buffer.from(kubeconfig).toString('base64') } },
+        });
+      const run = await cli(
+        'check',
+        ...clusters(),
+        ...approverFlags(),
+        '--secret-name',
+        secretName,
+        '--output',
+        'json',
+      );
+      assert.equal(run.code, 1);
+      const found = only(run, 'source.published-endpoint');
+      assert.equal(found.status, 'fail');
+      assert.match(found.detail, cause);
+      assert.match(found.fix ?? '', /run bootstrap again/);
+    });
 
   it('fails a token target without the guardrail, naming it and the bootstrap that restores it', async () => {
     const tokenSource = uniqueName('chk-tok');

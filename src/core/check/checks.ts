@@ -404,3 +404,53 @@ export function leftBehindCheck(name: string): CheckResult {
     `kubectl --namespace ${name.split('/')[0] ?? 'kube-system'} delete secret ${name.split('/')[1] ?? name}`,
   );
 }
+
+// Node's codes for a serving certificate the client does not trust or that is not for the name it asked.
+const TLS_VERIFY_CODE = /CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/;
+
+/** Whether a connection error's code says the server's certificate failed verification. */
+export const isTlsVerificationCode = (code: string): boolean => TLS_VERIFY_CODE.test(code);
+
+export type EndpointTrial =
+  | { readonly result: 'invalid'; readonly message: string }
+  /** An HTTP answer of any status: the TLS handshake verified the server with the kubeconfig's CA and name. */
+  | { readonly result: 'answered' }
+  | { readonly result: 'tls'; readonly message: string }
+  | { readonly result: 'unreachable'; readonly message: string };
+
+/** The bootstrap kubeconfig the source holds (server, CA, tls-server-name) verifies the target's certificate. */
+export function publishedEndpointCheck(
+  where: string,
+  endpoint: { readonly server: string; readonly tlsServerName: string | undefined },
+  trial: EndpointTrial,
+): CheckResult {
+  const base = {
+    id: 'source.published-endpoint',
+    group: 'source',
+    title: `the kubeconfig in ${where} verifies the target's certificate`,
+  } as const;
+  const name = endpoint.tlsServerName === undefined ? '' : ` for name ${endpoint.tlsServerName}`;
+  const rerun =
+    "run bootstrap again with a target kubeconfig whose server, CA and tls-server-name work with kubectl (or --server for an address the target's certificate is valid for)";
+  switch (trial.result) {
+    case 'answered':
+      return pass(base.id, base.group, base.title, `${endpoint.server} answered over TLS checked with its CA${name}`);
+    case 'invalid':
+      return problem('fail', base, `its kubeconfig cannot be read: ${trial.message}`, rerun);
+    case 'tls':
+      return problem(
+        'fail',
+        base,
+        `${endpoint.server}'s certificate does not verify with the kubeconfig's CA${name}: ${trial.message}; the sidecar's every request would fail the same way`,
+        rerun,
+      );
+    case 'unreachable':
+      // The sidecar connects from the source cluster: a private address may be out of this machine's reach.
+      return problem(
+        'warn',
+        base,
+        `${endpoint.server} could not be reached from here (${trial.message}), so its certificate was not checked`,
+        'run the check where the source cluster reaches the target (the sidecar connects from there), or check the server address bootstrap wrote (--server)',
+      );
+  }
+}

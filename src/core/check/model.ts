@@ -22,6 +22,7 @@ export const CHECK_IDS = [
   'source.reachable',
   'source.version',
   'source.bootstrap-secret',
+  'source.published-endpoint',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 

@@ -8,7 +8,9 @@ import {
   bootstrapTokenCheck,
   firstCertificateFacts,
   guardrailCheck,
+  isTlsVerificationCode,
   policyCheck,
+  publishedEndpointCheck,
   reachableCheck,
   tokenRequestCheck,
   versionChecks,
@@ -238,5 +240,35 @@ describe('token and source checks', () => {
     assert.equal(result.status, 'fail');
     assert.match(result.fix ?? '', /kubeconfig-rotator bootstrap/);
     assert.equal(bootstrapSecretCheck('ns/s', { exists: true, hasKubeconfig: true }).status, 'pass');
+  });
+});
+
+describe('publishedEndpointCheck', () => {
+  const endpoint = { server: 'https://10.0.0.1:6443', tlsServerName: 'api.east' };
+
+  it('passes any HTTP answer, fails a certificate that does not verify, and only warns an unreachable server', () => {
+    assert.equal(publishedEndpointCheck('Secret a/b', endpoint, { result: 'answered' }).status, 'pass');
+    const tls = publishedEndpointCheck('Secret a/b', endpoint, { result: 'tls', message: 'altnames' });
+    assert.equal(tls.status, 'fail');
+    assert.match(tls.detail, /does not verify with the kubeconfig's CA for name api\.east: altnames/);
+    assert.match(tls.fix ?? '', /run bootstrap again/);
+    const away = publishedEndpointCheck('Secret a/b', endpoint, { result: 'unreachable', message: 'ETIMEDOUT' });
+    assert.equal(away.status, 'warn');
+    assert.match(away.detail, /not checked/);
+    assert.equal(publishedEndpointCheck('Secret a/b', endpoint, { result: 'invalid', message: 'yaml' }).status, 'fail');
+  });
+
+  it("tells Node's certificate verification codes from network ones", () => {
+    for (const code of [
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+      'CERT_HAS_EXPIRED',
+      'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    ])
+      assert.ok(isTlsVerificationCode(code), code);
+    for (const code of ['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'ECONNRESET'])
+      assert.ok(!isTlsVerificationCode(code), code);
   });
 });
