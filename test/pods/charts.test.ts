@@ -83,6 +83,55 @@ describe('the charts on real pods', () => {
     assert.equal(pdb.status.disruptionsAllowed, 1);
   });
 
+  it('approver with a broken policy: its pods are not Ready, exit 2, and their log says where the policy is wrong', async () => {
+    const namespace = uniqueName('kcr-broken');
+    const name = 'broken-kubeconfig-rotator-approver';
+    try {
+      await installApprover(cluster, scratch.path, 'broken', namespace, source);
+      await cluster.kubectl('rollout', 'status', `deployment/${name}`, '-n', namespace, '--timeout=180s');
+      // A hand edit that leaves a policy with a name only; fresh pods then start on it.
+      await core.patchNamespacedConfigMap({
+        namespace,
+        name: `${name}-policy`,
+        body: [{ op: 'replace', path: '/data/policy.yaml', value: `policies:\n  - name: ${source.name}\n` }],
+      });
+      await cluster.kubectl(
+        'delete',
+        'pods',
+        '-n',
+        namespace,
+        '-l',
+        'app.kubernetes.io/name=kubeconfig-rotator-approver',
+      );
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const pods = await core.listNamespacedPod({
+          namespace,
+          labelSelector: 'app.kubernetes.io/name=kubeconfig-rotator-approver',
+        });
+        const crashed = pods.items.find((pod) => {
+          const container = pod.status?.containerStatuses?.[0];
+          return (container?.lastState?.terminated ?? container?.state?.terminated)?.exitCode === 2;
+        });
+        if (crashed !== undefined) {
+          const podName = crashed.metadata?.name ?? '';
+          assert.equal(crashed.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+          const restarted = (crashed.status.containerStatuses?.[0]?.restartCount ?? 0) > 0;
+          const log = await core.readNamespacedPodLog({ namespace, name: podName, previous: restarted });
+          assert.match(log, /invalid policy/);
+          // Where: the file, line and column of each problem.
+          assert.match(log, /\/etc\/kubeconfig-rotator\/policy\.yaml:2:\d+: /);
+          break;
+        }
+        assert.ok(Date.now() < deadline, 'no approver pod exited 2 on the broken policy');
+        await sleep(1000);
+      }
+    } finally {
+      await cluster.helm('uninstall', 'broken', '--namespace', namespace).catch(() => undefined);
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    }
+  });
+
   it('sidecar (standalone) before bootstrap: not Ready, and a Warning Event on its pod says the bootstrap kubeconfig is missing', async () => {
     const namespace = uniqueName('kcr-lonely');
     const values = join(scratch.path, 'lonely.yaml');
