@@ -115,6 +115,15 @@ describe('an agent with the native sidecar (named templates, directory sink) on 
       [],
       `${String(lines.length)} calls`,
     );
+    // The sidecar reports on its own pod (the chart grants the agent's ServiceAccount Events there).
+    const events = await core.listNamespacedEvent({
+      namespace: namespaces.source,
+      fieldSelector: `involvedObject.name=${podName}`,
+    });
+    assert.ok(
+      events.items.some((event) => event.reason === 'CertificateRotated' && event.type === 'Normal'),
+      `events on the pod: ${events.items.map((event) => event.reason).join(' ')}`,
+    );
   });
 
   it('both containers run as the runtime shows: non-root, no capabilities, seccomp, read-only root, no new privileges', async () => {
