@@ -42,6 +42,8 @@ export type NodeComponent = (typeof NODE_COMPONENTS)[number];
 export interface ImageArchive {
   readonly path: string;
   readonly reference: string;
+  /** The manifest's digest: a running cluster is reused only with the same images. */
+  readonly digest?: string;
 }
 
 /** What the host side made (node.json, written before anything starts, so `down` can undo a failed `up`). */
@@ -108,7 +110,9 @@ export function isNodeClusterRunning(state: ClusterState): boolean {
  */
 export async function startNodeCluster(name: string, options: NodeStartOptions): Promise<ClusterState> {
   const existing = readClusterState(options.root, name);
-  if (existing !== undefined && isNodeClusterRunning(existing)) return existing;
+  const wanted = [options.pauseImage, ...options.images].map((image) => `${image.reference}@${String(image.digest)}`);
+  const imported = existing?.node?.images.map((image) => `${image.reference}@${String(image.digest)}`);
+  if (existing !== undefined && isNodeClusterRunning(existing) && wanted.join() === imported?.join()) return existing;
   await stopNodeCluster(options.root, name);
   const dir = clusterDir(options.root, name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
