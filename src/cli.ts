@@ -167,7 +167,7 @@ const COMMANDS: Record<string, Command> = {
       'check --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
       '[--source-context CTX] [--credential certificate|token|federated] [--pre] [--namespace kubeconfig-rotator] [--secret-name NAME] ' +
       '[--target-namespace kubeconfig-rotator] [--approver-namespace kubeconfig-rotator] [--approver-name kubeconfig-rotator-approver] ' +
-      '[--common-name CN] [--organization O]... [--output text|json] [--strict]',
+      '[--common-name CN] [--organization O]... [--output text|json] [--strict] [--skip-signer]',
     options: {
       'target-kubeconfig': { type: 'string' },
       'target-context': { type: 'string' },
@@ -186,6 +186,7 @@ const COMMANDS: Record<string, Command> = {
       organization: { type: 'string', multiple: true },
       output: { type: 'string', default: 'text' },
       strict: { type: 'boolean' },
+      'skip-signer': { type: 'boolean' },
     },
     allowPositionals: false,
     run: async (values) => {
@@ -209,6 +210,7 @@ const COMMANDS: Record<string, Command> = {
         organizations: (values.organization as string[] | undefined) ?? [],
         output: requireOption(values, 'output'),
         strict: values.strict === true,
+        skipSigner: values['skip-signer'] === true,
         now: () => Date.now(),
         out: process.stdout,
         err: process.stderr,

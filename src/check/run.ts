@@ -24,6 +24,7 @@ import {
   policyCheck,
   publishedEndpointCheck,
   reachableCheck,
+  signerCheck,
   tokenRequestCheck,
   unreadableCheck,
   versionChecks,
@@ -43,6 +44,7 @@ import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
 import { loadContext, writeProblems } from '../bootstrap/kube.ts';
 import { bounded } from './bounded.ts';
 import { tryBootstrapToken } from './bootstrap-token.ts';
+import { trySigner } from './signer.ts';
 
 export interface CheckOptions {
   readonly targetKubeconfig: string | undefined;
@@ -66,6 +68,8 @@ export interface CheckOptions {
   readonly organizations: readonly string[];
   readonly output: string;
   readonly strict: boolean;
+  /** Where creating and approving one CSR is not allowed: the signer check is a warning, not run. */
+  readonly skipSigner: boolean;
   readonly now: () => number;
   readonly out: NodeJS.WritableStream;
   readonly err: NodeJS.WritableStream;
@@ -141,6 +145,7 @@ async function targetChecks(
     const { trial, leftBehind } = await tryBootstrapToken(target, options.source, options.now);
     results.push(bootstrapTokenCheck(options.source, trial));
     if (leftBehind !== undefined) results.push(leftBehindCheck(leftBehind));
+    results.push(signerCheck(options.skipSigner ? { result: 'skipped' } : await trySigner(target, options.now)));
     const approver = await readApprover(target, options);
     results.push(...(approver.results ?? approverChecks(approver.seen, options.now())));
     results.push(await readPolicy(target, options));

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   AdmissionregistrationV1Api,
   AppsV1Api,
+  CertificatesV1Api,
   CoreV1Api,
   RbacAuthorizationV1Api,
   type KubeConfig,
@@ -19,7 +20,7 @@ import {
 import { bootstrapGroup } from '../../src/core/bootstrap/plan.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
-import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
+import { KCM_CONTROLLERS, startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
@@ -146,6 +147,7 @@ describe('kubeconfig-rotator check', () => {
         'target.reachable',
         'target.version',
         'certificate.bootstrap-token',
+        'certificate.signer',
         'certificate.approver',
         'certificate.leader',
         'certificate.policy',
@@ -284,7 +286,7 @@ describe('kubeconfig-rotator check', () => {
   });
 });
 
-describe('a target whose apiserver does not accept bootstrap tokens', () => {
+describe('a target whose apiserver does not accept bootstrap tokens, and which signs no client certificates', () => {
   const name = uniqueName('nobtok');
   let cluster: ClusterState | undefined;
   const sourceName = uniqueName('chk-nb');
@@ -295,6 +297,8 @@ describe('a target whose apiserver does not accept bootstrap tokens', () => {
       root: clustersRoot(),
       // The last value of a repeated flag wins: this turns off the testbed's --enable-bootstrap-token-auth.
       apiserverFlags: () => ['--enable-bootstrap-token-auth=false'],
+      // No csrsigning: approved CSRs are never signed, as on a target that issues no client certificates.
+      controllers: KCM_CONTROLLERS.filter((controller) => controller !== 'csrsigning'),
     });
   });
 
@@ -313,7 +317,8 @@ describe('a target whose apiserver does not accept bootstrap tokens', () => {
     source.state.kubeconfig,
   ];
 
-  it('check --pre fails, naming --enable-bootstrap-token-auth and the token and federated alternatives', async () => {
+  it('check --pre fails, naming --enable-bootstrap-token-auth, the missing signer (within its bound) and the token and federated alternatives', async () => {
+    const started = Date.now();
     const run = await cli('check', ...args(), '--pre');
     assert.equal(run.code, 1);
     assert.match(
@@ -323,6 +328,21 @@ describe('a target whose apiserver does not accept bootstrap tokens', () => {
     assert.match(run.stdout, /fix: start the target's kube-apiserver with --enable-bootstrap-token-auth/);
     assert.match(run.stdout, /use --credential token or --credential federated instead/);
     assert.match(run.stdout, /see: docs\/troubleshooting\.md#certificate-bootstrap-token/);
+    // The signer check waited its bound (30 s) and no longer.
+    assert.match(
+      run.stdout,
+      /\[FAIL\] the kubernetes\.io\/kube-apiserver-client signer issues certificates: a CSR the check approved was not signed within 30\.0 s/,
+    );
+    assert.match(
+      run.stdout,
+      /fix: enable kube-controller-manager's csrsigning controller .*use --credential token or --credential federated/,
+    );
+    assert.ok(Date.now() - started < 60_000, `check took ${String(Date.now() - started)} ms`);
+    const csrs = await clusterFromState(cluster ?? assert.fail())
+      .admin()
+      .makeApiClient(CertificatesV1Api)
+      .listCertificateSigningRequest({ labelSelector: 'kubeconfig-rotator.io/check=true' });
+    assert.equal(csrs.items.length, 0, 'the check CSR is deleted');
     // A token target needs no bootstrap tokens: the same cluster passes --pre for it.
     const tokenRun = await cli('check', ...args(), '--pre', '--credential', 'token');
     assert.equal(tokenRun.code, 0, tokenRun.stdout);

@@ -454,3 +454,51 @@ export function publishedEndpointCheck(
       );
   }
 }
+
+export type SignerTrial =
+  | { readonly result: 'skipped' }
+  | { readonly result: 'issued'; readonly ms: number }
+  | { readonly result: 'timeout'; readonly boundMs: number }
+  /** A Denied or Failed condition (another approver denied it; the signer failed it). */
+  | { readonly result: 'refused'; readonly condition: string; readonly message: string }
+  | { readonly result: 'error'; readonly message: string };
+
+/** Does kube-apiserver-client signing issue, within the bound, a CSR the check approves itself? */
+export function signerCheck(trial: SignerTrial): CheckResult {
+  const base = certificate('signer', 'the kubernetes.io/kube-apiserver-client signer issues certificates');
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  switch (trial.result) {
+    case 'skipped':
+      return problem(
+        'warn',
+        base,
+        'not checked (--skip-signer)',
+        'run the check without --skip-signer where creating and approving one short-lived CSR is allowed',
+      );
+    case 'issued':
+      return pass(base.id, base.group, base.title, `a CSR the check approved was signed in ${seconds(trial.ms)}`);
+    case 'timeout':
+      return problem(
+        'fail',
+        base,
+        `a CSR the check approved was not signed within ${seconds(trial.boundMs)}: nothing signs kube-apiserver-client certificates here (kube-controller-manager without the csrsigning controller or its --cluster-signing-* files; EKS: "client certificate signing is not supported")`,
+        "enable kube-controller-manager's csrsigning controller with --cluster-signing-cert-file and --cluster-signing-key-file; where the target cannot sign client certificates, use --credential token or --credential federated",
+      );
+    case 'refused':
+      return problem(
+        'fail',
+        base,
+        `the check's CSR got condition ${trial.condition}: ${trial.message}`,
+        trial.condition === 'Denied'
+          ? 'another approver denies CSRs it has no policy for (an auto-approver, or a second kubeconfig-rotator approver with denyUnmatched): only one approver may serve this signer'
+          : "read kube-controller-manager's log for the signer's error (its CA files)",
+      );
+    case 'error':
+      return problem(
+        'fail',
+        base,
+        `the check's CSR could not be created, approved or read: ${trial.message}`,
+        "run the check with a target kubeconfig that may create and approve CSRs for kubernetes.io/kube-apiserver-client (bootstrap's admin kubeconfig)",
+      );
+  }
+}

@@ -14,6 +14,7 @@ export const CHECK_IDS = [
   'target.version',
   'certificate.bootstrap-token',
   'certificate.cleanup',
+  'certificate.signer',
   'certificate.approver',
   'certificate.leader',
   'certificate.policy',

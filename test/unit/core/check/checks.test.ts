@@ -12,6 +12,7 @@ import {
   policyCheck,
   publishedEndpointCheck,
   reachableCheck,
+  signerCheck,
   tokenRequestCheck,
   versionChecks,
   type ApproverSeen,
@@ -270,5 +271,21 @@ describe('publishedEndpointCheck', () => {
       assert.ok(isTlsVerificationCode(code), code);
     for (const code of ['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'ECONNRESET'])
       assert.ok(!isTlsVerificationCode(code), code);
+  });
+});
+
+describe('signerCheck', () => {
+  it('passes an issued CSR, and fails one unsigned within the bound naming csrsigning and the alternatives', () => {
+    assert.equal(signerCheck({ result: 'issued', ms: 1200 }).detail, 'a CSR the check approved was signed in 1.2 s');
+    const timeout = signerCheck({ result: 'timeout', boundMs: 30_000 });
+    assert.equal(timeout.status, 'fail');
+    assert.match(timeout.detail, /not signed within 30\.0 s: .*csrsigning/);
+    assert.match(timeout.fix ?? '', /--credential token or --credential federated/);
+  });
+
+  it('names another approver for a Denied CSR, and warns (never passes) when skipped', () => {
+    const denied = signerCheck({ result: 'refused', condition: 'Denied', message: 'no policy' });
+    assert.match(denied.fix ?? '', /only one approver may serve this signer/);
+    assert.equal(signerCheck({ result: 'skipped' }).status, 'warn');
   });
 });
