@@ -25,12 +25,14 @@ import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
 import { uniqueName } from '../support/kube.ts';
+import { prepareTarget, sidecarTestFile, writeSidecarConfig } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const target = testCluster('target');
 const source = testCluster('source');
 const dir = mkdtempSync(join(tmpdir(), 'kcr-check-it-'));
+const { startSidecar, remember } = sidecarTestFile('check');
 
 interface Run {
   readonly code: number;
@@ -372,5 +374,19 @@ describe('a target whose apiserver does not accept bootstrap tokens, and which s
       .makeApiClient(CoreV1Api)
       .listSecretForAllNamespaces({ labelSelector: `kubeconfig-rotator.io/source=${sourceName}` });
     assert.equal(sourceSecrets.items.length, 0);
+  });
+
+  it('a sidecar given a bootstrap token there says, in its log and /readyz, that the token was refused before any certificate, its likely causes and check', async () => {
+    const prepared = await prepareTarget(clusterFromState(cluster ?? assert.fail()));
+    remember(prepared);
+    const sidecar = startSidecar(writeSidecarConfig(prepared));
+    const line = await sidecar.waitForLog((entry) => entry.msg.startsWith('re-bootstrap needed'));
+    assert.equal(line.reason, 'BootstrapRefused');
+    assert.match(line.msg, /no certificate was ever issued and the target refuses the bootstrap credential/);
+    assert.match(line.msg, /--enable-bootstrap-token-auth.*run kubeconfig-rotator check/);
+    assert.match(String(line.error), /401/);
+    const ready = await fetch(`http://127.0.0.1:${String(await sidecar.port())}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /--enable-bootstrap-token-auth.*run kubeconfig-rotator check/);
   });
 });
