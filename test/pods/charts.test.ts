@@ -49,10 +49,17 @@ after(async () => {
 describe('the charts on real pods', () => {
   it('approver: 2 replicas Ready, exactly one holds the Lease, a PDB keeps one', async () => {
     await cluster.kubectl('rollout', 'status', `deployment/${approverName}`, '-n', namespaces.target, '--timeout=180s');
-    const deployment = await admin
-      .makeApiClient(AppsV1Api)
-      .readNamespacedDeployment({ namespace: namespaces.target, name: approverName });
-    assert.equal(deployment.status?.readyReplicas, 2);
+    // rollout status may return with one replica still starting (maxUnavailable): wait for both.
+    const apps = admin.makeApiClient(AppsV1Api);
+    const readyBy = Date.now() + 60_000;
+    let ready: number | undefined;
+    while (
+      (ready = (await apps.readNamespacedDeployment({ namespace: namespaces.target, name: approverName })).status
+        ?.readyReplicas) !== 2 &&
+      Date.now() < readyBy
+    )
+      await sleep(500);
+    assert.equal(ready, 2);
     const pods = await core.listNamespacedPod({
       namespace: namespaces.target,
       labelSelector: 'app.kubernetes.io/name=kubeconfig-rotator-approver',
@@ -113,12 +120,19 @@ describe('the charts on real pods', () => {
           const container = pod.status?.containerStatuses?.[0];
           return (container?.lastState?.terminated ?? container?.state?.terminated)?.exitCode === 2;
         });
-        if (crashed !== undefined) {
-          const podName = crashed.metadata?.name ?? '';
+        // The log of the run that exited: the previous one once the kubelet restarted the container.
+        const podName = crashed?.metadata?.name ?? '';
+        const logs =
+          crashed === undefined
+            ? []
+            : await Promise.all(
+                [false, true].map((previous) =>
+                  core.readNamespacedPodLog({ namespace, name: podName, previous }).catch(() => ''),
+                ),
+              );
+        const log = logs.find((text) => text.includes('invalid policy'));
+        if (crashed !== undefined && log !== undefined) {
           assert.equal(crashed.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
-          const restarted = (crashed.status.containerStatuses?.[0]?.restartCount ?? 0) > 0;
-          const log = await core.readNamespacedPodLog({ namespace, name: podName, previous: restarted });
-          assert.match(log, /invalid policy/);
           // Where: the file, line and column of each problem.
           assert.match(log, /\/etc\/kubeconfig-rotator\/policy\.yaml:2:\d+: /);
           break;
