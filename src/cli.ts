@@ -167,7 +167,8 @@ const COMMANDS: Record<string, Command> = {
       'check --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
       '[--source-context CTX] [--credential certificate|token|federated] [--pre] [--namespace kubeconfig-rotator] [--secret-name NAME] ' +
       '[--target-namespace kubeconfig-rotator] [--approver-namespace kubeconfig-rotator] [--approver-name kubeconfig-rotator-approver] ' +
-      '[--common-name CN] [--organization O]... [--output text|json] [--strict] [--skip-signer]',
+      '[--common-name CN] [--organization O]... [--output text|json] [--strict] [--skip-signer] ' +
+      '[--service-account NS/NAME] [--audience AUD] [--user-prefix PREFIX]',
     options: {
       'target-kubeconfig': { type: 'string' },
       'target-context': { type: 'string' },
@@ -187,6 +188,9 @@ const COMMANDS: Record<string, Command> = {
       output: { type: 'string', default: 'text' },
       strict: { type: 'boolean' },
       'skip-signer': { type: 'boolean' },
+      'service-account': { type: 'string' },
+      audience: { type: 'string' },
+      'user-prefix': { type: 'string' },
     },
     allowPositionals: false,
     run: async (values) => {
@@ -211,6 +215,9 @@ const COMMANDS: Record<string, Command> = {
         output: requireOption(values, 'output'),
         strict: values.strict === true,
         skipSigner: values['skip-signer'] === true,
+        serviceAccount: given('service-account'),
+        audience: given('audience'),
+        userPrefix: given('user-prefix'),
         now: () => Date.now(),
         out: process.stdout,
         err: process.stderr,

@@ -23,6 +23,7 @@ import {
   leftBehindCheck,
   policyCheck,
   publishedEndpointCheck,
+  issuerTrustCheck,
   reachableCheck,
   signerCheck,
   tokenRequestCheck,
@@ -31,6 +32,7 @@ import {
   type ApproverSeen,
   type ClusterRole,
   type CredentialKind,
+  type IssuerTrial,
   type PolicySeen,
 } from '../core/check/checks.ts';
 import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
@@ -43,7 +45,9 @@ import { bootstrapUser } from '../core/bootstrap/token.ts';
 import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
 import { loadContext, writeProblems } from '../bootstrap/kube.ts';
 import { bounded } from './bounded.ts';
-import { tryBootstrapToken } from './bootstrap-token.ts';
+import { reviewToken, tryBootstrapToken } from './bootstrap-token.ts';
+import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
+import { parseServiceAccountRef } from '../bootstrap/federated.ts';
 import { trySigner } from './signer.ts';
 
 export interface CheckOptions {
@@ -68,6 +72,10 @@ export interface CheckOptions {
   readonly organizations: readonly string[];
   readonly output: string;
   readonly strict: boolean;
+  /** Federated: the source ServiceAccount (NAMESPACE/NAME) whose token the target must accept. */
+  readonly serviceAccount: string | undefined;
+  readonly audience: string | undefined;
+  readonly userPrefix: string | undefined;
   /** Where creating and approving one CSR is not allowed: the signer check is a warning, not run. */
   readonly skipSigner: boolean;
   readonly now: () => number;
@@ -107,6 +115,7 @@ export async function runCheck(options: CheckOptions): Promise<number> {
   }
   const credential = options.credential as CredentialKind;
   const results = [...(await targetChecks(target, credential, options))];
+  if (credential === 'federated' && !options.pre) results.push(await issuerTrust(target, source, options));
   if (source !== undefined) results.push(...(await sourceChecks(source, credential, options)));
   options.out.write(
     options.output === 'json' ? renderJson(results, options.strict, options.now()) : renderText(results),
@@ -398,4 +407,42 @@ function errorCodes(error: unknown): string[] {
     if (typeof code === 'string') codes.push(code);
   }
   return codes;
+}
+
+/** A real token of the source's ServiceAccount, for the target's audience, in a SelfSubjectReview on the target. */
+async function issuerTrust(
+  target: KubeConfig,
+  source: KubeConfig | undefined,
+  options: CheckOptions,
+): Promise<CheckResult> {
+  const audience = options.audience ?? defaultAudience(options.target);
+  const userPrefix = options.userPrefix ?? defaultUserPrefix(options.source);
+  const ref = options.serviceAccount === undefined ? undefined : parseServiceAccountRef(options.serviceAccount);
+  const check = (trial: IssuerTrial) => issuerTrustCheck(options.serviceAccount, audience, userPrefix, trial);
+  if (ref === undefined || source === undefined) return check({ result: 'notAsked' });
+  let token: string;
+  try {
+    const response = await bounded('TokenRequest', () =>
+      source.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
+        namespace: ref.namespace,
+        name: ref.name,
+        // The shortest the API issues; bound to nothing, used once, by this process only.
+        body: { spec: { audiences: [audience], expirationSeconds: 600 } },
+      }),
+    );
+    token = response.status?.token ?? '';
+    if (token === '') return check({ result: 'noToken', message: 'the TokenRequest returned no token' });
+  } catch (error) {
+    return check({ result: 'noToken', message: describeError(error) });
+  }
+  const trial = await reviewToken(target, token, options.now);
+  switch (trial.result) {
+    case 'reviewed':
+      return check({ result: 'reviewed', username: trial.username });
+    case 'refused':
+      return check({ result: 'refused', message: trial.message });
+    case 'error':
+    case 'notCreated':
+      return check({ result: 'error', message: trial.message });
+  }
 }

@@ -253,6 +253,26 @@ describe('kubeconfig-rotator check', () => {
       assert.match(found.fix ?? '', /run bootstrap again/);
     });
 
+  it("fails a federated target that does not trust the source's issuer, naming bootstrap --credential federated", async () => {
+    const namespace = uniqueName('kcr-fed');
+    const core = source.admin().makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'agent' } } });
+    const federated = [...clusters(), '--credential', 'federated', '--output', 'json'];
+    const run = await cli('check', ...federated, '--service-account', `${namespace}/agent`);
+    assert.equal(run.code, 1);
+    const trust = only(run, 'federated.issuer-trust');
+    assert.equal(trust.status, 'fail');
+    assert.match(
+      trust.detail,
+      new RegExp(`refused a token of ${namespace}/agent for audience kubeconfig-rotator:east \\(401\\)`),
+    );
+    assert.match(trust.fix ?? '', /bootstrap --credential federated/);
+    // Without a ServiceAccount it is not checked, and says so: a warning, never a pass.
+    const unasked = await cli('check', ...federated);
+    assert.equal(only(unasked, 'federated.issuer-trust').status, 'warn');
+  });
+
   it('fails a token target without the guardrail, naming it and the bootstrap that restores it', async () => {
     const tokenSource = uniqueName('chk-tok');
     const args = [

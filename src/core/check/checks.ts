@@ -502,3 +502,70 @@ export function signerCheck(trial: SignerTrial): CheckResult {
       );
   }
 }
+
+export type IssuerTrial =
+  | { readonly result: 'notAsked' }
+  | { readonly result: 'noToken'; readonly message: string }
+  | { readonly result: 'reviewed'; readonly username: string }
+  | { readonly result: 'refused'; readonly message: string }
+  | { readonly result: 'error'; readonly message: string };
+
+/** Does the target accept a real token of the source's ServiceAccount (its jwt authenticator trusts the issuer)? */
+export function issuerTrustCheck(
+  account: string | undefined,
+  audience: string,
+  userPrefix: string,
+  trial: IssuerTrial,
+): CheckResult {
+  const base = {
+    id: 'federated.issuer-trust',
+    group: 'federated target',
+    title: "the target trusts the source's ServiceAccount tokens",
+  } as const;
+  const bootstrap =
+    'run kubeconfig-rotator bootstrap --credential federated for this source (it writes the authenticator; docs/federation.md)';
+  switch (trial.result) {
+    case 'notAsked':
+      return problem(
+        'warn',
+        base,
+        'not checked: no source ServiceAccount given',
+        'give --service-account NAMESPACE/NAME of the source ServiceAccount the sidecar runs as, and the source kubeconfig',
+      );
+    case 'noToken':
+      return problem(
+        'fail',
+        base,
+        `the source issued no token for ${account ?? '?'} (audience ${audience}): ${trial.message}`,
+        'check that the ServiceAccount exists in the source and that the source kubeconfig may create its tokens',
+      );
+    case 'reviewed':
+      return trial.username.startsWith(userPrefix)
+        ? pass(
+            base.id,
+            base.group,
+            base.title,
+            `a token of ${account ?? '?'} for ${audience} authenticated as ${trial.username}`,
+          )
+        : problem(
+            'fail',
+            base,
+            `a token of ${account ?? '?'} authenticated as ${trial.username}, not under the prefix ${userPrefix}: another authenticator maps it`,
+            `give --user-prefix as bootstrap used it, or ${bootstrap}`,
+          );
+    case 'refused':
+      return problem(
+        'fail',
+        base,
+        `the target refused a token of ${account ?? '?'} for audience ${audience} (401): its authenticator does not trust the source's issuer, this audience or this ServiceAccount (${trial.message})`,
+        bootstrap,
+      );
+    case 'error':
+      return problem(
+        'fail',
+        base,
+        `the SelfSubjectReview with the source's token failed: ${trial.message}`,
+        'retry; if it persists, check the target apiserver',
+      );
+  }
+}

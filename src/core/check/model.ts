@@ -20,6 +20,7 @@ export const CHECK_IDS = [
   'certificate.policy',
   'token.token-request',
   'token.guardrail',
+  'federated.issuer-trust',
   'source.reachable',
   'source.version',
   'source.bootstrap-secret',

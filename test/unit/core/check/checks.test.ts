@@ -9,6 +9,7 @@ import {
   firstCertificateFacts,
   guardrailCheck,
   isTlsVerificationCode,
+  issuerTrustCheck,
   policyCheck,
   publishedEndpointCheck,
   reachableCheck,
@@ -287,5 +288,28 @@ describe('signerCheck', () => {
     const denied = signerCheck({ result: 'refused', condition: 'Denied', message: 'no policy' });
     assert.match(denied.fix ?? '', /only one approver may serve this signer/);
     assert.equal(signerCheck({ result: 'skipped' }).status, 'warn');
+  });
+});
+
+describe('issuerTrustCheck', () => {
+  const check = (trial: Parameters<typeof issuerTrustCheck>[3]) =>
+    issuerTrustCheck('agents/agent', 'kubeconfig-rotator:east', 'source-west:', trial);
+
+  it('passes a token reviewed under the prefix, fails one mapped elsewhere or refused, naming the bootstrap', () => {
+    assert.equal(
+      check({ result: 'reviewed', username: 'source-west:system:serviceaccount:agents:agent' }).status,
+      'pass',
+    );
+    const mapped = check({ result: 'reviewed', username: 'other:agent' });
+    assert.equal(mapped.status, 'fail');
+    assert.match(mapped.detail, /not under the prefix source-west:/);
+    const refused = check({ result: 'refused', message: 'Unauthorized' });
+    assert.match(refused.detail, /refused a token of agents\/agent for audience kubeconfig-rotator:east \(401\)/);
+    assert.match(refused.fix ?? '', /bootstrap --credential federated/);
+  });
+
+  it('warns, never passes, when no ServiceAccount was given, and fails when the source issued no token', () => {
+    assert.equal(check({ result: 'notAsked' }).status, 'warn');
+    assert.equal(check({ result: 'noToken', message: 'not found' }).status, 'fail');
   });
 });
