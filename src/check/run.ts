@@ -44,6 +44,7 @@ import { parsePolicyFile } from '../core/policy/schema.ts';
 import { bootstrapUser } from '../core/bootstrap/token.ts';
 import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
 import { loadContext, writeProblems } from '../bootstrap/kube.ts';
+import { dnsLabel } from '../core/config/fields.ts';
 import { bounded } from './bounded.ts';
 import { reviewToken, tryBootstrapToken } from './bootstrap-token.ts';
 import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
@@ -94,6 +95,14 @@ export async function runCheck(options: CheckOptions): Promise<number> {
     problems.push(`--credential ${options.credential} must be certificate, token or federated`);
   if (options.output !== 'text' && options.output !== 'json')
     problems.push(`--output ${options.output} must be text or json`);
+  // They name objects and groups, as in bootstrap.
+  for (const [flag, value] of [
+    ['--source-name', options.source],
+    ['--target-name', options.target],
+  ] as const)
+    if (!dnsLabel.safeParse(value).success) problems.push(`${flag} "${value}" must be a DNS label (a-z, 0-9, -)`);
+  if (options.serviceAccount !== undefined && parseServiceAccountRef(options.serviceAccount) === undefined)
+    problems.push(`--service-account ${options.serviceAccount} must be NAMESPACE/NAME`);
   let target: KubeConfig | undefined;
   let source: KubeConfig | undefined;
   try {

@@ -124,7 +124,7 @@ describe('kubeconfig-rotator check', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('passes every check of a healthy certificate install (after a real bootstrap, which verifies its token)', async () => {
+  it('passes every check of a healthy certificate install (after a real bootstrap, which verifies its token)', async (context) => {
     const bootstrap = await cli('bootstrap', ...clusters(), '--ttl', '10m');
     assert.equal(bootstrap.code, 0, bootstrap.stderr);
     const run = await cli(
@@ -170,6 +170,8 @@ describe('kubeconfig-rotator check', () => {
       [],
     );
     const text = await cli('check', ...clusters(), ...approverFlags());
+    // The report as a user reads it, in the test output.
+    context.diagnostic(`check on a healthy install:\n${text.stdout}`);
     assert.equal(text.code, 0, text.stdout);
     assert.match(text.stdout, /\[ok\] {3}bootstrap tokens are accepted/);
     assert.match(text.stdout, / 0 warned, 0 failed\n$/);
@@ -339,9 +341,10 @@ describe('a target whose apiserver does not accept bootstrap tokens, and which s
     source.state.kubeconfig,
   ];
 
-  it('check --pre fails, naming --enable-bootstrap-token-auth, the missing signer (within its bound) and the token and federated alternatives', async () => {
+  it('check --pre fails, naming --enable-bootstrap-token-auth, the missing signer (within its bound) and the token and federated alternatives', async (context) => {
     const started = Date.now();
     const run = await cli('check', ...args(), '--pre');
+    context.diagnostic(`check --pre on a target without bootstrap-token auth or a signer:\n${run.stdout}`);
     assert.equal(run.code, 1);
     assert.match(
       run.stdout,

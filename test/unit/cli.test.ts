@@ -29,6 +29,28 @@ describe('kubeconfig-rotator CLI', () => {
     assert.doesNotMatch(run('--help').stdout, /demo/);
   });
 
+  it('check refuses bad usage with every problem at once, exit 2, before touching a cluster', () => {
+    const { status, stderr } = run(
+      'check',
+      '--source-name',
+      'Bad_Name',
+      '--target-name',
+      'east',
+      '--target-kubeconfig',
+      '/nonexistent/kubeconfig',
+      '--output',
+      'yaml',
+      '--service-account',
+      'agent',
+    );
+    assert.equal(status, 2);
+    assert.match(stderr, /kubeconfig-rotator check: 4 problems/);
+    assert.match(stderr, /--output yaml must be text or json/);
+    assert.match(stderr, /--source-name "Bad_Name" must be a DNS label/);
+    assert.match(stderr, /--service-account agent must be NAMESPACE\/NAME/);
+    assert.match(stderr, /--target-kubeconfig \/nonexistent\/kubeconfig: cannot be loaded/);
+  });
+
   it('--version prints the package version', () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       version: string;

@@ -529,7 +529,7 @@ export function issuerTrustCheck(
       return problem(
         'warn',
         base,
-        'not checked: no source ServiceAccount given',
+        'not checked: it needs --service-account and the source kubeconfig',
         'give --service-account NAMESPACE/NAME of the source ServiceAccount the sidecar runs as, and the source kubeconfig',
       );
     case 'noToken':
