@@ -13,8 +13,10 @@ import {
   AdmissionregistrationV1Api,
   AppsV1Api,
   CertificatesV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   RbacAuthorizationV1Api,
+  V1MicroTime,
   type KubeConfig,
 } from '@kubernetes/client-node';
 import { bootstrapGroup } from '../../src/core/bootstrap/plan.ts';
@@ -209,6 +211,31 @@ describe('kubeconfig-rotator check', () => {
     assert.equal(leader.status, 'fail');
     assert.match(leader.detail, /held by no one|longer than its/);
     assert.match(leader.fix ?? '', /logs of deployment|logs deployment/);
+  });
+
+  it('fails a Lease whose holder stopped renewing it (a leader that lost the apiserver)', async () => {
+    const { namespace, leaseName: name } = account;
+    const leases = target.admin().makeApiClient(CoordinationV1Api);
+    const lease = await leases.readNamespacedLease({ namespace, name });
+    const duration = lease.spec?.leaseDurationSeconds ?? assert.fail('the approver wrote no duration');
+    await leases.replaceNamespacedLease({
+      namespace,
+      name,
+      body: {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: 'approver-gone', renewTime: new V1MicroTime(Date.now() - 120_000) },
+      },
+    });
+    const run = await cli('check', ...clusters(), ...approverFlags(), '--output', 'json');
+    assert.equal(run.code, 1);
+    const leader = only(run, 'certificate.leader');
+    assert.equal(leader.status, 'fail');
+    assert.match(
+      leader.detail,
+      new RegExp(
+        `approver-gone last renewed Lease .* 1[12]\\d s ago, longer than its ${String(duration)} s duration: no replica is leading`,
+      ),
+    );
   });
 
   for (const [name, change, cause] of [
