@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { APPROVER_OPTIONS, APPROVER_USAGE } from './approver/options.ts';
+import type { ClusterPair } from './bootstrap/kube.ts';
 
 export const EXIT_USAGE = 2;
 
@@ -28,6 +29,27 @@ function requireOption(values: Record<string, unknown>, name: string): string {
 function optionalString(values: Record<string, unknown>, name: string): string | undefined {
   const value = values[name];
   return typeof value === 'string' ? value : undefined;
+}
+
+/** The flags naming a source and a target cluster, shared by the operator's commands that act on both. */
+const CLUSTER_PAIR_OPTIONS = {
+  'target-kubeconfig': { type: 'string' },
+  'target-context': { type: 'string' },
+  'source-kubeconfig': { type: 'string' },
+  'source-context': { type: 'string' },
+  'source-name': { type: 'string' },
+  'target-name': { type: 'string' },
+} as const satisfies OptionsSpec;
+
+function clusterPairOf(values: Record<string, unknown>): ClusterPair {
+  return {
+    targetKubeconfig: optionalString(values, 'target-kubeconfig'),
+    targetContext: optionalString(values, 'target-context'),
+    sourceKubeconfig: optionalString(values, 'source-kubeconfig'),
+    sourceContext: optionalString(values, 'source-context'),
+    source: requireOption(values, 'source-name'),
+    target: requireOption(values, 'target-name'),
+  };
 }
 
 async function withShutdownSignal(run: (signal: AbortSignal) => Promise<number>): Promise<number> {
@@ -79,12 +101,7 @@ const COMMANDS: Record<string, Command> = {
       '[--service-account NS/NAME]... [--user-prefix source-NAME:] [--target-type self-managed|eks] [--authentication-config FILE] ' +
       '[--allow-anonymous-discovery] [--cluster-role ROLE]...',
     options: {
-      'target-kubeconfig': { type: 'string' },
-      'target-context': { type: 'string' },
-      'source-kubeconfig': { type: 'string' },
-      'source-context': { type: 'string' },
-      'source-name': { type: 'string' },
-      'target-name': { type: 'string' },
+      ...CLUSTER_PAIR_OPTIONS,
       ttl: { type: 'string', default: '1h' },
       namespace: { type: 'string', default: 'kubeconfig-rotator' },
       credential: { type: 'string', default: 'certificate' },
@@ -106,14 +123,9 @@ const COMMANDS: Record<string, Command> = {
       const { runBootstrap } = await import('./bootstrap/run.ts');
       const given = (name: string) => optionalString(values, name);
       return runBootstrap({
-        targetKubeconfig: given('target-kubeconfig'),
-        targetContext: given('target-context'),
-        sourceKubeconfig: given('source-kubeconfig'),
-        sourceContext: given('source-context'),
+        ...clusterPairOf(values),
         secretName: given('secret-name'),
         server: given('server'),
-        source: requireOption(values, 'source-name'),
-        target: requireOption(values, 'target-name'),
         ttl: requireOption(values, 'ttl'),
         namespace: requireOption(values, 'namespace'),
         credential: requireOption(values, 'credential'),
@@ -170,12 +182,7 @@ const COMMANDS: Record<string, Command> = {
       '[--common-name CN] [--organization O]... [--output text|json] [--strict] [--skip-signer] ' +
       '[--service-account NS/NAME] [--audience AUD] [--user-prefix PREFIX]',
     options: {
-      'target-kubeconfig': { type: 'string' },
-      'target-context': { type: 'string' },
-      'source-kubeconfig': { type: 'string' },
-      'source-context': { type: 'string' },
-      'source-name': { type: 'string' },
-      'target-name': { type: 'string' },
+      ...CLUSTER_PAIR_OPTIONS,
       credential: { type: 'string', default: 'certificate' },
       pre: { type: 'boolean' },
       namespace: { type: 'string', default: 'kubeconfig-rotator' },
@@ -197,12 +204,7 @@ const COMMANDS: Record<string, Command> = {
       const { runCheck } = await import('./check/run.ts');
       const given = (name: string) => optionalString(values, name);
       return runCheck({
-        targetKubeconfig: given('target-kubeconfig'),
-        targetContext: given('target-context'),
-        sourceKubeconfig: given('source-kubeconfig'),
-        sourceContext: given('source-context'),
-        source: requireOption(values, 'source-name'),
-        target: requireOption(values, 'target-name'),
+        ...clusterPairOf(values),
         credential: requireOption(values, 'credential'),
         pre: values.pre === true,
         namespace: requireOption(values, 'namespace'),

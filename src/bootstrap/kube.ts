@@ -29,6 +29,16 @@ export function writeProblems(err: NodeJS.WritableStream, command: string, probl
   err.write(`kubeconfig-rotator ${command}: ${count}\n${problems.map((line) => `  ${line}\n`).join('')}`);
 }
 
+/** The two clusters an operator's command acts on: each by kubeconfig and context, and by name. */
+export interface ClusterPair {
+  readonly targetKubeconfig: string | undefined;
+  readonly targetContext: string | undefined;
+  readonly sourceKubeconfig: string | undefined;
+  readonly sourceContext: string | undefined;
+  readonly source: string;
+  readonly target: string;
+}
+
 export function loadContext(path: string | undefined, context: string | undefined, role: ClusterRole): KubeConfig {
   try {
     return loadKubeConfig(path, context);

@@ -34,17 +34,20 @@ import { reviewToken } from '../check/bootstrap-token.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { VALIDATING_ADMISSION_POLICY } from '../core/kube-version.ts';
-import { apply, BootstrapError, clusterCa, loadContext, reachable, requireMinor, writeProblems } from './kube.ts';
+import {
+  apply,
+  BootstrapError,
+  clusterCa,
+  loadContext,
+  reachable,
+  requireMinor,
+  writeProblems,
+  type ClusterPair,
+} from './kube.ts';
 import { bootstrapFederated, parseServiceAccountRef, type FederatedOptions } from './federated.ts';
 import { defaultAudience, defaultUserPrefix, userPrefixProblem } from '../core/bootstrap/federation.ts';
 
-export interface BootstrapOptions {
-  readonly targetKubeconfig: string | undefined;
-  readonly targetContext: string | undefined;
-  readonly sourceKubeconfig: string | undefined;
-  readonly sourceContext: string | undefined;
-  readonly source: string;
-  readonly target: string;
+export interface BootstrapOptions extends ClusterPair {
   readonly ttl: string;
   readonly namespace: string;
   /** certificate (default): a bootstrap token for the CSR API; token: a ServiceAccount and its first token. */

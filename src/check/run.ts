@@ -43,7 +43,7 @@ import { decideUnread, evaluate } from '../core/policy/evaluate.ts';
 import { parsePolicyFile } from '../core/policy/schema.ts';
 import { bootstrapUser } from '../core/bootstrap/token.ts';
 import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
-import { loadContext, writeProblems } from '../bootstrap/kube.ts';
+import { loadContext, writeProblems, type ClusterPair } from '../bootstrap/kube.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { bounded } from './bounded.ts';
 import { reviewToken, tryBootstrapToken } from './bootstrap-token.ts';
@@ -51,13 +51,7 @@ import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation
 import { parseServiceAccountRef } from '../bootstrap/federated.ts';
 import { trySigner } from './signer.ts';
 
-export interface CheckOptions {
-  readonly targetKubeconfig: string | undefined;
-  readonly targetContext: string | undefined;
-  readonly sourceKubeconfig: string | undefined;
-  readonly sourceContext: string | undefined;
-  readonly source: string;
-  readonly target: string;
+export interface CheckOptions extends ClusterPair {
   readonly credential: string;
   /** Before bootstrap: what the clusters must offer, not what bootstrap and the charts create. */
   readonly pre: boolean;
