@@ -9,12 +9,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { AppsV1Api, CoordinationV1Api, CoreV1Api, KubeConfig, PolicyV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, PolicyV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { uniqueName } from '../support/kube.ts';
 import { nodeCluster } from '../support/node-cluster.ts';
-import { bootstrapEast, eastTarget, installApprover } from '../support/pods-charts.ts';
+import { bootstrapEast, eastTarget, installApprover, readPublished } from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const cluster = nodeCluster();
@@ -184,17 +184,13 @@ describe('the charts on real pods', () => {
     const deadline = Date.now() + 180_000;
     while (serials.length < 4) {
       assert.ok(Date.now() < deadline, `rotations seen: ${String(serials.length - 1)} (serials ${serials.join(' ')})`);
-      const secret = await core
-        .readNamespacedSecret({ namespace: namespaces.source, name: 'east-kubeconfig' })
-        .catch(() => undefined);
-      const config = secret?.data?.config;
-      if (config === undefined) {
+      const published = await readPublished(core, namespaces.source, 'east-kubeconfig');
+      if (published === undefined) {
         await sleep(500);
         continue;
       }
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromString(Buffer.from(config, 'base64').toString('utf8'));
-      const certificate = new X509Certificate(Buffer.from(secret?.data?.['tls.crt'] ?? '', 'base64'));
+      const { kubeConfig, data } = published;
+      const certificate = new X509Certificate(Buffer.from(data['tls.crt'] ?? '', 'base64'));
       if (serials.includes(certificate.serialNumber)) {
         await sleep(500);
         continue;

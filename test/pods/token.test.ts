@@ -6,13 +6,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { tokenIdentity } from '../../src/core/bootstrap/token-plan.ts';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { uniqueName } from '../support/kube.ts';
 import { nodeCluster } from '../support/node-cluster.ts';
-import { bootstrapEast } from '../support/pods-charts.ts';
+import { bootstrapEast, readPublished } from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const cluster = nodeCluster();
@@ -71,16 +71,12 @@ describe('a token target from a pod', () => {
     const deadline = Date.now() + 120_000;
     while (tokens.size < 2) {
       assert.ok(Date.now() < deadline, `tokens seen: ${String(tokens.size)}`);
-      const secret = await core
-        .readNamespacedSecret({ namespace: namespaces.source, name: 'east-kubeconfig' })
-        .catch(() => undefined);
-      const config = secret?.data?.config;
-      if (config === undefined) {
+      const published = await readPublished(core, namespaces.source, 'east-kubeconfig');
+      if (published === undefined) {
         await sleep(500);
         continue;
       }
-      const kubeConfig = new KubeConfig();
-      kubeConfig.loadFromString(Buffer.from(config, 'base64').toString('utf8'));
+      const { kubeConfig } = published;
       const token = kubeConfig.getCurrentUser()?.token ?? assert.fail('the published kubeconfig holds no token');
       if (tokens.has(token)) {
         await sleep(500);

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import type { NodeTestCluster } from './node-cluster.ts';
@@ -72,4 +73,18 @@ export async function bootstrapEast(
     ...['--target-kubeconfig', cluster.state.kubeconfig, '--source-kubeconfig', cluster.state.kubeconfig],
     ...extraArgs,
   ]);
+}
+
+/** The Secret a sidecar publishes, read as its consumer would: its kubeconfig loaded; undefined until it exists. */
+export async function readPublished(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+): Promise<{ readonly kubeConfig: KubeConfig; readonly data: Readonly<Record<string, string>> } | undefined> {
+  const secret = await core.readNamespacedSecret({ namespace, name }).catch(() => undefined);
+  const config = secret?.data?.config;
+  if (secret?.data === undefined || config === undefined) return undefined;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(Buffer.from(config, 'base64').toString('utf8'));
+  return { kubeConfig, data: secret.data };
 }
