@@ -182,6 +182,85 @@ export function checkRestartList(
   });
 }
 
+/**
+ * How a certificate target authenticates its first CSR (and any after its certificate expired): with the
+ * bootstrap kubeconfig's credential (a bootstrap token, which expires), or with the pod's own ServiceAccount
+ * token of the source cluster, which the target trusts by the source's issuer (docs/federation.md).
+ */
+export const BOOTSTRAP_WITH = ['token', 'federated'] as const;
+
+/** A short-lived token is enough: it authenticates one CSR and its wait. */
+export const DEFAULT_BOOTSTRAP_TOKEN_SECONDS = 600;
+
+export const bootstrapSchema = z
+  .strictObject({
+    with: z
+      .enum(BOOTSTRAP_WITH)
+      .default('token')
+      .describe(
+        "token: the bootstrap kubeconfig's own credential (`kubeconfig-rotator bootstrap`'s bootstrap token). federated: a token of the source's ServiceAccount for `audiences`, from the source's TokenRequest API, which the target trusts by the source's issuer (`kubeconfig-rotator bootstrap --credential certificate --bootstrap-with federated`); the bootstrap kubeconfig then needs no credential.",
+      ),
+    audiences: z
+      .array(z.string().min(1))
+      .optional()
+      .describe("with: federated (required): the audience the target's jwt authenticator expects."),
+    serviceAccount: z
+      .strictObject({
+        namespace: dnsLabel.describe('Namespace of the ServiceAccount in the source.'),
+        name: dnsSubdomain.describe('Name of the ServiceAccount in the source.'),
+      })
+      .optional()
+      .describe(
+        "with: federated: the source ServiceAccount whose token is used; default: the sidecar pod's own (POD_NAMESPACE, POD_SERVICE_ACCOUNT).",
+      ),
+    expirationSeconds: z
+      .number()
+      .int()
+      .min(600)
+      .optional()
+      .describe(
+        `with: federated: the bootstrap token's lifetime (the TokenRequest API's minimum is 600); default ${String(DEFAULT_BOOTSTRAP_TOKEN_SECONDS)}.`,
+      ),
+  })
+  .describe(
+    'Certificate targets: what authenticates the first CSR and any after the certificate expired (renewals use the certificate).',
+  );
+
+export type BootstrapConfig = z.output<typeof bootstrapSchema>;
+
+/** The bootstrap a target uses: token unless a certificate target says federated. */
+export const bootstrapWith = (target: {
+  readonly credential: string;
+  readonly bootstrap?: { readonly with: (typeof BOOTSTRAP_WITH)[number] } | undefined;
+}): (typeof BOOTSTRAP_WITH)[number] =>
+  target.credential === 'certificate' ? (target.bootstrap?.with ?? 'token') : 'token';
+
+/** Each bootstrap's own fields: required for it, refused for the other; any bootstrap only for certificate targets. */
+export function checkBootstrapFields(
+  target: { readonly credential: string; readonly bootstrap?: BootstrapConfig | undefined },
+  context: z.RefinementCtx,
+): void {
+  const { bootstrap } = target;
+  if (bootstrap === undefined) return;
+  const problem = (path: string[], message: string) => {
+    context.addIssue({ code: 'custom', path: ['bootstrap', ...path], message });
+  };
+  if (target.credential !== 'certificate') {
+    problem([], `is for certificate targets only: a ${target.credential} target's own credential needs no bootstrap`);
+    return;
+  }
+  if (bootstrap.with === 'federated') {
+    if (bootstrap.audiences === undefined || bootstrap.audiences.length === 0)
+      problem(
+        ['audiences'],
+        "is required with federated bootstrap: the audience the target's jwt authenticator expects",
+      );
+    return;
+  }
+  for (const field of ['audiences', 'serviceAccount', 'expirationSeconds'] as const)
+    if (bootstrap[field] !== undefined) problem([field], 'is for with: federated only');
+}
+
 /** Certificate-only fields' defaults: left as they are, they pass in a token target. */
 export const DEFAULT_REVOCATION_CHECK_SECONDS = 60;
 
@@ -203,6 +282,7 @@ export const targetFields = z.strictObject({
     .describe(
       "What the target is served with: certificate (a client certificate through the CSR API and the approver), token (a ServiceAccount token through the target's TokenRequest API, for targets that sign no client certificates, e.g. EKS; docs/tokens.md) or federated (a token of the source's own ServiceAccount, which the target trusts by its issuer; docs/federation.md).",
     ),
+  bootstrap: bootstrapSchema.optional(),
   identity: z
     .strictObject({
       commonName: z
@@ -363,6 +443,7 @@ export const targetSchema = targetFields
   })
   .superRefine((target, context) => {
     checkCredentialFields(target, context);
+    checkBootstrapFields(target, context);
     checkRestartList(target.restart, context, ['restart']);
     const secret = target.sinks.secret;
     if (secret?.reference !== undefined && target.sinks.directory === undefined)

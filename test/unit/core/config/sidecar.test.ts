@@ -133,6 +133,56 @@ targets:
     assert.ok(parseAndValidate(target('credential: federated\n    audiences: [kcr:east]'), sidecarConfigSchema).ok);
   });
 
+  it("a certificate target's bootstrap: federated needs its audience, each field only where it belongs", () => {
+    const target = (fields: string) => `
+targets:
+  - name: east
+    bootstrapKubeconfig: /var/run/bootstrap/east/kubeconfig
+    ${fields}
+    sinks: { directory: { path: /var/run/kcr/east } }
+`;
+    const federated = parseAndValidate(
+      target(
+        'identity: { commonName: a }\n    bootstrap: { with: federated, audiences: [kcr:east], serviceAccount: { namespace: agents, name: admiralty } }',
+      ),
+      sidecarConfigSchema,
+    );
+    assert.ok(federated.ok);
+    assert.deepEqual(federated.value.targets[0]?.bootstrap, {
+      with: 'federated',
+      audiences: ['kcr:east'],
+      serviceAccount: { namespace: 'agents', name: 'admiralty' },
+    });
+    // Every problem at once, each with its field path.
+    assert.deepEqual(
+      problems(target('identity: { commonName: a }\n    bootstrap: { with: federated, expirationSeconds: 60 }')),
+      [
+        '6:targets[0].bootstrap.expirationSeconds: Too small: expected number to be >=600',
+        "6:targets[0].bootstrap.audiences: is required with federated bootstrap: the audience the target's jwt authenticator expects",
+      ],
+    );
+    assert.deepEqual(
+      problems(
+        target(
+          'identity: { commonName: a }\n    bootstrap: { with: token, audiences: [x], serviceAccount: { namespace: a, name: b } }',
+        ),
+      ),
+      [
+        '6:targets[0].bootstrap.audiences: is for with: federated only',
+        '6:targets[0].bootstrap.serviceAccount: is for with: federated only',
+      ],
+    );
+    assert.deepEqual(problems(target('identity: { commonName: a }\n    bootstrap: { with: oidc }')), [
+      '6:targets[0].bootstrap.with: Invalid option: expected one of "token"|"federated"',
+    ]);
+    assert.deepEqual(
+      problems(target('credential: federated\n    audiences: [x]\n    bootstrap: { with: federated, audiences: [x] }')),
+      [
+        "7:targets[0].bootstrap: is for certificate targets only: a federated target's own credential needs no bootstrap",
+      ],
+    );
+  });
+
   it('refuses a Secret sink namespace longer than a DNS label may be (63 characters)', () => {
     const namespace = 'n'.repeat(64);
     assert.deepEqual(
