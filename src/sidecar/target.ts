@@ -7,6 +7,8 @@ import { readCredential, type Credential, type CredentialFacts } from '../core/c
 import type { CredentialRules } from '../core/credential/rules.ts';
 import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
 import {
+  BACKOFF_CAP_MS,
+  BACKOFF_CAP_WITHOUT_CREDENTIAL_MS,
   chooseAuthentication,
   jitterFromSerial,
   retryDelay,
@@ -347,7 +349,13 @@ export class TargetRotator {
       const error = classify(caught, `rotating ${config.name}`);
       if (error.requestFinished) await issuer.finish();
       this.#failures++;
-      this.#retryAt = clock.now() + retryDelay(this.#failures, this.#deps.random());
+      if (auth === 'current' && error.result === 'unauthorized') this.#currentRefused = true;
+      const stillValid = current !== undefined && clock.now() < current.facts.notAfter && !this.#currentRefused;
+      // With nothing usable published the consumer is down: retry at least every 30 s, and no later than the
+      // current credential's expiry, so that the consumer is back within 30 s of the target after any outage.
+      const cap = stillValid ? BACKOFF_CAP_MS : BACKOFF_CAP_WITHOUT_CREDENTIAL_MS;
+      this.#retryAt = clock.now() + retryDelay(this.#failures, this.#deps.random(), cap);
+      if (stillValid) this.#retryAt = Math.min(this.#retryAt, current.facts.notAfter);
       observer.rotationFailed({
         result: error.result,
         message: error.message,
@@ -355,8 +363,6 @@ export class TargetRotator {
         failures: this.#failures,
         retryAt: this.#retryAt,
       });
-      if (auth === 'current' && error.result === 'unauthorized') this.#currentRefused = true;
-      const stillValid = current !== undefined && clock.now() < current.facts.notAfter && !this.#currentRefused;
       if (auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid && !this.#rebootstrapNeeded) {
         this.#rebootstrapNeeded = true;
         observer.rebootstrapNeeded(

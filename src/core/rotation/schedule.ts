@@ -72,15 +72,19 @@ export function jitterFromSerial(serial: string): number {
 
 export const BACKOFF_BASE_MS = 2_000;
 export const BACKOFF_CAP_MS = 5 * 60_000;
+/**
+ * The cap while no usable credential is held (none yet, expired, refused): the consumer is down until the next
+ * attempt succeeds, so after a target outage longer than the credential's life the wait for recovery is at most
+ * this, not 5 minutes. A retry against an unreachable or refusing target costs one failed request.
+ */
+export const BACKOFF_CAP_WITHOUT_CREDENTIAL_MS = 30_000;
 
 /**
- * Delay before retry number `failures` (1 for the first failure): 2 s doubling, capped at 5 min, scaled
- * by a random 80-100% so that sidecars failing together do not retry together.
+ * Delay before retry number `failures` (1 for the first failure): 2 s doubling, capped at `capMs` (5 min by
+ * default), scaled by a random 80-100% so that sidecars failing together do not retry together.
  */
-export function retryDelay(failures: number, random: number): number {
-  return Math.round(
-    backoffDelay(failures, { initialMs: BACKOFF_BASE_MS, maxMs: BACKOFF_CAP_MS }) * (0.8 + 0.2 * random),
-  );
+export function retryDelay(failures: number, random: number, capMs = BACKOFF_CAP_MS): number {
+  return Math.round(backoffDelay(failures, { initialMs: BACKOFF_BASE_MS, maxMs: capMs }) * (0.8 + 0.2 * random));
 }
 
 export type AuthChoice = 'current' | 'bootstrap';

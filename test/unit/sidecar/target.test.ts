@@ -295,6 +295,37 @@ describe('the rotation loop', () => {
     }
   });
 
+  it('through a target outage longer than the certificate: retries up to 5 min apart while it is valid, one at its expiry, then at most 30 s apart', async () => {
+    const { clock, issuer, events, rotator, stop, done } = setup();
+    await settle();
+    const first = rotator.status().current ?? assert.fail();
+    for (let n = 0; n < 100; n++) issuer.outcomes.push(new RotationError('error', 'connect ECONNREFUSED'));
+    await clock.jumpTo(first.deadline);
+    const wakes: number[] = [];
+    while (issuer.outcomes.length > 0) {
+      const wake = clock.nextWake() ?? assert.fail('no retry scheduled');
+      wakes.push(wake);
+      await clock.jumpTo(wake);
+    }
+    const before = wakes.filter((wake) => wake < first.facts.notAfter);
+    const after = wakes.filter((wake) => wake > first.facts.notAfter);
+    assert.ok(wakes.includes(first.facts.notAfter), 'a retry at the moment the certificate expires');
+    assert.ok(
+      before.some((wake, i) => i > 0 && wake - (before[i - 1] ?? 0) > 60_000),
+      'while valid, the 5-minute cap applies',
+    );
+    assert.ok(after.length > 10);
+    for (const [i, wake] of after.entries())
+      assert.ok(wake - (after[i - 1] ?? first.facts.notAfter) <= 30_000, `retry ${String(i)} within 30 s`);
+    // The target is back: the next retry, at most 30 s later, gets a certificate with the bootstrap credential.
+    await clock.jumpTo(clock.nextWake() ?? assert.fail());
+    assert.equal(issuer.calls.at(-1), 'token');
+    assert.equal(events.at(-1), 'rotated with bootstrap');
+    assert.ok(rotator.status().ready);
+    stop.abort();
+    await done;
+  });
+
   it('after expiry uses the bootstrap credential; when that is refused too, says re-bootstrap is needed, and tries a new one at once', async () => {
     const { clock, issuer, events, rotator, stop, done } = setup();
     await settle();

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   BACKOFF_CAP_MS,
+  BACKOFF_CAP_WITHOUT_CREDENTIAL_MS,
   CONSUMER_RELOAD_MS,
   chooseAuthentication,
   jitterFromSerial,
@@ -144,6 +145,12 @@ describe('retry backoff', () => {
     assert.equal(retryDelay(1, 0), 1_600);
     assert.equal(retryDelay(20, 0), BACKOFF_CAP_MS * 0.8);
     assert.equal(retryDelay(20, 0.5), BACKOFF_CAP_MS * 0.9);
+  });
+  it('is capped at 30 s while no usable credential is held (after an outage, recovery within 30 s)', () => {
+    assert.equal(retryDelay(5, 1, BACKOFF_CAP_WITHOUT_CREDENTIAL_MS), 30_000);
+    assert.equal(retryDelay(10_000, 1, BACKOFF_CAP_WITHOUT_CREDENTIAL_MS), 30_000);
+    assert.equal(retryDelay(4, 1, BACKOFF_CAP_WITHOUT_CREDENTIAL_MS), 16_000);
+    assert.equal(retryDelay(20, 0, BACKOFF_CAP_WITHOUT_CREDENTIAL_MS), 24_000);
   });
   it('treats zero or negative failure counts as the first failure', () => {
     assert.equal(retryDelay(0, 1), 2_000);
