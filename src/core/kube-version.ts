@@ -50,11 +50,21 @@ export function parseKubeVersion(body: unknown): KubeVersion | undefined {
   return { minor: Number(parsed), gitVersion: typeof gitVersion === 'string' ? gitVersion : `v1.${parsed}` };
 }
 
-/** What a sidecar target of this credential kind needs of its target cluster. */
-export function targetRequirements(credential: 'certificate' | 'token' | 'federated'): readonly Requirement[] {
+// The jwt authenticator of structured authentication configuration: beta (on by default) in 1.30, GA in 1.34.
+export const FEDERATED_BOOTSTRAP: Requirement = {
+  minor: STRUCTURED_AUTHENTICATION.minor,
+  feature:
+    "federated bootstrap (bootstrap.with: federated: the target's jwt authenticator of structured authentication configuration accepts the source's ServiceAccount tokens; on an older target use bootstrap.with: token)",
+};
+
+/** What a sidecar target of this credential kind (and, for certificates, this bootstrap) needs of its target. */
+export function targetRequirements(
+  credential: 'certificate' | 'token' | 'federated',
+  bootstrapWith: 'token' | 'federated' = 'token',
+): readonly Requirement[] {
   switch (credential) {
     case 'certificate':
-      return [CSR_EXPIRATION_SECONDS];
+      return bootstrapWith === 'federated' ? [CSR_EXPIRATION_SECONDS, FEDERATED_BOOTSTRAP] : [CSR_EXPIRATION_SECONDS];
     case 'token':
       return [SELF_SUBJECT_REVIEW];
     case 'federated':

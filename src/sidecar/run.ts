@@ -6,7 +6,9 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
+  bootstrapWith,
   credentialKindOf,
+  DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
   DEFAULT_REVOCATION_CHECK_SECONDS,
   type SidecarConfig,
   type TargetConfig,
@@ -31,6 +33,7 @@ import {
 } from './bootstrap.ts';
 import { loadSidecarConfig, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
+import { federatedBootstrapCredentials, withFederatedBootstrap } from './federated-bootstrap.ts';
 import type { CredentialIssuer } from './issuer.ts';
 import { TokenIssuer } from './token-issuer.ts';
 import { sidecarMetrics, targetObserver, type SidecarMetrics } from './observer.ts';
@@ -80,16 +83,21 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   const { config } = loaded;
   const logger = createLogger({ name: 'kubeconfig-rotator-sidecar', level: config.logLevel });
   let source: KubeClient | undefined;
-  // A federated target's ServiceAccount defaults to the pod's own: outside a pod it must be configured.
-  const unnamed = config.targets.flatMap((target, index) =>
-    target.credential === 'federated' &&
-    target.serviceAccount === undefined &&
-    (options.env.POD_NAMESPACE === undefined || options.env.POD_SERVICE_ACCOUNT === undefined)
-      ? [
-          `  targets[${String(index)}].serviceAccount: is required for a federated target when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)\n`,
-        ]
-      : [],
-  );
+  // A federated target's (or federated bootstrap's) ServiceAccount defaults to the pod's own: outside a pod it
+  // must be configured.
+  const podAccount = options.env.POD_NAMESPACE !== undefined && options.env.POD_SERVICE_ACCOUNT !== undefined;
+  const unnamed = config.targets.flatMap((target, index) => {
+    if (podAccount) return [];
+    if (target.credential === 'federated' && target.serviceAccount === undefined)
+      return [
+        `  targets[${String(index)}].serviceAccount: is required for a federated target when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)\n`,
+      ];
+    if (bootstrapWith(target) === 'federated' && target.bootstrap?.serviceAccount === undefined)
+      return [
+        `  targets[${String(index)}].bootstrap.serviceAccount: is required for federated bootstrap when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)\n`,
+      ];
+    return [];
+  });
   if (unnamed.length > 0) {
     options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n${unnamed.join('')}`);
     return EXIT_CONFIG;
@@ -102,7 +110,11 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
     return EXIT_CONFIG;
   }
   const needsSource = config.targets.some(
-    (target) => target.sinks.secret !== undefined || target.restart.length > 0 || target.credential === 'federated',
+    (target) =>
+      target.sinks.secret !== undefined ||
+      target.restart.length > 0 ||
+      target.credential === 'federated' ||
+      bootstrapWith(target) === 'federated',
   );
   try {
     // One client for the source cluster, shared by every target's Secret sink, restarts, federated tokens and events.
@@ -112,7 +124,9 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
         : undefined;
   } catch (error) {
     if (!(error instanceof KubeConfigError)) throw error;
-    const why = needsSource ? ' (needed by the Secret sinks, the restart action and federated targets)' : '';
+    const why = needsSource
+      ? ' (needed by the Secret sinks, the restart action, federated targets and federated bootstrap)'
+      : '';
     options.stderr.write(
       `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message}${why}\n`,
     );
@@ -269,7 +283,7 @@ class Sidecar {
       issuer,
       rules,
       onStep,
-      bootstrap: () => this.#bootstraps.get(config.name),
+      bootstrap: this.#bootstrapOf(config),
       clock: systemClock,
       random,
       observer,
@@ -316,6 +330,51 @@ class Sidecar {
   }
 
   /**
+   * The bootstrap kubeconfig as last read; with federated bootstrap, its server and CA with a source token
+   * (the same TokenRequest a federated target makes) in place of a bootstrap token.
+   */
+  #bootstrapOf(config: TargetConfig): () => BootstrapCredential | undefined {
+    const read = () => this.#bootstraps.get(config.name);
+    const { bootstrap } = config;
+    if (bootstrapWith(config) !== 'federated' || bootstrap === undefined) return read;
+    if (this.#source === undefined)
+      throw new Error(`target ${config.name}: federated bootstrap needs the source cluster's API`);
+    const credentials = federatedBootstrapCredentials({
+      source: this.#source,
+      request: {
+        ...this.#sourceAccount(config.name, bootstrap.serviceAccount, 'bootstrap.serviceAccount'),
+        expirationSeconds: bootstrap.expirationSeconds ?? DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
+        audiences: bootstrap.audiences ?? [],
+      },
+      clock: systemClock,
+    });
+    return () => withFederatedBootstrap(read(), credentials);
+  }
+
+  /**
+   * A source ServiceAccount whose tokens the target trusts (federated targets, federated bootstrap): the
+   * configured one or the pod's own, its tokens bound to this pod when known.
+   */
+  #sourceAccount(
+    target: string,
+    configured: { readonly namespace: string; readonly name: string } | undefined,
+    field: string,
+  ): {
+    serviceAccount: { readonly namespace: string; readonly name: string };
+    boundTo: { readonly kind: 'Pod'; readonly name: string; readonly uid: string | undefined } | undefined;
+  } {
+    const { env } = this.#options;
+    const own =
+      env.POD_NAMESPACE === undefined || env.POD_SERVICE_ACCOUNT === undefined
+        ? undefined
+        : { namespace: env.POD_NAMESPACE, name: env.POD_SERVICE_ACCOUNT };
+    const serviceAccount = required(configured ?? own, target, `${field} (or POD_NAMESPACE and POD_SERVICE_ACCOUNT)`);
+    const boundTo =
+      env.POD_NAME === undefined ? undefined : ({ kind: 'Pod', name: env.POD_NAME, uid: env.POD_UID } as const);
+    return { serviceAccount, boundTo };
+  }
+
+  /**
    * Token targets: the target's TokenRequest API, tokens bound to the lease Secret. Federated targets: the
    * source's, tokens of the source ServiceAccount (the pod's own by default) bound to this pod when known.
    */
@@ -343,20 +402,9 @@ class Sidecar {
         rules: tokenRules({ serviceAccount, boundTo, expirationSeconds: config.expirationSeconds }),
       };
     }
-    const { env } = this.#options;
-    const own =
-      env.POD_NAMESPACE === undefined || env.POD_SERVICE_ACCOUNT === undefined
-        ? undefined
-        : { namespace: env.POD_NAMESPACE, name: env.POD_SERVICE_ACCOUNT };
-    const serviceAccount = required(
-      config.serviceAccount ?? own,
-      config.name,
-      'serviceAccount (or POD_NAMESPACE and POD_SERVICE_ACCOUNT)',
-    );
+    const { serviceAccount, boundTo } = this.#sourceAccount(config.name, config.serviceAccount, 'serviceAccount');
     if (this.#source === undefined)
       throw new Error(`target ${config.name}: a federated target needs the source cluster's API`);
-    const boundTo =
-      env.POD_NAME === undefined ? undefined : ({ kind: 'Pod', name: env.POD_NAME, uid: env.POD_UID } as const);
     return {
       issuer: new TokenIssuer({
         ...common,

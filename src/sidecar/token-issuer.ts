@@ -65,19 +65,12 @@ export class TokenIssuer implements CredentialIssuer {
     const account = this.#account;
     const where = requester === undefined ? '' : ' in the source cluster';
     const started = clock.monotonic();
-    let token: string | undefined;
-    try {
-      const response = await (requester ?? client).request<{ status?: { token?: string } }>(
-        'POST',
-        `/api/v1/namespaces/${serviceAccount.namespace}/serviceaccounts/${serviceAccount.name}/token`,
-        { body: boundTokenRequest(boundTo, expirationSeconds, audiences), signal },
-      );
-      token = response.status?.token;
-    } catch (error) {
-      throw classify(error, `requesting a token for ServiceAccount ${account}${where}`);
-    }
-    if (token === undefined || token === '')
-      throw new RotationError('error', `the TokenRequest for ServiceAccount ${account} returned no token`);
+    const token = await requestServiceAccountToken(
+      requester ?? client,
+      { serviceAccount, boundTo, expirationSeconds, audiences },
+      signal,
+      where,
+    );
     const requested = clock.monotonic();
     this.#options.onStep?.('token-issued');
     await this.#checkWorks(client, token, account, signal);
@@ -115,6 +108,43 @@ export class TokenIssuer implements CredentialIssuer {
         `the token authenticates as "${String(user)}", expected "${expected ?? 'a user'}"`,
       );
   }
+}
+
+/** What one TokenRequest asks for: a token of this ServiceAccount, for these audiences, bound to this object. */
+export interface ServiceAccountTokenRequest {
+  readonly serviceAccount: { readonly namespace: string; readonly name: string };
+  readonly boundTo?: BoundObject | undefined;
+  readonly expirationSeconds: number;
+  /** Empty: the apiserver's own audiences. */
+  readonly audiences: readonly string[];
+}
+
+/**
+ * One TokenRequest through `client` (token targets: the target; federated targets and federated bootstrap: the
+ * source). Throws a RotationError naming the ServiceAccount and `where` it was asked.
+ */
+export async function requestServiceAccountToken(
+  client: KubeClient,
+  request: ServiceAccountTokenRequest,
+  signal?: AbortSignal,
+  where = '',
+): Promise<string> {
+  const { serviceAccount, boundTo, expirationSeconds, audiences } = request;
+  const account = `${serviceAccount.namespace}/${serviceAccount.name}`;
+  let token: string | undefined;
+  try {
+    const response = await client.request<{ status?: { token?: string } }>(
+      'POST',
+      `/api/v1/namespaces/${serviceAccount.namespace}/serviceaccounts/${serviceAccount.name}/token`,
+      { body: boundTokenRequest(boundTo, expirationSeconds, audiences), ...(signal === undefined ? {} : { signal }) },
+    );
+    token = response.status?.token;
+  } catch (error) {
+    throw classify(error, `requesting a token for ServiceAccount ${account}${where}`);
+  }
+  if (token === undefined || token === '')
+    throw new RotationError('error', `the TokenRequest for ServiceAccount ${account} returned no token`);
+  return token;
 }
 
 /** The user the target sees for this client's credential. */

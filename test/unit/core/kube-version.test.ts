@@ -43,6 +43,16 @@ describe('sidecar targets', () => {
     ]);
   });
 
+  it('certificate targets with federated bootstrap also need structured authentication (1.30), naming the fallback', () => {
+    const federated = (minor: number) =>
+      versionProblems(release(minor), targetRequirements('certificate', 'federated'));
+    assert.deepEqual(federated(30), []);
+    assert.deepEqual(federated(29), [
+      "federated bootstrap (bootstrap.with: federated: the target's jwt authenticator of structured authentication configuration accepts the source's ServiceAccount tokens; on an older target use bootstrap.with: token) needs Kubernetes 1.30 or later; the cluster runs v1.29.0",
+    ]);
+    assert.deepEqual(versionProblems(release(29), targetRequirements('certificate', 'token')), []);
+  });
+
   it('token targets need SelfSubjectReview v1 (1.28)', () => {
     assert.deepEqual(problems('token', 28), []);
     assert.match(problems('token', 27).join('\n'), /^SelfSubjectReview .* needs Kubernetes 1\.28 or later/);
