@@ -8,6 +8,8 @@ import {
   mountedTargetFields,
   checkRestartList,
   checkSecretSink,
+  clusterProfileSchema,
+  clusterProfilesSchema,
   secretSinkFields,
   sidecarConfigSchema,
   workloadSchema,
@@ -76,6 +78,11 @@ const sidecarTarget = mountedTargetFields
       .describe(
         `${String(mountedTargetFields.shape.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
       ),
+    clusterProfile: clusterProfileSchema
+      .optional()
+      .describe(
+        `${String(clusterProfileSchema.description)} Namespace defaults to clusterProfiles.namespace, then the release namespace; the chart grants access to this name.`,
+      ),
   })
   .superRefine(checkCredentialFields)
   // The refinement's required fields per credential kind, for Helm (JSON Schema carries no refinements).
@@ -106,6 +113,22 @@ export const sidecarChartValues = z.strictObject({
   }),
   serviceAccount: z.strictObject({ create: z.boolean(), name: z.string(), annotations: stringMap }),
   rbac: z.strictObject({ create: z.boolean() }),
+  clusterProfiles: z.strictObject({
+    installCRD: z
+      .boolean()
+      .describe(
+        'Install the ClusterProfile CRD (multicluster.x-k8s.io) of sigs.k8s.io/cluster-inventory-api; off by default, since a cluster manager may own it.',
+      ),
+    namespace: z
+      .union([z.literal(''), clusterProfilesSchema.shape.namespace.unwrap()])
+      .describe("Default namespace of the targets' ClusterProfiles; empty: the release namespace."),
+    allTargets: clusterProfilesSchema.shape.allTargets
+      .unwrap()
+      .describe(String(clusterProfilesSchema.shape.allTargets.description)),
+    healthCheckSeconds: clusterProfilesSchema.shape.healthCheckSeconds
+      .unwrap()
+      .describe(String(clusterProfilesSchema.shape.healthCheckSeconds.description)),
+  }),
   service: z.strictObject({ enabled: z.boolean(), port: z.number().int().min(1).max(65535) }),
   serviceMonitor: z.strictObject({
     enabled: z.boolean(),

@@ -91,8 +91,28 @@ restart without a namespace is in the release namespace.
 {{- $_ := set $target "restart" $restart }}
 {{- $targets = append $targets $target }}
 {{- end }}
-{{- $config := dict "targets" $targets "stateDir" (include "kubeconfig-rotator-sidecar.stateDir" .) "listen" (dict "host" "0.0.0.0" "port" .Values.config.port) "logLevel" .Values.config.logLevel "rereadIntervalSeconds" .Values.config.rereadIntervalSeconds }}
+{{- $profiles := dict "namespace" (include "kubeconfig-rotator-sidecar.clusterProfileNamespace" .) "allTargets" .Values.clusterProfiles.allTargets "healthCheckSeconds" .Values.clusterProfiles.healthCheckSeconds }}
+{{- $config := dict "targets" $targets "stateDir" (include "kubeconfig-rotator-sidecar.stateDir" .) "listen" (dict "host" "0.0.0.0" "port" .Values.config.port) "logLevel" .Values.config.logLevel "rereadIntervalSeconds" .Values.config.rereadIntervalSeconds "clusterProfiles" $profiles }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* The targets' default ClusterProfile namespace: clusterProfiles.namespace, else the release's. */}}
+{{- define "kubeconfig-rotator-sidecar.clusterProfileNamespace" -}}
+{{- default .Release.Namespace .Values.clusterProfiles.namespace }}
+{{- end }}
+
+{{/* The ClusterProfiles the sidecar keeps: namespace -> names (as clusterProfileOf in src/core/config/sidecar.ts). */}}
+{{- define "kubeconfig-rotator-sidecar.clusterProfiles" -}}
+{{- $root := . }}
+{{- $profiles := dict }}
+{{- range .Values.targets }}
+{{- if or .clusterProfile $root.Values.clusterProfiles.allTargets }}
+{{- $own := .clusterProfile | default dict }}
+{{- $namespace := default (include "kubeconfig-rotator-sidecar.clusterProfileNamespace" $root) $own.namespace }}
+{{- $_ := set $profiles $namespace (append (get $profiles $namespace | default list) (default .name $own.name) | uniq | sortAlpha) }}
+{{- end }}
+{{- end }}
+{{- toJson $profiles }}
 {{- end }}
 
 {{/* Namespaces the Secret sinks write to. */}}
@@ -137,7 +157,7 @@ app.kubernetes.io/component: injector
 {{- $targets := list }}
 {{- range .Values.targets }}
 {{- /* Injected pods share the directory: they need no restart action. */}}
-{{- $target := omit . "sinks" "restart" }}
+{{- $target := omit . "sinks" "restart" "clusterProfile" }}
 {{- $_ := set $target "embed" (and .sinks .sinks.directory .sinks.directory.embed | default false) }}
 {{- $targets = append $targets $target }}
 {{- end }}
