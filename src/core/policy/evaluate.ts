@@ -1,7 +1,8 @@
 // Deciding one CSR against the policy file. Pure: the caller passes the parsed request, the requester and the
 // policies, and performs any SubjectAccessReview the result asks for (completeReview finishes the decision).
 //
-// - A policy applies when the requester is one of its bootstrap users or groups (a first certificate), or when
+// - A policy applies when the requester is one of its bootstrap users, groups or federated users (a first
+//   certificate: a bootstrap token, or a source ServiceAccount's token the target maps to a user), or when
 //   the requester's own username is an identity it allows and renewal is on (a renewal). A renewal must be
 //   proven by a client certificate (renewal.ts), and asks for no longer than the strictest policy that allows
 //   the identity, so an identity first issued under a short-lived policy cannot renew under a broader one.
@@ -108,6 +109,8 @@ function describeAttributes(attributes: ReviewAttributes): string {
 function applicablePath(policy: Policy, requester: Requester): ApprovalPath | undefined {
   if (policy.bootstrap.users.includes(requester.username)) return 'firstCertificate';
   if (requester.groups.some((group) => policy.bootstrap.groups.includes(group))) return 'firstCertificate';
+  // A source ServiceAccount's token, mapped by the target's jwt authenticator (federated bootstrap).
+  if (matchesAny(policy.bootstrap.federatedUsers, requester.username)) return 'firstCertificate';
   if (
     policy.renewal &&
     !isSystemName(requester.username) &&

@@ -46,6 +46,16 @@ const namePattern = nonEmpty.refine(
   `must not start with "${SYSTEM_PREFIX}": system identities are never approved`,
 );
 
+/**
+ * A user the target maps from a source's ServiceAccount token (federated bootstrap), exact or a pattern: it
+ * starts with that source's own user prefix (e.g. `source-west:system:serviceaccount:agents:*`), so a leading `*`
+ * (every source's users, and any other user) and a system: name (never a mapped user) are refused.
+ */
+const federatedUser = namePattern.refine(
+  (value) => !value.startsWith('*'),
+  "must start with the source's user prefix (e.g. source-west:system:serviceaccount:agents:*), not *: a leading * admits every source's users",
+);
+
 /** What `subjectAccessReview: true` asks: may the requester create certificatesigningrequests/kubeconfig-rotator? */
 export const REVIEW_DEFAULTS = {
   verb: 'create',
@@ -73,13 +83,17 @@ const policy = z
       ),
     /** Decide and report, but never write the decision. */
     dryRun: z.boolean().default(false),
-    /** Who may request a first certificate: bootstrap token users/groups, or TokenRequest service accounts. */
+    /**
+     * Who may request a first certificate: bootstrap token users/groups, or the users the target maps from one
+     * source's ServiceAccount tokens (federated bootstrap), exact or with `*`.
+     */
     bootstrap: z
       .strictObject({
         users: z.array(nonEmpty).default([]),
         groups: z.array(bootstrapGroup).default([]),
+        federatedUsers: z.array(federatedUser).default([]),
       })
-      .default({ users: [], groups: [] }),
+      .default({ users: [], groups: [], federatedUsers: [] }),
     /** The identities this policy allows, for a first certificate and for renewal alike. */
     identity: z.strictObject({
       commonNames: z.array(namePattern).min(1, 'must allow at least one common name'),
@@ -92,11 +106,12 @@ const policy = z
     subjectAccessReview: z.union([z.boolean(), reviewAttributes]).default(false),
   })
   .superRefine((value, context) => {
-    if (value.bootstrap.users.length === 0 && value.bootstrap.groups.length === 0 && value.renewal === false) {
+    const { users, groups, federatedUsers } = value.bootstrap;
+    if (users.length === 0 && groups.length === 0 && federatedUsers.length === 0 && value.renewal === false) {
       context.addIssue({
         code: 'custom',
         path: ['bootstrap'],
-        message: 'names no bootstrap user or group, and renewal is off: the policy can never apply',
+        message: 'names no bootstrap user, group or federated user, and renewal is off: the policy can never apply',
       });
     }
   });

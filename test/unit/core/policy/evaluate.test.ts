@@ -894,4 +894,61 @@ policies:
       assert.equal(decision.policy, 'plain');
     });
   });
+
+  describe('federated bootstrap identities (a source ServiceAccount token the target maps to a user)', () => {
+    const federated = policyFile(`
+policies:
+  - name: west
+    bootstrap: { federatedUsers: ['source-west:system:serviceaccount:agents:*'] }
+    identity: { commonNames: [agent-west] }
+  - name: east
+    bootstrap: { federatedUsers: ['source-east:system:serviceaccount:agents:admiralty'] }
+    identity: { commonNames: [agent-east] }
+`);
+    const mapped = (user: string): Requester => ({
+      username: user,
+      groups: [`${user.slice(0, user.indexOf(':') + 1)}system:serviceaccounts`, 'system:authenticated'],
+    });
+    const west = mapped('source-west:system:serviceaccount:agents:admiralty');
+    const east = mapped('source-east:system:serviceaccount:agents:admiralty');
+    const westIdentity = { shape: { subject: subject('agent-west') } };
+
+    it("a user matching the source's pattern gets a first certificate of that source's identity", () => {
+      const decision = decided(evaluate(facts({ ...westIdentity, requester: west }), federated));
+      assert.equal(decision.result, 'approved');
+      assert.deepEqual(decision.result === 'approved' ? [decision.policy, decision.path] : [], [
+        'west',
+        'firstCertificate',
+      ]);
+      assert.equal(decideUnread(federated, SIGNER, west), undefined);
+    });
+
+    it("another source's ServiceAccount asking for this source's identity is denied, with the reason", () => {
+      const decision = evaluate(facts({ ...westIdentity, requester: east }), federated);
+      assert.deepEqual(checksOf(decision), [{ check: 'identity.commonName', policy: 'east' }]);
+      assert.equal(
+        decision.result === 'denied' ? decision.findings[0]?.message : undefined,
+        '"agent-west" is not an identity this policy allows',
+      );
+    });
+
+    it("a source's user that no policy names is left pending, or denied naming it with denyUnmatched", () => {
+      const north = mapped('source-north:system:serviceaccount:agents:admiralty');
+      assert.deepEqual(decideUnread(federated, SIGNER, north), { result: 'unprocessed', reason: 'noPolicy' });
+      // The pattern is per source: west's pattern does not admit west's prefix under another namespace.
+      const otherNamespace = mapped('source-west:system:serviceaccount:payments:admiralty');
+      assert.deepEqual(decideUnread(federated, SIGNER, otherNamespace), { result: 'unprocessed', reason: 'noPolicy' });
+      const strict = { ...federated, denyUnmatched: true };
+      assert.deepEqual(decided(evaluate(facts({ ...westIdentity, requester: north }), strict)), {
+        result: 'denied',
+        findings: [
+          {
+            check: 'policy.unmatched',
+            message: 'no policy applies to requester "source-north:system:serviceaccount:agents:admiralty"',
+          },
+        ],
+        dryRun: false,
+      });
+    });
+  });
 });

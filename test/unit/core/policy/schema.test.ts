@@ -26,7 +26,7 @@ policies:
         {
           name: 'cluster-a',
           dryRun: false,
-          bootstrap: { users: [], groups: ['system:bootstrappers:kcr:cluster-a'] },
+          bootstrap: { users: [], groups: ['system:bootstrappers:kcr:cluster-a'], federatedUsers: [] },
           identity: { commonNames: ['agent-a'], organizations: [] },
           renewal: true,
           maxExpirationSeconds: 86_400,
@@ -79,7 +79,7 @@ policies:
         '7: policies[0].maxExpirationSeconds: Too small: expected number to be >=600',
         '8: policies[0].colour: unknown field',
         '11: policies[1].identity.commonNames: must allow at least one common name',
-        '9: policies[1].bootstrap: names no bootstrap user or group, and renewal is off: the policy can never apply',
+        '9: policies[1].bootstrap: names no bootstrap user, group or federated user, and renewal is off: the policy can never apply',
         '12: policies[2].name: duplicates the policy name "b"',
       ],
     );
@@ -118,6 +118,34 @@ policies:
         (_group, index) =>
           `4: policies[0].bootstrap.groups[${String(index)}]: admits requesters beyond one source cluster (every user, token, ServiceAccount, node or admin of that kind): name a group of your own bootstrap tokens`,
       ),
+    );
+  });
+
+  it("federated bootstrap users start with a source's prefix: a leading * or a system: name is refused by field path", () => {
+    const parsed = parsePolicyFile(`
+policies:
+  - name: west
+    bootstrap: { federatedUsers: ['source-west:system:serviceaccount:agents:*'] }
+    identity: { commonNames: [agent-west] }
+`);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.value.policies[0]?.bootstrap, {
+      users: [],
+      groups: [],
+      federatedUsers: ['source-west:system:serviceaccount:agents:*'],
+    });
+    assert.deepEqual(
+      problems(`
+policies:
+  - name: west
+    bootstrap: { federatedUsers: ['*:system:serviceaccount:agents:admiralty', 'system:serviceaccount:agents:admiralty', ''] }
+    identity: { commonNames: [agent-west] }
+`),
+      [
+        "4: policies[0].bootstrap.federatedUsers[0]: must start with the source's user prefix (e.g. source-west:system:serviceaccount:agents:*), not *: a leading * admits every source's users",
+        '4: policies[0].bootstrap.federatedUsers[1]: must not start with "system:": system identities are never approved',
+        '4: policies[0].bootstrap.federatedUsers[2]: must not be empty',
+      ],
     );
   });
 
