@@ -5,6 +5,7 @@ import { bootstrapRefusal } from '../core/check/refusal.ts';
 import type { CredentialKind } from '../core/credential/credential.ts';
 import { describeWorkload } from '../core/restart/workload.ts';
 import { CONSUMER_RELOAD_MS, reloadMarginShortfall } from '../core/rotation/schedule.ts';
+import type { Clock } from '../io/clock.ts';
 import type { EventRecorder } from '../io/kube/events.ts';
 import type { Logger } from '../io/log.ts';
 import { RESTART_RESULTS } from './restarter.ts';
@@ -118,8 +119,9 @@ export function targetObserver(
   metrics: SidecarMetrics,
   events: EventRecorder,
   logger: Logger,
-  options: { restarts: boolean; kind: CredentialKind },
+  options: { restarts: boolean; kind: CredentialKind; clock: Clock },
 ): TargetObserver {
+  const { clock } = options;
   const log = logger.child({ target });
   metrics.ready.set({ target }, 0);
   metrics.rebootstrapNeeded.set({ target }, 0);
@@ -146,7 +148,7 @@ export function targetObserver(
           nextRotation: new Date(current.deadline).toISOString(),
           from,
         },
-        Date.now() >= current.facts.notAfter
+        clock.now() >= current.facts.notAfter
           ? `found an expired ${kind}; renewing it`
           : current.fitsConfig
             ? `found a valid ${kind}`
@@ -156,7 +158,7 @@ export function targetObserver(
     rotated({ current, auth, request, durationMs, timings }) {
       metrics.rotations.inc({ target, result: 'success' });
       metrics.rotationDuration.observe({ target }, seconds(durationMs));
-      metrics.lastSuccess.set({ target }, seconds(Date.now()));
+      metrics.lastSuccess.set({ target }, seconds(clock.now()));
       scheduled(current);
       log.info(
         {
@@ -195,9 +197,10 @@ export function targetObserver(
     rebootstrapNeeded(needed, message) {
       metrics.rebootstrapNeeded.set({ target }, needed ? 1 : 0);
       if (needed) {
-        const { reason, causes } = bootstrapRefusal(options.kind, everIssued);
-        log.error({ error: message, reason }, `re-bootstrap needed: ${causes}`);
-        events.warning(reason, `${target}: ${causes}: ${message}`);
+        const { reason, causes, fix } = bootstrapRefusal(options.kind, everIssued);
+        log.error({ error: message, reason }, `re-bootstrap needed: ${causes}; ${fix}`);
+        // The fix before the error: an Event message is cut at 1024 characters, and the error can be long.
+        events.warning(reason, `${target}: ${causes}; ${fix}. Error: ${message}`);
       } else log.info('re-bootstrap no longer needed');
     },
     currentRefused(message) {

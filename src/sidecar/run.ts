@@ -273,6 +273,7 @@ class Sidecar {
     const observer = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
       restarts: config.restart.length > 0,
       kind: credentialKindOf(config),
+      clock: systemClock,
     });
     // --once publishes before the consumers start: there is nothing to restart.
     const restarter = config.restart.length > 0 && !this.#options.once ? this.#restarter(config, observer) : undefined;

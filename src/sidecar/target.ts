@@ -437,12 +437,14 @@ export class TargetRotator {
       current === undefined
         ? `no ${this.#kind}`
         : `${current.facts.kind} expired at ${new Date(current.facts.notAfter).toISOString()}`;
-    if (this.#rebootstrapNeeded)
+    if (this.#rebootstrapNeeded) {
+      // Before any credential, the bootstrap never worked: name the likely causes too. Always the fix.
+      const refusal = bootstrapRefusal(credentialKindOf(this.#deps.config), current !== undefined);
       detail =
-        // Before any credential, the bootstrap never worked: name the likely causes and `check`.
         `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted` +
-        (current === undefined ? `: ${bootstrapRefusal(credentialKindOf(this.#deps.config), false).causes}` : '');
-    else if (current === undefined) detail = `no ${this.#kind} yet`;
+        (current === undefined ? `: ${refusal.causes}` : '') +
+        `; ${refusal.fix}`;
+    } else if (current === undefined) detail = `no ${this.#kind} yet`;
     else if (now >= current.facts.notAfter) detail = expiry;
     else if (this.#currentRefused) detail = `the target refuses the current ${this.#kind} (revoked?)`;
     else if (this.#publisher.stale.length > 0)

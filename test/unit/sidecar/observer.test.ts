@@ -11,6 +11,7 @@ import type { EventRecorder } from '../../../src/io/kube/events.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { sidecarMetrics, targetObserver } from '../../../src/sidecar/observer.ts';
 import type { CurrentCredential } from '../../../src/sidecar/target.ts';
+import { ManualClock } from '../../support/manual-clock.ts';
 
 // Whole seconds: certificates carry no milliseconds.
 const issuedAt = Math.floor(Date.now() / 1000) * 1000;
@@ -34,7 +35,7 @@ function issuedFor(ttlSeconds: number): CurrentCredential {
 }
 
 /** An observer of target "east" whose Events and log lines are kept. */
-function recorded(kind: 'certificate' | 'token' = 'certificate') {
+function recorded(kind: 'certificate' | 'token' = 'certificate', clock = new ManualClock(issuedAt)) {
   const registry = new Registry();
   const events: { type: string; reason: string; message: string }[] = [];
   const recorder: EventRecorder = {
@@ -54,7 +55,7 @@ function recorded(kind: 'certificate' | 'token' = 'certificate') {
     sidecarMetrics(registry),
     recorder,
     createLogger({ name: 'test', destination }),
-    { restarts: false, kind },
+    { restarts: false, kind, clock },
   );
   const logs = () => lines.map((line) => JSON.parse(line) as { level: string; msg: string });
   return { observer, registry, events, logs };
@@ -105,10 +106,18 @@ describe('a refused bootstrap credential', () => {
       /^east: no certificate was ever issued and the target refuses the bootstrap credential/,
     );
     assert.match(event.message, /--enable-bootstrap-token-auth/);
-    assert.match(event.message, /run kubeconfig-rotator check/);
-    assert.match(event.message, /HTTP 401 Unauthorized$/);
+    assert.match(event.message, /run kubeconfig-rotator check --config/);
+    assert.match(event.message, /fix: run kubeconfig-rotator bootstrap .* again.*bootstrap --bootstrap-with federated/);
+    assert.match(event.message, /\. Error: creating CSR: HTTP 401 Unauthorized$/);
     const line = logs().find((entry) => entry.level === 'error');
     assert.match(line?.msg ?? '', /^re-bootstrap needed: no certificate was ever issued.*kubeconfig-rotator check/);
+    assert.match(line?.msg ?? '', /fix: run kubeconfig-rotator bootstrap/);
+  });
+
+  it('the fix comes before the error in the Event, so a long error cut at 1024 characters leaves it whole', () => {
+    const { observer, events } = recorded();
+    observer.rebootstrapNeeded(true, `creating CSR: ${'x'.repeat(2_000)}`);
+    assert.match((events[0]?.message ?? '').slice(0, 1023), /fix: run kubeconfig-rotator bootstrap.*check --config/);
   });
 
   it('after a certificate expired: RebootstrapNeeded, asking for bootstrap again', () => {
@@ -118,6 +127,7 @@ describe('a refused bootstrap credential', () => {
     const event = events.find((entry) => entry.type === 'Warning');
     assert.equal(event?.reason, 'RebootstrapNeeded');
     assert.match(event.message, /the certificate expired .*run kubeconfig-rotator bootstrap/);
+    assert.match(event.message, /--bootstrap-with federated.*check --config/);
     assert.doesNotMatch(event.message, /--enable-bootstrap-token-auth/);
   });
 
@@ -126,5 +136,20 @@ describe('a refused bootstrap credential', () => {
     observer.rebootstrapNeeded(true, refused);
     assert.equal(events[0]?.reason, 'BootstrapRefused');
     assert.match(events[0].message, /revoked .*does not trust the source's issuer/);
+    assert.match(events[0].message, /bootstrap --credential federated/);
+    assert.doesNotMatch(events[0].message, /--bootstrap-with/);
+  });
+});
+
+describe('time comes from the injected clock', () => {
+  it('a certificate found at start is expired by the clock, and the last success is stamped with it', async () => {
+    const current = issuedFor(600);
+    const clock = new ManualClock(current.facts.notAfter + 1_000);
+    const { observer, registry, logs } = recorded('certificate', clock);
+    observer.loaded(current, 'directory /out');
+    assert.equal(logs().at(-1)?.msg, 'found an expired certificate; renewing it');
+    observer.rotated({ current, auth: 'bootstrap', request: 'csr-2', durationMs: 40, timings: {} });
+    const metric = await registry.getSingleMetric('kubeconfig_rotator_last_success_timestamp_seconds')?.get();
+    assert.equal(metric?.values[0]?.value, clock.now() / 1000);
   });
 });

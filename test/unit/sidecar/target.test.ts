@@ -339,7 +339,7 @@ describe('the rotation loop', () => {
     assert.ok(events.includes('rebootstrap true'));
     assert.match(
       rotator.status().detail,
-      /^re-bootstrap needed: certificate expired at .*, and the bootstrap credential is not accepted$/,
+      /^re-bootstrap needed: certificate expired at .*, and the bootstrap credential is not accepted; fix: run kubeconfig-rotator bootstrap .* again .*--bootstrap-with federated.*check --config/,
     );
     await clock.jumpTo(clock.now() + 2_000);
     assert.equal(issuer.calls.length, 3);
