@@ -5,11 +5,12 @@
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig, type V1Secret } from '@kubernetes/client-node';
+import type { V1MutatingWebhookConfiguration, V1Secret } from '@kubernetes/client-node';
 import type { InjectorConfig } from '../core/config/injector.ts';
 import { createCertificateAuthority, issueCertificate, type PemPair } from '../core/pki/issue.ts';
 import { systemClock, type Clock } from '../io/clock.ts';
 import { describeError, isConflict, isNotFound } from '../io/kube/errors.ts';
+import type { KubeClient } from '../io/kube/rest.ts';
 import type { Logger } from '../io/log.ts';
 import { watchDebounced, type DebouncedWatch } from '../io/watch.ts';
 
@@ -34,13 +35,13 @@ const renewalTime = (pem: string) => notBefore(pem) + ((notAfter(pem) - notBefor
 
 export function servingCertificates(
   tls: InjectorConfig['tls'],
-  kubeConfig: KubeConfig | undefined,
+  client: KubeClient | undefined,
   logger: Logger,
   clock: Pick<Clock, 'now' | 'sleep'> = systemClock,
 ): ServingCertificates {
   if (tls.mode === 'files') return fileCertificates(tls, logger);
-  if (kubeConfig === undefined) throw new Error('self-managed TLS needs the Kubernetes API');
-  return selfManagedCertificates(tls, kubeConfig, logger, clock);
+  if (client === undefined) throw new Error('self-managed TLS needs the Kubernetes API');
+  return selfManagedCertificates(tls, client, logger, clock);
 }
 
 interface CaState {
@@ -51,13 +52,14 @@ interface CaState {
 
 function selfManagedCertificates(
   tls: SelfManaged,
-  kubeConfig: KubeConfig,
+  client: KubeClient,
   logger: Logger,
   clock: Pick<Clock, 'now' | 'sleep'>,
 ): ServingCertificates {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const { namespace, name } = tls.secret;
+  const secrets = `/api/v1/namespaces/${encodeURIComponent(namespace)}/secrets`;
+  const secretPath = `${secrets}/${encodeURIComponent(name)}`;
+  const webhookConfigurationPath = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${encodeURIComponent(tls.webhookConfiguration)}`;
   const stop = new AbortController();
   let loop: Promise<void> = Promise.resolve();
 
@@ -73,7 +75,7 @@ function selfManagedCertificates(
     for (;;) {
       let secret: V1Secret | undefined;
       try {
-        secret = await core.readNamespacedSecret({ namespace, name });
+        secret = await client.request<V1Secret>('GET', secretPath);
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
@@ -91,6 +93,8 @@ function selfManagedCertificates(
         ...(cert === undefined ? {} : { [PREVIOUS_CA_CERT]: cert }),
       };
       const body: V1Secret = {
+        apiVersion: 'v1',
+        kind: 'Secret',
         metadata: {
           name,
           namespace,
@@ -105,8 +109,9 @@ function selfManagedCertificates(
         ),
       };
       try {
-        if (secret === undefined) await core.createNamespacedSecret({ namespace, body });
-        else await core.replaceNamespacedSecret({ namespace, name, body });
+        // Created, or replaced at the resourceVersion read: of two replicas racing, one gets a conflict.
+        if (secret === undefined) await client.request('POST', secrets, { body });
+        else await client.request('PUT', secretPath, { body });
         logger.info(
           {
             secret: `${namespace}/${name}`,
@@ -125,12 +130,13 @@ function selfManagedCertificates(
   async function publishBundle(bundle: string): Promise<void> {
     const encoded = Buffer.from(bundle).toString('base64');
     for (let attempt = 0; attempt < 5; attempt++) {
-      const configuration = await admission.readMutatingWebhookConfiguration({ name: tls.webhookConfiguration });
+      // Replaced as read (every field kept as the API sent it), at its resourceVersion.
+      const configuration = await client.request<V1MutatingWebhookConfiguration>('GET', webhookConfigurationPath);
       const webhooks = configuration.webhooks ?? [];
       if (webhooks.every((webhook) => webhook.clientConfig.caBundle === encoded)) return;
       for (const webhook of webhooks) webhook.clientConfig.caBundle = encoded;
       try {
-        await admission.replaceMutatingWebhookConfiguration({ name: tls.webhookConfiguration, body: configuration });
+        await client.request('PUT', webhookConfigurationPath, { body: configuration });
         logger.info({ webhookConfiguration: tls.webhookConfiguration }, 'caBundle updated');
         return;
       } catch (error) {

@@ -7,7 +7,8 @@ import { injectorConfigSchema, type InjectorConfig } from '../core/config/inject
 import { ConfigError } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
-import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger } from '../io/log.ts';
 import { servingCertificates } from './certificates.ts';
@@ -18,14 +19,24 @@ export interface InjectorOptions {
   readonly kubeconfig: string | undefined;
   readonly signal: AbortSignal;
   readonly stderr: NodeJS.WritableStream;
+  /** Where the in-cluster ServiceAccount and $KUBECONFIG are read from (the process's own unless given). */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 export async function runInjector(options: InjectorOptions): Promise<number> {
+  const env = options.env ?? process.env;
   let config: InjectorConfig;
-  let kubeConfig;
+  let client: KubeClient | undefined;
   try {
     config = readConfigFile(options.configPath, injectorConfigSchema).value;
-    kubeConfig = config.tls.mode === 'self-managed' ? loadKubeConfig(options.kubeconfig) : undefined;
+    // Only self-managed TLS talks to the API: its CA Secret and the webhook configuration's caBundle.
+    client =
+      config.tls.mode === 'self-managed'
+        ? createKubeClient(loadClientConfig(options.kubeconfig, { env }), {
+            env,
+            userAgent: 'kubeconfig-rotator-injector',
+          })
+        : undefined;
   } catch (error) {
     if (!(error instanceof ConfigError) && !(error instanceof KubeConfigError)) throw error;
     options.stderr.write(`kubeconfig-rotator injector: invalid configuration\n${error.message}\n`);
@@ -50,14 +61,19 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
     registers: [registry],
   });
 
-  const certificates = servingCertificates(config.tls, kubeConfig, logger);
+  const certificates = servingCertificates(config.tls, client, logger);
   let ready = false;
   let server: Server | undefined;
   let probes: ProbeServer | undefined;
-  const pair = await certificates.start((next) => {
-    server?.setSecureContext({ cert: next.cert, key: next.key });
-    certificateRenewals.inc();
-  });
+  const pair = await certificates
+    .start((next) => {
+      server?.setSecureContext({ cert: next.cert, key: next.key });
+      certificateRenewals.inc();
+    })
+    .catch(async (error: unknown) => {
+      await client?.close();
+      throw error;
+    });
   // From here the renewal loop or file watcher runs: every exit, a failed start included, must stop it.
   try {
     const webhook = createServer({ cert: pair.cert, key: pair.key }, (request, response) => {
@@ -103,6 +119,7 @@ export async function runInjector(options: InjectorOptions): Promise<number> {
   } finally {
     ready = false;
     await certificates.stop();
+    await client?.close();
     if (server !== undefined) await closeServer(server);
     await probes?.close();
     logger.info('stopped');

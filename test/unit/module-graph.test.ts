@@ -1,7 +1,8 @@
-// The sidecar and the approver load neither @kubernetes/client-node nor undici (issue 16: importing client-node
-// alone costs about 60 MiB of RSS): their real module graphs, recorded in processes spawned as the image runs
-// them, the sidecar with a Secret sink, the restart action and events configured, until the first API call of
-// each has failed.
+// The in-cluster programs (sidecar, approver, injector) load neither @kubernetes/client-node nor undici (issue 16:
+// importing client-node alone costs about 60 MiB of RSS; issue 25 moved the injector too): their real module
+// graphs, recorded in processes spawned as the image runs them, the sidecar with a Secret sink, the restart action
+// and events configured, the injector with self-managed TLS (its CA Secret and caBundle), until the first API
+// call of each has failed.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,8 +44,14 @@ function unreachableKubeconfig(): string {
   return kubeconfig;
 }
 
-/** The packages a CLI command has loaded by the time it logs `failedLine`. */
-async function packagesLoaded(args: readonly string[], failedLine: string): Promise<string[]> {
+/**
+ * The packages a CLI command has loaded by the time it logs `failedLine`, or, without one, by the time it exits
+ * (then `exited` checks how).
+ */
+async function packagesLoaded(
+  args: readonly string[],
+  failedLine: string | ((child: CliProcess) => Promise<void>),
+): Promise<string[]> {
   const loaded = join(dir, `loaded-${args[0] ?? ''}`);
   const child = new CliProcess([...args], {
     nodeOptions: [
@@ -54,9 +61,11 @@ async function packagesLoaded(args: readonly string[], failedLine: string): Prom
     ],
     env: { KCR_LOADED_PACKAGES: loaded, POD_NAME: 'p', POD_NAMESPACE: 'ns' },
   });
-  await child.waitForLog((line) => line.msg === failedLine);
-  child.child.kill('SIGTERM');
-  await child.exited;
+  if (typeof failedLine === 'string') {
+    await child.waitForLog((line) => line.msg === failedLine);
+    child.child.kill('SIGTERM');
+    await child.exited;
+  } else await failedLine(child);
   const packages = readFileSync(loaded, 'utf8').split('\n');
   assert.ok(packages.includes('pino') && packages.includes('yaml'), `the record works: ${packages.join(', ')}`);
   return packages;
@@ -107,4 +116,35 @@ targets:
     assert.ok(!packages.includes('@kubernetes/client-node'), packages.join(', '));
     assert.ok(!packages.includes('undici'), packages.join(', '));
   });
+
+  it(
+    'of the injector holds no @kubernetes/client-node and no undici, with self-managed TLS',
+    { timeout: 60_000 },
+    async () => {
+      const config = join(dir, 'injector.yaml');
+      writeFileSync(
+        config,
+        `listen: { host: 127.0.0.1, port: 0 }
+probes: { host: 127.0.0.1, port: 0 }
+tls:
+  mode: self-managed
+  secret: { namespace: ns, name: injector-ca }
+  webhookConfiguration: kcr-injector
+  ipAddresses: [127.0.0.1]
+sidecar: { image: 'kubeconfig-rotator:test' }
+targets: []
+`,
+      );
+      const packages = await packagesLoaded(
+        ['injector', '--config', config, '--kubeconfig', unreachableKubeconfig()],
+        async (child) => {
+          // Its first call (reading the CA Secret) fails: the injector cannot start and exits 1 (a configuration
+          // it could not read or a kubeconfig it could not load would be 2).
+          assert.deepEqual(await child.exited, { code: 1, signal: null }, child.stderr);
+        },
+      );
+      assert.ok(!packages.includes('@kubernetes/client-node'), packages.join(', '));
+      assert.ok(!packages.includes('undici'), packages.join(', '));
+    },
+  );
 });
