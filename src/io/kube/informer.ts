@@ -252,8 +252,8 @@ export function createInformer<T, R>(options: InformerOptions<T, R>): Informer<R
       const onDone = (error?: unknown) => {
         if (error === undefined || error === null || (error instanceof Error && error.name === 'TimeoutError'))
           finish('closed');
-        else if (httpStatus(error) === 410 || (error as { statusCode?: unknown }).statusCode === 410)
-          finish(new Expired('resourceVersion expired'));
+        // A watch refused with 410 (rest.ts: a KubeApiError); the usual expiry is an ERROR event (apply).
+        else if (httpStatus(error) === 410) finish(new Expired('resourceVersion expired'));
         else if (started) finish({ dropped: error });
         else finish(new Error(`watch failed: ${describeError(error)}`, { cause: error }));
       };

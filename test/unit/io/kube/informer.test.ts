@@ -2,6 +2,7 @@
 // apiserver is exercised by the approver integration tests.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { KubeApiError } from '../../../../src/io/kube/errors.ts';
 import { createInformer } from '../../../../src/io/kube/informer.ts';
 import { createLogger } from '../../../../src/io/log.ts';
 import { ManualClock } from '../../../support/manual-clock.ts';
@@ -143,7 +144,7 @@ describe('the informer', () => {
       if (watch !== undefined && !watch.aborted && api.watches.length > expired) {
         // Alternately as an ERROR event and as the watch request's own 410.
         if (expired++ % 2 === 0) watch.emit('ERROR', { kind: 'Status', code: 410, reason: 'Expired' });
-        else watch.close(Object.assign(new Error('Gone'), { statusCode: 410 }));
+        else watch.close(new KubeApiError('GET /test (watch)', { code: 410, reason: 'Expired' }));
       }
     }
     // The first list at 0; each watch expires at once (seen at the next 100 ms step), then random() = 1 gives
