@@ -58,10 +58,18 @@ describe('the client rate limit', () => {
     assert.equal(clock.pending, 0);
   });
 
-  it('a qps of 0 means no limit', async () => {
-    const limiter = tokenBucket({ qps: 0, burst: 1 });
-    await Promise.all(Array.from({ length: 1000 }, () => limiter.acquire()));
-  });
+  for (const qps of [0, Infinity])
+    it(`a qps of ${String(qps)} means no limit: far more than the burst pass with no time passing`, async () => {
+      const clock = new ManualClock();
+      const limiter = tokenBucket({ qps, burst: 1, clock });
+      let passed = 0;
+      const requests = Array.from({ length: 1000 }, () => limiter.acquire().then(() => passed++));
+      await clock.advance(0);
+      assert.equal(passed, 1000, 'every request passed at once');
+      assert.equal(limiter.waiting, 0);
+      assert.equal(clock.pending, 0, 'none waits on the clock');
+      await Promise.all(requests);
+    });
 });
 
 describe('the work queue', () => {
