@@ -29,7 +29,7 @@ import { generateKeyPair } from '../src/core/pki/keys.ts';
 import { loadClientConfig } from '../src/io/kube/client-config.ts';
 import { createInformer } from '../src/io/kube/informer.ts';
 import { createKubeClient, restListWatchSource } from '../src/io/kube/rest.ts';
-import { kubeConfigFor } from '../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor } from '../test/support/kubeconfig.ts';
 import { createLogger } from '../src/io/log.ts';
 import { writeTarget } from '../src/approver/controller.ts';
 import { REVIEW_DEFAULTS } from '../src/core/policy/schema.ts';

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { rotationDeadline } from '../src/core/rotation/schedule.ts';
 import { systemClock } from '../src/io/clock.ts';
 import { clientConfigFor } from '../src/core/kubeconfig/client-config.ts';
-import type { ClusterEndpoint } from '../src/io/kube/kubeconfig.ts';
+import type { ClusterEndpoint } from '../test/support/kubeconfig.ts';
 import { createKubeClient } from '../src/io/kube/rest.ts';
 import { createLogger } from '../src/io/log.ts';
 import { CsrIssuer } from '../src/sidecar/csr-issuer.ts';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, CoordinationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { DEFAULT_TIMING } from '../../src/io/kube/leader-election.ts';
-import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor } from '../support/kubeconfig.ts';
 import {
   agentRequest,
   approverAccount,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor } from '../support/kubeconfig.ts';
 import {
   agentRequest,
   approverAccount,

@@ -24,7 +24,7 @@ import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair, type KeyPair } from '../../src/core/pki/keys.ts';
 import { evaluate } from '../../src/core/policy/evaluate.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
-import { kubeConfigFor, type ClusterEndpoint } from '../../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor, type ClusterEndpoint } from '../support/kubeconfig.ts';
 import {
   approverAccount,
   ApproverProcess,

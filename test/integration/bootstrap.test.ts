@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
-import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor } from '../support/kubeconfig.ts';
 import { freePorts } from '../../scripts/testbed/processes.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';

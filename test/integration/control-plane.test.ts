@@ -8,7 +8,7 @@ import { AuthenticationV1Api, CertificatesV1Api, CoreV1Api, type KubeConfig } fr
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair, type KeyPair } from '../../src/core/pki/keys.ts';
 import type { Subject } from '../../src/core/pki/subject.ts';
-import { kubeConfigFor, type ClusterEndpoint } from '../../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor, type ClusterEndpoint } from '../support/kubeconfig.ts';
 import { testCluster } from '../support/clusters.ts';
 import {
   approveCsr,

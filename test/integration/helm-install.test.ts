@@ -14,7 +14,7 @@ import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { CliProcess } from '../../scripts/testbed/cli-process.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
-import { kubeConfigFor } from '../../src/io/kube/kubeconfig.ts';
+import { kubeConfigFor } from '../support/kubeconfig.ts';
 import { testCluster, type TestCluster } from '../support/clusters.ts';
 import { eventually, statusCode, uniqueName } from '../support/kube.ts';
 import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';

@@ -1,4 +1,5 @@
-// In-memory KubeConfigs for one credential against one cluster (nothing touches the disk).
+// In-memory KubeConfigs (@kubernetes/client-node) for one credential against one cluster, for tests and benches
+// (nothing touches the disk).
 import { KubeConfig } from '@kubernetes/client-node';
 
 export interface ClusterEndpoint {
