@@ -97,7 +97,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'bootstrap --source-name NAME --target-name NAME [--target-kubeconfig FILE] [--target-context CTX] [--source-kubeconfig FILE] ' +
       '[--source-context CTX] [--ttl 1h] [--namespace kubeconfig-rotator] [--secret-name NAME] [--server URL] [--dry-run] ' +
-      '[--credential certificate|token|federated] [--target-namespace kubeconfig-rotator] [--max-token-ttl 24h] [--audience AUD]... ' +
+      '[--credential certificate|token|federated] [--bootstrap-with token|federated] [--target-namespace kubeconfig-rotator] [--max-token-ttl 24h] [--audience AUD]... ' +
       '[--service-account NS/NAME]... [--user-prefix source-NAME:] [--target-type self-managed|eks] [--authentication-config FILE] ' +
       '[--allow-anonymous-discovery] [--cluster-role ROLE]...',
     options: {
@@ -105,6 +105,7 @@ const COMMANDS: Record<string, Command> = {
       ttl: { type: 'string', default: '1h' },
       namespace: { type: 'string', default: 'kubeconfig-rotator' },
       credential: { type: 'string', default: 'certificate' },
+      'bootstrap-with': { type: 'string' },
       'target-namespace': { type: 'string', default: 'kubeconfig-rotator' },
       'max-token-ttl': { type: 'string' },
       audience: { type: 'string', multiple: true },
@@ -129,6 +130,7 @@ const COMMANDS: Record<string, Command> = {
         ttl: requireOption(values, 'ttl'),
         namespace: requireOption(values, 'namespace'),
         credential: requireOption(values, 'credential'),
+        bootstrapWith: given('bootstrap-with'),
         targetNamespace: requireOption(values, 'target-namespace'),
         maxTokenTtl: given('max-token-ttl'),
         audiences: values.audience as string[] | undefined,

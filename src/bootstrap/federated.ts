@@ -40,6 +40,14 @@ export interface FederatedOptions {
   readonly clusterRoles: readonly string[];
   readonly dryRun: boolean;
   readonly out: NodeJS.WritableStream;
+  /**
+   * Another use of the same trust (certificate targets' federated bootstrap, federated-bootstrap.ts): what the
+   * target also needs for the mapped users, and what is printed last instead of the federated target's fields.
+   */
+  readonly trustFor?: {
+    readonly targetObjects: (users: readonly string[]) => readonly KubeObject[];
+    readonly report: (users: readonly string[]) => readonly string[];
+  };
 }
 
 const DISCOVERY_BINDING = 'kubeconfig-rotator:anonymous-issuer-discovery';
@@ -107,7 +115,7 @@ export async function bootstrapFederated(
   }
   write(`  the target sees ${users.join(', ')}`);
 
-  const bindings: KubeObject[] = users.flatMap((user) =>
+  const roleBindings: KubeObject[] = users.flatMap((user) =>
     options.clusterRoles.map((role) => ({
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'ClusterRoleBinding',
@@ -119,6 +127,7 @@ export async function bootstrapFederated(
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
     })),
   );
+  const bindings = [...roleBindings, ...(options.trustFor?.targetObjects(users) ?? [])];
   const secret: KubeObject = {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -148,14 +157,19 @@ export async function bootstrapFederated(
   };
   if (options.dryRun) {
     for (const object of bindings) write(`---\n${stringify(object).trimEnd()}`);
+    for (const line of options.trustFor?.report(users) ?? []) write(line);
     return 0;
   }
   for (const object of bindings) await apply(target, object, 'target');
   for (const object of [namespace, secret]) await apply(source, object, 'source');
-  if (bindings.length > 0) write(`  bound ${options.clusterRoles.join(', ')} to each of them`);
+  if (roleBindings.length > 0) write(`  bound ${options.clusterRoles.join(', ')} to each of them`);
   write(
     `source: Secret ${options.namespace}/${options.secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the target's server and CA (no credential); mount it as the sidecar's bootstrapKubeconfig`,
   );
+  if (options.trustFor !== undefined) {
+    for (const line of options.trustFor.report(users)) write(line);
+    return 0;
+  }
   const [first] = options.serviceAccounts;
   write(
     `The sidecar's target: credential: federated, audiences: [${options.audience}]${first === undefined ? '' : `, serviceAccount: { namespace: ${first.namespace}, name: ${first.name} }, targetUser: ${users[0] ?? ''}`}.`,

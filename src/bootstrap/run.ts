@@ -45,6 +45,7 @@ import {
   type ClusterPair,
 } from './kube.ts';
 import { bootstrapFederated, parseServiceAccountRef, type FederatedOptions } from './federated.ts';
+import { bootstrapCertificateFederated } from './federated-bootstrap.ts';
 import { defaultAudience, defaultUserPrefix, userPrefixProblem } from '../core/bootstrap/federation.ts';
 
 export interface BootstrapOptions extends ClusterPair {
@@ -58,7 +59,12 @@ export interface BootstrapOptions extends ClusterPair {
   readonly maxTokenTtl?: string | undefined;
   /** Token mode: the audiences tokens may name (default: the target apiserver's own). Federated: the one. */
   readonly audiences?: readonly string[] | undefined;
-  /** Federated mode's own options (docs/federation.md). */
+  /**
+   * Certificate mode: what authenticates a sidecar's first CSR: token (default: a bootstrap token) or federated
+   * (the pod's own source ServiceAccount token, trusted by the target like --credential federated).
+   */
+  readonly bootstrapWith?: string | undefined;
+  /** Federated mode's (and federated bootstrap's) own options (docs/federation.md). */
   readonly federated?: {
     readonly serviceAccounts: readonly string[];
     readonly userPrefix?: string | undefined;
@@ -99,7 +105,19 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
   const tokenMode = options.credential === 'token';
   if (!['certificate', 'token', 'federated'].includes(options.credential))
     problems.push(`--credential ${options.credential} must be certificate, token or federated`);
-  const federated = options.credential === 'federated' ? federatedOptions(options, problems) : undefined;
+  const bootstrapWith = given.bootstrapWith ?? 'token';
+  if (!['token', 'federated'].includes(bootstrapWith))
+    problems.push(`--bootstrap-with ${bootstrapWith} must be token or federated`);
+  else if (given.bootstrapWith !== undefined && options.credential !== 'certificate')
+    problems.push('--bootstrap-with is for --credential certificate only');
+  // A certificate target's federated bootstrap needs the same trust as a federated target.
+  const federatedBootstrap = options.credential === 'certificate' && bootstrapWith === 'federated';
+  if (federatedBootstrap && (given.federated?.clusterRoles?.length ?? 0) > 0)
+    problems.push(
+      "--cluster-role is for --credential federated: with --bootstrap-with federated the certificate's identity is what is granted, not the bootstrap user",
+    );
+  const federated =
+    options.credential === 'federated' || federatedBootstrap ? federatedOptions(options, problems) : undefined;
   // The TokenRequest API issues nothing shorter than 10 minutes.
   const minTtlMs = tokenMode ? 600_000 : 10_000;
   let ttlMs = 0;
@@ -111,8 +129,8 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
     problems.push(`--ttl: ${(error as Error).message}`);
   }
   if (!tokenMode && given.maxTokenTtl !== undefined) problems.push('--max-token-ttl is for --credential token only');
-  if (options.credential === 'certificate' && given.audiences?.[0] !== undefined)
-    problems.push('--audience is for --credential token or federated only');
+  if (options.credential === 'certificate' && !federatedBootstrap && given.audiences?.[0] !== undefined)
+    problems.push('--audience is for --credential token or federated, or --bootstrap-with federated, only');
   if (federated === undefined && (given.federated?.serviceAccounts.length ?? 0) > 0)
     problems.push('--service-account is for --credential federated only');
   let maxTokenTtlMs = 0;
@@ -162,11 +180,11 @@ export async function runBootstrap(given: BootstrapOptions): Promise<number> {
       sourceCaPem = undefined;
     }
     try {
-      return await bootstrapFederated(
-        { ...federated, out: options.out, secretName, dryRun: options.dryRun },
-        { target, source },
-        { server, caPem, tlsServerName, sourceCaPem },
-      );
+      const common = { ...federated, out: options.out, secretName, dryRun: options.dryRun };
+      const endpoint = { server, caPem, tlsServerName, sourceCaPem };
+      return federatedBootstrap
+        ? await bootstrapCertificateFederated(common, { target, source }, endpoint)
+        : await bootstrapFederated(common, { target, source }, endpoint);
     } catch (error) {
       if (!(error instanceof BootstrapError)) throw error;
       options.err.write(`kubeconfig-rotator bootstrap: ${error.message}\n`);

@@ -211,8 +211,35 @@ describe('bootstrap --credential token before it contacts a cluster', () => {
       certificate.err,
       'kubeconfig-rotator bootstrap: 2 problems\n' +
         '  --max-token-ttl is for --credential token only\n' +
-        '  --audience is for --credential token or federated only\n',
+        '  --audience is for --credential token or federated, or --bootstrap-with federated, only\n',
     );
+  });
+});
+
+describe('bootstrap --credential certificate --bootstrap-with federated before it contacts a cluster', () => {
+  it('needs the source ServiceAccount, refuses a bootstrap other than token or federated, --cluster-role, and --bootstrap-with for other credentials, all at once', async () => {
+    const noAccount = await bootstrap({
+      bootstrapWith: 'federated',
+      federated: { serviceAccounts: [], clusterRoles: ['view'] },
+    });
+    assert.equal(noAccount.code, 2);
+    assert.equal(
+      noAccount.err,
+      'kubeconfig-rotator bootstrap: 2 problems\n' +
+        "  --cluster-role is for --credential federated: with --bootstrap-with federated the certificate's identity is what is granted, not the bootstrap user\n" +
+        '  --service-account NAMESPACE/NAME (the source ServiceAccount the target admits) is required\n',
+    );
+    const unknown = await bootstrap({ bootstrapWith: 'oidc' });
+    assert.match(unknown.err, /--bootstrap-with oidc must be token or federated/);
+    const token = await bootstrap({ credential: 'token', bootstrapWith: 'federated' });
+    assert.match(token.err, /--bootstrap-with is for --credential certificate only/);
+    // The audience the target's authenticator expects is a federated bootstrap's own flag.
+    const accepted = await bootstrap({
+      bootstrapWith: 'federated',
+      audiences: ['kcr:east'],
+      federated: { serviceAccounts: ['agents/admiralty'] },
+    });
+    assert.doesNotMatch(accepted.err, /--audience|--service-account|--bootstrap-with/);
   });
 });
 

@@ -1,0 +1,34 @@
+// `bootstrap --credential certificate --bootstrap-with federated`: a certificate target whose sidecars create
+// their first CSR (and any after an expiry) with the pod's own source ServiceAccount token instead of a
+// bootstrap token. The trust of the source's issuer and the source's bootstrap Secret (server and CA only) are
+// what `--credential federated` sets up (federated.ts, reused); added here: the CSR requester RBAC of the mapped
+// users and what the approver's policy and the sidecar's target need.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { federatedBootstrapReport, federatedBootstrapTargetObjects } from '../core/bootstrap/federated-bootstrap.ts';
+import { bootstrapFederated, type FederatedOptions } from './federated.ts';
+
+export async function bootstrapCertificateFederated(
+  options: Omit<FederatedOptions, 'trustFor' | 'clusterRoles'>,
+  clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
+  endpoint: Parameters<typeof bootstrapFederated>[2],
+): Promise<number> {
+  return bootstrapFederated(
+    {
+      ...options,
+      // The certificate's identity is what the agent is granted, not the bootstrap user.
+      clusterRoles: [],
+      trustFor: {
+        targetObjects: (users) => federatedBootstrapTargetObjects(options.source, users),
+        report: (users) =>
+          federatedBootstrapReport({
+            source: options.source,
+            audience: options.audience,
+            users,
+            serviceAccounts: options.serviceAccounts,
+          }),
+      },
+    },
+    clusters,
+    endpoint,
+  );
+}
