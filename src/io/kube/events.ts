@@ -1,7 +1,9 @@
 // Kubernetes Events on one object (the sidecar's Pod, a CSR), for `kubectl describe`. Repeats of the same
-// event within the aggregation window bump its count instead of creating new objects, as client-go does.
+// event within the aggregation window (monotonic time) bump its count instead of creating new objects, as
+// client-go does; the timestamps people read are wall-clock time.
 // Emitting never fails the caller: errors are logged at debug level, except the first refusal (403), a
 // missing grant the operator must fix, which is a warning naming what to grant.
+import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../log.ts';
 import { describeError, httpStatus } from './errors.ts';
 import { MERGE_PATCH, type KubeClient } from './rest.ts';
@@ -28,7 +30,7 @@ export const noEvents: EventRecorder = {
   flush: () => Promise.resolve(),
 };
 
-/** The two calls events need, which either client provides (the approver's client-node, the sidecar's rest.ts). */
+/** The two calls events need (restEventsApi below; a unit test's fake). */
 export interface EventsApi {
   create(namespace: string, event: Record<string, unknown>): Promise<{ metadata?: { name?: string } }>;
   /** A merge patch of count and lastTimestamp. */
@@ -44,7 +46,8 @@ export interface KubeEventRecorderOptions {
   /** The object events are about when the call names none. */
   readonly involved?: InvolvedObject;
   readonly logger: Logger;
-  readonly now?: () => Date;
+  /** The system clock unless given. */
+  readonly clock?: Pick<Clock, 'now' | 'monotonic'>;
   readonly aggregationWindowMs?: number;
 }
 
@@ -52,8 +55,9 @@ const MAX_MESSAGE = 1024;
 
 export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecorder {
   const { api } = options;
-  const now = options.now ?? (() => new Date());
+  const clock = options.clock ?? systemClock;
   const window = options.aggregationWindowMs ?? 10 * 60_000;
+  // By event: the object it was recorded as, and when it last happened (monotonic milliseconds).
   const recent = new Map<string, { name: string; namespace: string; count: number; at: number }>();
   const inFlight = new Set<Promise<void>>();
   let refusalReported = false;
@@ -66,11 +70,12 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
   ): Promise<void> {
     const namespace = involved.namespace ?? 'default';
     const key = [type, reason, message, involved.kind, namespace, involved.name].join('\u0000');
-    const time = now();
+    const time = new Date(clock.now());
+    const at = clock.monotonic();
     const previous = recent.get(key);
-    if (previous !== undefined && time.getTime() - previous.at < window) {
+    if (previous !== undefined && at - previous.at < window) {
       previous.count++;
-      previous.at = time.getTime();
+      previous.at = at;
       await api.bump(previous.namespace, previous.name, { count: previous.count, lastTimestamp: time });
       return;
     }
@@ -95,8 +100,8 @@ export function kubeEventRecorder(options: KubeEventRecorderOptions): EventRecor
       reportingComponent: options.component,
       reportingInstance: options.instance,
     });
-    recent.set(key, { name: created.metadata?.name ?? '', namespace, count: 1, at: time.getTime() });
-    for (const [oldKey, entry] of recent) if (time.getTime() - entry.at >= window) recent.delete(oldKey);
+    recent.set(key, { name: created.metadata?.name ?? '', namespace, count: 1, at });
+    for (const [oldKey, entry] of recent) if (at - entry.at >= window) recent.delete(oldKey);
   }
 
   function record(type: 'Normal' | 'Warning', reason: string, message: string, involved = options.involved): void {
