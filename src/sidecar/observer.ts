@@ -198,9 +198,9 @@ export function targetObserver(
       metrics.rebootstrapNeeded.set({ target }, needed ? 1 : 0);
       if (needed) {
         const { reason, causes, fix } = bootstrapRefusal(options.kind, everIssued);
-        log.error({ error: message, reason }, `re-bootstrap needed: ${causes}; ${fix}`);
+        log.error({ error: message, reason }, `re-bootstrap needed: ${causes}; fix: ${fix}`);
         // The fix before the error: an Event message is cut at 1024 characters, and the error can be long.
-        events.warning(reason, `${target}: ${causes}; ${fix}. Error: ${message}`);
+        events.warning(reason, `${target}: ${causes}; fix: ${fix}. Error: ${message}`);
       } else log.info('re-bootstrap no longer needed');
     },
     currentRefused(message) {

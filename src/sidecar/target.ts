@@ -443,7 +443,7 @@ export class TargetRotator {
       detail =
         `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted` +
         (current === undefined ? `: ${refusal.causes}` : '') +
-        `; ${refusal.fix}`;
+        `; fix: ${refusal.fix}`;
     } else if (current === undefined) detail = `no ${this.#kind} yet`;
     else if (now >= current.facts.notAfter) detail = expiry;
     else if (this.#currentRefused) detail = `the target refuses the current ${this.#kind} (revoked?)`;

@@ -23,7 +23,7 @@ export function bootstrapRefusal(kind: 'certificate' | 'token', everIssued: bool
       ? `or, where the target trusts the source's ServiceAccount issuer, bootstrap --bootstrap-with federated (no bootstrap token to expire: new pods and a sidecar back from an outage get certificates by themselves)`
       : `or, where the target trusts the source's ServiceAccount issuer, bootstrap --credential federated (no bootstrap token to expire)`;
   const fix =
-    `fix: run kubeconfig-rotator bootstrap for this source and target again (a fresh bootstrap credential, picked up within seconds), ${lasting}; ` +
+    `run kubeconfig-rotator bootstrap for this source and target again (a fresh bootstrap credential, picked up within seconds), ${lasting}; ` +
     `to tell the causes apart, run kubeconfig-rotator check --config <the sidecar's config> in this pod, or check --source-name ... --target-name ... from your machine`;
   if (everIssued)
     return {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { buildCertificationRequest } from '../../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../../src/core/pki/keys.ts';
-import { formatReport, report, usable } from '../../../src/sidecar/status.ts';
+import { formatReport, report, statusOfPath, StatusError, usable } from '../../../src/sidecar/status.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
 import { leaseToken } from '../../support/tokens.ts';
 
@@ -58,5 +58,28 @@ describe('status', () => {
     assert.doesNotMatch(text, /key matches|issuer/);
     assert.ok(!text.includes(token) && !JSON.stringify(status).includes(token));
     assert.equal(usable(report('test', parsed, { token }, notBefore + 3_600_000)), false);
+  });
+
+  it('an expired credential names the fix: it recovers by itself after an outage, else bootstrap again or federated', () => {
+    const { certPem, keyPem } = certificateLasting(600);
+    assert.equal(report('test', parsed, { certPem, keyPem }, notBefore + 599_000).fix, undefined);
+    const expired = report('test', parsed, { certPem, keyPem }, notBefore + 700_000);
+    assert.match(expired.fix ?? '', /within 30 s of the target's return/);
+    assert.match(expired.fix ?? '', /RebootstrapNeeded Event.*run kubeconfig-rotator bootstrap .* again/);
+    assert.match(expired.fix ?? '', /--bootstrap-with federated.*check --config/);
+    assert.match(formatReport(expired, notBefore + 700_000), /^fix: {11}the sidecar did not renew it in time/m);
+    const token = leaseToken({ issuedAt: notBefore, lifetimeSeconds: 3600 });
+    assert.match(report('test', parsed, { token }, notBefore + 3_700_000).fix ?? '', /--credential federated/);
+  });
+
+  it('nothing published at the path: says the sidecar has no credential yet and where to look', () => {
+    assert.throws(
+      () => statusOfPath('/nonexistent/kcr-status/out', notBefore),
+      (error: unknown) =>
+        error instanceof StatusError &&
+        /cannot be read: ENOENT.*nothing is published there: .*BootstrapRefused or RebootstrapNeeded Event names the fix/.test(
+          error.message,
+        ),
+    );
   });
 });
