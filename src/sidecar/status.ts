@@ -14,9 +14,10 @@ import {
   type CredentialFacts,
   type CredentialKind,
 } from '../core/credential/credential.ts';
+import { bootstrapRefusal } from '../core/check/refusal.ts';
 import { readCertificate } from '../core/pki/certificate.ts';
 import { jitterFromSerial, rotationDeadline } from '../core/rotation/schedule.ts';
-import { describeError } from '../io/kube/errors.ts';
+import { describeError, isNotFound } from '../io/kube/errors.ts';
 import { loadKubeConfig } from '../io/kube/load.ts';
 import { detectSecretFormat } from '../core/secret-format/detect.ts';
 import { kubeconfigKey, readSecretCredential } from '../core/secret-format/formats.ts';
@@ -39,12 +40,23 @@ export interface StatusReport {
   readonly nextRotationFrom: 'sidecar' | 'default rule';
   /** Certificates: whether the key belongs to the certificate. */
   readonly keyMatches?: boolean;
+  /** Expired: what to do when the sidecar cannot renew it by itself. */
+  readonly fix?: string;
 }
 
 /** Whether the credential would work now: unexpired, and a certificate with its own key. */
 export const usable = (status: StatusReport): boolean => status.secondsLeft > 0 && status.keyMatches !== false;
 
 export class StatusError extends Error {}
+
+/** Nothing published where status looked: the sidecar has never obtained a credential, or writes elsewhere. */
+const NOTHING_PUBLISHED =
+  "nothing is published there: the sidecar has not obtained a credential for this target yet (or publishes elsewhere); its pod's /readyz and Warning Events say why, and a BootstrapRefused or RebootstrapNeeded Event names the fix (docs/bootstrap.md)";
+
+/** An expired credential: the sidecar renews one it can; past expiry it needs the bootstrap credential. */
+function expiredFix(kind: CredentialKind): string {
+  return `the sidecar did not renew it in time (target unreachable: it recovers by itself within 30 s of the target's return; or its bootstrap credential is refused too: a RebootstrapNeeded Event on its pod): ${bootstrapRefusal(kind, true).fix}`;
+}
 
 // The sidecar's own defaults, so this estimate follows them when they change.
 const DEFAULT_RULE = rotationSchema.parse({});
@@ -68,6 +80,7 @@ export function report(
     new Date(
       rotationDeadline(facts, { at: facts.notBefore, issued: true }, DEFAULT_RULE, jitterFromSerial(facts.serial)),
     ).toISOString();
+  const secondsLeft = Math.floor((facts.notAfter - now) / 1000);
   const certificate =
     'certPem' in credential
       ? {
@@ -84,9 +97,10 @@ export function report(
     ...certificate,
     notBefore: new Date(facts.notBefore).toISOString(),
     notAfter: new Date(facts.notAfter).toISOString(),
-    secondsLeft: Math.floor((facts.notAfter - now) / 1000),
+    secondsLeft,
     nextRotation: deadline,
     nextRotationFrom: nextRotation === undefined ? 'default rule' : 'sidecar',
+    ...(secondsLeft > 0 ? {} : { fix: expiredFix(facts.kind) }),
   };
 }
 
@@ -97,7 +111,8 @@ export function statusOfPath(path: string, now: number): StatusReport {
     try {
       return readFileSync(from, 'utf8');
     } catch (error) {
-      throw new StatusError(`${what} ${from} cannot be read: ${(error as Error).message}`, { cause: error });
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' ? `: ${NOTHING_PUBLISHED}` : '';
+      throw new StatusError(`${what} ${from} cannot be read: ${(error as Error).message}${missing}`, { cause: error });
     }
   };
   const parsed = parseOrFail(file, read('kubeconfig', file));
@@ -139,7 +154,8 @@ export async function statusOfSecret(
     const api = loadKubeConfig(options.kubeconfig, options.context).makeApiClient(CoreV1Api);
     secret = await api.readNamespacedSecret({ namespace, name });
   } catch (error) {
-    throw new StatusError(`secret ${reference} cannot be read: ${describeError(error)}`, { cause: error });
+    const missing = isNotFound(error) ? `: ${NOTHING_PUBLISHED}` : '';
+    throw new StatusError(`secret ${reference} cannot be read: ${describeError(error)}${missing}`, { cause: error });
   }
   const data = Object.fromEntries(
     Object.entries(secret.data ?? {}).map(([field, value]) => [field, Buffer.from(value, 'base64').toString('utf8')]),
@@ -220,5 +236,6 @@ export function formatReport(status: StatusReport, now: number): string {
   ];
   if (status.keyMatches !== undefined)
     rows.push(['key matches', status.keyMatches ? 'yes' : 'NO: the key does not belong to the certificate']);
+  if (status.fix !== undefined) rows.push(['fix', status.fix]);
   return rows.map(([label, value]) => `${`${label}:`.padEnd(15)}${value}\n`).join('');
 }
