@@ -137,7 +137,8 @@ export interface ControllerOptions {
   readonly metrics: ApproverMetrics;
   readonly logger: Logger;
   readonly workers: number;
-  readonly clock: Pick<Clock, 'now'> & WorkQueueOptions['clock'];
+  /** now for the decision latency (from the CSR's creationTimestamp); monotonic for the durations logged. */
+  readonly clock: Pick<Clock, 'now' | 'monotonic'> & WorkQueueOptions['clock'];
   readonly retry?: WorkQueueOptions['retry'];
 }
 
@@ -152,7 +153,7 @@ class OperationError extends Error {
 
 /** How long deciding one CSR took, for its log line: the API calls apart from our own work. */
 interface Timing {
-  /** When a worker took the CSR (performance.now()). */
+  /** When a worker took the CSR (the clock's monotonic time). */
   readonly started: number;
   reviewMs: number;
   writeMs: number;
@@ -376,7 +377,7 @@ export class ApproverController {
       const { generation } = this.#options.policy();
       // Judged under an older policy: the cache brings it back under the current one.
       if (pending.generation !== generation || this.#reported.get(record.uid) === generation) return;
-      const timing: Timing = { started: performance.now(), reviewMs: 0, writeMs: 0 };
+      const timing: Timing = { started: this.#options.clock.monotonic(), reviewMs: 0, writeMs: 0 };
       await this.#conclude(record, pending.username, pending.write, pending.decision, generation, timing, ended);
       return;
     }
@@ -386,7 +387,7 @@ export class ApproverController {
       // Within one policy generation an unprocessed or dry-run outcome cannot change (policies apply by requester,
       // and a CSR's spec is immutable): a resync does not review and evaluate it again.
       if (this.#reported.get(record.uid) === generation) return;
-      const timing: Timing = { started: performance.now(), reviewMs: 0, writeMs: 0 };
+      const timing: Timing = { started: this.#options.clock.monotonic(), reviewMs: 0, writeMs: 0 };
       const evaluation = evaluate(facts, file);
       const decision =
         evaluation.result === 'review' ? await this.#review(evaluation, facts.requester, timing) : evaluation;
@@ -414,13 +415,13 @@ export class ApproverController {
     }
     if (ended.aborted) return;
     let outcome: WriteOutcome;
-    const writeStarted = performance.now();
+    const writeStarted = this.#options.clock.monotonic();
     try {
       outcome = await this.#options.writer.write(write, conditionFor(decision, requester));
     } catch (error) {
       throw new OperationError('write', error);
     }
-    timing.writeMs = performance.now() - writeStarted;
+    timing.writeMs = this.#options.clock.monotonic() - writeStarted;
     if (outcome !== 'written') {
       this.#options.logger.info(
         { csr: record.name, outcome },
@@ -429,6 +430,7 @@ export class ApproverController {
       return;
     }
     this.#written.add(record.uid);
+    // From the apiserver's creationTimestamp: wall-clock time, the only clock the two share.
     const latency = (this.#options.clock.now() - record.createdAt) / 1000;
     if (Number.isFinite(latency))
       this.#options.metrics.decisionLatency.observe({ result: decision.result }, Math.max(0, latency));
@@ -439,13 +441,13 @@ export class ApproverController {
     const answers: boolean[] = [];
     for (const candidate of evaluation.candidates) {
       let allowed: boolean;
-      const reviewStarted = performance.now();
+      const reviewStarted = this.#options.clock.monotonic();
       try {
         allowed = await this.#options.reviewer.allowed(requester, candidate.attributes);
       } catch (error) {
         throw new OperationError('review', error);
       }
-      timing.reviewMs += performance.now() - reviewStarted;
+      timing.reviewMs += this.#options.clock.monotonic() - reviewStarted;
       answers.push(allowed);
       if (allowed) break;
     }
@@ -471,7 +473,7 @@ export class ApproverController {
       requester,
       ...labels,
       dryRun,
-      durationMs: roundMs(performance.now() - timing.started),
+      durationMs: roundMs(this.#options.clock.monotonic() - timing.started),
       reviewMs: roundMs(timing.reviewMs),
       writeMs: roundMs(timing.writeMs),
       ...(decision.result === 'denied' ? { findings: decision.findings.map(formatFinding) } : {}),

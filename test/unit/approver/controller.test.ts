@@ -65,7 +65,7 @@ function csr(
 }
 
 /** The fakes behind the controller's interfaces, and what they saw. */
-function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
+function setup(options: { policy?: PolicyFile; workers?: number; logLines?: string[] } = {}) {
   const clock = new ManualClock();
   const cache = new Map<string, CsrRecord>();
   const writes: { name: string; condition: Condition }[] = [];
@@ -106,7 +106,10 @@ function setup(options: { policy?: PolicyFile; workers?: number } = {}) {
       queueDepth: () => controller.queueDepth,
       cache: () => controller.cacheStats,
     }),
-    logger: createLogger({ name: 'test', level: 'silent' }),
+    logger:
+      options.logLines === undefined
+        ? createLogger({ name: 'test', level: 'silent' })
+        : createLogger({ name: 'test', destination: { write: (line: string) => options.logLines?.push(line) } }),
     workers: options.workers ?? 2,
     clock,
   });
@@ -187,6 +190,26 @@ describe('the approver controller', () => {
     controller.lead();
     await clock.advance(0);
     assert.equal(writes.length, 2);
+  });
+
+  it('logs how long deciding, the review and the write took, on the injected monotonic clock', async () => {
+    const logLines: string[] = [];
+    const { clock, controller, behaviour, put } = setup({
+      policy: policyFile('    subjectAccessReview: true'),
+      logLines,
+    });
+    behaviour.review = () => clock.sleep(2_000, new AbortController().signal).then(() => true);
+    controller.lead();
+    put(csr());
+    await clock.advance(2_000);
+    await controller.drained();
+    const written = logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line.msg === 'decision written');
+    assert.deepEqual(
+      { durationMs: written?.durationMs, reviewMs: written?.reviewMs, writeMs: written?.writeMs },
+      { durationMs: 2_000, reviewMs: 2_000, writeMs: 0 },
+    );
   });
 
   it('losing the lease stops work at once: a decision still under review is never written', async () => {
