@@ -61,12 +61,13 @@ export class CsrIssuer implements CredentialIssuer {
   }
 
   async obtain(client: KubeClient, signal: AbortSignal): Promise<CsrIssuedCertificate> {
-    const started = this.#options.clock.now();
+    // Durations, on monotonic time.
+    const started = this.#options.clock.monotonic();
     const pending = (await this.#usablePending()) ?? (await this.#newRequest());
     const keys = keyPairOf(pending);
-    const keygenDone = this.#options.clock.now();
+    const keygenDone = this.#options.clock.monotonic();
     const uid = await this.#createOrAdopt(client, pending, keys);
-    const created = this.#options.clock.now();
+    const created = this.#options.clock.monotonic();
     this.#options.onStep?.('csr-created');
     const certificate = await this.#waitForCertificate(client, pending, uid, signal);
     this.#options.onStep?.('certificate-issued');
@@ -76,7 +77,7 @@ export class CsrIssuer implements CredentialIssuer {
       timings: {
         keygen: keygenDone - started,
         create: created - keygenDone,
-        wait: this.#options.clock.now() - created,
+        wait: this.#options.clock.monotonic() - created,
       },
     };
   }

@@ -299,6 +299,7 @@ export class TargetRotator {
   async #rotate(signal: AbortSignal): Promise<void> {
     const { clock, config, issuer, observer } = this.#deps;
     const started = clock.now();
+    const began = clock.monotonic();
     const current = this.#current;
     // A current credential the target refused (a deleted lease Secret revokes tokens) is not tried again.
     const auth = chooseAuthentication(
@@ -320,7 +321,7 @@ export class TargetRotator {
       );
       const facts = this.#checkIssued(issued.credential);
       this.#deps.onStep?.('certificate-checked');
-      const publishStarted = clock.now();
+      const publishStarted = clock.monotonic();
       const next = this.#currentFrom(issued.credential, facts, { at: clock.now(), issued: true });
       this.#current = next;
       this.#currentRefused = false;
@@ -339,8 +340,8 @@ export class TargetRotator {
         current: next,
         auth,
         request: issued.request,
-        durationMs: clock.now() - started,
-        timings: { ...issued.timings, publish: clock.now() - publishStarted },
+        durationMs: clock.monotonic() - began,
+        timings: { ...issued.timings, publish: clock.monotonic() - publishStarted },
       });
       this.#restartOwed = clock.now();
       this.#restartWhenPublished();
