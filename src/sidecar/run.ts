@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
   bootstrapWith,
+  clusterProfileOf,
   credentialKindOf,
   DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
   DEFAULT_REVOCATION_CHECK_SECONDS,
@@ -14,6 +15,8 @@ import {
   type TargetConfig,
 } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
+import { accessOf } from '../core/cluster-profile/profile.ts';
+import { clientConfigFor } from '../core/kubeconfig/client-config.ts';
 import { certificateRules, tokenRules, type CredentialRules } from '../core/credential/rules.ts';
 import { serviceAccountUser } from '../core/credential/token.ts';
 import { systemClock } from '../io/clock.ts';
@@ -31,6 +34,7 @@ import {
   readBootstrapKubeconfig,
   type BootstrapCredential,
 } from './bootstrap.ts';
+import { ClusterProfileKeeper, pokingObserver, ProfiledTarget } from './cluster-profile.ts';
 import { loadSidecarConfig, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
 import { federatedBootstrapCredentials, withFederatedBootstrap } from './federated-bootstrap.ts';
@@ -44,7 +48,7 @@ import { SecretSink, secretSinkOptions } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
 import { TargetRotator } from './target.ts';
-import { configChange, RunningTargets } from './targets.ts';
+import { configChange, RunningTargets, type ManagedTarget } from './targets.ts';
 import { targetVersionProblems } from './versions.ts';
 
 /** A field the config schema requires for this kind of target (its check ran when the file was loaded). */
@@ -114,7 +118,8 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
       target.sinks.secret !== undefined ||
       target.restart.length > 0 ||
       target.credential === 'federated' ||
-      bootstrapWith(target) === 'federated',
+      bootstrapWith(target) === 'federated' ||
+      clusterProfileOf(config.clusterProfiles, target) !== undefined,
   );
   try {
     // One client for the source cluster, shared by every target's Secret sink, restarts, federated tokens and events.
@@ -125,7 +130,7 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   } catch (error) {
     if (!(error instanceof KubeConfigError)) throw error;
     const why = needsSource
-      ? ' (needed by the Secret sinks, the restart action, federated targets and federated bootstrap)'
+      ? ' (needed by the Secret sinks, the restart action, federated targets, federated bootstrap and ClusterProfiles)'
       : '';
     options.stderr.write(
       `kubeconfig-rotator sidecar: invalid configuration\n  sourceKubeconfig: ${error.message}${why}\n`,
@@ -163,7 +168,7 @@ class Sidecar {
     this.#options = options;
     this.#metrics = sidecarMetrics(this.#registry);
     this.#targets = new RunningTargets({
-      create: (config) => this.#rotator(config),
+      create: (config) => this.#managed(config),
       signal: options.signal,
       logger,
       crashed: () => {
@@ -260,7 +265,48 @@ class Sidecar {
     return failed ? EXIT_FAILURE : EXIT_OK;
   }
 
-  #rotator(config: TargetConfig): TargetRotator {
+  /** The target's rotator, with the keeper of its ClusterProfile when it has one (docs/cluster-profile.md). */
+  #managed(config: TargetConfig): ManagedTarget {
+    const ref = clusterProfileOf(this.#config.clusterProfiles, config);
+    if (ref === undefined) return this.#rotator(config);
+    const source = required(this.#source, config.name, "the source cluster's API (for its ClusterProfile)");
+    const cluster = () => {
+      const bootstrap = this.#bootstraps.get(config.name);
+      const server = config.server ?? bootstrap?.server;
+      if (server === undefined || bootstrap === undefined) return undefined;
+      const { tlsServerName } = bootstrap.config;
+      return { server, caPem: bootstrap.caPem, ...(tlsServerName === undefined ? {} : { tlsServerName }) };
+    };
+    const keeper: ClusterProfileKeeper = new ClusterProfileKeeper({
+      source,
+      ref,
+      targetStatus: () => rotator.status(),
+      cluster,
+      // The current credential once there is one; before it, the bootstrap credential.
+      targetClient: () => {
+        const endpoint = cluster();
+        const current = rotator.status().current;
+        if (endpoint !== undefined && current !== undefined)
+          return createKubeClient(clientConfigFor(endpoint, current.credential));
+        const bootstrap = this.#bootstraps.get(config.name);
+        return bootstrap === undefined
+          ? undefined
+          : createKubeClient(bootstrap.config, { credentials: bootstrap.credentials });
+      },
+      access: accessOf(config),
+      intervalMs: this.#config.clusterProfiles.healthCheckSeconds * 1000,
+      clock: systemClock,
+      random,
+      logger: this.#logger.child({ target: config.name }),
+      events: this.#events,
+    });
+    const rotator = this.#rotator(config, () => {
+      keeper.poke();
+    });
+    return new ProfiledTarget(rotator, keeper);
+  }
+
+  #rotator(config: TargetConfig, onReadiness?: () => void): TargetRotator {
     const targetLogger = this.#logger.child({ target: config.name });
     const onStep = stepReporter(targetLogger, config.name);
     const sinks: Sink[] = [];
@@ -270,11 +316,12 @@ class Sidecar {
         throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
       sinks.push(new SecretSink(secretSinkOptions(this.#source, config, config.sinks.secret, targetLogger)));
     }
-    const observer = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
+    const observed = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
       restarts: config.restart.length > 0,
       kind: credentialKindOf(config),
       clock: systemClock,
     });
+    const observer = onReadiness === undefined ? observed : pokingObserver(observed, onReadiness);
     // --once publishes before the consumers start: there is nothing to restart.
     const restarter = config.restart.length > 0 && !this.#options.once ? this.#restarter(config, observer) : undefined;
     const { issuer, rules } = this.#issuer(config, targetLogger, onStep);

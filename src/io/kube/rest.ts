@@ -25,6 +25,8 @@ export interface RequestParameters {
   /** application/json unless a patch type is given. */
   readonly contentType?: string;
   readonly signal?: AbortSignal;
+  /** The body as text, not parsed (/readyz answers `ok`). */
+  readonly text?: boolean;
 }
 
 export interface WatchHandle {
@@ -221,6 +223,7 @@ export function createKubeClient(config: ClientConfig, options: KubeClientOption
         const response = await openAuthorized(method, path, { ...parameters, signal }, REQUEST_IDLE_TIMEOUT_MS);
         if (response.status < 200 || response.status > 299) throw await failure(method, path, response);
         const text = await readBody(response, MAX_RESPONSE_BYTES, `${method} ${path}`);
+        if (parameters.text === true) return text as T;
         return (text === '' ? undefined : JSON.parse(text)) as T;
       });
     },
