@@ -182,9 +182,13 @@ const COMMANDS: Record<string, Command> = {
       '[--source-context CTX] [--credential certificate|token|federated] [--pre] [--namespace kubeconfig-rotator] [--secret-name NAME] ' +
       '[--target-namespace kubeconfig-rotator] [--approver-namespace kubeconfig-rotator] [--approver-name kubeconfig-rotator-approver] ' +
       '[--common-name CN] [--organization O]... [--output text|json] [--strict] [--skip-signer] ' +
-      '[--service-account NS/NAME] [--audience AUD] [--user-prefix PREFIX]',
+      '[--service-account NS/NAME] [--audience AUD] [--user-prefix PREFIX] | ' +
+      'check --config FILE [--service-account NS/NAME] (in a sidecar pod) | ' +
+      'check --approver-policy FILE [--approver-namespace NS] [--approver-name NAME] (in the approver cluster)',
     options: {
       ...CLUSTER_PAIR_OPTIONS,
+      config: { type: 'string' },
+      'approver-policy': { type: 'string' },
       credential: { type: 'string', default: 'certificate' },
       pre: { type: 'boolean' },
       namespace: { type: 'string', default: 'kubeconfig-rotator' },
@@ -203,6 +207,35 @@ const COMMANDS: Record<string, Command> = {
     },
     allowPositionals: false,
     run: async (values) => {
+      const config = optionalString(values, 'config');
+      const approverPolicy = optionalString(values, 'approver-policy');
+      const inCluster = {
+        output: requireOption(values, 'output'),
+        strict: values.strict === true,
+        env: process.env,
+        now: () => Date.now(),
+        out: process.stdout,
+        err: process.stderr,
+      };
+      if (config !== undefined && approverPolicy !== undefined)
+        throw new UsageError('check takes --config (a sidecar) or --approver-policy (the approver), not both');
+      if (config !== undefined) {
+        const { runSidecarCheck } = await import('./check/sidecar.ts');
+        return runSidecarCheck({
+          ...inCluster,
+          configPath: config,
+          serviceAccount: optionalString(values, 'service-account'),
+        });
+      }
+      if (approverPolicy !== undefined) {
+        const { runApproverCheck } = await import('./check/approver.ts');
+        return runApproverCheck({
+          ...inCluster,
+          policyPath: approverPolicy,
+          namespace: requireOption(values, 'approver-namespace'),
+          name: requireOption(values, 'approver-name'),
+        });
+      }
       const { runCheck } = await import('./check/run.ts');
       const given = (name: string) => optionalString(values, name);
       return runCheck({

@@ -14,6 +14,7 @@ import {
 } from '../core/bootstrap/token.ts';
 import type { BootstrapTokenTrial } from '../core/check/checks.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
+import { abortable } from './abortable.ts';
 import { bounded } from './bounded.ts';
 
 // The apiserver's bootstrap authenticator reads token Secrets through an informer: a new one may be unknown
@@ -43,8 +44,11 @@ export async function reviewToken(target: KubeConfig, token: string, now: () => 
   const deadline = now() + REFUSAL_SETTLE_MS;
   for (let failures = 1; ; failures++) {
     try {
-      const review = await bounded('SelfSubjectReview', () =>
-        api.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+      const review = await bounded('SelfSubjectReview', (signal) =>
+        api.createSelfSubjectReview(
+          { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } },
+          abortable(signal),
+        ),
       );
       const user = review.status?.userInfo;
       return { result: 'reviewed', username: user?.username ?? '', groups: user?.groups ?? [] };
@@ -71,16 +75,16 @@ export async function tryBootstrapToken(
   });
   const api = target.makeApiClient(CoreV1Api);
   try {
-    await bounded('creating the check token', () =>
-      api.createNamespacedSecret({ namespace: 'kube-system', body: secret }),
+    await bounded('creating the check token', (signal) =>
+      api.createNamespacedSecret({ namespace: 'kube-system', body: secret }, abortable(signal)),
     );
   } catch (error) {
     return { trial: { result: 'notCreated', message: describeError(error) }, leftBehind: undefined };
   }
   const trial = await reviewToken(target, bootstrapTokenString(token), now);
   try {
-    await bounded('deleting the check token', () =>
-      api.deleteNamespacedSecret({ namespace: 'kube-system', name: secret.metadata.name }),
+    await bounded('deleting the check token', (signal) =>
+      api.deleteNamespacedSecret({ namespace: 'kube-system', name: secret.metadata.name }, abortable(signal)),
     );
     return { trial, leftBehind: undefined };
   } catch {

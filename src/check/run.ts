@@ -5,6 +5,7 @@ import {
   AdmissionregistrationV1Api,
   AppsV1Api,
   AuthorizationV1Api,
+  CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
@@ -35,6 +36,7 @@ import {
   type IssuerTrial,
   type PolicySeen,
 } from '../core/check/checks.ts';
+import { csrSeen, decisionsOn, otherApproversCheck, OUR_REASONS, type ApiCsr } from '../core/check/in-cluster.ts';
 import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
 import { parseKubeVersion, type KubeVersion } from '../core/kube-version.ts';
 import { buildCertificationRequest } from '../core/pki/csr.ts';
@@ -45,7 +47,8 @@ import { bootstrapUser } from '../core/bootstrap/token.ts';
 import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
 import { loadContext, writeProblems, type ClusterPair } from '../bootstrap/kube.ts';
 import { dnsLabel } from '../core/config/fields.ts';
-import { bounded } from './bounded.ts';
+import { abortable } from './abortable.ts';
+import { bounded, errorCodes } from './bounded.ts';
 import { reviewToken, tryBootstrapToken } from './bootstrap-token.ts';
 import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
 import { parseServiceAccountRef } from '../bootstrap/federated.ts';
@@ -133,7 +136,9 @@ async function clusterChecks(
 ): Promise<{ readonly results: CheckResult[]; readonly reachable: boolean }> {
   const server = kubeConfig.getCurrentCluster()?.server ?? '?';
   try {
-    const body = await bounded(`the ${role} cluster's /version`, () => kubeConfig.makeApiClient(VersionApi).getCode());
+    const body = await bounded(`the ${role} cluster's /version`, (signal) =>
+      kubeConfig.makeApiClient(VersionApi).getCode({}, abortable(signal)),
+    );
     const version: KubeVersion | undefined = parseKubeVersion(body);
     return {
       results: [reachableCheck(role, { ok: true, server, version }), ...versionChecks(role, version, credential)],
@@ -161,13 +166,37 @@ async function targetChecks(
     const approver = await readApprover(target, options);
     results.push(...(approver.results ?? approverChecks(approver.seen, options.now())));
     results.push(await readPolicy(target, options));
+    if (!options.pre) results.push(await otherApprovers(target, options));
   }
   if (credential === 'token' && !options.pre) results.push(...(await tokenChecks(target, options)));
   return results;
 }
 
+/** CSRs of this source (its bootstrap group, or the sidecar's identity renewing) decided by another approver. */
+async function otherApprovers(target: KubeConfig, options: CheckOptions): Promise<CheckResult> {
+  const scope = `source ${options.source}`;
+  try {
+    const list = await bounded('listing CSRs', (signal) =>
+      target
+        .makeApiClient(CertificatesV1Api)
+        .listCertificateSigningRequest(
+          { fieldSelector: 'spec.signerName=kubernetes.io/kube-apiserver-client', limit: 500 },
+          abortable(signal),
+        ),
+    );
+    const requesters = {
+      users: options.commonName === undefined ? [] : [options.commonName],
+      groups: [bootstrapGroup(options.source)],
+    };
+    const seen = decisionsOn((list.items as ApiCsr[]).map(csrSeen), requesters);
+    return otherApproversCheck(scope, { result: 'listed', ...seen }, `reasons ${OUR_REASONS.slice(0, 2).join(', ')}`);
+  } catch (error) {
+    return otherApproversCheck(scope, { result: 'unreadable', message: describeError(error) }, '');
+  }
+}
+
 /** Reads one object: undefined when it does not exist; any other failure is thrown. */
-async function readOptional<T>(what: string, read: () => Promise<T>): Promise<T | undefined> {
+async function readOptional<T>(what: string, read: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
   try {
     return await bounded(what, read);
   } catch (error) {
@@ -184,11 +213,11 @@ async function readApprover(
   const seen: ApproverSeen = { namespace, name, deployment: undefined, lease: undefined };
   const where = `${namespace}/${name}`;
   try {
-    const deployment = await readOptional(`Deployment ${where}`, () =>
-      target.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name }),
+    const deployment = await readOptional(`Deployment ${where}`, (signal) =>
+      target.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace, name }, abortable(signal)),
     );
-    const lease = await readOptional(`Lease ${where}`, () =>
-      target.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace, name }),
+    const lease = await readOptional(`Lease ${where}`, (signal) =>
+      target.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace, name }, abortable(signal)),
     );
     const renewTime = lease?.spec?.renewTime;
     return {
@@ -227,8 +256,8 @@ async function readPolicy(target: KubeConfig, options: CheckOptions): Promise<Ch
   const where = `ConfigMap ${namespace}/${name}`;
   let text: string | undefined;
   try {
-    const configMap = await readOptional(where, () =>
-      target.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name }),
+    const configMap = await readOptional(where, (signal) =>
+      target.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace, name }, abortable(signal)),
     );
     text = configMap?.data?.['policy.yaml'];
   } catch (error) {
@@ -283,29 +312,39 @@ async function tokenChecks(target: KubeConfig, options: CheckOptions): Promise<C
     title: `ServiceAccount ${account} may request its own tokens`,
   } as const;
   try {
-    const serviceAccount = await readOptional(`ServiceAccount ${account}`, () =>
+    const serviceAccount = await readOptional(`ServiceAccount ${account}`, (signal) =>
       target
         .makeApiClient(CoreV1Api)
-        .readNamespacedServiceAccount({ namespace: identity.namespace, name: identity.serviceAccount }),
+        .readNamespacedServiceAccount(
+          { namespace: identity.namespace, name: identity.serviceAccount },
+          abortable(signal),
+        ),
     );
-    const review = await bounded('SubjectAccessReview', () =>
-      target.makeApiClient(AuthorizationV1Api).createSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SubjectAccessReview',
-          spec: {
-            user: `system:serviceaccount:${identity.namespace}:${identity.serviceAccount}`,
-            groups: ['system:serviceaccounts', `system:serviceaccounts:${identity.namespace}`, 'system:authenticated'],
-            resourceAttributes: {
-              verb: 'create',
-              resource: 'serviceaccounts',
-              subresource: 'token',
-              namespace: identity.namespace,
-              name: identity.serviceAccount,
+    const review = await bounded('SubjectAccessReview', (signal) =>
+      target.makeApiClient(AuthorizationV1Api).createSubjectAccessReview(
+        {
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SubjectAccessReview',
+            spec: {
+              user: `system:serviceaccount:${identity.namespace}:${identity.serviceAccount}`,
+              groups: [
+                'system:serviceaccounts',
+                `system:serviceaccounts:${identity.namespace}`,
+                'system:authenticated',
+              ],
+              resourceAttributes: {
+                verb: 'create',
+                resource: 'serviceaccounts',
+                subresource: 'token',
+                namespace: identity.namespace,
+                name: identity.serviceAccount,
+              },
             },
           },
         },
-      }),
+        abortable(signal),
+      ),
     );
     results.push(
       tokenRequestCheck(account, {
@@ -327,11 +366,11 @@ async function tokenChecks(target: KubeConfig, options: CheckOptions): Promise<C
   const name = guardrailName(options.source, identity);
   try {
     const api = target.makeApiClient(AdmissionregistrationV1Api);
-    const policy = await readOptional(`ValidatingAdmissionPolicy ${name}`, () =>
-      api.readValidatingAdmissionPolicy({ name }),
+    const policy = await readOptional(`ValidatingAdmissionPolicy ${name}`, (signal) =>
+      api.readValidatingAdmissionPolicy({ name }, abortable(signal)),
     );
-    const binding = await readOptional(`ValidatingAdmissionPolicyBinding ${name}`, () =>
-      api.readValidatingAdmissionPolicyBinding({ name }),
+    const binding = await readOptional(`ValidatingAdmissionPolicyBinding ${name}`, (signal) =>
+      api.readValidatingAdmissionPolicyBinding({ name }, abortable(signal)),
     );
     results.push(guardrailCheck(name, { policy: policy !== undefined, binding: binding !== undefined }));
   } catch (error) {
@@ -356,8 +395,8 @@ async function sourceChecks(
   const name = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
   const where = `${options.namespace}/${name}`;
   try {
-    const secret = await readOptional(`Secret ${where}`, () =>
-      source.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: options.namespace, name }),
+    const secret = await readOptional(`Secret ${where}`, (signal) =>
+      source.makeApiClient(CoreV1Api).readNamespacedSecret({ namespace: options.namespace, name }, abortable(signal)),
     );
     const kubeconfig = secret?.data?.[BOOTSTRAP_SECRET_KEY];
     results.push(
@@ -391,7 +430,9 @@ async function publishedEndpoint(where: string, base64: string): Promise<CheckRe
   if (cluster === null)
     return publishedEndpointCheck(where, endpoint, { result: 'invalid', message: 'it has no current cluster' });
   try {
-    await bounded(`${endpoint.server}/version`, () => published.makeApiClient(VersionApi).getCode());
+    await bounded(`${endpoint.server}/version`, (signal) =>
+      published.makeApiClient(VersionApi).getCode({}, abortable(signal)),
+    );
     return publishedEndpointCheck(where, endpoint, { result: 'answered' });
   } catch (error) {
     // Any HTTP status (401: an expired bootstrap token) means the TLS handshake verified the server.
@@ -400,16 +441,6 @@ async function publishedEndpoint(where: string, base64: string): Promise<CheckRe
     const tls = errorCodes(error).some(isTlsVerificationCode);
     return publishedEndpointCheck(where, endpoint, { result: tls ? 'tls' : 'unreachable', message });
   }
-}
-
-/** The `code` of an error and of its causes. */
-function errorCodes(error: unknown): string[] {
-  const codes: string[] = [];
-  for (let current = error, depth = 0; current instanceof Error && depth < 5; current = current.cause, depth++) {
-    const { code } = current as Error & { code?: unknown };
-    if (typeof code === 'string') codes.push(code);
-  }
-  return codes;
 }
 
 /** A real token of the source's ServiceAccount, for the target's audience, in a SelfSubjectReview on the target. */
@@ -425,13 +456,16 @@ async function issuerTrust(
   if (ref === undefined || source === undefined) return check({ result: 'notAsked' });
   let token: string;
   try {
-    const response = await bounded('TokenRequest', () =>
-      source.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken({
-        namespace: ref.namespace,
-        name: ref.name,
-        // The shortest the API issues; bound to nothing, used once, by this process only.
-        body: { spec: { audiences: [audience], expirationSeconds: 600 } },
-      }),
+    const response = await bounded('TokenRequest', (signal) =>
+      source.makeApiClient(CoreV1Api).createNamespacedServiceAccountToken(
+        {
+          namespace: ref.namespace,
+          name: ref.name,
+          // The shortest the API issues; bound to nothing, used once, by this process only.
+          body: { spec: { audiences: [audience], expirationSeconds: 600 } },
+        },
+        abortable(signal),
+      ),
     );
     token = response.status?.token ?? '';
     if (token === '') return check({ result: 'noToken', message: 'the TokenRequest returned no token' });

@@ -11,6 +11,7 @@ import { buildCertificationRequest } from '../core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair } from '../core/pki/keys.ts';
 import { MIN_EXPIRATION_SECONDS } from '../core/policy/schema.ts';
 import { describeError } from '../io/kube/errors.ts';
+import { abortable } from './abortable.ts';
 import { bounded } from './bounded.ts';
 
 const SIGNER = 'kubernetes.io/kube-apiserver-client';
@@ -37,45 +38,55 @@ export async function trySigner(
   const keys = generateKeyPair('ecdsa-p256');
   const request = buildCertificationRequest({ commonName: name, organizations: [] }, keys);
   try {
-    await bounded('creating the check CSR', () =>
-      api.createCertificateSigningRequest({
-        body: {
-          metadata: { name, labels: { ...MANAGED_BY, 'kubeconfig-rotator.io/check': 'true' } },
-          spec: {
-            signerName: SIGNER,
-            request: Buffer.from(request).toString('base64'),
-            usages: clientUsagesFor('ecdsa-p256'),
-            expirationSeconds: MIN_EXPIRATION_SECONDS,
+    await bounded('creating the check CSR', (signal) =>
+      api.createCertificateSigningRequest(
+        {
+          body: {
+            metadata: { name, labels: { ...MANAGED_BY, 'kubeconfig-rotator.io/check': 'true' } },
+            spec: {
+              signerName: SIGNER,
+              request: Buffer.from(request).toString('base64'),
+              usages: clientUsagesFor('ecdsa-p256'),
+              expirationSeconds: MIN_EXPIRATION_SECONDS,
+            },
           },
         },
-      }),
+        abortable(signal),
+      ),
     );
   } catch (error) {
     return { result: 'error', message: describeError(error) };
   }
   try {
-    const created = await bounded('reading the check CSR', () => api.readCertificateSigningRequest({ name }));
-    await bounded('approving the check CSR', () =>
-      api.replaceCertificateSigningRequestApproval({
-        name,
-        body: {
-          ...created,
-          status: {
-            conditions: [
-              {
-                type: 'Approved',
-                status: 'True',
-                reason: 'KubeconfigRotatorCheck',
-                message: 'approved by kubeconfig-rotator check to test the signer; deleted after',
-              },
-            ],
+    const created = await bounded('reading the check CSR', (signal) =>
+      api.readCertificateSigningRequest({ name }, abortable(signal)),
+    );
+    await bounded('approving the check CSR', (signal) =>
+      api.replaceCertificateSigningRequestApproval(
+        {
+          name,
+          body: {
+            ...created,
+            status: {
+              conditions: [
+                {
+                  type: 'Approved',
+                  status: 'True',
+                  reason: 'KubeconfigRotatorCheck',
+                  message: 'approved by kubeconfig-rotator check to test the signer; deleted after',
+                },
+              ],
+            },
           },
         },
-      }),
+        abortable(signal),
+      ),
     );
     const started = now();
     for (let polls = 1; ; polls++) {
-      const csr = await bounded('reading the check CSR', () => api.readCertificateSigningRequest({ name }));
+      const csr = await bounded('reading the check CSR', (signal) =>
+        api.readCertificateSigningRequest({ name }, abortable(signal)),
+      );
       const refused = finished(csr);
       if (refused !== undefined) return { result: 'refused', condition: refused.type, message: refused.message };
       if ((csr.status?.certificate ?? '') !== '') return { result: 'issued', ms: now() - started };
@@ -86,6 +97,8 @@ export async function trySigner(
     return { result: 'error', message: describeError(error) };
   } finally {
     // Best effort: csrcleaner removes it within the hour anyway.
-    await bounded('deleting the check CSR', () => api.deleteCertificateSigningRequest({ name })).catch(() => undefined);
+    await bounded('deleting the check CSR', (signal) =>
+      api.deleteCertificateSigningRequest({ name }, abortable(signal)),
+    ).catch(() => undefined);
   }
 }

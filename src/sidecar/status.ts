@@ -157,6 +157,20 @@ export async function statusOfSecret(
     const missing = isNotFound(error) ? `: ${NOTHING_PUBLISHED}` : '';
     throw new StatusError(`secret ${reference} cannot be read: ${describeError(error)}${missing}`, { cause: error });
   }
+  return statusOfSecretObject(reference, secret, options.key, now);
+}
+
+/** What a Secret read by any client holds (`check --config` reads it with the sidecar's own client). */
+export function statusOfSecretObject(
+  reference: string,
+  secret: Pick<V1Secret, 'type' | 'data'> & {
+    readonly metadata?: Pick<NonNullable<V1Secret['metadata']>, 'labels' | 'annotations'>;
+  },
+  chosenKey: string | undefined,
+  now: number,
+): StatusReport {
+  const name = reference.split('/')[1] ?? reference;
+  const options = { key: chosenKey };
   const data = Object.fromEntries(
     Object.entries(secret.data ?? {}).map(([field, value]) => [field, Buffer.from(value, 'base64').toString('utf8')]),
   );

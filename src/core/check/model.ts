@@ -5,7 +5,15 @@
 export type CheckStatus = 'pass' | 'warn' | 'fail';
 
 /** In the order the groups are printed. */
-export const CHECK_GROUPS = ['target', 'certificate target', 'token target', 'federated target', 'source'] as const;
+export const CHECK_GROUPS = [
+  'target',
+  'certificate target',
+  'token target',
+  'federated target',
+  'source',
+  'sidecar',
+  'approver',
+] as const;
 export type CheckGroup = (typeof CHECK_GROUPS)[number];
 
 /** Every check, stable for machines; each has its section in docs/troubleshooting.md (a unit test holds it). */
@@ -25,6 +33,13 @@ export const CHECK_IDS = [
   'source.version',
   'source.bootstrap-secret',
   'source.published-endpoint',
+  'certificate.other-approvers',
+  'sidecar.bootstrap-kubeconfig',
+  'sidecar.target-endpoint',
+  'sidecar.bootstrap-credential',
+  'sidecar.published',
+  'sidecar.rbac',
+  'approver.policy-file',
 ] as const;
 export type CheckId = (typeof CHECK_IDS)[number];
 

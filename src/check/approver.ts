@@ -1,0 +1,155 @@
+// `kubeconfig-rotator check --approver-policy FILE`: the approver chart's `helm test`, in the target cluster,
+// with the installed policy file (the chart's ConfigMap, mounted) and the test pod's in-cluster credentials:
+// the policy is valid (the approver's own schema), the approver's Deployment is ready and a replica holds its
+// Lease, and no one else decides the CSRs of the policy's requesters. Reads only, with the sidecar's client.
+import { readFileSync } from 'node:fs';
+import { approverChecks, type ApproverSeen } from '../core/check/checks.ts';
+import {
+  csrSeen,
+  decisionsOn,
+  otherApproversCheck,
+  OUR_REASONS,
+  policyFileCheck,
+  type ApiCsr,
+} from '../core/check/in-cluster.ts';
+import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
+import { parsePolicyFile, type PolicyFile } from '../core/policy/schema.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { describeError, isNotFound } from '../io/kube/errors.ts';
+import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
+import { unreadableCheck } from '../core/check/checks.ts';
+import { bounded } from './bounded.ts';
+
+export interface ApproverCheckOptions {
+  readonly policyPath: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly output: string;
+  readonly strict: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly now: () => number;
+  readonly out: NodeJS.WritableStream;
+  readonly err: NodeJS.WritableStream;
+}
+
+const SIGNER = 'kubernetes.io/kube-apiserver-client';
+
+export async function runApproverCheck(options: ApproverCheckOptions): Promise<number> {
+  const problems: string[] = [];
+  if (options.output !== 'text' && options.output !== 'json')
+    problems.push(`--output ${options.output} must be text or json`);
+  let text: string | undefined;
+  try {
+    text = readFileSync(options.policyPath, 'utf8');
+  } catch (error) {
+    problems.push(`--approver-policy ${options.policyPath} cannot be read: ${(error as Error).message}`);
+  }
+  let client: KubeClient | undefined;
+  try {
+    client = createKubeClient(loadClientConfig(undefined, { env: options.env }), {
+      userAgent: 'kubeconfig-rotator-check',
+    });
+  } catch (error) {
+    if (!(error instanceof KubeConfigError)) throw error;
+    problems.push(error.message);
+  }
+  if (problems.length > 0 || text === undefined || client === undefined) {
+    options.err.write(`kubeconfig-rotator check: invalid usage\n${problems.map((line) => `  ${line}\n`).join('')}`);
+    return 2;
+  }
+  const results: CheckResult[] = [];
+  try {
+    const parsed = parsePolicyFile(text);
+    results.push(
+      policyFileCheck(
+        options.policyPath,
+        parsed.ok
+          ? { ok: true, policies: parsed.value.policies.map((policy) => policy.name) }
+          : {
+              ok: false,
+              problems: parsed.problems.map((found) => `${found.path === '' ? '' : `${found.path}: `}${found.message}`),
+            },
+      ),
+    );
+    results.push(...(await approver(client, options)));
+    if (parsed.ok) results.push(await otherApprovers(client, parsed.value));
+  } finally {
+    await client.close();
+  }
+  options.out.write(
+    options.output === 'json' ? renderJson(results, options.strict, options.now()) : renderText(results),
+  );
+  return exitCode(results, options.strict);
+}
+
+async function readOptional<T>(client: KubeClient, path: string): Promise<T | undefined> {
+  try {
+    return await bounded(`GET ${path}`, (signal) => client.request<T>('GET', path, { signal }));
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+async function approver(client: KubeClient, options: ApproverCheckOptions): Promise<CheckResult[]> {
+  const { namespace, name } = options;
+  try {
+    const deployment = await readOptional<{ spec?: { replicas?: number }; status?: { readyReplicas?: number } }>(
+      client,
+      `/apis/apps/v1/namespaces/${namespace}/deployments/${name}`,
+    );
+    const lease = await readOptional<{
+      spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+    }>(client, `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
+    const renewTime = lease?.spec?.renewTime;
+    const seen: ApproverSeen = {
+      namespace,
+      name,
+      deployment:
+        deployment === undefined
+          ? undefined
+          : { replicas: deployment.spec?.replicas ?? 1, ready: deployment.status?.readyReplicas ?? 0 },
+      lease:
+        lease === undefined
+          ? undefined
+          : {
+              holder: lease.spec?.holderIdentity ?? '',
+              renewTime: renewTime === undefined ? undefined : new Date(renewTime).getTime(),
+              durationSeconds: lease.spec?.leaseDurationSeconds ?? 15,
+            },
+    };
+    return approverChecks(seen, options.now());
+  } catch (error) {
+    const base = {
+      id: 'certificate.approver',
+      group: 'certificate target',
+      title: 'the approver is installed and ready',
+    } as const;
+    return [unreadableCheck(base, `the Deployment and Lease ${namespace}/${name}`, 'target', describeError(error))];
+  }
+}
+
+/** The policy's requesters: its bootstrap users and groups, and the exact common names it renews. */
+function requestersOf(file: PolicyFile): { users: string[]; groups: string[] } {
+  const users = file.policies.flatMap((policy) => [
+    ...policy.bootstrap.users,
+    ...(policy.renewal === false ? [] : policy.identity.commonNames.filter((name) => !name.includes('*'))),
+  ]);
+  return { users, groups: file.policies.flatMap((policy) => policy.bootstrap.groups) };
+}
+
+async function otherApprovers(client: KubeClient, file: PolicyFile): Promise<CheckResult> {
+  const scope = `policies ${file.policies.map((policy) => policy.name).join(', ')}`;
+  try {
+    const list = await bounded('listing CSRs', (signal) =>
+      client.request<{ items?: ApiCsr[] }>('GET', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {
+        query: { fieldSelector: `spec.signerName=${SIGNER}`, limit: 500 },
+        signal,
+      }),
+    );
+    const seen = decisionsOn((list.items ?? []).map(csrSeen), requestersOf(file));
+    return otherApproversCheck(scope, { result: 'listed', ...seen }, `reasons ${OUR_REASONS.slice(0, 2).join(', ')}`);
+  } catch (error) {
+    return otherApproversCheck(scope, { result: 'unreadable', message: describeError(error) }, '');
+  }
+}
