@@ -302,6 +302,35 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  credential: {
+    summary:
+      'exec credential plugin (client.authentication.k8s.io/v1): prints the credential a sidecar published, expiring at its next rotation',
+    usage:
+      'credential [--directory DIR | --secret-namespace NS --secret-name NAME [--kubeconfig FILE]] [--target NAME] ' +
+      '(or from a ClusterProfile: spec.cluster.config in KUBERNETES_EXEC_INFO)',
+    options: {
+      directory: { type: 'string' },
+      'secret-namespace': { type: 'string' },
+      'secret-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      target: { type: 'string' },
+    },
+    allowPositionals: false,
+    run: async (values) => {
+      const { runCredential } = await import('./credential/run.ts');
+      const given = (name: string) => optionalString(values, name);
+      return runCredential({
+        directory: given('directory'),
+        secretNamespace: given('secret-namespace'),
+        secretName: given('secret-name'),
+        kubeconfig: given('kubeconfig'),
+        target: given('target'),
+        env: process.env,
+        stdout: process.stdout,
+        stderr: process.stderr,
+      });
+    },
+  },
   injector: {
     summary: 'mutating admission webhook that adds the sidecar to annotated Pods (runs in the source cluster)',
     usage: 'injector --config FILE [--kubeconfig FILE]',

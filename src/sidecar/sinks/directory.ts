@@ -2,6 +2,8 @@
 //
 //   DIR/..2026_11_28_16_40_00.3f9a1c/{tls.crt,tls.key,ca.crt,kubeconfig}   one complete set per version
 //                                                                          (a token target: token, not tls.*)
+//   DIR/..2026_11_28_16_40_00.3f9a1c/rotation.json                         its next rotation, for the exec
+//                                                                          credential plugin (src/credential)
 //   DIR/..data -> ..2026_11_28_16_40_00.3f9a1c                             swapped with one rename
 //   DIR/tls.crt -> ..data/tls.crt (and the other three)                    stable paths for readers
 //
@@ -12,7 +14,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { directoryFiles, FILE_NAMES, type CredentialBundle } from '../../core/kubeconfig/bundle.ts';
+import { ROTATION_FILE, renderRotationFile } from '../../core/exec-credential/published.ts';
+import { directoryFiles, FILE_NAMES, type CredentialBundle, type OutputFile } from '../../core/kubeconfig/bundle.ts';
 import { fsyncDirectory, writeFileDurably } from '../../io/fs.ts';
 import { watchDebounced } from '../../io/watch.ts';
 import { storedCredential, type OutputState, type Sink, type StoredCredential } from './sink.ts';
@@ -56,6 +59,8 @@ export class DirectorySink implements Sink {
       // The stable top-level path must lead to the same file.
       if ((await readlink(join(this.#path, name)).catch(() => undefined)) !== join(DATA_LINK, name)) return 'damaged';
     }
+    // The version's own metadata (no stable link: only the plugin reads it, through ..data).
+    if (files[ROTATION_FILE] !== rotationFile(bundle)?.content) return 'damaged';
     return 'current';
   }
 
@@ -67,12 +72,14 @@ export class DirectorySink implements Sink {
     await mkdir(versionPath, { mode: 0o755 });
     this.#onStep('version-directory-created');
     const files = directoryFiles(bundle, this.#embed);
-    for (const [name, file] of Object.entries(files)) {
+    const rotation = rotationFile(bundle);
+    const versionFiles = rotation === undefined ? files : { ...files, [ROTATION_FILE]: rotation };
+    for (const [name, file] of Object.entries(versionFiles)) {
       await writeFileDurably(join(versionPath, name), file.content, file.mode);
       this.#onStep(`wrote-${name}`);
     }
     await fsyncDirectory(versionPath);
-    await this.#verifyVersion(versionPath, files);
+    await this.#verifyVersion(versionPath, versionFiles);
     this.#onStep('verified');
 
     // The swap: a new link under a temporary name, renamed over ..data (rename replaces atomically).
@@ -109,7 +116,7 @@ export class DirectorySink implements Sink {
     const version = await readlink(join(this.#path, DATA_LINK)).catch(() => undefined);
     if (version === undefined || !VERSION_DIR.test(version)) return undefined;
     const out: Record<string, string> = {};
-    for (const name of Object.values(FILE_NAMES)) {
+    for (const name of [...Object.values(FILE_NAMES), ROTATION_FILE]) {
       const content = await readFile(join(this.#path, version, name), 'utf8').catch(() => undefined);
       if (content !== undefined) out[name] = content;
     }
@@ -145,6 +152,13 @@ export class DirectorySink implements Sink {
       if (stale) await rm(join(this.#path, entry), { recursive: true, force: true });
     }
   }
+}
+
+/** rotation.json: when the sidecar renews this credential, so the plugin's ExecCredential expires then. */
+function rotationFile(bundle: CredentialBundle): OutputFile | undefined {
+  return bundle.nextRotation === undefined
+    ? undefined
+    : { content: renderRotationFile(bundle.nextRotation), mode: 0o644 };
 }
 
 function versionName(now: Date): string {

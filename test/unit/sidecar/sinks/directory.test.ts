@@ -230,4 +230,16 @@ describe('the directory sink', () => {
     assert.equal(await sink.check(named), 'current');
     assert.equal(await sink.check(first), 'damaged');
   });
+
+  it('records the next rotation in the version (rotation.json, written before the swap); another time is damaged', async () => {
+    const nextRotation = NOW + 1_800_000;
+    const scheduled: CredentialBundle = { ...first, nextRotation };
+    await sink.write(scheduled);
+    const recorded = JSON.parse(readFileSync(join(dir, '..data', 'rotation.json'), 'utf8')) as unknown;
+    assert.deepEqual(recorded, { nextRotation: new Date(nextRotation).toISOString() });
+    assert.ok(steps.indexOf('wrote-rotation.json') < steps.indexOf('data-link-swapped'), steps.join(', '));
+    assert.equal(await sink.check(scheduled), 'current');
+    assert.equal(await sink.check({ ...first, nextRotation: nextRotation + 1000 }), 'damaged');
+    assert.equal(await sink.check(first), 'damaged');
+  });
 });
