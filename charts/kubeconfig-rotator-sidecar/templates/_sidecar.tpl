@@ -16,7 +16,8 @@ args:
 env:
   - { name: POD_NAME, valueFrom: { fieldRef: { fieldPath: metadata.name } } }
   - { name: POD_NAMESPACE, valueFrom: { fieldRef: { fieldPath: metadata.namespace } } }
-  # Federated targets: tokens of the pod's own ServiceAccount, bound to the pod.
+  # Federated targets and certificate targets with federated bootstrap: tokens of the pod's own ServiceAccount,
+  # bound to the pod.
   - { name: POD_UID, valueFrom: { fieldRef: { fieldPath: metadata.uid } } }
   - { name: POD_SERVICE_ACCOUNT, valueFrom: { fieldRef: { fieldPath: spec.serviceAccountName } } }
   {{- with .Values.extraEnv }}

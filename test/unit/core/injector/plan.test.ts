@@ -129,6 +129,57 @@ describe('injection plan', () => {
     );
   });
 
+  it("federated bootstrap: the sidecar's config carries it, and the sidecar gets the pod's ServiceAccount and name from the downward API", () => {
+    const federated: InjectorConfig = injectorConfigSchema.parse({
+      tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
+      sidecar: { image: 'kcr:1' },
+      targets: [
+        {
+          name: 'east',
+          bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
+          identity: { commonName: 'agent-east' },
+          bootstrap: { with: 'federated', audiences: ['kubeconfig-rotator:east'] },
+        },
+      ],
+    });
+    const input = pod({ [ANNOTATIONS.inject]: 'east' });
+    const plan = planInjection(input, federated);
+    if (plan.kind !== 'inject') assert.fail(JSON.stringify(plan));
+    const result = applyPatch(input, plan.patch) as Injected;
+    const parsed = sidecarConfigSchema.safeParse(parse(result.metadata.annotations[ANNOTATIONS.config] ?? ''));
+    assert.ok(parsed.success, JSON.stringify(parsed.error?.issues));
+    assert.deepEqual(parsed.data.targets[0]?.bootstrap, { with: 'federated', audiences: ['kubeconfig-rotator:east'] });
+    const sidecar = result.spec.initContainers[0] as { env: { name: string; valueFrom?: unknown }[] };
+    assert.deepEqual(Object.fromEntries(sidecar.env.map((variable) => [variable.name, variable.valueFrom])), {
+      POD_NAME: { fieldRef: { fieldPath: 'metadata.name' } },
+      POD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
+      POD_UID: { fieldRef: { fieldPath: 'metadata.uid' } },
+      POD_SERVICE_ACCOUNT: { fieldRef: { fieldPath: 'spec.serviceAccountName' } },
+    });
+    // A bootstrap the sidecar would refuse at start is refused in the injector's config, by field path.
+    const bad = injectorConfigSchema.safeParse({
+      tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
+      sidecar: { image: 'kcr:1' },
+      targets: [
+        {
+          name: 'east',
+          bootstrapSecret: { name: 'b' },
+          identity: { commonName: 'agent-east' },
+          bootstrap: { with: 'federated' },
+        },
+      ],
+    });
+    assert.deepEqual(
+      bad.error?.issues.map((issue) => [issue.path.join('.'), issue.message]),
+      [
+        [
+          'targets.0.bootstrap.audiences',
+          "is required with federated bootstrap: the audience the target's jwt authenticator expects",
+        ],
+      ],
+    );
+  });
+
   it('reference-secret: the sidecar also publishes a Secret naming the agent-side files by path', () => {
     const result = inject(
       pod({
