@@ -1,0 +1,223 @@
+// The sidecar as a cluster manager (issue 26 section 1), against real clusters: the ClusterProfile CRD of the pinned
+// sigs.k8s.io/cluster-inventory-api installed in the source, so the apiserver validates every ClusterProfile the
+// sidecar writes; Joined after publishing, the access providers of the contract, ControlPlaneHealthy following the
+// target's apiserver down and up again, and another cluster manager's ClusterProfile left untouched.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import {
+  ApiextensionsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  VersionApi,
+  type V1CustomResourceDefinition,
+} from '@kubernetes/client-node';
+import { parse, stringify } from 'yaml';
+import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
+import { moduleCrd } from '../../scripts/clusterprofile-crd.ts';
+import type { ClusterProfile, Condition } from '../../src/core/cluster-profile/profile.ts';
+import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
+import { eventually, statusCode, uniqueName } from '../support/kube.ts';
+import { prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig } from '../support/sidecar.ts';
+
+const source = testCluster('source');
+const other = testCluster('target');
+const { startSidecar, remember } = sidecarTestFile('cluster-profile');
+const GROUP = { group: 'multicluster.x-k8s.io', version: 'v1alpha1', plural: 'clusterprofiles' } as const;
+
+/** Installs the pinned module's CRD as it ships (no edit), and waits until it is served. */
+async function installCrd(cluster: TestCluster): Promise<void> {
+  const api = cluster.admin().makeApiClient(ApiextensionsV1Api);
+  const crd = parse(moduleCrd()) as V1CustomResourceDefinition;
+  const name = crd.metadata?.name ?? assert.fail('CRD without a name');
+  try {
+    await api.createCustomResourceDefinition({ body: crd });
+  } catch (error) {
+    if (statusCode(error) !== 409) throw error;
+    const existing = await api.readCustomResourceDefinition({ name });
+    const resourceVersion = existing.metadata?.resourceVersion ?? assert.fail('no resourceVersion');
+    await api.replaceCustomResourceDefinition({
+      name,
+      body: { ...crd, metadata: { ...crd.metadata, resourceVersion } },
+    });
+  }
+  await eventually(async () => {
+    const served = await api.readCustomResourceDefinition({ name });
+    assert.ok(
+      served.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True'),
+    );
+  }, 30_000);
+}
+
+describe('ClusterProfile', () => {
+  let down: TestCluster;
+  const downName = uniqueName('cp-target');
+  const namespace = uniqueName('fleet');
+  const profiles = () => source.admin().makeApiClient(CustomObjectsApi);
+  const read = (name: string) =>
+    profiles().getNamespacedCustomObject({ ...GROUP, namespace, name }) as Promise<ClusterProfile>;
+  const conditionOf = (profile: ClusterProfile, type: string): Condition | undefined =>
+    profile.status?.conditions?.find((condition) => condition.type === type);
+
+  before(async () => {
+    await installCrd(source);
+    await source
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: namespace } } });
+    // A target cluster of its own: its apiserver is stopped below, which must not disturb other tests.
+    const [state] = await startClusters([downName], { binDir: await ensureControlPlane(), root: clustersRoot() });
+    if (state === undefined) throw new Error('the ClusterProfile test target did not start');
+    down = clusterFromState(state);
+  });
+  after(async () => {
+    await stopCluster(clustersRoot(), downName);
+    await source.admin().makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
+  });
+
+  it("is created, validated by the pinned CRD, Joined after publishing, healthy following the apiserver; another manager's is untouched", async () => {
+    // Another cluster manager's ClusterProfile, which the second target is (wrongly) configured to keep.
+    const theirs = (await profiles().createNamespacedCustomObject({
+      ...GROUP,
+      namespace,
+      body: {
+        apiVersion: 'multicluster.x-k8s.io/v1alpha1',
+        kind: 'ClusterProfile',
+        metadata: { name: 'taken', labels: { 'x-k8s.io/cluster-manager': 'open-cluster-management' } },
+        spec: { displayName: 'theirs', clusterManager: { name: 'open-cluster-management' } },
+      },
+    })) as ClusterProfile;
+    const prepared = await prepareTarget(down);
+    const second = await prepareTarget(other);
+    const approvers = [new TestApprover(down.admin(), prepared.name), new TestApprover(other.admin(), second.name)];
+    const secretName = `${prepared.name}-kubeconfig`;
+    const path = writeSidecarConfig([prepared, second], { sourceKubeconfig: source.state.kubeconfig });
+    const config = parse(readFileSync(path, 'utf8')) as {
+      targets: { sinks: Record<string, unknown>; clusterProfile?: unknown }[];
+      clusterProfiles?: unknown;
+    };
+    const [first, next] = config.targets;
+    assert.ok(first !== undefined && next !== undefined);
+    first.sinks.secret = { namespace, name: secretName };
+    first.clusterProfile = { displayName: 'The test target' };
+    next.clusterProfile = { name: 'taken' };
+    config.clusterProfiles = { namespace, healthCheckSeconds: 1 };
+    writeFileSync(path, stringify(config));
+    const sidecar = startSidecar(path);
+    try {
+      await sidecar.waitForLog(rotated, 60_000);
+      const joined = await eventually(async () => {
+        const profile = await read(prepared.name);
+        assert.equal(conditionOf(profile, 'Joined')?.status, 'True', JSON.stringify(profile.status));
+        assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'True');
+        return profile;
+      }, 30_000);
+      assert.deepEqual(joined.spec, { displayName: 'The test target', clusterManager: { name: 'kubeconfig-rotator' } });
+      assert.equal(joined.metadata.labels?.['x-k8s.io/cluster-manager'], 'kubeconfig-rotator');
+      const { gitVersion } = await down.admin().makeApiClient(VersionApi).getCode();
+      assert.deepEqual(joined.status?.version, { kubernetes: gitVersion });
+      assert.equal(conditionOf(joined, 'Joined')?.reason, 'CredentialPublished');
+      assert.equal(conditionOf(joined, 'ControlPlaneHealthy')?.reason, 'APIServerReady');
+      const caData = Buffer.from(readFileSync(down.state.caCertFile, 'utf8')).toString('base64');
+      assert.deepEqual(joined.status.accessProviders, [
+        {
+          name: 'kubeconfig-rotator',
+          cluster: {
+            server: down.state.server,
+            'certificate-authority-data': caData,
+            extensions: [
+              {
+                name: 'client.authentication.k8s.io/exec',
+                extension: { secret: { namespace, name: secretName }, target: prepared.name },
+              },
+            ],
+          },
+        },
+        {
+          name: 'kubeconfig-secretreader',
+          cluster: {
+            server: down.state.server,
+            'certificate-authority-data': caData,
+            extensions: [
+              {
+                name: 'client.authentication.k8s.io/exec',
+                extension: { name: secretName, key: 'config', namespace },
+              },
+            ],
+          },
+        },
+      ]);
+      // The CRD's schema is enforced: a condition reason with spaces is refused, so what was accepted validated.
+      await assert.rejects(
+        profiles().replaceNamespacedCustomObjectStatus({
+          ...GROUP,
+          namespace,
+          name: prepared.name,
+          body: {
+            ...joined,
+            status: {
+              ...joined.status,
+              conditions: [{ ...conditionOf(joined, 'Joined'), reason: 'not a valid reason' }],
+            },
+          },
+        }),
+        (error: unknown) => statusCode(error) === 422,
+      );
+
+      // Unchanged status is not written again: the resourceVersion holds for a few health checks.
+      const settled = await read(prepared.name);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      assert.equal((await read(prepared.name)).metadata.resourceVersion, settled.metadata.resourceVersion);
+
+      const marker = sidecar.lines.length;
+      await stopComponent(down.state, 'kube-apiserver');
+      const unhealthy = await eventually(async () => {
+        const profile = await read(prepared.name);
+        assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'False');
+        return profile;
+      }, 30_000);
+      const failing = conditionOf(unhealthy, 'ControlPlaneHealthy') ?? assert.fail('no condition');
+      assert.equal(failing.reason, 'APIServerUnreachable');
+      assert.match(
+        failing.message,
+        new RegExp(`^the API server at ${down.state.server} does not answer: .*ECONNREFUSED`),
+      );
+      // Still joined: the published credential is valid, only the apiserver is away.
+      assert.equal(conditionOf(unhealthy, 'Joined')?.status, 'True');
+      await sidecar.waitForLog((line) => /ControlPlaneHealthy False/.test(line.msg), 10_000, marker);
+
+      down = clusterFromState(await startComponent(down.state, 'kube-apiserver'));
+      const healthy = await eventually(async () => {
+        const profile = await read(prepared.name);
+        assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'True');
+        return profile;
+      }, 60_000);
+      assert.equal(conditionOf(healthy, 'ControlPlaneHealthy')?.reason, 'APIServerReady');
+      const back = conditionOf(healthy, 'ControlPlaneHealthy') ?? assert.fail('no condition');
+      assert.ok(Date.parse(back.lastTransitionTime) >= Date.parse(failing.lastTransitionTime));
+
+      // The other manager's ClusterProfile: never written, refused in the log and in readiness.
+      const refusal = await sidecar.waitForLog((line) =>
+        /belongs to the cluster manager "open-cluster-management"/.test(line.msg),
+      );
+      assert.equal(refusal.level, 'error');
+      const untouched = await read('taken');
+      assert.equal(untouched.metadata.resourceVersion, theirs.metadata.resourceVersion);
+      assert.equal(untouched.status, undefined);
+      const readiness = await fetch(`http://127.0.0.1:${String(await sidecar.port())}/readyz`);
+      assert.equal(readiness.status, 503);
+      assert.match(
+        await readiness.text(),
+        new RegExp(
+          `${second.name}.*ClusterProfile ${namespace}/taken belongs to the cluster manager "open-cluster-management"`,
+        ),
+      );
+    } finally {
+      remember(prepared);
+      remember(second);
+      await sidecar.stop();
+      await Promise.all(approvers.map((approver) => approver.stop()));
+    }
+  });
+});
