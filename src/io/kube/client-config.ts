@@ -1,6 +1,6 @@
-// Loading the ClientConfig the sidecar's API client (rest.ts) talks to the source cluster with: an explicit
-// kubeconfig, or, when none is given, the in-cluster ServiceAccount, then $KUBECONFIG, then ~/.kube/config,
-// in the order client-node's loadFromDefault follows (load.ts, for the other commands).
+// Loading the ClientConfig the in-cluster programs' API client (rest.ts) talks to their cluster with: an explicit
+// kubeconfig, or, when none is given, the in-cluster ServiceAccount, then $KUBECONFIG, then ~/.kube/config
+// (load.ts loads client-node's KubeConfig for the operator's commands).
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';

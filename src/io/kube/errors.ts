@@ -1,7 +1,8 @@
-// Kubernetes API errors, described safely, from either client: client-node's ApiException carries the response
-// body and headers, so it is never logged as it is; only the status code, the API's reason and its message are
-// kept, which is all a KubeApiError (the sidecar's own client, rest.ts) holds. ApiException is recognised by its
-// shape: importing client-node here would load it into the sidecar, which does not use it.
+// Kubernetes API errors, described safely, from either client: client-node's ApiException (the operator's
+// commands) carries the response body and headers, so it is never logged as it is; only the status code, the
+// API's reason and its message are kept, which is all a KubeApiError (rest.ts, the in-cluster programs' client)
+// holds. ApiException is recognised by its shape: importing client-node here would load it into the in-cluster
+// programs, which do not use it.
 
 export interface KubeStatus {
   readonly code?: number;

@@ -1,7 +1,8 @@
-// The Kubernetes API client of the sidecar and the approver: JSON requests and watches, with the credentials of
-// credentials.ts, on the connections of transport.ts (HTTP/2 where the apiserver offers it). The few kinds of
-// calls these make (CSRs, Secrets, Events, Leases, SubjectAccessReviews, TokenRequests, a workload patch) do not
-// need @kubernetes/client-node, which costs about 60 MiB of RSS merely imported (bench/sidecar.ts).
+// The Kubernetes API client of the in-cluster programs (sidecar, approver, injector): JSON requests and watches,
+// with the credentials of credentials.ts, on the connections of transport.ts (HTTP/2 where the apiserver offers
+// it). The few kinds of calls these make (CSRs, Secrets, Events, Leases, SubjectAccessReviews, TokenRequests, a
+// workload patch, a webhook configuration's caBundle) do not need @kubernetes/client-node, which costs about
+// 60 MiB of RSS merely imported (bench/sidecar.ts); the operator's commands, run from a person's machine, use it.
 // Connections are kept per TLS identity (CA, client certificate and key): when the files rotate, new requests
 // get new connections and the old ones close once their requests and watches are done.
 import type { Readable } from 'node:stream';
