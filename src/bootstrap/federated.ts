@@ -65,8 +65,8 @@ export async function bootstrapFederated(
   const { target, source } = clusters;
   const write = (line: string) => options.out.write(`${line}\n`);
   await reachable(source, 'source');
-  const targetMinor = await reachable(target, 'target');
-  if (options.targetType === 'self-managed') requireMinor(targetMinor, STRUCTURED_AUTHENTICATION, 'target');
+  const targetVersion = await reachable(target, 'target');
+  if (options.targetType === 'self-managed') requireMinor(targetVersion, STRUCTURED_AUTHENTICATION, 'target');
   const issuerUrl = await sourceIssuer(source);
   const sourceServer = source.getCurrentCluster()?.server ?? '';
   // A self-managed source's issuer is usually its apiserver: the target verifies it with the source's CA.
@@ -103,7 +103,7 @@ export async function bootstrapFederated(
     const authenticator = jwtAuthenticator(input);
     if (options.authenticationConfig !== undefined && !options.dryRun) {
       const existing = readExisting(options.authenticationConfig);
-      const apiVersion = authenticationConfigVersion(targetMinor);
+      const apiVersion = authenticationConfigVersion(targetVersion?.minor ?? Number.NaN);
       writeFileSync(options.authenticationConfig, stringify(withAuthenticator(existing, authenticator, apiVersion)));
       write(
         `target: wrote the authenticator for ${issuerUrl} into ${options.authenticationConfig} (kube-apiserver --authentication-config reloads it)`,

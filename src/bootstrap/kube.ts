@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { KubernetesObjectApi, PatchStrategy, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import type { KubeObject } from '../core/bootstrap/plan.ts';
-import type { Requirement } from '../core/kube-version.ts';
+import { parseKubeVersion, versionProblems, type KubeVersion, type Requirement } from '../core/kube-version.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
 import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
 
@@ -13,12 +13,13 @@ const FIELD_MANAGER = 'kubeconfig-rotator-bootstrap';
 /** A failure at run time (exit 1), reported as its message alone. */
 export class BootstrapError extends Error {}
 
-/** Refuses a cluster older than a feature needs, naming the feature (an unreadable version passes). */
-export function requireMinor(minor: number, requirement: Requirement, role: ClusterRole): void {
-  if (minor < requirement.minor)
-    throw new BootstrapError(
-      `${requirement.feature} needs Kubernetes 1.${String(requirement.minor)} or later; the ${role} cluster runs 1.${String(minor)}`,
-    );
+/**
+ * Refuses a cluster older than a feature needs, naming the feature (the rule of core/kube-version.ts, as the
+ * sidecar and the approver check it at start); an unreadable version passes.
+ */
+export function requireMinor(version: KubeVersion | undefined, requirement: Requirement, role: ClusterRole): void {
+  const [problem] = version === undefined ? [] : versionProblems(version, [requirement]);
+  if (problem !== undefined) throw new BootstrapError(`the ${role} cluster is too old: ${problem}`);
 }
 
 export type ClusterRole = 'target' | 'source';
@@ -73,12 +74,13 @@ export function clusterCa(kubeConfig: KubeConfig, role: ClusterRole): string {
   );
 }
 
-/** Checks the cluster answers; returns its Kubernetes minor version (1.<minor>), NaN when unreadable. */
-export async function reachable(kubeConfig: KubeConfig, role: ClusterRole): Promise<number> {
+/**
+ * Checks the cluster answers; returns its release as core/kube-version.ts reads a /version answer (undefined when
+ * it cannot: requireMinor lets that pass).
+ */
+export async function reachable(kubeConfig: KubeConfig, role: ClusterRole): Promise<KubeVersion | undefined> {
   try {
-    const version = await kubeConfig.makeApiClient(VersionApi).getCode();
-    // Managed services append to the minor ("30+"): the leading digits are the release.
-    return Number.parseInt(version.minor, 10);
+    return parseKubeVersion(await kubeConfig.makeApiClient(VersionApi).getCode());
   } catch (error) {
     const status = httpStatus(error);
     const hint = status === 401 ? ' (the credential is not accepted)' : '';
