@@ -35,17 +35,31 @@ export function ensureNodeBinaries(onProgress: (line: string) => void = () => un
   return runBuildScript(['--node'], onProgress);
 }
 
-/** Builds the consumer probes of scripts/consumers/ that are missing and returns their directory. */
-export function ensureConsumerProbes(onProgress: (line: string) => void = () => undefined): Promise<string> {
-  return runBuildScript(['consumers'], onProgress);
+/**
+ * Builds the consumer probes of scripts/consumers/ that are missing and returns their directory, with the
+ * upstream kubeconfig-secretreader exec plugin linked into it (built from the module the clusterprofile probe pins).
+ */
+export async function ensureConsumerProbes(onProgress: (line: string) => void = () => undefined): Promise<string> {
+  const bin = await runBuildScript(['consumers'], onProgress);
+  await runScript(join(REPO_ROOT, 'scripts', 'consumers', 'clusterprofile', 'build-plugin.sh'), [bin], onProgress);
+  return bin;
 }
 
-async function runBuildScript(
+function runBuildScript(
   args: readonly string[],
   onProgress: (line: string) => void,
   env: NodeJS.ProcessEnv = {},
 ): Promise<string> {
-  const script = join(REPO_ROOT, 'scripts', 'build-controlplane.sh');
+  return runScript(join(REPO_ROOT, 'scripts', 'build-controlplane.sh'), args, onProgress, env);
+}
+
+/** Runs a build script; its last line of stdout (the bin directory it printed, if any) is returned. */
+async function runScript(
+  script: string,
+  args: readonly string[],
+  onProgress: (line: string) => void,
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
   const child = spawn('bash', [script, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
