@@ -99,6 +99,8 @@ export class TargetRotator {
   #caPem: string | undefined;
   #tlsServerName: string | undefined;
   #failures = 0;
+  /** The result of the last failed attempt, until one succeeds. */
+  #lastFailure: RotationResult | undefined;
   #retryAt = 0;
   #rebootstrapNeeded = false;
   #ready = false;
@@ -335,6 +337,7 @@ export class TargetRotator {
       await issuer.finish();
       this.#deps.onStep?.('pending-cleared');
       this.#failures = 0;
+      this.#lastFailure = undefined;
       this.#retryAt = 0;
       observer.rotated({
         current: next,
@@ -349,7 +352,13 @@ export class TargetRotator {
       if (signal.aborted) return;
       const error = classify(caught, `rotating ${config.name}`);
       if (error.requestFinished) await issuer.finish();
-      this.#failures++;
+      // A refusal just after the target was unreachable: the backoff starts over, and a refusal of the bootstrap
+      // credential is confirmed by the next attempt (2 s later) before it is reported: a restarted apiserver
+      // refuses bootstrap tokens until its Secret informer has synced, and federated tokens until its jwt
+      // authenticator has fetched the issuer's keys (seen after a 10-minute outage: one 401, then success).
+      const backFromUnreachable = this.#lastFailure === 'error' && error.result === 'unauthorized';
+      this.#failures = backFromUnreachable ? 1 : this.#failures + 1;
+      this.#lastFailure = error.result;
       if (auth === 'current' && error.result === 'unauthorized') this.#currentRefused = true;
       const stillValid = current !== undefined && clock.now() < current.facts.notAfter && !this.#currentRefused;
       // With nothing usable published the consumer is down: retry at least every 30 s, and no later than the
@@ -364,7 +373,8 @@ export class TargetRotator {
         failures: this.#failures,
         retryAt: this.#retryAt,
       });
-      if (auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid && !this.#rebootstrapNeeded) {
+      const refused = auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid;
+      if (refused && !backFromUnreachable && !this.#rebootstrapNeeded) {
         this.#rebootstrapNeeded = true;
         observer.rebootstrapNeeded(
           true,

@@ -326,6 +326,41 @@ describe('the rotation loop', () => {
     await done;
   });
 
+  it('a target back from being unreachable: the backoff starts over at 2 s, and a first refusal of the bootstrap credential is confirmed before it is reported', async () => {
+    // A restarted apiserver may refuse bootstrap tokens until its caches are filled: one 401, then it works.
+    const transient = setup();
+    transient.issuer.outcomes.push(
+      ...[1, 2, 3, 4, 5].map(() => new RotationError('error', 'connect ECONNREFUSED')),
+      new RotationError('unauthorized', 'HTTP 401 Unauthorized'),
+    );
+    await settle();
+    for (let n = 0; n < 5; n++) await transient.clock.jumpTo(transient.clock.nextWake() ?? assert.fail());
+    assert.deepEqual(transient.events.slice(-2), [
+      'failed error #5 retry in 30000 ms',
+      'failed unauthorized #1 retry in 2000 ms',
+    ]);
+    await transient.clock.jumpTo(transient.clock.nextWake() ?? assert.fail());
+    assert.deepEqual(transient.events.slice(-2), ['ready true', 'rotated with bootstrap']);
+    assert.ok(!transient.events.includes('rebootstrap true'), 'no false alarm');
+    transient.stop.abort();
+    await transient.done;
+
+    // Refused again on the next attempt: that is a real refusal, reported.
+    const real = setup();
+    real.issuer.outcomes.push(
+      new RotationError('error', 'connect ECONNREFUSED'),
+      new RotationError('unauthorized', 'HTTP 401 Unauthorized'),
+      new RotationError('unauthorized', 'HTTP 401 Unauthorized'),
+    );
+    await settle();
+    await real.clock.jumpTo(real.clock.nextWake() ?? assert.fail());
+    assert.ok(!real.events.includes('rebootstrap true'));
+    await real.clock.jumpTo(real.clock.nextWake() ?? assert.fail());
+    assert.deepEqual(real.events.slice(-2), ['failed unauthorized #2 retry in 4000 ms', 'rebootstrap true']);
+    real.stop.abort();
+    await real.done;
+  });
+
   it('after expiry uses the bootstrap credential; when that is refused too, says re-bootstrap is needed, and tries a new one at once', async () => {
     const { clock, issuer, events, rotator, stop, done } = setup();
     await settle();
