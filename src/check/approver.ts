@@ -139,7 +139,8 @@ function requestersOf(file: PolicyFile): { users: string[]; groups: string[] } {
 }
 
 async function otherApprovers(client: KubeClient, file: PolicyFile): Promise<CheckResult> {
-  const scope = `policies ${file.policies.map((policy) => policy.name).join(', ')}`;
+  const names = file.policies.map((policy) => policy.name);
+  const scope = names.length === 0 ? 'no policy' : `policies ${names.join(', ')}`;
   try {
     const list = await bounded('listing CSRs', (signal) =>
       client.request<{ items?: ApiCsr[] }>('GET', '/apis/certificates.k8s.io/v1/certificatesigningrequests', {

@@ -16,10 +16,13 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   RbacAuthorizationV1Api,
+  KubeConfig as ClientKubeConfig,
   V1MicroTime,
   type KubeConfig,
 } from '@kubernetes/client-node';
-import { bootstrapGroup } from '../../src/core/bootstrap/plan.ts';
+import { BOOTSTRAP_SECRET_KEY, bootstrapGroup } from '../../src/core/bootstrap/plan.ts';
+import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
+import { clientUsagesFor, generateKeyPair } from '../../src/core/pki/keys.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { KCM_CONTROLLERS, startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
@@ -155,6 +158,7 @@ describe('kubeconfig-rotator check', () => {
         'certificate.approver',
         'certificate.leader',
         'certificate.policy',
+        'certificate.other-approvers',
         'source.reachable',
         'source.version',
         'source.bootstrap-secret',
@@ -236,6 +240,63 @@ describe('kubeconfig-rotator check', () => {
         `approver-gone last renewed Lease .* 1[12]\\d s ago, longer than its ${String(duration)} s duration: no replica is leading`,
       ),
     );
+  });
+
+  it("fails a CSR of this source that another approver approved, naming the CSR and the condition's reason", async () => {
+    // The approver is stopped (above): a CSR made with the source's bootstrap token, approved by someone else.
+    const secret = await source
+      .admin()
+      .makeApiClient(CoreV1Api)
+      .readNamespacedSecret({ namespace: 'kubeconfig-rotator', name: `kubeconfig-rotator-bootstrap-${targetName}` });
+    const bootstrapKubeconfig = new ClientKubeConfig();
+    bootstrapKubeconfig.loadFromString(
+      Buffer.from(secret.data?.[BOOTSTRAP_SECRET_KEY] ?? assert.fail('no bootstrap kubeconfig'), 'base64').toString(),
+    );
+    const name = uniqueName('foreign');
+    const request = buildCertificationRequest(
+      { commonName: 'agent-west', organizations: [] },
+      generateKeyPair('ecdsa-p256'),
+    );
+    await bootstrapKubeconfig.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
+      body: {
+        metadata: { name },
+        spec: {
+          signerName: 'kubernetes.io/kube-apiserver-client',
+          request: Buffer.from(request).toString('base64'),
+          usages: clientUsagesFor('ecdsa-p256'),
+          expirationSeconds: 600,
+        },
+      },
+    });
+    const csrs = target.admin().makeApiClient(CertificatesV1Api);
+    try {
+      const created = await csrs.readCertificateSigningRequest({ name });
+      await csrs.replaceCertificateSigningRequestApproval({
+        name,
+        body: {
+          ...created,
+          status: {
+            conditions: [
+              { type: 'Approved', status: 'True', reason: 'AutoApproved', message: 'approved by a test auto-approver' },
+            ],
+          },
+        },
+      });
+      const run = await cli('check', ...clusters(), ...approverFlags(), '--output', 'json');
+      assert.equal(run.code, 1);
+      const others = only(run, 'certificate.other-approvers');
+      assert.equal(others.status, 'fail');
+      assert.match(
+        others.detail,
+        new RegExp(
+          `1 CSR\\(s\\) of source ${sourceName} decided by another approver: ${name} Approved with reason "AutoApproved" \\(approved by a test auto-approver\\)`,
+        ),
+      );
+      assert.match(others.fix ?? '', /remove or scope the other approver/);
+      assert.equal(others.docs, 'docs/troubleshooting.md#certificate-other-approvers');
+    } finally {
+      await csrs.deleteCertificateSigningRequest({ name }).catch(() => undefined);
+    }
   });
 
   for (const [name, change, cause] of [

@@ -204,7 +204,7 @@ export function otherApproversCheck(
   const base = {
     id: 'certificate.other-approvers',
     group: 'certificate target',
-    title: `no other approver decides ${scope}'s CSRs`,
+    title: `no other approver decides the CSRs of ${scope}`,
   } as const;
   if (seen.result === 'unreadable')
     return problem(
