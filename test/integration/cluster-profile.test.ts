@@ -3,7 +3,10 @@
 // sidecar writes; Joined after publishing, the access providers of the contract, ControlPlaneHealthy following the
 // target's apiserver down and up again, and another cluster manager's ClusterProfile left untouched.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import {
   ApiextensionsV1Api,
@@ -12,18 +15,19 @@ import {
   VersionApi,
   type V1CustomResourceDefinition,
 } from '@kubernetes/client-node';
-import { parse, stringify } from 'yaml';
-import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
+import { parse, parseAllDocuments, stringify } from 'yaml';
+import { clustersRoot, ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
 import { moduleCrd } from '../../scripts/clusterprofile-crd.ts';
 import type { ClusterProfile, Condition } from '../../src/core/cluster-profile/profile.ts';
+import { clusterProfileOf, sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { eventually, statusCode, uniqueName } from '../support/kube.ts';
 import { prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig } from '../support/sidecar.ts';
 
 const source = testCluster('source');
 const other = testCluster('target');
-const { startSidecar, remember } = sidecarTestFile('cluster-profile');
+const { startSidecar, remember, scratch } = sidecarTestFile('cluster-profile');
 const GROUP = { group: 'multicluster.x-k8s.io', version: 'v1alpha1', plural: 'clusterprofiles' } as const;
 
 /** Installs the pinned module's CRD as it ships (no edit), and waits until it is served. */
@@ -221,3 +225,91 @@ describe('ClusterProfile', () => {
     }
   });
 });
+
+describe('the sidecar chart and ClusterProfiles', () => {
+  interface Manifest {
+    kind: string;
+    metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+    spec?: unknown;
+    rules?: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
+    data?: Record<string, string>;
+  }
+  async function render(values: unknown): Promise<Manifest[]> {
+    const helm = join(await ensureControlPlane(), 'helm');
+    const file = join(scratch.path, `${uniqueName('values')}.yaml`);
+    writeFileSync(file, stringify(values));
+    const { stdout } = await promisify(execFile)(helm, [
+      'template',
+      'kcr',
+      join(REPO_ROOT, 'charts/kubeconfig-rotator-sidecar'),
+      '--namespace',
+      'agents',
+      '--values',
+      file,
+    ]);
+    return parseAllDocuments(stdout)
+      .map((document) => document.toJSON() as Manifest | null)
+      .filter((manifest): manifest is Manifest => manifest !== null);
+  }
+  const target = (name: string, extra: Record<string, unknown> = {}) => ({
+    name,
+    bootstrapSecret: { name: `bootstrap-${name}` },
+    identity: { commonName: `agent-${name}` },
+    sinks: { secret: { name: `${name}-kubeconfig` } },
+    ...extra,
+  });
+
+  it('installs no CRD and grants nothing on ClusterProfiles by default', async () => {
+    const manifests = await render({ targets: [target('east')] });
+    assert.ok(!manifests.some((manifest) => manifest.kind === 'CustomResourceDefinition'));
+    assert.ok(!JSON.stringify(manifests).includes('clusterprofiles'));
+  });
+
+  it("installCRD: the pinned module's CRD, kept on uninstall; a Role per namespace by resourceNames, create by namespace", async () => {
+    const manifests = await render({
+      clusterProfiles: { installCRD: true },
+      targets: [
+        target('east', { clusterProfile: { namespace: 'fleet' } }),
+        target('west', { clusterProfile: { name: 'west-1' } }),
+        target('north'),
+      ],
+    });
+    const crd = manifests.find((manifest) => manifest.kind === 'CustomResourceDefinition') ?? assert.fail('no CRD');
+    const pinned = parse(moduleCrd()) as Manifest;
+    assert.deepEqual(crd.spec, pinned.spec);
+    assert.equal(crd.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    const roles = manifests.filter(
+      (manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-clusterprofiles'),
+    );
+    assert.deepEqual(
+      roles.map((role) => [role.metadata.namespace, role.rules]),
+      [
+        ['agents', rulesFor(['west-1'])],
+        ['fleet', rulesFor(['east'])],
+      ],
+    );
+    // The config the chart renders is valid, and names the same ClusterProfiles the Roles grant.
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap' && manifest.data?.['config.yaml']);
+    const config = sidecarConfigSchema.parse(parse(configMap?.data?.['config.yaml'] ?? ''));
+    assert.deepEqual(
+      config.targets.map((each) => clusterProfileOf(config.clusterProfiles, each)),
+      [
+        { namespace: 'fleet', name: 'east', displayName: 'east' },
+        { namespace: 'agents', name: 'west-1', displayName: 'west' },
+        undefined,
+      ],
+    );
+  });
+});
+
+function rulesFor(names: string[]) {
+  return [
+    {
+      apiGroups: ['multicluster.x-k8s.io'],
+      resources: ['clusterprofiles', 'clusterprofiles/status'],
+      resourceNames: names,
+      verbs: ['get', 'update'],
+    },
+    { apiGroups: ['multicluster.x-k8s.io'], resources: ['clusterprofiles'], verbs: ['create'] },
+  ];
+}
