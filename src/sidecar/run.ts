@@ -551,7 +551,7 @@ class Sidecar {
     if (globalChange) {
       this.#logger.level = next.config.logLevel;
       this.#logger.warn(
-        'changes to listen, stateDir, sourceKubeconfig or rereadIntervalSeconds take effect at the next restart',
+        'changes to listen, stateDir, sourceKubeconfig, rereadIntervalSeconds or clusterProfiles take effect at the next restart',
       );
     }
     this.#loaded = {
