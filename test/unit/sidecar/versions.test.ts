@@ -75,6 +75,49 @@ describe('targetVersionProblems', () => {
     }
   });
 
+  it('names a certificate target with federated bootstrap on a cluster before 1.30, with the fallback; token bootstrap passes', async () => {
+    standIn.version = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
+    const withBootstrap = (bootstrap: Record<string, unknown>) =>
+      targetSchema.parse({
+        name: 'certs',
+        bootstrapKubeconfig: '/bootstrap/certs',
+        identity: { commonName: 'agent' },
+        bootstrap,
+        sinks: { directory: { path: '/out/certs' } },
+      });
+    assert.deepEqual(
+      await targetVersionProblems([withBootstrap({ with: 'federated', audiences: ['kcr:east'] })], bootstraps()),
+      [
+        "  targets[0] (certs): federated bootstrap (bootstrap.with: federated: the target's jwt authenticator of structured authentication configuration accepts the source's ServiceAccount tokens; on an older target use bootstrap.with: token) needs Kubernetes 1.30 or later; the cluster runs v1.29.9\n",
+      ],
+    );
+    assert.deepEqual(await targetVersionProblems([withBootstrap({ with: 'token' })], bootstraps()), []);
+    // Spawned: its bootstrap kubeconfig holds no credential (none needed with federated bootstrap), and the
+    // version, not the file, is what it refuses.
+    const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));
+    try {
+      const kubeconfig = join(dir, 'bootstrap.kubeconfig');
+      standIn.writeKubeconfig(kubeconfig);
+      const config = join(dir, 'config.yaml');
+      const target = {
+        name: 'certs',
+        bootstrapKubeconfig: kubeconfig,
+        identity: { commonName: 'agent' },
+        bootstrap: { with: 'federated', audiences: ['kcr:east'], serviceAccount: { namespace: 'ns', name: 'agent' } },
+        sinks: { directory: { path: join(dir, 'out') } },
+      };
+      writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state'), targets: [target] }));
+      const { status, stderr } = await runCli(['sidecar', '--config', config]);
+      assert.equal(status, 2, stderr);
+      assert.match(
+        stderr,
+        /^kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n {2}targets\[0\] \(certs\): federated bootstrap .* use bootstrap\.with: token\) needs Kubernetes 1\.30 or later; the cluster runs v1\.29\.9$/m,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps the sidecar from starting, exit 2, naming the target and the feature', async () => {
     standIn.version = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
     const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));
