@@ -2,7 +2,6 @@
 // ServiceAccount token bound to exactly the RBAC of src/approver/rbac.ts (never the admin credential). Its
 // JSON log lines are parsed as they come.
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
@@ -10,6 +9,7 @@ import { createApproverAccount, type ApproverAccount } from '../../scripts/testb
 import { CliProcess } from '../../scripts/testbed/cli-process.ts';
 import { parseLabels, parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import type { TestCluster } from './clusters.ts';
+import { eventually } from './eventually.ts';
 import { uniqueName } from './kube.ts';
 
 export type { ApproverAccount };
@@ -102,14 +102,10 @@ export async function waitForDecision(
   timeoutMs = 30_000,
 ): Promise<{ type: string; reason: string; message: string }> {
   const api = admin.makeApiClient(CertificatesV1Api);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const csr = await api.readCertificateSigningRequest({ name });
-    const condition = decisionOf(csr);
-    if (condition !== undefined) return condition;
-    if (Date.now() > deadline) throw new Error(`CSR ${name} was not decided within ${String(timeoutMs)} ms`);
-    await sleep(100);
-  }
+  return eventually(async () => decisionOf(await api.readCertificateSigningRequest({ name })) ?? false, {
+    timeoutMs,
+    description: `a decision on CSR ${name}`,
+  });
 }
 
 export function decisionOf(

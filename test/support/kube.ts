@@ -1,6 +1,5 @@
 // Small helpers for tests that talk to the test clusters.
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ApiException,
   CertificatesV1Api,
@@ -16,6 +15,7 @@ import {
   generateBootstrapToken,
   type BootstrapToken,
 } from '../../src/core/bootstrap/token.ts';
+import { eventually } from './eventually.ts';
 
 /** A lowercase name unique to this test run, valid as a Kubernetes object name. */
 export function uniqueName(prefix: string): string {
@@ -26,18 +26,8 @@ export function statusCode(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
 
-/** Retries until `attempt` stops throwing (RBAC changes reach the authorizer's cache a moment later). */
-export async function eventually<T>(attempt: () => Promise<T>, timeoutMs = 15_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(intervalMs);
-    }
-  }
-}
+// RBAC changes reach the authorizer's cache a moment later: calls that depend on them are retried with this.
+export { eventually };
 
 export interface TestBootstrapToken {
   readonly token: BootstrapToken;
@@ -95,18 +85,20 @@ export async function waitForCertificate(
   timeoutMs = 30_000,
 ): Promise<V1CertificateSigningRequest & { certificatePem: string }> {
   const api = kubeConfig.makeApiClient(CertificatesV1Api);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const csr = await api.readCertificateSigningRequest({ name });
-    const finished = csr.status?.conditions?.find(
-      (c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True',
-    );
-    if (finished !== undefined)
-      throw new Error(`CSR ${name} ${finished.type}: ${finished.reason ?? ''} ${finished.message ?? ''}`);
-    if (csr.status?.certificate !== undefined && csr.status.certificate !== '') {
-      return Object.assign(csr, { certificatePem: Buffer.from(csr.status.certificate, 'base64').toString('utf8') });
-    }
-    await sleep(100);
-  }
-  throw new Error(`CSR ${name} got no certificate within ${String(timeoutMs)} ms`);
+  const failure = (csr: V1CertificateSigningRequest) =>
+    csr.status?.conditions?.find((c) => (c.type === 'Denied' || c.type === 'Failed') && c.status === 'True');
+  const issued = await eventually(
+    async () => {
+      const csr = await api.readCertificateSigningRequest({ name });
+      const certificate = csr.status?.certificate ?? '';
+      return certificate !== '' || failure(csr) !== undefined ? csr : false;
+    },
+    { timeoutMs, description: `a certificate for CSR ${name}` },
+  );
+  const failed = failure(issued);
+  if (failed !== undefined)
+    throw new Error(`CSR ${name} ${failed.type}: ${failed.reason ?? ''} ${failed.message ?? ''}`);
+  return Object.assign(issued, {
+    certificatePem: Buffer.from(issued.status?.certificate ?? '', 'base64').toString('utf8'),
+  });
 }

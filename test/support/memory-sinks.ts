@@ -56,6 +56,11 @@ export class GatedSink extends MemorySink {
     await super.write(bundle);
   }
 
+  /** Writes held at the gate now. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
   release(): void {
     for (const resolve of this.#waiting.splice(0)) resolve();
   }

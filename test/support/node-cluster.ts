@@ -3,13 +3,13 @@
 // both source and target.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { clustersRoot } from '../../scripts/testbed/binaries.ts';
 import { readClusterState, type ClusterState } from '../../scripts/testbed/cluster.ts';
 import { isNodeClusterRunning, type NodeRecord } from '../../scripts/testbed/node.ts';
 import { clusterFromState, type TestCluster } from './clusters.ts';
+import { eventually } from './eventually.ts';
 
 export interface NodeTestCluster extends TestCluster {
   readonly node: NodeRecord;
@@ -50,13 +50,15 @@ export async function waitForPod(
   timeoutMs = 120_000,
 ): Promise<V1Pod> {
   const api = cluster.admin().makeApiClient(CoreV1Api);
-  const deadline = Date.now() + timeoutMs;
   let pod: V1Pod | undefined;
-  while (Date.now() < deadline) {
-    pod = await api.readNamespacedPod({ namespace, name }).catch(() => undefined);
-    if (pod !== undefined && done(pod)) return pod;
-    await sleep(250);
-  }
+  const reached = await eventually(
+    async () => {
+      pod = await api.readNamespacedPod({ namespace, name }).catch(() => undefined);
+      return pod !== undefined && done(pod) ? pod : false;
+    },
+    { timeoutMs, intervalMs: 250 },
+  ).catch(() => undefined);
+  if (reached !== undefined) return reached;
   const events = await api.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${name}` });
   throw new Error(
     `pod ${namespace}/${name} did not get there in ${String(timeoutMs / 1000)} s: phase ${String(pod?.status?.phase)}, ` +

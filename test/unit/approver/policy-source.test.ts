@@ -1,18 +1,23 @@
 // Hot reload of the policy file on a real filesystem, mounted the way the kubelet mounts a ConfigMap.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { readPolicy, watchPolicyFile } from '../../../src/approver/policy-source.ts';
+import { after, describe, it, mock } from 'node:test';
+import { readPolicy, watchPolicyFile, type PolicySource } from '../../../src/approver/policy-source.ts';
 import type { Problem } from '../../../src/core/config/validate.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { writeKubeletMount } from '../../../scripts/testbed/mount.ts';
 import { ALIAS_BOMB } from '../../support/hostile-yaml.ts';
-import { eventually } from '../../support/kube.ts';
+import { eventually } from '../../support/eventually.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'kcr-policy-'));
-after(() => {
+// Closed here too, so that a failed test leaves no watcher holding the process open.
+const opened: PolicySource[] = [];
+after(async () => {
+  await Promise.all(opened.map((source) => source.close()));
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -25,16 +30,17 @@ policies:
 `;
 
 /** Waits until `check` stops throwing (the watcher and its debounce take a moment). */
-async function until(check: () => void): Promise<void> {
-  await eventually(
-    async () => {
-      await Promise.resolve();
-      check();
-    },
-    5_000,
-    20,
-  );
-}
+const until = (check: () => void) => eventually(check, { timeoutMs: 5_000, intervalMs: 20 });
+
+// Reads of the policy file, counted by a spy on fs/promises' readFile (which the source imports): a re-read of
+// an unchanged file shows nowhere else.
+const readFileSpy = mock.method(fsPromises, 'readFile');
+syncBuiltinESMExports();
+after(() => {
+  readFileSpy.mock.restore();
+  syncBuiltinESMExports();
+});
+const readsOf = (path: string) => readFileSpy.mock.calls.filter((call) => call.arguments[0] === path).length;
 
 function start(name: string, content: string) {
   const dir = join(root, name);
@@ -50,6 +56,7 @@ function start(name: string, content: string) {
     debounceMs: 50,
     rereadIntervalMs: 200,
   });
+  opened.push(source);
   const commonNames = () => source.current.file.policies[0]?.identity.commonNames;
   return { dir, path, source, changes, rejections, commonNames };
 }
@@ -72,14 +79,15 @@ describe('the policy file is hot-reloaded', () => {
   });
 
   it('an invalid file keeps the current policy and is reported once, however often it is re-read', async () => {
-    const { dir, source, rejections, commonNames } = start('invalid', policy('agent-a'));
+    const { dir, path, source, rejections, commonNames } = start('invalid', policy('agent-a'));
     writeKubeletMount(dir, { 'policy.yaml': 'policies:\n  - name: a\n    identity: { commonNames: [] }\n' });
     await until(() => {
       assert.equal(rejections.length, 1);
     });
-    // Several periodic re-reads later, still one report.
-    await new Promise((resolve) => setTimeout(resolve, 700));
-    assert.equal(rejections.length, 1);
+    // Re-reads are serial, so once the third after the report has begun, two have come to their conclusion.
+    const reads = readsOf(path);
+    await eventually(() => readsOf(path) >= reads + 3, { timeoutMs: 5_000, intervalMs: 20, description: 're-reads' });
+    assert.equal(rejections.length, 1, 'the same bad file, re-read, is not reported again');
     assert.deepEqual(
       rejections[0]?.map((problem) => problem.path),
       ['policies[0].identity.commonNames'],

@@ -2,11 +2,11 @@
 // the set of stale sinks, that writes to a sink never overlap, and repair of outputs changed behind our back.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setImmediate as tick } from 'node:timers/promises';
 import type { CredentialBundle } from '../../../src/core/kubeconfig/bundle.ts';
 import { Publisher } from '../../../src/sidecar/publisher.ts';
 import type { Sink } from '../../../src/sidecar/sinks/sink.ts';
 import { certPemOf, credentialBundle } from '../../support/credential-bundle.ts';
+import { eventually } from '../../support/eventually.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
 import { opensslCa } from '../../support/openssl-ca.ts';
 
@@ -22,9 +22,8 @@ const bundleUntil = (notAfter: number) => credentialBundle(ca, { notBefore: NOW 
 
 const current = bundleUntil(NOW + 86_400_000);
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await tick();
-}
+/** The publisher's queue takes a few turns of the event loop: checked every one. */
+const soon = <T>(condition: () => T) => eventually(condition, { timeoutMs: 5_000, intervalMs: 0 });
 
 function setup(sinks: readonly Sink[], bundle: () => CredentialBundle | undefined = () => current) {
   const events: string[] = [];
@@ -129,13 +128,18 @@ describe('the publisher', () => {
     const publishing = publisher.publish();
     for (let i = 0; i < 5; i++) publisher.repairSoon();
     const second = publisher.publish();
-    await settle();
+    await soon(() => sink.waiting > 0);
     assert.equal(sink.active, 1);
-    for (let i = 0; i < 4; i++) {
+    // Each write is let through once it waits at the gate, until both publishes are done.
+    let done = false as boolean;
+    const both = Promise.all([publishing, second]).then(() => {
+      done = true;
+    });
+    while (!done) {
+      await soon(() => done || sink.waiting > 0);
       sink.release();
-      await settle();
     }
-    await Promise.all([publishing, second]);
+    await both;
     await publisher.idle();
     assert.equal(sink.mostActive, 1);
     // The first publish, one repair pass (finds it current: no write), the second publish.
@@ -148,13 +152,13 @@ describe('the publisher', () => {
     let bundle = current;
     const { publisher } = setup([sink], () => bundle);
     const first = publisher.publish();
-    await settle();
+    await soon(() => sink.waiting > 0);
     // The first write is under way; the second is queued behind it, then a newer set becomes current.
     const second = publisher.publish();
     const newer = bundleUntil(NOW + 2 * 86_400_000);
     bundle = newer;
     sink.release();
-    await settle();
+    await soon(() => sink.waiting > 0);
     sink.release();
     await Promise.all([first, second]);
     assert.equal(sink.current(), newer);

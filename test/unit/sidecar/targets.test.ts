@@ -2,11 +2,12 @@
 // order of a restart, changes applied one after another, nothing started after shutdown, crashes reported.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setImmediate as tick } from 'node:timers/promises';
 import { sidecarConfigSchema, targetSchema, type TargetConfig } from '../../../src/core/config/sidecar.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { configChange, RunningTargets, type ManagedTarget } from '../../../src/sidecar/targets.ts';
 import type { TargetStatus } from '../../../src/sidecar/target.ts';
+import { eventually } from '../../support/eventually.ts';
+import { settle } from '../../support/manual-clock.ts';
 import { MemorySink } from '../../support/memory-sinks.ts';
 
 const target = (name: string, commonName = `agent-${name}`): TargetConfig =>
@@ -19,9 +20,8 @@ const target = (name: string, commonName = `agent-${name}`): TargetConfig =>
 const sidecarConfig = (targets: TargetConfig[], extra: object = {}) =>
   sidecarConfigSchema.parse({ stateDir: '/state', targets, ...extra });
 
-async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await tick();
-}
+/** The stand-ins take a few turns of the event loop: checked every one. */
+const soon = <T>(condition: () => T) => eventually(condition, { timeoutMs: 5_000, intervalMs: 0 });
 
 /** A sink that logs when it is watched and unwatched. */
 class WatchedSink extends MemorySink {
@@ -148,7 +148,7 @@ describe('the running targets', () => {
   it('starts a target with its sinks watched first; a watch event makes it check its outputs', async () => {
     const { targets, log, created } = setup();
     await targets.start(target('east'));
-    await settle();
+    await soon(() => log.includes('east running'));
     assert.deepEqual(log, ['east/agent-east sink watched', 'east running']);
     created[0]?.sink.onChange?.();
     assert.equal(created[0]?.checks, 1);
@@ -158,7 +158,7 @@ describe('the running targets', () => {
   it('a restart stops the old loop (and then its watches) before the new one starts', async () => {
     const { targets, log } = setup();
     await targets.start(target('east'));
-    await settle();
+    await soon(() => log.includes('east running'));
     log.length = 0;
     targets.apply(['east'], [target('east', 'agent-renamed')]);
     await targets.stopAll();
@@ -176,7 +176,7 @@ describe('the running targets', () => {
     const { targets, log } = setup();
     await targets.start(target('east'));
     await targets.start(target('west'));
-    await settle();
+    await soon(() => log.includes('east running') && log.includes('west running'));
     log.length = 0;
     targets.apply(['west', 'north'], [target('east'), target('north')]);
     // A second change while the first is still stopping west: applied after it, never interleaved.
@@ -210,7 +210,7 @@ describe('the running targets', () => {
   it('a target that cannot start is reported, and the changes after it still apply', async () => {
     const { targets, errors } = setup({ failWatch: 'agent-bad' });
     targets.apply(['east', 'west'], [target('east', 'agent-bad'), target('west')]);
-    await settle();
+    await soon(() => targets.rotators().length > 0);
     assert.deepEqual(errors, ['east: could not start target: cannot watch /out']);
     assert.deepEqual(
       targets.rotators().map((rotator) => rotator.name),
@@ -222,7 +222,7 @@ describe('the running targets', () => {
   it('a loop that ends with an error marks the process crashed and says so', async () => {
     const { targets, errors, crashCount } = setup({ failFirstRun: 'east' });
     await targets.start(target('east'));
-    await settle();
+    await soon(() => crashCount() > 0);
     assert.equal(crashCount(), 1);
     assert.deepEqual(errors, ['east: target loop stopped unexpectedly; /healthz now fails: a bug']);
     await targets.stopAll();
