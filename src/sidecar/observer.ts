@@ -119,7 +119,7 @@ export function targetObserver(
   metrics: SidecarMetrics,
   events: EventRecorder,
   logger: Logger,
-  options: { restarts: boolean; kind: CredentialKind; clock: Clock },
+  options: { restarts: boolean; kind: CredentialKind; bootstrapWith: 'token' | 'federated'; clock: Clock },
 ): TargetObserver {
   const { clock } = options;
   const log = logger.child({ target });
@@ -197,7 +197,7 @@ export function targetObserver(
     rebootstrapNeeded(needed, message) {
       metrics.rebootstrapNeeded.set({ target }, needed ? 1 : 0);
       if (needed) {
-        const { reason, causes, fix } = bootstrapRefusal(options.kind, everIssued);
+        const { reason, causes, fix } = bootstrapRefusal(options.kind, everIssued, options.bootstrapWith);
         log.error({ error: message, reason }, `re-bootstrap needed: ${causes}; fix: ${fix}`);
         // The fix before the error: an Event message is cut at 1024 characters, and the error can be long.
         events.warning(reason, `${target}: ${causes}; fix: ${fix}. Error: ${message}`);

@@ -319,6 +319,7 @@ class Sidecar {
     const observed = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
       restarts: config.restart.length > 0,
       kind: credentialKindOf(config),
+      bootstrapWith: bootstrapWith(config),
       clock: systemClock,
     });
     const observer = onReadiness === undefined ? observed : pokingObserver(observed, onReadiness);

@@ -15,7 +15,12 @@ export interface BootstrapRefusal {
  * again). Every place a person looks (the log, the pod's Event, the readiness reason) gives the causes and the
  * fix; the alert's runbook and docs/bootstrap.md say the same.
  */
-export function bootstrapRefusal(kind: 'certificate' | 'token', everIssued: boolean): BootstrapRefusal {
+export function bootstrapRefusal(
+  kind: 'certificate' | 'token',
+  everIssued: boolean,
+  bootstrapWith: 'token' | 'federated' = 'token',
+): BootstrapRefusal {
+  if (bootstrapWith === 'federated') return federatedRefusal(everIssued);
   // Certificate targets may bootstrap with the pod's own ServiceAccount token instead (nothing to expire);
   // token targets may use federated tokens outright. Both need a target that trusts the source's issuer.
   const lasting =
@@ -39,5 +44,16 @@ export function bootstrapRefusal(kind: 'certificate' | 'token', everIssued: bool
     reason: 'BootstrapRefused',
     causes: `no ${kind} was ever issued and the target refuses the bootstrap credential: ${likely}`,
     fix,
+  };
+}
+
+/** A certificate target bootstrapping with the pod's own ServiceAccount token: nothing expires, trust is at fault. */
+function federatedRefusal(everIssued: boolean): BootstrapRefusal {
+  const likely =
+    "the target does not trust the source's ServiceAccount issuer for this audience (yet: kube-apiserver reloads its AuthenticationConfiguration within about a minute of a change), the ServiceAccount or audience is not the one bootstrap set up, or the mapped user may not create CSRs";
+  return {
+    reason: everIssued ? 'RebootstrapNeeded' : 'BootstrapRefused',
+    causes: `${everIssued ? 'the certificate expired and' : 'no certificate was ever issued and'} the target refuses the pod's ServiceAccount token (federated bootstrap): ${likely}`,
+    fix: "run kubeconfig-rotator bootstrap --credential certificate --bootstrap-with federated for this source and target again (it restores the trust and the CSR requester binding); to tell the causes apart, run kubeconfig-rotator check --config <the sidecar's config> in this pod, or check --credential federated --service-account NAMESPACE/NAME from your machine",
   };
 }

@@ -35,7 +35,11 @@ function issuedFor(ttlSeconds: number): CurrentCredential {
 }
 
 /** An observer of target "east" whose Events and log lines are kept. */
-function recorded(kind: 'certificate' | 'token' = 'certificate', clock = new ManualClock(issuedAt)) {
+function recorded(
+  kind: 'certificate' | 'token' = 'certificate',
+  clock = new ManualClock(issuedAt),
+  bootstrapWith: 'token' | 'federated' = 'token',
+) {
   const registry = new Registry();
   const events: { type: string; reason: string; message: string }[] = [];
   const recorder: EventRecorder = {
@@ -55,7 +59,7 @@ function recorded(kind: 'certificate' | 'token' = 'certificate', clock = new Man
     sidecarMetrics(registry),
     recorder,
     createLogger({ name: 'test', destination }),
-    { restarts: false, kind, clock },
+    { restarts: false, kind, bootstrapWith, clock },
   );
   const logs = () => lines.map((line) => JSON.parse(line) as { level: string; msg: string });
   return { observer, registry, events, logs };
@@ -129,6 +133,21 @@ describe('a refused bootstrap credential', () => {
     assert.match(event.message, /the certificate expired .*run kubeconfig-rotator bootstrap/);
     assert.match(event.message, /--bootstrap-with federated.*check --config/);
     assert.doesNotMatch(event.message, /--enable-bootstrap-token-auth/);
+  });
+
+  it('federated bootstrap refused: names the trust of the source issuer and bootstrap --bootstrap-with federated, not bootstrap tokens', () => {
+    const { observer, events } = recorded('certificate', new ManualClock(issuedAt), 'federated');
+    observer.rebootstrapNeeded(true, refused);
+    assert.equal(events[0]?.reason, 'BootstrapRefused');
+    assert.match(
+      events[0].message,
+      /refuses the pod's ServiceAccount token \(federated bootstrap\): the target does not trust/,
+    );
+    assert.match(
+      events[0].message,
+      /fix: run kubeconfig-rotator bootstrap --credential certificate --bootstrap-with federated/,
+    );
+    assert.doesNotMatch(events[0].message, /--enable-bootstrap-token-auth|bootstrap token expired/);
   });
 
   it('a token target that never had a token names revocation and, federated, an untrusted issuer', () => {
