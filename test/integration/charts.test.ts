@@ -367,6 +367,35 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
     ]);
   });
 
+  it("a certificate target with federated bootstrap: its config as the sidecar reads it, and create on its ServiceAccount's tokens only (the pod's own by default); none for token bootstrap", async () => {
+    const manifests = await template(chart, [
+      '--set-json',
+      'targets=[{"name":"east","bootstrapSecret":{"name":"kcr-bootstrap-east"},"identity":{"commonName":"agent"},"bootstrap":{"with":"federated","audiences":["kubeconfig-rotator:east"]},"sinks":{"secret":{"name":"east-kubeconfig"}}},{"name":"north","bootstrapSecret":{"name":"kcr-bootstrap-north"},"identity":{"commonName":"agent"},"bootstrap":{"with":"federated","audiences":["kubeconfig-rotator:north"],"serviceAccount":{"namespace":"agents","name":"admiralty"}},"sinks":{"secret":{"name":"north-kubeconfig"}}},{"name":"south","bootstrapSecret":{"name":"kcr-bootstrap-south"},"identity":{"commonName":"agent"},"bootstrap":{"with":"token"},"sinks":{"secret":{"name":"south-kubeconfig"}}}]',
+    ]);
+    const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
+    const config = sidecarConfigSchema.parse(
+      parseAllDocuments(String((configMap?.data as Record<string, string>)['config.yaml']))[0]?.toJS(),
+    );
+    assert.deepEqual(
+      config.targets.map((target) => [target.credential, target.bootstrap?.with]),
+      [
+        ['certificate', 'federated'],
+        ['certificate', 'federated'],
+        ['certificate', 'token'],
+      ],
+    );
+    const token = (names: string[]) => [
+      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: names, verbs: ['create'] },
+    ];
+    const roles = manifests
+      .filter((manifest) => manifest.kind === 'Role' && manifest.metadata.name.endsWith('-federated'))
+      .map((role) => [role.metadata.namespace, (role as unknown as { rules: unknown[] }).rules]);
+    assert.deepEqual(roles, [
+      ['agents', token(['admiralty'])],
+      ['kcr', token(['rel-kubeconfig-rotator-sidecar'])],
+    ]);
+  });
+
   it("renders each target's config with its bootstrap Secret mounted and Secret sinks in the release namespace by default", async () => {
     const manifests = await template(chart, ['-f', join(chart, 'examples', 'admiralty-standalone.yaml')]);
     const configMap = manifests.find((manifest) => manifest.kind === 'ConfigMap');
@@ -1006,6 +1035,29 @@ describe('the injector chart', () => {
         ['RoleBinding', 'admiralty', [{ kind: 'ServiceAccount', name: 'admiralty', namespace: 'admiralty' }]],
       ],
     );
+  });
+
+  it("grants the injected pods' ServiceAccounts tokens of themselves only when a target bootstraps (or is) federated with the pod's own", async () => {
+    const accounts = ['--set-json', 'injector.agentServiceAccounts=[{"namespace":"admiralty","name":"admiralty"}]'];
+    const ownToken = (manifests: Awaited<ReturnType<typeof template>>) =>
+      manifests
+        .filter((manifest) => manifest.metadata.name === 'rel-kubeconfig-rotator-sidecar-own-token-admiralty')
+        .map((object) => [object.kind, object.metadata.namespace, object.rules ?? object.subjects]);
+    assert.deepEqual(ownToken(await template(chart, [...injector, ...accounts])), []);
+    const federated = await template(chart, [
+      ...injector,
+      ...accounts,
+      '--set-json',
+      'targets[0].bootstrap={"with":"federated","audiences":["kubeconfig-rotator:east"]}',
+    ]);
+    assert.deepEqual(ownToken(federated), [
+      [
+        'Role',
+        'admiralty',
+        [{ apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['admiralty'], verbs: ['create'] }],
+      ],
+      ['RoleBinding', 'admiralty', [{ kind: 'ServiceAccount', name: 'admiralty', namespace: 'admiralty' }]],
+    ]);
   });
 
   it("NOTES tell an injector install how pods ask for the sidecar and where its bootstrap Secrets go, not the native sidecar's includes", async () => {
