@@ -71,6 +71,23 @@ async function packagesLoaded(
   return packages;
 }
 
+/** The packages `kubeconfig-rotator credential ARGS` loaded: it exits by itself (the record is written at exit). */
+async function pluginPackages(
+  args: readonly string[],
+): Promise<{ packages: string[]; stderr: string; code: number | null }> {
+  const loaded = join(dir, `loaded-credential-${String(args.length)}`);
+  const child = new CliProcess(['credential', ...args], {
+    nodeOptions: ['--import', fileURLToPath(new URL('../support/loaded-packages.ts', import.meta.url))],
+    env: { KCR_LOADED_PACKAGES: loaded },
+  });
+  const { code } = await child.exited;
+  // The file exists only if the recording hook ran to the process's exit.
+  const packages = readFileSync(loaded, 'utf8')
+    .split('\n')
+    .filter((name) => name !== '');
+  return { packages, stderr: child.stderr, code };
+}
+
 describe('the module graph', () => {
   it(
     'of the sidecar holds no @kubernetes/client-node and no undici, with every sidecar feature configured',
@@ -145,6 +162,31 @@ targets: []
       );
       assert.ok(!packages.includes('@kubernetes/client-node'), packages.join(', '));
       assert.ok(!packages.includes('undici'), packages.join(', '));
+    },
+  );
+
+  // Run by client-go on every credential refresh of every consumer: its start is its cost (bench/credential-plugin.ts).
+  it(
+    'of the credential plugin holds no package for a directory, and only yaml for a Secret',
+    { timeout: 60_000 },
+    async () => {
+      const out = join(dir, 'plugin-out');
+      const directory = await pluginPackages(['--directory', out]);
+      assert.equal(directory.code, 1, directory.stderr);
+      assert.match(directory.stderr, /no credential published yet/);
+      assert.deepEqual(directory.packages, []);
+      // A Secret through our own client (rest.ts), whose first call fails at once: no logger, metrics, zod or client-node.
+      const secret = await pluginPackages([
+        '--secret-namespace',
+        'ns',
+        '--secret-name',
+        's',
+        '--kubeconfig',
+        unreachableKubeconfig(),
+      ]);
+      assert.equal(secret.code, 1, secret.stderr);
+      assert.match(secret.stderr, /Secret ns\/s not readable/);
+      assert.deepEqual(secret.packages, ['yaml']);
     },
   );
 });
