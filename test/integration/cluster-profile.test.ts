@@ -22,6 +22,7 @@ import { moduleCrd } from '../../scripts/clusterprofile-crd.ts';
 import type { ClusterProfile, Condition } from '../../src/core/cluster-profile/profile.ts';
 import { clusterProfileOf, sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
+import { consistently } from '../support/eventually.ts';
 import { eventually, statusCode, uniqueName } from '../support/kube.ts';
 import { prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig } from '../support/sidecar.ts';
 
@@ -169,10 +170,14 @@ describe('ClusterProfile', () => {
         (error: unknown) => statusCode(error) === 422,
       );
 
-      // Unchanged status is not written again: the resourceVersion holds for a few health checks.
+      // Unchanged status is not written again: the resourceVersion holds through three health checks (1 s each).
       const settled = await read(prepared.name);
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      assert.equal((await read(prepared.name)).metadata.resourceVersion, settled.metadata.resourceVersion);
+      await consistently(
+        async () => {
+          assert.equal((await read(prepared.name)).metadata.resourceVersion, settled.metadata.resourceVersion);
+        },
+        { forMs: 3_000, intervalMs: 250, description: 'the ClusterProfile unchanged' },
+      );
 
       const marker = sidecar.lines.length;
       await stopComponent(down.state, 'kube-apiserver');
