@@ -1,6 +1,6 @@
 // Policy hot reload in a running approver, with the policy mounted as the kubelet mounts a ConfigMap.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -23,7 +23,7 @@ const target = testCluster('target');
 const admin = target.admin();
 const run = uniqueName('kcr-reload');
 const dir = mkdtempSync(join(tmpdir(), 'kcr-reload-'));
-const endpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
+const endpoint = target.endpoint();
 
 const policyFor = (tokens: readonly TestBootstrapToken[]) =>
   `policies:\n${tokens.map((token, index) => `  - name: source-${String(index)}\n    bootstrap: { groups: ['${token.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`).join('')}`;

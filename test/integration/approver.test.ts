@@ -24,7 +24,7 @@ import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair, type KeyPair } from '../../src/core/pki/keys.ts';
 import { evaluate } from '../../src/core/policy/evaluate.ts';
 import { parsePolicyFile } from '../../src/core/policy/schema.ts';
-import { kubeConfigFor, type ClusterEndpoint } from '../support/kubeconfig.ts';
+import { kubeConfigFor } from '../support/kubeconfig.ts';
 import {
   approverAccount,
   ApproverProcess,
@@ -65,7 +65,7 @@ import { assertNoSecretsInLogs } from '../support/log-hygiene.ts';
 
 const target = testCluster('target');
 const admin = target.admin();
-const endpoint: ClusterEndpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
+const endpoint = target.endpoint();
 const SIGNER = 'kubernetes.io/kube-apiserver-client';
 const run = uniqueName('kcr-it');
 const TEAM = `${run}-team`;

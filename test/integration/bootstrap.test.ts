@@ -1,7 +1,7 @@
 // `kubeconfig-rotator bootstrap` end to end on the two test clusters.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -123,10 +123,7 @@ describe('kubeconfig-rotator bootstrap', () => {
         secret.metadata?.annotations?.['kubeconfig-rotator.io/bootstrap-token-expiration'] ?? '',
       );
       await sleep(Math.max(0, expires - Date.now()) + 1_000);
-      const asToken = kubeConfigFor(
-        { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') },
-        { token: tokenValue },
-      );
+      const asToken = kubeConfigFor(target.endpoint(), { token: tokenValue });
       await assert.rejects(
         asToken.makeApiClient(CertificatesV1Api).listCertificateSigningRequest(),
         (error) => statusCode(error) === 401,

@@ -2,13 +2,12 @@
 // bootstrap token -> CSR -> approval -> certificate issued by kube-controller-manager -> authenticated calls.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { AuthenticationV1Api, CertificatesV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair, type KeyPair } from '../../src/core/pki/keys.ts';
 import type { Subject } from '../../src/core/pki/subject.ts';
-import { kubeConfigFor, type ClusterEndpoint } from '../support/kubeconfig.ts';
+import { kubeConfigFor } from '../support/kubeconfig.ts';
 import { testCluster } from '../support/clusters.ts';
 import {
   approveCsr,
@@ -21,7 +20,7 @@ import {
 
 const target = testCluster('target');
 const admin = target.admin();
-const endpoint: ClusterEndpoint = { server: target.state.server, caPem: readFileSync(target.state.caCertFile, 'utf8') };
+const endpoint = target.endpoint();
 
 async function createCsr(
   kubeConfig: KubeConfig,

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clustersRoot } from '../../scripts/testbed/binaries.ts';
 import { isClusterRunning, readClusterState } from '../../scripts/testbed/cluster.ts';
+import { eventually } from '../support/eventually.ts';
 
 const DEMO = fileURLToPath(new URL('../../scripts/demo/main.ts', import.meta.url));
 
@@ -92,10 +93,12 @@ describe('npm run demo', () => {
 
   it('Ctrl-C stops everything cleanly', async () => {
     const demo = runDemo(['--rotate-every', '5']);
-    while (!/\[\d+s\] rotations/.test(demo.output())) {
-      if (demo.child.exitCode !== null) assert.fail(demo.output());
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
+    await eventually(() => demo.child.exitCode !== null || /\[\d+s\] rotations/.test(demo.output()), {
+      timeoutMs: 180_000,
+      intervalMs: 200,
+      description: "the demo's first rotations line",
+    });
+    assert.equal(demo.child.exitCode, null, demo.output());
     demo.child.kill('SIGINT');
     const code = await demo.exited;
     assert.equal(code, 0, demo.output());

@@ -4,7 +4,7 @@
 // requests the charts should not allow prove it is no more than needed.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -68,10 +68,7 @@ async function serviceAccountKubeconfig(
   );
   return {
     path,
-    kubeConfig: kubeConfigFor(
-      { server: cluster.state.server, caPem: readFileSync(cluster.state.caCertFile, 'utf8') },
-      { token },
-    ),
+    kubeConfig: kubeConfigFor(cluster.endpoint(), { token }),
   };
 }
 

@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
+import { eventually } from '../support/eventually.ts';
 import { statusCode } from '../support/kube.ts';
 import {
   outputDir,
@@ -180,8 +181,12 @@ describe('restarts', () => {
       const second = startSidecar(config);
       const found = await second.waitForLog((line) => line.msg === 'found a valid certificate');
       assert.equal(found.from, `directory ${outputDir(prepared)}`);
+      assert.ok(Date.parse(String(found.nextRotation)) > Date.now(), 'its next rotation is at its deadline, not now');
       await second.waitForLog((line) => line.msg === 'ready');
-      await sleep(3_000);
+      // A CSR of the restart would be created before it is ready: a list the test approver begins after that
+      // would see it.
+      const passes = approver.passes;
+      await eventually(() => approver.passes >= passes + 2, { description: "the test approver's next list" });
       assert.equal(second.count(rotated), 0);
       assert.equal(approver.seen.size, requests, 'no CSR was created after the restart');
       await second.stop();
@@ -198,7 +203,7 @@ describe('restarts', () => {
     try {
       const config = writeSidecarConfig(prepared);
       const first = startSidecar(config);
-      while (approver.seen.size === 0) await sleep(50);
+      await eventually(() => approver.seen.size > 0, { timeoutMs: 30_000, intervalMs: 50, description: 'its CSR' });
       const [pendingName] = [...approver.seen.keys()];
       await first.stop();
 

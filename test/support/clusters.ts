@@ -1,7 +1,9 @@
 // The two test clusters (source and target), started once per test run by global-setup.ts.
+import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { clustersRoot } from '../../scripts/testbed/binaries.ts';
 import { isClusterRunning, readClusterState, type ClusterState } from '../../scripts/testbed/cluster.ts';
+import type { ClusterEndpoint } from './kubeconfig.ts';
 
 export const CLUSTER_NAMES = ['source', 'target'] as const;
 export type ClusterName = (typeof CLUSTER_NAMES)[number];
@@ -10,6 +12,8 @@ export interface TestCluster {
   readonly state: ClusterState;
   /** A fresh admin KubeConfig (system:masters). */
   admin(): KubeConfig;
+  /** Its apiserver's address and the PEM of the CA that signed its serving certificate. */
+  endpoint(): ClusterEndpoint;
 }
 
 export function testCluster(name: ClusterName): TestCluster {
@@ -32,5 +36,6 @@ export function clusterFromState(state: ClusterState): TestCluster {
       kubeConfig.loadFromFile(state.kubeconfig);
       return kubeConfig;
     },
+    endpoint: () => ({ server: state.server, caPem: readFileSync(state.caCertFile, 'utf8') }),
   };
 }

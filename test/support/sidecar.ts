@@ -187,6 +187,8 @@ export type CsrDecision = 'approve' | 'deny' | 'ignore';
  */
 export class TestApprover {
   readonly seen = new Map<string, V1CertificateSigningRequest>();
+  /** Lists of the target's CSRs done so far, successful or not. */
+  passes = 0;
   decide: (csr: V1CertificateSigningRequest) => CsrDecision = () => 'approve';
   readonly #api: CertificatesV1Api;
   readonly #target: string;
@@ -235,6 +237,7 @@ export class TestApprover {
       } catch {
         // The target may be down on purpose; keep polling.
       }
+      this.passes++;
       await sleep(this.#pollMs);
     }
   }
