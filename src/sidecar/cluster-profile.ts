@@ -116,7 +116,8 @@ export class ClusterProfileKeeper {
       if (signal.aborted) return;
       this.#health = health;
       // Only a target that answered can say its version (serverVersion has its own bound).
-      if (health.state !== 'unreachable') this.#version = (await serverVersion(client))?.gitVersion ?? this.#version;
+      if (health.state !== 'unreachable')
+        this.#version = (await serverVersion(client, signal))?.gitVersion ?? this.#version;
     } finally {
       await client.close();
     }

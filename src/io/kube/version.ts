@@ -6,10 +6,14 @@ import type { KubeClient } from './rest.ts';
 // Start waits for this at most.
 const VERSION_TIMEOUT_MS = 5_000;
 
-export async function serverVersion(client: KubeClient): Promise<KubeVersion | undefined> {
+/** `signal` gives up early (shutdown). */
+export async function serverVersion(client: KubeClient, signal?: AbortSignal): Promise<KubeVersion | undefined> {
+  const timeout = AbortSignal.timeout(VERSION_TIMEOUT_MS);
   try {
     return parseKubeVersion(
-      await client.request<unknown>('GET', '/version', { signal: AbortSignal.timeout(VERSION_TIMEOUT_MS) }),
+      await client.request<unknown>('GET', '/version', {
+        signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
+      }),
     );
   } catch {
     return undefined;
