@@ -3,13 +3,17 @@
 // token (created, used once, deleted). Decisions and wording are in src/core/check; this file observes.
 import {
   AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
   AppsV1Api,
   AuthorizationV1Api,
   CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   VersionApi,
+  type V1MutatingWebhook,
+  type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { BOOTSTRAP_SECRET_KEY, bootstrapGroup } from '../core/bootstrap/plan.ts';
 import { guardrailName } from '../core/bootstrap/token-guardrail.ts';
@@ -36,7 +40,18 @@ import {
   type IssuerTrial,
   type PolicySeen,
 } from '../core/check/checks.ts';
-import { csrSeen, decisionsOn, otherApproversCheck, OUR_REASONS, type ApiCsr } from '../core/check/in-cluster.ts';
+import {
+  alertsCheck,
+  injectorWebhookCheck,
+  labelSelectorString,
+  type WebhookTrial,
+  csrSeen,
+  decisionsOn,
+  otherApproversCheck,
+  OUR_REASONS,
+  type AlertsSeen,
+  type ApiCsr,
+} from '../core/check/in-cluster.ts';
 import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
 import { parseKubeVersion, type KubeVersion } from '../core/kube-version.ts';
 import { buildCertificationRequest } from '../core/pki/csr.ts';
@@ -169,6 +184,7 @@ async function targetChecks(
     if (!options.pre) results.push(await otherApprovers(target, options));
   }
   if (credential === 'token' && !options.pre) results.push(...(await tokenChecks(target, options)));
+  if (!options.pre) results.push(alertsCheck('target', await readAlerts(target)));
   return results;
 }
 
@@ -192,6 +208,104 @@ async function otherApprovers(target: KubeConfig, options: CheckOptions): Promis
     return otherApproversCheck(scope, { result: 'listed', ...seen }, `reasons ${OUR_REASONS.slice(0, 2).join(', ')}`);
   } catch (error) {
     return otherApproversCheck(scope, { result: 'unreadable', message: describeError(error) }, '');
+  }
+}
+
+const INJECTOR_SELECTOR = 'app.kubernetes.io/component=injector,app.kubernetes.io/part-of=kubeconfig-rotator';
+const INJECT_ANNOTATION = 'kubeconfig-rotator.io/inject';
+
+/** Each injector's webhook (the sidecar chart's, by its labels), asked with a dry-run pod; none: no line. */
+async function injectorWebhooks(source: KubeConfig, target: string): Promise<CheckResult[]> {
+  let configurations: V1MutatingWebhookConfiguration[];
+  try {
+    configurations = (
+      await bounded('listing MutatingWebhookConfigurations', (signal) =>
+        source
+          .makeApiClient(AdmissionregistrationV1Api)
+          .listMutatingWebhookConfiguration({ labelSelector: INJECTOR_SELECTOR }, abortable(signal)),
+      )
+    ).items;
+  } catch (error) {
+    return [injectorWebhookCheck('?', { result: 'error', message: describeError(error) })];
+  }
+  const results: CheckResult[] = [];
+  for (const configuration of configurations) {
+    const name = configuration.metadata?.name ?? '?';
+    for (const webhook of configuration.webhooks ?? [])
+      results.push(injectorWebhookCheck(name, await askWebhook(source, webhook, target)));
+  }
+  return results;
+}
+
+async function askWebhook(source: KubeConfig, webhook: V1MutatingWebhook, target: string): Promise<WebhookTrial> {
+  const core = source.makeApiClient(CoreV1Api);
+  const selector = labelSelectorString(webhook.namespaceSelector ?? {});
+  let namespace: string | undefined;
+  try {
+    const found = await bounded('listing namespaces', (signal) =>
+      core.listNamespace({ labelSelector: selector, limit: 1 }, abortable(signal)),
+    );
+    namespace = found.items[0]?.metadata?.name;
+  } catch (error) {
+    return { result: 'error', message: describeError(error) };
+  }
+  if (namespace === undefined) return { result: 'noNamespace', selector: selector === '' ? '(any)' : selector };
+  const inNamespace = namespace;
+  try {
+    const pod = await bounded('a dry-run pod', (signal) =>
+      core.createNamespacedPod(
+        {
+          namespace: inNamespace,
+          dryRun: 'All',
+          body: {
+            metadata: {
+              generateName: 'kubeconfig-rotator-check-',
+              labels: { ...(webhook.objectSelector?.matchLabels ?? {}) },
+              annotations: { [INJECT_ANNOTATION]: target },
+            },
+            spec: { containers: [{ name: 'check', image: 'registry.k8s.io/pause:3.10' }] },
+          },
+        },
+        abortable(signal),
+      ),
+    );
+    const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+    return containers.length > 1
+      ? { result: 'injected', namespace: inNamespace }
+      : { result: 'unchanged', namespace: inNamespace };
+  } catch (error) {
+    const message = describeError(error);
+    if (message.includes('failed calling webhook')) return { result: 'failed', namespace: inNamespace, message };
+    if (message.includes(`admission webhook "${webhook.name}" denied`))
+      return { result: 'denied', namespace: inNamespace, message };
+    return { result: 'error', message };
+  }
+}
+
+/** The Prometheus Operator's PrometheusRule CRD, and the charts' rules (labelled part-of kubeconfig-rotator). */
+async function readAlerts(cluster: KubeConfig): Promise<AlertsSeen> {
+  try {
+    const crd = await readOptional('the PrometheusRule CRD', (signal) =>
+      cluster
+        .makeApiClient(ApiextensionsV1Api)
+        .readCustomResourceDefinition({ name: 'prometheusrules.monitoring.coreos.com' }, abortable(signal)),
+    );
+    if (crd === undefined) return { result: 'noCrd' };
+    const list = (await bounded('listing PrometheusRules', (signal) =>
+      cluster.makeApiClient(CustomObjectsApi).listClusterCustomObject(
+        {
+          group: 'monitoring.coreos.com',
+          version: 'v1',
+          plural: 'prometheusrules',
+          labelSelector: 'app.kubernetes.io/part-of=kubeconfig-rotator',
+        },
+        abortable(signal),
+      ),
+    )) as { items?: { metadata?: { namespace?: string; name?: string } }[] };
+    const rules = (list.items ?? []).map((rule) => `${rule.metadata?.namespace ?? ''}/${rule.metadata?.name ?? ''}`);
+    return { result: 'crd', rules };
+  } catch (error) {
+    return { result: 'unreadable', message: describeError(error) };
   }
 }
 
@@ -392,6 +506,8 @@ async function sourceChecks(
   const { results, reachable } = await clusterChecks(source, 'source', credential);
   // Before bootstrap there is no bootstrap Secret yet.
   if (!reachable || options.pre) return results;
+  results.push(alertsCheck('source', await readAlerts(source)));
+  results.push(...(await injectorWebhooks(source, options.target)));
   const name = options.secretName ?? `kubeconfig-rotator-bootstrap-${options.target}`;
   const where = `${options.namespace}/${name}`;
   try {

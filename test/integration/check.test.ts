@@ -15,6 +15,7 @@ import {
   CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   RbacAuthorizationV1Api,
   KubeConfig as ClientKubeConfig,
   V1MicroTime,
@@ -29,6 +30,7 @@ import { KCM_CONTROLLERS, startClusters, stopCluster, type ClusterState } from '
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
+import { ensureMonitoringCrds } from '../support/chart-prerequisites.ts';
 import { uniqueName } from '../support/kube.ts';
 import { prepareTarget, sidecarTestFile, writeSidecarConfig } from '../support/sidecar.ts';
 
@@ -132,6 +134,27 @@ describe('kubeconfig-rotator check', () => {
   it('passes every check of a healthy certificate install (after a real bootstrap, which verifies its token)', async (context) => {
     const bootstrap = await cli('bootstrap', ...clusters(), '--ttl', '10m');
     assert.equal(bootstrap.code, 0, bootstrap.stderr);
+    // Where the Prometheus Operator's CRDs exist, the charts' PrometheusRule is there too (as the charts make it).
+    await ensureMonitoringCrds([target, source]);
+    for (const [cluster, namespace] of [
+      [target, account.namespace],
+      [source, 'kubeconfig-rotator'],
+    ] as const)
+      await cluster
+        .admin()
+        .makeApiClient(CustomObjectsApi)
+        .createNamespacedCustomObject({
+          group: 'monitoring.coreos.com',
+          version: 'v1',
+          namespace,
+          plural: 'prometheusrules',
+          body: {
+            apiVersion: 'monitoring.coreos.com/v1',
+            kind: 'PrometheusRule',
+            metadata: { name: `kcr-${sourceName}`, labels: { 'app.kubernetes.io/part-of': 'kubeconfig-rotator' } },
+            spec: { groups: [] },
+          },
+        });
     const run = await cli(
       'check',
       ...clusters(),
@@ -159,13 +182,19 @@ describe('kubeconfig-rotator check', () => {
         'certificate.leader',
         'certificate.policy',
         'certificate.other-approvers',
+        'target.alerts',
         'source.reachable',
         'source.version',
+        'source.alerts',
         'source.bootstrap-secret',
         'source.published-endpoint',
       ],
     );
     assert.match(only(run, 'certificate.policy').detail, new RegExp(`policy ${sourceName} approves`));
+    assert.match(
+      only(run, 'source.alerts').detail,
+      new RegExp(`PrometheusRule .*kubeconfig-rotator/kcr-${sourceName}`),
+    );
     // The check's own token is gone: only bootstrap's token of this source remains.
     const secrets = await target
       .admin()
@@ -237,9 +266,74 @@ describe('kubeconfig-rotator check', () => {
     assert.match(
       leader.detail,
       new RegExp(
-        `approver-gone last renewed Lease .* 1[12]\\d s ago, longer than its ${String(duration)} s duration: no replica is leading`,
+        `approver-gone last renewed Lease .* 1[2-9]\\d s ago, longer than its ${String(duration)} s duration: no replica is leading`,
       ),
     );
+  });
+
+  it("fails an injector webhook the apiserver cannot call, with the apiserver's own error", async () => {
+    // The chart's webhook (its labels) pointing at a Service that does not exist, for namespaces of one label.
+    const label = uniqueName('inject');
+    const namespace = uniqueName('kcr-agents');
+    const name = uniqueName('kcr-check-injector');
+    const admin = source.admin();
+    const webhooks = admin.makeApiClient(AdmissionregistrationV1Api);
+    await admin
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: namespace, labels: { 'kcr-check-inject': label } } } });
+    await webhooks.createMutatingWebhookConfiguration({
+      body: {
+        metadata: {
+          name,
+          labels: { 'app.kubernetes.io/component': 'injector', 'app.kubernetes.io/part-of': 'kubeconfig-rotator' },
+        },
+        webhooks: [
+          {
+            name: 'inject.kubeconfig-rotator.io',
+            clientConfig: {
+              service: { namespace, name: 'no-such-injector', path: '/mutate', port: 443 },
+              caBundle: Buffer.from(readFileSync(source.state.caCertFile, 'utf8')).toString('base64'),
+            },
+            rules: [
+              {
+                apiGroups: [''],
+                apiVersions: ['v1'],
+                operations: ['CREATE'],
+                resources: ['pods'],
+                scope: 'Namespaced',
+              },
+            ],
+            failurePolicy: 'Fail',
+            sideEffects: 'None',
+            admissionReviewVersions: ['v1'],
+            namespaceSelector: { matchLabels: { 'kcr-check-inject': label } },
+          },
+        ],
+      },
+    });
+    try {
+      const run = await cli('check', ...clusters(), ...approverFlags(), '--output', 'json');
+      assert.equal(run.code, 1);
+      const webhook = only(run, 'source.injector-webhook');
+      assert.equal(webhook.status, 'fail');
+      assert.match(
+        webhook.detail,
+        new RegExp(
+          `the apiserver could not call it for a dry-run pod in ${namespace}: .*failed calling webhook .*no-such-injector`,
+        ),
+      );
+      assert.match(webhook.fix ?? '', /endpoints; its serving certificate/);
+      assert.equal(webhook.docs, 'docs/troubleshooting.md#source-injector-webhook');
+      // A dry run: no pod was created.
+      const pods = await admin.makeApiClient(CoreV1Api).listNamespacedPod({ namespace });
+      assert.deepEqual(pods.items, []);
+    } finally {
+      await webhooks.deleteMutatingWebhookConfiguration({ name }).catch(() => undefined);
+      await admin
+        .makeApiClient(CoreV1Api)
+        .deleteNamespace({ name: namespace })
+        .catch(() => undefined);
+    }
   });
 
   it("fails a CSR of this source that another approver approved, naming the CSR and the condition's reason", async () => {

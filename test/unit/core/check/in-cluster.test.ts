@@ -2,9 +2,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  alertsCheck,
   bootstrapCredentialCheck,
   bootstrapKubeconfigCheck,
   decisionsOn,
+  injectorWebhookCheck,
+  labelSelectorString,
   otherApproversCheck,
   policyFileCheck,
   publishedCheck,
@@ -109,5 +112,48 @@ describe('policyFileCheck', () => {
     assert.equal(policyFileCheck('/p', { ok: false, problems: ['policies[0]: bad'] }).status, 'fail');
     assert.equal(policyFileCheck('/p', { ok: true, policies: [] }).status, 'warn');
     assert.equal(policyFileCheck('/p', { ok: true, policies: ['west'] }).status, 'pass');
+  });
+});
+
+describe('alertsCheck', () => {
+  it('passes without the CRD, warns a CRD without our rule, passes with it', () => {
+    const absent = alertsCheck('source', { result: 'noCrd' });
+    assert.equal(absent.status, 'pass');
+    assert.match(absent.detail, /keep prometheusRule\.enabled and serviceMonitor\.enabled off/);
+    const missing = alertsCheck('target', { result: 'crd', rules: [] });
+    assert.equal(missing.status, 'warn');
+    assert.match(missing.fix ?? '', /helm upgrade kubeconfig-rotator-approver with prometheusRule\.enabled=true/);
+    assert.equal(alertsCheck('source', { result: 'crd', rules: ['ns/r'] }).status, 'pass');
+    assert.equal(alertsCheck('source', { result: 'unreadable', message: 'HTTP 403' }).status, 'fail');
+  });
+});
+
+describe('labelSelectorString and injectorWebhookCheck', () => {
+  it("writes a namespaceSelector as a list's label selector", () => {
+    assert.equal(
+      labelSelectorString({
+        matchLabels: { 'kubeconfig-rotator.io/injection': 'enabled' },
+        matchExpressions: [
+          { key: 'tier', operator: 'In', values: ['a', 'b'] },
+          { key: 'skip', operator: 'DoesNotExist' },
+        ],
+      }),
+      'kubeconfig-rotator.io/injection=enabled,tier in (a,b),!skip',
+    );
+    assert.equal(labelSelectorString({}), '');
+  });
+
+  it("passes an answer (injected or refused), fails the apiserver's call failing, warns an unchanged pod", () => {
+    assert.equal(injectorWebhookCheck('w', { result: 'injected', namespace: 'a' }).status, 'pass');
+    assert.equal(
+      injectorWebhookCheck('w', { result: 'denied', namespace: 'a', message: 'unknown target' }).status,
+      'pass',
+    );
+    const failed = injectorWebhookCheck('w', { result: 'failed', namespace: 'a', message: 'x509: unknown authority' });
+    assert.equal(failed.status, 'fail');
+    assert.match(failed.detail, /x509/);
+    assert.match(failed.fix ?? '', /caBundle of MutatingWebhookConfiguration w/);
+    assert.equal(injectorWebhookCheck('w', { result: 'unchanged', namespace: 'a' }).status, 'warn');
+    assert.equal(injectorWebhookCheck('w', { result: 'noNamespace', selector: 'x=y' }).status, 'warn');
   });
 });
