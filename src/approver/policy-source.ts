@@ -27,6 +27,8 @@ export interface PolicySourceOptions {
 
 export interface PolicySource {
   readonly current: CurrentPolicy;
+  /** Resolves once the directory watch has scanned it: a change after that is seen without a re-read. */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -126,6 +128,7 @@ export function watchPolicyFile(options: PolicySourceOptions): PolicySource {
     get current() {
       return current;
     },
+    ready: watching.ready,
     async close() {
       clearInterval(reread);
       await watching.close();

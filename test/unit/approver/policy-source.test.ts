@@ -42,7 +42,8 @@ after(() => {
 });
 const readsOf = (path: string) => readFileSpy.mock.calls.filter((call) => call.arguments[0] === path).length;
 
-function start(name: string, content: string) {
+/** A source on a fresh mounted policy, once its watch is ready; re-read every 200 ms unless said. */
+async function start(name: string, content: string, rereadIntervalMs = 200) {
   const dir = join(root, name);
   const path = writeKubeletMount(dir, { 'policy.yaml': content })['policy.yaml'] ?? assert.fail();
   const changes: number[] = [];
@@ -54,16 +55,17 @@ function start(name: string, content: string) {
     onChange: (current) => changes.push(current.generation),
     onRejected: (problems) => rejections.push(problems),
     debounceMs: 50,
-    rereadIntervalMs: 200,
+    rereadIntervalMs,
   });
   opened.push(source);
+  await source.ready;
   const commonNames = () => source.current.file.policies[0]?.identity.commonNames;
   return { dir, path, source, changes, rejections, commonNames };
 }
 
 describe('the policy file is hot-reloaded', () => {
   it('a valid change mounted by a ..data swap takes effect, with a new generation', async () => {
-    const { dir, source, changes, commonNames } = start('valid', policy('agent-a'));
+    const { dir, source, changes, commonNames } = await start('valid', policy('agent-a'));
     assert.deepEqual([source.current.generation, commonNames()], [1, ['agent-a']]);
     writeKubeletMount(dir, { 'policy.yaml': policy('agent-b') });
     await until(() => {
@@ -78,8 +80,18 @@ describe('the policy file is hot-reloaded', () => {
     await source.close();
   });
 
+  it('a ..data swap is seen by the watch, without waiting for the periodic re-read', async () => {
+    const { dir, source, commonNames } = await start('watched', policy('agent-a'), 600_000);
+    writeKubeletMount(dir, { 'policy.yaml': policy('agent-b') });
+    await until(() => {
+      assert.deepEqual(commonNames(), ['agent-b']);
+    });
+    assert.equal(source.current.generation, 2);
+    await source.close();
+  });
+
   it('an invalid file keeps the current policy and is reported once, however often it is re-read', async () => {
-    const { dir, path, source, rejections, commonNames } = start('invalid', policy('agent-a'));
+    const { dir, path, source, rejections, commonNames } = await start('invalid', policy('agent-a'));
     writeKubeletMount(dir, { 'policy.yaml': 'policies:\n  - name: a\n    identity: { commonNames: [] }\n' });
     await until(() => {
       assert.equal(rejections.length, 1);
@@ -101,7 +113,7 @@ describe('the policy file is hot-reloaded', () => {
   });
 
   it('a YAML alias bomb is rejected like any invalid file; the policy stays and later changes still apply', async () => {
-    const { dir, source, rejections, commonNames } = start('bomb', policy('agent-a'));
+    const { dir, source, rejections, commonNames } = await start('bomb', policy('agent-a'));
     writeKubeletMount(dir, { 'policy.yaml': ALIAS_BOMB });
     await until(() => {
       assert.equal(rejections.length, 1);
@@ -116,7 +128,7 @@ describe('the policy file is hot-reloaded', () => {
   });
 
   it('a new signer is refused: it needs a restart and RBAC of its own', async () => {
-    const { dir, source, rejections, commonNames } = start('signer', policy('agent-a'));
+    const { dir, source, rejections, commonNames } = await start('signer', policy('agent-a'));
     writeKubeletMount(dir, { 'policy.yaml': policy('agent-b', 'example.com/other') });
     await until(() => {
       assert.equal(rejections.length, 1);
@@ -130,7 +142,7 @@ describe('the policy file is hot-reloaded', () => {
   });
 
   it('a vanished file keeps the current policy and is reported', async () => {
-    const { path, source, rejections, commonNames } = start('vanished', policy('agent-a'));
+    const { path, source, rejections, commonNames } = await start('vanished', policy('agent-a'));
     unlinkSync(path);
     await until(() => {
       assert.equal(rejections.length, 1);
