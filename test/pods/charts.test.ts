@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoordinationV1Api, CoreV1Api, PolicyV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
+import { eventually } from '../support/eventually.ts';
 import { uniqueName } from '../support/kube.ts';
 import { nodeCluster } from '../support/node-cluster.ts';
 import { bootstrapEast, eastTarget, installApprover, readPublished } from '../support/pods-charts.ts';
@@ -51,15 +51,13 @@ describe('the charts on real pods', () => {
     await cluster.kubectl('rollout', 'status', `deployment/${approverName}`, '-n', namespaces.target, '--timeout=180s');
     // rollout status may return with one replica still starting (maxUnavailable): wait for both.
     const apps = admin.makeApiClient(AppsV1Api);
-    const readyBy = Date.now() + 60_000;
-    let ready: number | undefined;
-    while (
-      (ready = (await apps.readNamespacedDeployment({ namespace: namespaces.target, name: approverName })).status
-        ?.readyReplicas) !== 2 &&
-      Date.now() < readyBy
-    )
-      await sleep(500);
-    assert.equal(ready, 2);
+    await eventually(
+      async () => {
+        const { status } = await apps.readNamespacedDeployment({ namespace: namespaces.target, name: approverName });
+        assert.equal(status?.readyReplicas, 2, 'Ready replicas');
+      },
+      { timeoutMs: 60_000, intervalMs: 500, description: 'both approver replicas Ready' },
+    );
     const pods = await core.listNamespacedPod({
       namespace: namespaces.target,
       labelSelector: 'app.kubernetes.io/name=kubeconfig-rotator-approver',
@@ -72,22 +70,19 @@ describe('the charts on real pods', () => {
     // The holder is a replica's pod name and a per-process suffix.
     const holder = lease.spec?.holderIdentity ?? '';
     assert.equal(running.filter((pod) => holder.startsWith(`${String(pod)}_`)).length, 1, `lease holder ${holder}`);
-    const pdb = await admin
-      .makeApiClient(PolicyV1Api)
-      .readNamespacedPodDisruptionBudget({ namespace: namespaces.target, name: approverName });
-    assert.equal(pdb.spec?.minAvailable, 1);
     // The disruption controller counts both replicas healthy: one may be evicted, not two.
-    for (let i = 0; i < 60 && pdb.status?.currentHealthy !== 2; i++) {
-      await sleep(500);
-      Object.assign(
-        pdb,
-        await admin
+    const pdb = await eventually(
+      async () => {
+        const read = await admin
           .makeApiClient(PolicyV1Api)
-          .readNamespacedPodDisruptionBudget({ namespace: namespaces.target, name: approverName }),
-      );
-    }
-    assert.equal(pdb.status?.currentHealthy, 2);
-    assert.equal(pdb.status.disruptionsAllowed, 1);
+          .readNamespacedPodDisruptionBudget({ namespace: namespaces.target, name: approverName });
+        assert.equal(read.status?.currentHealthy, 2, 'healthy replicas');
+        return read;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, description: 'the PodDisruptionBudget counting both replicas' },
+    );
+    assert.equal(pdb.spec?.minAvailable, 1);
+    assert.equal(pdb.status?.disruptionsAllowed, 1);
   });
 
   it('approver with a broken policy: its pods are not Ready, exit 2, and their log says where the policy is wrong', async () => {
@@ -110,36 +105,34 @@ describe('the charts on real pods', () => {
         '-l',
         'app.kubernetes.io/name=kubeconfig-rotator-approver',
       );
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        const pods = await core.listNamespacedPod({
-          namespace,
-          labelSelector: 'app.kubernetes.io/name=kubeconfig-rotator-approver',
-        });
-        const crashed = pods.items.find((pod) => {
-          const container = pod.status?.containerStatuses?.[0];
-          return (container?.lastState?.terminated ?? container?.state?.terminated)?.exitCode === 2;
-        });
-        // The log of the run that exited: the previous one once the kubelet restarted the container.
-        const podName = crashed?.metadata?.name ?? '';
-        const logs =
-          crashed === undefined
-            ? []
-            : await Promise.all(
-                [false, true].map((previous) =>
-                  core.readNamespacedPodLog({ namespace, name: podName, previous }).catch(() => ''),
-                ),
-              );
-        const log = logs.find((text) => text.includes('invalid policy'));
-        if (crashed !== undefined && log !== undefined) {
-          assert.equal(crashed.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
-          // Where: the file, line and column of each problem.
-          assert.match(log, /\/etc\/kubeconfig-rotator\/policy\.yaml:2:\d+: /);
-          break;
-        }
-        assert.ok(Date.now() < deadline, 'no approver pod exited 2 on the broken policy');
-        await sleep(1000);
-      }
+      const { crashed, log } = await eventually(
+        async () => {
+          const pods = await core.listNamespacedPod({
+            namespace,
+            labelSelector: 'app.kubernetes.io/name=kubeconfig-rotator-approver',
+          });
+          const exited = pods.items.find((pod) => {
+            const container = pod.status?.containerStatuses?.[0];
+            return (container?.lastState?.terminated ?? container?.state?.terminated)?.exitCode === 2;
+          });
+          // The log of the run that exited: the previous one once the kubelet restarted the container.
+          const podName = exited?.metadata?.name ?? '';
+          const logs =
+            exited === undefined
+              ? []
+              : await Promise.all(
+                  [false, true].map((previous) =>
+                    core.readNamespacedPodLog({ namespace, name: podName, previous }).catch(() => ''),
+                  ),
+                );
+          const found = logs.find((text) => text.includes('invalid policy'));
+          return exited !== undefined && found !== undefined ? { crashed: exited, log: found } : false;
+        },
+        { timeoutMs: 120_000, intervalMs: 1_000, description: 'an approver pod exiting 2 on the broken policy' },
+      );
+      assert.equal(crashed.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
+      // Where: the file, line and column of each problem.
+      assert.match(log, /\/etc\/kubeconfig-rotator\/policy\.yaml:2:\d+: /);
     } finally {
       await cluster.helm('uninstall', 'broken', '--namespace', namespace).catch(() => undefined);
       await core.deleteNamespace({ name: namespace }).catch(() => undefined);
@@ -155,23 +148,22 @@ describe('the charts on real pods', () => {
         ...['install', 'lonely', join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
         ...['--namespace', namespace, '--create-namespace', '-f', values],
       );
-      const deadline = Date.now() + 120_000;
-      for (;;) {
-        const events = await core.listNamespacedEvent({ namespace });
-        const warning = events.items.find(
-          (event) => event.reason === 'RotationFailed' && event.involvedObject.kind === 'Pod',
-        );
-        if (warning !== undefined) {
-          assert.equal(warning.type, 'Warning');
-          assert.match(warning.message ?? '', /east: .*bootstrap kubeconfig .* is missing/);
-          const pod = await core.readNamespacedPod({ namespace, name: warning.involvedObject.name ?? '' });
-          assert.equal(pod.status?.phase, 'Running');
-          assert.equal(pod.status.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
-          break;
-        }
-        assert.ok(Date.now() < deadline, `no RotationFailed Event: ${events.items.map((e) => e.reason).join(' ')}`);
-        await sleep(1000);
-      }
+      const warning = await eventually(
+        async () => {
+          const events = await core.listNamespacedEvent({ namespace });
+          const found = events.items.find(
+            (event) => event.reason === 'RotationFailed' && event.involvedObject.kind === 'Pod',
+          );
+          if (found === undefined) throw new Error(`Events: ${events.items.map((e) => e.reason).join(' ')}`);
+          return found;
+        },
+        { timeoutMs: 120_000, intervalMs: 1_000, description: 'a RotationFailed Event on the pod' },
+      );
+      assert.equal(warning.type, 'Warning');
+      assert.match(warning.message ?? '', /east: .*bootstrap kubeconfig .* is missing/);
+      const pod = await core.readNamespacedPod({ namespace, name: warning.involvedObject.name ?? '' });
+      assert.equal(pod.status?.phase, 'Running');
+      assert.equal(pod.status.conditions?.find((c) => c.type === 'Ready')?.status, 'False');
     } finally {
       await cluster.helm('uninstall', 'lonely', '--namespace', namespace).catch(() => undefined);
       await core.deleteNamespace({ name: namespace }).catch(() => undefined);
@@ -181,27 +173,31 @@ describe('the charts on real pods', () => {
   it('sidecar (standalone): the Secret it publishes works against the target, across 3 rotations', async () => {
     await cluster.kubectl('rollout', 'status', `deployment/${sidecarName}`, '-n', namespaces.source, '--timeout=180s');
     const serials: string[] = [];
-    const deadline = Date.now() + 180_000;
-    while (serials.length < 4) {
-      assert.ok(Date.now() < deadline, `rotations seen: ${String(serials.length - 1)} (serials ${serials.join(' ')})`);
-      const published = await readPublished(core, namespaces.source, 'east-kubeconfig');
-      if (published === undefined) {
-        await sleep(500);
-        continue;
-      }
-      const { kubeConfig, data } = published;
-      const certificate = new X509Certificate(Buffer.from(data['tls.crt'] ?? '', 'base64'));
-      if (serials.includes(certificate.serialNumber)) {
-        await sleep(500);
-        continue;
-      }
-      serials.push(certificate.serialNumber);
-      assert.match(certificate.subject, new RegExp(`CN=${source.identity}`));
-      // The identity's view role on the target, granted by the approver's policy for this source.
-      const seen = await kubeConfig
-        .makeApiClient(CoreV1Api)
-        .listNamespacedPod({ namespace: namespaces.target, limit: 1 });
-      assert.ok(Array.isArray(seen.items));
-    }
+    // Each new certificate is checked as it appears; a check that fails ends the wait and fails the test.
+    let failure: unknown;
+    await eventually(
+      async () => {
+        const published = await readPublished(core, namespaces.source, 'east-kubeconfig');
+        if (published === undefined) return false;
+        const { kubeConfig, data } = published;
+        const certificate = new X509Certificate(Buffer.from(data['tls.crt'] ?? '', 'base64'));
+        if (serials.includes(certificate.serialNumber)) return false;
+        serials.push(certificate.serialNumber);
+        try {
+          assert.match(certificate.subject, new RegExp(`CN=${source.identity}`));
+          // The identity's view role on the target, granted by the approver's policy for this source.
+          const seen = await kubeConfig
+            .makeApiClient(CoreV1Api)
+            .listNamespacedPod({ namespace: namespaces.target, limit: 1 });
+          assert.ok(Array.isArray(seen.items));
+        } catch (error) {
+          failure = error;
+          return true;
+        }
+        return serials.length >= 4;
+      },
+      { timeoutMs: 180_000, intervalMs: 500, description: '3 rotations (4 certificates) published' },
+    );
+    if (failure !== undefined) throw new Error('a published certificate failed its check', { cause: failure });
   });
 });

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { chartImageReference } from '../../scripts/image/build.ts';
@@ -102,17 +101,18 @@ describe('the injector on real pods', () => {
     assert.ok(sidecarStarted <= agentStarted);
     assert.equal(sidecarStatus?.restartCount, 0);
     assert.equal(agentStatus?.restartCount, 0, 'the agent never ran without a credential');
-    const deadline = Date.now() + 60_000;
     let lines: { ok: boolean; serial?: string }[] = [];
-    while (new Set(lines.map((line) => line.serial)).size < 2 && Date.now() < deadline) {
-      await sleep(2000);
-      const log = await core.readNamespacedPodLog({ namespace: namespaces.agent, name: 'agent', container: 'agent' });
-      lines = log
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as { ok: boolean; serial?: string });
-    }
-    assert.ok(new Set(lines.map((line) => line.serial)).size >= 2, `${String(lines.length)} calls`);
+    await eventually(
+      async () => {
+        const log = await core.readNamespacedPodLog({ namespace: namespaces.agent, name: 'agent', container: 'agent' });
+        lines = log
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as { ok: boolean; serial?: string });
+        return new Set(lines.map((line) => line.serial)).size >= 2;
+      },
+      { timeoutMs: 60_000, intervalMs: 2_000, description: "the agent's calls with a renewed certificate" },
+    );
     assert.deepEqual(
       lines.filter((line) => !line.ok),
       [],

@@ -14,6 +14,7 @@ import { stringify } from 'yaml';
 import { chartImageReference } from '../../scripts/image/build.ts';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { run } from '../../scripts/testbed/node-namespace.ts';
+import { eventually } from '../support/eventually.ts';
 import { uniqueName } from '../support/kube.ts';
 import { nodeCluster } from '../support/node-cluster.ts';
 import { bootstrapEast, eastTarget, installApprover } from '../support/pods-charts.ts';
@@ -101,12 +102,14 @@ describe('an agent with the native sidecar (named templates, directory sink) on 
     assert.equal(sidecar.restartCount, 0);
     assert.equal(agent.restartCount, 0);
 
-    const deadline = Date.now() + 120_000;
     let lines = await agentLines();
-    while (new Set(lines.map((line) => line.serial)).size < 4 && Date.now() < deadline) {
-      await sleep(2000);
-      lines = await agentLines();
-    }
+    await eventually(
+      async () => {
+        lines = await agentLines();
+        return new Set(lines.map((line) => line.serial)).size >= 4;
+      },
+      { timeoutMs: 120_000, intervalMs: 2_000, description: "the agent's calls with 4 certificates" },
+    );
     const serials = new Set(lines.map((line) => line.serial));
     assert.ok(serials.size >= 4, `certificates used: ${String(serials.size)}`);
     assert.equal(lines[0]?.ok, true, 'the first call already had a credential');
@@ -155,11 +158,11 @@ describe('an agent with the native sidecar (named templates, directory sink) on 
     // A new token for the same source: bootstrap replaces the Secret (and revokes the earlier token).
     await bootstrapEast(cluster, source.name, namespaces.source);
     // The kubelet refreshes Secret volumes on its pod sync (syncFrequency 10 s here, plus jitter).
-    const deadline = Date.now() + 90_000;
-    while ((await changes()) === before) {
-      assert.ok(Date.now() < deadline, 'the sidecar did not see the new bootstrap kubeconfig within 90 s');
-      await sleep(1000);
-    }
+    await eventually(async () => (await changes()) !== before, {
+      timeoutMs: 90_000,
+      intervalMs: 1_000,
+      description: 'the sidecar seeing the new bootstrap kubeconfig',
+    });
     const pod = await core.readNamespacedPod({ namespace: namespaces.source, name: podName });
     assert.equal(status(pod, SIDECAR).restartCount, 0);
   });

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AuthenticationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { tokenIdentity } from '../../src/core/bootstrap/token-plan.ts';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
+import { eventually } from '../support/eventually.ts';
 import { uniqueName } from '../support/kube.ts';
 import { nodeCluster } from '../support/node-cluster.ts';
 import { bootstrapEast, readPublished } from '../support/pods-charts.ts';
@@ -68,23 +68,28 @@ describe('a token target from a pod', () => {
     );
     const user = `system:serviceaccount:${identity.namespace}:${identity.serviceAccount}`;
     const tokens = new Set<string>();
-    const deadline = Date.now() + 120_000;
-    while (tokens.size < 2) {
-      assert.ok(Date.now() < deadline, `tokens seen: ${String(tokens.size)}`);
-      const published = await readPublished(core, namespaces.source, 'east-kubeconfig');
-      if (published === undefined) {
-        await sleep(500);
-        continue;
-      }
-      const { kubeConfig } = published;
-      const token = kubeConfig.getCurrentUser()?.token ?? assert.fail('the published kubeconfig holds no token');
-      if (tokens.has(token)) {
-        await sleep(500);
-        continue;
-      }
-      tokens.add(token);
-      const review = await kubeConfig.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
-      assert.equal(review.status?.userInfo?.username, user);
-    }
+    // Each new token is checked as it appears; a check that fails ends the wait and fails the test.
+    let failure: unknown;
+    await eventually(
+      async () => {
+        const published = await readPublished(core, namespaces.source, 'east-kubeconfig');
+        if (published === undefined) return false;
+        const token = published.kubeConfig.getCurrentUser()?.token;
+        if (tokens.has(token ?? '')) return false;
+        try {
+          tokens.add(token ?? assert.fail('the published kubeconfig holds no token'));
+          const review = await published.kubeConfig
+            .makeApiClient(AuthenticationV1Api)
+            .createSelfSubjectReview({ body: {} });
+          assert.equal(review.status?.userInfo?.username, user);
+        } catch (error) {
+          failure = error;
+          return true;
+        }
+        return tokens.size >= 2;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, description: 'two tokens published' },
+    );
+    if (failure !== undefined) throw new Error('a published token failed its check', { cause: failure });
   });
 });
