@@ -3,6 +3,7 @@
 // config is read with the sidecar's own loader; every request goes through the sidecar's own client (rest.ts)
 // with the bootstrap kubeconfig (the target) and the pod's in-cluster credentials (the source). Reads only.
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { ConfigError } from '../core/config/validate.ts';
 import { credentialKindOf, type TargetConfig } from '../core/config/sidecar.ts';
 import {
@@ -158,9 +159,10 @@ async function tryCredential(client: KubeClient): Promise<CredentialTrial> {
 }
 
 function readDirectory(path: string, now: number): PublishedSeen {
-  // The helm test pod mounts the config and the bootstrap Secrets, not the sidecar's own emptyDir.
-  if (!existsSync(path)) return { result: 'notMounted' };
-  if (!existsSync(`${path}/kubeconfig`)) return { result: 'absent' };
+  // The helm test pod mounts the config and the bootstrap Secrets, not the sidecar's own volume (whose
+  // directory, the sink's parent, exists in the sidecar's container even before anything is published).
+  if (!existsSync(dirname(path))) return { result: 'notMounted' };
+  if (!existsSync(join(path, 'kubeconfig'))) return { result: 'absent' };
   try {
     const status = statusOfPath(path, now);
     return { result: 'read', identity: status.identity, secondsLeft: status.secondsLeft };

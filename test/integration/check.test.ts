@@ -584,7 +584,8 @@ describe('a target whose apiserver does not accept bootstrap tokens, and which s
   it('a sidecar given a bootstrap token there says, in its log and /readyz, that the token was refused before any certificate, its likely causes and check', async () => {
     const prepared = await prepareTarget(clusterFromState(cluster ?? assert.fail()));
     remember(prepared);
-    const sidecar = startSidecar(writeSidecarConfig(prepared));
+    const config = writeSidecarConfig(prepared, { sourceKubeconfig: source.state.kubeconfig });
+    const sidecar = startSidecar(config);
     const line = await sidecar.waitForLog((entry) => entry.msg.startsWith('re-bootstrap needed'));
     assert.equal(line.reason, 'BootstrapRefused');
     assert.match(line.msg, /no certificate was ever issued and the target refuses the bootstrap credential/);
@@ -593,5 +594,26 @@ describe('a target whose apiserver does not accept bootstrap tokens, and which s
     const ready = await fetch(`http://127.0.0.1:${String(await sidecar.port())}/readyz`);
     assert.equal(ready.status, 503);
     assert.match(await ready.text(), /--enable-bootstrap-token-auth.*run kubeconfig-rotator check/);
+  });
+
+  it("check --config, with that sidecar's config: the bootstrap credential refused, nothing published, the likely causes", async (context) => {
+    const prepared = await prepareTarget(clusterFromState(cluster ?? assert.fail()));
+    remember(prepared);
+    const config = writeSidecarConfig(prepared, { sourceKubeconfig: source.state.kubeconfig });
+    const text = await cli('check', '--config', config);
+    context.diagnostic(`check --config of a sidecar whose target refuses bootstrap tokens:\n${text.stdout}`);
+    assert.equal(text.code, 1, text.stdout + text.stderr);
+    const run = await cli('check', '--config', config, '--output', 'json');
+    assert.equal(only(run, 'sidecar.target-endpoint').status, 'pass');
+    const refused = only(run, 'sidecar.bootstrap-credential');
+    assert.equal(refused.status, 'fail');
+    assert.match(
+      refused.detail,
+      /refuses it \(401\) and no valid certificate is published: .*--enable-bootstrap-token-auth/,
+    );
+    assert.match(refused.fix ?? '', /kubeconfig-rotator check --source-name/);
+    assert.equal(refused.docs, 'docs/troubleshooting.md#sidecar-bootstrap-credential');
+    // The sidecar never ran with this config: its directory sink holds nothing.
+    assert.match(only(run, 'sidecar.published').detail, /nothing published yet/);
   });
 });
