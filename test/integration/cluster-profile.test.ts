@@ -8,13 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import {
-  ApiextensionsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  VersionApi,
-  type V1CustomResourceDefinition,
-} from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, VersionApi } from '@kubernetes/client-node';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { clustersRoot, ensureControlPlane, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
@@ -22,6 +16,7 @@ import { moduleCrd } from '../../scripts/clusterprofile-crd.ts';
 import type { ClusterProfile, Condition } from '../../src/core/cluster-profile/profile.ts';
 import { clusterProfileOf, sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
+import { CLUSTER_PROFILES, installClusterProfileCrd } from '../support/cluster-profile-crd.ts';
 import { consistently } from '../support/eventually.ts';
 import { eventually, statusCode, uniqueName } from '../support/kube.ts';
 import { prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConfig } from '../support/sidecar.ts';
@@ -29,31 +24,6 @@ import { prepareTarget, rotated, sidecarTestFile, TestApprover, writeSidecarConf
 const source = testCluster('source');
 const other = testCluster('target');
 const { startSidecar, remember, scratch } = sidecarTestFile('cluster-profile');
-const GROUP = { group: 'multicluster.x-k8s.io', version: 'v1alpha1', plural: 'clusterprofiles' } as const;
-
-/** Installs the pinned module's CRD as it ships (no edit), and waits until it is served. */
-async function installCrd(cluster: TestCluster): Promise<void> {
-  const api = cluster.admin().makeApiClient(ApiextensionsV1Api);
-  const crd = parse(moduleCrd()) as V1CustomResourceDefinition;
-  const name = crd.metadata?.name ?? assert.fail('CRD without a name');
-  try {
-    await api.createCustomResourceDefinition({ body: crd });
-  } catch (error) {
-    if (statusCode(error) !== 409) throw error;
-    const existing = await api.readCustomResourceDefinition({ name });
-    const resourceVersion = existing.metadata?.resourceVersion ?? assert.fail('no resourceVersion');
-    await api.replaceCustomResourceDefinition({
-      name,
-      body: { ...crd, metadata: { ...crd.metadata, resourceVersion } },
-    });
-  }
-  await eventually(async () => {
-    const served = await api.readCustomResourceDefinition({ name });
-    assert.ok(
-      served.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True'),
-    );
-  }, 30_000);
-}
 
 describe('ClusterProfile', () => {
   let down: TestCluster;
@@ -61,12 +31,12 @@ describe('ClusterProfile', () => {
   const namespace = uniqueName('fleet');
   const profiles = () => source.admin().makeApiClient(CustomObjectsApi);
   const read = (name: string) =>
-    profiles().getNamespacedCustomObject({ ...GROUP, namespace, name }) as Promise<ClusterProfile>;
+    profiles().getNamespacedCustomObject({ ...CLUSTER_PROFILES, namespace, name }) as Promise<ClusterProfile>;
   const conditionOf = (profile: ClusterProfile, type: string): Condition | undefined =>
     profile.status?.conditions?.find((condition) => condition.type === type);
 
   before(async () => {
-    await installCrd(source);
+    await installClusterProfileCrd(source);
     await source
       .admin()
       .makeApiClient(CoreV1Api)
@@ -84,7 +54,7 @@ describe('ClusterProfile', () => {
   it("is created, validated by the pinned CRD, Joined after publishing, healthy following the apiserver; another manager's is untouched", async () => {
     // Another cluster manager's ClusterProfile, which the second target is (wrongly) configured to keep.
     const theirs = (await profiles().createNamespacedCustomObject({
-      ...GROUP,
+      ...CLUSTER_PROFILES,
       namespace,
       body: {
         apiVersion: 'multicluster.x-k8s.io/v1alpha1',
@@ -156,7 +126,7 @@ describe('ClusterProfile', () => {
       // The CRD's schema is enforced: a condition reason with spaces is refused, so what was accepted validated.
       await assert.rejects(
         profiles().replaceNamespacedCustomObjectStatus({
-          ...GROUP,
+          ...CLUSTER_PROFILES,
           namespace,
           name: prepared.name,
           body: {
