@@ -14,6 +14,7 @@ const BENCHMARKS = [
   { script: 'bench/sidecar.ts', title: 'Sidecar' },
   { script: 'bench/approver.ts', title: 'Approver' },
   { script: 'bench/fleet.ts', title: 'Fleet' },
+  { script: 'bench/credential-plugin.ts', title: 'Credential plugin' },
 ];
 
 const SERIES: Record<string, string> = {
@@ -22,6 +23,8 @@ const SERIES: Record<string, string> = {
   'approver-reviewed-decision-latency-ms': 'our approver, with SubjectAccessReview: CSR created to Approved',
   'reference-decision-latency-ms': 'kube-controller-manager csrapproving: CSR created to Approved',
   'fleet-renewal-latency-ms': 'fleet of 1,000: renewal seen by each sidecar',
+  'credential-plugin-directory-ms': 'credential plugin: directory sink, process start to exit',
+  'credential-plugin-secret-ms': 'credential plugin: Secret sink, process start to exit',
 };
 
 /** The figures the benchmarks recorded, one row each, with the ratio to the reference where there is one. */

@@ -7,10 +7,8 @@
 // 2 and 3 run the compiled dist/cli.js under the image's entrypoint flags (read from the Dockerfile), then
 // again under each V8 flag set tried for the footprint, so that a flag is kept only if it pays;
 //   4. the floor: idle RSS of bare Node, and of Node with each runtime dependency imported alone.
-import { execFile, spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildCertificationRequest } from '../src/core/pki/csr.ts';
@@ -25,24 +23,12 @@ import {
   TestApprover,
   writeSidecarConfig,
 } from '../test/support/sidecar.ts';
-import { REPO_ROOT } from '../scripts/testbed/binaries.ts';
+import { buildDist, imageFlags } from './dist.ts';
 import { RUNTIME_IMPORTS } from './runtime-imports.ts';
 import { quantile, recordFigure, recordSamples } from './samples.ts';
 
 const ROTATIONS = Number(process.env.KCR_BENCH_ROTATIONS ?? 60);
 const IDLE_SECONDS = Number(process.env.KCR_BENCH_IDLE_SECONDS ?? 60);
-
-/** The flags of the image's ENTRYPOINT (`node FLAGS /app/dist/cli.js`): what users run. */
-function imageFlags(): string[] {
-  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
-  const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)?.[1];
-  if (entrypoint === undefined) throw new Error('the Dockerfile has no exec-form ENTRYPOINT');
-  const words = JSON.parse(entrypoint) as string[];
-  return words.slice(
-    1,
-    words.findIndex((word) => word.endsWith('/cli.js')),
-  );
-}
 
 /** V8 settings for a small, mostly idle process, each measured on top of the image's flags. */
 const FLAG_TRIALS: readonly (readonly string[])[] = [
@@ -66,23 +52,6 @@ function variants(): Variant[] {
     nodeOptions: [...image, ...extra],
     recorded: extra.length === 0,
   }));
-}
-
-/** dist/cli.js as `npm run build` makes it, inside the repo so that its imports resolve to node_modules. */
-async function buildDist(): Promise<{ entry: string; dispose(): void }> {
-  const outDir = join(REPO_ROOT, '.scratch', `bench-dist-${String(process.pid)}`);
-  await promisify(execFile)(join(REPO_ROOT, 'node_modules/.bin/tsc'), [
-    '-p',
-    join(REPO_ROOT, 'tsconfig.build.json'),
-    '--outDir',
-    outDir,
-  ]);
-  return {
-    entry: join(outDir, 'cli.js'),
-    dispose: () => {
-      rmSync(outDir, { recursive: true, force: true });
-    },
-  };
 }
 
 const out = (line = '') => process.stdout.write(`${line}\n`);
