@@ -31,7 +31,7 @@ import { createInformer } from '../src/io/kube/informer.ts';
 import { createKubeClient, restListWatchSource } from '../src/io/kube/rest.ts';
 import { kubeConfigFor } from '../test/support/kubeconfig.ts';
 import { createLogger } from '../src/io/log.ts';
-import { writeTarget } from '../src/approver/controller.ts';
+import { writeTarget } from '../src/core/policy/csr-record.ts';
 import { REVIEW_DEFAULTS } from '../src/core/policy/schema.ts';
 import { CSR_PATH, kubeDecisionWriter, kubeReviewer } from '../src/approver/kube.ts';
 import { approverAccount, ApproverProcess, type ApproverAccount } from '../test/support/approver-process.ts';

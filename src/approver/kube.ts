@@ -1,20 +1,13 @@
 // The approver's Kubernetes I/O: the CSR list+watch for one signer, writing a decision onto the approval
 // subresource, and SubjectAccessReviews. Nothing here decides anything.
 import type { V1CertificateSigningRequest, V1SubjectAccessReview } from '@kubernetes/client-node';
+import { isDecided, withoutManagedFields, type WriteTarget } from '../core/policy/csr-record.ts';
 import type { ReviewAttributes } from '../core/policy/evaluate.ts';
 import type { Requester } from '../core/policy/request-checks.ts';
 import { isConflict, isNotFound } from '../io/kube/errors.ts';
 import type { ListWatchSource } from '../io/kube/informer.ts';
 import { restListWatchSource, type KubeClient } from '../io/kube/rest.ts';
-import {
-  isDecided,
-  withoutManagedFields,
-  type Condition,
-  type DecisionWriter,
-  type Reviewer,
-  type WriteOutcome,
-  type WriteTarget,
-} from './controller.ts';
+import type { Condition, DecisionWriter, Reviewer, WriteOutcome } from './controller.ts';
 
 export const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
 const SAR_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';

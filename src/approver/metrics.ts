@@ -1,7 +1,7 @@
 // The approver's Prometheus metrics (prefix kubeconfig_rotator_approver_). Labels hold only bounded values:
 // policy names from the file, results, and check names; never anything from a request.
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
-import type { CacheStats } from './controller.ts';
+import type { CacheStats } from '../core/policy/csr-record.ts';
 
 const PREFIX = 'kubeconfig_rotator_approver_';
 

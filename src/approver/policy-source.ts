@@ -6,11 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parsePolicyFile, policyFileSchema, type PolicyFile } from '../core/policy/schema.ts';
 import type { Problem } from '../core/config/validate.ts';
+import type { CurrentPolicy } from '../core/policy/csr-record.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { Logger } from '../io/log.ts';
 import { watchDebounced } from '../io/watch.ts';
-import type { CurrentPolicy } from './controller.ts';
 
 export interface PolicySourceOptions {
   readonly path: string;

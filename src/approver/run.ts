@@ -4,6 +4,7 @@
 import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { ConfigError } from '../core/config/validate.ts';
+import { csrRecord, isUnread, type CsrRecord } from '../core/policy/csr-record.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer } from '../io/http/server.ts';
 import type { ClientConfig } from '../core/kubeconfig/client-config.ts';
@@ -15,7 +16,7 @@ import { tokenBucket } from '../io/kube/rate-limit.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger, type Logger } from '../io/log.ts';
-import { ApproverController, csrRecord, isUnread, type CsrRecord } from './controller.ts';
+import { ApproverController } from './controller.ts';
 import { csrSource, kubeDecisionWriter, kubeReviewer } from './kube.ts';
 import { approverMetrics } from './metrics.ts';
 import { parseApproverOptions, type ApproverOptions } from './options.ts';

@@ -38,7 +38,7 @@ import {
 } from '../support/approver-process.ts';
 import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
-import { writeTarget } from '../../src/approver/controller.ts';
+import { writeTarget } from '../../src/core/policy/csr-record.ts';
 import { kubeDecisionWriter } from '../../src/approver/kube.ts';
 import { clientConfigFor } from '../../src/core/kubeconfig/client-config.ts';
 import { describeError } from '../../src/io/kube/errors.ts';

@@ -4,65 +4,22 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
+import { ApproverController, type Condition, type WriteOutcome } from '../../../src/approver/controller.ts';
+import { approverMetrics } from '../../../src/approver/metrics.ts';
 import {
-  ApproverController,
   csrRecord,
   isUnread,
   keptBytes,
-  type Condition,
   type CsrRecord,
   type CurrentPolicy,
-  type WriteOutcome,
-} from '../../../src/approver/controller.ts';
-import { approverMetrics } from '../../../src/approver/metrics.ts';
+} from '../../../src/core/policy/csr-record.ts';
 import type { ReviewAttributes } from '../../../src/core/policy/evaluate.ts';
 import type { Requester } from '../../../src/core/policy/request-checks.ts';
 import { parsePolicyFile, type PolicyFile } from '../../../src/core/policy/schema.ts';
 import { createLogger } from '../../../src/io/log.ts';
-import { emptyExtensions, requestPem, subject, type RequestShape } from '../../support/hostile-csr.ts';
+import { BOOTSTRAP, csrObject as csr, GROUP, policyFile } from '../../support/approver-csr.ts';
+import { emptyExtensions } from '../../support/hostile-csr.ts';
 import { ManualClock } from '../../support/manual-clock.ts';
-
-const GROUP = 'system:bootstrappers:kcr:cluster-a';
-const BOOTSTRAP: Requester = { username: 'system:bootstrap:aaaaaa', groups: ['system:bootstrappers', GROUP] };
-
-function policyFile(extra = ''): PolicyFile {
-  const parsed = parsePolicyFile(`
-policies:
-  - name: cluster-a
-    bootstrap: { groups: ['${GROUP}'] }
-    identity: { commonNames: ['agent-*'], organizations: [team-a] }
-${extra}`);
-  assert.ok(parsed.ok, parsed.ok ? '' : JSON.stringify(parsed.problems));
-  return parsed.value;
-}
-
-let serial = 0;
-function csr(
-  options: { cn?: string; requester?: Requester; conditions?: { type: string }[]; request?: RequestShape } = {},
-): V1CertificateSigningRequest {
-  const name = `csr-${String(++serial)}`;
-  const requester = options.requester ?? BOOTSTRAP;
-  return {
-    metadata: {
-      name,
-      uid: `uid-${name}`,
-      resourceVersion: '1',
-      creationTimestamp: new Date(Date.parse('2026-01-01T00:00:00Z') - 2_000),
-      managedFields: [{ manager: 'kubectl' }],
-    },
-    spec: {
-      request: Buffer.from(
-        requestPem({ subject: subject(options.cn ?? 'agent-a', ['team-a']), ...options.request }),
-      ).toString('base64'),
-      signerName: 'kubernetes.io/kube-apiserver-client',
-      usages: ['digital signature', 'client auth'],
-      expirationSeconds: 3600,
-      username: requester.username,
-      groups: [...requester.groups],
-    },
-    status: { conditions: (options.conditions ?? []).map((condition) => ({ ...condition, status: 'True' })) },
-  };
-}
 
 /** The fakes behind the controller's interfaces, and what they saw. */
 function setup(options: { policy?: PolicyFile; workers?: number; logLines?: string[] } = {}) {
@@ -248,28 +205,6 @@ describe('the approver controller', () => {
     assert.deepEqual(events, [
       `Warning Unprocessed ${record.name}: no approver policy applies to this requester; left pending`,
     ]);
-  });
-
-  it('the cache keeps the parsed request, not its bytes nor the whole object', () => {
-    const object = csr();
-    const record = csrRecord(object, { file: policyFile(), generation: 1 });
-    assert.equal(JSON.stringify(record).includes(object.spec.request), false);
-    const { managedFields, ...metadata } = object.metadata ?? {};
-    assert.ok(managedFields !== undefined);
-    assert.ok(record.pending?.read === true, 'a policy applies to the requester: the request is read');
-    assert.deepEqual(record.pending.write, {
-      name: object.metadata?.name,
-      resourceVersion: '1',
-      conditions: [],
-      metadata,
-    });
-    const large = csr();
-    large.metadata = { ...large.metadata, annotations: { note: 'x'.repeat(8192) } };
-    assert.equal(
-      csrRecord(large, { file: policyFile(), generation: 1 }).pending?.write.metadata,
-      undefined,
-      'large metadata is read again at write time',
-    );
   });
 
   it('asks the SubjectAccessReview the policy wants, and denies naming it when refused', async () => {
