@@ -15,6 +15,7 @@ import { startClusters, startComponent, stopCluster, stopComponent } from '../..
 import { moduleCrd } from '../../scripts/clusterprofile-crd.ts';
 import type { ClusterProfile, Condition } from '../../src/core/cluster-profile/profile.ts';
 import { clusterProfileOf, sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
+import { ensureNamespaces } from '../support/chart-prerequisites.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { CLUSTER_PROFILES, installClusterProfileCrd } from '../support/cluster-profile-crd.ts';
 import { consistently } from '../support/eventually.ts';
@@ -209,6 +210,14 @@ describe('the sidecar chart and ClusterProfiles', () => {
     rules?: { apiGroups: string[]; resources: string[]; resourceNames?: string[]; verbs: string[] }[];
     data?: Record<string, string>;
   }
+  // Sorted as the chart ranges over them: the release's namespace first.
+  const release = uniqueName('a-agents');
+  const fleet = uniqueName('b-fleet');
+  after(async () => {
+    const core = source.admin().makeApiClient(CoreV1Api);
+    for (const name of [release, fleet]) await core.deleteNamespace({ name }).catch(() => undefined);
+  });
+
   async function render(values: unknown): Promise<Manifest[]> {
     const helm = join(await ensureControlPlane(), 'helm');
     const file = join(scratch.path, `${uniqueName('values')}.yaml`);
@@ -218,7 +227,7 @@ describe('the sidecar chart and ClusterProfiles', () => {
       'kcr',
       join(REPO_ROOT, 'charts/kubeconfig-rotator-sidecar'),
       '--namespace',
-      'agents',
+      release,
       '--values',
       file,
     ]);
@@ -244,7 +253,7 @@ describe('the sidecar chart and ClusterProfiles', () => {
     const manifests = await render({
       clusterProfiles: { installCRD: true },
       targets: [
-        target('east', { clusterProfile: { namespace: 'fleet' } }),
+        target('east', { clusterProfile: { namespace: fleet } }),
         target('west', { clusterProfile: { name: 'west-1' } }),
         target('north'),
       ],
@@ -259,8 +268,8 @@ describe('the sidecar chart and ClusterProfiles', () => {
     assert.deepEqual(
       roles.map((role) => [role.metadata.namespace, role.rules]),
       [
-        ['agents', rulesFor(['west-1'])],
-        ['fleet', rulesFor(['east'])],
+        [release, rulesFor(['west-1'])],
+        [fleet, rulesFor(['east'])],
       ],
     );
     // The config the chart renders is valid, and names the same ClusterProfiles the Roles grant.
@@ -269,11 +278,31 @@ describe('the sidecar chart and ClusterProfiles', () => {
     assert.deepEqual(
       config.targets.map((each) => clusterProfileOf(config.clusterProfiles, each)),
       [
-        { namespace: 'fleet', name: 'east', displayName: 'east' },
-        { namespace: 'agents', name: 'west-1', displayName: 'west' },
+        { namespace: fleet, name: 'east', displayName: 'east' },
+        { namespace: release, name: 'west-1', displayName: 'west' },
         undefined,
       ],
     );
+    // The apiserver takes the CRD, the Roles and their bindings by server-side apply, as Helm 4 applies (the
+    // rest of the chart: charts.test.ts).
+    await ensureNamespaces(source, [release, fleet]);
+    const rendered = join(scratch.path, `${uniqueName('rendered')}.yaml`);
+    const ours = manifests.filter(
+      (manifest) => manifest.kind === 'CustomResourceDefinition' || manifest.metadata.name.endsWith('-clusterprofiles'),
+    );
+    assert.equal(ours.length, 5, 'the CRD, two Roles, two RoleBindings');
+    writeFileSync(rendered, ours.map((manifest) => stringify(manifest)).join('---\n'));
+    const kubectl = join(await ensureControlPlane(), 'kubectl');
+    await promisify(execFile)(kubectl, [
+      '--kubeconfig',
+      source.state.kubeconfig,
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--dry-run=server',
+      '-f',
+      rendered,
+    ]);
   });
 });
 
