@@ -1,7 +1,8 @@
 // The approver's controller: plumbing only. For each pending CSR of its signer: evaluate it against the
 // current policy, ask the SubjectAccessReviews the evaluation wants, write the condition (leader only),
-// then count, log and record an Event. Every decision is in src/core/policy; every API call is behind the
-// small interfaces below.
+// then count, log and record an Event. Every decision is in src/core/policy (what is kept of a CSR in
+// csr-record.ts); every API call is behind the small interfaces below; the queue and workers of a leadership
+// term are src/io/kube/leader-workers.ts.
 import {
   keptAs,
   keptBytes,
@@ -16,7 +17,7 @@ import type { Requester } from '../core/policy/request-checks.ts';
 import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { EventRecorder, InvolvedObject } from '../io/kube/events.ts';
-import { WorkQueue, type WorkQueueOptions } from '../io/kube/work-queue.ts';
+import { LeaderWorkers, type LeaderWorkersOptions } from '../io/kube/leader-workers.ts';
 import type { Logger } from '../io/log.ts';
 import type { ApproverMetrics } from './metrics.ts';
 
@@ -52,8 +53,8 @@ export interface ControllerOptions {
   readonly logger: Logger;
   readonly workers: number;
   /** now for the decision latency (from the CSR's creationTimestamp); monotonic for the durations logged. */
-  readonly clock: Pick<Clock, 'now' | 'monotonic'> & WorkQueueOptions['clock'];
-  readonly retry?: WorkQueueOptions['retry'];
+  readonly clock: Pick<Clock, 'now' | 'monotonic'> & LeaderWorkersOptions['clock'];
+  readonly retry?: LeaderWorkersOptions['retry'];
 }
 
 /** A failed API call, named for the errors metric. */
@@ -75,18 +76,11 @@ interface Timing {
 
 const roundMs = (ms: number) => Math.round(ms * 100) / 100;
 
-/** One leadership term: its own queue and workers, and a signal that ends it. */
-interface Term {
-  readonly queue: WorkQueue;
-  readonly ended: AbortController;
-  workers: Promise<void>;
-}
-
 export class ApproverController {
   readonly #options: ControllerOptions;
   #cache: CsrCache | undefined;
-  #term: Term | undefined;
-  readonly #ending = new Set<Promise<void>>();
+  /** The queue and workers of the current leadership term. */
+  readonly #workers: LeaderWorkers;
   /** Decisions this replica wrote that the cache has not caught up with yet. */
   readonly #written = new Set<string>();
   /** The policy generation at which an unprocessed or dry-run outcome was last reported, by CSR uid. */
@@ -95,6 +89,17 @@ export class ApproverController {
 
   constructor(options: ControllerOptions) {
     this.#options = options;
+    this.#workers = new LeaderWorkers({
+      workers: options.workers,
+      clock: options.clock,
+      ...(options.retry === undefined ? {} : { retry: options.retry }),
+      process: (key, ended) => this.#process(key, ended),
+      failed: (key, error, retryInMs) => {
+        const operation = error instanceof OperationError ? error.operation : 'process';
+        options.metrics.errors.inc({ operation });
+        options.logger.warn({ csr: key, error: describeError(error), retryInMs }, 'could not decide; retrying');
+      },
+    });
   }
 
   /** The informer's handlers. */
@@ -107,7 +112,7 @@ export class ApproverController {
         this.#reported.delete(record.uid);
         return;
       }
-      this.#term?.queue.add(key);
+      this.#workers.add(key);
     },
     remove: (_key: string, record: CsrRecord) => {
       this.#count(record, -1);
@@ -136,7 +141,7 @@ export class ApproverController {
   }
 
   get queueDepth(): number {
-    return this.#term?.queue.length ?? 0;
+    return this.#workers.depth;
   }
 
   /**
@@ -148,64 +153,25 @@ export class ApproverController {
   }
 
   lead(): void {
-    if (this.#term !== undefined) return;
-    const queue = new WorkQueue({
-      clock: this.#options.clock,
-      ...(this.#options.retry === undefined ? {} : { retry: this.#options.retry }),
-    });
-    const term: Term = { queue, ended: new AbortController(), workers: Promise.resolve() };
-    term.workers = Promise.all(Array.from({ length: this.#options.workers }, () => this.#work(term))).then(
-      () => undefined,
-    );
-    this.#term = term;
+    if (!this.#workers.start()) return;
     this.#options.metrics.leader.set(1);
     this.#enqueuePending();
   }
 
   /** Stops deciding at once: no write starts after this returns. */
   follow(): void {
-    const term = this.#term;
-    if (term === undefined) return;
-    this.#term = undefined;
-    term.ended.abort();
-    term.queue.close();
+    if (!this.#workers.end()) return;
     this.#options.metrics.leader.set(0);
-    const ending = term.workers.finally(() => this.#ending.delete(ending));
-    this.#ending.add(ending);
   }
 
   /** Waits for the workers of ended terms (at shutdown, after follow()). */
   async drained(): Promise<void> {
-    await Promise.all(this.#ending);
+    await this.#workers.drained();
   }
 
   #enqueuePending(): void {
-    const term = this.#term;
-    if (term === undefined || this.#cache === undefined) return;
-    for (const record of this.#cache.values()) if (!record.decided) term.queue.add(record.name);
-  }
-
-  async #work(term: Term): Promise<void> {
-    for (;;) {
-      let key: string;
-      try {
-        key = await term.queue.next();
-      } catch {
-        return;
-      }
-      try {
-        await this.#process(key, term.ended.signal);
-        term.queue.forget(key);
-      } catch (error) {
-        if (term.ended.signal.aborted) continue;
-        const operation = error instanceof OperationError ? error.operation : 'process';
-        this.#options.metrics.errors.inc({ operation });
-        const retryInMs = term.queue.retryLater(key);
-        this.#options.logger.warn({ csr: key, error: describeError(error), retryInMs }, 'could not decide; retrying');
-      } finally {
-        term.queue.done(key);
-      }
-    }
+    if (!this.#workers.leading || this.#cache === undefined) return;
+    for (const record of this.#cache.values()) if (!record.decided) this.#workers.add(record.name);
   }
 
   async #process(name: string, ended: AbortSignal): Promise<void> {
