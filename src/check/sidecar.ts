@@ -15,6 +15,7 @@ import {
   type AccessAsked,
   type CredentialTrial,
   type PublishedSeen,
+  type SidecarWarning,
 } from '../core/check/in-cluster.ts';
 import { isTlsVerificationCode, type EndpointTrial } from '../core/check/checks.ts';
 import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
@@ -125,8 +126,39 @@ async function targetChecks(
       await client.close();
     }
   }
-  results.push(...published.map(({ sink, seen }) => publishedCheck(target.name, sink, margin, seen)));
+  const warning = publishedValid ? undefined : await lastWarning(source, options.env.POD_NAMESPACE, target.name);
+  results.push(...published.map(({ sink, seen }) => publishedCheck(target.name, sink, margin, seen, warning)));
   return results;
+}
+
+/**
+ * The sidecar's latest Warning Event about `target` on a pod of `namespace` (its messages start "<target>: ").
+ * Undefined when there is none or this process may not list Events (the sidecar itself may only write them).
+ */
+async function lastWarning(
+  source: KubeClient,
+  namespace: string | undefined,
+  target: string,
+): Promise<SidecarWarning | undefined> {
+  if (namespace === undefined) return undefined;
+  try {
+    const list = await bounded('listing Events', (signal) =>
+      source.request<{
+        items?: { reason?: string; message?: string; lastTimestamp?: string; eventTime?: string }[];
+      }>('GET', `/api/v1/namespaces/${namespace}/events`, {
+        query: { fieldSelector: 'type=Warning,involvedObject.kind=Pod', limit: 500 },
+        signal,
+      }),
+    );
+    const when = (event: { lastTimestamp?: string; eventTime?: string }) =>
+      Date.parse(event.lastTimestamp ?? event.eventTime ?? '') || 0;
+    const latest = (list.items ?? [])
+      .filter((event) => event.message?.startsWith(`${target}: `) === true)
+      .sort((a, b) => when(b) - when(a))[0];
+    return latest === undefined ? undefined : { reason: latest.reason ?? '', message: latest.message ?? '' };
+  } catch {
+    return undefined;
+  }
 }
 
 async function tryEndpoint(client: KubeClient): Promise<Exclude<EndpointTrial, { result: 'invalid' }>> {

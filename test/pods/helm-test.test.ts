@@ -1,7 +1,8 @@
 // `helm test` of both charts on real pods: the hooks (templates/tests/) run `kubeconfig-rotator check` in a Pod
 // of the image, with the installed config and a ServiceAccount of their own. A healthy install passes (exit 0,
 // the report in the pod's log); a broken one fails, and the pod's log names the cause: a sidecar installed
-// without its bootstrap Secret, and an approver whose policy was broken by hand.
+// without its bootstrap Secret, a sidecar whose identity the approver's policy denies, and an approver whose
+// policy was broken by hand.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -112,6 +113,45 @@ describe('helm test on real pods', () => {
       );
     } finally {
       await cluster.helm('uninstall', 'lonely', '--namespace', namespace).catch(() => undefined);
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    }
+  });
+
+  it("a sidecar whose identity the approver's policy denies: helm test fails, the log quotes the denial", async () => {
+    const namespace = uniqueName('kcr-denied');
+    const values = join(scratch.path, 'denied.yaml');
+    // A commonName the approver's policy for this source does not allow.
+    const intruder = { ...source, identity: `intruder-${source.name}` };
+    writeFileSync(values, stringify({ targets: [eastTarget(intruder, { secret: { name: 'east-kubeconfig' } })] }));
+    try {
+      await cluster.helm(
+        ...['install', 'denied', SIDECAR_CHART],
+        ...['--namespace', namespace, '--create-namespace', '-f', values],
+      );
+      await bootstrapEast(cluster, source.name, namespace);
+      // The sidecar's first CSR is denied by the approver, which it reports as a Warning Event on its pod.
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const events = await core.listNamespacedEvent({ namespace, fieldSelector: 'reason=CertificateDenied' });
+        if (events.items.length > 0) break;
+        assert.ok(Date.now() < deadline, 'no CertificateDenied Event');
+        await sleep(1000);
+      }
+      const result = await helmTest('denied', namespace, 'denied-kubeconfig-rotator-sidecar-test');
+      assert.equal(result.ok, false);
+      assert.match(result.log, /\[ok\] {3}target east: the bootstrap credential is accepted/);
+      assert.match(
+        result.log,
+        /\[FAIL\] target east: Secret \S+\/east-kubeconfig holds a valid credential: nothing published yet/,
+      );
+      assert.match(
+        result.log,
+        new RegExp(
+          `the sidecar's latest Warning Event says why \\(CertificateDenied: east: CSR \\S+ was denied: .*intruder-${source.name}`,
+        ),
+      );
+    } finally {
+      await cluster.helm('uninstall', 'denied', '--namespace', namespace).catch(() => undefined);
       await core.deleteNamespace({ name: namespace }).catch(() => undefined);
     }
   });

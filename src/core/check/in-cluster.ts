@@ -114,10 +114,29 @@ export type PublishedSeen =
   | { readonly result: 'absent' }
   | { readonly result: 'unreadable'; readonly message: string };
 
-/** One sink holds a credential valid for longer than the margin the sidecar renews by (minRemainingSeconds). */
-export function publishedCheck(target: string, sink: string, marginSeconds: number, seen: PublishedSeen): CheckResult {
+/** The sidecar's latest Warning Event about a target, on its pod: what its last attempt met. */
+export interface SidecarWarning {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/**
+ * One sink holds a credential valid for longer than the margin the sidecar renews by (minRemainingSeconds).
+ * Where it does not, the sidecar's latest Warning Event for the target (when this process may read Events) is
+ * the likely cause, quoted.
+ */
+export function publishedCheck(
+  target: string,
+  sink: string,
+  marginSeconds: number,
+  seen: PublishedSeen,
+  warning?: SidecarWarning,
+): CheckResult {
   const base = { ...sidecar('published'), title: `target ${target}: ${sink} holds a valid credential` };
-  const logs = "read the sidecar's log and Events (kubectl describe pod): they say what the last attempt met";
+  const logs =
+    warning === undefined
+      ? "read the sidecar's log and Events (kubectl describe pod): they say what the last attempt met"
+      : `the sidecar's latest Warning Event says why (${warning.reason}: ${warning.message.slice(0, 600)}); its log says more`;
   switch (seen.result) {
     case 'read':
       if (seen.secondsLeft > marginSeconds)

@@ -26,6 +26,20 @@ describe('publishedCheck', () => {
     assert.match(publishedCheck('east', 'Secret ns/x', 420, read(-5)).detail, /expired 5 s ago/);
     assert.equal(publishedCheck('east', 'directory /o', 420, { result: 'notMounted' }).status, 'warn');
     assert.equal(publishedCheck('east', 'Secret ns/x', 420, { result: 'absent' }).status, 'fail');
+    const quoted = publishedCheck(
+      'east',
+      'Secret ns/x',
+      420,
+      { result: 'absent' },
+      {
+        reason: 'CertificateDenied',
+        message: 'east: CSR c was denied: PolicyDenied',
+      },
+    );
+    assert.match(
+      quoted.fix ?? '',
+      /latest Warning Event says why \(CertificateDenied: east: CSR c was denied: PolicyDenied\)/,
+    );
   });
 });
 
