@@ -8,40 +8,36 @@ import { request } from 'node:https';
 import { WellKnownApi, type KubeConfig } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { BOOTSTRAP_SECRET_KEY, MANAGED_BY, SOURCE_LABEL, type KubeObject } from '../core/bootstrap/plan.ts';
+import type { FederationSettings } from '../core/bootstrap/flags.ts';
+import {
+  BOOTSTRAP_SECRET_KEY,
+  MANAGED_BY,
+  SOURCE_LABEL,
+  sourceSecretObjects,
+  type KubeObject,
+} from '../core/bootstrap/plan.ts';
 import {
   authenticationConfigVersion,
   eksIdentityProviderConfig,
-  federatedBootstrapKubeconfig,
   federatedUser,
   jwtAuthenticator,
   withAuthenticator,
   type FederationInput,
-  type ServiceAccountRef,
 } from '../core/bootstrap/federation.ts';
 import { STRUCTURED_AUTHENTICATION } from '../core/kube-version.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { apply, BootstrapError, reachable, requireMinor } from './kube.ts';
+import type { Clusters, TargetEndpoint } from './mode.ts';
 
-export interface FederatedOptions {
-  readonly source: string;
-  readonly target: string;
-  readonly namespace: string;
+// check/run.ts reads --service-account as bootstrap does.
+export { parseServiceAccountRef } from '../core/bootstrap/federation.ts';
+
+export interface FederatedOptions extends FederationSettings {
   readonly secretName: string;
-  readonly serviceAccounts: readonly ServiceAccountRef[];
-  readonly audience: string;
-  readonly userPrefix: string;
-  readonly targetType: 'self-managed' | 'eks';
-  /** Self-managed: merge the authenticator into this AuthenticationConfiguration file. */
-  readonly authenticationConfig: string | undefined;
-  /** Bind system:service-account-issuer-discovery to system:unauthenticated in the source when needed. */
-  readonly allowAnonymousDiscovery: boolean;
-  /** ClusterRoles bound to each mapped user in the target. */
-  readonly clusterRoles: readonly string[];
   readonly dryRun: boolean;
   readonly out: NodeJS.WritableStream;
   /**
-   * Another use of the same trust (certificate targets' federated bootstrap, federated-bootstrap.ts): what the
+   * Another use of the same trust (certificate targets' federated bootstrap, certificate-federated.ts): what the
    * target also needs for the mapped users, and what is printed last instead of the federated target's fields.
    */
   readonly trustFor?: {
@@ -54,13 +50,8 @@ const DISCOVERY_BINDING = 'kubeconfig-rotator:anonymous-issuer-discovery';
 
 export async function bootstrapFederated(
   options: FederatedOptions,
-  clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
-  endpoint: {
-    readonly server: string;
-    readonly caPem: string;
-    readonly tlsServerName: string | undefined;
-    readonly sourceCaPem: string | undefined;
-  },
+  clusters: Clusters,
+  endpoint: TargetEndpoint & { readonly sourceCaPem: string | undefined },
 ): Promise<number> {
   const { target, source } = clusters;
   const write = (line: string) => options.out.write(`${line}\n`);
@@ -128,40 +119,24 @@ export async function bootstrapFederated(
     })),
   );
   const bindings = [...roleBindings, ...(options.trustFor?.targetObjects(users) ?? [])];
-  const secret: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'Opaque',
-    metadata: {
-      name: options.secretName,
-      namespace: options.namespace,
-      labels: { ...MANAGED_BY, [SOURCE_LABEL]: options.source, 'kubeconfig-rotator.io/target': options.target },
-    },
-    data: {
-      [BOOTSTRAP_SECRET_KEY]: Buffer.from(
-        stringify(
-          federatedBootstrapKubeconfig({
-            target: options.target,
-            server: endpoint.server,
-            caPem: endpoint.caPem,
-            tlsServerName: endpoint.tlsServerName,
-          }),
-        ),
-      ).toString('base64'),
-    },
-  };
-  const namespace: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: options.namespace, labels: { ...MANAGED_BY } },
-  };
+  const sourceObjects = sourceSecretObjects({
+    source: options.source,
+    target: options.target,
+    server: endpoint.server,
+    caPem: endpoint.caPem,
+    tlsServerName: endpoint.tlsServerName,
+    sourceNamespace: options.namespace,
+    secretName: options.secretName,
+    // The pods bring their own source ServiceAccount token: the Secret holds no credential.
+    token: undefined,
+  });
   if (options.dryRun) {
     for (const object of bindings) write(`---\n${stringify(object).trimEnd()}`);
     for (const line of options.trustFor?.report(users) ?? []) write(line);
     return 0;
   }
   for (const object of bindings) await apply(target, object, 'target');
-  for (const object of [namespace, secret]) await apply(source, object, 'source');
+  for (const object of sourceObjects) await apply(source, object, 'source');
   if (roleBindings.length > 0) write(`  bound ${options.clusterRoles.join(', ')} to each of them`);
   write(
     `source: Secret ${options.namespace}/${options.secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the target's server and CA (no credential); mount it as the sidecar's bootstrapKubeconfig`,
@@ -269,12 +244,4 @@ function readExisting(path: string): unknown {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new BootstrapError(`--authentication-config ${path}: ${(error as Error).message}`, { cause: error });
   }
-}
-
-/** Parses NAMESPACE/NAME; undefined when malformed. */
-export function parseServiceAccountRef(text: string): ServiceAccountRef | undefined {
-  const [namespace, name, ...rest] = text.split('/');
-  if (namespace === undefined || name === undefined || namespace === '' || name === '' || rest.length > 0)
-    return undefined;
-  return { namespace, name };
 }

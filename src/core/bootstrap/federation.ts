@@ -24,6 +24,14 @@ export interface FederationInput {
   readonly accounts: readonly ServiceAccountRef[];
 }
 
+/** Parses NAMESPACE/NAME (a --service-account); undefined when malformed. */
+export function parseServiceAccountRef(text: string): ServiceAccountRef | undefined {
+  const [namespace, name, ...rest] = text.split('/');
+  if (namespace === undefined || name === undefined || namespace === '' || name === '' || rest.length > 0)
+    return undefined;
+  return { namespace, name };
+}
+
 export const defaultAudience = (target: string): string => `kubeconfig-rotator:${target}`;
 export const defaultUserPrefix = (source: string): string => `source-${source}:`;
 

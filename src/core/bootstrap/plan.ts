@@ -1,7 +1,9 @@
 // What `kubeconfig-rotator bootstrap` creates, as plain objects: in the target, a bootstrap token in an extra
 // group for one source cluster and the RBAC that lets only that group request CSRs; in the source, a Secret
 // holding the bootstrap kubeconfig. Server-side apply of the same plan converges to the same state.
+import { stringify } from 'yaml';
 import { renderKubeconfig } from '../kubeconfig/render.ts';
+import { federatedBootstrapKubeconfig } from './federation.ts';
 import {
   BOOTSTRAP_GROUP_PREFIX,
   bootstrapTokenSecret,
@@ -62,13 +64,6 @@ export function bootstrapPlan(input: BootstrapPlanInput): BootstrapPlan {
     labels,
   });
   const { clusterRole, clusterRoleBinding } = csrRequesterRbac(CSR_REQUESTER_ROLE, group, MANAGED_BY);
-  const kubeconfig = renderKubeconfig({
-    name: input.target,
-    server: input.server,
-    certificateAuthority: { pem: input.caPem },
-    tlsServerName: input.tlsServerName,
-    credential: { token: bootstrapTokenString(input.token) },
-  });
   return {
     target: [
       // Secrets are applied with data, not stringData: server-side apply tracks data.
@@ -82,22 +77,65 @@ export function bootstrapPlan(input: BootstrapPlanInput): BootstrapPlan {
       clusterRole,
       { ...clusterRoleBinding, metadata: { name: `kubeconfig-rotator:bootstrap:${input.source}`, labels } },
     ],
-    source: [
-      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: input.sourceNamespace, labels: { ...MANAGED_BY } } },
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: {
-          name: input.secretName,
-          namespace: input.sourceNamespace,
-          labels: { ...labels, 'kubeconfig-rotator.io/target': input.target },
-          annotations: { 'kubeconfig-rotator.io/bootstrap-token-expiration': input.expiration.toISOString() },
-        },
-        type: 'Opaque',
-        data: { [BOOTSTRAP_SECRET_KEY]: base64(kubeconfig) },
-      },
-    ],
+    source: sourceSecretObjects({
+      ...input,
+      token: { value: bootstrapTokenString(input.token), expiration: input.expiration },
+    }),
   };
+}
+
+export interface SourceSecretInput {
+  readonly source: string;
+  readonly target: string;
+  /** The target API as the source's pods reach it. */
+  readonly server: string;
+  readonly caPem: string;
+  /** The operator's target context's tls-server-name: the name the target's certificate is checked against. */
+  readonly tlsServerName?: string | undefined;
+  readonly sourceNamespace: string;
+  readonly secretName: string;
+  /**
+   * The first credential (a bootstrap token, a ServiceAccount token) and when it expires; none for a federated
+   * bootstrap, whose pods bring their own source ServiceAccount token.
+   */
+  readonly token: { readonly value: string; readonly expiration: Date } | undefined;
+}
+
+/**
+ * What every mode puts in the source: its namespace, and the Secret whose bootstrap kubeconfig sends the
+ * sidecar to the target (verified with the target's CA), with the first token when there is one.
+ */
+export function sourceSecretObjects(input: SourceSecretInput): KubeObject[] {
+  const endpoint = { server: input.server, caPem: input.caPem, tlsServerName: input.tlsServerName };
+  const kubeconfig =
+    input.token === undefined
+      ? stringify(federatedBootstrapKubeconfig({ target: input.target, ...endpoint }))
+      : renderKubeconfig({
+          name: input.target,
+          server: input.server,
+          certificateAuthority: { pem: input.caPem },
+          tlsServerName: input.tlsServerName,
+          credential: { token: input.token.value },
+        });
+  const expiration =
+    input.token === undefined
+      ? {}
+      : { annotations: { 'kubeconfig-rotator.io/bootstrap-token-expiration': input.token.expiration.toISOString() } };
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: input.sourceNamespace, labels: { ...MANAGED_BY } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: input.secretName,
+        namespace: input.sourceNamespace,
+        labels: { ...MANAGED_BY, [SOURCE_LABEL]: input.source, 'kubeconfig-rotator.io/target': input.target },
+        ...expiration,
+      },
+      type: 'Opaque',
+      data: { [BOOTSTRAP_SECRET_KEY]: base64(kubeconfig) },
+    },
+  ];
 }
 
 // Keys of the token Secret that are not secret; everything else is redacted in --dry-run output.

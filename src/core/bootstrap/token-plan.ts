@@ -1,9 +1,8 @@
 // What `kubeconfig-rotator bootstrap --credential token` creates: in the target, per source cluster, a
 // ServiceAccount (the agent's identity there), the lease Secret every token of this source is bound to
 // (deleting it revokes them all), and RBAC that lets the ServiceAccount request tokens for itself only; in
-// the source, the Secret holding a bootstrap kubeconfig with the first such token.
-import { renderKubeconfig } from '../kubeconfig/render.ts';
-import { BOOTSTRAP_SECRET_KEY, MANAGED_BY, SOURCE_LABEL, type KubeObject } from './plan.ts';
+// the source, the Secret holding a bootstrap kubeconfig with the first such token (plan.ts, sourceSecretObjects).
+import { MANAGED_BY, SOURCE_LABEL, type KubeObject } from './plan.ts';
 
 export const DEFAULT_TOKEN_NAMESPACE = 'kubeconfig-rotator';
 export const LEASE_SECRET_TYPE = 'kubeconfig-rotator.io/token-lease';
@@ -105,41 +104,3 @@ export function boundTokenRequest(
 /** The TokenRequest body for a token bound to the lease Secret. */
 export const tokenRequestBody = (leaseSecret: string, expirationSeconds: number, audiences: readonly string[] = []) =>
   boundTokenRequest({ kind: 'Secret', name: leaseSecret }, expirationSeconds, audiences);
-
-export interface TokenSourceSecretInput {
-  readonly source: string;
-  readonly target: string;
-  readonly server: string;
-  readonly caPem: string;
-  /** The operator's target context's tls-server-name: the name the target's certificate is checked against. */
-  readonly tlsServerName?: string | undefined;
-  readonly token: string;
-  readonly expiration: Date;
-  readonly sourceNamespace: string;
-  readonly secretName: string;
-}
-
-export function tokenSourceObjects(input: TokenSourceSecretInput): KubeObject[] {
-  const kubeconfig = renderKubeconfig({
-    name: input.target,
-    server: input.server,
-    certificateAuthority: { pem: input.caPem },
-    tlsServerName: input.tlsServerName,
-    credential: { token: input.token },
-  });
-  return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: input.sourceNamespace, labels: { ...MANAGED_BY } } },
-    {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: {
-        name: input.secretName,
-        namespace: input.sourceNamespace,
-        labels: { ...MANAGED_BY, [SOURCE_LABEL]: input.source, 'kubeconfig-rotator.io/target': input.target },
-        annotations: { 'kubeconfig-rotator.io/bootstrap-token-expiration': input.expiration.toISOString() },
-      },
-      type: 'Opaque',
-      data: { [BOOTSTRAP_SECRET_KEY]: Buffer.from(kubeconfig, 'utf8').toString('base64') },
-    },
-  ];
-}

@@ -3,8 +3,13 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parseDuration } from '../../../../src/core/bootstrap/duration.ts';
 import { federatedBootstrapKubeconfig } from '../../../../src/core/bootstrap/federation.ts';
-import { bootstrapGroup, bootstrapPlan, CSR_REQUESTER_ROLE, redactPlan } from '../../../../src/core/bootstrap/plan.ts';
-import { tokenSourceObjects } from '../../../../src/core/bootstrap/token-plan.ts';
+import {
+  bootstrapGroup,
+  bootstrapPlan,
+  CSR_REQUESTER_ROLE,
+  redactPlan,
+  sourceSecretObjects,
+} from '../../../../src/core/bootstrap/plan.ts';
 
 const input = {
   source: 'west',
@@ -67,7 +72,11 @@ describe('the bootstrap plan', () => {
     const named = { ...input, tlsServerName: 'api.east' };
     assert.equal((clusterOf(bootstrapPlan(named).source[1]) as Record<string, string>)['tls-server-name'], 'api.east');
     assert.equal('tls-server-name' in clusterOf(plan.source[1]), false);
-    const tokens = tokenSourceObjects({ ...named, token: 't', source: 'west' });
+    const tokens = sourceSecretObjects({
+      ...named,
+      token: { value: 't', expiration: named.expiration },
+      source: 'west',
+    });
     assert.equal(
       (clusterOf(tokens.find((one) => one.kind === 'Secret')) as Record<string, string>)['tls-server-name'],
       'api.east',

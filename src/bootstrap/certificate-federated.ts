@@ -3,13 +3,13 @@
 // bootstrap token. The trust of the source's issuer and the source's bootstrap Secret (server and CA only) are
 // what `--credential federated` sets up (federated.ts, reused); added here: the CSR requester RBAC of the mapped
 // users and what the approver's policy and the sidecar's target need.
-import type { KubeConfig } from '@kubernetes/client-node';
 import { federatedBootstrapReport, federatedBootstrapTargetObjects } from '../core/bootstrap/federated-bootstrap.ts';
 import { bootstrapFederated, type FederatedOptions } from './federated.ts';
+import type { Clusters } from './mode.ts';
 
 export async function bootstrapCertificateFederated(
   options: Omit<FederatedOptions, 'trustFor' | 'clusterRoles'>,
-  clusters: { readonly target: KubeConfig; readonly source: KubeConfig },
+  clusters: Clusters,
   endpoint: Parameters<typeof bootstrapFederated>[2],
 ): Promise<number> {
   return bootstrapFederated(
