@@ -30,7 +30,6 @@ import { apply, BootstrapError, reachable, requireMinor } from './kube.ts';
 import type { Clusters, TargetEndpoint } from './mode.ts';
 
 // check/run.ts reads --service-account as bootstrap does.
-export { parseServiceAccountRef } from '../core/bootstrap/federation.ts';
 
 export interface FederatedOptions extends FederationSettings {
   readonly secretName: string;

@@ -66,7 +66,7 @@ import { abortable } from './abortable.ts';
 import { bounded, errorCodes } from './bounded.ts';
 import { reviewToken, tryBootstrapToken } from './bootstrap-token.ts';
 import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
-import { parseServiceAccountRef } from '../bootstrap/federated.ts';
+import { parseServiceAccountRef } from '../core/bootstrap/federation.ts';
 import { trySigner } from './signer.ts';
 
 export interface CheckOptions extends ClusterPair {
