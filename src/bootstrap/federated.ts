@@ -25,6 +25,8 @@ import {
   type FederationInput,
 } from '../core/bootstrap/federation.ts';
 import { STRUCTURED_AUTHENTICATION } from '../core/kube-version.ts';
+import { backoffDelay } from '../core/backoff.ts';
+import { systemClock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import { apply, BootstrapError, reachable, requireMinor } from './kube.ts';
 import type { Clusters, TargetEndpoint } from './mode.ts';
@@ -46,6 +48,8 @@ export interface FederatedOptions extends FederationSettings {
 }
 
 const DISCOVERY_BINDING = 'kubeconfig-rotator:anonymous-issuer-discovery';
+const BINDING_PROPAGATION_MS = 10_000;
+const BINDING_RECHECK_BACKOFF = { initialMs: 200, maxMs: 2_000 } as const;
 
 export async function bootstrapFederated(
   options: FederatedOptions,
@@ -192,6 +196,21 @@ function anonymousGet(url: string, caPem: string | undefined): Promise<number | 
   });
 }
 
+/**
+ * The documents read again after binding discovery to anonymous readers, until none is refused or about 10 s
+ * have passed: the apiserver's authorizer sees a new binding only once its cache has it (usually within a second).
+ */
+async function readableOnceBound(documents: readonly string[], caPem: string | undefined): Promise<(number | Error)[]> {
+  const deadline = systemClock.monotonic() + BINDING_PROPAGATION_MS;
+  for (let attempt = 1; ; attempt++) {
+    const results = await Promise.all(documents.map((url) => anonymousGet(url, caPem)));
+    const refused = results.some((result) => result === 401 || result === 403);
+    const delay = backoffDelay(attempt, BINDING_RECHECK_BACKOFF);
+    if (!refused || systemClock.monotonic() + delay > deadline) return results;
+    await systemClock.sleep(delay, new AbortController().signal);
+  }
+}
+
 async function checkDiscovery(
   issuerUrl: string,
   caPem: string | undefined,
@@ -221,7 +240,7 @@ async function checkDiscovery(
     write(
       `  bound system:service-account-issuer-discovery to system:unauthenticated (ClusterRoleBinding ${DISCOVERY_BINDING})`,
     );
-    results = await Promise.all(documents.map((url) => anonymousGet(url, caPem)));
+    results = await readableOnceBound(documents, caPem);
   }
   documents.forEach((url, index) => {
     const result = results[index];
