@@ -3,7 +3,7 @@
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
 import {
-  checkCredentialFields,
+  byCredential,
   directorySinkSchema,
   mountedTargetFields,
   checkRestartList,
@@ -52,49 +52,39 @@ const commonPodFields = {
   global: passThrough.optional(),
 };
 
-const sidecarTarget = mountedTargetFields
-  .extend({
-    sinks: z
-      .strictObject({
-        directory: directorySinkSchema
-          .partial({ path: true })
-          .optional()
-          .describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
-        secret: secretSinkFields
-          .partial({ namespace: true })
-          .superRefine(checkSecretSink)
-          .optional()
-          .describe('Namespace defaults to the release namespace.'),
-      })
-      .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
-        error: 'at least one sink (directory or secret) is required',
-      }),
-    restart: z
-      .array(workloadSchema.partial({ namespace: true }))
-      .superRefine((workloads, context) => {
-        checkRestartList(workloads, context, []);
-      })
-      .optional()
-      .describe(
-        `${String(mountedTargetFields.shape.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
-      ),
-    clusterProfile: clusterProfileSchema
-      .optional()
-      .describe(
-        `${String(clusterProfileSchema.description)} Namespace defaults to clusterProfiles.namespace, then the release namespace; the chart grants access to this name.`,
-      ),
-  })
-  .superRefine(checkCredentialFields)
-  // The refinement's required fields per credential kind, for Helm (JSON Schema carries no refinements).
-  .meta({
-    if: { properties: { credential: { const: 'token' } }, required: ['credential'] },
-    then: { required: ['serviceAccount'] },
-    else: {
-      if: { properties: { credential: { const: 'federated' } }, required: ['credential'] },
-      then: { required: ['audiences'] },
-      else: { required: ['identity'] },
-    },
-  });
+// One object per credential kind (JSON Schema oneOf), as the sidecar's own config; the chart's defaults added.
+const sidecarTarget = byCredential({
+  ...mountedTargetFields,
+  sinks: z
+    .strictObject({
+      directory: directorySinkSchema
+        .partial({ path: true })
+        .optional()
+        .describe('Sidecar mode: path defaults to <outputPath>/<name>.'),
+      secret: secretSinkFields
+        .partial({ namespace: true })
+        .superRefine(checkSecretSink)
+        .optional()
+        .describe('Namespace defaults to the release namespace.'),
+    })
+    .refine((sinks) => sinks.directory !== undefined || sinks.secret !== undefined, {
+      error: 'at least one sink (directory or secret) is required',
+    }),
+  restart: z
+    .array(workloadSchema.partial({ namespace: true }))
+    .superRefine((workloads, context) => {
+      checkRestartList(workloads, context, []);
+    })
+    .optional()
+    .describe(
+      `${String(mountedTargetFields.restart.description)} Namespace defaults to the release namespace; the chart grants patch on these names.`,
+    ),
+  clusterProfile: clusterProfileSchema
+    .optional()
+    .describe(
+      `${String(clusterProfileSchema.description)} Namespace defaults to clusterProfiles.namespace, then the release namespace; the chart grants access to this name.`,
+    ),
+});
 
 export const sidecarChartValues = z.strictObject({
   ...commonPodFields,

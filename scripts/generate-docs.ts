@@ -16,6 +16,9 @@ interface JsonSchema {
   items?: JsonSchema;
   enum?: unknown[];
   anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  const?: unknown;
+  not?: JsonSchema;
   minimum?: number;
   maximum?: number;
   exclusiveMinimum?: number;
@@ -25,7 +28,44 @@ interface JsonSchema {
 
 export const CONFIGURATION_DOC = join(REPO_ROOT, 'docs', 'configuration.md');
 
+/** A branch's name: the value of its discriminator (the one property every branch has as a const). */
+function branchName(branch: JsonSchema): string {
+  const constant = Object.values(branch.properties ?? {}).find((property) => property.const !== undefined);
+  return typeof constant?.const === 'string' ? constant.const : '?';
+}
+
+/**
+ * One table for a discriminated union (oneOf objects): each field once, as its first branch describes it, a
+ * field refused in a branch (JSON Schema `not`) left out of it; "required" says in which branches.
+ */
+function merged(schema: JsonSchema): { schema: JsonSchema; requiredIn: Map<string, string> } {
+  const branches = schema.oneOf ?? [];
+  const properties: Record<string, JsonSchema> = {};
+  const owners = new Map<string, JsonSchema[]>();
+  for (const branch of branches)
+    for (const [name, property] of Object.entries(branch.properties ?? {})) {
+      if (property.not !== undefined) continue;
+      owners.set(name, [...(owners.get(name) ?? []), branch]);
+      const first = properties[name];
+      // The discriminator: one value per branch, shown as the values it may take.
+      const values = property.const === undefined ? [] : [property.const];
+      if (first === undefined) properties[name] = values.length === 0 ? property : { ...property, enum: values };
+      else if (values.length > 0) properties[name] = { ...first, enum: [...(first.enum ?? []), ...values] };
+    }
+  const requiredIn = new Map<string, string>();
+  for (const [name, having] of owners) {
+    const requiring = having.filter((branch) => branch.required?.includes(name) === true);
+    if (requiring.length === 0) continue;
+    requiredIn.set(
+      name,
+      requiring.length === branches.length ? 'required' : `required (${requiring.map(branchName).join(', ')})`,
+    );
+  }
+  return { schema: { ...schema, type: 'object', properties }, requiredIn };
+}
+
 function typeOf(schema: JsonSchema): string {
+  if (schema.oneOf !== undefined) return [...new Set(schema.oneOf.map(typeOf))].join(' or ');
   if (schema.enum !== undefined) return schema.enum.map((value) => `\`${String(value)}\``).join(' \\| ');
   if (schema.anyOf !== undefined) return schema.anyOf.map(typeOf).join(' or ');
   if (schema.type === 'array') return `list of ${schema.items === undefined ? 'values' : typeOf(schema.items)}`;
@@ -42,23 +82,27 @@ function limits(schema: JsonSchema): string {
   return parts.join(', ');
 }
 
-function rows(schema: JsonSchema, path: string, required: boolean, out: string[]): void {
+function rows(given: JsonSchema, path: string, required: string, out: string[]): void {
+  const schema = given.oneOf === undefined ? given : merged(given).schema;
   if (path !== '') {
-    const defaultText =
-      schema.default === undefined ? (required ? 'required' : '') : `\`${JSON.stringify(schema.default)}\``;
+    const defaultText = schema.default === undefined ? required : `\`${JSON.stringify(schema.default)}\``;
     const description = [schema.description ?? '', limits(schema)].filter((part) => part !== '').join(' ');
     out.push(`| \`${path}\` | ${typeOf(schema)} | ${defaultText} | ${description.replaceAll('|', '\\|')} |`);
   }
-  const objectSchema = schema.type === 'array' ? schema.items : schema;
+  const items = schema.type === 'array' ? schema.items : schema;
+  const union = items?.oneOf === undefined ? undefined : merged(items);
+  const objectSchema = union?.schema ?? items;
   for (const [name, child] of Object.entries(objectSchema?.properties ?? {})) {
     const childPath = schema.type === 'array' ? `${path}[].${name}` : path === '' ? name : `${path}.${name}`;
-    rows(child, childPath, objectSchema?.required?.includes(name) ?? false, out);
+    const childRequired =
+      union?.requiredIn.get(name) ?? (objectSchema?.required?.includes(name) === true ? 'required' : '');
+    rows(child, childPath, childRequired, out);
   }
 }
 
 function table(title: string, intro: string, schema: z.ZodType): string {
   const out = [`## ${title}`, '', intro, '', '| field | type | default | meaning |', '|---|---|---|---|'];
-  rows(z.toJSONSchema(schema, { target: 'draft-7', io: 'input' }) as JsonSchema, '', true, out);
+  rows(z.toJSONSchema(schema, { target: 'draft-7', io: 'input' }) as JsonSchema, '', 'required', out);
   return out.join('\n');
 }
 

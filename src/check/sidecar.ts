@@ -22,7 +22,7 @@ import { exitCode, renderJson, renderText, type CheckResult } from '../core/chec
 import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
 import { describeError, httpStatus, isNotFound, KubeApiError } from '../io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
-import { loadSidecarConfig, type LoadedConfig } from '../sidecar/config.ts';
+import { loadSidecarConfig, podIdentity, type LoadedConfig } from '../sidecar/config.ts';
 import type { BootstrapCredential } from '../sidecar/bootstrap.ts';
 import { statusOfPath, statusOfSecretObject } from '../sidecar/status.ts';
 import { bounded, errorCodes } from './bounded.ts';
@@ -50,7 +50,13 @@ export async function runSidecarCheck(options: SidecarCheckOptions): Promise<num
     problems.push(`--service-account ${options.serviceAccount} must be NAMESPACE/NAME`);
   let loaded: LoadedConfig | undefined;
   try {
-    loaded = loadSidecarConfig(options.configPath);
+    // The sidecar's own ServiceAccount (--service-account, when this pod runs as another) where a target names none.
+    const pod = podIdentity(options.env);
+    loaded = loadSidecarConfig(options.configPath, {
+      ...pod,
+      namespace: account?.[0] ?? pod.namespace,
+      serviceAccount: account?.[1] ?? pod.serviceAccount,
+    });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(`invalid sidecar configuration: ${error.message}`);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseClientConfig, type ClientConfig } from '../core/kubeconfig/client-config.ts';
 import { kubeCredentials, type Credentials } from '../io/kube/credentials.ts';
-import { bootstrapWith } from '../core/config/sidecar.ts';
+import type { TargetConfig } from '../core/config/sidecar.ts';
 
 export interface BootstrapCredential {
   readonly path: string;
@@ -69,6 +69,7 @@ export function readBootstrapKubeconfig(
  * What a target's bootstrap kubeconfig must hold: a credential, except for a federated target and a certificate
  * target with federated bootstrap (the source's token authenticates; the file gives the server and CA).
  */
-export const bootstrapNeeds = (target: Parameters<typeof bootstrapWith>[0]) => ({
-  credentialRequired: target.credential !== 'federated' && bootstrapWith(target) !== 'federated',
+export const bootstrapNeeds = (target: TargetConfig) => ({
+  credentialRequired:
+    target.credential === 'token' || (target.credential === 'certificate' && target.bootstrap?.with !== 'federated'),
 });

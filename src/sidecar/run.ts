@@ -6,13 +6,13 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import {
-  bootstrapWith,
   clusterProfileOf,
   credentialKindOf,
   DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
-  DEFAULT_REVOCATION_CHECK_SECONDS,
+  type FederatedTarget,
   type SidecarConfig,
   type TargetConfig,
+  type TokenTarget,
 } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
 import { accessOf } from '../core/cluster-profile/profile.ts';
@@ -35,7 +35,7 @@ import {
   type BootstrapCredential,
 } from './bootstrap.ts';
 import { ClusterProfileKeeper, pokingObserver, ProfiledTarget } from './cluster-profile.ts';
-import { loadSidecarConfig, type LoadedConfig } from './config.ts';
+import { loadSidecarConfig, podIdentity, type LoadedConfig } from './config.ts';
 import { CsrIssuer } from './csr-issuer.ts';
 import { federatedBootstrapCredentials, withFederatedBootstrap } from './federated-bootstrap.ts';
 import type { CredentialIssuer } from './issuer.ts';
@@ -50,13 +50,6 @@ import { stepReporter } from './steps.ts';
 import { TargetRotator } from './target.ts';
 import { configChange, RunningTargets, type ManagedTarget } from './targets.ts';
 import { targetVersionProblems } from './versions.ts';
-
-/** A field the config schema requires for this kind of target (its check ran when the file was loaded). */
-function required<T>(value: T | undefined, target: string, field: string): T {
-  if (value === undefined)
-    throw new Error(`target ${target}: ${field} is required (the config check should have said so)`);
-  return value;
-}
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -78,7 +71,7 @@ export interface SidecarOptions {
 export async function runSidecar(options: SidecarOptions): Promise<number> {
   let loaded: LoadedConfig;
   try {
-    loaded = loadSidecarConfig(options.configPath);
+    loaded = loadSidecarConfig(options.configPath, podIdentity(options.env));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n${error.message}\n`);
@@ -87,25 +80,6 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   const { config } = loaded;
   const logger = createLogger({ name: 'kubeconfig-rotator-sidecar', level: config.logLevel });
   let source: KubeClient | undefined;
-  // A federated target's (or federated bootstrap's) ServiceAccount defaults to the pod's own: outside a pod it
-  // must be configured.
-  const podAccount = options.env.POD_NAMESPACE !== undefined && options.env.POD_SERVICE_ACCOUNT !== undefined;
-  const unnamed = config.targets.flatMap((target, index) => {
-    if (podAccount) return [];
-    if (target.credential === 'federated' && target.serviceAccount === undefined)
-      return [
-        `  targets[${String(index)}].serviceAccount: is required for a federated target when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)\n`,
-      ];
-    if (bootstrapWith(target) === 'federated' && target.bootstrap?.serviceAccount === undefined)
-      return [
-        `  targets[${String(index)}].bootstrap.serviceAccount: is required for federated bootstrap when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)\n`,
-      ];
-    return [];
-  });
-  if (unnamed.length > 0) {
-    options.stderr.write(`kubeconfig-rotator sidecar: invalid configuration\n${unnamed.join('')}`);
-    return EXIT_CONFIG;
-  }
   const tooOld = await targetVersionProblems(config.targets, loaded.bootstraps);
   if (tooOld.length > 0) {
     options.stderr.write(
@@ -118,7 +92,7 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
       target.sinks.secret !== undefined ||
       target.restart.length > 0 ||
       target.credential === 'federated' ||
-      bootstrapWith(target) === 'federated' ||
+      (target.credential === 'certificate' && target.bootstrap?.with === 'federated') ||
       clusterProfileOf(config.clusterProfiles, target) !== undefined,
   );
   try {
@@ -269,7 +243,9 @@ class Sidecar {
   #managed(config: TargetConfig): ManagedTarget {
     const ref = clusterProfileOf(this.#config.clusterProfiles, config);
     if (ref === undefined) return this.#rotator(config);
-    const source = required(this.#source, config.name, "the source cluster's API (for its ClusterProfile)");
+    const source = this.#source;
+    if (source === undefined)
+      throw new Error(`target ${config.name}: its ClusterProfile needs the source cluster's API`);
     const cluster = () => {
       const bootstrap = this.#bootstraps.get(config.name);
       const server = config.server ?? bootstrap?.server;
@@ -319,7 +295,7 @@ class Sidecar {
     const observed = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
       restarts: config.restart.length > 0,
       kind: credentialKindOf(config),
-      bootstrapWith: bootstrapWith(config),
+      bootstrapWith: config.credential === 'certificate' ? (config.bootstrap?.with ?? 'token') : 'token',
       clock: systemClock,
     });
     const observer = onReadiness === undefined ? observed : pokingObserver(observed, onReadiness);
@@ -347,7 +323,7 @@ class Sidecar {
     onStep: (step: string) => void,
   ): { issuer: CredentialIssuer; rules: CredentialRules } {
     if (config.credential !== 'certificate') return this.#tokenIssuer(config, onStep);
-    const { commonName, organizations } = required(config.identity, config.name, 'identity');
+    const { commonName, organizations } = config.identity;
     const subject = { commonName, organizations };
     return {
       issuer: new CsrIssuer({
@@ -384,16 +360,17 @@ class Sidecar {
    */
   #bootstrapOf(config: TargetConfig): () => BootstrapCredential | undefined {
     const read = () => this.#bootstraps.get(config.name);
+    if (config.credential !== 'certificate' || config.bootstrap?.with !== 'federated') return read;
     const { bootstrap } = config;
-    if (bootstrapWith(config) !== 'federated' || bootstrap === undefined) return read;
     if (this.#source === undefined)
       throw new Error(`target ${config.name}: federated bootstrap needs the source cluster's API`);
     const credentials = federatedBootstrapCredentials({
       source: this.#source,
       request: {
-        ...this.#sourceAccount(config.name, bootstrap.serviceAccount, 'bootstrap.serviceAccount'),
+        serviceAccount: bootstrap.serviceAccount,
+        boundTo: bootstrap.boundTo,
         expirationSeconds: bootstrap.expirationSeconds ?? DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
-        audiences: bootstrap.audiences ?? [],
+        audiences: bootstrap.audiences,
       },
       clock: systemClock,
     });
@@ -401,45 +378,22 @@ class Sidecar {
   }
 
   /**
-   * A source ServiceAccount whose tokens the target trusts (federated targets, federated bootstrap): the
-   * configured one or the pod's own, its tokens bound to this pod when known.
-   */
-  #sourceAccount(
-    target: string,
-    configured: { readonly namespace: string; readonly name: string } | undefined,
-    field: string,
-  ): {
-    serviceAccount: { readonly namespace: string; readonly name: string };
-    boundTo: { readonly kind: 'Pod'; readonly name: string; readonly uid: string | undefined } | undefined;
-  } {
-    const { env } = this.#options;
-    const own =
-      env.POD_NAMESPACE === undefined || env.POD_SERVICE_ACCOUNT === undefined
-        ? undefined
-        : { namespace: env.POD_NAMESPACE, name: env.POD_SERVICE_ACCOUNT };
-    const serviceAccount = required(configured ?? own, target, `${field} (or POD_NAMESPACE and POD_SERVICE_ACCOUNT)`);
-    const boundTo =
-      env.POD_NAME === undefined ? undefined : ({ kind: 'Pod', name: env.POD_NAME, uid: env.POD_UID } as const);
-    return { serviceAccount, boundTo };
-  }
-
-  /**
    * Token targets: the target's TokenRequest API, tokens bound to the lease Secret. Federated targets: the
    * source's, tokens of the source ServiceAccount (the pod's own by default) bound to this pod when known.
    */
   #tokenIssuer(
-    config: TargetConfig,
+    config: TokenTarget | FederatedTarget,
     onStep: (step: string) => void,
   ): { issuer: CredentialIssuer; rules: CredentialRules } {
     const common = {
       expirationSeconds: config.expirationSeconds,
-      audiences: config.audiences ?? [],
-      revocationCheckSeconds: config.revocationCheckSeconds ?? DEFAULT_REVOCATION_CHECK_SECONDS,
+      audiences: config.audiences,
+      revocationCheckSeconds: config.revocationCheckSeconds,
       clock: systemClock,
       onStep,
     };
     if (config.credential === 'token') {
-      const serviceAccount = required(config.serviceAccount, config.name, 'serviceAccount');
+      const { serviceAccount } = config;
       const boundTo = { kind: 'Secret', name: config.leaseSecret ?? `${serviceAccount.name}-lease` } as const;
       return {
         issuer: new TokenIssuer({
@@ -451,7 +405,7 @@ class Sidecar {
         rules: tokenRules({ serviceAccount, boundTo, expirationSeconds: config.expirationSeconds }),
       };
     }
-    const { serviceAccount, boundTo } = this.#sourceAccount(config.name, config.serviceAccount, 'serviceAccount');
+    const { serviceAccount, boundTo } = config;
     if (this.#source === undefined)
       throw new Error(`target ${config.name}: a federated target needs the source cluster's API`);
     return {
@@ -533,7 +487,7 @@ class Sidecar {
   #reloadConfig(): void {
     let next: LoadedConfig;
     try {
-      next = loadSidecarConfig(this.#options.configPath);
+      next = loadSidecarConfig(this.#options.configPath, podIdentity(this.#options.env));
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       if (JSON.stringify(error.problems) !== this.#lastRejected) {

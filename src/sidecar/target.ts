@@ -2,7 +2,7 @@
 // renew it on schedule, and retry failures with backoff while the current certificate stays in place. The
 // loop may wait minutes for an approval; publishing and repairing outputs (which must answer a deleted file
 // within seconds) run beside it, in the Publisher's queue.
-import { bootstrapWith, credentialKindOf, type TargetConfig } from '../core/config/sidecar.ts';
+import { credentialKindOf, type TargetConfig } from '../core/config/sidecar.ts';
 import { readCredential, type Credential, type CredentialFacts } from '../core/credential/credential.ts';
 import type { CredentialRules } from '../core/credential/rules.ts';
 import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
@@ -451,7 +451,8 @@ export class TargetRotator {
     if (this.#rebootstrapNeeded) {
       // Before any credential, the bootstrap never worked: name the likely causes too. Always the fix.
       const { config } = this.#deps;
-      const refusal = bootstrapRefusal(credentialKindOf(config), current !== undefined, bootstrapWith(config));
+      const bootstrapWith = config.credential === 'certificate' ? config.bootstrap?.with : undefined;
+      const refusal = bootstrapRefusal(credentialKindOf(config), current !== undefined, bootstrapWith);
       detail =
         `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted` +
         (current === undefined ? `: ${refusal.causes}` : '') +

@@ -4,7 +4,7 @@
 // to system:unauthenticated by default) with the bootstrap kubeconfig's server and CA: an expired bootstrap
 // credential must not hide the version, and the check needs nothing of the rotation's client. A target that
 // does not answer goes unchecked: the rotation loop reports its reachability as it always has.
-import { bootstrapWith, type TargetConfig } from '../core/config/sidecar.ts';
+import type { TargetConfig } from '../core/config/sidecar.ts';
 import { targetRequirements, versionProblems } from '../core/kube-version.ts';
 import { createKubeClient } from '../io/kube/rest.ts';
 import { serverVersion } from '../io/kube/version.ts';
@@ -38,7 +38,8 @@ export async function targetVersionProblems(
       });
       const version = await serverVersion(client).finally(() => client.close());
       if (version === undefined) return [];
-      return versionProblems(version, targetRequirements(target.credential, bootstrapWith(target))).map(
+      const bootstrapWith = target.credential === 'certificate' ? target.bootstrap?.with : undefined;
+      return versionProblems(version, targetRequirements(target.credential, bootstrapWith)).map(
         (problem) => `  targets[${String(index)}] (${target.name}): ${problem}\n`,
       );
     }),

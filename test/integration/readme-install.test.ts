@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parse } from 'yaml';
-import { sidecarConfigSchema, type SidecarConfig } from '../../src/core/config/sidecar.ts';
+import { sidecarConfigSchema, type ParsedSidecarConfig } from '../../src/core/config/sidecar.ts';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { parseCertificationRequest } from '../../src/core/pki/csr-parse.ts';
 import { clientUsagesFor, generateKeyPair } from '../../src/core/pki/keys.ts';
@@ -132,7 +132,7 @@ after(async () => {
 
 describe("README.md's install, as written", () => {
   let policy: PolicyFile | undefined;
-  let config: SidecarConfig | undefined;
+  let config: ParsedSidecarConfig | undefined;
 
   it('step 1: helm installs the approver with the README values', async () => {
     const result = await run(join(bin, 'helm'), adapt(step.approver()));
@@ -183,7 +183,8 @@ describe("README.md's install, as written", () => {
       groups: ['system:bootstrappers', ...field('auth-extra-groups').split(','), 'system:authenticated'],
     };
     for (const entry of config.targets) {
-      const identity = entry.identity ?? assert.fail(`target ${entry.name} is a certificate target`);
+      if (entry.credential !== 'certificate') assert.fail(`target ${entry.name} is a certificate target`);
+      const { identity } = entry;
       const keys = generateKeyPair(entry.keyAlgorithm);
       const decision = evaluate(
         {

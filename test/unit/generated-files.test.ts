@@ -13,22 +13,37 @@ describe('chart values schemas', () => {
     });
   }
 
-  it('a chart target reuses the sidecar target fields, with the bootstrap Secret instead of a path', () => {
+  it('a chart target reuses the sidecar target fields, with the bootstrap Secret instead of a path, one object per credential kind', () => {
+    interface Branch {
+      properties: Record<string, { const?: string; not?: unknown }>;
+      required: string[];
+    }
     const schema = JSON.parse(
       renderValuesSchema(CHART_SCHEMAS['kubeconfig-rotator-sidecar'] ?? assert.fail('no sidecar chart schema')),
-    ) as {
-      properties: { targets: { items: { properties: Record<string, unknown>; required: string[] } } };
-    };
-    const target = schema.properties.targets.items;
-    assert.ok(
-      'keyAlgorithm' in target.properties &&
-        'rotation' in target.properties &&
-        'expirationSeconds' in target.properties,
+    ) as { properties: { targets: { items: { oneOf: Branch[] } } } };
+    const branches = new Map(
+      schema.properties.targets.items.oneOf.map((branch) => [String(branch.properties.credential?.const), branch]),
     );
-    assert.ok(!('bootstrapKubeconfig' in target.properties));
-    // identity (certificate targets) and serviceAccount (token targets) depend on credential: the program's check.
-    assert.deepEqual(target.required.sort(), ['bootstrapSecret', 'name', 'sinks']);
-    assert.ok('credential' in target.properties && 'serviceAccount' in target.properties);
+    assert.deepEqual([...branches.keys()], ['certificate', 'token', 'federated']);
+    const own = (kind: string) => {
+      const branch = branches.get(kind) ?? assert.fail(kind);
+      assert.ok(!('bootstrapKubeconfig' in branch.properties));
+      assert.ok('rotation' in branch.properties && 'expirationSeconds' in branch.properties);
+      return {
+        fields: Object.keys(branch.properties).filter((field) => branch.properties[field]?.not === undefined),
+        required: [...branch.required].sort(),
+      };
+    };
+    const certificate = own('certificate');
+    assert.ok(certificate.fields.includes('keyAlgorithm') && !certificate.fields.includes('serviceAccount'));
+    // credential may be left out for a certificate target (the default); each kind requires its own fields.
+    assert.deepEqual(certificate.required, ['bootstrapSecret', 'identity', 'name', 'sinks']);
+    const token = own('token');
+    assert.ok(token.fields.includes('serviceAccount') && !token.fields.includes('keyAlgorithm'));
+    assert.deepEqual(token.required, ['bootstrapSecret', 'credential', 'name', 'serviceAccount', 'sinks']);
+    const federated = own('federated');
+    assert.ok(federated.fields.includes('targetUser') && !federated.fields.includes('identity'));
+    assert.deepEqual(federated.required, ['audiences', 'bootstrapSecret', 'credential', 'name', 'sinks']);
   });
 });
 

@@ -2,7 +2,7 @@
 // injects (the sidecar container's settings and a catalog of targets that pods pick by annotation).
 import { z } from 'zod';
 import { dnsLabel, logLevel } from './fields.ts';
-import { checkBootstrapFields, mountedTargetFields, SIDECAR_PORT } from './sidecar.ts';
+import { byCredential, mountedTargetFields, SIDECAR_PORT } from './sidecar.ts';
 
 const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
 const passThrough = z.record(z.string(), z.unknown());
@@ -13,7 +13,8 @@ const endpoint = (port: number) =>
     .default({ host: '0.0.0.0', port });
 
 // An injected sidecar shares its directory with the agent in its pod: no restart action to configure.
-export const injectedTargetSchema = mountedTargetFields.omit({ restart: true }).extend({
+export const injectedTargetSchema = byCredential({
+  ...z.object(mountedTargetFields).omit({ restart: true }).shape,
   embed: z
     .boolean()
     .default(false)
@@ -91,14 +92,8 @@ export const injectorConfigSchema = z
           ),
       })
       .describe('The injected sidecar container.'),
-    targets: z
-      .array(
-        // A bootstrap the injected sidecar would refuse at start is refused here, by field path.
-        injectedTargetSchema.superRefine((target, context) => {
-          checkBootstrapFields(target, context);
-        }),
-      )
-      .describe('Targets pods may ask for by name.'),
+    // A target the injected sidecar would refuse at start is refused here, by field path.
+    targets: z.array(injectedTargetSchema).describe('Targets pods may ask for by name.'),
     profiles: z.record(dnsLabel, z.array(dnsLabel).min(1)).default({}).describe('Named sets of targets.'),
     logLevel: logLevel.default('info'),
   })

@@ -192,76 +192,72 @@ export const BOOTSTRAP_WITH = ['token', 'federated'] as const;
 /** A short-lived token is enough: it authenticates one CSR and its wait. */
 export const DEFAULT_BOOTSTRAP_TOKEN_SECONDS = 600;
 
+/** A field another kind has: absent here, and when given, refused by name with the kinds it is for. */
+const refused = (message: string) => z.never({ error: message }).optional();
+
+/** zod's message for a discriminator nobody has, in the words of its message for an enum. */
+const expectedOneOf = (values: readonly string[]) => (issue: z.core.$ZodRawIssue) =>
+  issue.code === 'invalid_union' && issue.note === 'No matching discriminator'
+    ? `Invalid option: expected one of ${values.map((value) => JSON.stringify(value)).join('|')}`
+    : undefined;
+
+/** A field this kind requires: missing or empty, it says why. */
+const requiredFor = (why: string) => ({
+  error: (issue: z.core.$ZodRawIssue) => (issue.input === undefined ? `is required ${why}` : undefined),
+});
+
+const sourceServiceAccount = z.strictObject({
+  namespace: dnsLabel.describe('Namespace of the ServiceAccount in the source.'),
+  name: dnsSubdomain.describe('Name of the ServiceAccount in the source.'),
+});
+
+const FEDERATED_BOOTSTRAP_ONLY = 'is for with: federated only';
+
+const tokenBootstrap = z.strictObject({
+  with: z
+    .literal('token')
+    .default('token')
+    .describe(
+      "token: the bootstrap kubeconfig's own credential (`kubeconfig-rotator bootstrap`'s bootstrap token). federated: a token of the source's ServiceAccount for `audiences`, from the source's TokenRequest API, which the target trusts by the source's issuer (`kubeconfig-rotator bootstrap --credential certificate --bootstrap-with federated`); the bootstrap kubeconfig then needs no credential.",
+    ),
+  audiences: refused(FEDERATED_BOOTSTRAP_ONLY),
+  serviceAccount: refused(FEDERATED_BOOTSTRAP_ONLY),
+  expirationSeconds: refused(FEDERATED_BOOTSTRAP_ONLY),
+});
+
+const federatedBootstrap = z.strictObject({
+  with: z.literal('federated'),
+  serviceAccount: sourceServiceAccount
+    .optional()
+    .describe(
+      "with: federated: the source ServiceAccount whose token is used; default: the sidecar pod's own (POD_NAMESPACE, POD_SERVICE_ACCOUNT).",
+    ),
+  expirationSeconds: z
+    .number()
+    .int()
+    .min(600)
+    .optional()
+    .describe(
+      `with: federated: the bootstrap token's lifetime (the TokenRequest API's minimum is 600); default ${String(DEFAULT_BOOTSTRAP_TOKEN_SECONDS)}.`,
+    ),
+  audiences: z
+    .array(
+      z.string().min(1),
+      requiredFor("with federated bootstrap: the audience the target's jwt authenticator expects"),
+    )
+    .min(1, "is required with federated bootstrap: the audience the target's jwt authenticator expects")
+    .describe("with: federated (required): the audience the target's jwt authenticator expects."),
+});
+
 export const bootstrapSchema = z
-  .strictObject({
-    with: z
-      .enum(BOOTSTRAP_WITH)
-      .default('token')
-      .describe(
-        "token: the bootstrap kubeconfig's own credential (`kubeconfig-rotator bootstrap`'s bootstrap token). federated: a token of the source's ServiceAccount for `audiences`, from the source's TokenRequest API, which the target trusts by the source's issuer (`kubeconfig-rotator bootstrap --credential certificate --bootstrap-with federated`); the bootstrap kubeconfig then needs no credential.",
-      ),
-    audiences: z
-      .array(z.string().min(1))
-      .optional()
-      .describe("with: federated (required): the audience the target's jwt authenticator expects."),
-    serviceAccount: z
-      .strictObject({
-        namespace: dnsLabel.describe('Namespace of the ServiceAccount in the source.'),
-        name: dnsSubdomain.describe('Name of the ServiceAccount in the source.'),
-      })
-      .optional()
-      .describe(
-        "with: federated: the source ServiceAccount whose token is used; default: the sidecar pod's own (POD_NAMESPACE, POD_SERVICE_ACCOUNT).",
-      ),
-    expirationSeconds: z
-      .number()
-      .int()
-      .min(600)
-      .optional()
-      .describe(
-        `with: federated: the bootstrap token's lifetime (the TokenRequest API's minimum is 600); default ${String(DEFAULT_BOOTSTRAP_TOKEN_SECONDS)}.`,
-      ),
-  })
+  .discriminatedUnion('with', [tokenBootstrap, federatedBootstrap], { error: expectedOneOf(BOOTSTRAP_WITH) })
   .describe(
     'Certificate targets: what authenticates the first CSR and any after the certificate expired (renewals use the certificate).',
   );
 
 export type BootstrapConfig = z.output<typeof bootstrapSchema>;
 
-/** The bootstrap a target uses: token unless a certificate target says federated. */
-export const bootstrapWith = (target: {
-  readonly credential: string;
-  readonly bootstrap?: { readonly with: (typeof BOOTSTRAP_WITH)[number] } | undefined;
-}): (typeof BOOTSTRAP_WITH)[number] =>
-  target.credential === 'certificate' ? (target.bootstrap?.with ?? 'token') : 'token';
-
-/** Each bootstrap's own fields: required for it, refused for the other; any bootstrap only for certificate targets. */
-export function checkBootstrapFields(
-  target: { readonly credential: string; readonly bootstrap?: BootstrapConfig | undefined },
-  context: z.RefinementCtx,
-): void {
-  const { bootstrap } = target;
-  if (bootstrap === undefined) return;
-  const problem = (path: string[], message: string) => {
-    context.addIssue({ code: 'custom', path: ['bootstrap', ...path], message });
-  };
-  if (target.credential !== 'certificate') {
-    problem([], `is for certificate targets only: a ${target.credential} target's own credential needs no bootstrap`);
-    return;
-  }
-  if (bootstrap.with === 'federated') {
-    if (bootstrap.audiences === undefined || bootstrap.audiences.length === 0)
-      problem(
-        ['audiences'],
-        "is required with federated bootstrap: the audience the target's jwt authenticator expects",
-      );
-    return;
-  }
-  for (const field of ['audiences', 'serviceAccount', 'expirationSeconds'] as const)
-    if (bootstrap[field] !== undefined) problem([field], 'is for with: federated only');
-}
-
-/** Certificate-only fields' defaults: left as they are, they pass in a token target. */
+/** Certificate-only fields' defaults. */
 export const DEFAULT_REVOCATION_CHECK_SECONDS = 60;
 
 const CERTIFICATE_DEFAULTS = {
@@ -288,42 +284,71 @@ export const clusterProfileSchema = z
     'Keep a ClusterProfile (SIG-Multicluster Cluster Inventory API, multicluster.x-k8s.io/v1alpha1) for this target in the source cluster, with its version, health and how to get its credential (docs/cluster-profile.md).',
   );
 
-/** A target's fields without the cross-field check (the Helm chart's values reuse and adapt them). */
-export const targetFields = z.strictObject({
-  name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
-  bootstrapKubeconfig: absolutePath.describe(
-    'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
-  ),
-  credential: z
-    .enum(TARGET_CREDENTIALS)
-    .default('certificate')
-    .describe(
-      "What the target is served with: certificate (a client certificate through the CSR API and the approver), token (a ServiceAccount token through the target's TokenRequest API, for targets that sign no client certificates, e.g. EKS; docs/tokens.md) or federated (a token of the source's own ServiceAccount, which the target trusts by its issuer; docs/federation.md).",
-    ),
-  bootstrap: bootstrapSchema.optional(),
+const CREDENTIAL_DESCRIPTION =
+  "What the target is served with: certificate (a client certificate through the CSR API and the approver; the default), token (a ServiceAccount token through the target's TokenRequest API, for targets that sign no client certificates, e.g. EKS; docs/tokens.md) or federated (a token of the source's own ServiceAccount, which the target trusts by its issuer; docs/federation.md).";
+
+const revocationCheckSeconds = z
+  .number()
+  .int()
+  .min(0)
+  .default(DEFAULT_REVOCATION_CHECK_SECONDS)
+  .describe(
+    'Token and federated targets: how often to ask the target whether it still accepts the current token (a SelfSubjectReview), so a revocation is reported within this time rather than at the next renewal; 0: never.',
+  );
+
+/** Each kind's own fields (what only that kind has, and what it requires). */
+const certificateFields = {
+  credential: z.literal('certificate').default('certificate').describe(CREDENTIAL_DESCRIPTION),
   identity: z
-    .strictObject({
-      commonName: z
-        .string()
-        .regex(IDENTITY_NAME, 'must be 1-253 printable characters')
-        .describe('User name in the target (certificate CN).'),
-      organizations: z
-        .array(z.string().regex(IDENTITY_NAME, 'must be 1-253 printable characters'))
-        .default([])
-        .describe('Groups in the target (certificate O).'),
-    })
+    .strictObject(
+      {
+        commonName: z
+          .string()
+          .regex(IDENTITY_NAME, 'must be 1-253 printable characters')
+          .describe('User name in the target (certificate CN).'),
+        organizations: z
+          .array(z.string().regex(IDENTITY_NAME, 'must be 1-253 printable characters'))
+          .default([])
+          .describe('Groups in the target (certificate O).'),
+      },
+      requiredFor('for a certificate target'),
+    )
+    .describe('Certificate targets (required): the identity the target cluster will see.'),
+  signerName: z
+    .string()
+    .regex(SIGNER_NAME, 'must look like domain/name')
+    .default(CERTIFICATE_DEFAULTS.signerName)
+    .describe('Certificate targets: the CSR signer.'),
+  keyAlgorithm: z
+    .enum(KEY_ALGORITHMS)
+    .default(CERTIFICATE_DEFAULTS.keyAlgorithm)
+    .describe('Certificate targets: the key pair generated for each certificate.'),
+  approvalTimeoutSeconds: z
+    .number()
+    .int()
+    .min(5)
+    .default(CERTIFICATE_DEFAULTS.approvalTimeoutSeconds)
+    .describe('Certificate targets: give up on a CSR nobody decided within this time, and try again with a new one.'),
+  signerCA: absolutePath
     .optional()
-    .describe('Certificate targets: the identity the target cluster will see (required there).'),
+    .describe('Certificate targets: PEM CA the issued certificate must chain to (optional).'),
+  bootstrap: bootstrapSchema.optional(),
+};
+
+const tokenFields = {
+  credential: z.literal('token'),
   serviceAccount: z
-    .strictObject({
-      namespace: dnsLabel.describe('Namespace of the ServiceAccount in the target.'),
-      name: dnsSubdomain.describe(
-        'Name of the ServiceAccount (`kubeconfig-rotator bootstrap --credential token` makes kcr-<source>).',
-      ),
-    })
-    .optional()
+    .strictObject(
+      {
+        namespace: dnsLabel.describe('Namespace of the ServiceAccount in the target.'),
+        name: dnsSubdomain.describe(
+          'Name of the ServiceAccount (`kubeconfig-rotator bootstrap --credential token` makes kcr-<source>).',
+        ),
+      },
+      requiredFor('for a token target'),
+    )
     .describe(
-      "Token targets: the ServiceAccount in the target whose tokens are requested (required there). Federated targets: the ServiceAccount in the source (default: the sidecar pod's own, from POD_NAMESPACE and POD_SERVICE_ACCOUNT).",
+      "Token targets (required): the ServiceAccount in the target whose tokens are requested. Federated targets: the ServiceAccount in the source (default: the sidecar pod's own, from POD_NAMESPACE and POD_SERVICE_ACCOUNT).",
     ),
   leaseSecret: dnsSubdomain
     .optional()
@@ -332,10 +357,19 @@ export const targetFields = z.strictObject({
     ),
   audiences: z
     .array(z.string().min(1))
-    .optional()
+    .default([])
     .describe(
       "Token targets: the tokens' audiences; default: the target apiserver's own. Federated targets (required): the audience the target's authenticator expects.",
     ),
+  revocationCheckSeconds,
+};
+
+const federatedFields = {
+  credential: z.literal('federated'),
+  serviceAccount: sourceServiceAccount.optional(),
+  audiences: z
+    .array(z.string().min(1), requiredFor("for a federated target: the audience the target's authenticator expects"))
+    .min(1, "is required for a federated target: the audience the target's authenticator expects"),
   targetUser: z
     .string()
     .min(1)
@@ -343,37 +377,93 @@ export const targetFields = z.strictObject({
     .describe(
       "Federated targets: the user the target's mapping gives the token (e.g. source-west:system:serviceaccount:agents:admiralty); each new token must authenticate as exactly this user before it is published. Default: any user the target accepts.",
     ),
-  revocationCheckSeconds: z
-    .number()
-    .int()
-    .min(0)
-    .optional()
-    .describe(
-      `Token targets: how often to ask the target whether it still accepts the current token (a SelfSubjectReview), so a revocation is reported within this time rather than at the next renewal; 0: never. Default ${String(DEFAULT_REVOCATION_CHECK_SECONDS)}.`,
-    ),
-  signerName: z
-    .string()
-    .regex(SIGNER_NAME, 'must look like domain/name')
-    .default(CERTIFICATE_DEFAULTS.signerName)
-    .describe('CSR signer.'),
-  keyAlgorithm: z
-    .enum(KEY_ALGORITHMS)
-    .default(CERTIFICATE_DEFAULTS.keyAlgorithm)
-    .describe('Key pair generated for each certificate.'),
+  revocationCheckSeconds,
+};
+
+/** Why a field is refused in a kind that does not have it. */
+const REFUSALS = {
+  serviceAccount: 'is for token or federated targets only',
+  audiences: 'is for token or federated targets only',
+  leaseSecret: 'is for token targets only',
+  targetUser: 'is for federated targets only',
+  revocationCheckSeconds: 'is for token or federated targets only',
+  identity: 'is for certificate targets only: a token carries its ServiceAccount',
+  bootstrap: 'is for certificate targets only',
+  signerName: 'is for certificate targets only',
+  keyAlgorithm: 'is for certificate targets only',
+  approvalTimeoutSeconds: 'is for certificate targets only',
+  signerCA: 'is for certificate targets only',
+} as const;
+
+type Refused<K extends PropertyKey> = { [F in K]: ReturnType<typeof refused> };
+
+/** The fields of the other kinds, each refused with its reason (in REFUSALS' order, so problems list stably). */
+function refusing<Own extends object>(own: Own, kind: string): Refused<Exclude<keyof typeof REFUSALS, keyof Own>> {
+  const entries = Object.entries(REFUSALS)
+    .filter(([field]) => !(field in own))
+    .map(([field, message]) => [
+      field,
+      refused(field === 'bootstrap' ? `${message}: a ${kind} target's own credential needs no bootstrap` : message),
+    ]);
+  return Object.fromEntries(entries) as Refused<Exclude<keyof typeof REFUSALS, keyof Own>>;
+}
+
+/**
+ * The target schema for given common fields (the sidecar's, the charts', the injector's): one object per
+ * credential kind, each with exactly its own fields, chosen by `credential` (certificate when omitted).
+ */
+export function byCredential<Common extends z.core.$ZodLooseShape>(common: Common) {
+  const kind = <Own extends z.core.$ZodLooseShape>(own: Own, name: string) =>
+    z.strictObject({ ...inOrder({ ...common, ...own }), ...refusing(own, name) });
+  return z.discriminatedUnion(
+    'credential',
+    [kind(certificateFields, 'certificate'), kind(tokenFields, 'token'), kind(federatedFields, 'federated')],
+    { error: expectedOneOf(TARGET_CREDENTIALS) },
+  );
+}
+
+/** The order fields are checked, and so problems listed, in: as a target is usually written. */
+const FIELD_ORDER = [
+  'name',
+  'bootstrapKubeconfig',
+  'credential',
+  'bootstrap',
+  'identity',
+  'serviceAccount',
+  'leaseSecret',
+  'audiences',
+  'targetUser',
+  'revocationCheckSeconds',
+  'signerName',
+  'keyAlgorithm',
+  'expirationSeconds',
+  'rotation',
+  'approvalTimeoutSeconds',
+  'signerCA',
+  'server',
+  'sinks',
+  'restart',
+  'clusterProfile',
+];
+
+const inOrder = <Shape extends object>(shape: Shape): Shape => {
+  const rank = (key: string) => (FIELD_ORDER.includes(key) ? FIELD_ORDER.indexOf(key) : FIELD_ORDER.length);
+  return Object.fromEntries(Object.entries(shape).sort(([a], [b]) => rank(a) - rank(b))) as Shape;
+};
+
+/** The fields every kind of target has. */
+const commonFields = {
+  name: dnsLabel.describe('Name of the target cluster, used in metrics and logs.'),
+  bootstrapKubeconfig: absolutePath.describe(
+    'Kubeconfig with the bootstrap credential (a mounted Secret); also gives the server and CA when no certificate exists yet.',
+  ),
   expirationSeconds: z
     .number()
     .int()
     .min(600)
     .default(3600)
-    .describe('Requested certificate lifetime; the signer may shorten it.'),
+    .describe('Requested credential lifetime; the signer may shorten it.'),
   rotation: rotationSchema.default({ minFraction: 0.7, maxFraction: 0.9, minRemainingSeconds: 420 }),
-  approvalTimeoutSeconds: z
-    .number()
-    .int()
-    .min(5)
-    .default(CERTIFICATE_DEFAULTS.approvalTimeoutSeconds)
-    .describe('Give up on a CSR nobody decided within this time, and try again with a new one.'),
-  signerCA: absolutePath.optional().describe('PEM CA the issued certificate must chain to (optional).'),
   server: z
     .url({ protocol: /^https$/ })
     .optional()
@@ -394,94 +484,50 @@ export const targetFields = z.strictObject({
       'Restart action (opt-in), for consumers that read their credential once and cannot mount the directory sink: after each rotation is published to every sink, roll these workloads as `kubectl rollout restart` does (pod template annotation kubectl.kubernetes.io/restartedAt), once per rotation; never after a repair or a certificate found at start. Needs RBAC patch on each, by name.',
     ),
   clusterProfile: clusterProfileSchema.optional(),
-});
+};
 
 /**
- * A target whose bootstrap kubeconfig comes from a Secret mounted into the pod (the Helm chart and the
- * injector), rather than from a path.
+ * The common fields of a target whose bootstrap kubeconfig comes from a Secret mounted into the pod (the Helm
+ * chart and the injector), rather than from a path.
  */
 // Without clusterProfile: an injected sidecar has no RBAC for ClusterProfiles (the sidecar chart adds it back).
-export const mountedTargetFields = targetFields
-  .omit({ bootstrapKubeconfig: true, sinks: true, clusterProfile: true })
-  .extend({
-    bootstrapSecret: z
-      .strictObject({
-        name: dnsSubdomain.describe("Secret made by `kubeconfig-rotator bootstrap`, in the pod's namespace."),
-        key: z.string().min(1).default('kubeconfig'),
-      })
-      .describe("The bootstrap kubeconfig, mounted as the target's bootstrapKubeconfig."),
-  });
+export const mountedTargetFields = {
+  name: commonFields.name,
+  expirationSeconds: commonFields.expirationSeconds,
+  rotation: commonFields.rotation,
+  server: commonFields.server,
+  restart: commonFields.restart,
+  bootstrapSecret: z
+    .strictObject({
+      name: dnsSubdomain.describe("Secret made by `kubeconfig-rotator bootstrap`, in the pod's namespace."),
+      key: z.string().min(1).default('kubeconfig'),
+    })
+    .describe("The bootstrap kubeconfig, mounted as the target's bootstrapKubeconfig."),
+};
 
-type CredentialFields = Pick<
-  z.output<typeof targetFields>,
-  | 'credential'
-  | 'identity'
-  | 'serviceAccount'
-  | 'leaseSecret'
-  | 'audiences'
-  | 'revocationCheckSeconds'
-  | 'targetUser'
-  | 'signerName'
-  | 'keyAlgorithm'
-  | 'approvalTimeoutSeconds'
-  | 'signerCA'
->;
-
-/** Each kind's own fields: required for it, refused for the others (a default left as it is passes). */
-export function checkCredentialFields(target: CredentialFields, context: z.RefinementCtx): void {
-  const problem = (path: string, message: string) => {
-    context.addIssue({ code: 'custom', path: [path], message });
-  };
-  const only = (fields: readonly (keyof CredentialFields)[], kinds: string) => {
-    for (const field of fields) if (target[field] !== undefined) problem(field, `is for ${kinds} only`);
-  };
-  if (target.credential === 'certificate') {
-    if (target.identity === undefined) problem('identity', 'is required for a certificate target');
-    only(['serviceAccount', 'audiences', 'revocationCheckSeconds'], 'token or federated targets');
-    only(['leaseSecret'], 'token targets');
-    only(['targetUser'], 'federated targets');
-    return;
-  }
-  if (target.credential === 'token') {
-    if (target.serviceAccount === undefined) problem('serviceAccount', 'is required for a token target');
-    only(['targetUser'], 'federated targets');
-  } else {
-    if (target.audiences === undefined || target.audiences.length === 0)
-      problem('audiences', "is required for a federated target: the audience the target's authenticator expects");
-    only(['leaseSecret'], 'token targets');
-  }
-  const defaults = CERTIFICATE_DEFAULTS;
-  if (target.identity !== undefined)
-    problem('identity', 'is for certificate targets only: a token carries its ServiceAccount');
-  if (target.signerCA !== undefined) problem('signerCA', 'is for certificate targets only');
-  for (const field of ['signerName', 'keyAlgorithm', 'approvalTimeoutSeconds'] as const)
-    if (target[field] !== defaults[field]) problem(field, 'is for certificate targets only');
-}
-
-export const targetSchema = targetFields
-  .refine((target) => target.rotation.minRemainingSeconds < target.expirationSeconds, {
-    error: 'must be less than expirationSeconds',
-    path: ['rotation', 'minRemainingSeconds'],
-  })
-  .superRefine((target, context) => {
-    checkCredentialFields(target, context);
-    checkBootstrapFields(target, context);
-    checkRestartList(target.restart, context, ['restart']);
-    const secret = target.sinks.secret;
-    if (secret?.reference !== undefined && target.sinks.directory === undefined)
-      context.addIssue({
-        code: 'custom',
-        path: ['sinks', 'secret', 'reference'],
-        message: 'needs a directory sink (the files it references)',
-      });
-    const clusterName = secret?.clusterName ?? target.name;
-    if (secret?.format === 'cluster-api' && secret.name !== `${clusterName}-kubeconfig`)
-      context.addIssue({
-        code: 'custom',
-        path: ['sinks', 'secret', 'name'],
-        message: `must be ${clusterName}-kubeconfig (Cluster API reads <cluster>-kubeconfig)`,
-      });
-  });
+export const targetSchema = byCredential(commonFields).superRefine((target, context) => {
+  if (target.rotation.minRemainingSeconds >= target.expirationSeconds)
+    context.addIssue({
+      code: 'custom',
+      path: ['rotation', 'minRemainingSeconds'],
+      message: 'must be less than expirationSeconds',
+    });
+  checkRestartList(target.restart, context, ['restart']);
+  const secret = target.sinks.secret;
+  if (secret?.reference !== undefined && target.sinks.directory === undefined)
+    context.addIssue({
+      code: 'custom',
+      path: ['sinks', 'secret', 'reference'],
+      message: 'needs a directory sink (the files it references)',
+    });
+  const clusterName = secret?.clusterName ?? target.name;
+  if (secret?.format === 'cluster-api' && secret.name !== `${clusterName}-kubeconfig`)
+    context.addIssue({
+      code: 'custom',
+      path: ['sinks', 'secret', 'name'],
+      message: `must be ${clusterName}-kubeconfig (Cluster API reads <cluster>-kubeconfig)`,
+    });
+});
 
 export const DEFAULT_HEALTH_CHECK_SECONDS = 30;
 
@@ -639,6 +685,32 @@ export const sidecarConfigSchema = z
     });
   });
 
-export type SidecarConfig = z.output<typeof sidecarConfigSchema>;
-export type TargetConfig = SidecarConfig['targets'][number];
-export type RotationRule = TargetConfig['rotation'];
+/** The config as the file says it; the sidecar runs on a SidecarConfig (src/sidecar/config.ts resolves one). */
+export type ParsedSidecarConfig = z.output<typeof sidecarConfigSchema>;
+export type ParsedTarget = ParsedSidecarConfig['targets'][number];
+export type RotationRule = ParsedTarget['rotation'];
+
+export interface ServiceAccountRef {
+  readonly namespace: string;
+  readonly name: string;
+}
+
+/** A source ServiceAccount whose tokens a target trusts, and the pod they are bound to when it is known. */
+export interface SourceAccount {
+  readonly serviceAccount: ServiceAccountRef;
+  readonly boundTo: { readonly kind: 'Pod'; readonly name: string; readonly uid: string | undefined } | undefined;
+}
+
+type Kind<C extends ParsedTarget['credential']> = Extract<ParsedTarget, { credential: C }>;
+type ParsedFederatedBootstrap = Extract<BootstrapConfig, { with: 'federated' }>;
+
+/** Federated bootstrap with its source ServiceAccount known (the configured one or the pod's own). */
+export type FederatedBootstrap = Omit<ParsedFederatedBootstrap, 'serviceAccount'> & SourceAccount;
+export type CertificateTarget = Omit<Kind<'certificate'>, 'bootstrap'> & {
+  readonly bootstrap?: Extract<BootstrapConfig, { with: 'token' }> | FederatedBootstrap | undefined;
+};
+export type TokenTarget = Kind<'token'>;
+/** A federated target with its source ServiceAccount known (the configured one or the pod's own). */
+export type FederatedTarget = Omit<Kind<'federated'>, 'serviceAccount'> & SourceAccount;
+export type TargetConfig = CertificateTarget | TokenTarget | FederatedTarget;
+export type SidecarConfig = Omit<ParsedSidecarConfig, 'targets'> & { readonly targets: readonly TargetConfig[] };

@@ -54,7 +54,9 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): { path: Property
   const path = [...issue.path];
   if (issue.code === 'unrecognized_keys')
     return issue.keys.map((key) => ({ path: [...path, key], message: 'unknown field' }));
-  if (issue.code === 'invalid_type' && valueAt(data, path) === undefined) return [{ path, message: 'is required' }];
+  // zod's generic words for a missing field; a schema's own message (one that says why) is kept.
+  if (issue.code === 'invalid_type' && valueAt(data, path) === undefined && issue.message.startsWith('Invalid input'))
+    return [{ path, message: 'is required' }];
   return [{ path, message: issue.message }];
 }
 

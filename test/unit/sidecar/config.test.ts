@@ -46,7 +46,7 @@ describe('loading the sidecar config', () => {
       { name: 'east', bootstrap: join(dir, 'east.kubeconfig') },
       { name: 'west', bootstrap: join(dir, 'missing.kubeconfig') },
     ]);
-    const { bootstraps } = loadSidecarConfig(path);
+    const { bootstraps } = loadSidecarConfig(path, {});
     assert.deepEqual([...bootstraps.keys()], ['east', 'west']);
     const east = bootstraps.get('east') ?? assert.fail('east was not read');
     assert.equal(east.server, 'https://east.example:6443');
@@ -59,7 +59,7 @@ describe('loading the sidecar config', () => {
     writeFileSync(join(dir, 'plain.kubeconfig'), bootstrapKubeconfig('http://east.example:6443'));
     const path = writeConfig('plain', [{ name: 'east', bootstrap: join(dir, 'plain.kubeconfig') }]);
     assert.throws(
-      () => loadSidecarConfig(path),
+      () => loadSidecarConfig(path, {}),
       (error: unknown) => {
         assert.ok(error instanceof ConfigError);
         assert.deepEqual(

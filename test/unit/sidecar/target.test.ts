@@ -14,6 +14,7 @@ import { kubeCredentials } from '../../../src/io/kube/credentials.ts';
 import { createKubeClient, type KubeClient } from '../../../src/io/kube/rest.ts';
 import { untilAborted } from '../../../src/io/lifecycle.ts';
 import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
+import { resolveTarget } from '../../../src/sidecar/config.ts';
 import type { CredentialIssuer, IssuedCredential } from '../../../src/sidecar/issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
 import { TargetRotator, type TargetObserver } from '../../../src/sidecar/target.ts';
@@ -29,12 +30,15 @@ after(() => {
   ca.dispose();
 });
 
-const config = targetSchema.parse({
-  name: 'east',
-  bootstrapKubeconfig: '/bootstrap/kubeconfig',
-  identity: { commonName: 'agent-a', organizations: ['agents'] },
-  sinks: { directory: { path: '/out' } },
-});
+const config = resolveTarget(
+  targetSchema.parse({
+    name: 'east',
+    bootstrapKubeconfig: '/bootstrap/kubeconfig',
+    identity: { commonName: 'agent-a', organizations: ['agents'] },
+    sinks: { directory: { path: '/out' } },
+  }),
+  {},
+);
 const endpoint = { server: 'https://east.example:6443', caPem: ca.certPem };
 
 type Outcome = 'issue' | RotationError;

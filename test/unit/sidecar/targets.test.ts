@@ -2,7 +2,13 @@
 // order of a restart, changes applied one after another, nothing started after shutdown, crashes reported.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sidecarConfigSchema, targetSchema, type TargetConfig } from '../../../src/core/config/sidecar.ts';
+import {
+  sidecarConfigSchema,
+  targetSchema,
+  type SidecarConfig,
+  type TargetConfig,
+} from '../../../src/core/config/sidecar.ts';
+import { resolveTarget } from '../../../src/sidecar/config.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { configChange, RunningTargets, type ManagedTarget } from '../../../src/sidecar/targets.ts';
 import type { TargetStatus } from '../../../src/sidecar/target.ts';
@@ -11,14 +17,19 @@ import { settle } from '../../support/manual-clock.ts';
 import { MemorySink } from '../../support/memory-sinks.ts';
 
 const target = (name: string, commonName = `agent-${name}`): TargetConfig =>
-  targetSchema.parse({
-    name,
-    bootstrapKubeconfig: `/bootstrap/${name}/kubeconfig`,
-    identity: { commonName, organizations: ['agents'] },
-    sinks: { directory: { path: `/out/${name}` } },
-  });
-const sidecarConfig = (targets: TargetConfig[], extra: object = {}) =>
-  sidecarConfigSchema.parse({ stateDir: '/state', targets, ...extra });
+  resolveTarget(
+    targetSchema.parse({
+      name,
+      bootstrapKubeconfig: `/bootstrap/${name}/kubeconfig`,
+      identity: { commonName, organizations: ['agents'] },
+      sinks: { directory: { path: `/out/${name}` } },
+    }),
+    {},
+  );
+const sidecarConfig = (targets: TargetConfig[], extra: object = {}): SidecarConfig => ({
+  ...sidecarConfigSchema.parse({ stateDir: '/state', targets, ...extra }),
+  targets,
+});
 
 /** The stand-ins take a few turns of the event loop: checked every one. */
 const soon = <T>(condition: () => T) => eventually(condition, { timeoutMs: 5_000, intervalMs: 0 });

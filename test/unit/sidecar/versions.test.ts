@@ -6,15 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { targetSchema } from '../../../src/core/config/sidecar.ts';
+import { resolveTarget } from '../../../src/sidecar/config.ts';
 import { targetVersionProblems } from '../../../src/sidecar/versions.ts';
 import { runCli, startVersionServer, type VersionServer } from '../../support/version-server.ts';
 
-const certificateTarget = targetSchema.parse({
-  name: 'certs',
-  bootstrapKubeconfig: '/bootstrap/certs',
-  identity: { commonName: 'agent' },
-  sinks: { directory: { path: '/out/certs' } },
-});
+const certificateTarget = resolveTarget(
+  targetSchema.parse({
+    name: 'certs',
+    bootstrapKubeconfig: '/bootstrap/certs',
+    identity: { commonName: 'agent' },
+    sinks: { directory: { path: '/out/certs' } },
+  }),
+  {},
+);
 const federated = {
   name: 'federated',
   credential: 'federated',
@@ -22,11 +26,14 @@ const federated = {
   targetUser: 'source-a:system:serviceaccount:ns:agent',
   serviceAccount: { namespace: 'ns', name: 'agent' },
 };
-const federatedTarget = targetSchema.parse({
-  ...federated,
-  bootstrapKubeconfig: '/bootstrap/federated',
-  sinks: { directory: { path: '/out/federated' } },
-});
+const federatedTarget = resolveTarget(
+  targetSchema.parse({
+    ...federated,
+    bootstrapKubeconfig: '/bootstrap/federated',
+    sinks: { directory: { path: '/out/federated' } },
+  }),
+  {},
+);
 
 describe('targetVersionProblems', () => {
   let standIn: VersionServer;
@@ -78,13 +85,17 @@ describe('targetVersionProblems', () => {
   it('names a certificate target with federated bootstrap on a cluster before 1.30, with the fallback; token bootstrap passes', async () => {
     standIn.version = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
     const withBootstrap = (bootstrap: Record<string, unknown>) =>
-      targetSchema.parse({
-        name: 'certs',
-        bootstrapKubeconfig: '/bootstrap/certs',
-        identity: { commonName: 'agent' },
-        bootstrap,
-        sinks: { directory: { path: '/out/certs' } },
-      });
+      resolveTarget(
+        targetSchema.parse({
+          name: 'certs',
+          bootstrapKubeconfig: '/bootstrap/certs',
+          identity: { commonName: 'agent' },
+          bootstrap,
+          sinks: { directory: { path: '/out/certs' } },
+        }),
+        // Federated bootstrap: the pod's own ServiceAccount.
+        { namespace: 'agents', serviceAccount: 'agent' },
+      );
     assert.deepEqual(
       await targetVersionProblems([withBootstrap({ with: 'federated', audiences: ['kcr:east'] })], bootstraps()),
       [
