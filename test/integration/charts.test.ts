@@ -281,16 +281,24 @@ describe('chart kubeconfig-rotator-sidecar values', () => {
       'targets[1].name=west',
       '--set',
       'targets[1].credential=token',
+      '--set',
+      'targets[2].name=north',
+      '--set',
+      'targets[2].credential=token',
+      '--set',
+      'targets[2].identity.commonName=agent',
     ]);
     assert.notEqual(result.code, 0);
     assert.match(result.stderr, /at '\/mode': value must be one of 'standalone', 'sidecar'/);
     assert.match(result.stderr, /at '\/targets\/0\/name': 'East' does not match pattern/);
     assert.match(result.stderr, /at '\/targets\/0\/expirationSeconds': minimum: got 60, want 600/);
-    assert.match(result.stderr, /at '\/targets\/0': missing properties 'bootstrapSecret', 'sinks'/);
-    // Each credential kind's own required field: identity for a certificate (the default), serviceAccount for a token.
-    assert.match(result.stderr, /at '\/targets\/0': missing property 'identity'/);
-    assert.match(result.stderr, /at '\/targets\/1': missing property 'serviceAccount'/);
-    assert.doesNotMatch(result.stderr, /at '\/targets\/1': missing property 'identity'/);
+    // Each credential kind's own required fields with the common ones, only the kind the target chose:
+    // identity for a certificate (the default), serviceAccount for a token.
+    assert.match(result.stderr, /at '\/targets\/0': missing properties 'identity', 'sinks', 'bootstrapSecret'/);
+    assert.match(result.stderr, /at '\/targets\/1': missing properties 'serviceAccount', 'sinks', 'bootstrapSecret'/);
+    assert.doesNotMatch(result.stderr, /at '\/targets\/1': missing propert[^\n]*'identity'/);
+    // A field of another kind is refused (the sidecar names it in its own words at start).
+    assert.match(result.stderr, /at '\/targets\/2\/identity': 'not' failed/);
   });
 
   it('renders a token target as the sidecar reads it, its Argo CD Secret writable in the argocd namespace', async () => {

@@ -13,18 +13,28 @@ describe('chart values schemas', () => {
     });
   }
 
-  it('a chart target reuses the sidecar target fields, with the bootstrap Secret instead of a path, one object per credential kind', () => {
+  it('a chart target reuses the sidecar target fields, with the bootstrap Secret instead of a path, one object per credential kind, chosen by credential', () => {
     interface Branch {
       properties: Record<string, { const?: string; not?: unknown }>;
       required: string[];
     }
+    interface Condition {
+      if?: { properties: { credential: { const: string } } };
+      then?: Branch;
+      else?: Condition;
+    }
     const schema = JSON.parse(
       renderValuesSchema(CHART_SCHEMAS['kubeconfig-rotator-sidecar'] ?? assert.fail('no sidecar chart schema')),
-    ) as { properties: { targets: { items: { oneOf: Branch[] } } } };
-    const branches = new Map(
-      schema.properties.targets.items.oneOf.map((branch) => [String(branch.properties.credential?.const), branch]),
-    );
-    assert.deepEqual([...branches.keys()], ['certificate', 'token', 'federated']);
+    ) as { properties: { targets: { items: Condition } } };
+    // if credential is token then..., else if federated then..., else certificate (the default).
+    const branches = new Map<string, Branch>();
+    let condition: Condition | undefined = schema.properties.targets.items;
+    while (condition?.if !== undefined && condition.then !== undefined) {
+      branches.set(condition.if.properties.credential.const, condition.then);
+      condition = condition.else;
+    }
+    branches.set('certificate', (condition ?? assert.fail('no default branch')) as Branch);
+    assert.deepEqual([...branches.keys()], ['token', 'federated', 'certificate']);
     const own = (kind: string) => {
       const branch = branches.get(kind) ?? assert.fail(kind);
       assert.ok(!('bootstrapKubeconfig' in branch.properties));

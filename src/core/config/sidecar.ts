@@ -5,21 +5,21 @@ import { KEY_ALGORITHMS } from '../pki/keys.ts';
 import { dnsLabel, dnsSubdomain, logLevel } from './fields.ts';
 import { WORKLOAD_KINDS, workloadKey } from '../restart/workload.ts';
 import type { CredentialKind } from '../credential/credential.ts';
+import { KEYED_FORMATS, REFERENCE_FORMATS, reservedMetadata, SECRET_FORMATS } from '../secret-format/formats.ts';
 
-/** How a target is served: by its CSR API, its TokenRequest API, or the source's tokens it trusts. */
 /**
  * The sidecar's probe and metrics port, everywhere it runs (standalone, native sidecar, injected): in an agent's
  * pod it shares the network namespace, so not 8080 or another port agents commonly take.
  */
 export const SIDECAR_PORT = 9571;
 
+/** How a target is served: by its CSR API, its TokenRequest API, or the source's tokens it trusts. */
 export const TARGET_CREDENTIALS = ['certificate', 'token', 'federated'] as const;
 
 /** The kind of credential a target's sinks hold: a federated target's is a token. */
 export const credentialKindOf = (target: {
   readonly credential: (typeof TARGET_CREDENTIALS)[number];
 }): CredentialKind => (target.credential === 'certificate' ? 'certificate' : 'token');
-import { KEYED_FORMATS, REFERENCE_FORMATS, reservedMetadata, SECRET_FORMATS } from '../secret-format/formats.ts';
 
 const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 // Kubernetes user and group names: printable, no control characters; the approver refuses system: names.

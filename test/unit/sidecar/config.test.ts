@@ -71,4 +71,44 @@ describe('loading the sidecar config', () => {
       },
     );
   });
+
+  it("resolves a federated target's and a federated bootstrap's ServiceAccount once: the configured one, else the pod's own, else a problem naming the field", () => {
+    const path = join(dir, 'federated.yaml');
+    writeFileSync(
+      path,
+      `targets:
+  - { name: fed, credential: federated, audiences: [kcr], bootstrapKubeconfig: ${join(dir, 'none')}, sinks: { directory: { path: ${join(dir, 'out', 'fed')} } } }
+  - { name: named, credential: federated, audiences: [kcr], serviceAccount: { namespace: agents, name: admiralty }, bootstrapKubeconfig: ${join(dir, 'none')}, sinks: { directory: { path: ${join(dir, 'out', 'named')} } } }
+  - { name: certs, identity: { commonName: a }, bootstrap: { with: federated, audiences: [kcr] }, bootstrapKubeconfig: ${join(dir, 'none')}, sinks: { directory: { path: ${join(dir, 'out', 'certs')} } } }
+`,
+    );
+    const pod = { namespace: 'kcr', serviceAccount: 'sidecar', name: 'sidecar-0', uid: 'u-1' };
+    const [fed, named, certs] = loadSidecarConfig(path, pod).config.targets;
+    const own = {
+      serviceAccount: { namespace: 'kcr', name: 'sidecar' },
+      boundTo: { kind: 'Pod', name: 'sidecar-0', uid: 'u-1' },
+    };
+    assert.ok(
+      fed?.credential === 'federated' && named?.credential === 'federated' && certs?.credential === 'certificate',
+    );
+    assert.deepEqual({ serviceAccount: fed.serviceAccount, boundTo: fed.boundTo }, own);
+    assert.deepEqual(named.serviceAccount, { namespace: 'agents', name: 'admiralty' });
+    assert.ok(certs.bootstrap?.with === 'federated');
+    assert.deepEqual({ serviceAccount: certs.bootstrap.serviceAccount, boundTo: certs.bootstrap.boundTo }, own);
+    // Outside a pod: every target that needs the pod's own ServiceAccount is named, the configured one is not.
+    assert.throws(
+      () => loadSidecarConfig(path, {}),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(
+          error.problems.map((problem) => `${problem.path}: ${problem.message}`),
+          [
+            "targets[0].serviceAccount: is required for a federated target when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)",
+            "targets[2].bootstrap.serviceAccount: is required for federated bootstrap when POD_NAMESPACE and POD_SERVICE_ACCOUNT are not set (the pod's own)",
+          ],
+        );
+        return true;
+      },
+    );
+  });
 });
