@@ -16,7 +16,6 @@ import {
 } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
 import { accessOf } from '../core/cluster-profile/profile.ts';
-import { clientConfigFor } from '../core/kubeconfig/client-config.ts';
 import { certificateRules, tokenRules, type CredentialRules } from '../core/credential/rules.ts';
 import { serviceAccountUser } from '../core/credential/token.ts';
 import { systemClock } from '../io/clock.ts';
@@ -48,6 +47,7 @@ import { SecretSink, secretSinkOptions } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
 import { TargetRotator } from './target.ts';
+import { connectTarget } from './connect.ts';
 import { configChange, RunningTargets, type ManagedTarget } from './targets.ts';
 import { targetVersionProblems } from './versions.ts';
 
@@ -261,13 +261,8 @@ class Sidecar {
       // The current credential once there is one; before it, the bootstrap credential.
       targetClient: () => {
         const endpoint = cluster();
-        const current = rotator.status().current;
-        if (endpoint !== undefined && current !== undefined)
-          return createKubeClient(clientConfigFor(endpoint, current.credential));
-        const bootstrap = this.#bootstraps.get(config.name);
-        return bootstrap === undefined
-          ? undefined
-          : createKubeClient(bootstrap.config, { credentials: bootstrap.credentials });
+        const credential = rotator.status().current?.credential ?? this.#bootstraps.get(config.name);
+        return endpoint === undefined || credential === undefined ? undefined : connectTarget(endpoint, credential);
       },
       access: accessOf(config),
       intervalMs: this.#config.clusterProfiles.healthCheckSeconds * 1000,
@@ -312,6 +307,7 @@ class Sidecar {
       clock: systemClock,
       random,
       observer,
+      connect: connectTarget,
       ...(restarter === undefined ? {} : { restarter }),
     });
   }

@@ -6,10 +6,8 @@ import { credentialKindOf, type TargetConfig } from '../core/config/sidecar.ts';
 import { readCredential, type Credential, type CredentialFacts } from '../core/credential/credential.ts';
 import type { CredentialRules } from '../core/credential/rules.ts';
 import type { CredentialBundle } from '../core/kubeconfig/bundle.ts';
+import { afterFailure, nextDue, readiness, type DueState, type Held } from '../core/rotation/decisions.ts';
 import {
-  BACKOFF_CAP_MS,
-  BACKOFF_CAP_WITHOUT_CREDENTIAL_MS,
-  chooseAuthentication,
   jitterFromSerial,
   retryDelay,
   rotationDeadline,
@@ -18,24 +16,17 @@ import {
 } from '../core/rotation/schedule.ts';
 import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { clientConfigFor } from '../core/kubeconfig/client-config.ts';
-import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
+import type { KubeClient } from '../io/kube/rest.ts';
 import type { BootstrapCredential } from './bootstrap.ts';
+import type { Connect, Endpoint } from './connect.ts';
 import { classify, type CredentialIssuer } from './issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';
 import { Publisher, type PublisherObserver } from './publisher.ts';
 import type { RestartObserver, WorkloadRestarter } from './restarter.ts';
 import type { Sink } from './sinks/sink.ts';
-import { bootstrapRefusal } from '../core/check/refusal.ts';
 
-export interface CurrentCredential {
+export interface CurrentCredential extends Held {
   readonly credential: Credential;
-  readonly facts: CredentialFacts;
-  /** When this process obtained or first loaded it. */
-  readonly obtainedAt: number;
-  readonly deadline: number;
-  /** Carries the configured identity and key type; if not, it is replaced at once. */
-  readonly fitsConfig: boolean;
 }
 
 export interface TargetObserver extends PublisherObserver, RestartObserver {
@@ -72,17 +63,12 @@ export interface TargetDependencies {
   /** Uniform in [0, 1): the jitter of retry delays. */
   readonly random: () => number;
   readonly observer: TargetObserver;
+  /** The target's API as a credential (run.ts passes connectTarget); each client is closed after one use. */
+  readonly connect: Connect;
   /** Called after each step of a rotation (traced in logs; the crash-consistency test kills at each). */
   readonly onStep?: (step: string) => void;
   /** The restart action: told of every rotation published (not of repairs, nor of a certificate loaded at start). */
   readonly restarter?: Pick<WorkloadRestarter, 'request' | 'run'>;
-}
-
-/** Where the target is and how its serving certificate is checked. */
-interface Endpoint {
-  readonly server: string;
-  readonly caPem: string;
-  readonly tlsServerName?: string;
 }
 
 export interface TargetStatus {
@@ -183,7 +169,7 @@ export class TargetRotator {
     let publishRetries = 0;
     for (;;) {
       if (this.#ready) return;
-      if (signal.aborted) throw new Error(`${this.name}: interrupted before a valid certificate was published`);
+      if (signal.aborted) throw new Error(`${this.name}: interrupted before a valid ${this.#kind} was published`);
       const deadline = await this.#step(signal);
       if (deadline !== undefined) {
         // A valid certificate that some sink lacks: retry publishing with backoff, not wait for the renewal.
@@ -199,47 +185,50 @@ export class TargetRotator {
     if (!signal.aborted) this.checkOutputs();
   }
 
-  /** Rotates when due (after any backoff); returns the renewal deadline when nothing is due yet. */
+  /** Does what is due (after any backoff); returns when to look again when nothing is due yet. */
   async #step(signal: AbortSignal): Promise<number | undefined> {
-    const { clock } = this.#deps;
-    const now = clock.now();
-    const pending = await this.#deps.issuer.hasPending();
-    const current = this.#current;
-    const renewDue =
-      current === undefined ||
-      !current.fitsConfig ||
-      this.#currentRefused ||
-      now >= current.deadline ||
-      now >= current.facts.notAfter;
-    if (!pending && !renewDue) {
-      const acceptance = this.#deps.issuer.acceptance;
-      if (acceptance === undefined) return current.deadline;
-      const checkAt = Math.max(this.#acceptedAt, current.obtainedAt) + acceptance.intervalMs;
-      if (now < checkAt) return Math.min(current.deadline, checkAt);
-      await this.#checkAccepted(current, acceptance);
-      return undefined;
+    const now = this.#deps.clock.now();
+    const due = nextDue(await this.#dueState(), now);
+    switch (due.step) {
+      case 'wait':
+        return due.until;
+      case 'check-accepted':
+        await this.#checkAccepted();
+        break;
+      case 'back-off':
+        await this.#sleep(due.until - now, signal);
+        break;
+      default:
+        await this.#rotate(due.step === 'renew' ? 'current' : 'bootstrap', signal);
     }
-    if (now < this.#retryAt) {
-      await this.#sleep(this.#retryAt - now, signal);
-      return undefined;
-    }
-    await this.#rotate(signal);
     return undefined;
   }
 
+  async #dueState(): Promise<DueState> {
+    const { acceptance } = this.#deps.issuer;
+    const pending = await this.#deps.issuer.hasPending();
+    return {
+      current: this.#current,
+      refused: this.#currentRefused,
+      retryAt: this.#retryAt,
+      pending,
+      ...(acceptance === undefined
+        ? {}
+        : { acceptance: { intervalMs: acceptance.intervalMs, checkedAt: this.#acceptedAt } }),
+    };
+  }
+
   /** A refusal marks the current credential refused (the next step renews with the bootstrap one). */
-  async #checkAccepted(
-    current: CurrentCredential,
-    acceptance: NonNullable<CredentialIssuer['acceptance']>,
-  ): Promise<void> {
+  async #checkAccepted(): Promise<void> {
+    const current = this.#current;
+    const { acceptance } = this.#deps.issuer;
+    if (current === undefined || acceptance === undefined) return;
     const { clock, observer } = this.#deps;
     const endpoint = this.#endpoint();
     this.#acceptedAt = clock.now();
     if (endpoint === undefined) return;
     try {
-      await withClient(createKubeClient(clientConfigFor(endpoint, current.credential)), (client) =>
-        acceptance.check(client),
-      );
+      await withClient(this.#deps.connect(endpoint, current.credential), (client) => acceptance.check(client));
     } catch (caught) {
       const error = classify(caught, `checking ${this.name}'s current ${this.#kind}`);
       // Unreachable or failing: the renewal's own retries deal with that; only a refusal means revoked.
@@ -298,18 +287,10 @@ export class TargetRotator {
     return { server, caPem, ...(this.#tlsServerName === undefined ? {} : { tlsServerName: this.#tlsServerName }) };
   }
 
-  async #rotate(signal: AbortSignal): Promise<void> {
+  async #rotate(auth: AuthChoice, signal: AbortSignal): Promise<void> {
     const { clock, config, issuer, observer } = this.#deps;
-    const started = clock.now();
     const began = clock.monotonic();
     const current = this.#current;
-    // A current credential the target refused (a deleted lease Secret revokes tokens) is not tried again.
-    const auth = chooseAuthentication(
-      current === undefined
-        ? undefined
-        : { validity: current.facts, matchesIdentity: current.fitsConfig && !this.#currentRefused },
-      started,
-    );
     try {
       const endpoint = this.#endpoint();
       if (endpoint === undefined) {
@@ -318,7 +299,7 @@ export class TargetRotator {
           `no server and CA known for ${config.name}: the bootstrap kubeconfig ${config.bootstrapKubeconfig} is missing`,
         );
       }
-      const issued = await withClient(this.#authentication(auth, endpoint, current), (client) =>
+      const issued = await withClient(this.#connect(auth, endpoint, current), (client) =>
         issuer.obtain(client, signal),
       );
       const facts = this.#checkIssued(issued.credential);
@@ -327,10 +308,10 @@ export class TargetRotator {
       const next = this.#currentFrom(issued.credential, facts, { at: clock.now(), issued: true });
       this.#current = next;
       this.#currentRefused = false;
-      // Before publishing, so that the readiness it computes reflects the new certificate.
+      // Before publishing, so that the readiness it computes reflects the new credential.
       if (this.#rebootstrapNeeded) {
         this.#rebootstrapNeeded = false;
-        observer.rebootstrapNeeded(false, 'a certificate was obtained');
+        observer.rebootstrapNeeded(false, `a ${this.#kind} was obtained`);
       }
       await this.#publisher.publish();
       this.#deps.onStep?.('published');
@@ -352,50 +333,57 @@ export class TargetRotator {
       if (signal.aborted) return;
       const error = classify(caught, `rotating ${config.name}`);
       if (error.requestFinished) await issuer.finish();
-      // A refusal just after the target was unreachable: the backoff starts over, and a refusal of the bootstrap
-      // credential is confirmed by the next attempt (2 s later) before it is reported: a restarted apiserver
-      // refuses bootstrap tokens until its Secret informer has synced, and federated tokens until its jwt
-      // authenticator has fetched the issuer's keys (seen after a 10-minute outage: one 401, then success).
-      const backFromUnreachable = this.#lastFailure === 'error' && error.result === 'unauthorized';
-      this.#failures = backFromUnreachable ? 1 : this.#failures + 1;
-      this.#lastFailure = error.result;
-      if (auth === 'current' && error.result === 'unauthorized') this.#currentRefused = true;
-      const stillValid = current !== undefined && clock.now() < current.facts.notAfter && !this.#currentRefused;
-      // With nothing usable published the consumer is down: retry at least every 30 s, and no later than the
-      // current credential's expiry, so that the consumer is back within 30 s of the target after any outage.
-      const cap = stillValid ? BACKOFF_CAP_MS : BACKOFF_CAP_WITHOUT_CREDENTIAL_MS;
-      this.#retryAt = clock.now() + retryDelay(this.#failures, this.#deps.random(), cap);
-      if (stillValid) this.#retryAt = Math.min(this.#retryAt, current.facts.notAfter);
-      observer.rotationFailed({
-        result: error.result,
-        message: error.message,
-        auth,
-        failures: this.#failures,
-        retryAt: this.#retryAt,
-      });
-      const refused = auth === 'bootstrap' && error.result === 'unauthorized' && !stillValid;
-      if (refused && !backFromUnreachable && !this.#rebootstrapNeeded) {
-        this.#rebootstrapNeeded = true;
-        observer.rebootstrapNeeded(
-          true,
-          `no valid ${this.#kind} the target accepts, and the bootstrap credential is not accepted: ${error.message}`,
-        );
-      }
-      this.#updateReadiness();
+      this.#failed(auth, error, current);
     }
   }
 
-  #authentication(auth: AuthChoice, endpoint: Endpoint, current: CurrentCredential | undefined): KubeClient {
-    if (auth === 'current' && current !== undefined)
-      return createKubeClient(clientConfigFor(endpoint, current.credential));
+  /** `current` is what the attempt started with (a credential obtained but not published is not counted). */
+  #failed(auth: AuthChoice, error: RotationError, current: CurrentCredential | undefined): void {
+    const { clock, observer } = this.#deps;
+    const after = afterFailure(
+      {
+        current,
+        refused: this.#currentRefused,
+        retryAt: this.#retryAt,
+        failures: this.#failures,
+        lastFailure: this.#lastFailure,
+        rebootstrapNeeded: this.#rebootstrapNeeded,
+      },
+      { result: error.result, auth },
+      clock.now(),
+      this.#deps.random(),
+    );
+    this.#failures = after.failures;
+    this.#lastFailure = error.result;
+    this.#currentRefused = after.refused;
+    this.#retryAt = after.retryAt;
+    observer.rotationFailed({
+      result: error.result,
+      message: error.message,
+      auth,
+      failures: after.failures,
+      retryAt: after.retryAt,
+    });
+    if (after.reportRebootstrap) {
+      this.#rebootstrapNeeded = true;
+      observer.rebootstrapNeeded(
+        true,
+        `no valid ${this.#kind} the target accepts, and the bootstrap credential is not accepted: ${error.message}`,
+      );
+    }
+    this.#updateReadiness();
+  }
+
+  #connect(auth: AuthChoice, endpoint: Endpoint, current: CurrentCredential | undefined): KubeClient {
+    if (auth === 'current' && current !== undefined) return this.#deps.connect(endpoint, current.credential);
     const bootstrap = this.#deps.bootstrap();
     if (bootstrap === undefined) {
       throw new RotationError(
         'unauthorized',
-        `no valid certificate and no bootstrap kubeconfig at ${this.#deps.config.bootstrapKubeconfig}`,
+        `no valid ${this.#kind} and no bootstrap kubeconfig at ${this.#deps.config.bootstrapKubeconfig}`,
       );
     }
-    return createKubeClient(bootstrap.config, { credentials: bootstrap.credentials });
+    return this.#deps.connect(endpoint, bootstrap);
   }
 
   #checkIssued(credential: Credential): CredentialFacts {
@@ -440,38 +428,23 @@ export class TargetRotator {
   }
 
   #updateReadiness(): void {
-    const now = this.#deps.clock.now();
-    const current = this.#current;
-    let ready = false;
-    let detail: string;
-    const expiry =
-      current === undefined
-        ? `no ${this.#kind}`
-        : `${current.facts.kind} expired at ${new Date(current.facts.notAfter).toISOString()}`;
-    if (this.#rebootstrapNeeded) {
-      // Before any credential, the bootstrap never worked: name the likely causes too. Always the fix.
-      const { config } = this.#deps;
-      const bootstrapWith = config.credential === 'certificate' ? config.bootstrap?.with : undefined;
-      const refusal = bootstrapRefusal(credentialKindOf(config), current !== undefined, bootstrapWith);
-      detail =
-        `re-bootstrap needed: ${expiry}, and the bootstrap credential is not accepted` +
-        (current === undefined ? `: ${refusal.causes}` : '') +
-        `; fix: ${refusal.fix}`;
-    } else if (current === undefined) detail = `no ${this.#kind} yet`;
-    else if (now >= current.facts.notAfter) detail = expiry;
-    else if (this.#currentRefused) detail = `the target refuses the current ${this.#kind} (revoked?)`;
-    else if (this.#publisher.stale.length > 0)
-      detail = `not published to ${this.#publisher.stale.map((sink) => sink.description).join(', ')}`;
-    else {
-      ready = true;
-      detail = `${current.facts.identity} serial ${current.facts.serial} valid until ${new Date(current.facts.notAfter).toISOString()}`;
-    }
-    if (ready !== this.#ready || detail !== this.#readyDetail) {
-      const changed = ready !== this.#ready;
-      this.#ready = ready;
-      this.#readyDetail = detail;
-      if (changed) this.#deps.observer.readinessChanged(ready, detail);
-    }
+    const { config } = this.#deps;
+    const { ready, detail } = readiness(
+      {
+        kind: credentialKindOf(config),
+        bootstrapWith: config.credential === 'certificate' ? (config.bootstrap?.with ?? 'token') : 'token',
+        current: this.#current,
+        refused: this.#currentRefused,
+        rebootstrapNeeded: this.#rebootstrapNeeded,
+        stale: this.#publisher.stale.map((sink) => sink.description),
+      },
+      this.#deps.clock.now(),
+    );
+    if (ready === this.#ready && detail === this.#readyDetail) return;
+    const changed = ready !== this.#ready;
+    this.#ready = ready;
+    this.#readyDetail = detail;
+    if (changed) this.#deps.observer.readinessChanged(ready, detail);
   }
 }
 

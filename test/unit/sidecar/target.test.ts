@@ -18,6 +18,7 @@ import { resolveTarget } from '../../../src/sidecar/config.ts';
 import type { CredentialIssuer, IssuedCredential } from '../../../src/sidecar/issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
 import { TargetRotator, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { connectTarget } from '../../../src/sidecar/connect.ts';
 import { certPemOf } from '../../support/credential-bundle.ts';
 import { ManualClock, settle } from '../../support/manual-clock.ts';
 import { FailingSink, GatedSink, MemorySink } from '../../support/memory-sinks.ts';
@@ -169,6 +170,7 @@ function setup(
     // The largest draw: retry delays are exactly 2 s, 4 s, 8 s...
     random: () => 0.999999999,
     observer,
+    connect: connectTarget,
     restarter: {
       request: (rotatedAt) => restarts.push(rotatedAt),
       run: (signal) => untilAborted(signal),
