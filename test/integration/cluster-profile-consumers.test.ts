@@ -3,9 +3,11 @@
 // BuildConfigFromCP, as MultiKueue and Argo CD build their clients) calls a certificate target and a token target
 // continuously through the ClusterProfiles the sidecar keeps in the source, across rotations every minute of
 // 600-second credentials, once with our provider file (`kubeconfig-rotator credential`) and once with the upstream
-// kubeconfig-secretreader plugin's. Ours: no failed call, the plugin run again after every rotation. The upstream
+// kubeconfig-secretreader plugin's. Ours: no 401, the plugin run again after every rotation (for certificates, only
+// the call client-go cuts itself when it closes its connections for the new certificate may fail). The upstream
 // plugin sets no expiry, so client-go keeps the first credential it read until a call fails with 401: one failed
-// call per credential lifetime, then a plugin run; nothing at rotations.
+// call per credential lifetime, then a plugin run; nothing at rotations. And without ClusterProfile, a client-go
+// client built once from a kubeconfig whose user execs our plugin on the directory sink fails no call either.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { ensureConsumerProbes, REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { PROVIDER_NAME, SECRETREADER_PROVIDER_NAME } from '../../src/core/exec-credential/extension.ts';
+import { OVERDUE_RETRY_MS } from '../../src/core/exec-credential/render.ts';
 import { CLUSTER_PROFILES, installClusterProfileCrd } from '../support/cluster-profile-crd.ts';
 import { testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
@@ -189,6 +192,40 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
         ]);
         probes.set(`${kind} ${plugin}`, track(probe));
       }
+    // Without ClusterProfile: a long-lived client-go client built once from a kubeconfig whose user runs the plugin on
+    // the directory sink (the restart-free option for an agent that reads its kubeconfig once). Its kubeconfig never
+    // changes; past the first credential's expiry, no failed call means client-go ran the plugin again in time.
+    const caData = Buffer.from(readFileSync(target.state.caCertFile, 'utf8')).toString('base64');
+    for (const [kind, dir] of [
+      ['certificate', certificate.dir],
+      ['token', token.dir],
+    ] as const) {
+      const kubeconfig = join(scratch.path, `${kind}-exec.kubeconfig`);
+      const exec = {
+        apiVersion: 'client.authentication.k8s.io/v1',
+        command: process.execPath,
+        args: [join(REPO_ROOT, 'src', 'cli.ts'), 'credential', '--directory', join(dir, 'out')],
+        interactiveMode: 'Never',
+      };
+      writeFileSync(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          'current-context': kind,
+          clusters: [{ name: kind, cluster: { server: target.state.server, 'certificate-authority-data': caData } }],
+          users: [{ name: kind, user: { exec } }],
+          contexts: [{ name: kind, context: { cluster: kind, user: kind } }],
+        }),
+      );
+      const probe = new Probe(join(bin, 'client-go-probe'), `${kind}-exec-directory`, [
+        '-tool',
+        `${kind}-exec-directory`,
+        '-kubeconfig',
+        kubeconfig,
+      ]);
+      probes.set(`${kind} exec-directory`, track(probe));
+    }
   });
 
   after(async () => {
@@ -200,7 +237,7 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
     await source.admin().makeApiClient(CoreV1Api).deleteNamespace({ name: namespace });
   });
 
-  it(`our plugin fails no call; the upstream plugin fails one call (401) per credential lifetime (${String(RUN_SECONDS)} s)`, async (context) => {
+  it(`our plugin: no 401, only client-go's own cut at a certificate rotation; the upstream plugin fails one call (401) per credential lifetime (${String(RUN_SECONDS)} s)`, async (context) => {
     await sleep(RUN_SECONDS * 1000);
     await Promise.all([...probes.values()].map((probe) => probe.stop()));
 
@@ -208,62 +245,89 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
       (line) => line.msg === 'certificate rotated' || line.msg === 'token rotated',
     );
     const report: Record<string, unknown> = {};
-    for (const [key, probe] of probes) {
-      const [kind = '', plugin = ''] = key.split(' ');
-      const lines = probe.lines();
-      const calls = lines.filter((line) => line.event === 'call');
-      const failed = calls.filter((line) => !line.ok);
-      const runs = pluginRuns(lines);
-      const started = Date.parse(lines.find((line) => line.event === 'start')?.time ?? '');
-      const published = rotations.filter(
-        (line) => line.target === names.get(kind) && Date.parse(String(line.time)) > started,
-      ).length;
-      const seen = lines.filter((line) => line.event === 'rotation').length;
-      report[key] = {
-        calls: calls.length,
-        failed: failed.map((line) => [line.started, line.error]),
-        pluginRuns: runs.map((line) => `${line.time ?? ''} ${line.message ?? ''}`),
-        credentialsChanged: seen,
-        rotationsPublished: published,
-      };
-      assert.deepEqual(
-        lines.filter((line) => line.event === 'fatal'),
-        [],
-        `${key} could not start`,
-      );
-      assert.ok(calls.length >= RUN_SECONDS / 2, `${key}: only ${String(calls.length)} calls`);
-      assert.ok(
-        calls.every((line) => !line.ok || line.user === users.get(kind)),
-        `${key}: a call was made as someone other than ${users.get(kind) ?? ''}`,
-      );
-      assert.ok(published >= 5, `${key}: only ${String(published)} rotations during the run`);
-      if (plugin === 'ours') {
+    try {
+      for (const [key, probe] of probes) {
+        const [kind = '', plugin = ''] = key.split(' ');
+        const lines = probe.lines();
+        const calls = lines.filter((line) => line.event === 'call');
+        const failed = calls.filter((line) => !line.ok);
+        const runs = pluginRuns(lines);
+        const started = Date.parse(lines.find((line) => line.event === 'start')?.time ?? '');
+        const published = rotations.filter(
+          (line) => line.target === names.get(kind) && Date.parse(String(line.time)) > started,
+        ).length;
+        const seen = lines.filter((line) => line.event === 'rotation').length;
+        report[key] = {
+          calls: calls.length,
+          failed: failed.map((line) => [line.started, line.error]),
+          pluginRuns: runs.map((line) => `${line.time ?? ''} ${line.message ?? ''}`),
+          credentialsChanged: seen,
+          rotationsPublished: published,
+        };
         assert.deepEqual(
-          failed.map((line) => [line.started, line.error]),
+          lines.filter((line) => line.event === 'fatal'),
           [],
-          `${key}: failed calls`,
+          `${key} could not start`,
         );
-        // Asked again after each rotation: the ExecCredential expired at the next rotation.
+        assert.ok(calls.length >= RUN_SECONDS / 2, `${key}: only ${String(calls.length)} calls`);
         assert.ok(
-          runs.length >= published,
-          `${key}: ${String(runs.length)} plugin runs for ${String(published)} rotations`,
+          calls.every((line) => !line.ok || line.user === users.get(kind)),
+          `${key}: a call was made as someone other than ${users.get(kind) ?? ''}`,
         );
-        assert.ok(
-          seen >= published - 1,
-          `${key}: used ${String(seen)} new credentials for ${String(published)} rotations`,
-        );
-      } else {
-        // No expiry: the first credential is kept past every rotation until the target refuses it (401), once per
-        // credential lifetime; client-go then runs the plugin again, and the next call uses the current one.
-        assert.equal(failed.length, EXPIRIES_IN_RUN, `${key}: failed calls ${JSON.stringify(report[key])}`);
-        for (const line of failed) assert.match(line.error ?? '', /Unauthorized/, key);
-        assert.equal(runs.length, 1 + EXPIRIES_IN_RUN, `${key}: plugin runs ${JSON.stringify(report[key])}`);
-        assert.equal(seen, EXPIRIES_IN_RUN, `${key}: credentials changed`);
-        const failedAt = Date.parse(failed[0]?.time ?? '');
-        const next = calls.find((line) => Date.parse(line.started ?? '') > failedAt);
-        assert.equal(next?.ok, true, `${key}: the call after the 401 failed too`);
+        assert.ok(published >= 5, `${key}: only ${String(published)} rotations during the run`);
+        if (plugin === 'exec-directory' || plugin === 'ours') {
+          // client-go's exec authenticator, given a new certificate, closes every connection it made
+          // (a.connTracker.CloseAll()) inside the round trip of the call that ran the plugin and then sends that
+          // call, which can be handed one of the just-closed connections. That call is the first after a rotation
+          // (or, when the plugin read just before the sidecar published, the first after its 5-s retry): such a
+          // failure, at most one per rotation, is client-go's; any other (a 401, an expired credential) fails here.
+          // Tokens close nothing.
+          const rotationTimes = rotations
+            .filter((line) => line.target === names.get(kind))
+            .map((line) => Date.parse(String(line.time)));
+          const rotationOf = (call: ProbeLine) => {
+            const at = Date.parse(call.started ?? '');
+            return rotationTimes.find((time) => time <= at && at <= time + OVERDUE_RETRY_MS + 2_000);
+          };
+          const closing = failed.filter(
+            (line) =>
+              kind === 'certificate' &&
+              /use of closed network connection/.test(line.error ?? '') &&
+              rotationOf(line) !== undefined,
+          );
+          assert.equal(new Set(closing.map(rotationOf)).size, closing.length, `${key}: two cut calls at one rotation`);
+          report[key] = { ...(report[key] as object), cutByClientGoClosingItsConnections: closing.length };
+          assert.deepEqual(
+            failed.filter((line) => !closing.includes(line)).map((line) => [line.started, line.error]),
+            [],
+            `${key}: failed calls`,
+          );
+        }
+        if (plugin === 'exec-directory') continue;
+        if (plugin === 'ours') {
+          // Asked again after each rotation: the ExecCredential expired at the next rotation.
+          assert.ok(
+            runs.length >= published,
+            `${key}: ${String(runs.length)} plugin runs for ${String(published)} rotations`,
+          );
+          assert.ok(
+            seen >= published - 1,
+            `${key}: used ${String(seen)} new credentials for ${String(published)} rotations`,
+          );
+        } else {
+          // No expiry: the first credential is kept past every rotation until the target refuses it (401), once per
+          // credential lifetime; client-go then runs the plugin again, and the next call uses the current one.
+          assert.equal(failed.length, EXPIRIES_IN_RUN, `${key}: failed calls ${JSON.stringify(report[key])}`);
+          for (const line of failed) assert.match(line.error ?? '', /Unauthorized/, key);
+          assert.equal(runs.length, 1 + EXPIRIES_IN_RUN, `${key}: plugin runs ${JSON.stringify(report[key])}`);
+          assert.equal(seen, EXPIRIES_IN_RUN, `${key}: credentials changed`);
+          const failedAt = Date.parse(failed[0]?.time ?? '');
+          const next = calls.find((line) => Date.parse(line.started ?? '') > failedAt);
+          assert.equal(next?.ok, true, `${key}: the call after the 401 failed too`);
+        }
       }
+    } finally {
+      context.diagnostic(`clusterprofile probes: ${JSON.stringify(report, null, 1)}`);
     }
-    context.diagnostic(`clusterprofile probes: ${JSON.stringify(report, null, 1)}`);
   });
 });
