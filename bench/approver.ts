@@ -594,8 +594,7 @@ async function benchCache(cluster: TargetCluster, dir: string): Promise<void> {
             const ready = await approver.get('/readyz');
             if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
           },
-          300_000,
-          1_000,
+          { timeoutMs: 300_000, intervalMs: 1_000 },
         );
         await sleep(settleMs);
         results.push({ label: variant.label, rss: await settledRss(approver.child.pid ?? 0) });
@@ -731,8 +730,7 @@ async function benchHostile(cluster: TargetCluster, clock: ApprovalClock, dir: s
         const ready = await approver.get('/readyz');
         if (!ready.body.includes(`synced, ${String(count)} CSRs`)) throw new Error(ready.body);
       },
-      600_000,
-      1_000,
+      { timeoutMs: 600_000, intervalMs: 1_000 },
     );
   const hostile: string[] = [];
   let approver = start();
@@ -841,8 +839,7 @@ async function benchManyExtensions(cluster: TargetCluster, dir: string): Promise
           const ready = await approver.get('/readyz');
           if (!ready.body.includes(`synced, ${String(expected)} CSRs`)) throw new Error(ready.body);
         },
-        600_000,
-        1_000,
+        { timeoutMs: 600_000, intervalMs: 1_000 },
       ).catch((error: unknown) => {
         throw new Error(
           `not synced; the approver's log ends:\n${readFileSync(approver.logFile, 'utf8').slice(-3000)}`,

@@ -165,8 +165,7 @@ describe('Secrets our ServiceAccounts may write', () => {
           /denied request/,
         );
       },
-      30_000,
-      500,
+      { timeoutMs: 30_000, intervalMs: 500 },
     );
     assert.match(
       await kubectlAs(sidecar, ['-n', sinkNamespace, 'create', '-f', '-'], token),
@@ -297,8 +296,7 @@ describe("the injector's webhook configuration", () => {
           /created/,
         );
       },
-      30_000,
-      500,
+      { timeoutMs: 30_000, intervalMs: 500 },
     );
     assert.match(
       await kubectlAs(

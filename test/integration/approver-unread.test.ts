@@ -90,8 +90,7 @@ describe('CSRs no policy could apply to are kept unread', () => {
       async () => {
         assert.equal(await approver.metric('cache_csrs', 'kept="unread"'), total);
       },
-      60_000,
-      500,
+      { timeoutMs: 60_000, intervalMs: 500 },
     );
     assert.equal(await approver.metric('cache_csrs', 'kept="read"'), 0, 'no request was read');
     const bytes = await approver.metric('cache_bytes', 'kept="unread"');
@@ -124,8 +123,7 @@ describe('CSRs no policy could apply to are kept unread', () => {
       async () => {
         assert.equal(await approver.metric('cache_csrs', 'kept="unread"'), 0);
       },
-      30_000,
-      500,
+      { timeoutMs: 30_000, intervalMs: 500 },
     );
   });
 });

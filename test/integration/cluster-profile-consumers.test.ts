@@ -166,8 +166,7 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
           assert.deepEqual(providers.sort(), [PROVIDER_NAME, SECRETREADER_PROVIDER_NAME].sort());
           assert.ok(profile.status?.conditions?.some((c) => c.type === 'Joined' && c.status === 'True'));
         },
-        90_000,
-        500,
+        { timeoutMs: 90_000, intervalMs: 500 },
       );
 
     const providerFile = (name: string, command: string, args: readonly string[]) => {

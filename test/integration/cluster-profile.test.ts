@@ -83,12 +83,15 @@ describe('ClusterProfile', () => {
     const sidecar = startSidecar(path);
     try {
       await sidecar.waitForLog(rotated, 60_000);
-      const joined = await eventually(async () => {
-        const profile = await read(prepared.name);
-        assert.equal(conditionOf(profile, 'Joined')?.status, 'True', JSON.stringify(profile.status));
-        assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'True');
-        return profile;
-      }, 30_000);
+      const joined = await eventually(
+        async () => {
+          const profile = await read(prepared.name);
+          assert.equal(conditionOf(profile, 'Joined')?.status, 'True', JSON.stringify(profile.status));
+          assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'True');
+          return profile;
+        },
+        { timeoutMs: 30_000 },
+      );
       assert.deepEqual(joined.spec, { displayName: 'The test target', clusterManager: { name: 'kubeconfig-rotator' } });
       assert.equal(joined.metadata.labels?.['x-k8s.io/cluster-manager'], 'kubeconfig-rotator');
       const { gitVersion } = await down.admin().makeApiClient(VersionApi).getCode();
@@ -152,11 +155,14 @@ describe('ClusterProfile', () => {
 
       const marker = sidecar.lines.length;
       await stopComponent(down.state, 'kube-apiserver');
-      const unhealthy = await eventually(async () => {
-        const profile = await read(prepared.name);
-        assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'False');
-        return profile;
-      }, 30_000);
+      const unhealthy = await eventually(
+        async () => {
+          const profile = await read(prepared.name);
+          assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'False');
+          return profile;
+        },
+        { timeoutMs: 30_000 },
+      );
       const failing = conditionOf(unhealthy, 'ControlPlaneHealthy') ?? assert.fail('no condition');
       assert.equal(failing.reason, 'APIServerUnreachable');
       assert.match(
@@ -168,11 +174,14 @@ describe('ClusterProfile', () => {
       await sidecar.waitForLog((line) => /ControlPlaneHealthy False/.test(line.msg), 10_000, marker);
 
       down = clusterFromState(await startComponent(down.state, 'kube-apiserver'));
-      const healthy = await eventually(async () => {
-        const profile = await read(prepared.name);
-        assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'True');
-        return profile;
-      }, 60_000);
+      const healthy = await eventually(
+        async () => {
+          const profile = await read(prepared.name);
+          assert.equal(conditionOf(profile, 'ControlPlaneHealthy')?.status, 'True');
+          return profile;
+        },
+        { timeoutMs: 60_000 },
+      );
       assert.equal(conditionOf(healthy, 'ControlPlaneHealthy')?.reason, 'APIServerReady');
       const back = conditionOf(healthy, 'ControlPlaneHealthy') ?? assert.fail('no condition');
       assert.ok(Date.parse(back.lastTransitionTime) >= Date.parse(failing.lastTransitionTime));

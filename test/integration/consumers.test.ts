@@ -223,8 +223,7 @@ describe('consumers read what the sidecar publishes, with their own code, across
           if (secret === undefined) readFileSync(join(outputDir(one), 'kubeconfig'));
           else await api.readNamespacedSecret({ namespace: NAMESPACE, name: secretName(tool, one) });
         },
-        60_000,
-        500,
+        { timeoutMs: 60_000, intervalMs: 500 },
       );
       probes.set(key, new Probe(join(bin, `${binOf(tool)}-probe`), key.replace(/\W+/g, '-'), probe(one)));
     }

@@ -292,8 +292,7 @@ describe('federated bootstrap of a certificate target', () => {
           .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
         return review.status?.userInfo?.username;
       },
-      120_000,
-      1_000,
+      { timeoutMs: 120_000, intervalMs: 1_000 },
     );
     assert.equal(seen, eastUser);
     const name = await createCsr(asEast, run, { pem: agentRequest('agent-west'), expirationSeconds: 600 });

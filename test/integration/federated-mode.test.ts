@@ -313,8 +313,7 @@ describe('federated mode', () => {
       async () => {
         await assert.rejects(whoAmI(published), /Unauthorized|401/);
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, intervalMs: 500 },
     );
     const refusal = await running.waitForLog(
       (line) => line.msg.startsWith('the target refuses the current token') || line.msg.startsWith('rotation failed'),
@@ -327,8 +326,7 @@ describe('federated mode', () => {
       async () => {
         assert.equal(await whoAmI(published), user());
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, intervalMs: 500 },
     );
     await running.waitForLog(tokenRotated, 30_000, running.lines.indexOf(refusal));
   });
@@ -346,16 +344,14 @@ describe('federated mode', () => {
       async () => {
         await assert.rejects(whoAmI(kubeconfig), /Unauthorized|401/);
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, intervalMs: 500 },
     );
     await bootstrapSource();
     await eventually(
       async () => {
         assert.equal(await whoAmI(kubeconfig), user());
       },
-      90_000,
-      500,
+      { timeoutMs: 90_000, intervalMs: 500 },
     );
   });
 });

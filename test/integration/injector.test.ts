@@ -122,11 +122,10 @@ after(async () => {
 
 /** Creates a pod once the webhook answers (its caBundle may take a moment to be published). */
 const create = (pod: V1Pod, dryRun?: 'All') =>
-  eventually(
-    () => core.createNamespacedPod({ namespace, body: pod, ...(dryRun === undefined ? {} : { dryRun }) }),
-    15_000,
-    200,
-  );
+  eventually(() => core.createNamespacedPod({ namespace, body: pod, ...(dryRun === undefined ? {} : { dryRun }) }), {
+    timeoutMs: 15_000,
+    intervalMs: 200,
+  });
 
 describe('the injector, called by the apiserver', () => {
   it('stores an annotated Pod with the native sidecar, its volumes, and the kubeconfig for the agent', async () => {
@@ -234,7 +233,7 @@ describe('the injector, called by the apiserver', () => {
         'yaml',
       ]);
     writeFileSync(file, pod({ revision: '1' }));
-    const created = parse((await eventually(() => apply(), 15_000, 200)).stdout) as V1Pod;
+    const created = parse((await eventually(() => apply(), { timeoutMs: 15_000, intervalMs: 200 })).stdout) as V1Pod;
     assert.equal(created.spec?.initContainers?.[0]?.name, SIDECAR_NAME, 'the webhook injected the sidecar');
     // The apiserver (1.36) stores a webhook's duplicate keys and merges around them, but a client that applies
     // the object it reads back (or a tool that diffs by key) is refused: the stored sidecar has none.

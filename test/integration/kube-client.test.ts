@@ -69,13 +69,16 @@ function kubeconfigFile(name: string, user: Record<string, unknown>): string {
 async function revoke(name: string, token: string): Promise<void> {
   await core.deleteNamespacedServiceAccount({ namespace, name });
   const probe = clientFor(kubeconfigFile(`revoked-${name}`, { token }));
-  await eventually(async () => {
-    const status = await whoIs(probe).then(
-      () => 200,
-      (error: unknown) => httpStatus(error),
-    );
-    assert.equal(status, 401);
-  }, 60_000);
+  await eventually(
+    async () => {
+      const status = await whoIs(probe).then(
+        () => 200,
+        (error: unknown) => httpStatus(error),
+      );
+      assert.equal(status, 401);
+    },
+    { timeoutMs: 60_000 },
+  );
 }
 
 function clientFor(path: string, clock?: ManualClock): KubeClient {

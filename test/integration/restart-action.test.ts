@@ -125,8 +125,7 @@ describe('restart action', () => {
         if (count < ROTATIONS) throw new Error(`${String(count)} restarts so far`);
         await Promise.resolve();
       },
-      ROTATIONS * FORCE_INTERVAL_SECONDS * 1000 + 60_000,
-      100,
+      { timeoutMs: ROTATIONS * FORCE_INTERVAL_SECONDS * 1000 + 60_000, intervalMs: 100 },
     );
     // Right after a restart: the next rotation is FORCE_INTERVAL_SECONDS away.
     const metrics = parseMetrics(await (await fetch(`http://127.0.0.1:${String(await first.port())}/metrics`)).text());

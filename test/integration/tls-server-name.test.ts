@@ -187,8 +187,7 @@ describe('a target known by an address its certificate does not name, with tls-s
           await Promise.resolve();
           if (sidecar.count(renewal) < 3) throw new Error(`${name}: ${String(sidecar.count(renewal))} renewals so far`);
         },
-        120_000,
-        500,
+        { timeoutMs: 120_000, intervalMs: 500 },
       );
     }
     assert.equal(sidecar.count(rotatedWith('bootstrap')), 2, 'one first credential per target, none after');

@@ -162,8 +162,7 @@ describe('token mode', () => {
         await Promise.resolve();
         if (sidecar.count(renewals) < 3) throw new Error(`${String(sidecar.count(renewals))} renewals so far`);
       },
-      60_000,
-      100,
+      { timeoutMs: 60_000, intervalMs: 100 },
     );
     assert.equal(
       sidecar.count((line) => tokenRotated(line) && line.authenticatedWith === 'bootstrap'),
@@ -315,8 +314,7 @@ describe('token mode', () => {
       async () => {
         await assert.rejects(whoAmI(published()), /Unauthorized|401/);
       },
-      15_000,
-      200,
+      { timeoutMs: 15_000, intervalMs: 200 },
     );
     const refused = await sidecar.waitForLog(
       (line) => line.msg.startsWith('the target refuses the current token'),
@@ -354,9 +352,12 @@ describe('token mode', () => {
     );
     assert.equal(restored.subject, user);
     rememberToken();
-    await eventually(async () => {
-      assert.equal(await whoAmI(published()), user);
-    }, 15_000);
+    await eventually(
+      async () => {
+        assert.equal(await whoAmI(published()), user);
+      },
+      { timeoutMs: 15_000 },
+    );
     const after = await metrics();
     assert.equal(sampleValue(after, 'kubeconfig_rotator_rebootstrap_needed', { target: 'east' }), 0);
   });

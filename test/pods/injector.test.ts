@@ -33,7 +33,9 @@ before(async () => {
   await core.createNamespace({
     body: { metadata: { name: namespaces.agent, labels: { 'kubeconfig-rotator.io/injection': 'enabled' } } },
   });
-  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), 30_000);
+  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), {
+    timeoutMs: 30_000,
+  });
   await core.createNamespacedServiceAccount({ namespace: namespaces.agent, body: { metadata: { name: 'agent' } } });
   const values = join(scratch.path, 'injector.yaml');
   writeFileSync(
@@ -82,11 +84,10 @@ describe('the injector on real pods', () => {
       },
     };
     // The webhook may refuse for a moment while the injector's first certificate reaches its configuration.
-    const created = await eventually(
-      () => core.createNamespacedPod({ namespace: namespaces.agent, body: pod }),
-      60_000,
-      1000,
-    );
+    const created = await eventually(() => core.createNamespacedPod({ namespace: namespaces.agent, body: pod }), {
+      timeoutMs: 60_000,
+      intervalMs: 1000,
+    });
     const sidecar = created.spec?.initContainers?.find((container) => container.name === 'kubeconfig-rotator');
     assert.ok(sidecar, `injected init containers: ${JSON.stringify(created.spec?.initContainers?.map((c) => c.name))}`);
     assert.equal(sidecar.restartPolicy, 'Always');

@@ -49,7 +49,7 @@ describe('the test node', () => {
 
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     // Pods wait for the namespace's default ServiceAccount (the serviceaccount controller makes it).
-    await eventually(() => core.readNamespacedServiceAccount({ namespace, name: 'default' }), 30_000);
+    await eventually(() => core.readNamespacedServiceAccount({ namespace, name: 'default' }), { timeoutMs: 30_000 });
     await core.createNamespacedPod({
       namespace,
       body: {

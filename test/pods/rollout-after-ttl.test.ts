@@ -79,7 +79,9 @@ before(async () => {
   await core.createNamespace({
     body: { metadata: { name: namespaces.agent, labels: { 'kubeconfig-rotator.io/injection': 'enabled' } } },
   });
-  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), 30_000);
+  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), {
+    timeoutMs: 30_000,
+  });
   await core.createNamespacedServiceAccount({ namespace: namespaces.agent, body: { metadata: { name: 'agent' } } });
   const values = join(scratch.path, 'injector.yaml');
   writeFileSync(

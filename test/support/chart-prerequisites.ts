@@ -30,15 +30,18 @@ export async function ensureMonitoringCrds(clusters: readonly TestCluster[]): Pr
         const metadata = { ...crd.metadata, name, resourceVersion: existing.metadata.resourceVersion ?? '' };
         await api.replaceCustomResourceDefinition({ name, body: { ...crd, metadata } });
       });
-      await eventually(async () => {
-        const stored = await api.readCustomResourceDefinition({ name });
-        if (
-          !stored.status?.conditions?.some(
-            (condition) => condition.type === 'Established' && condition.status === 'True',
+      await eventually(
+        async () => {
+          const stored = await api.readCustomResourceDefinition({ name });
+          if (
+            !stored.status?.conditions?.some(
+              (condition) => condition.type === 'Established' && condition.status === 'True',
+            )
           )
-        )
-          throw new Error(`CRD ${name} is not established yet`);
-      }, 30_000);
+            throw new Error(`CRD ${name} is not established yet`);
+        },
+        { timeoutMs: 30_000 },
+      );
     }
   }
 }
@@ -50,19 +53,22 @@ export async function ensureMonitoringCrds(clusters: readonly TestCluster[]): Pr
 export async function ensureNamespaces(cluster: TestCluster, names: readonly string[]): Promise<void> {
   const core = cluster.admin().makeApiClient(CoreV1Api);
   for (const name of new Set(names)) {
-    await eventually(async () => {
-      const phase = await core.readNamespace({ name }).then(
-        (namespace) => namespace.status?.phase ?? 'Active',
-        (error: unknown) => {
-          if (statusCode(error) === 404) return 'absent';
-          throw error;
-        },
-      );
-      if (phase === 'Terminating') throw new Error(`namespace ${name} is still terminating`);
-      if (phase === 'absent')
-        await core.createNamespace({ body: { metadata: { name } } }).catch((error: unknown) => {
-          if (statusCode(error) !== 409) throw error;
-        });
-    }, 60_000);
+    await eventually(
+      async () => {
+        const phase = await core.readNamespace({ name }).then(
+          (namespace) => namespace.status?.phase ?? 'Active',
+          (error: unknown) => {
+            if (statusCode(error) === 404) return 'absent';
+            throw error;
+          },
+        );
+        if (phase === 'Terminating') throw new Error(`namespace ${name} is still terminating`);
+        if (phase === 'absent')
+          await core.createNamespace({ body: { metadata: { name } } }).catch((error: unknown) => {
+            if (statusCode(error) !== 409) throw error;
+          });
+      },
+      { timeoutMs: 60_000 },
+    );
   }
 }

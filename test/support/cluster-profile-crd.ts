@@ -29,10 +29,13 @@ export async function installClusterProfileCrd(cluster: TestCluster): Promise<vo
       body: { ...crd, metadata: { ...crd.metadata, resourceVersion } },
     });
   }
-  await eventually(async () => {
-    const served = await api.readCustomResourceDefinition({ name });
-    assert.ok(
-      served.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True'),
-    );
-  }, 30_000);
+  await eventually(
+    async () => {
+      const served = await api.readCustomResourceDefinition({ name });
+      assert.ok(
+        served.status?.conditions?.some((condition) => condition.type === 'Established' && condition.status === 'True'),
+      );
+    },
+    { timeoutMs: 30_000 },
+  );
 }

@@ -27,16 +27,9 @@ const messageOf = (error: unknown) => (error instanceof Error ? error.message : 
 /**
  * Tries `condition` until it neither throws nor returns `false`, and resolves to what it returned then (an
  * assertion block that returns nothing holds once it stops throwing). After `timeoutMs` it throws, naming
- * `description`, with the last failure as its cause. `eventually(f, timeoutMs, intervalMs)` is the same as
- * `eventually(f, { timeoutMs, intervalMs })`.
+ * `description`, with the last failure as its cause.
  */
-export async function eventually<T>(
-  condition: () => T | Promise<T>,
-  bound: Bound | number = {},
-  intervalMs?: number,
-): Promise<Exclude<T, false>> {
-  const options: Bound =
-    typeof bound === 'number' ? { timeoutMs: bound, ...(intervalMs === undefined ? {} : { intervalMs }) } : bound;
+export async function eventually<T>(condition: () => T | Promise<T>, options: Bound = {}): Promise<Exclude<T, false>> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;

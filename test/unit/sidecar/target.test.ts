@@ -275,8 +275,7 @@ describe('the rotation loop', () => {
           assert.ok(condition());
           return Promise.resolve();
         },
-        5_000,
-        10,
+        { timeoutMs: 5_000, intervalMs: 10 },
       );
     try {
       await settle();

@@ -64,8 +64,7 @@ const waitFor = (condition: () => boolean, what: string) =>
       assert.ok(condition(), what);
       return Promise.resolve();
     },
-    5_000,
-    10,
+    { timeoutMs: 5_000, intervalMs: 10 },
   );
 
 /** Starts a watch; `ended` resolves with what onDone got. */
