@@ -3,7 +3,7 @@
 // the policy is valid (the approver's own schema), the approver's Deployment is ready and a replica holds its
 // Lease, and no one else decides the CSRs of the policy's requesters. Reads only, with the sidecar's client.
 import { readFileSync } from 'node:fs';
-import { approverChecks, type ApproverSeen } from '../core/check/checks.ts';
+import { approverChecks, approverSeen, approverUnreadableCheck } from '../core/check/checks.ts';
 import {
   csrSeen,
   decisionsOn,
@@ -12,32 +12,25 @@ import {
   policyFileCheck,
   type ApiCsr,
 } from '../core/check/in-cluster.ts';
-import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
+import type { CheckResult } from '../core/check/model.ts';
 import { parsePolicyFile, type PolicyFile } from '../core/policy/schema.ts';
 import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
 import { describeError, isNotFound } from '../io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
-import { unreadableCheck } from '../core/check/checks.ts';
+import { invalidUsage, outputProblems, writeResults, type CheckOutputOptions } from './output.ts';
 import { bounded } from './bounded.ts';
 
-export interface ApproverCheckOptions {
+export interface ApproverCheckOptions extends CheckOutputOptions {
   readonly policyPath: string;
   readonly namespace: string;
   readonly name: string;
-  readonly output: string;
-  readonly strict: boolean;
   readonly env: NodeJS.ProcessEnv;
-  readonly now: () => number;
-  readonly out: NodeJS.WritableStream;
-  readonly err: NodeJS.WritableStream;
 }
 
 const SIGNER = 'kubernetes.io/kube-apiserver-client';
 
 export async function runApproverCheck(options: ApproverCheckOptions): Promise<number> {
-  const problems: string[] = [];
-  if (options.output !== 'text' && options.output !== 'json')
-    problems.push(`--output ${options.output} must be text or json`);
+  const problems = outputProblems(options.output);
   let text: string | undefined;
   try {
     text = readFileSync(options.policyPath, 'utf8');
@@ -54,8 +47,7 @@ export async function runApproverCheck(options: ApproverCheckOptions): Promise<n
     problems.push(error.message);
   }
   if (problems.length > 0 || text === undefined || client === undefined) {
-    options.err.write(`kubeconfig-rotator check: invalid usage\n${problems.map((line) => `  ${line}\n`).join('')}`);
-    return 2;
+    return invalidUsage(options.err, problems);
   }
   const results: CheckResult[] = [];
   try {
@@ -76,10 +68,7 @@ export async function runApproverCheck(options: ApproverCheckOptions): Promise<n
   } finally {
     await client.close();
   }
-  options.out.write(
-    options.output === 'json' ? renderJson(results, options.strict, options.now()) : renderText(results),
-  );
-  return exitCode(results, options.strict);
+  return writeResults(results, options);
 }
 
 async function readOptional<T>(client: KubeClient, path: string): Promise<T | undefined> {
@@ -101,31 +90,9 @@ async function approver(client: KubeClient, options: ApproverCheckOptions): Prom
     const lease = await readOptional<{
       spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
     }>(client, `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases/${name}`);
-    const renewTime = lease?.spec?.renewTime;
-    const seen: ApproverSeen = {
-      namespace,
-      name,
-      deployment:
-        deployment === undefined
-          ? undefined
-          : { replicas: deployment.spec?.replicas ?? 1, ready: deployment.status?.readyReplicas ?? 0 },
-      lease:
-        lease === undefined
-          ? undefined
-          : {
-              holder: lease.spec?.holderIdentity ?? '',
-              renewTime: renewTime === undefined ? undefined : new Date(renewTime).getTime(),
-              durationSeconds: lease.spec?.leaseDurationSeconds ?? 15,
-            },
-    };
-    return approverChecks(seen, options.now());
+    return approverChecks(approverSeen(namespace, name, { deployment, lease }), options.now());
   } catch (error) {
-    const base = {
-      id: 'certificate.approver',
-      group: 'certificate target',
-      title: 'the approver is installed and ready',
-    } as const;
-    return [unreadableCheck(base, `the Deployment and Lease ${namespace}/${name}`, 'target', describeError(error))];
+    return [approverUnreadableCheck(namespace, name, describeError(error))];
   }
 }
 

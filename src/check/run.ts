@@ -20,6 +20,8 @@ import { guardrailName } from '../core/bootstrap/token-guardrail.ts';
 import { tokenIdentity } from '../core/bootstrap/token-plan.ts';
 import {
   approverChecks,
+  approverSeen,
+  approverUnreadableCheck,
   bootstrapSecretCheck,
   bootstrapTokenCheck,
   firstCertificateFacts,
@@ -52,7 +54,7 @@ import {
   type AlertsSeen,
   type ApiCsr,
 } from '../core/check/in-cluster.ts';
-import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
+import type { CheckResult } from '../core/check/model.ts';
 import { parseKubeVersion, type KubeVersion } from '../core/kube-version.ts';
 import { buildCertificationRequest } from '../core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair } from '../core/pki/keys.ts';
@@ -63,13 +65,14 @@ import { describeError, httpStatus, isNotFound } from '../io/kube/errors.ts';
 import { loadContext, writeProblems, type ClusterPair } from '../bootstrap/kube.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { abortable } from './abortable.ts';
+import { outputProblems, writeResults, type CheckOutputOptions } from './output.ts';
 import { bounded, errorCodes } from './bounded.ts';
 import { reviewToken, tryBootstrapToken } from './bootstrap-token.ts';
 import { defaultAudience, defaultUserPrefix } from '../core/bootstrap/federation.ts';
 import { parseServiceAccountRef } from '../core/bootstrap/federation.ts';
 import { trySigner } from './signer.ts';
 
-export interface CheckOptions extends ClusterPair {
+export interface CheckOptions extends ClusterPair, CheckOutputOptions {
   readonly credential: string;
   /** Before bootstrap: what the clusters must offer, not what bootstrap and the charts create. */
   readonly pre: boolean;
@@ -83,17 +86,12 @@ export interface CheckOptions extends ClusterPair {
   /** The identity the sidecar asks for; with it, the policy is evaluated for a whole first certificate. */
   readonly commonName: string | undefined;
   readonly organizations: readonly string[];
-  readonly output: string;
-  readonly strict: boolean;
   /** Federated: the source ServiceAccount (NAMESPACE/NAME) whose token the target must accept. */
   readonly serviceAccount: string | undefined;
   readonly audience: string | undefined;
   readonly userPrefix: string | undefined;
   /** Where creating and approving one CSR is not allowed: the signer check is a warning, not run. */
   readonly skipSigner: boolean;
-  readonly now: () => number;
-  readonly out: NodeJS.WritableStream;
-  readonly err: NodeJS.WritableStream;
 }
 
 const CREDENTIALS: readonly string[] = ['certificate', 'token', 'federated'];
@@ -105,8 +103,7 @@ export async function runCheck(options: CheckOptions): Promise<number> {
   const problems: string[] = [];
   if (!CREDENTIALS.includes(options.credential))
     problems.push(`--credential ${options.credential} must be certificate, token or federated`);
-  if (options.output !== 'text' && options.output !== 'json')
-    problems.push(`--output ${options.output} must be text or json`);
+  problems.push(...outputProblems(options.output));
   // They name objects and groups, as in bootstrap.
   for (const [flag, value] of [
     ['--source-name', options.source],
@@ -138,10 +135,7 @@ export async function runCheck(options: CheckOptions): Promise<number> {
   const results = [...(await targetChecks(target, credential, options))];
   if (credential === 'federated' && !options.pre) results.push(await issuerTrust(target, source, options));
   if (source !== undefined) results.push(...(await sourceChecks(source, credential, options)));
-  options.out.write(
-    options.output === 'json' ? renderJson(results, options.strict, options.now()) : renderText(results),
-  );
-  return exitCode(results, options.strict);
+  return writeResults(results, options);
 }
 
 async function clusterChecks(
@@ -324,7 +318,6 @@ async function readApprover(
   options: CheckOptions,
 ): Promise<{ readonly seen: ApproverSeen; readonly results?: CheckResult[] }> {
   const { approverNamespace: namespace, approverName: name } = options;
-  const seen: ApproverSeen = { namespace, name, deployment: undefined, lease: undefined };
   const where = `${namespace}/${name}`;
   try {
     const deployment = await readOptional(`Deployment ${where}`, (signal) =>
@@ -333,33 +326,11 @@ async function readApprover(
     const lease = await readOptional(`Lease ${where}`, (signal) =>
       target.makeApiClient(CoordinationV1Api).readNamespacedLease({ namespace, name }, abortable(signal)),
     );
-    const renewTime = lease?.spec?.renewTime;
-    return {
-      seen: {
-        ...seen,
-        deployment:
-          deployment === undefined
-            ? undefined
-            : { replicas: deployment.spec?.replicas ?? 1, ready: deployment.status?.readyReplicas ?? 0 },
-        lease:
-          lease === undefined
-            ? undefined
-            : {
-                holder: lease.spec?.holderIdentity ?? '',
-                renewTime: renewTime === undefined ? undefined : new Date(renewTime).getTime(),
-                durationSeconds: lease.spec?.leaseDurationSeconds ?? 15,
-              },
-      },
-    };
+    return { seen: approverSeen(namespace, name, { deployment, lease }) };
   } catch (error) {
-    const base = {
-      id: 'certificate.approver',
-      group: 'certificate target',
-      title: 'the approver is installed and ready',
-    } as const;
     return {
-      seen,
-      results: [unreadableCheck(base, `the Deployment and Lease ${where}`, 'target', describeError(error))],
+      seen: approverSeen(namespace, name, { deployment: undefined, lease: undefined }),
+      results: [approverUnreadableCheck(namespace, name, describeError(error))],
     };
   }
 }

@@ -18,33 +18,27 @@ import {
   type SidecarWarning,
 } from '../core/check/in-cluster.ts';
 import { isTlsVerificationCode, type EndpointTrial } from '../core/check/checks.ts';
-import { exitCode, renderJson, renderText, type CheckResult } from '../core/check/model.ts';
+import type { CheckResult } from '../core/check/model.ts';
 import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
 import { describeError, httpStatus, isNotFound, KubeApiError } from '../io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { loadSidecarConfig, podIdentity, type LoadedConfig } from '../sidecar/config.ts';
 import type { BootstrapCredential } from '../sidecar/bootstrap.ts';
 import { statusOfPath, statusOfSecretObject } from '../sidecar/status.ts';
+import { invalidUsage, outputProblems, writeResults, type CheckOutputOptions } from './output.ts';
 import { bounded, errorCodes } from './bounded.ts';
 
-export interface SidecarCheckOptions {
+export interface SidecarCheckOptions extends CheckOutputOptions {
   readonly configPath: string;
   /** NAMESPACE/NAME of the sidecar's ServiceAccount when this process runs as another (the helm test pod). */
   readonly serviceAccount: string | undefined;
-  readonly output: string;
-  readonly strict: boolean;
   readonly env: NodeJS.ProcessEnv;
-  readonly now: () => number;
-  readonly out: NodeJS.WritableStream;
-  readonly err: NodeJS.WritableStream;
 }
 
 const USER_AGENT = 'kubeconfig-rotator-check';
 
 export async function runSidecarCheck(options: SidecarCheckOptions): Promise<number> {
-  const problems: string[] = [];
-  if (options.output !== 'text' && options.output !== 'json')
-    problems.push(`--output ${options.output} must be text or json`);
+  const problems = outputProblems(options.output);
   const account = options.serviceAccount?.split('/');
   if (options.serviceAccount !== undefined && (account?.length !== 2 || account.some((part) => part === '')))
     problems.push(`--service-account ${options.serviceAccount} must be NAMESPACE/NAME`);
@@ -74,8 +68,7 @@ export async function runSidecarCheck(options: SidecarCheckOptions): Promise<num
     problems.push(`sourceKubeconfig: ${error.message}`);
   }
   if (problems.length > 0 || loaded === undefined || source === undefined) {
-    options.err.write(`kubeconfig-rotator check: invalid usage\n${problems.map((line) => `  ${line}\n`).join('')}`);
-    return 2;
+    return invalidUsage(options.err, problems);
   }
   const results: CheckResult[] = [];
   try {
@@ -88,10 +81,7 @@ export async function runSidecarCheck(options: SidecarCheckOptions): Promise<num
   } finally {
     await source.close();
   }
-  options.out.write(
-    options.output === 'json' ? renderJson(results, options.strict, options.now()) : renderText(results),
-  );
-  return exitCode(results, options.strict);
+  return writeResults(results, options);
 }
 
 async function targetChecks(

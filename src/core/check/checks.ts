@@ -159,6 +159,54 @@ export interface ApproverSeen {
     { readonly holder: string; readonly renewTime: number | undefined; readonly durationSeconds: number } | undefined;
 }
 
+/** The fields of the approver's Deployment and Lease the check reads, as the API returns them (undefined: absent). */
+export interface ApproverObjects {
+  readonly deployment:
+    | {
+        readonly spec?: { readonly replicas?: number | undefined } | undefined;
+        readonly status?: { readonly readyReplicas?: number | undefined } | undefined;
+      }
+    | undefined;
+  readonly lease:
+    | {
+        readonly spec?:
+          | {
+              readonly holderIdentity?: string | undefined;
+              readonly renewTime?: string | Date | undefined;
+              readonly leaseDurationSeconds?: number | undefined;
+            }
+          | undefined;
+      }
+    | undefined;
+}
+
+/** What the check sees of the approver namespace/name in its Deployment and Lease (the API's defaults filled in). */
+export function approverSeen(namespace: string, name: string, { deployment, lease }: ApproverObjects): ApproverSeen {
+  const renewTime = lease?.spec?.renewTime;
+  return {
+    namespace,
+    name,
+    deployment:
+      deployment === undefined
+        ? undefined
+        : { replicas: deployment.spec?.replicas ?? 1, ready: deployment.status?.readyReplicas ?? 0 },
+    lease:
+      lease === undefined
+        ? undefined
+        : {
+            holder: lease.spec?.holderIdentity ?? '',
+            renewTime: renewTime === undefined ? undefined : new Date(renewTime).getTime(),
+            durationSeconds: lease.spec?.leaseDurationSeconds ?? 15,
+          },
+  };
+}
+
+/** The approver check when its Deployment or Lease could not be read (not a 404). */
+export function approverUnreadableCheck(namespace: string, name: string, message: string): CheckResult {
+  const base = certificate('approver', 'the approver is installed and ready');
+  return unreadableCheck(base, `the Deployment and Lease ${namespace}/${name}`, 'target', message);
+}
+
 export function approverChecks(seen: ApproverSeen, now: number): CheckResult[] {
   const where = `${seen.namespace}/${seen.name}`;
   const install =
