@@ -9,8 +9,7 @@
 // call per credential lifetime, then a plugin run; nothing at rotations. And without ClusterProfile, a client-go
 // client built once from a kubeconfig whose user execs our plugin on the directory sink fails no call either.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -21,6 +20,7 @@ import { PROVIDER_NAME, SECRETREADER_PROVIDER_NAME } from '../../src/core/exec-c
 import { OVERDUE_RETRY_MS } from '../../src/core/exec-credential/render.ts';
 import { CLUSTER_PROFILES, installClusterProfileCrd } from '../support/cluster-profile-crd.ts';
 import { testCluster } from '../support/clusters.ts';
+import { Probe, type ProbeLine } from '../support/consumer-probe.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { prepareTarget, sidecarTestFile, TestApprover, testSidecarSettings } from '../support/sidecar.ts';
 import { prepareTokenTarget } from '../support/token-target.ts';
@@ -39,51 +39,18 @@ const TOKEN_LEEWAY_SECONDS = 60;
 const EXPIRIES_IN_RUN = 1;
 const CALL_INTERVAL = '1s';
 
-interface ProbeLine {
-  readonly event: 'start' | 'call' | 'rotation' | 'log' | 'stop' | 'fatal';
-  readonly ok: boolean;
-  readonly started?: string;
-  readonly user?: string;
-  readonly error?: string;
-  readonly message?: string;
-  readonly time?: string;
-}
-
-/** One clusterprofile probe process, its JSON lines (and the exec plugin's stderr) kept in a file. */
-class Probe {
-  readonly logFile: string;
-  readonly #child: ChildProcess;
-  readonly #exited: Promise<void>;
-
-  constructor(bin: string, name: string, args: readonly string[]) {
-    this.logFile = join(scratch.path, `${name}.jsonl`);
-    const out = openSync(this.logFile, 'a');
-    this.#child = spawn(bin, [...args, '-source-kubeconfig', source.state.kubeconfig, '-interval', CALL_INTERVAL], {
-      stdio: ['ignore', out, out],
-      // Both plugins read their Secret in the source cluster with the consumer's own credentials: in a pod, its
-      // ServiceAccount; here, $KUBECONFIG (each plugin's fallback outside a pod).
-      env: { ...process.env, KUBECONFIG: source.state.kubeconfig },
-    });
-    closeSync(out);
-    this.#exited = new Promise((resolve) =>
-      this.#child.once('exit', () => {
-        resolve();
-      }),
-    );
-  }
-
-  lines(): ProbeLine[] {
-    return readFileSync(this.logFile, 'utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as ProbeLine);
-  }
-
-  async stop(): Promise<void> {
-    if (this.#child.exitCode === null) this.#child.kill('SIGTERM');
-    await this.#exited;
-  }
-}
+/** One probe process, its JSON lines (and the exec plugin's stderr) kept in a file. */
+const startProbe = (bin: string, name: string, args: readonly string[]) =>
+  new Probe({
+    bin,
+    logFile: join(scratch.path, `${name}.jsonl`),
+    args,
+    sourceKubeconfig: source.state.kubeconfig,
+    interval: CALL_INTERVAL,
+    // Both plugins read their Secret in the source cluster with the consumer's own credentials: in a pod, its
+    // ServiceAccount; here, $KUBECONFIG (each plugin's fallback outside a pod).
+    env: { ...process.env, KUBECONFIG: source.state.kubeconfig },
+  });
 
 const pluginRuns = (lines: readonly ProbeLine[]) =>
   lines.filter((line) => line.event === 'log' && /^exec plugin ran/.test(line.message ?? ''));
@@ -181,7 +148,7 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
     };
     for (const [kind, name] of names)
       for (const [plugin, file] of Object.entries(files)) {
-        const probe = new Probe(join(bin, 'clusterprofile-probe'), `${kind}-${plugin}`, [
+        const probe = startProbe(join(bin, 'clusterprofile-probe'), `${kind}-${plugin}`, [
           '-clusterprofile-provider-file',
           file,
           '-namespace',
@@ -217,7 +184,7 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
           contexts: [{ name: kind, context: { cluster: kind, user: kind } }],
         }),
       );
-      const probe = new Probe(join(bin, 'client-go-probe'), `${kind}-exec-directory`, [
+      const probe = startProbe(join(bin, 'client-go-probe'), `${kind}-exec-directory`, [
         '-tool',
         `${kind}-exec-directory`,
         '-kubeconfig',

@@ -6,8 +6,7 @@
 // Each tool also reads a token target's publication (600-second tokens renewed every minute, through
 // `bootstrap --credential token`): its own format with the token embedded, or the directory's tokenFile.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +14,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { ensureConsumerProbes } from '../../scripts/testbed/binaries.ts';
 import { testCluster } from '../support/clusters.ts';
+import { Probe, type ProbeLine } from '../support/consumer-probe.ts';
 import { eventually } from '../support/kube.ts';
 import {
   prepareTarget,
@@ -53,19 +53,6 @@ interface Case {
 const outputDir = (one: Case) => join(one.dir, 'out');
 const rotated = (line: { msg: string }) => line.msg === 'certificate rotated' || line.msg === 'token rotated';
 
-interface ProbeLine {
-  readonly tool: string;
-  readonly event: 'start' | 'call' | 'rotation' | 'log' | 'stop' | 'fatal';
-  readonly ok: boolean;
-  /** When a call started; `time` is when it ended. */
-  readonly started?: string;
-  readonly user?: string;
-  readonly error?: string;
-  /** What the tool's own code logged (`log` lines). */
-  readonly message?: string;
-  readonly time?: string;
-}
-
 // client-go's own log line when a certificate file changed: it then closes every connection it made.
 const CLIENT_GO_CLOSES = /Certificate rotation detected, shutting down client connections/;
 
@@ -92,39 +79,6 @@ function failuresNotFromClientGoClosing(lines: readonly ProbeLine[]): ProbeLine[
     const closedDuringCall = closes.some((at) => started - CLOSED_CONNECTION_REUSE_MS <= at && at <= ended);
     return !(closedDuringCall && /use of closed network connection/.test(line.error ?? ''));
   });
-}
-
-/** One probe process, its JSON lines kept in a file. */
-class Probe {
-  readonly logFile: string;
-  readonly #child: ChildProcess;
-  readonly #exited: Promise<void>;
-
-  constructor(bin: string, name: string, args: readonly string[]) {
-    this.logFile = join(scratch.path, `${name}.jsonl`);
-    const out = openSync(this.logFile, 'a');
-    this.#child = spawn(bin, [...args, '-source-kubeconfig', source.state.kubeconfig, '-interval', '2s'], {
-      stdio: ['ignore', out, out],
-    });
-    closeSync(out);
-    this.#exited = new Promise((resolve) =>
-      this.#child.once('exit', () => {
-        resolve();
-      }),
-    );
-  }
-
-  lines(): ProbeLine[] {
-    return readFileSync(this.logFile, 'utf8')
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as ProbeLine);
-  }
-
-  async stop(): Promise<void> {
-    if (this.#child.exitCode === null) this.#child.kill('SIGTERM');
-    await this.#exited;
-  }
 }
 
 describe('consumers read what the sidecar publishes, with their own code, across rotations', () => {
@@ -225,7 +179,16 @@ describe('consumers read what the sidecar publishes, with their own code, across
         },
         { timeoutMs: 60_000, intervalMs: 500 },
       );
-      probes.set(key, new Probe(join(bin, `${binOf(tool)}-probe`), key.replace(/\W+/g, '-'), probe(one)));
+      probes.set(
+        key,
+        new Probe({
+          bin: join(bin, `${binOf(tool)}-probe`),
+          logFile: join(scratch.path, `${key.replace(/\W+/g, '-')}.jsonl`),
+          args: probe(one),
+          sourceKubeconfig: source.state.kubeconfig,
+          interval: '2s',
+        }),
+      );
     }
   });
 
