@@ -44,6 +44,22 @@ describe('targetVersionProblems', () => {
     standIn.close();
   });
 
+  /** Runs the sidecar on one target (bootstrap kubeconfig: the stand-in's; a directory sink) to its exit. */
+  const startSidecarWith = async (target: Record<string, unknown>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));
+    try {
+      const kubeconfig = join(dir, 'bootstrap.kubeconfig');
+      standIn.writeKubeconfig(kubeconfig);
+      const config = join(dir, 'config.yaml');
+      const targets = [
+        { ...target, bootstrapKubeconfig: kubeconfig, sinks: { directory: { path: join(dir, 'out') } } },
+      ];
+      writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state'), targets }));
+      return await runCli(['sidecar', '--config', config]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
   const bootstraps = () =>
     new Map([
       ['certs', standIn],
@@ -105,51 +121,25 @@ describe('targetVersionProblems', () => {
     assert.deepEqual(await targetVersionProblems([withBootstrap({ with: 'token' })], bootstraps()), []);
     // Spawned: its bootstrap kubeconfig holds no credential (none needed with federated bootstrap), and the
     // version, not the file, is what it refuses.
-    const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));
-    try {
-      const kubeconfig = join(dir, 'bootstrap.kubeconfig');
-      standIn.writeKubeconfig(kubeconfig);
-      const config = join(dir, 'config.yaml');
-      const target = {
-        name: 'certs',
-        bootstrapKubeconfig: kubeconfig,
-        identity: { commonName: 'agent' },
-        bootstrap: { with: 'federated', audiences: ['kcr:east'], serviceAccount: { namespace: 'ns', name: 'agent' } },
-        sinks: { directory: { path: join(dir, 'out') } },
-      };
-      writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state'), targets: [target] }));
-      const { status, stderr } = await runCli(['sidecar', '--config', config]);
-      assert.equal(status, 2, stderr);
-      assert.match(
-        stderr,
-        /^kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n {2}targets\[0\] \(certs\): federated bootstrap .* use bootstrap\.with: token\) needs Kubernetes 1\.30 or later; the cluster runs v1\.29\.9$/m,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { status, stderr } = await startSidecarWith({
+      name: 'certs',
+      identity: { commonName: 'agent' },
+      bootstrap: { with: 'federated', audiences: ['kcr:east'], serviceAccount: { namespace: 'ns', name: 'agent' } },
+    });
+    assert.equal(status, 2, stderr);
+    assert.match(
+      stderr,
+      /^kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n {2}targets\[0\] \(certs\): federated bootstrap .* use bootstrap\.with: token\) needs Kubernetes 1\.30 or later; the cluster runs v1\.29\.9$/m,
+    );
   });
 
   it('keeps the sidecar from starting, exit 2, naming the target and the feature', async () => {
     standIn.version = { major: '1', minor: '29', gitVersion: 'v1.29.9' };
-    const dir = mkdtempSync(join(tmpdir(), 'kcr-versions-'));
-    try {
-      const kubeconfig = join(dir, 'bootstrap.kubeconfig');
-      standIn.writeKubeconfig(kubeconfig);
-      const config = join(dir, 'config.yaml');
-      const target = {
-        ...federated,
-        bootstrapKubeconfig: kubeconfig,
-        sinks: { directory: { path: join(dir, 'out') } },
-      };
-      writeFileSync(config, JSON.stringify({ stateDir: join(dir, 'state'), targets: [target] }));
-      const { status, stderr } = await runCli(['sidecar', '--config', config]);
-      assert.equal(status, 2, stderr);
-      assert.match(
-        stderr,
-        /^kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n {2}targets\[0\] \(federated\): structured authentication .* needs Kubernetes 1\.30 or later; the cluster runs v1\.29\.9$/m,
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const { status, stderr } = await startSidecarWith(federated);
+    assert.equal(status, 2, stderr);
+    assert.match(
+      stderr,
+      /^kubeconfig-rotator sidecar: a target's Kubernetes is too old for its configuration\n {2}targets\[0\] \(federated\): structured authentication .* needs Kubernetes 1\.30 or later; the cluster runs v1\.29\.9$/m,
+    );
   });
 });

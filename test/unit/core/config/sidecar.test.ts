@@ -13,6 +13,15 @@ targets:
     sinks: { directory: { path: /var/run/kcr/east } }
 `;
 
+/** One target east with these fields (YAML lines at the target's indent), its name, bootstrap and sink fixed. */
+const target = (fields: string) => `
+targets:
+  - name: east
+    bootstrapKubeconfig: /var/run/bootstrap/east/kubeconfig
+    ${fields}
+    sinks: { directory: { path: /var/run/kcr/east } }
+`;
+
 function problems(text: string): string[] {
   const result = parseAndValidate(text, sidecarConfigSchema);
   assert.ok(!result.ok, 'expected the config to be refused');
@@ -108,13 +117,6 @@ extra: true
   });
 
   it('each credential kind requires its own fields and refuses the others, named by field and line', () => {
-    const target = (fields: string) => `
-targets:
-  - name: east
-    bootstrapKubeconfig: /var/run/bootstrap/east/kubeconfig
-    ${fields}
-    sinks: { directory: { path: /var/run/kcr/east } }
-`;
     assert.deepEqual(problems(target('credential: token\n    identity: { commonName: a }\n    targetUser: u')), [
       '3:targets[0].serviceAccount: is required for a token target',
       '7:targets[0].targetUser: is for federated targets only',
@@ -134,13 +136,6 @@ targets:
   });
 
   it("a certificate target's bootstrap: federated needs its audience, each field only where it belongs", () => {
-    const target = (fields: string) => `
-targets:
-  - name: east
-    bootstrapKubeconfig: /var/run/bootstrap/east/kubeconfig
-    ${fields}
-    sinks: { directory: { path: /var/run/kcr/east } }
-`;
     const federated = parseAndValidate(
       target(
         'identity: { commonName: a }\n    bootstrap: { with: federated, audiences: [kcr:east], serviceAccount: { namespace: agents, name: admiralty } }',

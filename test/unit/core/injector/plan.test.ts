@@ -6,24 +6,31 @@ import { sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
 import { ANNOTATIONS, planInjection, SIDECAR_NAME, type PodLike } from '../../../../src/core/injector/plan.ts';
 import { applyPatch } from '../../../support/json-patch.ts';
 
-const config: InjectorConfig = injectorConfigSchema.parse({
+/** An injector config's input with these targets (and other fields), its TLS and sidecar image fixed. */
+const configInput = (fields: Record<string, unknown>) => ({
   tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
   sidecar: { image: 'kcr:1' },
-  targets: [
-    {
-      name: 'east',
-      bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
-      identity: { commonName: 'agent-east' },
-    },
-    {
-      name: 'north',
-      bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-north', key: 'config' },
-      identity: { commonName: 'agent-north', organizations: ['agents'] },
-      embed: true,
-    },
-  ],
-  profiles: { all: ['east', 'north'] },
+  ...fields,
 });
+
+const config: InjectorConfig = injectorConfigSchema.parse(
+  configInput({
+    targets: [
+      {
+        name: 'east',
+        bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
+        identity: { commonName: 'agent-east' },
+      },
+      {
+        name: 'north',
+        bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-north', key: 'config' },
+        identity: { commonName: 'agent-north', organizations: ['agents'] },
+        embed: true,
+      },
+    ],
+    profiles: { all: ['east', 'north'] },
+  }),
+);
 
 function pod(
   annotations: Record<string, string> | undefined,
@@ -130,18 +137,18 @@ describe('injection plan', () => {
   });
 
   it("federated bootstrap: the sidecar's config carries it, and the sidecar gets the pod's ServiceAccount and name from the downward API", () => {
-    const federated: InjectorConfig = injectorConfigSchema.parse({
-      tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
-      sidecar: { image: 'kcr:1' },
-      targets: [
-        {
-          name: 'east',
-          bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
-          identity: { commonName: 'agent-east' },
-          bootstrap: { with: 'federated', audiences: ['kubeconfig-rotator:east'] },
-        },
-      ],
-    });
+    const federated: InjectorConfig = injectorConfigSchema.parse(
+      configInput({
+        targets: [
+          {
+            name: 'east',
+            bootstrapSecret: { name: 'kubeconfig-rotator-bootstrap-east' },
+            identity: { commonName: 'agent-east' },
+            bootstrap: { with: 'federated', audiences: ['kubeconfig-rotator:east'] },
+          },
+        ],
+      }),
+    );
     const input = pod({ [ANNOTATIONS.inject]: 'east' });
     const plan = planInjection(input, federated);
     if (plan.kind !== 'inject') assert.fail(JSON.stringify(plan));
@@ -157,18 +164,18 @@ describe('injection plan', () => {
       POD_SERVICE_ACCOUNT: { fieldRef: { fieldPath: 'spec.serviceAccountName' } },
     });
     // A bootstrap the sidecar would refuse at start is refused in the injector's config, by field path.
-    const bad = injectorConfigSchema.safeParse({
-      tls: { mode: 'files', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' },
-      sidecar: { image: 'kcr:1' },
-      targets: [
-        {
-          name: 'east',
-          bootstrapSecret: { name: 'b' },
-          identity: { commonName: 'agent-east' },
-          bootstrap: { with: 'federated' },
-        },
-      ],
-    });
+    const bad = injectorConfigSchema.safeParse(
+      configInput({
+        targets: [
+          {
+            name: 'east',
+            bootstrapSecret: { name: 'b' },
+            identity: { commonName: 'agent-east' },
+            bootstrap: { with: 'federated' },
+          },
+        ],
+      }),
+    );
     assert.deepEqual(
       bad.error?.issues.map((issue) => [issue.path.join('.'), issue.message]),
       [
