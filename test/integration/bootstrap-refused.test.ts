@@ -7,11 +7,12 @@ import { execFile } from 'node:child_process';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
 import {
+  bindRenewals,
   bootstrapKubeconfigFor,
   outputDir,
   prepareTarget,
@@ -84,20 +85,7 @@ describe('a new pod after the bootstrap token expired', () => {
       // The fix: bootstrap again (here: a fresh token in the mounted Secret, as `bootstrap` writes it).
       const fresh = await createBootstrapToken(target.admin());
       secrets.push(fresh.token.secret);
-      await target
-        .admin()
-        .makeApiClient(RbacAuthorizationV1Api)
-        .createClusterRoleBinding({
-          body: {
-            metadata: { name: `kcr-test-renewal-${prepared.name}-${fresh.token.id}` },
-            roleRef: {
-              apiGroup: 'rbac.authorization.k8s.io',
-              kind: 'ClusterRole',
-              name: `kcr-test-csr-requester-${fresh.token.id}`,
-            },
-            subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: prepared.identity.commonName }],
-          },
-        });
+      await bindRenewals(target, prepared, fresh);
       writeKubeletMount(dirname(prepared.bootstrapKubeconfig), {
         kubeconfig: bootstrapKubeconfigFor(target, fresh.value),
       });

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { describe, it } from 'node:test';
-import { CertificatesV1Api, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CertificatesV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { kubeConfigFor } from '../support/kubeconfig.ts';
 import { freePorts } from '../../scripts/testbed/processes.ts';
 import { testCluster } from '../support/clusters.ts';
-import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
+import { bindClusterRole, createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
 import {
   writeKubeletMount,
   rotated,
@@ -86,16 +86,7 @@ describe('kubeconfig-rotator bootstrap', () => {
 
     // What the approver chart would grant the issued identity: renewing its own certificate.
     const identity = { commonName: `kcr-agent-${sourceName}`, organizations: ['kcr-agents'] };
-    await target
-      .admin()
-      .makeApiClient(RbacAuthorizationV1Api)
-      .createClusterRoleBinding({
-        body: {
-          metadata: { name: `kcr-test-renewal-${sourceName}` },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CSR_REQUESTER_ROLE },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: identity.commonName }],
-        },
-      });
+    await bindClusterRole(target.admin(), `kcr-test-renewal-${sourceName}`, CSR_REQUESTER_ROLE, identity.commonName);
     // The sidecar reads the Secret as the kubelet mounts it.
     const secret = await source
       .admin()

@@ -7,25 +7,20 @@
 // identity is denied with the reason. Beside it, a certificate target whose bootstrap token expired fails
 // loudly, naming the fix.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import {
   AuthenticationV1Api,
   CertificatesV1Api,
   CoreV1Api,
-  KubeConfig,
   RbacAuthorizationV1Api,
   type V1CertificateSigningRequest,
 } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { authenticationConfiguration } from '../../src/core/bootstrap/federation.ts';
 import { readCredential } from '../../src/core/credential/credential.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
-import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
-import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
+import { stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
 import {
   agentRequest,
   approverAccount,
@@ -35,6 +30,7 @@ import {
   waitForDecision,
   type ApproverAccount,
 } from '../support/approver-process.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { kubeConfigFor } from '../support/kubeconfig.ts';
@@ -46,20 +42,15 @@ import {
   writeSidecarConfig,
   type SidecarProcess,
 } from '../support/sidecar.ts';
+import { bootstrapFederated, createAgentPod, grantRenewal, startFederatedCluster } from '../support/federation.ts';
 import { mountBootstrapSecret } from '../support/token-target.ts';
 
-const execute = promisify(execFile);
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const SIGNER = 'kubernetes.io/kube-apiserver-client';
 const source = testCluster('source');
 const east = testCluster('target');
 const { scratch, secrets, startSidecar, track, remember } = sidecarTestFile('federated-bootstrap');
 
-const admin = (state: { kubeconfig: string }) => {
-  const config = new KubeConfig();
-  config.loadFromFile(state.kubeconfig);
-  return config;
-};
+const admin = (state: ClusterState) => clusterFromState(state).admin();
 
 describe('federated bootstrap of a certificate target', () => {
   const namespace = uniqueName('agents');
@@ -77,31 +68,17 @@ describe('federated bootstrap of a certificate target', () => {
 
   /** `bootstrap --credential certificate --bootstrap-with federated` for one source, into the target's file. */
   const bootstrapSource = (name: string, cluster: { kubeconfig: string }) =>
-    execute(process.execPath, [
-      CLI,
-      'bootstrap',
-      '--credential',
-      'certificate',
-      '--bootstrap-with',
-      'federated',
-      '--source-name',
-      name,
-      '--target-name',
-      'fed-east',
-      '--target-kubeconfig',
-      fed.kubeconfig,
-      '--source-kubeconfig',
-      cluster.kubeconfig,
-      '--namespace',
+    bootstrapFederated({
+      credential: 'certificate',
+      sourceName: name,
+      targetName: 'fed-east',
+      targetKubeconfig: fed.kubeconfig,
+      sourceKubeconfig: cluster.kubeconfig,
       namespace,
-      '--service-account',
-      `${namespace}/admiralty`,
-      '--audience',
+      serviceAccount: `${namespace}/admiralty`,
       audience,
-      '--authentication-config',
       authConfig,
-      '--allow-anonymous-discovery',
-    ]);
+    });
 
   before(async () => {
     const binDir = await ensureControlPlane();
@@ -111,12 +88,7 @@ describe('federated bootstrap of a certificate target', () => {
       await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'admiralty' } } });
     }
     // The target starts trusting no one; each bootstrap adds its source.
-    writeFileSync(authConfig, stringify(authenticationConfiguration([])));
-    [fed] = (await startClusters([fedName], {
-      binDir,
-      root: clustersRoot(),
-      apiserverFlags: () => [`--authentication-config=${authConfig}`],
-    })) as [ClusterState];
+    fed = await startFederatedCluster(fedName, authConfig, binDir);
     printed.west = (await bootstrapSource('west', source.state)).stdout;
     printed.east = (await bootstrapSource('east', east.state)).stdout;
     // The approver of the target: each source's mapped ServiceAccount users bootstrap that source's identity.
@@ -141,29 +113,9 @@ describe('federated bootstrap of a certificate target', () => {
     approver = track(new ApproverProcess({ account, policy, logDir: dir }));
     await approver.waitForLog((line) => line.msg === 'started leading');
     // The identity renews with its certificate (the approver chart grants its sources' identities this).
-    await admin(fed)
-      .makeApiClient(RbacAuthorizationV1Api)
-      .createClusterRoleBinding({
-        body: {
-          metadata: { name: 'agent-west-renewal' },
-          roleRef: {
-            apiGroup: 'rbac.authorization.k8s.io',
-            kind: 'ClusterRole',
-            name: 'kubeconfig-rotator:csr-requester',
-          },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'agent-west' }],
-        },
-      });
+    await grantRenewal(admin(fed), 'agent-west-renewal', 'agent-west');
     // The sidecar's pod, in the source: its bootstrap tokens are bound to it.
-    await admin(source.state)
-      .makeApiClient(CoreV1Api)
-      .createNamespacedPod({
-        namespace,
-        body: {
-          metadata: { name: 'agent-0' },
-          spec: { serviceAccountName: 'admiralty', containers: [{ name: 'agent', image: 'agent:test' }] },
-        },
-      });
+    await createAgentPod(admin(source.state), namespace, 'admiralty');
     await mountBootstrapSecret(
       source,
       { namespace, name: 'kubeconfig-rotator-bootstrap-fed-east' },

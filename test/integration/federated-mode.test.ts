@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import {
   authenticationConfiguration,
@@ -21,10 +21,11 @@ import {
 } from '../../src/core/bootstrap/federation.ts';
 import { readToken } from '../../src/core/credential/token.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
-import { startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
-import { testCluster } from '../support/clusters.ts';
+import { stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
+import { clusterFromState, testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { sidecarTestFile, testSidecarSettings, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+import { bootstrapFederated, createAgentPod, startFederatedCluster } from '../support/federation.ts';
 import { mountBootstrapSecret } from '../support/token-target.ts';
 
 const execute = promisify(execFile);
@@ -34,11 +35,7 @@ const other = testCluster('target');
 const { scratch, secrets, startSidecar } = sidecarTestFile('federated-mode');
 const tokenRotated = (line: LogLine) => line.msg === 'token rotated';
 
-const admin = (state: { kubeconfig: string }) => {
-  const config = new KubeConfig();
-  config.loadFromFile(state.kubeconfig);
-  return config;
-};
+const admin = (state: ClusterState) => clusterFromState(state).admin();
 
 describe('federated mode', () => {
   const namespace = uniqueName('agents');
@@ -75,7 +72,7 @@ describe('federated mode', () => {
     const { stdout } = await execute(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json']);
     return (JSON.parse(stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username;
   };
-  const sourceToken = async (cluster: { kubeconfig: string }, name: string, audiences: string[]) => {
+  const sourceToken = async (cluster: ClusterState, name: string, audiences: string[]) => {
     const response = await admin(cluster)
       .makeApiClient(CoreV1Api)
       .createNamespacedServiceAccountToken({ namespace, name, body: { spec: { audiences, expirationSeconds: 600 } } });
@@ -87,31 +84,18 @@ describe('federated mode', () => {
 
   /** `bootstrap --credential federated` for the source, writing the target's configuration file. */
   const bootstrapSource = () =>
-    execute(process.execPath, [
-      CLI,
-      'bootstrap',
-      '--credential',
-      'federated',
-      '--source-name',
-      'west',
-      '--target-name',
-      'fed-east',
-      '--target-kubeconfig',
-      fed.kubeconfig,
-      '--source-kubeconfig',
-      source.state.kubeconfig,
-      '--namespace',
+    bootstrapFederated({
+      credential: 'federated',
+      sourceName: 'west',
+      targetName: 'fed-east',
+      targetKubeconfig: fed.kubeconfig,
+      sourceKubeconfig: source.state.kubeconfig,
       namespace,
-      '--service-account',
-      `${namespace}/admiralty`,
-      '--audience',
+      serviceAccount: `${namespace}/admiralty`,
       audience,
-      '--authentication-config',
       authConfig,
-      '--allow-anonymous-discovery',
-      '--cluster-role',
-      'view',
-    ]);
+      extra: ['--cluster-role', 'view'],
+    });
 
   before(async () => {
     const binDir = await ensureControlPlane();
@@ -131,24 +115,13 @@ describe('federated mode', () => {
       accounts: [account],
     };
     // The target starts trusting no one; `bootstrap --credential federated` adds the source.
-    writeAuthConfig([]);
-    [fed] = (await startClusters([fedName], {
-      binDir,
-      root: clustersRoot(),
-      apiserverFlags: () => [`--authentication-config=${authConfig}`],
-    })) as [ClusterState];
+    fed = await startFederatedCluster(fedName, authConfig, binDir);
     const printed = await bootstrapSource();
     bootstrapOutput = printed.stdout;
     assert.match(bootstrapOutput, /openid-configuration: readable anonymously/);
     assert.match(bootstrapOutput, new RegExp(`wrote the authenticator for ${source.state.server}`));
     // The sidecar's pod, in the source: its tokens are bound to it.
-    await sourceAdmin.makeApiClient(CoreV1Api).createNamespacedPod({
-      namespace,
-      body: {
-        metadata: { name: 'agent-0' },
-        spec: { serviceAccountName: 'admiralty', containers: [{ name: 'agent', image: 'agent:test' }] },
-      },
-    });
+    await createAgentPod(sourceAdmin, namespace, 'admiralty');
     // The bootstrap Secret of a federated target: the server and CA, no credential.
     await mountBootstrapSecret(
       source,

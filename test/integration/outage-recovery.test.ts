@@ -15,14 +15,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { authenticationConfiguration } from '../../src/core/bootstrap/federation.ts';
-import { CSR_REQUESTER_ROLE } from '../../src/core/bootstrap/plan.ts';
 import { readToken } from '../../src/core/credential/token.ts';
 import { BACKOFF_CAP_WITHOUT_CREDENTIAL_MS } from '../../src/core/rotation/schedule.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
-import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
+import { startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
 import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
@@ -38,10 +36,10 @@ import {
   type LogLine,
   type SidecarProcess,
 } from '../support/sidecar.ts';
+import { bootstrapFederated, createAgentPod, grantRenewal, startFederatedCluster } from '../support/federation.ts';
 import { mountBootstrapSecret, prepareTokenTarget, tokenOf } from '../support/token-target.ts';
 
 const execute = promisify(execFile);
-const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const source = testCluster('source');
 const target = testCluster('target');
 const { secrets, startSidecar, remember, scratch } = sidecarTestFile('outage-recovery');
@@ -106,15 +104,8 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
   before(async () => {
     const binDir = await ensureControlPlane();
     kubectl = join(binDir, 'kubectl');
-    writeFileSync(authConfig, stringify(authenticationConfiguration([])));
     // A cluster of its own: stopping a shared apiserver would break other tests.
-    const [state] = await startClusters([outageName], {
-      binDir,
-      root: clustersRoot(),
-      apiserverFlags: () => [`--authentication-config=${authConfig}`],
-    });
-    if (state === undefined) throw new Error('outage cluster did not start');
-    outage = clusterFromState(state);
+    outage = clusterFromState(await startFederatedCluster(outageName, authConfig, binDir));
   });
   after(async () => {
     await stopCluster(clustersRoot(), outageName);
@@ -155,51 +146,22 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
     const core = source.admin().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: namespace } } });
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: account.name } } });
-    await execute(process.execPath, [
-      CLI,
-      'bootstrap',
-      '--credential',
-      'certificate',
-      '--bootstrap-with',
-      'federated',
-      '--source-name',
-      uniqueName('west'),
-      '--target-name',
-      name,
-      '--target-kubeconfig',
-      outage.state.kubeconfig,
-      '--source-kubeconfig',
-      source.state.kubeconfig,
-      '--namespace',
+    await bootstrapFederated({
+      credential: 'certificate',
+      sourceName: uniqueName('west'),
+      targetName: name,
+      targetKubeconfig: outage.state.kubeconfig,
+      sourceKubeconfig: source.state.kubeconfig,
       namespace,
-      '--service-account',
-      `${namespace}/${account.name}`,
-      '--audience',
+      serviceAccount: `${namespace}/${account.name}`,
       audience,
-      '--authentication-config',
       authConfig,
-      '--allow-anonymous-discovery',
-    ]);
+    });
     const identity = { commonName: `kcr-agent-${name}`, organizations: ['kcr-agents'] };
     // Renewals come from the identity itself, as for a bootstrap token's identities.
-    await outage
-      .admin()
-      .makeApiClient(RbacAuthorizationV1Api)
-      .createClusterRoleBinding({
-        body: {
-          metadata: { name: `kcr-test-renewal-${name}` },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: CSR_REQUESTER_ROLE },
-          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: identity.commonName }],
-        },
-      });
-    const pod = 'agent-0';
-    const created = await core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: { name: pod },
-        spec: { serviceAccountName: account.name, containers: [{ name: 'agent', image: 'agent:test' }] },
-      },
-    });
+    await grantRenewal(outage.admin(), `kcr-test-renewal-${name}`, identity.commonName);
+    const created = await createAgentPod(source.admin(), namespace, account.name);
+    const pod = created.metadata?.name ?? 'agent-0';
     const dir = join(scratch.path, name);
     mkdirSync(dir, { recursive: true });
     const bootstrapKubeconfig = await mountBootstrapSecret(

@@ -4,14 +4,15 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { DirectorySink } from '../../src/sidecar/sinks/directory.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
 import { issueCertificate } from '../../scripts/testbed/pki.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
-import { createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from '../support/kube.ts';
+import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts';
 import {
+  bindRenewals,
   bootstrapKubeconfigFor,
   outputDir,
   prepareTarget,
@@ -31,24 +32,6 @@ const { secrets, startSidecar, remember } = sidecarTestFile('sidecar-failures');
 
 const readOutput = (prepared: PreparedTarget, file: string) => readFileSync(join(outputDir(prepared), file), 'utf8');
 const failed = (line: LogLine) => line.msg === 'rotation failed; the current certificate stays';
-
-/** The identity may renew through the new token's CSR role too (its first role went with the old token). */
-async function bindRenewals(prepared: PreparedTarget, token: TestBootstrapToken): Promise<void> {
-  await target
-    .admin()
-    .makeApiClient(RbacAuthorizationV1Api)
-    .createClusterRoleBinding({
-      body: {
-        metadata: { name: `kcr-test-renewal-${prepared.name}-${token.token.id}` },
-        roleRef: {
-          apiGroup: 'rbac.authorization.k8s.io',
-          kind: 'ClusterRole',
-          name: `kcr-test-csr-requester-${token.token.id}`,
-        },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: prepared.identity.commonName }],
-      },
-    });
-}
 
 async function metrics(sidecar: SidecarProcess): Promise<string> {
   return (await fetch(`http://127.0.0.1:${String(await sidecar.port())}/metrics`)).text();
@@ -323,7 +306,7 @@ describe('expired credentials', () => {
 
       // The operator runs bootstrap again: a new token arrives in the mounted file.
       const renewed = await createBootstrapToken(target.admin());
-      await bindRenewals(prepared, renewed);
+      await bindRenewals(target, prepared, renewed);
       writeKubeletMount(dirname(prepared.bootstrapKubeconfig), {
         kubeconfig: bootstrapKubeconfigFor(target, renewed.value),
       });

@@ -29,6 +29,17 @@ export function statusCode(error: unknown): number | undefined {
 // RBAC changes reach the authorizer's cache a moment later: calls that depend on them are retried with this.
 export { eventually };
 
+/** A ClusterRoleBinding `name` of ClusterRole `role` to `user` (e.g. the CSR requester role to an identity that renews). */
+export async function bindClusterRole(admin: KubeConfig, name: string, role: string, user: string): Promise<void> {
+  await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+    body: {
+      metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    },
+  });
+}
+
 export interface TestBootstrapToken {
   readonly token: BootstrapToken;
   readonly value: string;

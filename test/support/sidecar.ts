@@ -5,12 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  CertificatesV1Api,
-  RbacAuthorizationV1Api,
-  type KubeConfig,
-  type V1CertificateSigningRequest,
-} from '@kubernetes/client-node';
+import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { assertNoSecretsInLogs } from './log-hygiene.ts';
@@ -21,7 +16,7 @@ import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 
 export { writeKubeletMount };
 import type { TestCluster } from './clusters.ts';
-import { createBootstrapToken, uniqueName, type TestBootstrapToken } from './kube.ts';
+import { bindClusterRole, createBootstrapToken, uniqueName, type TestBootstrapToken } from './kube.ts';
 
 export interface Identity {
   readonly commonName: string;
@@ -49,21 +44,28 @@ export async function prepareTarget(target: TestCluster, options: { expiration?:
     admin,
     options.expiration === undefined ? {} : { expiration: options.expiration },
   );
-  await admin.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-    body: {
-      metadata: { name: `kcr-test-renewal-${name}` },
-      roleRef: {
-        apiGroup: 'rbac.authorization.k8s.io',
-        kind: 'ClusterRole',
-        name: `kcr-test-csr-requester-${bootstrap.token.id}`,
-      },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: identity.commonName }],
-    },
-  });
+  await bindClusterRole(admin, `kcr-test-renewal-${name}`, csrRequesterRole(bootstrap), identity.commonName);
   const dir = mkdtempSync(join(tmpdir(), `kcr-${name}-`));
   // Laid out as the kubelet mounts a Secret, so updates arrive as ..data symlink swaps.
   writeKubeletMount(join(dir, 'bootstrap'), { kubeconfig: bootstrapKubeconfigFor(target, bootstrap.value) });
   return { name, identity, bootstrap, bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'), dir };
+}
+
+/** The CSR requester ClusterRole of a test bootstrap token (createBootstrapToken). */
+const csrRequesterRole = (token: TestBootstrapToken) => `kcr-test-csr-requester-${token.token.id}`;
+
+/** The identity may renew through `token`'s CSR role too (its first role goes with its first token). */
+export async function bindRenewals(
+  target: TestCluster,
+  prepared: PreparedTarget,
+  token: TestBootstrapToken,
+): Promise<void> {
+  await bindClusterRole(
+    target.admin(),
+    `kcr-test-renewal-${prepared.name}-${token.token.id}`,
+    csrRequesterRole(token),
+    prepared.identity.commonName,
+  );
 }
 
 export function bootstrapKubeconfigFor(target: TestCluster, token: string): string {
