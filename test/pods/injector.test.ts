@@ -4,16 +4,11 @@
 // program) calls the target with the published credential. The apiserver reaches the webhook at its pods'
 // addresses (--enable-aggregator-routing: the node has no kube-proxy).
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
-import { chartImageReference } from '../../scripts/image/build.ts';
-import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { nodeCluster, waitForPod } from '../support/node-cluster.ts';
-import { bootstrapEast, eastTarget, installApprover } from '../support/pods-charts.ts';
+import { agentContainer, eastTarget, installApprover, installInjector } from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const cluster = nodeCluster();
@@ -26,34 +21,10 @@ const namespaces = {
   injector: uniqueName('kcr-injector'),
   agent: uniqueName('kcr-agents'),
 };
-const AGENT = readFileSync(join(REPO_ROOT, 'test', 'pods', 'fixtures', 'agent', 'files', 'agent.js'), 'utf8');
 
 before(async () => {
   await installApprover(cluster, scratch.path, 'approver', namespaces.target, source);
-  await core.createNamespace({
-    body: { metadata: { name: namespaces.agent, labels: { 'kubeconfig-rotator.io/injection': 'enabled' } } },
-  });
-  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), {
-    timeoutMs: 30_000,
-  });
-  await core.createNamespacedServiceAccount({ namespace: namespaces.agent, body: { metadata: { name: 'agent' } } });
-  const values = join(scratch.path, 'injector.yaml');
-  writeFileSync(
-    values,
-    stringify({
-      mode: 'sidecar',
-      targets: [eastTarget(source, { directory: {} })],
-      injector: { enabled: true, agentServiceAccounts: [{ namespace: namespaces.agent, name: 'agent' }] },
-    }),
-  );
-  await cluster.helm(
-    ...['install', 'injector', join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
-    ...['--namespace', namespaces.injector, '--create-namespace', '-f', values],
-  );
-  // The bootstrap Secret lives in the agent's namespace: the injected sidecar mounts it there.
-  await bootstrapEast(cluster, source.name, namespaces.agent);
-  const deployment = 'injector-kubeconfig-rotator-sidecar-injector';
-  await cluster.kubectl('rollout', 'status', `deployment/${deployment}`, '-n', namespaces.injector, '--timeout=180s');
+  await installInjector(cluster, scratch.path, namespaces, source.name, eastTarget(source, { directory: {} }));
 });
 
 after(async () => {
@@ -69,18 +40,7 @@ describe('the injector on real pods', () => {
       metadata: { name: 'agent', annotations: { 'kubeconfig-rotator.io/inject': 'east' } },
       spec: {
         serviceAccountName: 'agent',
-        containers: [
-          {
-            name: 'agent',
-            image: chartImageReference(),
-            imagePullPolicy: 'IfNotPresent',
-            command: ['node', '-e', AGENT],
-            env: [
-              { name: 'TARGET_NAMESPACE', value: namespaces.target },
-              { name: 'CREDENTIALS', value: '/var/run/kubeconfig-rotator/out/east' },
-            ],
-          },
-        ],
+        containers: [agentContainer(namespaces.target)],
       },
     };
     // The webhook may refuse for a moment while the injector's first certificate reaches its configuration.

@@ -17,17 +17,15 @@
 // tests (federated-mode, outage-recovery).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
-import { chartImageReference } from '../../scripts/image/build.ts';
-import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { nodeCluster, waitForPod } from '../support/node-cluster.ts';
-import { bootstrapEast, eastTarget } from '../support/pods-charts.ts';
+import { agentContainer, eastTarget, installApprover, installInjector } from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
@@ -42,30 +40,11 @@ const namespaces = {
   agent: uniqueName('kcr-agents'),
 };
 const agentUser = () => `system:serviceaccount:${namespaces.agent}:agent`;
-const AGENT = readFileSync(join(REPO_ROOT, 'test', 'pods', 'fixtures', 'agent', 'files', 'agent.js'), 'utf8');
 const requesterBinding = uniqueName('kcr-federated-bootstrap');
 
 before(async () => {
   // The approver: the agent's ServiceAccount is a bootstrap identity of this source.
-  const approverValues = join(scratch.path, 'approver.yaml');
-  writeFileSync(
-    approverValues,
-    stringify({
-      sources: [
-        {
-          name: source.name,
-          identity: { commonNames: [source.identity], organizations: [source.organization] },
-          maxExpirationSeconds: 3600,
-          clusterRoles: ['view'],
-          bootstrap: { users: [agentUser()] },
-        },
-      ],
-    }),
-  );
-  await cluster.helm(
-    ...['install', 'approver', join(REPO_ROOT, 'charts', 'kubeconfig-rotator-approver')],
-    ...['--namespace', namespaces.target, '--create-namespace', '-f', approverValues],
-  );
+  await installApprover(cluster, scratch.path, 'approver', namespaces.target, source, { users: [agentUser()] });
   await cluster.kubectl(
     ...[
       'create',
@@ -76,36 +55,19 @@ before(async () => {
     ],
     ...['--user', agentUser()],
   );
-  await core.createNamespace({
-    body: { metadata: { name: namespaces.agent, labels: { 'kubeconfig-rotator.io/injection': 'enabled' } } },
-  });
-  await eventually(() => core.readNamespacedServiceAccount({ namespace: namespaces.agent, name: 'default' }), {
-    timeoutMs: 30_000,
-  });
-  await core.createNamespacedServiceAccount({ namespace: namespaces.agent, body: { metadata: { name: 'agent' } } });
-  const values = join(scratch.path, 'injector.yaml');
-  writeFileSync(
-    values,
-    stringify({
-      mode: 'sidecar',
-      targets: [
-        {
-          ...eastTarget(source, { directory: {} }),
-          // The apiserver's own audience (its issuer): its ServiceAccount authenticator maps the pod's token.
-          bootstrap: { with: 'federated', audiences: [cluster.state.server] },
-        },
-      ],
-      injector: { enabled: true, agentServiceAccounts: [{ namespace: namespaces.agent, name: 'agent' }] },
-    }),
-  );
-  await cluster.helm(
-    ...['install', 'injector', join(REPO_ROOT, 'charts', 'kubeconfig-rotator-sidecar')],
-    ...['--namespace', namespaces.injector, '--create-namespace', '-f', values],
-  );
   // The bootstrap Secret gives the sidecar the target's server and CA; its bootstrap token lives 10 s.
-  await bootstrapEast(cluster, source.name, namespaces.agent, ['--ttl', '10s']);
-  const deployment = 'injector-kubeconfig-rotator-sidecar-injector';
-  await cluster.kubectl('rollout', 'status', `deployment/${deployment}`, '-n', namespaces.injector, '--timeout=180s');
+  await installInjector(
+    cluster,
+    scratch.path,
+    namespaces,
+    source.name,
+    {
+      ...eastTarget(source, { directory: {} }),
+      // The apiserver's own audience (its issuer): its ServiceAccount authenticator maps the pod's token.
+      bootstrap: { with: 'federated', audiences: [cluster.state.server] },
+    },
+    ['--ttl', '10s'],
+  );
 });
 
 after(async () => {
@@ -181,18 +143,7 @@ describe('a rollout after the bootstrap token expired', () => {
       metadata: { labels: { app: 'agent' }, annotations: { 'kubeconfig-rotator.io/inject': 'east' } },
       spec: {
         serviceAccountName: 'agent',
-        containers: [
-          {
-            name: 'agent',
-            image: chartImageReference(),
-            imagePullPolicy: 'IfNotPresent',
-            command: ['node', '-e', AGENT],
-            env: [
-              { name: 'TARGET_NAMESPACE', value: namespaces.target },
-              { name: 'CREDENTIALS', value: '/var/run/kubeconfig-rotator/out/east' },
-            ],
-          },
-        ],
+        containers: [agentContainer(namespaces.target)],
       },
     };
     const manifest = join(scratch.path, 'deployment.yaml');
