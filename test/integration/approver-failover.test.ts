@@ -11,13 +11,13 @@ import { kubeConfigFor } from '../support/kubeconfig.ts';
 import {
   agentRequest,
   approverAccount,
+  mountPolicy,
   ApproverProcess,
   createCsr,
   deleteRunCsrs,
   waitForDecision,
   type ApproverAccount,
 } from '../support/approver-process.ts';
-import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { testCluster } from '../support/clusters.ts';
 import { createBootstrapToken, eventually, statusCode, uniqueName } from '../support/kube.ts';
 
@@ -47,10 +47,10 @@ describe('two approver replicas on one Lease', () => {
     const bootstrap = await createBootstrapToken(admin);
     asBootstrap = kubeConfigFor(target.endpoint(), { token: bootstrap.value });
     account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
-    const policy =
-      writeKubeletMount(join(dir, 'policy'), {
-        'policy.yaml': `policies:\n  - name: failover\n    bootstrap: { groups: ['${bootstrap.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`,
-      })['policy.yaml'] ?? assert.fail();
+    const policy = mountPolicy(
+      join(dir, 'policy'),
+      `policies:\n  - name: failover\n    bootstrap: { groups: ['${bootstrap.group}'] }\n    identity: { commonNames: ['${run}-*'] }\n`,
+    );
     replicas = [
       new ApproverProcess({ account, policy, logDir: dir, identity: `${run}-a` }),
       new ApproverProcess({ account, policy, logDir: dir, identity: `${run}-b` }),

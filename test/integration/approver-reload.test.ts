@@ -8,10 +8,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFor } from '../support/kubeconfig.ts';
 import {
   agentRequest,
-  approverAccount,
   ApproverProcess,
   createCsr,
   deleteRunCsrs,
+  startLeadingApprover,
   waitForDecision,
   type ApproverAccount,
 } from '../support/approver-process.ts';
@@ -39,10 +39,12 @@ describe('policy hot reload in a running approver', () => {
 
   before(async () => {
     [first, second] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
-    account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
-    const policy = writeKubeletMount(policyDir, { 'policy.yaml': policyFor([first]) })['policy.yaml'] ?? assert.fail();
-    approver = new ApproverProcess({ account, policy, logDir: dir });
-    await approver.waitForLog((line) => line.msg === 'started leading');
+    ({ account, approver } = await startLeadingApprover(
+      target,
+      'kubernetes.io/kube-apiserver-client',
+      dir,
+      policyFor([first]),
+    ));
   });
 
   after(async () => {

@@ -9,10 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { CertificatesV1Api } from '@kubernetes/client-node';
 import {
   agentRequest,
-  approverAccount,
   ApproverProcess,
   createCsr,
   deleteRunCsrs,
+  startLeadingApprover,
   waitForDecision,
   type ApproverAccount,
 } from '../support/approver-process.ts';
@@ -49,12 +49,8 @@ describe('CSRs no policy could apply to are kept unread', () => {
   const created: { name: string; kind: 'extensions' | 'junk' }[] = [];
 
   before(async () => {
-    account = await approverAccount(target, signerName, dir);
     // Nobody yet: the admin who creates the CSRs below is no bootstrap user of it.
-    const policy =
-      writeKubeletMount(policyDir, { 'policy.yaml': policyFor([`${run}-nobody`]) })['policy.yaml'] ?? assert.fail();
-    approver = new ApproverProcess({ account, policy, logDir: dir });
-    await approver.waitForLog((line) => line.msg === 'started leading');
+    ({ account, approver } = await startLeadingApprover(target, signerName, dir, policyFor([`${run}-nobody`])));
   });
 
   after(async () => {

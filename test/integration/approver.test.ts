@@ -27,6 +27,7 @@ import { parsePolicyFile } from '../../src/core/policy/schema.ts';
 import { kubeConfigFor } from '../support/kubeconfig.ts';
 import {
   approverAccount,
+  startLeadingApprover,
   ApproverProcess,
   createCsr,
   decisionOf,
@@ -119,12 +120,11 @@ describe('the approver, as a process with only its own RBAC, against the target 
   before(async () => {
     [bootstrap, stranger] = await Promise.all([createBootstrapToken(admin), createBootstrapToken(admin)]);
     asBootstrap = kubeConfigFor(endpoint, { token: bootstrap.value });
-    account = await approverAccount(target, SIGNER, dir);
-    approverPolicy =
-      writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyYaml(bootstrap.group) })['policy.yaml'] ??
-      assert.fail();
-    approver = new ApproverProcess({ account, policy: approverPolicy, logDir: dir });
-    await approver.waitForLog((line) => line.msg === 'started leading');
+    ({
+      account,
+      approver,
+      policy: approverPolicy,
+    } = await startLeadingApprover(target, SIGNER, dir, policyYaml(bootstrap.group)));
   });
 
   after(async () => {

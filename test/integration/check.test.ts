@@ -27,8 +27,7 @@ import { clientUsagesFor, generateKeyPair } from '../../src/core/pki/keys.ts';
 import { renderKubeconfig } from '../../src/core/kubeconfig/render.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { KCM_CONTROLLERS, startClusters, stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
-import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
-import { approverAccount, ApproverProcess, type ApproverAccount } from '../support/approver-process.ts';
+import { startLeadingApprover, type ApproverAccount, type ApproverProcess } from '../support/approver-process.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
 import { ensureMonitoringCrds } from '../support/chart-prerequisites.ts';
 import { uniqueName } from '../support/kube.ts';
@@ -119,10 +118,12 @@ describe('kubeconfig-rotator check', () => {
   const approverFlags = () => ['--approver-namespace', account.namespace, '--approver-name', account.leaseName];
 
   before(async () => {
-    account = await approverAccount(target, 'kubernetes.io/kube-apiserver-client', dir);
-    const policy = writeKubeletMount(join(dir, 'policy'), { 'policy.yaml': policyFor(sourceName, 'agent-west') });
-    approver = new ApproverProcess({ account, policy: policy['policy.yaml'] ?? assert.fail(), logDir: dir });
-    await approver.waitForLog((line) => line.msg === 'started leading');
+    ({ account, approver } = await startLeadingApprover(
+      target,
+      'kubernetes.io/kube-apiserver-client',
+      dir,
+      policyFor(sourceName, 'agent-west'),
+    ));
     await installApprover(target.admin(), account, policyFor(sourceName, 'agent-west'));
   });
 

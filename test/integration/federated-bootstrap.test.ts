@@ -27,10 +27,10 @@ import {
   ApproverProcess,
   createCsr,
   deleteRunCsrs,
+  mountPolicy,
   waitForDecision,
   type ApproverAccount,
 } from '../support/approver-process.ts';
-import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { kubeConfigFor } from '../support/kubeconfig.ts';
@@ -93,23 +93,23 @@ describe('federated bootstrap of a certificate target', () => {
     printed.east = (await bootstrapSource('east', east.state)).stdout;
     // The approver of the target: each source's mapped ServiceAccount users bootstrap that source's identity.
     account = await approverAccount(clusterFromState(fed), SIGNER, dir);
-    const policy =
-      writeKubeletMount(join(dir, 'policy'), {
-        'policy.yaml': stringify({
-          policies: [
-            {
-              name: 'west',
-              bootstrap: { federatedUsers: [`source-west:system:serviceaccount:${namespace}:*`] },
-              identity: { commonNames: ['agent-west'] },
-            },
-            {
-              name: 'east',
-              bootstrap: { federatedUsers: [eastUser] },
-              identity: { commonNames: ['agent-east'] },
-            },
-          ],
-        }),
-      })['policy.yaml'] ?? assert.fail();
+    const policy = mountPolicy(
+      join(dir, 'policy'),
+      stringify({
+        policies: [
+          {
+            name: 'west',
+            bootstrap: { federatedUsers: [`source-west:system:serviceaccount:${namespace}:*`] },
+            identity: { commonNames: ['agent-west'] },
+          },
+          {
+            name: 'east',
+            bootstrap: { federatedUsers: [eastUser] },
+            identity: { commonNames: ['agent-east'] },
+          },
+        ],
+      }),
+    );
     approver = track(new ApproverProcess({ account, policy, logDir: dir }));
     await approver.waitForLog((line) => line.msg === 'started leading');
     // The identity renews with its certificate (the approver chart grants its sources' identities this).

@@ -7,6 +7,7 @@ import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import { createApproverAccount, type ApproverAccount } from '../../scripts/testbed/approver-account.ts';
 import { CliProcess } from '../../scripts/testbed/cli-process.ts';
+import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 import { parseLabels, parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import type { TestCluster } from './clusters.ts';
 import { eventually } from './eventually.ts';
@@ -24,6 +25,30 @@ export async function approverAccount(target: TestCluster, signerName: string, d
     tokenSeconds: 7200,
     kubeconfig: join(dir, `${name}.kubeconfig`),
   });
+}
+
+/** The approver's policy `text`, mounted in `dir` as the kubelet mounts a ConfigMap's key; its path. */
+export function mountPolicy(dir: string, text: string): string {
+  const path = writeKubeletMount(dir, { 'policy.yaml': text })['policy.yaml'];
+  if (path === undefined) throw new Error(`no policy.yaml mounted in ${dir}`);
+  return path;
+}
+
+/**
+ * An approver for `signerName` as users run it: its account, its policy `text` mounted in DIR/policy, and the
+ * process, once it leads.
+ */
+export async function startLeadingApprover(
+  target: TestCluster,
+  signerName: string,
+  dir: string,
+  text: string,
+): Promise<{ readonly account: ApproverAccount; readonly policy: string; readonly approver: ApproverProcess }> {
+  const account = await approverAccount(target, signerName, dir);
+  const policy = mountPolicy(join(dir, 'policy'), text);
+  const approver = new ApproverProcess({ account, policy, logDir: dir });
+  await approver.waitForLog((line) => line.msg === 'started leading');
+  return { account, policy, approver };
 }
 
 export interface ApproverProcessOptions {
