@@ -6,21 +6,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { eventually, uniqueName } from '../support/kube.ts';
+import { eventually } from '../support/kube.ts';
 import { nodeCluster, waitForPod } from '../support/node-cluster.ts';
-import { agentContainer, eastTarget, installApprover, installInjector } from '../support/pods-charts.ts';
+import {
+  agentContainer,
+  eastTarget,
+  injectorNamespaces,
+  installApprover,
+  installInjector,
+  uniqueSource,
+} from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const cluster = nodeCluster();
 const core = cluster.admin().makeApiClient(CoreV1Api);
 const scratch = scratchDir('pods-injector');
-const sourceName = uniqueName('src');
-const source = { name: sourceName, identity: `kcr-agent-${sourceName}`, organization: 'kcr-agents' };
-const namespaces = {
-  target: uniqueName('kcr-target'),
-  injector: uniqueName('kcr-injector'),
-  agent: uniqueName('kcr-agents'),
-};
+const source = uniqueSource();
+const namespaces = injectorNamespaces();
 
 before(async () => {
   await installApprover(cluster, scratch.path, 'approver', namespaces.target, source);

@@ -25,20 +25,22 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { eventually, uniqueName } from '../support/kube.ts';
 import { nodeCluster, waitForPod } from '../support/node-cluster.ts';
-import { agentContainer, eastTarget, installApprover, installInjector } from '../support/pods-charts.ts';
+import {
+  agentContainer,
+  eastTarget,
+  injectorNamespaces,
+  installApprover,
+  installInjector,
+  uniqueSource,
+} from '../support/pods-charts.ts';
 import { scratchDir } from '../support/sidecar.ts';
 
 const execute = promisify(execFile);
 const cluster = nodeCluster();
 const core = cluster.admin().makeApiClient(CoreV1Api);
 const scratch = scratchDir('pods-rollout-after-ttl');
-const sourceName = uniqueName('src');
-const source = { name: sourceName, identity: `kcr-agent-${sourceName}`, organization: 'kcr-agents' };
-const namespaces = {
-  target: uniqueName('kcr-target'),
-  injector: uniqueName('kcr-injector'),
-  agent: uniqueName('kcr-agents'),
-};
+const source = uniqueSource();
+const namespaces = injectorNamespaces();
 const agentUser = () => `system:serviceaccount:${namespaces.agent}:agent`;
 const requesterBinding = uniqueName('kcr-federated-bootstrap');
 

@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { chartImageReference } from '../../scripts/image/build.ts';
 import { REPO_ROOT } from '../../scripts/testbed/binaries.ts';
 import { eventually } from './eventually.ts';
+import { uniqueName } from './kube.ts';
 import type { NodeTestCluster } from './node-cluster.ts';
 
 const execute = promisify(execFile);
@@ -18,6 +19,17 @@ export interface Source {
   /** The client certificate's common name the approver's policy accepts for this source. */
   readonly identity: string;
   readonly organization: string;
+}
+
+/** A source of a test's own: its name, and the identity the approver's policy accepts for it. */
+export function uniqueSource(): Source {
+  const name = uniqueName('src');
+  return { name, identity: `kcr-agent-${name}`, organization: 'kcr-agents' };
+}
+
+/** An injector test's namespaces: the approver's (the target), the injector's and the agents'. */
+export function injectorNamespaces(): { readonly target: string; readonly injector: string; readonly agent: string } {
+  return { target: uniqueName('kcr-target'), injector: uniqueName('kcr-injector'), agent: uniqueName('kcr-agents') };
 }
 
 /** helm install of the approver chart into `namespace`, accepting `source` with the view role. */
