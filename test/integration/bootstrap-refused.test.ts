@@ -14,6 +14,7 @@ import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts
 import {
   bindRenewals,
   bootstrapKubeconfigFor,
+  createPodStandIn,
   outputDir,
   prepareTarget,
   rotated,
@@ -37,12 +38,7 @@ describe('a new pod after the bootstrap token expired', () => {
     const approver = new TestApprover(target.admin(), prepared.name);
     const pod = uniqueName('kcr-new-pod');
     const core = source.admin().makeApiClient(CoreV1Api);
-    await eventually(() =>
-      core.createNamespacedPod({
-        namespace: 'default',
-        body: { metadata: { name: pod }, spec: { containers: [{ name: 'agent', image: 'agent:test' }] } },
-      }),
-    );
+    await createPodStandIn(source, 'default', pod);
     const sidecar = startSidecar(
       writeSidecarConfig(prepared, { sourceKubeconfig: source.state.kubeconfig, rereadIntervalSeconds: 3600 }),
       { env: { POD_NAME: pod, POD_NAMESPACE: 'default' } },

@@ -7,7 +7,7 @@
 // identity is denied with the reason. Beside it, a certificate target whose bootstrap token expired fails
 // loudly, naming the fix.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -38,8 +38,8 @@ import {
   prepareTarget,
   rotated,
   sidecarTestFile,
-  testSidecarSettings,
   writeSidecarConfig,
+  writeTargetsConfig,
   type SidecarProcess,
 } from '../support/sidecar.ts';
 import { bootstrapFederated, createAgentPod, grantRenewal, startFederatedCluster } from '../support/federation.ts';
@@ -167,24 +167,17 @@ describe('federated bootstrap of a certificate target', () => {
   });
 
   it('a sidecar with empty state and no bootstrap token anywhere gets its first certificate with the pod token, then renews with the certificate', async (context) => {
-    const config = join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        ...testSidecarSettings(dir, source.state.kubeconfig),
-        targets: [
-          {
-            name: 'fed-east',
-            bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
-            identity: { commonName: 'agent-west' },
-            bootstrap: { with: 'federated', audiences: [audience] },
-            expirationSeconds: 600,
-            rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 4 },
-            sinks: { directory: { path: join(dir, 'out') } },
-          },
-        ],
-      }),
-    );
+    const config = writeTargetsConfig(dir, source.state.kubeconfig, [
+      {
+        name: 'fed-east',
+        bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
+        identity: { commonName: 'agent-west' },
+        bootstrap: { with: 'federated', audiences: [audience] },
+        expirationSeconds: 600,
+        rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 4 },
+        sinks: { directory: { path: join(dir, 'out') } },
+      },
+    ]);
     const pod = await admin(source.state).makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name: 'agent-0' });
     // The pod's own ServiceAccount, from the downward API variables the charts and the injector set.
     const sidecar: SidecarProcess = startSidecar(config, {

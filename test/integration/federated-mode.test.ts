@@ -23,8 +23,8 @@ import { readToken } from '../../src/core/credential/token.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { stopCluster, type ClusterState } from '../../scripts/testbed/cluster.ts';
 import { clusterFromState, testCluster } from '../support/clusters.ts';
-import { eventually, uniqueName } from '../support/kube.ts';
-import { sidecarTestFile, testSidecarSettings, type LogLine, type SidecarProcess } from '../support/sidecar.ts';
+import { eventually, kubectlWhoAmI, uniqueName } from '../support/kube.ts';
+import { sidecarTestFile, tokenRotated, writeTargetsConfig, type SidecarProcess } from '../support/sidecar.ts';
 import { bootstrapFederated, createAgentPod, startFederatedCluster } from '../support/federation.ts';
 import { mountBootstrapSecret } from '../support/token-target.ts';
 
@@ -33,7 +33,6 @@ const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const source = testCluster('source');
 const other = testCluster('target');
 const { scratch, secrets, startSidecar } = sidecarTestFile('federated-mode');
-const tokenRotated = (line: LogLine) => line.msg === 'token rotated';
 
 const admin = (state: ClusterState) => clusterFromState(state).admin();
 
@@ -68,10 +67,7 @@ describe('federated mode', () => {
     secrets.push(token);
     return file;
   };
-  const whoAmI = async (kubeconfig: string) => {
-    const { stdout } = await execute(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json']);
-    return (JSON.parse(stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username;
-  };
+  const whoAmI = (kubeconfig: string) => kubectlWhoAmI(kubectl, kubeconfig);
   const sourceToken = async (cluster: ClusterState, name: string, audiences: string[]) => {
     const response = await admin(cluster)
       .makeApiClient(CoreV1Api)
@@ -135,27 +131,20 @@ describe('federated mode', () => {
   });
 
   it('publishes source tokens the target accepts as the mapped user, across three rotations, with no failed call', async (context) => {
-    const config = join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        ...testSidecarSettings(dir, source.state.kubeconfig),
-        targets: [
-          {
-            name: 'fed-east',
-            bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
-            credential: 'federated',
-            serviceAccount: account,
-            audiences: [audience],
-            targetUser: user(),
-            expirationSeconds: 600,
-            revocationCheckSeconds: 2,
-            rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 3 },
-            sinks: { directory: { path: join(dir, 'out') } },
-          },
-        ],
-      }),
-    );
+    const config = writeTargetsConfig(dir, source.state.kubeconfig, [
+      {
+        name: 'fed-east',
+        bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
+        credential: 'federated',
+        serviceAccount: account,
+        audiences: [audience],
+        targetUser: user(),
+        expirationSeconds: 600,
+        revocationCheckSeconds: 2,
+        rotation: { minRemainingSeconds: 60, forceIntervalSeconds: 3 },
+        sinks: { directory: { path: join(dir, 'out') } },
+      },
+    ]);
     const pod = await admin(source.state).makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name: 'agent-0' });
     sidecar = startSidecar(config, { env: { POD_NAME: 'agent-0', POD_UID: pod.metadata?.uid ?? '' } });
     const first = await sidecar.waitForLog(tokenRotated, 60_000);

@@ -9,41 +9,37 @@
 //   tokens, while a new pod's sidecar cannot start and says so where a person looks (log, Event, readiness,
 //   metric), until the fix it names (bootstrap again) lets it start within seconds.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 import { readToken } from '../../src/core/credential/token.ts';
 import { BACKOFF_CAP_WITHOUT_CREDENTIAL_MS } from '../../src/core/rotation/schedule.ts';
 import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
 import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
-import { eventually, uniqueName } from '../support/kube.ts';
+import { eventually, kubectlWhoAmI, uniqueName } from '../support/kube.ts';
 import {
+  createPodStandIn,
   outputDir,
   prepareTarget,
   rotated,
   sidecarTestFile,
-  testSidecarSettings,
   TestApprover,
+  tokenRotated,
   writeKubeletMount,
   writeSidecarConfig,
-  type LogLine,
+  writeTargetsConfig,
   type SidecarProcess,
 } from '../support/sidecar.ts';
 import { bootstrapFederated, createAgentPod, grantRenewal, startFederatedCluster } from '../support/federation.ts';
 import { mountBootstrapSecret, prepareTokenTarget, tokenOf } from '../support/token-target.ts';
 
-const execute = promisify(execFile);
 const source = testCluster('source');
 const target = testCluster('target');
 const { secrets, startSidecar, remember, scratch } = sidecarTestFile('outage-recovery');
-const tokenRotated = (line: LogLine) => line.msg === 'token rotated';
 
 /**
  * The bound on recovery after the target is back: the sidecar's longest wait between attempts while it holds
@@ -53,11 +49,8 @@ const RECOVERY_BOUND_MS = BACKOFF_CAP_WITHOUT_CREDENTIAL_MS + 15_000;
 
 let kubectl = '';
 /** The user a kubeconfig authenticates as (a SelfSubjectReview), as any client using it would call. */
-async function whoAmI(kubeconfig: string): Promise<string> {
-  const { stdout } = await execute(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json'], {
-    timeout: 10_000,
-  });
-  return (JSON.parse(stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username;
+function whoAmI(kubeconfig: string): Promise<string> {
+  return kubectlWhoAmI(kubectl, kubeconfig, { timeoutMs: 10_000 });
 }
 
 async function readyz(sidecar: SidecarProcess): Promise<{ status: number; body: string }> {
@@ -71,17 +64,7 @@ async function metric(sidecar: SidecarProcess, name: string, target: string): Pr
 }
 
 /** A stand-in for the sidecar's pod in the source, so its Events have something to be about. */
-async function podFor(name: string): Promise<void> {
-  await eventually(() =>
-    source
-      .admin()
-      .makeApiClient(CoreV1Api)
-      .createNamespacedPod({
-        namespace: 'default',
-        body: { metadata: { name }, spec: { containers: [{ name: 'agent', image: 'agent:test' }] } },
-      }),
-  );
-}
+const podFor = (name: string) => createPodStandIn(source, 'default', name);
 
 async function warningsOn(pod: string): Promise<Map<string, string>> {
   const list = await source
@@ -170,24 +153,17 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
       join(dir, 'bootstrap'),
     );
     assert.doesNotMatch(bootstrapKubeconfig, /token:/, 'no bootstrap token exists');
-    const config = join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        ...testSidecarSettings(dir, source.state.kubeconfig),
-        targets: [
-          {
-            name,
-            bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
-            identity,
-            expirationSeconds: 600,
-            rotation: { minRemainingSeconds: 60 },
-            bootstrap: { with: 'federated', audiences: [audience], serviceAccount: account },
-            sinks: { directory: { path: join(dir, 'out') } },
-          },
-        ],
-      }),
-    );
+    const config = writeTargetsConfig(dir, source.state.kubeconfig, [
+      {
+        name,
+        bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
+        identity,
+        expirationSeconds: 600,
+        rotation: { minRemainingSeconds: 60 },
+        bootstrap: { with: 'federated', audiences: [audience], serviceAccount: account },
+        sinks: { directory: { path: join(dir, 'out') } },
+      },
+    ]);
     const sidecar = startSidecar(config, {
       env: {
         POD_NAME: pod,
@@ -300,22 +276,15 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
     const configFor = (name: string, bootstrapDir: string) => {
       const dir = join(scratch.path, name);
       mkdirSync(dir, { recursive: true });
-      const path = join(dir, 'config.yaml');
-      writeFileSync(
-        path,
-        stringify({
-          ...testSidecarSettings(dir, source.state.kubeconfig),
-          targets: [
-            {
-              name: 'east',
-              bootstrapKubeconfig: join(bootstrapDir, 'kubeconfig'),
-              ...prepared.targetFields,
-              expirationSeconds: 600,
-              sinks: { directory: { path: join(dir, 'out') } },
-            },
-          ],
-        }),
-      );
+      const path = writeTargetsConfig(dir, source.state.kubeconfig, [
+        {
+          name: 'east',
+          bootstrapKubeconfig: join(bootstrapDir, 'kubeconfig'),
+          ...prepared.targetFields,
+          expirationSeconds: 600,
+          sinks: { directory: { path: join(dir, 'out') } },
+        },
+      ]);
       return { path, published: join(dir, 'out', 'kubeconfig'), token: join(dir, 'out', 'token') };
     };
     const old = configFor('old-pod', join(prepared.dir, 'bootstrap'));

@@ -14,6 +14,7 @@ import { createBootstrapToken, eventually, uniqueName } from '../support/kube.ts
 import {
   bindRenewals,
   bootstrapKubeconfigFor,
+  createPodStandIn,
   outputDir,
   prepareTarget,
   rotated,
@@ -43,12 +44,7 @@ describe('a denied CSR', () => {
     const approver = new TestApprover(target.admin(), prepared.name);
     const pod = uniqueName('agent');
     const core = source.admin().makeApiClient(CoreV1Api);
-    await eventually(() =>
-      core.createNamespacedPod({
-        namespace: 'default',
-        body: { metadata: { name: pod }, spec: { containers: [{ name: 'agent', image: 'agent:test' }] } },
-      }),
-    );
+    await createPodStandIn(source, 'default', pod);
     const sidecar = startSidecar(
       writeSidecarConfig(prepared, { forceIntervalSeconds: 2, sourceKubeconfig: source.state.kubeconfig }),
       {

@@ -10,17 +10,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
 import { tokenIdentity, tokenRequestBody } from '../../src/core/bootstrap/token-plan.ts';
 import { describeError } from '../../src/io/kube/errors.ts';
 import { ensureControlPlane } from '../../scripts/testbed/binaries.ts';
 import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { testCluster } from '../support/clusters.ts';
-import { eventually, uniqueName } from '../support/kube.ts';
+import { eventually, kubectlWhoAmI, uniqueName } from '../support/kube.ts';
 import {
   sidecarTestFile,
-  testSidecarSettings,
+  tokenRotated,
   writeKubeletMount,
+  writeTargetsConfig,
   type LogLine,
   type SidecarProcess,
 } from '../support/sidecar.ts';
@@ -31,8 +31,6 @@ const CLI = new URL('../../src/cli.ts', import.meta.url).pathname;
 const target = testCluster('target');
 const source = testCluster('source');
 const { scratch, secrets, startSidecar } = sidecarTestFile('token-mode');
-
-const tokenRotated = (line: LogLine) => line.msg === 'token rotated';
 
 describe('token mode', () => {
   const sourceName = uniqueName('tok');
@@ -95,10 +93,7 @@ describe('token mode', () => {
   /** A kubeconfig embedding the sidecar's current token (client-node resolves no relative tokenFile). */
   let fromSecret = '';
 
-  const whoAmI = async (kubeconfig: string) => {
-    const { stdout } = await execute(kubectl, ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json']);
-    return (JSON.parse(stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username;
-  };
+  const whoAmI = (kubeconfig: string) => kubectlWhoAmI(kubectl, kubeconfig);
   const published = () => join(dir, 'out', 'kubeconfig');
   const rememberToken = () => {
     secrets.push(readFileSync(join(dir, 'out', 'token'), 'utf8'));
@@ -117,24 +112,18 @@ describe('token mode', () => {
   });
   /** Forced renewals every few seconds, or (for revocation) none soon: only the periodic check can notice. */
   function writeConfig(rotation: object, revocationCheckSeconds?: number) {
-    writeFileSync(
-      config,
-      stringify({
-        ...testSidecarSettings(dir, source.state.kubeconfig),
-        targets: [
-          {
-            name: 'east',
-            bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
-            credential: 'token',
-            serviceAccount: { namespace: targetNamespace, name: identity.serviceAccount },
-            expirationSeconds: 600,
-            rotation,
-            ...(revocationCheckSeconds === undefined ? {} : { revocationCheckSeconds }),
-            sinks: { directory: { path: join(dir, 'out') }, secret: { namespace: 'default', name: secretName } },
-          },
-        ],
-      }),
-    );
+    writeTargetsConfig(dir, source.state.kubeconfig, [
+      {
+        name: 'east',
+        bootstrapKubeconfig: join(dir, 'bootstrap', 'kubeconfig'),
+        credential: 'token',
+        serviceAccount: { namespace: targetNamespace, name: identity.serviceAccount },
+        expirationSeconds: 600,
+        rotation,
+        ...(revocationCheckSeconds === undefined ? {} : { revocationCheckSeconds }),
+        sinks: { directory: { path: join(dir, 'out') }, secret: { namespace: 'default', name: secretName } },
+      },
+    ]);
   }
   after(async () => {
     await sidecar.stop();

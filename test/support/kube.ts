@@ -1,5 +1,7 @@
 // Small helpers for tests that talk to the test clusters.
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import {
   ApiException,
   CertificatesV1Api,
@@ -16,6 +18,23 @@ import {
   type BootstrapToken,
 } from '../../src/core/bootstrap/token.ts';
 import { eventually } from './eventually.ts';
+
+/**
+ * The user `kubeconfig` authenticates as (`kubectl auth whoami`: a SelfSubjectReview), as any client using it
+ * would call; `timeoutMs` bounds kubectl.
+ */
+export async function kubectlWhoAmI(
+  kubectl: string,
+  kubeconfig: string,
+  options: { readonly timeoutMs?: number } = {},
+): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    kubectl,
+    ['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'json'],
+    options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs },
+  );
+  return (JSON.parse(stdout) as { status: { userInfo: { username: string } } }).status.userInfo.username;
+}
 
 /** A lowercase name unique to this test run, valid as a Kubernetes object name. */
 export function uniqueName(prefix: string): string {

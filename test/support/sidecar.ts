@@ -5,7 +5,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1CertificateSigningRequest,
+} from '@kubernetes/client-node';
 import { after } from 'node:test';
 import { stringify } from 'yaml';
 import { assertNoSecretsInLogs } from './log-hygiene.ts';
@@ -16,7 +21,7 @@ import { writeKubeletMount } from '../../scripts/testbed/mount.ts';
 
 export { writeKubeletMount };
 import type { TestCluster } from './clusters.ts';
-import { bindClusterRole, createBootstrapToken, uniqueName, type TestBootstrapToken } from './kube.ts';
+import { bindClusterRole, createBootstrapToken, eventually, uniqueName, type TestBootstrapToken } from './kube.ts';
 
 export interface Identity {
   readonly commonName: string;
@@ -107,6 +112,28 @@ export function testSidecarSettings(dir: string, sourceKubeconfig?: string) {
   };
 }
 
+/** A stand-in for the sidecar's pod in the source (nothing runs it), so its Events have something to be about. */
+export async function createPodStandIn(source: TestCluster, namespace: string, name: string): Promise<void> {
+  const core = source.admin().makeApiClient(CoreV1Api);
+  await eventually(() =>
+    core.createNamespacedPod({
+      namespace,
+      body: { metadata: { name }, spec: { containers: [{ name: 'agent', image: 'agent:test' }] } },
+    }),
+  );
+}
+
+/** DIR/config.yaml: the tests' sidecar settings (testSidecarSettings, with the source) and these targets; its path. */
+export function writeTargetsConfig(
+  dir: string,
+  sourceKubeconfig: string,
+  targets: readonly Record<string, unknown>[],
+): string {
+  const path = join(dir, 'config.yaml');
+  writeFileSync(path, stringify({ ...testSidecarSettings(dir, sourceKubeconfig), targets }));
+  return path;
+}
+
 export function writeSidecarConfig(
   prepared: PreparedTarget | readonly PreparedTarget[],
   options: SidecarConfigOptions = {},
@@ -180,6 +207,7 @@ export class SidecarProcess extends CliProcess {
 }
 
 export const rotated = (line: LogLine) => line.msg === 'certificate rotated';
+export const tokenRotated = (line: LogLine) => line.msg === 'token rotated';
 
 export type CsrDecision = 'approve' | 'deny' | 'ignore';
 
