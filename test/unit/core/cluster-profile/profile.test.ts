@@ -124,7 +124,7 @@ describe('ClusterProfile status', () => {
     const down = desiredStatus(
       healthy,
       observation({
-        health: { state: 'unreachable', detail: 'connect ECONNREFUSED 10.0.0.1:6443' },
+        health: { state: 'unreachable', detail: 'connect ECONNREFUSED 127.0.0.1:6443' },
         version: undefined,
       }),
       T0 + 60_000,
@@ -135,7 +135,7 @@ describe('ClusterProfile status', () => {
         type: 'ControlPlaneHealthy',
         status: 'False',
         reason: 'APIServerUnreachable',
-        message: 'the API server at https://east.example:6443 does not answer: connect ECONNREFUSED 10.0.0.1:6443',
+        message: 'the API server at https://east.example:6443 does not answer: connect ECONNREFUSED 127.0.0.1:6443',
         lastTransitionTime: '2026-01-01T00:01:00Z',
         observedGeneration: 1,
       },
