@@ -1,23 +1,11 @@
-// `kubeconfig-rotator sidecar`: wiring. Loads the config (exit 2 when bad), builds one TargetRotator per
-// target (run by RunningTargets), watches the config and the bootstrap kubeconfigs, serves probes and
-// metrics, and stops everything on SIGTERM.
+// `kubeconfig-rotator sidecar`: start-up, watches, reload and shutdown. Loads the config (exit 2 when bad),
+// starts every target (built by build-target.ts, run by RunningTargets), watches the config and the bootstrap
+// kubeconfigs, serves probes and metrics, and stops everything on SIGTERM.
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { hostname } from 'node:os';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import {
-  clusterProfileOf,
-  credentialKindOf,
-  DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
-  type FederatedTarget,
-  type SidecarConfig,
-  type TargetConfig,
-  type TokenTarget,
-} from '../core/config/sidecar.ts';
+import { clusterProfileOf, type SidecarConfig, type TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
-import { accessOf } from '../core/cluster-profile/profile.ts';
-import { certificateRules, tokenRules, type CredentialRules } from '../core/credential/rules.ts';
-import { serviceAccountUser } from '../core/credential/token.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
@@ -33,22 +21,10 @@ import {
   readBootstrapKubeconfig,
   type BootstrapCredential,
 } from './bootstrap.ts';
-import { ClusterProfileKeeper, pokingObserver, ProfiledTarget } from './cluster-profile.ts';
+import { buildRotator, buildTarget, type TargetContext } from './build-target.ts';
 import { loadSidecarConfig, podIdentity, type LoadedConfig } from './config.ts';
-import { CsrIssuer } from './csr-issuer.ts';
-import { federatedBootstrapCredentials, withFederatedBootstrap } from './federated-bootstrap.ts';
-import type { CredentialIssuer } from './issuer.ts';
-import { TokenIssuer } from './token-issuer.ts';
-import { sidecarMetrics, targetObserver, type SidecarMetrics } from './observer.ts';
-import { FilePendingStore } from './pending-store.ts';
-import { kubeWorkloadPatcher, WorkloadRestarter, type RestartObserver } from './restarter.ts';
-import { DirectorySink } from './sinks/directory.ts';
-import { SecretSink, secretSinkOptions } from './sinks/secret.ts';
-import type { Sink } from './sinks/sink.ts';
-import { stepReporter } from './steps.ts';
-import { TargetRotator } from './target.ts';
-import { connectTarget } from './connect.ts';
-import { configChange, RunningTargets, type ManagedTarget } from './targets.ts';
+import { sidecarMetrics, type SidecarMetrics } from './observer.ts';
+import { configChange, RunningTargets } from './targets.ts';
 import { targetVersionProblems } from './versions.ts';
 
 export const EXIT_OK = 0;
@@ -118,13 +94,32 @@ export async function runSidecar(options: SidecarOptions): Promise<number> {
   }
 }
 
+/** Events on the sidecar's own Pod, when it knows its Pod (downward API) and has the source cluster's API. */
+function podEvents(source: KubeClient | undefined, env: NodeJS.ProcessEnv, logger: Logger): EventRecorder {
+  const { POD_NAME: podName, POD_NAMESPACE: podNamespace, POD_UID: podUid } = env;
+  if (source === undefined || podName === undefined || podNamespace === undefined) return noEvents;
+  return kubeEventRecorder({
+    api: restEventsApi(source),
+    component: 'kubeconfig-rotator-sidecar',
+    instance: podName,
+    involved: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      name: podName,
+      namespace: podNamespace,
+      ...(podUid === undefined ? {} : { uid: podUid }),
+    },
+    logger,
+  });
+}
+
 class Sidecar {
   readonly #options: SidecarOptions;
   readonly #logger: Logger;
-  readonly #source: KubeClient | undefined;
   readonly #registry = new Registry();
   readonly #metrics: SidecarMetrics;
   readonly #events: EventRecorder;
+  readonly #context: TargetContext;
   readonly #targets: RunningTargets;
   readonly #bootstraps: Map<string, BootstrapCredential | undefined>;
   #loaded: LoadedConfig;
@@ -138,11 +133,25 @@ class Sidecar {
     this.#loaded = loaded;
     this.#bootstraps = new Map(loaded.bootstraps);
     this.#logger = logger;
-    this.#source = source;
     this.#options = options;
     this.#metrics = sidecarMetrics(this.#registry);
+    this.#events = podEvents(source, options.env, logger);
+    this.#context = {
+      source,
+      stateDir: loaded.config.stateDir,
+      clusterProfiles: loaded.config.clusterProfiles,
+      once: options.once,
+      bootstrap: (target) => this.#bootstraps.get(target),
+      // The signer CAs of the last config applied: a reload re-reads them.
+      signerCA: (target) => this.#loaded.signerCAs.get(target),
+      clock: systemClock,
+      random,
+      logger,
+      metrics: this.#metrics,
+      events: this.#events,
+    };
     this.#targets = new RunningTargets({
-      create: (config) => this.#managed(config),
+      create: (config) => buildTarget(config, this.#context),
       signal: options.signal,
       logger,
       crashed: () => {
@@ -155,23 +164,6 @@ class Sidecar {
       prefix: 'kubeconfig_rotator_process_',
       eventLoopMonitoringPrecision: 100,
     });
-    const { POD_NAME: podName, POD_NAMESPACE: podNamespace, POD_UID: podUid } = options.env;
-    this.#events =
-      source !== undefined && podName !== undefined && podNamespace !== undefined
-        ? kubeEventRecorder({
-            api: restEventsApi(source),
-            component: 'kubeconfig-rotator-sidecar',
-            instance: podName,
-            involved: {
-              apiVersion: 'v1',
-              kind: 'Pod',
-              name: podName,
-              namespace: podNamespace,
-              ...(podUid === undefined ? {} : { uid: podUid }),
-            },
-            logger,
-          })
-        : noEvents;
   }
 
   get #config(): SidecarConfig {
@@ -222,7 +214,7 @@ class Sidecar {
   async #runOnce(): Promise<number> {
     const results = await Promise.allSettled(
       this.#config.targets.map(async (config) => {
-        const rotator = this.#rotator(config);
+        const rotator = buildRotator(config, this.#context);
         await rotator.once(this.#options.signal);
         return rotator.status();
       }),
@@ -237,200 +229,6 @@ class Sidecar {
       }
     }
     return failed ? EXIT_FAILURE : EXIT_OK;
-  }
-
-  /** The target's rotator, with the keeper of its ClusterProfile when it has one (docs/cluster-profile.md). */
-  #managed(config: TargetConfig): ManagedTarget {
-    const ref = clusterProfileOf(this.#config.clusterProfiles, config);
-    if (ref === undefined) return this.#rotator(config);
-    const source = this.#source;
-    if (source === undefined)
-      throw new Error(`target ${config.name}: its ClusterProfile needs the source cluster's API`);
-    const cluster = () => {
-      const bootstrap = this.#bootstraps.get(config.name);
-      const server = config.server ?? bootstrap?.server;
-      if (server === undefined || bootstrap === undefined) return undefined;
-      const { tlsServerName } = bootstrap.config;
-      return { server, caPem: bootstrap.caPem, ...(tlsServerName === undefined ? {} : { tlsServerName }) };
-    };
-    const keeper: ClusterProfileKeeper = new ClusterProfileKeeper({
-      source,
-      ref,
-      targetStatus: () => rotator.status(),
-      cluster,
-      // The current credential once there is one; before it, the bootstrap credential.
-      targetClient: () => {
-        const endpoint = cluster();
-        const credential = rotator.status().current?.credential ?? this.#bootstraps.get(config.name);
-        return endpoint === undefined || credential === undefined ? undefined : connectTarget(endpoint, credential);
-      },
-      access: accessOf(config),
-      intervalMs: this.#config.clusterProfiles.healthCheckSeconds * 1000,
-      clock: systemClock,
-      random,
-      logger: this.#logger.child({ target: config.name }),
-      events: this.#events,
-    });
-    const rotator = this.#rotator(config, () => {
-      keeper.poke();
-    });
-    return new ProfiledTarget(rotator, keeper);
-  }
-
-  #rotator(config: TargetConfig, onReadiness?: () => void): TargetRotator {
-    const targetLogger = this.#logger.child({ target: config.name });
-    const onStep = stepReporter(targetLogger, config.name);
-    const sinks: Sink[] = [];
-    if (config.sinks.directory !== undefined) sinks.push(new DirectorySink({ ...config.sinks.directory, onStep }));
-    if (config.sinks.secret !== undefined) {
-      if (this.#source === undefined)
-        throw new Error(`target ${config.name}: a Secret sink needs the source cluster's API`);
-      sinks.push(new SecretSink(secretSinkOptions(this.#source, config, config.sinks.secret, targetLogger)));
-    }
-    const observed = targetObserver(config.name, this.#metrics, this.#events, this.#logger, {
-      restarts: config.restart.length > 0,
-      kind: credentialKindOf(config),
-      bootstrapWith: config.credential === 'certificate' ? (config.bootstrap?.with ?? 'token') : 'token',
-      clock: systemClock,
-    });
-    const observer = onReadiness === undefined ? observed : pokingObserver(observed, onReadiness);
-    // --once publishes before the consumers start: there is nothing to restart.
-    const restarter = config.restart.length > 0 && !this.#options.once ? this.#restarter(config, observer) : undefined;
-    const { issuer, rules } = this.#issuer(config, targetLogger, onStep);
-    return new TargetRotator({
-      config,
-      sinks,
-      issuer,
-      rules,
-      onStep,
-      bootstrap: this.#bootstrapOf(config),
-      clock: systemClock,
-      random,
-      observer,
-      connect: connectTarget,
-      ...(restarter === undefined ? {} : { restarter }),
-    });
-  }
-
-  /** How the target's credential is obtained and what it must be, by its kind. */
-  #issuer(
-    config: TargetConfig,
-    logger: Logger,
-    onStep: (step: string) => void,
-  ): { issuer: CredentialIssuer; rules: CredentialRules } {
-    if (config.credential !== 'certificate') return this.#tokenIssuer(config, onStep);
-    const { commonName, organizations } = config.identity;
-    const subject = { commonName, organizations };
-    return {
-      issuer: new CsrIssuer({
-        spec: {
-          subject,
-          keyAlgorithm: config.keyAlgorithm,
-          signerName: config.signerName,
-          expirationSeconds: config.expirationSeconds,
-          approvalTimeoutMs: config.approvalTimeoutSeconds * 1000,
-        },
-        pending: new FilePendingStore(this.#config.stateDir, config.name),
-        clock: systemClock,
-        logger,
-        labels: {
-          'app.kubernetes.io/managed-by': 'kubeconfig-rotator',
-          'kubeconfig-rotator.io/target': config.name,
-          'kubeconfig-rotator.io/source-host': hostname()
-            .slice(0, 63)
-            .replace(/[^A-Za-z0-9._-]/g, '-'),
-        },
-        onStep,
-      }),
-      rules: certificateRules({
-        subject,
-        keyAlgorithm: config.keyAlgorithm,
-        signerCA: this.#loaded.signerCAs.get(config.name),
-      }),
-    };
-  }
-
-  /**
-   * The bootstrap kubeconfig as last read; with federated bootstrap, its server and CA with a source token
-   * (the same TokenRequest a federated target makes) in place of a bootstrap token.
-   */
-  #bootstrapOf(config: TargetConfig): () => BootstrapCredential | undefined {
-    const read = () => this.#bootstraps.get(config.name);
-    if (config.credential !== 'certificate' || config.bootstrap?.with !== 'federated') return read;
-    const { bootstrap } = config;
-    if (this.#source === undefined)
-      throw new Error(`target ${config.name}: federated bootstrap needs the source cluster's API`);
-    const credentials = federatedBootstrapCredentials({
-      source: this.#source,
-      request: {
-        serviceAccount: bootstrap.serviceAccount,
-        boundTo: bootstrap.boundTo,
-        expirationSeconds: bootstrap.expirationSeconds ?? DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
-        audiences: bootstrap.audiences,
-      },
-      clock: systemClock,
-    });
-    return () => withFederatedBootstrap(read(), credentials);
-  }
-
-  /**
-   * Token targets: the target's TokenRequest API, tokens bound to the lease Secret. Federated targets: the
-   * source's, tokens of the source ServiceAccount (the pod's own by default) bound to this pod when known.
-   */
-  #tokenIssuer(
-    config: TokenTarget | FederatedTarget,
-    onStep: (step: string) => void,
-  ): { issuer: CredentialIssuer; rules: CredentialRules } {
-    const common = {
-      expirationSeconds: config.expirationSeconds,
-      audiences: config.audiences,
-      revocationCheckSeconds: config.revocationCheckSeconds,
-      clock: systemClock,
-      onStep,
-    };
-    if (config.credential === 'token') {
-      const { serviceAccount } = config;
-      const boundTo = { kind: 'Secret', name: config.leaseSecret ?? `${serviceAccount.name}-lease` } as const;
-      return {
-        issuer: new TokenIssuer({
-          ...common,
-          serviceAccount,
-          boundTo,
-          expectedUser: serviceAccountUser(serviceAccount),
-        }),
-        rules: tokenRules({ serviceAccount, boundTo, expirationSeconds: config.expirationSeconds }),
-      };
-    }
-    const { serviceAccount, boundTo } = config;
-    if (this.#source === undefined)
-      throw new Error(`target ${config.name}: a federated target needs the source cluster's API`);
-    return {
-      issuer: new TokenIssuer({
-        ...common,
-        serviceAccount,
-        boundTo,
-        requester: this.#source,
-        expectedUser: config.targetUser,
-      }),
-      rules: tokenRules({
-        serviceAccount,
-        boundTo,
-        audiences: common.audiences,
-        expirationSeconds: config.expirationSeconds,
-      }),
-    };
-  }
-
-  #restarter(config: TargetConfig, observer: RestartObserver): WorkloadRestarter {
-    if (this.#source === undefined)
-      throw new Error(`target ${config.name}: the restart action needs the source cluster's API`);
-    return new WorkloadRestarter({
-      workloads: config.restart,
-      patch: kubeWorkloadPatcher(this.#source),
-      clock: systemClock,
-      random,
-      observer,
-    });
   }
 
   /** Re-reads a bootstrap kubeconfig; a broken new file keeps the last good one. Returns whether it changed. */
