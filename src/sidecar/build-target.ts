@@ -32,8 +32,8 @@ import { DirectorySink } from './sinks/directory.ts';
 import { SecretSink, secretSinkOptions } from './sinks/secret.ts';
 import type { Sink } from './sinks/sink.ts';
 import { stepReporter } from './steps.ts';
-import { TargetRotator } from './target.ts';
-import type { ManagedTarget } from './targets.ts';
+import { TargetRotator } from './rotator.ts';
+import type { ManagedTarget } from './running-targets.ts';
 import { TokenIssuer } from './token-issuer.ts';
 
 /** What every target's parts share, for the sidecar's whole life. */

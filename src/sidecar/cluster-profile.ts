@@ -26,8 +26,8 @@ import type { EventRecorder } from '../io/kube/events.ts';
 import type { KubeClient } from '../io/kube/rest.ts';
 import { serverVersion } from '../io/kube/version.ts';
 import type { Logger } from '../io/log.ts';
-import type { TargetObserver, TargetRotator, TargetStatus } from './target.ts';
-import type { ManagedTarget } from './targets.ts';
+import type { TargetObserver, TargetRotator, TargetStatus } from './rotator.ts';
+import type { ManagedTarget } from './running-targets.ts';
 
 /** /readyz must answer within this (the API server's own checks answer in milliseconds). */
 const READYZ_TIMEOUT_MS = 10_000;

@@ -1,5 +1,5 @@
 // How the sidecar reaches a target's API: as the credential it holds, or as the bootstrap kubeconfig's user.
-// Passed to the rotation loop (target.ts) from run.ts: the loop never builds a client itself.
+// Passed to the rotation loop (rotator.ts) from run.ts: the loop never builds a client itself.
 import type { Credential } from '../core/credential/credential.ts';
 import { clientConfigFor } from '../core/kubeconfig/client-config.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';

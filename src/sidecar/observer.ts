@@ -9,7 +9,7 @@ import type { Clock } from '../io/clock.ts';
 import type { EventRecorder } from '../io/kube/events.ts';
 import type { Logger } from '../io/log.ts';
 import { RESTART_RESULTS } from './restarter.ts';
-import type { CurrentCredential, TargetObserver } from './target.ts';
+import type { CurrentCredential, TargetObserver } from './rotator.ts';
 
 export interface SidecarMetrics {
   readonly notBefore: Gauge<'target'>;

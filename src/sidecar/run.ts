@@ -24,7 +24,7 @@ import {
 import { buildRotator, buildTarget, type TargetContext } from './build-target.ts';
 import { loadSidecarConfig, podIdentity, type LoadedConfig } from './config.ts';
 import { sidecarMetrics, type SidecarMetrics } from './observer.ts';
-import { configChange, RunningTargets } from './targets.ts';
+import { configChange, RunningTargets } from './running-targets.ts';
 import { targetVersionProblems } from './versions.ts';
 
 export const EXIT_OK = 0;

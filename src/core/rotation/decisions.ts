@@ -1,4 +1,4 @@
-// The rotation loop's decisions (sidecar/target.ts only carries them out): what is due next, what a failed
+// The rotation loop's decisions (sidecar/rotator.ts only carries them out): what is due next, what a failed
 // attempt changes, and whether the target is ready. Pure functions of the loop's state and the time (and a
 // random draw for the backoff's jitter), so each rule is tested exactly.
 import { bootstrapRefusal } from '../check/refusal.ts';

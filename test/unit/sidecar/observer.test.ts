@@ -10,7 +10,7 @@ import { rotationDeadline } from '../../../src/core/rotation/schedule.ts';
 import type { EventRecorder } from '../../../src/io/kube/events.ts';
 import { createLogger } from '../../../src/io/log.ts';
 import { sidecarMetrics, targetObserver } from '../../../src/sidecar/observer.ts';
-import type { CurrentCredential } from '../../../src/sidecar/target.ts';
+import type { CurrentCredential } from '../../../src/sidecar/rotator.ts';
 import { ManualClock } from '../../support/manual-clock.ts';
 
 // Whole seconds: certificates carry no milliseconds.

@@ -17,7 +17,7 @@ import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
 import { resolveTarget } from '../../../src/sidecar/config.ts';
 import type { CredentialIssuer, IssuedCredential } from '../../../src/sidecar/issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';
-import { TargetRotator, type TargetObserver } from '../../../src/sidecar/target.ts';
+import { TargetRotator, type TargetObserver } from '../../../src/sidecar/rotator.ts';
 import { connectTarget } from '../../../src/sidecar/connect.ts';
 import { certPemOf } from '../../support/credential-bundle.ts';
 import { ManualClock, settle } from '../../support/manual-clock.ts';

@@ -10,8 +10,8 @@ import {
 } from '../../../src/core/config/sidecar.ts';
 import { resolveTarget } from '../../../src/sidecar/config.ts';
 import { createLogger } from '../../../src/io/log.ts';
-import { configChange, RunningTargets, type ManagedTarget } from '../../../src/sidecar/targets.ts';
-import type { TargetStatus } from '../../../src/sidecar/target.ts';
+import { configChange, RunningTargets, type ManagedTarget } from '../../../src/sidecar/running-targets.ts';
+import type { TargetStatus } from '../../../src/sidecar/rotator.ts';
 import { eventually } from '../../support/eventually.ts';
 import { settle } from '../../support/manual-clock.ts';
 import { MemorySink } from '../../support/memory-sinks.ts';

@@ -4,7 +4,7 @@
 import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { Logger } from '../io/log.ts';
-import type { TargetRotator } from './target.ts';
+import type { TargetRotator } from './rotator.ts';
 
 /** What the set needs of a target's rotator. */
 export type ManagedTarget = Pick<
