@@ -76,20 +76,49 @@ const list = (text: string) =>
     .map((item) => item.trim())
     .filter((item) => item !== '');
 
+/** What the pod's annotations ask for, once each is read (a malformed one adds a problem naming it). */
+interface Request {
+  readonly targets: readonly InjectedTarget[];
+  /** The variable that names the kubeconfigs in the chosen containers; '' for none. */
+  readonly envName: string;
+  readonly mountPath: string;
+  /** The containers that get the kubeconfigs, with their index in the pod's list. */
+  readonly selected: readonly { readonly container: ContainerLike; readonly index: number }[];
+  readonly reference: ReferenceSecret | undefined;
+  readonly dryRun: boolean;
+}
+
 export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPlan {
   const annotations = pod.metadata?.annotations ?? {};
   const requested = annotations[ANNOTATIONS.inject];
   if (requested === undefined) return { kind: 'skip', reason: `no ${ANNOTATIONS.inject} annotation` };
-  const containers = pod.spec?.containers ?? [];
-  const initContainers = pod.spec?.initContainers ?? [];
-  if (
-    annotations[ANNOTATIONS.injected] !== undefined ||
-    initContainers.some((container) => container.name === SIDECAR_NAME)
-  ) {
-    return { kind: 'skip', reason: 'already injected' };
-  }
+  if (alreadyInjected(pod, annotations)) return { kind: 'skip', reason: 'already injected' };
 
   const problems: string[] = [];
+  const request = readRequest(pod, annotations, requested, config, problems);
+  problems.push(...conflicts(pod, request.targets, config));
+  if (problems.length > 0)
+    return { kind: 'reject', message: `kubeconfig-rotator injection refused: ${problems.join('; ')}` };
+  if (request.dryRun) return { kind: 'dry-run', warnings: [dryRunSummary(request)] };
+  const { patch, warnings } = injection(pod, request, config);
+  return { kind: 'inject', patch, warnings, targets: request.targets.map((target) => target.name) };
+}
+
+function alreadyInjected(pod: PodLike, annotations: Record<string, string>): boolean {
+  return (
+    annotations[ANNOTATIONS.injected] !== undefined ||
+    (pod.spec?.initContainers ?? []).some((container) => container.name === SIDECAR_NAME)
+  );
+}
+
+function readRequest(
+  pod: PodLike,
+  annotations: Record<string, string>,
+  requested: string,
+  config: InjectorConfig,
+  problems: string[],
+): Request {
+  const containers = pod.spec?.containers ?? [];
   const targets = resolveTargets(requested, config, problems);
   const envName = annotations[ANNOTATIONS.kubeconfigEnv] ?? 'KUBECONFIG';
   if (envName !== '' && !ENV_NAME.test(envName))
@@ -97,23 +126,36 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
   const mountPath = annotations[ANNOTATIONS.mountPath] ?? config.sidecar.outputPath;
   if (!mountPath.startsWith('/') || mountPath.includes('..'))
     problems.push(`${ANNOTATIONS.mountPath}: "${mountPath}" must be an absolute path without ".."`);
-  const containerList = annotations[ANNOTATIONS.containers];
-  const chosen =
-    containerList === undefined ? containers.map((container) => container.name ?? '') : list(containerList);
-  for (const name of chosen) {
-    if (!containers.some((container) => container.name === name))
-      problems.push(`${ANNOTATIONS.containers}: the pod has no container "${name}"`);
-  }
+  const chosen = chosenContainers(annotations[ANNOTATIONS.containers], containers, problems);
   const reference = referenceSecretOf(annotations[ANNOTATIONS.referenceSecret], targets, mountPath, problems);
   const dryRun = annotations[ANNOTATIONS.dryRun];
   if (dryRun !== undefined && dryRun !== 'true' && dryRun !== 'false') {
     problems.push(`${ANNOTATIONS.dryRun}: must be "true" or "false"`);
   }
+  const selected = containers
+    .map((container, index) => ({ container, index }))
+    .filter(({ container }) => chosen.includes(container.name ?? ''));
+  return { targets, envName, mountPath, selected, reference, dryRun: dryRun === 'true' };
+}
+
+/** The containers annotation's names (each must be one of the pod's containers), else every container. */
+function chosenContainers(value: string | undefined, containers: readonly ContainerLike[], problems: string[]) {
+  const chosen = value === undefined ? containers.map((container) => container.name ?? '') : list(value);
+  for (const name of chosen) {
+    if (!containers.some((container) => container.name === name))
+      problems.push(`${ANNOTATIONS.containers}: the pod has no container "${name}"`);
+  }
+  return chosen;
+}
+
+/** What the pod already has that the injector would add: its volumes, the sidecar's name, the sidecar's port. */
+function conflicts(pod: PodLike, targets: readonly InjectedTarget[], config: InjectorConfig): string[] {
+  const problems: string[] = [];
   const ourVolumes = [VOLUMES.config, VOLUMES.state, VOLUMES.output, ...targets.map(bootstrapVolume)];
   for (const volume of pod.spec?.volumes ?? [])
     if (ourVolumes.includes(volume.name))
       problems.push(`the pod already has a volume named "${volume.name}", which the injector adds`);
-  for (const container of [...containers, ...initContainers]) {
+  for (const container of [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])]) {
     if (container.name === SIDECAR_NAME) problems.push(`the pod already has a container named "${SIDECAR_NAME}"`);
     if (container.ports?.some((port) => port.containerPort === config.sidecar.port)) {
       problems.push(
@@ -121,56 +163,81 @@ export function planInjection(pod: PodLike, config: InjectorConfig): InjectionPl
       );
     }
   }
-  if (problems.length > 0)
-    return { kind: 'reject', message: `kubeconfig-rotator injection refused: ${problems.join('; ')}` };
+  return problems;
+}
 
-  const kubeconfigs = targets.map((target) => `${mountPath}/${target.name}/kubeconfig`);
+/** The value of the kubeconfig variable: each target's kubeconfig as the chosen containers mount it. */
+const kubeconfigPaths = (request: Request) =>
+  request.targets.map((target) => `${request.mountPath}/${target.name}/kubeconfig`).join(':');
+
+function dryRunSummary(request: Request): string {
+  return (
+    `dry run: would add the kubeconfig-rotator sidecar for ${request.targets.map((target) => target.name).join(', ')}` +
+    ` and mount ${request.mountPath} in ${request.selected.map(({ container }) => container.name).join(', ')}` +
+    (request.envName === '' ? '' : ` with ${request.envName}=${kubeconfigPaths(request)}`)
+  );
+}
+
+/**
+ * The patch, in order: the pod's new annotations, the sidecar first among the init containers, its volumes, then
+ * each chosen container's mount and variable (a warning instead where the container sets the variable itself).
+ */
+function injection(pod: PodLike, request: Request, config: InjectorConfig) {
+  const runAs = runAsOf(pod, request.selected[0]?.container);
+  const patch = [
+    ...annotationOperations(pod, request, config),
+    ...appendOperations(
+      '/spec/initContainers',
+      pod.spec?.initContainers,
+      [sidecarContainer(request.targets, config, runAs)],
+      true,
+    ),
+    ...appendOperations('/spec/volumes', pod.spec?.volumes, volumes(request.targets)),
+  ];
   const warnings: string[] = [];
-  const selected = containers
-    .map((container, index) => ({ container, index }))
-    .filter(({ container }) => chosen.includes(container.name ?? ''));
-  if (dryRun === 'true') {
-    return {
-      kind: 'dry-run',
-      warnings: [
-        `dry run: would add the kubeconfig-rotator sidecar for ${targets.map((target) => target.name).join(', ')}` +
-          ` and mount ${mountPath} in ${selected.map(({ container }) => container.name).join(', ')}` +
-          (envName === '' ? '' : ` with ${envName}=${kubeconfigs.join(':')}`),
-      ],
-    };
-  }
-
-  const patch: JsonPatchOperation[] = [];
-  const append = (path: string, existing: unknown[] | undefined, items: unknown[], prepend = false) => {
-    if (existing === undefined) patch.push({ op: 'add', path, value: items });
-    else if (prepend) items.toReversed().forEach((item) => patch.push({ op: 'add', path: `${path}/0`, value: item }));
-    else items.forEach((item) => patch.push({ op: 'add', path: `${path}/-`, value: item }));
-  };
-  const newAnnotations = {
-    [ANNOTATIONS.injected]: targets.map((target) => target.name).join(','),
-    [ANNOTATIONS.config]: sidecarConfig(targets, config, reference),
-  };
-  if (pod.metadata?.annotations === undefined)
-    patch.push({ op: 'add', path: '/metadata/annotations', value: newAnnotations });
-  else
-    for (const [key, value] of Object.entries(newAnnotations))
-      patch.push({ op: 'add', path: `/metadata/annotations/${pointer(key)}`, value });
-
-  const runAs = runAsOf(pod, selected[0]?.container);
-  append('/spec/initContainers', pod.spec?.initContainers, [sidecarContainer(targets, config, runAs)], true);
-  append('/spec/volumes', pod.spec?.volumes, volumes(targets));
-  for (const { container, index } of selected) {
-    append(`/spec/containers/${String(index)}/volumeMounts`, container.volumeMounts, [
-      { name: VOLUMES.output, mountPath, readOnly: true },
-    ]);
-    if (envName === '') continue;
-    if (container.env?.some((variable) => variable.name === envName)) {
-      warnings.push(`container "${String(container.name)}" already sets ${envName}; it was left as it is`);
+  for (const { container, index } of request.selected) {
+    patch.push(
+      ...appendOperations(`/spec/containers/${String(index)}/volumeMounts`, container.volumeMounts, [
+        { name: VOLUMES.output, mountPath: request.mountPath, readOnly: true },
+      ]),
+    );
+    if (request.envName === '') continue;
+    if (container.env?.some((variable) => variable.name === request.envName)) {
+      warnings.push(`container "${String(container.name)}" already sets ${request.envName}; it was left as it is`);
       continue;
     }
-    append(`/spec/containers/${String(index)}/env`, container.env, [{ name: envName, value: kubeconfigs.join(':') }]);
+    patch.push(
+      ...appendOperations(`/spec/containers/${String(index)}/env`, container.env, [
+        { name: request.envName, value: kubeconfigPaths(request) },
+      ]),
+    );
   }
-  return { kind: 'inject', patch, warnings, targets: targets.map((target) => target.name) };
+  return { patch, warnings };
+}
+
+function annotationOperations(pod: PodLike, request: Request, config: InjectorConfig): JsonPatchOperation[] {
+  const added = {
+    [ANNOTATIONS.injected]: request.targets.map((target) => target.name).join(','),
+    [ANNOTATIONS.config]: sidecarConfig(request.targets, config, request.reference),
+  };
+  if (pod.metadata?.annotations === undefined) return [{ op: 'add', path: '/metadata/annotations', value: added }];
+  return Object.entries(added).map(([key, value]): JsonPatchOperation => ({
+    op: 'add',
+    path: `/metadata/annotations/${pointer(key)}`,
+    value,
+  }));
+}
+
+/** Adds items to an array of the pod: the array itself when the pod has none, else each item (at the end, or first). */
+function appendOperations(
+  path: string,
+  existing: readonly unknown[] | undefined,
+  items: unknown[],
+  prepend = false,
+): JsonPatchOperation[] {
+  if (existing === undefined) return [{ op: 'add', path, value: items }];
+  if (prepend) return items.toReversed().map((item) => ({ op: 'add', path: `${path}/0`, value: item }));
+  return items.map((item) => ({ op: 'add', path: `${path}/-`, value: item }));
 }
 
 function resolveTargets(requested: string, config: InjectorConfig, problems: string[]): InjectedTarget[] {
