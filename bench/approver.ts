@@ -26,7 +26,7 @@ import {
 } from '@kubernetes/client-node';
 import { buildCertificationRequest } from '../src/core/pki/csr.ts';
 import { generateKeyPair } from '../src/core/pki/keys.ts';
-import { loadClientConfig } from '../src/io/kube/client-config.ts';
+import { loadClientConfig } from '../src/io/kube/load-client-config.ts';
 import { createInformer } from '../src/io/kube/informer.ts';
 import { createKubeClient, restListWatchSource } from '../src/io/kube/rest.ts';
 import { kubeConfigFor } from '../test/support/kubeconfig.ts';

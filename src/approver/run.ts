@@ -8,7 +8,7 @@ import { csrRecord, isUnread, type CsrRecord } from '../core/policy/csr-record.t
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer } from '../io/http/server.ts';
 import type { ClientConfig } from '../core/kubeconfig/client-config.ts';
-import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { kubeEventRecorder, restEventsApi } from '../io/kube/events.ts';
 import { createInformer } from '../io/kube/informer.ts';
 import { createLeaderElector, kubeLeaseStore } from '../io/kube/leader-election.ts';

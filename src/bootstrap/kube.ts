@@ -6,7 +6,7 @@ import { KubernetesObjectApi, PatchStrategy, VersionApi, type KubeConfig } from 
 import type { KubeObject } from '../core/bootstrap/plan.ts';
 import { parseKubeVersion, versionProblems, type KubeVersion, type Requirement } from '../core/kube-version.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
-import { KubeConfigError, loadKubeConfig } from '../io/kube/load.ts';
+import { KubeConfigError, loadKubeConfig } from '../io/kube/load-kubeconfig.ts';
 
 const FIELD_MANAGER = 'kubeconfig-rotator-bootstrap';
 

@@ -14,7 +14,7 @@ import {
 } from '../core/check/in-cluster.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { parsePolicyFile, type PolicyFile } from '../core/policy/schema.ts';
-import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { describeError, isNotFound } from '../io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { invalidUsage, outputProblems, writeResults, type CheckOutputOptions } from './output.ts';

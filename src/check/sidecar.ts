@@ -19,7 +19,7 @@ import {
 } from '../core/check/in-cluster.ts';
 import { isTlsVerificationCode, type EndpointTrial } from '../core/check/checks.ts';
 import type { CheckResult } from '../core/check/model.ts';
-import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { describeError, httpStatus, isNotFound, KubeApiError } from '../io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { loadSidecarConfig, podIdentity, type LoadedConfig } from '../sidecar/config.ts';

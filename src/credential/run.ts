@@ -100,7 +100,7 @@ async function readSecret(
 ): Promise<PublishedCredential> {
   // Loaded only for a Secret source: a directory source never pays for the client.
   const [{ loadClientConfig }, { createKubeClient }, { httpStatus, kubeStatus }, { fromSecret }] = await Promise.all([
-    import('../io/kube/client-config.ts'),
+    import('../io/kube/load-client-config.ts'),
     import('../io/kube/rest.ts'),
     import('../io/kube/errors.ts'),
     import('../core/exec-credential/secret.ts'),

@@ -7,7 +7,7 @@ import { injectorConfigSchema, type InjectorConfig } from '../core/config/inject
 import { ConfigError } from '../core/config/validate.ts';
 import { readConfigFile } from '../io/config-file.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
-import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';
 import { createLogger } from '../io/log.ts';

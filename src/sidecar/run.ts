@@ -9,7 +9,7 @@ import { ConfigError } from '../core/config/validate.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';
 import { describeError } from '../io/kube/errors.ts';
-import { KubeConfigError, loadClientConfig } from '../io/kube/client-config.ts';
+import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { kubeEventRecorder, noEvents, restEventsApi, type EventRecorder } from '../io/kube/events.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { untilAborted } from '../io/lifecycle.ts';

@@ -18,7 +18,7 @@ import { bootstrapRefusal } from '../core/check/refusal.ts';
 import { readCertificate } from '../core/pki/certificate.ts';
 import { jitterFromSerial, rotationDeadline } from '../core/rotation/schedule.ts';
 import { describeError, isNotFound } from '../io/kube/errors.ts';
-import { loadKubeConfig } from '../io/kube/load.ts';
+import { loadKubeConfig } from '../io/kube/load-kubeconfig.ts';
 import { detectSecretFormat } from '../core/secret-format/detect.ts';
 import { kubeconfigKey, readSecretCredential } from '../core/secret-format/formats.ts';
 import { ANNOTATIONS } from './sinks/secret.ts';

@@ -11,7 +11,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { parseClientConfig } from '../../src/core/kubeconfig/client-config.ts';
 import { generateKeyPair } from '../../src/core/pki/keys.ts';
 import { buildCertificationRequest } from '../../src/core/pki/csr.ts';
-import { loadClientConfig } from '../../src/io/kube/client-config.ts';
+import { loadClientConfig } from '../../src/io/kube/load-client-config.ts';
 import { httpStatus } from '../../src/io/kube/errors.ts';
 import { createKubeClient, MERGE_PATCH, restListWatchSource, type KubeClient } from '../../src/io/kube/rest.ts';
 import { until } from '../../src/io/kube/until.ts';

@@ -1,6 +1,6 @@
 // Loading the ClientConfig the in-cluster programs' API client (rest.ts) talks to their cluster with: an explicit
 // kubeconfig, or, when none is given, the in-cluster ServiceAccount, then $KUBECONFIG, then ~/.kube/config
-// (load.ts loads client-node's KubeConfig for the operator's commands).
+// (load-kubeconfig.ts loads client-node's KubeConfig for the operator's commands).
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';

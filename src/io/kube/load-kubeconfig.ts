@@ -1,10 +1,10 @@
 // Loading the @kubernetes/client-node KubeConfig an operator's command (bootstrap, revoke, check, status --secret),
 // run from a person's machine, talks to the API with: an explicit file, or what client-node's loadFromDefault finds
 // when none is given; optionally a context other than the current one. client-node reads whatever a person's kubeconfig
-// holds (exec plugins, auth providers, proxies); the in-cluster programs load theirs with client-config.ts.
+// holds (exec plugins, auth providers, proxies); the in-cluster programs load theirs with load-client-config.ts.
 import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeConfigError } from './client-config.ts';
+import { KubeConfigError } from './load-client-config.ts';
 
 export { KubeConfigError };
 
