@@ -3,7 +3,7 @@
 // never a crash.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { InjectorConfig } from '../core/config/injector.ts';
-import { planInjection, type PodLike } from '../core/injector/plan.ts';
+import { planInjection, type InjectionPlan, type PodLike } from '../core/injector/plan.ts';
 
 export type Outcome = 'injected' | 'skipped' | 'rejected' | 'dry-run' | 'error';
 
@@ -28,17 +28,9 @@ export function review(body: unknown, config: InjectorConfig): AdmissionResult {
   const request =
     (typeof body === 'object' && body !== null ? (body as { request?: AdmissionRequest }).request : undefined) ?? {};
   const uid = typeof request.uid === 'string' ? request.uid : '';
-  const respond = (outcome: Outcome, fields: Record<string, unknown>, detail: string): AdmissionResult => ({
-    outcome,
-    response: {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      response: { uid, allowed: true, ...fields },
-    },
-    detail,
-  });
   if (uid === '' || typeof request.object !== 'object' || request.object === null) {
     return respond(
+      uid,
       'error',
       {
         allowed: false,
@@ -47,24 +39,48 @@ export function review(body: unknown, config: InjectorConfig): AdmissionResult {
       'malformed request',
     );
   }
-  const pod = request.object as PodLike & { metadata?: { name?: string; generateName?: string } };
-  const name = `${typeof request.namespace === 'string' ? request.namespace : ''}/${pod.metadata?.name ?? pod.metadata?.generateName ?? '?'}`;
+  const pod = request.object as NamedPod;
+  const name = podName(request.namespace, pod);
   if (request.kind?.kind !== 'Pod' || request.operation !== 'CREATE')
-    return respond('skipped', {}, `${name}: not a Pod creation`);
-  const plan = planInjection(pod, config);
+    return respond(uid, 'skipped', {}, `${name}: not a Pod creation`);
+  return answer(uid, name, planInjection(pod, config));
+}
+
+type NamedPod = PodLike & { metadata?: { name?: string; generateName?: string } };
+
+/** NAMESPACE/NAME for the log; a pod created from generateName has no name yet. */
+const podName = (namespace: unknown, pod: NamedPod) =>
+  `${typeof namespace === 'string' ? namespace : ''}/${pod.metadata?.name ?? pod.metadata?.generateName ?? '?'}`;
+
+function respond(uid: string, outcome: Outcome, fields: Record<string, unknown>, detail: string): AdmissionResult {
+  return {
+    outcome,
+    response: {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      response: { uid, allowed: true, ...fields },
+    },
+    detail,
+  };
+}
+
+/** The plan as an admission response: allowed as it is, refused, allowed with warnings, or patched. */
+function answer(uid: string, name: string, plan: InjectionPlan): AdmissionResult {
   switch (plan.kind) {
     case 'skip':
-      return respond('skipped', {}, `${name}: ${plan.reason}`);
+      return respond(uid, 'skipped', {}, `${name}: ${plan.reason}`);
     case 'reject':
       return respond(
+        uid,
         'rejected',
         { allowed: false, status: { code: 400, reason: 'BadRequest', message: plan.message } },
         `${name}: ${plan.message}`,
       );
     case 'dry-run':
-      return respond('dry-run', { warnings: plan.warnings }, `${name}: dry run`);
+      return respond(uid, 'dry-run', { warnings: plan.warnings }, `${name}: dry run`);
     case 'inject':
       return respond(
+        uid,
         'injected',
         {
           patchType: 'JSONPatch',
