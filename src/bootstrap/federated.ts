@@ -24,7 +24,7 @@ import {
   withAuthenticator,
   type FederationInput,
 } from '../core/bootstrap/federation.ts';
-import { STRUCTURED_AUTHENTICATION } from '../core/kube-version.ts';
+import { STRUCTURED_AUTHENTICATION, type KubeVersion } from '../core/kube-version.ts';
 import { backoffDelay } from '../core/backoff.ts';
 import { systemClock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
@@ -58,69 +58,16 @@ export async function bootstrapFederated(
 ): Promise<number> {
   const { target, source } = clusters;
   const write = (line: string) => options.out.write(`${line}\n`);
-  await reachable(source, 'source');
-  const targetVersion = await reachable(target, 'target');
-  if (options.targetType === 'self-managed') requireMinor(targetVersion, STRUCTURED_AUTHENTICATION, 'target');
-  const issuerUrl = await sourceIssuer(source);
-  const sourceServer = source.getCurrentCluster()?.server ?? '';
-  // A self-managed source's issuer is usually its apiserver: the target verifies it with the source's CA.
-  const caPem =
-    options.targetType === 'self-managed' && sameOrigin(issuerUrl, sourceServer) ? endpoint.sourceCaPem : undefined;
-  const input: FederationInput = {
-    issuerUrl,
-    caPem,
-    audience: options.audience,
-    userPrefix: options.userPrefix,
-    accounts: options.serviceAccounts,
-  };
-  write(`source issuer ${issuerUrl}:`);
-  await checkDiscovery(issuerUrl, caPem, options, source, write);
+  const { input, targetVersion } = await readIssuer(options, clusters, endpoint.sourceCaPem);
+  write(`source issuer ${input.issuerUrl}:`);
+  await checkDiscovery(input.issuerUrl, input.caPem, options, source, write);
 
   const users = options.serviceAccounts.map((account) => federatedUser(input, account));
-  if (options.targetType === 'eks') {
-    write('target (EKS): aws eks associate-identity-provider-config --cli-input-json with:');
-    for (const account of options.serviceAccounts)
-      write(
-        JSON.stringify(
-          eksIdentityProviderConfig({
-            ...input,
-            accounts: [account],
-            clusterName: options.target,
-            name: `kcr-${options.source}`.slice(0, 100),
-          }),
-          null,
-          2,
-        ),
-      );
-    write('  EKS fetches the issuer from the internet: it must be public, with a publicly trusted certificate.');
-  } else {
-    const authenticator = jwtAuthenticator(input);
-    if (options.authenticationConfig !== undefined && !options.dryRun) {
-      const existing = readExisting(options.authenticationConfig);
-      const apiVersion = authenticationConfigVersion(targetVersion?.minor ?? Number.NaN);
-      writeFileSync(options.authenticationConfig, stringify(withAuthenticator(existing, authenticator, apiVersion)));
-      write(
-        `target: wrote the authenticator for ${issuerUrl} into ${options.authenticationConfig} (kube-apiserver --authentication-config reloads it)`,
-      );
-    } else {
-      write("target: add to the kube-apiserver's AuthenticationConfiguration (--authentication-config) under jwt:");
-      write(stringify([authenticator]).trimEnd());
-    }
-  }
+  if (options.targetType === 'eks') writeEksIdentityProvider(input, options, write);
+  else writeJwtAuthenticator(input, options, targetVersion, write);
   write(`  the target sees ${users.join(', ')}`);
 
-  const roleBindings: KubeObject[] = users.flatMap((user) =>
-    options.clusterRoles.map((role) => ({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: {
-        name: `kcr-federated:${options.source}:${role}:${user.slice(options.userPrefix.length)}`.slice(0, 253),
-        labels: { ...MANAGED_BY, [SOURCE_LABEL]: options.source },
-      },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-    })),
-  );
+  const roleBindings = userRoleBindings(users, options);
   const bindings = [...roleBindings, ...(options.trustFor?.targetObjects(users) ?? [])];
   const sourceObjects = sourceSecretObjects({
     source: options.source,
@@ -144,15 +91,96 @@ export async function bootstrapFederated(
   write(
     `source: Secret ${options.namespace}/${options.secretName} (key ${BOOTSTRAP_SECRET_KEY}) holds the target's server and CA (no credential); mount it as the sidecar's bootstrapKubeconfig`,
   );
-  if (options.trustFor !== undefined) {
-    for (const line of options.trustFor.report(users)) write(line);
-    return 0;
-  }
-  const [first] = options.serviceAccounts;
-  write(
-    `The sidecar's target: credential: federated, audiences: [${options.audience}]${first === undefined ? '' : `, serviceAccount: { namespace: ${first.namespace}, name: ${first.name} }, targetUser: ${users[0] ?? ''}`}.`,
-  );
+  for (const line of options.trustFor?.report(users) ?? [sidecarTargetFields(options, users)]) write(line);
   return 0;
+}
+
+/**
+ * Both clusters answer (a self-managed target new enough for structured authentication), and the source's
+ * issuer as the target is to trust it.
+ */
+async function readIssuer(
+  options: FederatedOptions,
+  { target, source }: Clusters,
+  sourceCaPem: string | undefined,
+): Promise<{ input: FederationInput; targetVersion: KubeVersion | undefined }> {
+  await reachable(source, 'source');
+  const targetVersion = await reachable(target, 'target');
+  if (options.targetType === 'self-managed') requireMinor(targetVersion, STRUCTURED_AUTHENTICATION, 'target');
+  const issuerUrl = await sourceIssuer(source);
+  const sourceServer = source.getCurrentCluster()?.server ?? '';
+  // A self-managed source's issuer is usually its apiserver: the target verifies it with the source's CA.
+  const caPem = options.targetType === 'self-managed' && sameOrigin(issuerUrl, sourceServer) ? sourceCaPem : undefined;
+  const input: FederationInput = {
+    issuerUrl,
+    caPem,
+    audience: options.audience,
+    userPrefix: options.userPrefix,
+    accounts: options.serviceAccounts,
+  };
+  return { input, targetVersion };
+}
+
+/** EKS takes the issuer as an identity-provider config, one per ServiceAccount (each names its required sub). */
+function writeEksIdentityProvider(input: FederationInput, options: FederatedOptions, write: (line: string) => void) {
+  write('target (EKS): aws eks associate-identity-provider-config --cli-input-json with:');
+  for (const account of options.serviceAccounts)
+    write(
+      JSON.stringify(
+        eksIdentityProviderConfig({
+          ...input,
+          accounts: [account],
+          clusterName: options.target,
+          name: `kcr-${options.source}`.slice(0, 100),
+        }),
+        null,
+        2,
+      ),
+    );
+  write('  EKS fetches the issuer from the internet: it must be public, with a publicly trusted certificate.');
+}
+
+/** A self-managed target's jwt authenticator: written into --authentication-config (unless a dry run), else printed. */
+function writeJwtAuthenticator(
+  input: FederationInput,
+  options: FederatedOptions,
+  targetVersion: KubeVersion | undefined,
+  write: (line: string) => void,
+) {
+  const authenticator = jwtAuthenticator(input);
+  if (options.authenticationConfig !== undefined && !options.dryRun) {
+    const existing = readExisting(options.authenticationConfig);
+    const apiVersion = authenticationConfigVersion(targetVersion?.minor ?? Number.NaN);
+    writeFileSync(options.authenticationConfig, stringify(withAuthenticator(existing, authenticator, apiVersion)));
+    write(
+      `target: wrote the authenticator for ${input.issuerUrl} into ${options.authenticationConfig} (kube-apiserver --authentication-config reloads it)`,
+    );
+  } else {
+    write("target: add to the kube-apiserver's AuthenticationConfiguration (--authentication-config) under jwt:");
+    write(stringify([authenticator]).trimEnd());
+  }
+}
+
+/** One ClusterRoleBinding in the target per mapped user and --cluster-role. */
+function userRoleBindings(users: readonly string[], options: FederatedOptions): KubeObject[] {
+  return users.flatMap((user) =>
+    options.clusterRoles.map((role) => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: {
+        name: `kcr-federated:${options.source}:${role}:${user.slice(options.userPrefix.length)}`.slice(0, 253),
+        labels: { ...MANAGED_BY, [SOURCE_LABEL]: options.source },
+      },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+    })),
+  );
+}
+
+/** The fields of the sidecar's federated target, for the first ServiceAccount. */
+function sidecarTargetFields(options: FederatedOptions, users: readonly string[]): string {
+  const [first] = options.serviceAccounts;
+  return `The sidecar's target: credential: federated, audiences: [${options.audience}]${first === undefined ? '' : `, serviceAccount: { namespace: ${first.namespace}, name: ${first.name} }, targetUser: ${users[0] ?? ''}`}.`;
 }
 
 async function sourceIssuer(source: KubeConfig): Promise<string> {
