@@ -3,7 +3,7 @@
 // bootstrap token. The trust of the source's issuer and the source's bootstrap Secret (server and CA only) are
 // what `--credential federated` sets up (federated.ts, reused); added here: the CSR requester RBAC of the mapped
 // users and what the approver's policy and the sidecar's target need.
-import { federatedBootstrapReport, federatedBootstrapTargetObjects } from '../core/bootstrap/federated-bootstrap.ts';
+import { federatedBootstrapReport, federatedBootstrapTargetObjects } from '../core/bootstrap/certificate-federated.ts';
 import { bootstrapFederated, type FederatedOptions } from './federated.ts';
 import type { Clusters } from './mode.ts';
 

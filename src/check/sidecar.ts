@@ -23,7 +23,7 @@ import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config
 import { describeError, httpStatus, isNotFound, KubeApiError } from '../io/kube/errors.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
 import { loadSidecarConfig, podIdentity, type LoadedConfig } from '../sidecar/config.ts';
-import type { BootstrapCredential } from '../sidecar/bootstrap.ts';
+import type { BootstrapCredential } from '../sidecar/bootstrap-credential.ts';
 import { statusOfPath, statusOfSecretObject } from '../sidecar/status.ts';
 import { invalidUsage, outputProblems, writeResults, type CheckOutputOptions } from './output.ts';
 import { bounded, errorCodes } from './bounded.ts';

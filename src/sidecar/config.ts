@@ -19,7 +19,7 @@ import {
   BootstrapKubeconfigError,
   readBootstrapKubeconfig,
   type BootstrapCredential,
-} from './bootstrap.ts';
+} from './bootstrap-credential.ts';
 
 export interface LoadedConfig {
   readonly config: SidecarConfig;

@@ -3,7 +3,7 @@
 import type { Credential } from '../core/credential/credential.ts';
 import { clientConfigFor } from '../core/kubeconfig/client-config.ts';
 import { createKubeClient, type KubeClient } from '../io/kube/rest.ts';
-import type { BootstrapCredential } from './bootstrap.ts';
+import type { BootstrapCredential } from './bootstrap-credential.ts';
 
 /** Where the target is and how its serving certificate is checked. */
 export interface Endpoint {

@@ -17,7 +17,7 @@ import {
 import type { Clock } from '../io/clock.ts';
 import { describeError } from '../io/kube/errors.ts';
 import type { KubeClient } from '../io/kube/rest.ts';
-import type { BootstrapCredential } from './bootstrap.ts';
+import type { BootstrapCredential } from './bootstrap-credential.ts';
 import type { Connect, Endpoint } from './connect.ts';
 import { classify, type CredentialIssuer } from './issuer.ts';
 import { RotationError, type RotationResult } from './errors.ts';

@@ -20,7 +20,7 @@ import {
   BootstrapKubeconfigError,
   readBootstrapKubeconfig,
   type BootstrapCredential,
-} from './bootstrap.ts';
+} from './bootstrap-credential.ts';
 import { buildRotator, buildTarget, type TargetContext } from './build-target.ts';
 import { loadSidecarConfig, podIdentity, type LoadedConfig } from './config.ts';
 import { sidecarMetrics, type SidecarMetrics } from './observer.ts';

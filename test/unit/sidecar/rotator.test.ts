@@ -13,7 +13,7 @@ import { clientConfigFor } from '../../../src/core/kubeconfig/client-config.ts';
 import { kubeCredentials } from '../../../src/io/kube/credentials.ts';
 import { createKubeClient, type KubeClient } from '../../../src/io/kube/rest.ts';
 import { untilAborted } from '../../../src/io/lifecycle.ts';
-import type { BootstrapCredential } from '../../../src/sidecar/bootstrap.ts';
+import type { BootstrapCredential } from '../../../src/sidecar/bootstrap-credential.ts';
 import { resolveTarget } from '../../../src/sidecar/config.ts';
 import type { CredentialIssuer, IssuedCredential } from '../../../src/sidecar/issuer.ts';
 import { RotationError } from '../../../src/sidecar/errors.ts';

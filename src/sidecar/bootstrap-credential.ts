@@ -1,5 +1,6 @@
-// The bootstrap kubeconfig (a mounted Secret): the credential for the first certificate, and the target's
-// server and CA. Read whole and checked field by field, so a broken file is reported with what is wrong.
+// A target's bootstrap credential: the bootstrap kubeconfig (a mounted Secret) its first request authenticates
+// with, and the target's server and CA. Read whole and checked field by field, so a broken file is reported
+// with what is wrong.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname } from 'node:path';

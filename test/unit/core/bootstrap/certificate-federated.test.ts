@@ -4,7 +4,7 @@ import { parse } from 'yaml';
 import {
   federatedBootstrapReport,
   federatedBootstrapTargetObjects,
-} from '../../../../src/core/bootstrap/federated-bootstrap.ts';
+} from '../../../../src/core/bootstrap/certificate-federated.ts';
 import { parsePolicyFile } from '../../../../src/core/policy/schema.ts';
 import { sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
 import { parseAndValidate } from '../../../../src/core/config/validate.ts';

@@ -1,12 +1,12 @@
-// Federated bootstrap of a certificate target: the first CSR (and any after the certificate expired) is
-// authenticated with a token of the source's ServiceAccount (the pod's own by default) for the audience the
-// target's jwt authenticator expects, requested from the source's TokenRequest API as federated targets do
-// (token-issuer.ts), instead of the bootstrap kubeconfig's expiring bootstrap token. The bootstrap kubeconfig
-// still gives the server and CA. Renewals use the certificate; the key never leaves the pod.
+// The bootstrap credential of a certificate target with federated bootstrap: the first CSR (and any after the
+// certificate expired) is authenticated with a token of the source's ServiceAccount (the pod's own by default)
+// for the audience the target's jwt authenticator expects, requested from the source's TokenRequest API as
+// federated targets do (token-issuer.ts), instead of the bootstrap kubeconfig's expiring bootstrap token. The
+// bootstrap kubeconfig still gives the server and CA. Renewals use the certificate; the key never leaves the pod.
 import type { Clock } from '../io/clock.ts';
 import type { Credentials } from '../io/kube/credentials.ts';
 import type { KubeClient } from '../io/kube/rest.ts';
-import type { BootstrapCredential } from './bootstrap.ts';
+import type { BootstrapCredential } from './bootstrap-credential.ts';
 import { RotationError } from './errors.ts';
 import { requestServiceAccountToken, type ServiceAccountTokenRequest } from './token-issuer.ts';
 
@@ -65,7 +65,7 @@ export function federatedBootstrapCredentials(options: FederatedBootstrapOptions
 
 /**
  * The bootstrap kubeconfig's server and CA with the federated credentials in place of its own (it holds none).
- * The CA is pinned in the config (bootstrap.ts), so only the bearer token comes from `credentials`.
+ * The CA is pinned in the config (bootstrap-credential.ts), so only the bearer token comes from `credentials`.
  */
 export function withFederatedBootstrap(
   bootstrap: BootstrapCredential | undefined,
