@@ -39,14 +39,33 @@ const USER_AGENT = 'kubeconfig-rotator-check';
 
 export async function runSidecarCheck(options: SidecarCheckOptions): Promise<number> {
   const problems = outputProblems(options.output);
-  const account = options.serviceAccount?.split('/');
-  if (options.serviceAccount !== undefined && (account?.length !== 2 || account.some((part) => part === '')))
-    problems.push(`--service-account ${options.serviceAccount} must be NAMESPACE/NAME`);
-  let loaded: LoadedConfig | undefined;
+  const account = serviceAccountParts(options.serviceAccount, problems);
+  const loaded = readSidecarConfig(options, account, problems);
+  const source = loaded === undefined ? undefined : sourceClient(loaded, options.env, problems);
+  if (problems.length > 0 || loaded === undefined || source === undefined) {
+    return invalidUsage(options.err, problems);
+  }
+  return writeResults(await sidecarChecks(loaded, source, options, account), options);
+}
+
+/** --service-account split into its parts; a problem unless they are NAMESPACE/NAME. */
+function serviceAccountParts(value: string | undefined, problems: string[]): string[] | undefined {
+  const parts = value?.split('/');
+  if (value !== undefined && (parts?.length !== 2 || parts.some((part) => part === '')))
+    problems.push(`--service-account ${value} must be NAMESPACE/NAME`);
+  return parts;
+}
+
+/** The sidecar's config read with its own loader; a problem (not a throw) when it is invalid. */
+function readSidecarConfig(
+  options: SidecarCheckOptions,
+  account: readonly string[] | undefined,
+  problems: string[],
+): LoadedConfig | undefined {
   try {
     // The sidecar's own ServiceAccount (--service-account, when this pod runs as another) where a target names none.
     const pod = podIdentity(options.env);
-    loaded = loadSidecarConfig(options.configPath, {
+    return loadSidecarConfig(options.configPath, {
       ...pod,
       namespace: account?.[0] ?? pod.namespace,
       serviceAccount: account?.[1] ?? pod.serviceAccount,
@@ -54,22 +73,28 @@ export async function runSidecarCheck(options: SidecarCheckOptions): Promise<num
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     problems.push(`invalid sidecar configuration: ${error.message}`);
+    return undefined;
   }
-  let source: KubeClient | undefined;
+}
+
+/** The client of the source as the sidecar makes it; a problem when its sourceKubeconfig cannot be read. */
+function sourceClient(loaded: LoadedConfig, env: NodeJS.ProcessEnv, problems: string[]): KubeClient | undefined {
   try {
-    source =
-      loaded === undefined
-        ? undefined
-        : createKubeClient(loadClientConfig(loaded.config.sourceKubeconfig, { env: options.env }), {
-            userAgent: USER_AGENT,
-          });
+    return createKubeClient(loadClientConfig(loaded.config.sourceKubeconfig, { env }), { userAgent: USER_AGENT });
   } catch (error) {
     if (!(error instanceof KubeConfigError)) throw error;
     problems.push(`sourceKubeconfig: ${error.message}`);
+    return undefined;
   }
-  if (problems.length > 0 || loaded === undefined || source === undefined) {
-    return invalidUsage(options.err, problems);
-  }
+}
+
+/** Each target's checks, then the sidecar's RBAC in the source; the source client is closed after them. */
+async function sidecarChecks(
+  loaded: LoadedConfig,
+  source: KubeClient,
+  options: SidecarCheckOptions,
+  account: readonly string[] | undefined,
+): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   try {
     for (const target of loaded.config.targets)
@@ -81,7 +106,7 @@ export async function runSidecarCheck(options: SidecarCheckOptions): Promise<num
   } finally {
     await source.close();
   }
-  return writeResults(results, options);
+  return results;
 }
 
 async function targetChecks(
