@@ -73,15 +73,19 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-spread': 'off',
       'no-console': 'error',
       eqeqeq: 'error',
-      // ESLint's default, which the whole tree meets today. Cyclomatic complexity and function length have no
-      // limit yet: at a sensible value (20, 80 lines) today's largest functions exceed it (issue 25's splits).
+      // ESLint's default, which the whole tree meets today. src/ also has a complexity limit (below); function
+      // length has none.
       'max-depth': ['error', 4],
     },
   },
   {
     files: ['src/**/*.ts'],
     plugins: { layers },
-    rules: { 'layers/imports': 'error' },
+    rules: {
+      'layers/imports': 'error',
+      // 20 is ESLint's default; the parsers of external formats (exec credentials, kubeconfigs, flags) sit at 13-19.
+      complexity: ['error', 20],
+    },
   },
   {
     files: ['src/core/**/*.ts'],
