@@ -4,7 +4,8 @@
 // - certificate sidecars whose target's apiserver is stopped for longer than the certificate's remaining life
 //   recover with no action once the apiserver is back, one through its still-valid bootstrap token, one through
 //   federated bootstrap (its pod's own ServiceAccount token of the source, which the target trusts), and a
-//   consumer using each published kubeconfig calls successfully again within a stated bound (45 s);
+//   consumer using each published kubeconfig calls successfully again within a stated bound (45 s) of the
+//   target signing again;
 // - a token target whose first (bootstrap) token has expired: a running sidecar goes on renewing with its own
 //   tokens, while a new pod's sidecar cannot start and says so where a person looks (log, Event, readiness,
 //   metric), until the fix it names (bootstrap again) lets it start within seconds.
@@ -20,7 +21,8 @@ import { clustersRoot, ensureControlPlane } from '../../scripts/testbed/binaries
 import { startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
 import { parseMetrics, sampleValue } from '../../scripts/testbed/metrics.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
-import { eventually, kubectlWhoAmI, uniqueName } from '../support/kube.ts';
+import { agentRequest, createCsr } from '../support/approver-process.ts';
+import { approveCsr, eventually, kubectlWhoAmI, uniqueName, waitForCertificate } from '../support/kube.ts';
 import {
   createPodStandIn,
   outputDir,
@@ -42,10 +44,29 @@ const target = testCluster('target');
 const { secrets, startSidecar, remember, scratch } = sidecarTestFile('outage-recovery');
 
 /**
- * The bound on recovery after the target is back: the sidecar's longest wait between attempts while it holds
- * no usable certificate (30 s), plus one CSR issued and approved and the consumer's next call (15 s).
+ * The bound on recovery once the target signs again: the sidecar's longest wait between attempts while it
+ * holds no usable certificate (30 s), plus one CSR issued and approved and the consumer's next call (15 s).
  */
 const RECOVERY_BOUND_MS = BACKOFF_CAP_WITHOUT_CREDENTIAL_MS + 15_000;
+
+/** How long the target may take to sign again before the test gives up on it (seen: 13-90 s). */
+const SIGNER_RESUME_MAX_MS = 180_000;
+
+/**
+ * How long after the apiserver's return the target signs again, timed with a CSR of the test's own that the
+ * admin approves. kube-controller-manager keeps running through the outage, and its informers back off as any
+ * client-go reflector does (to [30, 60) s between attempts: reflector.go's defaultBackoffMax and Jitter 1.0),
+ * so its signer may resume up to a minute after the apiserver: that wait is the target's, not the sidecar's.
+ */
+async function signingResumes(cluster: TestCluster, backAt: number): Promise<number> {
+  const name = await createCsr(cluster.admin(), 'outage-probe', {
+    pem: agentRequest('kcr-outage-probe'),
+    expirationSeconds: 600,
+  });
+  await approveCsr(cluster.admin(), name);
+  await waitForCertificate(cluster.admin(), name, SIGNER_RESUME_MAX_MS);
+  return Date.now() - backAt;
+}
 
 let kubectl = '';
 /** The user a kubeconfig authenticates as (a SelfSubjectReview), as any client using it would call. */
@@ -184,7 +205,7 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
     };
   }
 
-  it('the target down for longer than the 600-s certificates: with a bootstrap token and with federated bootstrap, the sidecar recovers with no action, and the consumer calls again within 45 s', async (context) => {
+  it('the target down for longer than the 600-s certificates: with a bootstrap token and with federated bootstrap, the sidecar recovers with no action, and the consumer calls again within 45 s of the target signing again', async (context) => {
     const watched = [await withBootstrapToken(), await withFederatedBootstrap()];
     try {
       const firsts = await Promise.all(watched.map(({ sidecar }) => sidecar.waitForLog(rotated, 90_000)));
@@ -217,32 +238,36 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
 
       outage = clusterFromState(await startComponent(outage.state, 'kube-apiserver'));
       const backAt = Date.now();
-      const figures = await Promise.all(
-        watched.map(async ({ label, sidecar, kubeconfig, user }, i) => {
-          let consumerAt = 0;
-          let failedCalls = 0;
-          while (consumerAt === 0 && Date.now() - backAt < RECOVERY_BOUND_MS + 30_000) {
-            try {
-              assert.equal(await whoAmI(kubeconfig), user);
-              consumerAt = Date.now();
-            } catch {
-              failedCalls++;
-              await sleep(500);
+      const [signingMs, figures] = await Promise.all([
+        signingResumes(outage, backAt),
+        Promise.all(
+          watched.map(async ({ label, sidecar, kubeconfig, user }, i) => {
+            let consumerAt = 0;
+            let failedCalls = 0;
+            while (consumerAt === 0 && Date.now() - backAt < SIGNER_RESUME_MAX_MS + RECOVERY_BOUND_MS) {
+              try {
+                assert.equal(await whoAmI(kubeconfig), user);
+                consumerAt = Date.now();
+              } catch {
+                failedCalls++;
+                await sleep(500);
+              }
             }
-          }
-          const recovered = await sidecar.waitForLog(rotated, 5_000, markers[i]);
-          assert.equal(recovered.authenticatedWith, 'bootstrap', label);
-          return {
-            label,
-            sidecarMs: Date.parse(String(recovered.time)) - backAt,
-            consumerMs: consumerAt === 0 ? Infinity : consumerAt - backAt,
-            failedCalls,
-          };
-        }),
-      );
+            const recovered = await sidecar.waitForLog(rotated, 5_000, markers[i]);
+            assert.equal(recovered.authenticatedWith, 'bootstrap', label);
+            return {
+              label,
+              sidecarMs: Date.parse(String(recovered.time)) - backAt,
+              consumerMs: consumerAt === 0 ? Infinity : consumerAt - backAt,
+              failedCalls,
+            };
+          }),
+        ),
+      ]);
       const report =
         `apiserver down ${((backAt - stoppedAt) / 1000).toFixed(0)} s (the certificates expired ` +
-        `${((notAfter - stoppedAt) / 1000).toFixed(0)} s in); after it was back: ` +
+        `${((notAfter - stoppedAt) / 1000).toFixed(0)} s in); after it was back: the target signed again in ` +
+        `${(signingMs / 1000).toFixed(1)} s; ` +
         figures
           .map(
             (one) =>
@@ -252,7 +277,10 @@ describe('after a credential lifetime with nobody there', { concurrency: true },
           .join('; ');
       context.diagnostic(report);
       for (const one of figures)
-        assert.ok(one.consumerMs <= RECOVERY_BOUND_MS, `${one.label} recovered within ${String(RECOVERY_BOUND_MS)} ms`);
+        assert.ok(
+          one.consumerMs - signingMs <= RECOVERY_BOUND_MS,
+          `${one.label} recovered within ${String(RECOVERY_BOUND_MS)} ms of the target signing again`,
+        );
       for (const [i, { sidecar, label }] of watched.entries()) {
         assert.equal((await readyz(sidecar)).status, 200, label);
         assert.deepEqual(
