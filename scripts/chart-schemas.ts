@@ -2,18 +2,10 @@
 // configuration with: values.schema.json is generated from these (scripts/generate-schemas.ts), never
 // written by hand, and a unit test fails when a committed file is out of date.
 import { z } from 'zod';
-import {
-  byCredential,
-  directorySinkSchema,
-  mountedTargetFields,
-  checkRestartList,
-  checkSecretSink,
-  clusterProfileSchema,
-  clusterProfilesSchema,
-  secretSinkFields,
-  sidecarConfigSchema,
-  workloadSchema,
-} from '../src/core/config/sidecar.ts';
+import { byCredential, mountedTargetFields, sidecarConfigSchema } from '../src/core/config/sidecar.ts';
+import { clusterProfileSchema, clusterProfilesSchema } from '../src/core/config/cluster-profile.ts';
+import { checkRestartList, workloadSchema } from '../src/core/config/rotation.ts';
+import { checkSecretSink, directorySinkSchema, secretSinkFields } from '../src/core/config/sinks.ts';
 import { dnsLabel, LOG_LEVELS } from '../src/core/config/fields.ts';
 import { injectorConfigSchema } from '../src/core/config/injector.ts';
 import { policyFileSchema } from '../src/core/policy/schema.ts';

@@ -3,10 +3,10 @@
 // at each start (and RunningTargets at each restart); nothing here runs anything.
 import type { X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
+import { DEFAULT_BOOTSTRAP_TOKEN_SECONDS } from '../core/config/bootstrap.ts';
+import { clusterProfileOf } from '../core/config/cluster-profile.ts';
 import {
-  clusterProfileOf,
   credentialKindOf,
-  DEFAULT_BOOTSTRAP_TOKEN_SECONDS,
   type FederatedTarget,
   type SidecarConfig,
   type TargetConfig,

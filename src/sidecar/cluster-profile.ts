@@ -18,7 +18,7 @@ import {
   type Health,
   type Observation,
 } from '../core/cluster-profile/profile.ts';
-import type { ClusterProfileRef } from '../core/config/sidecar.ts';
+import type { ClusterProfileRef } from '../core/config/cluster-profile.ts';
 import type { ProviderCluster } from '../core/exec-credential/extension.ts';
 import type { Clock } from '../io/clock.ts';
 import { describeError, httpStatus, isConflict, isNotFound } from '../io/kube/errors.ts';

@@ -4,7 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { clusterProfileOf, type SidecarConfig, type TargetConfig } from '../core/config/sidecar.ts';
+import { clusterProfileOf } from '../core/config/cluster-profile.ts';
+import type { SidecarConfig, TargetConfig } from '../core/config/sidecar.ts';
 import { ConfigError } from '../core/config/validate.ts';
 import { systemClock } from '../io/clock.ts';
 import { startProbeServer, type ProbeServer } from '../io/http/server.ts';

@@ -4,7 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node';
-import { rotationSchema } from '../core/config/sidecar.ts';
+import { rotationSchema } from '../core/config/rotation.ts';
 import { parseKubeconfig, type ParsedKubeconfig } from '../core/kubeconfig/parse.ts';
 import type { PemSource } from '../core/kubeconfig/render.ts';
 import {

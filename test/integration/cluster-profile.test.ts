@@ -14,7 +14,8 @@ import { clustersRoot, ensureControlPlane, REPO_ROOT } from '../../scripts/testb
 import { startClusters, startComponent, stopCluster, stopComponent } from '../../scripts/testbed/cluster.ts';
 import { moduleCrd } from '../../scripts/clusterprofile-crd.ts';
 import type { ClusterProfile, Condition } from '../../src/core/cluster-profile/profile.ts';
-import { clusterProfileOf, sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
+import { clusterProfileOf } from '../../src/core/config/cluster-profile.ts';
+import { sidecarConfigSchema } from '../../src/core/config/sidecar.ts';
 import { ensureNamespaces } from '../support/chart-prerequisites.ts';
 import { clusterFromState, testCluster, type TestCluster } from '../support/clusters.ts';
 import { CLUSTER_PROFILES, installClusterProfileCrd } from '../support/cluster-profile-crd.ts';

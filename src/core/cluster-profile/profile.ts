@@ -2,7 +2,7 @@
 // sigs.k8s.io/cluster-inventory-api v0.1.0 defines it) as the sidecar keeps it: who owns it, the spec it must
 // have, and the status computed from what was last observed of the target. Pure: the caller brings the time.
 import type { TargetConfig } from '../config/sidecar.ts';
-import type { ClusterProfileRef } from '../config/sidecar.ts';
+import type { ClusterProfileRef } from '../config/cluster-profile.ts';
 import {
   accessProvider,
   PROVIDER_NAME,

@@ -1,11 +1,28 @@
 // The sidecar's configuration file: its schema (also the source of the Helm chart's values.schema.json),
-// defaults, and the checks that span fields.
+// defaults, and the checks that span fields. A target's parts have modules of their own: sinks.ts,
+// rotation.ts (and the restart action), bootstrap.ts, cluster-profile.ts.
 import { z } from 'zod';
 import { KEY_ALGORITHMS } from '../pki/keys.ts';
-import { dnsLabel, dnsSubdomain, logLevel } from './fields.ts';
-import { WORKLOAD_KINDS, workloadKey } from '../restart/workload.ts';
 import type { CredentialKind } from '../credential/credential.ts';
-import { KEYED_FORMATS, REFERENCE_FORMATS, reservedMetadata, SECRET_FORMATS } from '../secret-format/formats.ts';
+import { bootstrapSchema, type BootstrapConfig } from './bootstrap.ts';
+import {
+  checkClusterProfiles,
+  clusterProfileSchema,
+  clusterProfilesSchema,
+  DEFAULT_HEALTH_CHECK_SECONDS,
+} from './cluster-profile.ts';
+import {
+  absolutePath,
+  dnsLabel,
+  dnsSubdomain,
+  expectedOneOf,
+  logLevel,
+  refused,
+  requiredFor,
+  sourceServiceAccount,
+} from './fields.ts';
+import { checkRestartList, rotationSchema, workloadSchema } from './rotation.ts';
+import { directorySinkSchema, secretSinkSchema } from './sinks.ts';
 
 /**
  * The sidecar's probe and metrics port, everywhere it runs (standalone, native sidecar, injected): in an agent's
@@ -25,238 +42,6 @@ const SIGNER_NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]
 // Kubernetes user and group names: printable, no control characters; the approver refuses system: names.
 const IDENTITY_NAME = /^[^\p{Cc}]{1,253}$/u;
 
-const absolutePath = z.string().regex(/^\//, 'must be an absolute path');
-
-export const directorySinkSchema = z
-  .strictObject({
-    path: absolutePath.describe(
-      'Directory (a shared volume) to publish into, with the projected-volume ..data layout.',
-    ),
-    embed: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Write a self-contained kubeconfig (data embedded) instead of one that references tls.crt/tls.key/ca.crt by path.',
-      ),
-  })
-  .describe('Publish into a directory shared with the agent.');
-
-const secretKey = z
-  .string()
-  .regex(/^[-._a-zA-Z0-9]+$/, 'must be a valid Secret key')
-  .max(253);
-// Label and annotation keys: an optional DNS-subdomain prefix and a name (Kubernetes' qualified names).
-const qualifiedName = z
-  .string()
-  .regex(
-    /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
-    'must be a qualified name (optional prefix/, then up to 63 of A-Z a-z 0-9 - _ .)',
-  );
-const labelValue = z
-  .string()
-  .regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, 'must be a label value (up to 63 of A-Z a-z 0-9 - _ .)');
-
-/** A Secret sink's fields without the checks that span them (the chart's values make namespace optional). */
-export const secretSinkFields = z.strictObject({
-  namespace: dnsLabel.describe('Namespace of the Secret in the source cluster.'),
-  name: dnsSubdomain.describe('Name of the Secret (Cluster API reads `<clusterName>-kubeconfig`).'),
-  format: z
-    .enum(SECRET_FORMATS)
-    .default('kubeconfig')
-    .describe(
-      'What the Secret holds, for which consumer: kubeconfig (a kubeconfig under `key`, plus tls.crt/tls.key/ca.crt), argocd (an Argo CD cluster Secret), istio (an Istio remote secret), cluster-api (`<cluster>-kubeconfig`), flux (key value, reconciled on change), linkerd (a Linkerd Link credentials Secret). See docs/consumers.md.',
-    ),
-  key: secretKey
-    .refine((key) => !['tls.crt', 'tls.key', 'ca.crt'].includes(key), {
-      error: 'must not be tls.crt, tls.key or ca.crt (the Secret holds those too)',
-    })
-    .optional()
-    .describe(
-      'Key holding the kubeconfig (formats kubeconfig, flux, linkerd); default: config (what Admiralty reads), value for flux, kubeconfig for linkerd.',
-    ),
-  tlsKeys: z
-    .boolean()
-    .optional()
-    .describe('Also write tls.crt, tls.key and ca.crt (format kubeconfig only; default true there).'),
-  clusterName: secretKey
-    .optional()
-    .describe("Argo CD's cluster name, Istio's cluster ID, Cluster API's cluster name; default: the target's name."),
-  reference: z
-    .strictObject({
-      directory: absolutePath
-        .optional()
-        .describe(
-          "The directory sink's path as the consumer's container mounts it; default: the directory sink's path.",
-        ),
-    })
-    .optional()
-    .describe(
-      'Reference mode (formats kubeconfig, linkerd; needs a directory sink): the kubeconfig names tls.crt and tls.key by path in that directory, so the Secret changes only with the server or CA and a consumer that restarts on change never does.',
-    ),
-  labels: z.record(qualifiedName, labelValue).default({}).describe('Labels added to the Secret (kept).'),
-  annotations: z.record(qualifiedName, z.string()).default({}).describe('Annotations added to the Secret (kept).'),
-});
-
-/** The checks that span a Secret sink's fields: each names the field that does not fit the format. */
-export function checkSecretSink(
-  sink: Omit<z.output<typeof secretSinkFields>, 'namespace'>,
-  context: z.RefinementCtx,
-): void {
-  const problem = (path: string, message: string) => {
-    context.addIssue({ code: 'custom', path: [path], message });
-  };
-  if (sink.key !== undefined && !KEYED_FORMATS.includes(sink.format))
-    problem('key', `is fixed by format ${sink.format}; set it only with ${KEYED_FORMATS.join(', ')}`);
-  if (sink.tlsKeys === true && sink.format !== 'kubeconfig')
-    problem('tlsKeys', `format ${sink.format} reads no tls.* keys; set it only with format kubeconfig`);
-  if (sink.tlsKeys === true && sink.reference !== undefined)
-    problem('tlsKeys', 'would change the Secret at every rotation, which reference mode exists to avoid');
-  if (sink.reference !== undefined && !REFERENCE_FORMATS.includes(sink.format))
-    problem(
-      'reference',
-      `format ${sink.format}'s consumer accepts no file paths; use it with ${REFERENCE_FORMATS.join(', ')}`,
-    );
-  if (sink.clusterName !== undefined && !['argocd', 'istio', 'cluster-api'].includes(sink.format))
-    problem('clusterName', `format ${sink.format} names no cluster; set it only with argocd, istio, cluster-api`);
-  const reserved = reservedMetadata({ format: sink.format, targetName: 'target' });
-  for (const key of Object.keys(sink.labels))
-    if (key in reserved.labels) problem('labels', `${key} is set by format ${sink.format}`);
-  for (const key of Object.keys(sink.annotations))
-    if (key in reserved.annotations || key.startsWith('kubeconfig-rotator.io/'))
-      problem('annotations', `${key} is set by kubeconfig-rotator`);
-}
-
-export const secretSinkSchema = secretSinkFields
-  .superRefine(checkSecretSink)
-  .describe('Publish a Secret in the source cluster, in the layout its consumer reads (`format`).');
-
-export const rotationSchema = z
-  .strictObject({
-    minFraction: z
-      .number()
-      .gt(0)
-      .lt(1)
-      .default(0.7)
-      .describe('Earliest rotation point, as a fraction of the lifetime.'),
-    maxFraction: z.number().gt(0).lt(1).default(0.9).describe('Latest rotation point, as a fraction of the lifetime.'),
-    minRemainingSeconds: z
-      .number()
-      .int()
-      .min(0)
-      .default(420)
-      .describe(
-        'Rotate no later than this many seconds before expiry, whatever the fractions say. The default leaves Go consumers their 300 s certificate reload (client-go) plus 2 minutes for retries.',
-      ),
-    forceIntervalSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .optional()
-      .describe('Rotate at least this often, counted from when a certificate was obtained (demos and tests).'),
-  })
-  .refine((rule) => rule.minFraction <= rule.maxFraction, {
-    error: 'minFraction must not exceed maxFraction',
-    path: ['minFraction'],
-  })
-  .describe('When to renew: at a uniform random point between minFraction and maxFraction of the lifetime.');
-
-/** A workload the restart action rolls (the chart's values make namespace optional). */
-export const workloadSchema = z.strictObject({
-  kind: z.enum(WORKLOAD_KINDS).describe('Kind of the workload (group apps).'),
-  namespace: dnsLabel.describe('Namespace of the workload in the source cluster.'),
-  name: dnsSubdomain.describe('Name of the workload.'),
-});
-
-/** The same workload named twice in one target's restart list: the path of each repeat and what it repeats. */
-export function checkRestartList(
-  workloads: readonly { kind: string; namespace?: string | undefined; name: string }[],
-  context: z.RefinementCtx,
-  path: readonly (string | number)[],
-): void {
-  const seen = new Map<string, number>();
-  workloads.forEach((workload, index) => {
-    const key = workloadKey({ kind: workload.kind, namespace: workload.namespace ?? '', name: workload.name });
-    const first = seen.get(key);
-    if (first === undefined) seen.set(key, index);
-    else context.addIssue({ code: 'custom', path: [...path, index], message: `duplicates restart[${String(first)}]` });
-  });
-}
-
-/**
- * How a certificate target authenticates its first CSR (and any after its certificate expired): with the
- * bootstrap kubeconfig's credential (a bootstrap token, which expires), or with the pod's own ServiceAccount
- * token of the source cluster, which the target trusts by the source's issuer (docs/federation.md).
- */
-export const BOOTSTRAP_WITH = ['token', 'federated'] as const;
-
-/** A short-lived token is enough: it authenticates one CSR and its wait. */
-export const DEFAULT_BOOTSTRAP_TOKEN_SECONDS = 600;
-
-/** A field another kind has: absent here, and when given, refused by name with the kinds it is for. */
-const refused = (message: string) => z.never({ error: message }).optional();
-
-/** zod's message for a discriminator nobody has, in the words of its message for an enum. */
-const expectedOneOf = (values: readonly string[]) => (issue: z.core.$ZodRawIssue) =>
-  issue.code === 'invalid_union' && issue.note === 'No matching discriminator'
-    ? `Invalid option: expected one of ${values.map((value) => JSON.stringify(value)).join('|')}`
-    : undefined;
-
-/** A field this kind requires: missing or empty, it says why. */
-const requiredFor = (why: string) => ({
-  error: (issue: z.core.$ZodRawIssue) => (issue.input === undefined ? `is required ${why}` : undefined),
-});
-
-const sourceServiceAccount = z.strictObject({
-  namespace: dnsLabel.describe('Namespace of the ServiceAccount in the source.'),
-  name: dnsSubdomain.describe('Name of the ServiceAccount in the source.'),
-});
-
-const FEDERATED_BOOTSTRAP_ONLY = 'is for with: federated only';
-
-const tokenBootstrap = z.strictObject({
-  with: z
-    .literal('token')
-    .default('token')
-    .describe(
-      "token: the bootstrap kubeconfig's own credential (`kubeconfig-rotator bootstrap`'s bootstrap token). federated: a token of the source's ServiceAccount for `audiences`, from the source's TokenRequest API, which the target trusts by the source's issuer (`kubeconfig-rotator bootstrap --credential certificate --bootstrap-with federated`); the bootstrap kubeconfig then needs no credential.",
-    ),
-  audiences: refused(FEDERATED_BOOTSTRAP_ONLY),
-  serviceAccount: refused(FEDERATED_BOOTSTRAP_ONLY),
-  expirationSeconds: refused(FEDERATED_BOOTSTRAP_ONLY),
-});
-
-const federatedBootstrap = z.strictObject({
-  with: z.literal('federated'),
-  serviceAccount: sourceServiceAccount
-    .optional()
-    .describe(
-      "with: federated: the source ServiceAccount whose token is used; default: the sidecar pod's own (POD_NAMESPACE, POD_SERVICE_ACCOUNT).",
-    ),
-  expirationSeconds: z
-    .number()
-    .int()
-    .min(600)
-    .optional()
-    .describe(
-      `with: federated: the bootstrap token's lifetime (the TokenRequest API's minimum is 600); default ${String(DEFAULT_BOOTSTRAP_TOKEN_SECONDS)}.`,
-    ),
-  audiences: z
-    .array(
-      z.string().min(1),
-      requiredFor("with federated bootstrap: the audience the target's jwt authenticator expects"),
-    )
-    .min(1, "is required with federated bootstrap: the audience the target's jwt authenticator expects")
-    .describe("with: federated (required): the audience the target's jwt authenticator expects."),
-});
-
-export const bootstrapSchema = z
-  .discriminatedUnion('with', [tokenBootstrap, federatedBootstrap], { error: expectedOneOf(BOOTSTRAP_WITH) })
-  .describe(
-    'Certificate targets: what authenticates the first CSR and any after the certificate expired (renewals use the certificate).',
-  );
-
-export type BootstrapConfig = z.output<typeof bootstrapSchema>;
-
 /** Certificate-only fields' defaults. */
 export const DEFAULT_REVOCATION_CHECK_SECONDS = 60;
 
@@ -265,24 +50,6 @@ const CERTIFICATE_DEFAULTS = {
   keyAlgorithm: 'ecdsa-p256',
   approvalTimeoutSeconds: 900,
 } as const;
-
-/** A target's ClusterProfile (docs/cluster-profile.md): where the sidecar keeps it in the source cluster. */
-export const clusterProfileSchema = z
-  .strictObject({
-    namespace: dnsLabel
-      .optional()
-      .describe('Namespace of the ClusterProfile in the source cluster; default: clusterProfiles.namespace.'),
-    name: dnsSubdomain.optional().describe("Name of the ClusterProfile; default: the target's name."),
-    displayName: z
-      .string()
-      .min(1)
-      .max(253)
-      .optional()
-      .describe("spec.displayName, the name people see; default: the target's name."),
-  })
-  .describe(
-    'Keep a ClusterProfile (SIG-Multicluster Cluster Inventory API, multicluster.x-k8s.io/v1alpha1) for this target in the source cluster, with its version, health and how to get its credential (docs/cluster-profile.md).',
-  );
 
 const CREDENTIAL_DESCRIPTION =
   "What the target is served with: certificate (a client certificate through the CSR API and the approver; the default), token (a ServiceAccount token through the target's TokenRequest API, for targets that sign no client certificates, e.g. EKS; docs/tokens.md) or federated (a token of the source's own ServiceAccount, which the target trusts by its issuer; docs/federation.md).";
@@ -528,89 +295,6 @@ export const targetSchema = byCredential(commonFields).superRefine((target, cont
       message: `must be ${clusterName}-kubeconfig (Cluster API reads <cluster>-kubeconfig)`,
     });
 });
-
-export const DEFAULT_HEALTH_CHECK_SECONDS = 30;
-
-/** The sidecar-wide ClusterProfile settings: the default namespace, and whether every target gets one. */
-export const clusterProfilesSchema = z
-  .strictObject({
-    namespace: dnsLabel.optional().describe("Default namespace of the targets' ClusterProfiles in the source cluster."),
-    allTargets: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Keep a ClusterProfile for every target, named after it, even one without its own clusterProfile (needs namespace).',
-      ),
-    healthCheckSeconds: z
-      .number()
-      .int()
-      .min(1)
-      .default(DEFAULT_HEALTH_CHECK_SECONDS)
-      .describe("Ask each target's /readyz (ControlPlaneHealthy) and /version this often."),
-  })
-  .describe('ClusterProfiles (docs/cluster-profile.md): defaults for the targets that keep one.');
-
-/** Where a target's ClusterProfile is, or undefined when it keeps none; the names as the schema checked them. */
-export interface ClusterProfileRef {
-  readonly namespace: string;
-  readonly name: string;
-  readonly displayName: string;
-}
-
-export function clusterProfileOf(
-  defaults: z.output<typeof clusterProfilesSchema>,
-  target: { readonly name: string; readonly clusterProfile?: z.output<typeof clusterProfileSchema> | undefined },
-): ClusterProfileRef | undefined {
-  const own = target.clusterProfile;
-  if (own === undefined && !defaults.allTargets) return undefined;
-  const namespace = own?.namespace ?? defaults.namespace;
-  if (namespace === undefined) return undefined;
-  return { namespace, name: own?.name ?? target.name, displayName: own?.displayName ?? target.name };
-}
-
-/** Every ClusterProfile has a namespace, and no two targets keep the same one. */
-function checkClusterProfiles(
-  config: {
-    readonly clusterProfiles: z.output<typeof clusterProfilesSchema>;
-    readonly targets: readonly {
-      readonly name: string;
-      readonly clusterProfile?: z.output<typeof clusterProfileSchema> | undefined;
-    }[];
-  },
-  context: z.RefinementCtx,
-): void {
-  const defaults = config.clusterProfiles;
-  if (defaults.allTargets && defaults.namespace === undefined)
-    context.addIssue({
-      code: 'custom',
-      path: ['clusterProfiles', 'namespace'],
-      message: 'is required with allTargets: true',
-    });
-  const seen = new Map<string, number>();
-  config.targets.forEach((target, index) => {
-    if (
-      target.clusterProfile !== undefined &&
-      target.clusterProfile.namespace === undefined &&
-      defaults.namespace === undefined
-    )
-      context.addIssue({
-        code: 'custom',
-        path: ['targets', index, 'clusterProfile', 'namespace'],
-        message: 'is required when clusterProfiles.namespace is not set',
-      });
-    const ref = clusterProfileOf(defaults, target);
-    if (ref === undefined) return;
-    const key = `${ref.namespace}/${ref.name}`;
-    const first = seen.get(key);
-    if (first === undefined) seen.set(key, index);
-    else
-      context.addIssue({
-        code: 'custom',
-        path: ['targets', index, 'clusterProfile', 'name'],
-        message: `ClusterProfile ${key} is also targets[${String(first)}]'s`,
-      });
-  });
-}
 
 export const sidecarConfigSchema = z
   .strictObject({

@@ -2,7 +2,8 @@
 // by its field path.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { clusterProfileOf, sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
+import { clusterProfileOf } from '../../../../src/core/config/cluster-profile.ts';
+import { sidecarConfigSchema } from '../../../../src/core/config/sidecar.ts';
 import { parseAndValidate } from '../../../../src/core/config/validate.ts';
 
 const target = (name: string, extra = '') => `
