@@ -15,7 +15,7 @@ import {
   type KubeObject,
 } from '../core/bootstrap/plan.ts';
 import { bootstrapTokenString, bootstrapUser, generateBootstrapToken } from '../core/bootstrap/token.ts';
-import { bootstrapTokenCheck } from '../core/check/checks.ts';
+import { bootstrapTokenCheck } from '../core/check/certificate.ts';
 import { docsSection } from '../core/check/model.ts';
 import { reviewToken } from '../check/bootstrap-token.ts';
 import { describeError } from '../io/kube/errors.ts';

@@ -3,7 +3,7 @@
 // the policy is valid (the approver's own schema), the approver's Deployment is ready and a replica holds its
 // Lease, and no one else decides the CSRs of the policy's requesters. Reads only, with the sidecar's client.
 import { readFileSync } from 'node:fs';
-import { approverChecks, approverSeen, approverUnreadableCheck } from '../core/check/checks.ts';
+import { approverChecks, approverSeen, approverUnreadableCheck } from '../core/check/approver.ts';
 import {
   csrSeen,
   decisionsOn,

@@ -12,7 +12,7 @@ import {
   generateBootstrapToken,
   type BootstrapToken,
 } from '../core/bootstrap/token.ts';
-import type { BootstrapTokenTrial } from '../core/check/checks.ts';
+import type { BootstrapTokenTrial } from '../core/check/certificate.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
 import { abortable } from './abortable.ts';
 import { bounded } from './bounded.ts';

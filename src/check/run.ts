@@ -22,26 +22,24 @@ import {
   approverChecks,
   approverSeen,
   approverUnreadableCheck,
-  bootstrapSecretCheck,
-  bootstrapTokenCheck,
   firstCertificateFacts,
-  guardrailCheck,
-  isTlsVerificationCode,
-  leftBehindCheck,
   policyCheck,
-  publishedEndpointCheck,
-  issuerTrustCheck,
-  reachableCheck,
-  signerCheck,
-  tokenRequestCheck,
-  unreadableCheck,
-  versionChecks,
+  policyUnreadableCheck,
   type ApproverSeen,
-  type ClusterRole,
-  type CredentialKind,
-  type IssuerTrial,
   type PolicySeen,
-} from '../core/check/checks.ts';
+} from '../core/check/approver.ts';
+import { bootstrapTokenCheck, leftBehindCheck, signerCheck } from '../core/check/certificate.ts';
+import { reachableCheck, versionChecks } from '../core/check/cluster.ts';
+import { isTlsVerificationCode, type ClusterRole, type CredentialKind } from '../core/check/common.ts';
+import { bootstrapSecretCheck, bootstrapSecretUnreadableCheck, publishedEndpointCheck } from '../core/check/source.ts';
+import {
+  guardrailCheck,
+  guardrailUnreadableCheck,
+  issuerTrustCheck,
+  tokenRequestCheck,
+  tokenRequestUnreadableCheck,
+  type IssuerTrial,
+} from '../core/check/token.ts';
 import {
   alertsCheck,
   injectorWebhookCheck,
@@ -346,12 +344,7 @@ async function readPolicy(target: KubeConfig, options: CheckOptions): Promise<Ch
     );
     text = configMap?.data?.['policy.yaml'];
   } catch (error) {
-    const base = {
-      id: 'certificate.policy',
-      group: 'certificate target',
-      title: `the approver's policy admits source ${options.source}`,
-    } as const;
-    return unreadableCheck(base, where, 'target', describeError(error));
+    return policyUnreadableCheck(options.source, where, describeError(error));
   }
   return policyCheck(options.source, policySeen(text, where, options));
 }
@@ -391,11 +384,6 @@ async function tokenChecks(target: KubeConfig, options: CheckOptions): Promise<C
   const identity = tokenIdentity(options.source, options.targetNamespace);
   const account = `${identity.namespace}/${identity.serviceAccount}`;
   const results: CheckResult[] = [];
-  const requestBase = {
-    id: 'token.token-request',
-    group: 'token target',
-    title: `ServiceAccount ${account} may request its own tokens`,
-  } as const;
   try {
     const serviceAccount = await readOptional(`ServiceAccount ${account}`, (signal) =>
       target
@@ -439,14 +427,7 @@ async function tokenChecks(target: KubeConfig, options: CheckOptions): Promise<C
       }),
     );
   } catch (error) {
-    results.push(
-      unreadableCheck(
-        requestBase,
-        `ServiceAccount ${account} (and create a SubjectAccessReview)`,
-        'target',
-        describeError(error),
-      ),
-    );
+    results.push(tokenRequestUnreadableCheck(account, describeError(error)));
   }
   const name = guardrailName(options.source, identity);
   try {
@@ -459,12 +440,7 @@ async function tokenChecks(target: KubeConfig, options: CheckOptions): Promise<C
     );
     results.push(guardrailCheck(name, { policy: policy !== undefined, binding: binding !== undefined }));
   } catch (error) {
-    const base = {
-      id: 'token.guardrail',
-      group: 'token target',
-      title: `the token guardrail ${name} is in place`,
-    } as const;
-    results.push(unreadableCheck(base, `ValidatingAdmissionPolicy ${name}`, 'target', describeError(error)));
+    results.push(guardrailUnreadableCheck(name, describeError(error)));
   }
   return results;
 }
@@ -491,8 +467,7 @@ async function sourceChecks(
     );
     if (kubeconfig !== undefined) results.push(await publishedEndpoint(`Secret ${where}`, kubeconfig));
   } catch (error) {
-    const base = { id: 'source.bootstrap-secret', group: 'source', title: `bootstrap Secret ${where}` } as const;
-    results.push(unreadableCheck(base, `Secret ${where}`, 'source', describeError(error)));
+    results.push(bootstrapSecretUnreadableCheck(where, describeError(error)));
   }
   return results;
 }

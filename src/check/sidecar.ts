@@ -17,7 +17,7 @@ import {
   type PublishedSeen,
   type SidecarWarning,
 } from '../core/check/in-cluster.ts';
-import { isTlsVerificationCode, type EndpointTrial } from '../core/check/checks.ts';
+import { isTlsVerificationCode, type EndpointTrial } from '../core/check/common.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { describeError, httpStatus, isNotFound, KubeApiError } from '../io/kube/errors.ts';

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificatesV1Api, type KubeConfig, type V1CertificateSigningRequest } from '@kubernetes/client-node';
 import { backoffDelay } from '../core/backoff.ts';
 import { MANAGED_BY } from '../core/bootstrap/plan.ts';
-import type { SignerTrial } from '../core/check/checks.ts';
+import type { SignerTrial } from '../core/check/certificate.ts';
 import { buildCertificationRequest } from '../core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair } from '../core/pki/keys.ts';
 import { MIN_EXPIRATION_SECONDS } from '../core/policy/schema.ts';

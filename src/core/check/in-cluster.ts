@@ -2,10 +2,9 @@
 // `helm test` pod), of `check --approver-policy` (the approver chart's `helm test`) and of the CSR history both
 // the operator's check and the approver's read: from what the I/O shell observed, one result per check. Pure.
 import { bootstrapRefusal } from './refusal.ts';
-import { BOOTSTRAP_TOKEN_AUTH_FIX, isTlsVerificationCode, type EndpointTrial } from './checks.ts';
+import { BOOTSTRAP_TOKEN_AUTH_FIX } from './certificate.ts';
+import type { EndpointTrial } from './common.ts';
 import { pass, problem, type CheckResult } from './model.ts';
-
-export { isTlsVerificationCode };
 
 const sidecar = (id: 'bootstrap-kubeconfig' | 'target-endpoint' | 'bootstrap-credential' | 'published' | 'rbac') =>
   ({ id: `sidecar.${id}`, group: 'sidecar' }) as const;
