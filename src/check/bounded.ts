@@ -1,7 +1,8 @@
 // Every call the check makes is bounded in time: a cluster that never answers is a failed check, not a hang. The
 // call is given a signal that aborts when its time is up, so a request that outlives its bound is cancelled
-// (its connection closed), not abandoned.
+// (its connection closed), not abandoned. readOptional reads one object so: undefined when it does not exist.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isNotFound } from '../io/kube/errors.ts';
 
 export const CALL_TIMEOUT_MS = 15_000;
 
@@ -26,6 +27,16 @@ export async function bounded<T>(
     ]);
   } finally {
     timer.abort();
+  }
+}
+
+/** Reads one object: undefined when it does not exist; any other failure is thrown. */
+export async function readOptional<T>(what: string, read: (signal: AbortSignal) => Promise<T>): Promise<T | undefined> {
+  try {
+    return await bounded(what, read);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
   }
 }
 
