@@ -4,15 +4,9 @@
 // Lease, and no one else decides the CSRs of the policy's requesters. Reads only, with the sidecar's client.
 import { readFileSync } from 'node:fs';
 import { approverChecks, approverSeen, approverUnreadableCheck } from '../core/check/approver.ts';
-import {
-  csrSeen,
-  decisionsOn,
-  otherApproversCheck,
-  OUR_REASONS,
-  policyFileCheck,
-  type ApiCsr,
-} from '../core/check/in-cluster.ts';
+import { csrSeen, decisionsOn, otherApproversCheck, OUR_REASONS, type ApiCsr } from '../core/check/csr-history.ts';
 import type { CheckResult } from '../core/check/model.ts';
+import { policyFileCheck } from '../core/check/policy-file.ts';
 import { parsePolicyFile, type PolicyFile } from '../core/policy/schema.ts';
 import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';
 import { describeError, isNotFound } from '../io/kube/errors.ts';

@@ -15,7 +15,7 @@ import {
   type PolicySeen,
 } from '../core/check/approver.ts';
 import { bootstrapTokenCheck, leftBehindCheck, signerCheck } from '../core/check/certificate.ts';
-import { csrSeen, decisionsOn, otherApproversCheck, OUR_REASONS, type ApiCsr } from '../core/check/in-cluster.ts';
+import { csrSeen, decisionsOn, otherApproversCheck, OUR_REASONS, type ApiCsr } from '../core/check/csr-history.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { buildCertificationRequest } from '../core/pki/csr.ts';
 import { clientUsagesFor, generateKeyPair } from '../core/pki/keys.ts';

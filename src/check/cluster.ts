@@ -1,9 +1,8 @@
 // What `check` observes of each cluster as a whole: its /version with the kubeconfig given (reachable, and the
 // release), and the charts' alert rules where the Prometheus Operator runs.
 import { ApiextensionsV1Api, CustomObjectsApi, VersionApi, type KubeConfig } from '@kubernetes/client-node';
-import { reachableCheck, versionChecks } from '../core/check/cluster.ts';
+import { reachableCheck, versionChecks, type AlertsSeen } from '../core/check/cluster.ts';
 import type { ClusterRole, CredentialKind } from '../core/check/common.ts';
-import type { AlertsSeen } from '../core/check/in-cluster.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { parseKubeVersion, type KubeVersion } from '../core/kube-version.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';

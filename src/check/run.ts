@@ -4,8 +4,8 @@
 // and runs the checks of each group (cluster.ts, certificate-target.ts, token-target.ts, source.ts).
 import type { KubeConfig } from '@kubernetes/client-node';
 import { parseServiceAccountRef } from '../core/bootstrap/federation.ts';
+import { alertsCheck } from '../core/check/cluster.ts';
 import type { CredentialKind } from '../core/check/common.ts';
-import { alertsCheck } from '../core/check/in-cluster.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { dnsLabel } from '../core/config/fields.ts';
 import { loadContext, writeProblems, type ClusterPair } from '../bootstrap/kube.ts';

@@ -16,7 +16,7 @@ import {
   type CredentialTrial,
   type PublishedSeen,
   type SidecarWarning,
-} from '../core/check/in-cluster.ts';
+} from '../core/check/sidecar.ts';
 import { isTlsVerificationCode, type EndpointTrial } from '../core/check/common.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { KubeConfigError, loadClientConfig } from '../io/kube/load-client-config.ts';

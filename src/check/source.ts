@@ -9,10 +9,17 @@ import {
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { BOOTSTRAP_SECRET_KEY } from '../core/bootstrap/plan.ts';
+import { alertsCheck } from '../core/check/cluster.ts';
 import { isTlsVerificationCode, type CredentialKind } from '../core/check/common.ts';
-import { alertsCheck, injectorWebhookCheck, labelSelectorString, type WebhookTrial } from '../core/check/in-cluster.ts';
 import type { CheckResult } from '../core/check/model.ts';
-import { bootstrapSecretCheck, bootstrapSecretUnreadableCheck, publishedEndpointCheck } from '../core/check/source.ts';
+import {
+  bootstrapSecretCheck,
+  bootstrapSecretUnreadableCheck,
+  injectorWebhookCheck,
+  labelSelectorString,
+  publishedEndpointCheck,
+  type WebhookTrial,
+} from '../core/check/source.ts';
 import { describeError, httpStatus } from '../io/kube/errors.ts';
 import { abortable } from './abortable.ts';
 import { bounded, errorCodes, readOptional } from './bounded.ts';

@@ -1,5 +1,5 @@
-// `check`'s decisions on each cluster as a whole: it answers with the kubeconfig given, and runs a release with
-// what the credential kind (target) or the injector (source) needs.
+// `check`'s decisions on each cluster as a whole: it answers with the kubeconfig given, runs a release with what
+// the credential kind (target) or the injector (source) needs, and has the charts' alerts where they belong.
 import {
   targetRequirements,
   VALIDATING_ADMISSION_POLICY,
@@ -15,11 +15,6 @@ export const NATIVE_SIDECARS: Requirement = {
   minor: 29,
   feature: 'native sidecars (init containers with restartPolicy: Always, how the injector adds the sidecar)',
 };
-
-/** The flags and alternatives a target that refuses bootstrap tokens leaves; shared with bootstrap's message. */
-export const BOOTSTRAP_TOKEN_AUTH_FIX =
-  "start the target's kube-apiserver with --enable-bootstrap-token-auth (and the tokencleaner controller in kube-controller-manager); " +
-  'where that flag cannot be set (most managed offerings), use --credential token or --credential federated instead';
 
 export type Reachability =
   | { readonly ok: true; readonly server: string; readonly version: KubeVersion | undefined }
@@ -82,4 +77,48 @@ export function versionChecks(
           )
         : problem('fail', base, why, `upgrade the ${role} cluster to 1.${String(requirement.minor)} or later`);
   });
+}
+
+export type AlertsSeen =
+  | { readonly result: 'noCrd' }
+  | { readonly result: 'crd'; readonly rules: readonly string[] }
+  | { readonly result: 'unreadable'; readonly message: string };
+
+/**
+ * The charts' PrometheusRule belongs only where the Prometheus Operator's CRDs exist: without them there is
+ * nothing to install (and helm install with prometheusRule.enabled fails at once); with them, a release without
+ * its rule fires no alert when rotations fail.
+ */
+export function alertsCheck(role: 'target' | 'source', seen: AlertsSeen): CheckResult {
+  const chart = role === 'target' ? 'the approver chart' : 'the sidecar chart';
+  const base = {
+    id: `${role}.alerts`,
+    group: role,
+    title: `alerts for ${chart} where the Prometheus Operator runs`,
+  } as const;
+  switch (seen.result) {
+    case 'noCrd':
+      return pass(
+        base.id,
+        base.group,
+        base.title,
+        `no PrometheusRule CRD (monitoring.coreos.com) in the ${role}: keep prometheusRule.enabled and serviceMonitor.enabled off there; the metrics are still served`,
+      );
+    case 'crd':
+      return seen.rules.length > 0
+        ? pass(base.id, base.group, base.title, `PrometheusRule ${seen.rules.join(', ')}`)
+        : problem(
+            'warn',
+            base,
+            `the Prometheus Operator's CRDs are installed in the ${role} but no kubeconfig-rotator PrometheusRule exists: no alert fires when rotations fail`,
+            `helm upgrade ${chart === 'the approver chart' ? 'kubeconfig-rotator-approver' : 'kubeconfig-rotator-sidecar'} with prometheusRule.enabled=true and serviceMonitor.enabled=true`,
+          );
+    case 'unreadable':
+      return problem(
+        'fail',
+        base,
+        `could not read the PrometheusRule CRD or PrometheusRules: ${seen.message}`,
+        `run the check with a ${role} kubeconfig that may read customresourcedefinitions and prometheusrules`,
+      );
+  }
 }

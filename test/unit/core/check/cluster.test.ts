@@ -1,8 +1,8 @@
-// The pure decisions on each cluster as a whole: the version gates of each credential kind and role, and a refused
-// credential told from a network problem.
+// The pure decisions on each cluster as a whole: the version gates of each credential kind and role, a refused
+// credential told from a network problem, and the charts' alerts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { reachableCheck, versionChecks } from '../../../../src/core/check/cluster.ts';
+import { alertsCheck, reachableCheck, versionChecks } from '../../../../src/core/check/cluster.ts';
 
 const release = (minor: number) => ({ minor, gitVersion: `v1.${String(minor)}.2` });
 
@@ -57,5 +57,18 @@ describe('reachableCheck', () => {
     });
     assert.match(down.fix ?? '', /server address, CA and network path/);
     assert.equal(reachableCheck('source', { ok: true, server: 'https://s', version: release(36) }).status, 'pass');
+  });
+});
+
+describe('alertsCheck', () => {
+  it('passes without the CRD, warns a CRD without our rule, passes with it', () => {
+    const absent = alertsCheck('source', { result: 'noCrd' });
+    assert.equal(absent.status, 'pass');
+    assert.match(absent.detail, /keep prometheusRule\.enabled and serviceMonitor\.enabled off/);
+    const missing = alertsCheck('target', { result: 'crd', rules: [] });
+    assert.equal(missing.status, 'warn');
+    assert.match(missing.fix ?? '', /helm upgrade kubeconfig-rotator-approver with prometheusRule\.enabled=true/);
+    assert.equal(alertsCheck('source', { result: 'crd', rules: ['ns/r'] }).status, 'pass');
+    assert.equal(alertsCheck('source', { result: 'unreadable', message: 'HTTP 403' }).status, 'fail');
   });
 });

@@ -1,8 +1,14 @@
-// The pure decisions on what bootstrap left in the source: the bootstrap Secret, and its kubeconfig's endpoint.
+// The pure decisions on the source: what bootstrap left (the bootstrap Secret, its kubeconfig's endpoint), and the
+// injector's webhook.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isTlsVerificationCode } from '../../../../src/core/check/common.ts';
-import { bootstrapSecretCheck, publishedEndpointCheck } from '../../../../src/core/check/source.ts';
+import {
+  bootstrapSecretCheck,
+  injectorWebhookCheck,
+  labelSelectorString,
+  publishedEndpointCheck,
+} from '../../../../src/core/check/source.ts';
 
 describe('bootstrapSecretCheck', () => {
   it('fails an absent bootstrap Secret with the bootstrap command', () => {
@@ -40,5 +46,35 @@ describe('publishedEndpointCheck', () => {
       assert.ok(isTlsVerificationCode(code), code);
     for (const code of ['ECONNREFUSED', 'ETIMEDOUT', 'ENOTFOUND', 'ECONNRESET'])
       assert.ok(!isTlsVerificationCode(code), code);
+  });
+});
+
+describe('labelSelectorString and injectorWebhookCheck', () => {
+  it("writes a namespaceSelector as a list's label selector", () => {
+    assert.equal(
+      labelSelectorString({
+        matchLabels: { 'kubeconfig-rotator.io/injection': 'enabled' },
+        matchExpressions: [
+          { key: 'tier', operator: 'In', values: ['a', 'b'] },
+          { key: 'skip', operator: 'DoesNotExist' },
+        ],
+      }),
+      'kubeconfig-rotator.io/injection=enabled,tier in (a,b),!skip',
+    );
+    assert.equal(labelSelectorString({}), '');
+  });
+
+  it("passes an answer (injected or refused), fails the apiserver's call failing, warns an unchanged pod", () => {
+    assert.equal(injectorWebhookCheck('w', { result: 'injected', namespace: 'a' }).status, 'pass');
+    assert.equal(
+      injectorWebhookCheck('w', { result: 'denied', namespace: 'a', message: 'unknown target' }).status,
+      'pass',
+    );
+    const failed = injectorWebhookCheck('w', { result: 'failed', namespace: 'a', message: 'x509: unknown authority' });
+    assert.equal(failed.status, 'fail');
+    assert.match(failed.detail, /x509/);
+    assert.match(failed.fix ?? '', /caBundle of MutatingWebhookConfiguration w/);
+    assert.equal(injectorWebhookCheck('w', { result: 'unchanged', namespace: 'a' }).status, 'warn');
+    assert.equal(injectorWebhookCheck('w', { result: 'noNamespace', selector: 'x=y' }).status, 'warn');
   });
 });
