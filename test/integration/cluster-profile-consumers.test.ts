@@ -38,6 +38,8 @@ const RUN_SECONDS = Number(process.env.KCR_CLUSTER_PROFILE_TEST_SECONDS ?? '720'
 const TOKEN_LEEWAY_SECONDS = 60;
 const EXPIRIES_IN_RUN = 1;
 const CALL_INTERVAL = '1s';
+/** The sidecar logs a rotation once every sink has it: the directory (what the plugin reads) a moment before. */
+const PUBLISHED_BEFORE_LOGGED_MS = 1_000;
 
 /** One probe process, its JSON lines (and the exec plugin's stderr) kept in a file. */
 const startProbe = (bin: string, name: string, args: readonly string[]) =>
@@ -244,22 +246,31 @@ describe('ClusterProfile consumers (cluster-inventory-api access) across rotatio
         if (plugin === 'exec-directory' || plugin === 'ours') {
           // client-go's exec authenticator, given a new certificate, closes every connection it made
           // (a.connTracker.CloseAll()) inside the round trip of the call that ran the plugin and then sends that
-          // call, which can be handed one of the just-closed connections. That call is the first after a rotation
-          // (or, when the plugin read just before the sidecar published, the first after its 5-s retry): such a
-          // failure, at most one per rotation, is client-go's; any other (a 401, an expired credential) fails here.
-          // Tokens close nothing.
+          // call, which can be handed one of the just-closed connections. That call runs the plugin across the
+          // rotation: it may start a moment before the sidecar logs it (the old credential's expirationTimestamp
+          // is the rotation's deadline, and the sidecar publishes a moment after it; seen: a call started 1.1 s
+          // before its plugin run returned the new certificate), or up to the plugin's 5-s retry after it (the
+          // plugin read just before the sidecar published). Such a failure, at most one per rotation, is
+          // client-go's; any other (a 401, an expired credential) fails here. Tokens close nothing.
           const rotationTimes = rotations
             .filter((line) => line.target === names.get(kind))
             .map((line) => Date.parse(String(line.time)));
           const rotationOf = (call: ProbeLine) => {
-            const at = Date.parse(call.started ?? '');
-            return rotationTimes.find((time) => time <= at && at <= time + OVERDUE_RETRY_MS + 2_000);
+            const started = Date.parse(call.started ?? '');
+            const ended = Date.parse(call.time ?? '');
+            return rotationTimes.find(
+              (time) => started <= time + OVERDUE_RETRY_MS + 2_000 && ended >= time - PUBLISHED_BEFORE_LOGGED_MS,
+            );
           };
+          // Where the probe sees the credential client-go used (ours), the cut call is also the one it changed in.
+          const changedIn = (call: ProbeLine) =>
+            (call.credential ?? '') === '' || calls[calls.indexOf(call) - 1]?.credential !== call.credential;
           const closing = failed.filter(
             (line) =>
               kind === 'certificate' &&
               /use of closed network connection/.test(line.error ?? '') &&
-              rotationOf(line) !== undefined,
+              rotationOf(line) !== undefined &&
+              changedIn(line),
           );
           assert.equal(new Set(closing.map(rotationOf)).size, closing.length, `${key}: two cut calls at one rotation`);
           report[key] = { ...(report[key] as object), cutByClientGoClosingItsConnections: closing.length };

@@ -12,6 +12,8 @@ export interface ProbeLine {
   /** When a call started; `time` is when it ended. */
   readonly started?: string;
   readonly user?: string;
+  /** A digest of the credential the client used, where the probe can see it ('' where it cannot). */
+  readonly credential?: string;
   readonly error?: string;
   /** What the tool's own code logged (`log` lines). */
   readonly message?: string;
