@@ -25,7 +25,7 @@ import { describeError } from '../io/kube/errors.ts';
 import { abortable } from './abortable.ts';
 import { tryBootstrapToken } from './bootstrap-token.ts';
 import { bounded, readOptional } from './bounded.ts';
-import type { CheckOptions } from './run.ts';
+import type { CheckOptions } from './options.ts';
 import { trySigner } from './signer.ts';
 
 // What the sidecar asks by default (docs/configuration.md): the policy is evaluated for the same.

@@ -8,40 +8,18 @@ import { alertsCheck } from '../core/check/cluster.ts';
 import type { CredentialKind } from '../core/check/common.ts';
 import type { CheckResult } from '../core/check/model.ts';
 import { dnsLabel } from '../core/config/fields.ts';
-import { loadContext, writeProblems, type ClusterPair } from '../bootstrap/kube.ts';
+import { TARGET_CREDENTIALS } from '../core/config/sidecar.ts';
+import { loadContext, writeProblems } from '../bootstrap/kube.ts';
 import { certificateTargetChecks } from './certificate-target.ts';
 import { clusterChecks, readAlerts } from './cluster.ts';
-import { outputProblems, writeResults, type CheckOutputOptions } from './output.ts';
+import type { CheckOptions } from './options.ts';
+import { outputProblems, writeResults } from './output.ts';
 import { sourceChecks } from './source.ts';
 import { issuerTrust, tokenTargetChecks } from './token-target.ts';
 
-export interface CheckOptions extends ClusterPair, CheckOutputOptions {
-  readonly credential: string;
-  /** Before bootstrap: what the clusters must offer, not what bootstrap and the charts create. */
-  readonly pre: boolean;
-  /** The source namespace of the bootstrap Secret (bootstrap --namespace). */
-  readonly namespace: string;
-  readonly secretName: string | undefined;
-  /** Token targets: the namespace of the source's ServiceAccount (bootstrap --target-namespace). */
-  readonly targetNamespace: string;
-  readonly approverNamespace: string;
-  readonly approverName: string;
-  /** The identity the sidecar asks for; with it, the policy is evaluated for a whole first certificate. */
-  readonly commonName: string | undefined;
-  readonly organizations: readonly string[];
-  /** Federated: the source ServiceAccount (NAMESPACE/NAME) whose token the target must accept. */
-  readonly serviceAccount: string | undefined;
-  readonly audience: string | undefined;
-  readonly userPrefix: string | undefined;
-  /** Where creating and approving one CSR is not allowed: the signer check is a warning, not run. */
-  readonly skipSigner: boolean;
-}
-
-const CREDENTIALS: readonly string[] = ['certificate', 'token', 'federated'];
-
 export async function runCheck(options: CheckOptions): Promise<number> {
   const problems: string[] = [];
-  if (!CREDENTIALS.includes(options.credential))
+  if (!(TARGET_CREDENTIALS as readonly string[]).includes(options.credential))
     problems.push(`--credential ${options.credential} must be certificate, token or federated`);
   problems.push(...outputProblems(options.output));
   // They name objects and groups, as in bootstrap.

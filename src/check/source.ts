@@ -24,7 +24,7 @@ import { describeError, httpStatus } from '../io/kube/errors.ts';
 import { abortable } from './abortable.ts';
 import { bounded, errorCodes, readOptional } from './bounded.ts';
 import { clusterChecks, readAlerts } from './cluster.ts';
-import type { CheckOptions } from './run.ts';
+import type { CheckOptions } from './options.ts';
 
 export async function sourceChecks(
   source: KubeConfig,

@@ -18,7 +18,7 @@ import { describeError } from '../io/kube/errors.ts';
 import { abortable } from './abortable.ts';
 import { reviewToken } from './bootstrap-token.ts';
 import { bounded, readOptional } from './bounded.ts';
-import type { CheckOptions } from './run.ts';
+import type { CheckOptions } from './options.ts';
 
 export async function tokenTargetChecks(target: KubeConfig, options: CheckOptions): Promise<CheckResult[]> {
   const identity = tokenIdentity(options.source, options.targetNamespace);
